@@ -9,16 +9,28 @@ namespace {
 bool g_verbose = false;
 }  // namespace
 
-void set_verbose(bool on) { g_verbose = on; }
-bool verbose() { return g_verbose; }
+void set_verbose(bool on) {
+  g_verbose = on;
+}
+bool verbose() {
+  return g_verbose;
+}
 
 void write(Level level, std::string_view message) {
   std::string line;
   switch (level) {
-    case Level::kDebug: line = "ward[debug]: "; break;
-    case Level::kInfo: line = "ward: "; break;
-    case Level::kWarn: line = "ward: warning: "; break;
-    case Level::kError: line = "ward: error: "; break;
+    case Level::kDebug:
+      line = "ward[debug]: ";
+      break;
+    case Level::kInfo:
+      line = "ward: ";
+      break;
+    case Level::kWarn:
+      line = "ward: warning: ";
+      break;
+    case Level::kError:
+      line = "ward: error: ";
+      break;
   }
   line.append(message);
   line.push_back('\n');

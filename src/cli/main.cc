@@ -1,0 +1,51 @@
+// ward: run AI agents on Linux without trusting them.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <string_view>
+
+#include "cli/commands.h"
+#include "sandbox/sandbox.h"
+
+int main(int argc, char** argv) {
+  ward::sandbox::remember_title_area(argc, argv);
+
+  CLI::App app{"ward: run AI agents on Linux without trusting them", "ward"};
+  app.require_subcommand(0, 1);
+  app.set_version_flag("--version", std::string("ward ") + WARD_VERSION);
+  app.fallthrough(false);
+
+  // Cut at the first "--": CLI11 sees the options, the sandbox gets the command untouched.
+  int cli_argc = argc;
+  std::vector<std::string> command;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--") {
+      cli_argc = i;
+      command.assign(argv + i + 1, argv + argc);
+      break;
+    }
+  }
+  ward::cli::Action run = ward::cli::add_run(app, std::move(command));
+  ward::cli::Action demo = ward::cli::add_demo(app);
+  ward::cli::Action policy = ward::cli::add_policy(app);
+  ward::cli::Action doctor = ward::cli::add_doctor(app);
+  CLI::App* version = app.add_subcommand("version", "Print ward's version");
+  CLI::App* help = app.add_subcommand("help", "Show this help");
+
+  try {
+    app.parse(cli_argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;  // usage errors: 2, as every Unix tool does
+  }
+  if (app.got_subcommand("run")) return run();
+  if (app.got_subcommand("demo")) return demo();
+  if (app.got_subcommand("policy")) return policy();
+  if (app.got_subcommand("doctor")) return doctor();
+  if (version->parsed()) {
+    std::printf("ward %s\n", WARD_VERSION);
+    return 0;
+  }
+  (void)help;
+  std::fputs(app.help().c_str(), stdout);
+  return app.get_subcommands().empty() && argc > 1 ? 2 : 0;
+}

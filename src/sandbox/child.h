@@ -1,0 +1,130 @@
+// What the parent prepares for the sandbox init and its workload, and the messages they exchange.
+//
+// Everything the children read is built before clone(); after it they only walk these arrays and
+// make raw syscalls (no allocation, no locks: the parent may be multi-threaded).
+//
+// Sync protocol on a SOCK_SEQPACKET socketpair (one message = one struct Message):
+//   1. parent: clone(init) — init blocks reading the socket
+//   2. parent: writes uid_map/gid_map, puts init into the sandbox's cgroup, sends kGo
+//   3. init: builds the root, pivots, hostname, lo, Landlock ruleset, forks the workload
+//      → kReady (workload started) or kSetupError (step, syscall, errno, path)
+//   4. init supervises; parent forwards signals with kill(2) and may send kStop
+//   5. init: → kExit (wait status, how it ended), then exits with the code ward should return
+//   The parent's death is seen by the init as EOF on the socket: it kills the whole sandbox,
+//   removes the sandbox's cgroups, and exits.
+#pragma once
+
+#include <linux/filter.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "sandbox/landlock.h"
+#include "sandbox/plan.h"
+
+namespace ward::sandbox {
+
+// Setup steps, in the order they run. A test pins this order (STYLE.md rule 4).
+enum class Step : int {
+  kNone = 0,
+  kWaitParent,        // init: wait for the id maps
+  kMountPrivate,      // make every mount private to the sandbox
+  kBaseTmpfs,         // a scratch tmpfs to pivot through
+  kPivotBase,         // pivot into it, the host root parked at /oldroot
+  kRootTmpfs,         // the sandbox's root: a fresh tmpfs
+  kBind,              // policy paths, bound from the host
+  kSymlink,           // symlinked policy paths (/lib -> usr/lib)
+  kPrivateTmp,        // the private /tmp
+  kProc,              // a fresh /proc
+  kDev,               // a minimal /dev
+  kPivotRoot,         // pivot into the new root, the old root detached
+  kRootReadOnly,      // the root tmpfs made read-only
+  kHostname,          // uts namespace
+  kLoopback,          // bring up lo in the network namespace
+  kLandlockRuleset,   // build the Landlock ruleset over the same lists
+  kSpawn,             // fork the workload
+  kCgroupNamespace,   // workload: its own cgroup namespace
+  kRlimits,           // workload: resource limits, no core dumps
+  kCapabilities,      // workload: bounding set emptied
+  kIds,               // workload: setgroups, setresgid, setresuid
+  kDropCapabilities,  // workload: effective/permitted/inheritable/ambient emptied
+  kChdir,             // workload: the workdir
+  kNoNewPrivs,        // workload: PR_SET_NO_NEW_PRIVS
+  kLandlock,          // workload: landlock_restrict_self
+  kCloseFds,          // workload: close every fd above 2
+  kSeccomp,           // workload: load the filter — last before exec
+  kExec,              // workload: execve
+};
+const char* step_name(Step step);
+
+struct ChildError {
+  Step step = Step::kNone;
+  int err = 0;
+  char syscall[24] = {};
+  char path[256] = {};
+};
+
+struct Message {
+  enum Type : std::uint32_t { kGo = 1, kStop, kReady, kSetupError, kExit };
+  std::uint32_t type = 0;
+  std::int32_t value = 0;  // kReady: workload pid (inside); kExit: wait status
+  std::int32_t ended = 0;  // kExit: 0 exited/signaled, 1 timed out, 2 stopped by ward
+  ChildError error;        // kSetupError
+};
+
+struct Rlimit {
+  int resource;
+  rlim_t value;
+};
+
+struct ChildSpec {
+  int sock = -1;         // the children's end of the socketpair
+  int parent_sock = -1;  // the parent's end, closed first thing in the init
+
+  const MountOp* mounts = nullptr;
+  std::size_t mount_count = 0;
+
+  int landlock_abi = 0;  // 0: no Landlock
+  const landlock::Rule* landlock_rules = nullptr;
+  std::size_t landlock_rule_count = 0;
+
+  const sock_filter* seccomp = nullptr;
+  unsigned short seccomp_len = 0;
+
+  char* const* argv = nullptr;
+  char* const* envp = nullptr;
+  const char* const* search_path = nullptr;  // PATH entries, for a command without a slash
+  const char* workdir = "/";
+  const char* hostname = "ward";
+
+  bool set_groups = false;  // false when the user namespace denies setgroups (rootless)
+  uid_t uid = 0;
+  gid_t gid = 0;
+
+  Rlimit rlimits[8] = {};
+  int rlimit_count = 0;
+
+  std::int64_t timeout_ms = 0;  // 0: none
+  std::int64_t grace_ms = 3000;
+
+  // Cgroups to remove when the parent dies: directory fds of each parent cgroup, and the name of
+  // the sandbox's child cgroup in each.
+  int cgroup_parent_fds[4] = {-1, -1, -1, -1};
+  int cgroup_count = 0;
+  const char* cgroup_name = nullptr;
+
+  // The init's visible command line is replaced with "ward-init": [title_start, title_end) is
+  // ward's own argv and environ block.
+  char* title_start = nullptr;
+  char* title_end = nullptr;
+
+  // Written by the workload (which shares the init's memory until it execs) when setup fails.
+  ChildError workload_error;
+};
+
+// The body of the init (PID 1 of the sandbox). Never returns.
+[[noreturn]] void init_main(ChildSpec* spec);
+
+}  // namespace ward::sandbox

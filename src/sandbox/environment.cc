@@ -1,0 +1,65 @@
+#include "sandbox/environment.h"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+
+#include "base/strings.h"
+
+namespace ward::sandbox {
+namespace {
+
+constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+bool is_glob(std::string_view s) {
+  return s.find_first_of("*?[") != std::string_view::npos;
+}
+
+}  // namespace
+
+bool looks_secret(std::string_view name) {
+  std::string upper(name);
+  std::transform(upper.begin(), upper.end(), upper.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  static constexpr const char* kMarkers[] = {"TOKEN",       "SECRET",     "PASSWORD",
+                                             "PASSWD",      "API_KEY",    "APIKEY",
+                                             "PRIVATE_KEY", "ACCESS_KEY", "CREDENTIAL"};
+  for (const char* marker : kMarkers)
+    if (upper.find(marker) != std::string::npos) return true;
+  return false;
+}
+
+std::vector<std::string> build_environment(const policy::Environment& policy,
+                                           const std::vector<std::string>& host,
+                                           const EnvContext& context) {
+  // std::map keeps the output sorted and lets later sources override earlier ones.
+  std::map<std::string, std::string> env;
+  env["PATH"] = kDefaultPath;
+  env["HOME"] = context.home;
+  env["USER"] = context.user_name;
+  env["LOGNAME"] = context.user_name;
+  env["PWD"] = context.workdir;
+  env["SHELL"] = "/bin/sh";
+
+  for (const std::string& entry : host) {
+    size_t eq = entry.find('=');
+    if (eq == std::string::npos) continue;
+    std::string name = entry.substr(0, eq);
+    for (const std::string& pattern : policy.pass) {
+      bool exact = pattern == name;
+      bool by_glob = !exact && is_glob(pattern) && glob_match(pattern, name);
+      if (exact || (by_glob && !looks_secret(name))) {
+        env[name] = entry.substr(eq + 1);
+        break;
+      }
+    }
+  }
+  for (const auto& [name, value] : policy.set) env[name] = value;
+
+  std::vector<std::string> out;
+  out.reserve(env.size());
+  for (const auto& [name, value] : env) out.push_back(name + "=" + value);
+  return out;
+}
+
+}  // namespace ward::sandbox

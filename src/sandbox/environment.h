@@ -1,0 +1,28 @@
+// The workload's environment: scrubbed. Only what the policy passes or sets reaches it, plus the
+// few variables every program expects (PATH, HOME, USER, LOGNAME, PWD, SHELL).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "policy/policy.h"
+
+namespace ward::sandbox {
+
+// Names that look like credentials (*_TOKEN, *_SECRET, *PASSWORD*, *API_KEY*, ...): they pass only
+// when the policy names them exactly, never through a glob.
+bool looks_secret(std::string_view name);
+
+struct EnvContext {
+  std::string home;       // HOME inside the sandbox
+  std::string user_name;  // USER and LOGNAME
+  std::string workdir;    // PWD
+};
+
+// `host` is ward's own environment ("NAME=value" strings, as in environ).
+std::vector<std::string> build_environment(const policy::Environment& policy,
+                                           const std::vector<std::string>& host,
+                                           const EnvContext& context);
+
+}  // namespace ward::sandbox

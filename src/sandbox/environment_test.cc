@@ -1,0 +1,84 @@
+#include "sandbox/environment.h"
+
+#include <algorithm>
+
+#include <gtest/gtest.h>
+
+namespace ward::sandbox {
+namespace {
+
+bool has(const std::vector<std::string>& env, const std::string& entry) {
+  return std::find(env.begin(), env.end(), entry) != env.end();
+}
+bool has_name(const std::vector<std::string>& env, const std::string& name) {
+  return std::any_of(env.begin(), env.end(),
+                     [&](const std::string& e) { return e.rfind(name + "=", 0) == 0; });
+}
+
+const std::vector<std::string> kHost = {"TERM=xterm",
+                                        "LANG=C.UTF-8",
+                                        "LC_ALL=C",
+                                        "GITHUB_TOKEN=t0ken",
+                                        "AWS_SECRET_ACCESS_KEY=s3cret",
+                                        "DB_PASSWORD=pw",
+                                        "OPENAI_API_KEY=sk",
+                                        "LC_SECRET=x",
+                                        "SSH_AUTH_SOCK=/tmp/agent",
+                                        "PATH=/host/bin",
+                                        "HOME=/root"};
+const EnvContext kContext{"/work", "alice", "/work"};
+
+TEST(Environment, NothingPassesUnlessNamed) {
+  policy::Environment policy;
+  auto env = build_environment(policy, kHost, kContext);
+  EXPECT_FALSE(has_name(env, "TERM"));
+  EXPECT_FALSE(has_name(env, "SSH_AUTH_SOCK"));
+  EXPECT_FALSE(has_name(env, "GITHUB_TOKEN"));
+  EXPECT_TRUE(has(env, "HOME=/work"));
+  EXPECT_TRUE(has(env, "USER=alice"));
+  EXPECT_TRUE(has(env, "PWD=/work"));
+  // The host's PATH does not leak in; a sane one is set.
+  EXPECT_TRUE(has(env, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
+}
+
+TEST(Environment, GlobsNeverPassSecretLookingNames) {
+  policy::Environment policy;
+  policy.pass = {"*", "LC_*"};
+  auto env = build_environment(policy, kHost, kContext);
+  EXPECT_TRUE(has(env, "TERM=xterm"));
+  EXPECT_TRUE(has(env, "LC_ALL=C"));
+  EXPECT_FALSE(has_name(env, "GITHUB_TOKEN"));
+  EXPECT_FALSE(has_name(env, "AWS_SECRET_ACCESS_KEY"));
+  EXPECT_FALSE(has_name(env, "DB_PASSWORD"));
+  EXPECT_FALSE(has_name(env, "OPENAI_API_KEY"));
+  EXPECT_FALSE(has_name(env, "LC_SECRET"));
+}
+
+TEST(Environment, AnExactNamePassesEvenASecret) {
+  policy::Environment policy;
+  policy.pass = {"GITHUB_TOKEN"};
+  auto env = build_environment(policy, kHost, kContext);
+  EXPECT_TRUE(has(env, "GITHUB_TOKEN=t0ken"));
+  EXPECT_FALSE(has_name(env, "OPENAI_API_KEY"));
+}
+
+TEST(Environment, SetOverridesEverything) {
+  policy::Environment policy;
+  policy.pass = {"TERM"};
+  policy.set = {{"TERM", "dumb"}, {"PATH", "/opt/bin"}, {"FOO", "bar"}};
+  auto env = build_environment(policy, kHost, kContext);
+  EXPECT_TRUE(has(env, "TERM=dumb"));
+  EXPECT_TRUE(has(env, "PATH=/opt/bin"));
+  EXPECT_TRUE(has(env, "FOO=bar"));
+}
+
+TEST(Environment, SecretDetection) {
+  for (const char* name : {"GITHUB_TOKEN", "MY_SECRET", "DB_PASSWORD", "OPENAI_API_KEY",
+                           "x_api_key", "AWS_ACCESS_KEY_ID", "GOOGLE_APPLICATION_CREDENTIALS"})
+    EXPECT_TRUE(looks_secret(name)) << name;
+  for (const char* name : {"TERM", "LANG", "HOME", "EDITOR", "GIT_AUTHOR_NAME"})
+    EXPECT_FALSE(looks_secret(name)) << name;
+}
+
+}  // namespace
+}  // namespace ward::sandbox

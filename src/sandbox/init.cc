@@ -1,0 +1,622 @@
+// The sandbox init (PID 1) and the workload's last steps before execve.
+//
+// Runs after clone(): raw syscalls on prepared data only — no allocation, no stdio, no locks. Each
+// failure is reported as (step, syscall, errno, path) to the parent, which prints it.
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/mount.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+#include "sandbox/child.h"
+
+#ifndef MOUNT_ATTR_NOSUID
+#error "linux/mount.h too old"
+#endif
+
+namespace ward::sandbox {
+namespace {
+
+constexpr char kOldRoot[] = "/oldroot";
+constexpr char kNewRoot[] = "/newroot";
+
+// ---- small async-signal-safe helpers ----
+
+void copy_str(char* dst, size_t cap, const char* src) {
+  size_t i = 0;
+  for (; src && src[i] && i + 1 < cap; ++i) dst[i] = src[i];
+  dst[i] = '\0';
+}
+
+// dst = a + b (+ c); false when it does not fit.
+bool join(char* dst, size_t cap, const char* a, const char* b, const char* c = "") {
+  size_t la = std::strlen(a), lb = std::strlen(b), lc = std::strlen(c);
+  if (la + lb + lc + 1 > cap) return false;
+  std::memcpy(dst, a, la);
+  std::memcpy(dst + la, b, lb);
+  std::memcpy(dst + la + lb, c, lc);
+  dst[la + lb + lc] = '\0';
+  return true;
+}
+
+struct Failure {
+  ChildError* out;
+  // Records the failure; returns false so call sites read `return f(...)`.
+  bool operator()(Step step, const char* syscall, int err, const char* path = nullptr) const {
+    out->step = step;
+    out->err = err;
+    copy_str(out->syscall, sizeof out->syscall, syscall);
+    copy_str(out->path, sizeof out->path, path ? path : "");
+    return false;
+  }
+};
+
+int sys_pivot_root(const char* new_root, const char* put_old) {
+  return static_cast<int>(::syscall(SYS_pivot_root, new_root, put_old));
+}
+
+int sys_mount_setattr(const char* path, unsigned flags, std::uint64_t set) {
+  struct mount_attr attr = {};
+  attr.attr_set = set;
+  return static_cast<int>(::syscall(SYS_mount_setattr, AT_FDCWD, path, flags, &attr, sizeof attr));
+}
+
+// mkdir -p for an absolute path (every component created 0755).
+bool mkdir_p(const char* path) {
+  char buf[PATH_MAX];
+  copy_str(buf, sizeof buf, path);
+  for (char* p = buf + 1; *p; ++p) {
+    if (*p != '/') continue;
+    *p = '\0';
+    if (::mkdir(buf, 0755) != 0 && errno != EEXIST) return false;
+    *p = '/';
+  }
+  return ::mkdir(buf, 0755) == 0 || errno == EEXIST;
+}
+
+// The parent directory of `path` created, then `path` itself as a directory or an empty file.
+bool make_mountpoint(const char* path, bool directory) {
+  if (directory) return mkdir_p(path);
+  char parent[PATH_MAX];
+  copy_str(parent, sizeof parent, path);
+  char* slash = std::strrchr(parent, '/');
+  if (slash && slash != parent) {
+    *slash = '\0';
+    if (!mkdir_p(parent)) return false;
+  }
+  int fd = ::open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0) return errno == EEXIST;
+  ::close(fd);
+  return true;
+}
+
+bool send_message(int sock, const Message& m) {
+  ssize_t n;
+  do n = ::send(sock, &m, sizeof m, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  return n == static_cast<ssize_t>(sizeof m);
+}
+
+std::int64_t now_ms() {
+  struct timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+// ---- building the root (init) ----
+
+bool bind_one(const MountOp& op, const Failure& f) {
+  char src[PATH_MAX], dst[PATH_MAX];
+  if (!join(src, sizeof src, kOldRoot, op.source.c_str()) ||
+      !join(dst, sizeof dst, kNewRoot, op.target.c_str()))
+    return f(Step::kBind, "join", ENAMETOOLONG, op.target.c_str());
+  if (!make_mountpoint(dst, op.is_directory))
+    return f(Step::kBind, "mkdir", errno, op.target.c_str());
+  if (::mount(src, dst, nullptr, MS_BIND | MS_REC, nullptr) != 0)
+    return f(Step::kBind, "mount", errno, op.target.c_str());
+  std::uint64_t attrs = MOUNT_ATTR_NOSUID;
+  if (!op.allow_devices) attrs |= MOUNT_ATTR_NODEV;
+  if (op.read_only) attrs |= MOUNT_ATTR_RDONLY;
+  // AT_RECURSIVE: mounts beneath a bound directory get the same attributes (a plain remount
+  // would leave them writable).
+  if (sys_mount_setattr(dst, AT_RECURSIVE | AT_SYMLINK_NOFOLLOW, attrs) != 0)
+    return f(Step::kBind, "mount_setattr", errno, op.target.c_str());
+  return true;
+}
+
+bool mount_tmpfs(const char* target, const char* options, unsigned long flags, Step step,
+                 const Failure& f) {
+  if (!mkdir_p(target)) return f(step, "mkdir", errno, target);
+  if (::mount("tmpfs", target, "tmpfs", flags, options) != 0)
+    return f(step, "mount", errno, target);
+  return true;
+}
+
+bool build_dev(const Failure& f) {
+  constexpr char kDev[] = "/newroot/dev";
+  if (!mount_tmpfs(kDev, "mode=0755,size=64k", MS_NOSUID | MS_NOEXEC, Step::kDev, f)) return false;
+  for (const char* node : {"null", "zero", "full", "random", "urandom", "tty"}) {
+    char src[64], dst[64];
+    join(src, sizeof src, kOldRoot, "/dev/", node);
+    join(dst, sizeof dst, kDev, "/", node);
+    if (!make_mountpoint(dst, false)) return f(Step::kDev, "open", errno, dst + 8);
+    if (::mount(src, dst, nullptr, MS_BIND, nullptr) != 0) {
+      if (std::strcmp(node, "tty") == 0) {  // no controlling terminal on the host: leave it out
+        ::unlink(dst);
+        continue;
+      }
+      return f(Step::kDev, "mount", errno, dst + 8);
+    }
+  }
+  if (!mkdir_p("/newroot/dev/pts")) return f(Step::kDev, "mkdir", errno, "/dev/pts");
+  if (::mount("devpts", "/newroot/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+              "newinstance,ptmxmode=0666,mode=0620") != 0)
+    return f(Step::kDev, "mount", errno, "/dev/pts");
+  if (!mount_tmpfs("/newroot/dev/shm", "mode=1777", MS_NOSUID | MS_NODEV, Step::kDev, f))
+    return false;
+  struct {
+    const char* target;
+    const char* link;
+  } links[] = {{"pts/ptmx", "/newroot/dev/ptmx"},
+               {"/proc/self/fd", "/newroot/dev/fd"},
+               {"/proc/self/fd/0", "/newroot/dev/stdin"},
+               {"/proc/self/fd/1", "/newroot/dev/stdout"},
+               {"/proc/self/fd/2", "/newroot/dev/stderr"}};
+  for (const auto& l : links)
+    if (::symlink(l.target, l.link) != 0) return f(Step::kDev, "symlink", errno, l.link + 8);
+  return true;
+}
+
+bool build_root(const ChildSpec& spec, const Failure& f) {
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+    return f(Step::kMountPrivate, "mount", errno, "/");
+
+  // Pivot through a scratch tmpfs (mounted over the host's /tmp in this namespace only) so that
+  // the host root stays reachable at /oldroot while the new root is assembled at /newroot.
+  if (::mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=64k") != 0)
+    return f(Step::kBaseTmpfs, "mount", errno, "/tmp");
+  if (::chdir("/tmp") != 0) return f(Step::kBaseTmpfs, "chdir", errno, "/tmp");
+  if (::mkdir("newroot", 0755) != 0 || ::mkdir("oldroot", 0755) != 0)
+    return f(Step::kBaseTmpfs, "mkdir", errno, "/tmp");
+  if (sys_pivot_root(".", "oldroot") != 0) return f(Step::kPivotBase, "pivot_root", errno, "/tmp");
+  if (::chdir("/") != 0) return f(Step::kPivotBase, "chdir", errno, "/");
+
+  if (!mount_tmpfs(kNewRoot, "mode=0755", MS_NOSUID | MS_NODEV, Step::kRootTmpfs, f)) return false;
+
+  for (std::size_t i = 0; i < spec.mount_count; ++i) {
+    const MountOp& op = spec.mounts[i];
+    char dst[PATH_MAX];
+    if (!join(dst, sizeof dst, kNewRoot, op.target.c_str()))
+      return f(Step::kBind, "join", ENAMETOOLONG, op.target.c_str());
+    switch (op.kind) {
+      case MountOp::Kind::kTmpfs:
+        if (!mount_tmpfs(dst, "mode=1777", MS_NOSUID | MS_NODEV | (op.read_only ? MS_RDONLY : 0),
+                         Step::kPrivateTmp, f))
+          return false;
+        break;
+      case MountOp::Kind::kSymlink: {
+        char parent[PATH_MAX];
+        copy_str(parent, sizeof parent, dst);
+        *std::strrchr(parent, '/') = '\0';
+        if (!mkdir_p(parent)) return f(Step::kSymlink, "mkdir", errno, op.target.c_str());
+        if (::symlink(op.source.c_str(), dst) != 0 && errno != EEXIST)
+          return f(Step::kSymlink, "symlink", errno, op.target.c_str());
+        break;
+      }
+      case MountOp::Kind::kBind:
+        if (!bind_one(op, f)) return false;
+        break;
+    }
+  }
+
+  if (!mkdir_p("/newroot/proc")) return f(Step::kProc, "mkdir", errno, "/proc");
+  if (::mount("proc", "/newroot/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)
+    return f(Step::kProc, "mount", errno, "/proc");
+  // /proc/sys stays readable (programs read their limits there) but not writable.
+  if (::mount("/newroot/proc/sys", "/newroot/proc/sys", nullptr, MS_BIND | MS_REC, nullptr) != 0 ||
+      sys_mount_setattr(
+          "/newroot/proc/sys", AT_RECURSIVE,
+          MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC) != 0)
+    return f(Step::kProc, "mount", errno, "/proc/sys");
+
+  if (!build_dev(f)) return false;
+
+  if (::umount2(kOldRoot, MNT_DETACH) != 0) return f(Step::kPivotRoot, "umount2", errno, kOldRoot);
+  if (::chdir(kNewRoot) != 0) return f(Step::kPivotRoot, "chdir", errno, kNewRoot);
+  // pivot_root(".", "."): the scratch root ends up stacked on top and is detached at once.
+  if (sys_pivot_root(".", ".") != 0) return f(Step::kPivotRoot, "pivot_root", errno, "/");
+  if (::umount2(".", MNT_DETACH) != 0) return f(Step::kPivotRoot, "umount2", errno, "/");
+  if (::chdir("/") != 0) return f(Step::kPivotRoot, "chdir", errno, "/");
+  if (::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
+              nullptr) != 0)
+    return f(Step::kRootReadOnly, "mount", errno, "/");
+  return true;
+}
+
+bool bring_up_loopback(const Failure& f) {
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return f(Step::kLoopback, "socket", errno);
+  struct ifreq ifr = {};
+  copy_str(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+  bool ok = ::ioctl(fd, SIOCGIFFLAGS, &ifr) == 0;
+  if (ok) {
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    ok = ::ioctl(fd, SIOCSIFFLAGS, &ifr) == 0;
+  }
+  int err = errno;
+  ::close(fd);
+  return ok || f(Step::kLoopback, "ioctl", err, "lo");
+}
+
+// Returns the ruleset fd, 0 when Landlock is off, -1 on failure.
+int build_landlock(const ChildSpec& spec, const Failure& f) {
+  if (spec.landlock_abi <= 0) return 0;
+  int ruleset = landlock::create_ruleset(spec.landlock_abi);
+  if (ruleset < 0) return f(Step::kLandlockRuleset, "landlock_create_ruleset", -ruleset), -1;
+  for (std::size_t i = 0; i < spec.landlock_rule_count; ++i) {
+    const landlock::Rule& r = spec.landlock_rules[i];
+    if (r.access == 0) continue;
+    int rc = r.fd >= 0 ? landlock::add_fd_rule(ruleset, r.fd, r.access)
+                       : landlock::add_path_rule(ruleset, r.path.c_str(), r.access);
+    // A device the host lacks (/dev/tty without a terminal) simply gets no rule.
+    if (rc == -ENOENT) continue;
+    if (rc < 0) return f(Step::kLandlockRuleset, "landlock_add_rule", -rc, r.path.c_str()), -1;
+  }
+  return ruleset;
+}
+
+// ---- the workload's last steps ----
+
+struct WorkloadArgs {
+  ChildSpec* spec;
+  int landlock_fd;
+};
+
+bool drop_bounding_set(const Failure& f) {
+  for (int cap = 0; cap <= 63; ++cap) {
+    if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
+      if (errno == EINVAL) break;  // past the kernel's last capability
+      return f(Step::kCapabilities, "prctl(PR_CAPBSET_DROP)", errno);
+    }
+  }
+  return true;
+}
+
+bool drop_all_capabilities(const Failure& f) {
+  if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
+    return f(Step::kDropCapabilities, "prctl(PR_CAP_AMBIENT)", errno);
+  struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2] = {};
+  if (::syscall(SYS_capset, &header, data) != 0) return f(Step::kDropCapabilities, "capset", errno);
+  return true;
+}
+
+void exec_command(const ChildSpec& spec, const Failure& f) {
+  const char* file = spec.argv[0];
+  if (std::strchr(file, '/')) {
+    ::execve(file, spec.argv, spec.envp);
+    f(Step::kExec, "execve", errno, file);
+    return;
+  }
+  int err = ENOENT;
+  for (const char* const* dir = spec.search_path; dir && *dir; ++dir) {
+    char path[PATH_MAX];
+    if (!join(path, sizeof path, *dir, "/", file)) continue;
+    ::execve(path, spec.argv, spec.envp);
+    // Like execvp: keep looking past ENOENT/ENOTDIR, remember a permission problem.
+    if (errno == EACCES)
+      err = EACCES;
+    else if (errno != ENOENT && errno != ENOTDIR)
+      err = errno;
+  }
+  f(Step::kExec, "execve", err, file);
+}
+
+int workload_main(void* arg) {
+  auto* args = static_cast<WorkloadArgs*>(arg);
+  ChildSpec& spec = *args->spec;
+  Failure f{&spec.workload_error};
+
+  // Signals: the init's blocked set and dispositions must not leak into the workload.
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+
+  if (::unshare(CLONE_NEWCGROUP) != 0)
+    return f(Step::kCgroupNamespace, "unshare(CLONE_NEWCGROUP)", errno), 1;
+
+  for (int i = 0; i < spec.rlimit_count; ++i) {
+    struct rlimit rl = {spec.rlimits[i].value, spec.rlimits[i].value};
+    if (::setrlimit(spec.rlimits[i].resource, &rl) != 0)
+      return f(Step::kRlimits, "setrlimit", errno), 1;
+  }
+
+  if (!drop_bounding_set(f)) return 1;
+  if (spec.set_groups && ::setgroups(0, nullptr) != 0) return f(Step::kIds, "setgroups", errno), 1;
+  if (::setresgid(spec.gid, spec.gid, spec.gid) != 0) return f(Step::kIds, "setresgid", errno), 1;
+  if (::setresuid(spec.uid, spec.uid, spec.uid) != 0) return f(Step::kIds, "setresuid", errno), 1;
+  if (!drop_all_capabilities(f)) return 1;
+
+  if (::chdir(spec.workdir) != 0) return f(Step::kChdir, "chdir", errno, spec.workdir), 1;
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+    return f(Step::kNoNewPrivs, "prctl(PR_SET_NO_NEW_PRIVS)", errno), 1;
+  if (args->landlock_fd > 0) {
+    if (int rc = landlock::restrict_self(args->landlock_fd); rc < 0)
+      return f(Step::kLandlock, "landlock_restrict_self", -rc), 1;
+  }
+  if (::syscall(SYS_close_range, 3U, ~0U, 0U) != 0)
+    return f(Step::kCloseFds, "close_range", errno), 1;
+
+  struct sock_fprog prog = {spec.seccomp_len, const_cast<sock_filter*>(spec.seccomp)};
+  if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0)
+    return f(Step::kSeccomp, "seccomp", errno), 1;
+
+  exec_command(spec, f);
+  return 1;
+}
+
+// ---- supervision (init) ----
+
+struct Supervisor {
+  ChildSpec& spec;
+  pid_t main_pid;
+  int main_status = 0;
+  bool main_done = false;
+  int ended = 0;             // Message::kExit `ended`
+  std::int64_t kill_at = 0;  // stop protocol: when SIGKILL follows SIGTERM; 0 = not stopping
+
+  void begin_stop(int reason) {
+    if (kill_at != 0) return;
+    if (reason) ended = reason;
+    ::kill(-1, SIGTERM);  // every process of the sandbox but the init
+    kill_at = now_ms() + spec.grace_ms;
+  }
+
+  // Reaps every exited child; returns true when none is left.
+  bool reap() {
+    for (;;) {
+      int status;
+      pid_t pid = ::waitpid(-1, &status, WNOHANG);
+      if (pid > 0) {
+        if (pid == main_pid) {
+          main_status = status;
+          main_done = true;
+        }
+        continue;
+      }
+      return pid < 0 && errno == ECHILD;
+    }
+  }
+};
+
+void remove_cgroups(const ChildSpec& spec) {
+  for (int i = 0; i < spec.cgroup_count; ++i) {
+    int fd = ::openat(spec.cgroup_parent_fds[i], "cgroup.procs", O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      ssize_t ignored = ::write(fd, "0\n", 2);  // "0": the writing process itself
+      (void)ignored;
+      ::close(fd);
+    }
+    ::unlinkat(spec.cgroup_parent_fds[i], spec.cgroup_name, AT_REMOVEDIR);
+  }
+}
+
+[[noreturn]] void parent_died(const ChildSpec& spec) {
+  ::kill(-1, SIGKILL);
+  while (::waitpid(-1, nullptr, 0) > 0 || errno == EINTR) {
+  }
+  remove_cgroups(spec);
+  ::_exit(1);
+}
+
+[[noreturn]] void supervise(ChildSpec& spec, pid_t main_pid, int sigfd) {
+  Supervisor s{spec, main_pid};
+  std::int64_t deadline = spec.timeout_ms > 0 ? now_ms() + spec.timeout_ms : 0;
+  for (;;) {
+    if (s.reap() && s.main_done) {
+      Message m;
+      m.type = Message::kExit;
+      m.value = s.main_status;
+      m.ended = s.ended;
+      send_message(spec.sock, m);
+      ::_exit(0);
+    }
+    if (s.main_done) s.begin_stop(0);  // leftovers of a finished workload get the stop protocol
+
+    std::int64_t now = now_ms();
+    if (deadline && now >= deadline && s.kill_at == 0) s.begin_stop(1);
+    if (s.kill_at && now >= s.kill_at) {
+      ::kill(-1, SIGKILL);
+      s.kill_at = now + 60000;  // nothing can survive SIGKILL; just keep reaping
+    }
+    std::int64_t wake = s.kill_at ? s.kill_at : deadline;
+    int timeout = wake ? static_cast<int>(wake > now ? wake - now : 0) : -1;
+
+    struct pollfd fds[2] = {{sigfd, POLLIN, 0}, {spec.sock, POLLIN, 0}};
+    int n = ::poll(fds, 2, timeout);
+    if (n < 0 && errno != EINTR) parent_died(spec);
+    if (n <= 0) continue;
+
+    if (fds[1].revents) {
+      Message m;
+      ssize_t got = ::recv(spec.sock, &m, sizeof m, 0);
+      if (got <= 0 && !(got < 0 && errno == EINTR)) parent_died(spec);
+      if (got == static_cast<ssize_t>(sizeof m) && m.type == Message::kStop) s.begin_stop(2);
+    }
+    if (fds[0].revents & POLLIN) {
+      struct signalfd_siginfo si;
+      while (::read(sigfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+        int sig = static_cast<int>(si.ssi_signo);
+        if (sig == SIGCHLD) continue;  // reaped at the top of the loop
+        // Forward only what ward (or someone on the host) sent: its sender is outside this pid
+        // namespace, so it shows as pid 0. Terminal-generated signals (SI_KERNEL) already reached
+        // the workload's process group directly.
+        bool from_outside = si.ssi_pid == 0 && si.ssi_code != SI_KERNEL;
+        if (!from_outside || s.main_done) continue;
+        if (sig == SIGTERM)
+          s.begin_stop(2);
+        else
+          ::kill(main_pid, sig);
+      }
+    }
+  }
+}
+
+// A stack for the workload, which shares the init's memory until it execs (CLONE_VM|CLONE_VFORK:
+// no page-table copy).
+alignas(64) char g_workload_stack[256 * 1024];
+
+}  // namespace
+
+const char* step_name(Step step) {
+  switch (step) {
+    case Step::kNone:
+      return "none";
+    case Step::kWaitParent:
+      return "waiting for the id maps";
+    case Step::kMountPrivate:
+      return "making mounts private";
+    case Step::kBaseTmpfs:
+      return "mounting the scratch tmpfs";
+    case Step::kPivotBase:
+      return "pivoting into the scratch tmpfs";
+    case Step::kRootTmpfs:
+      return "mounting the sandbox root";
+    case Step::kBind:
+      return "binding a policy path";
+    case Step::kSymlink:
+      return "recreating a symlinked policy path";
+    case Step::kPrivateTmp:
+      return "mounting the private /tmp";
+    case Step::kProc:
+      return "mounting /proc";
+    case Step::kDev:
+      return "building /dev";
+    case Step::kPivotRoot:
+      return "pivoting into the sandbox root";
+    case Step::kRootReadOnly:
+      return "making the root read-only";
+    case Step::kHostname:
+      return "setting the hostname";
+    case Step::kLoopback:
+      return "bringing up the loopback interface";
+    case Step::kLandlockRuleset:
+      return "building the Landlock ruleset";
+    case Step::kSpawn:
+      return "starting the workload";
+    case Step::kCgroupNamespace:
+      return "entering a cgroup namespace";
+    case Step::kRlimits:
+      return "setting resource limits";
+    case Step::kCapabilities:
+      return "emptying the capability bounding set";
+    case Step::kIds:
+      return "switching to the workload's uid and gid";
+    case Step::kDropCapabilities:
+      return "dropping capabilities";
+    case Step::kChdir:
+      return "entering the working directory";
+    case Step::kNoNewPrivs:
+      return "setting no_new_privs";
+    case Step::kLandlock:
+      return "enforcing Landlock";
+    case Step::kCloseFds:
+      return "closing inherited file descriptors";
+    case Step::kSeccomp:
+      return "loading the seccomp filter";
+    case Step::kExec:
+      return "executing the command";
+  }
+  return "unknown";
+}
+
+void init_main(ChildSpec* spec) {
+  ::close(spec->parent_sock);
+  Failure f{nullptr};
+  Message report;
+  report.type = Message::kSetupError;
+  f.out = &report.error;
+
+  // 1. Wait for the parent to write our id maps (and to put us in the sandbox's cgroup).
+  Message go;
+  ssize_t got;
+  do got = ::recv(spec->sock, &go, sizeof go, 0);
+  while (got < 0 && errno == EINTR);
+  if (got != static_cast<ssize_t>(sizeof go) || go.type != Message::kGo) ::_exit(1);
+
+  // Not dumpable from here on: the workload can neither ptrace nor read /proc/1/{mem,environ}.
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  ::prctl(PR_SET_NAME, "ward-init", 0, 0, 0);
+  if (spec->title_start && spec->title_end > spec->title_start) {
+    std::memset(spec->title_start, 0, spec->title_end - spec->title_start);
+    copy_str(spec->title_start, spec->title_end - spec->title_start, "ward-init");
+  }
+
+  int landlock_fd = -1;
+  bool ok = build_root(*spec, f) &&
+            (::sethostname(spec->hostname, std::strlen(spec->hostname)) == 0 ||
+             f(Step::kHostname, "sethostname", errno)) &&
+            bring_up_loopback(f) && (landlock_fd = build_landlock(*spec, f)) >= 0;
+  if (!ok) {
+    send_message(spec->sock, report);
+    ::_exit(1);
+  }
+
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH})
+    sigaddset(&set, sig);
+  ::sigprocmask(SIG_BLOCK, &set, nullptr);
+  int sigfd = ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (sigfd < 0) {
+    f(Step::kSpawn, "signalfd", errno);
+    send_message(spec->sock, report);
+    ::_exit(1);
+  }
+
+  WorkloadArgs args{spec, landlock_fd};
+  pid_t pid = ::clone(workload_main, g_workload_stack + sizeof g_workload_stack,
+                      CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+  if (pid < 0) {
+    f(Step::kSpawn, "clone", errno);
+    send_message(spec->sock, report);
+    ::_exit(1);
+  }
+  // CLONE_VFORK: the workload has exec'd or exited by now. Its error, if any, is in our memory.
+  if (spec->workload_error.step != Step::kNone) {
+    ::waitpid(pid, nullptr, 0);
+    report.error = spec->workload_error;
+    send_message(spec->sock, report);
+    ::_exit(1);
+  }
+  if (landlock_fd > 0) ::close(landlock_fd);
+
+  Message ready;
+  ready.type = Message::kReady;
+  ready.value = pid;
+  send_message(spec->sock, ready);
+  supervise(*spec, pid, sigfd);
+}
+
+}  // namespace ward::sandbox

@@ -1,0 +1,340 @@
+// run(): everything prepared before clone, then the parent's side of the sync protocol.
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "base/fd.h"
+#include "base/log.h"
+#include "base/strings.h"
+#include "sandbox/cgroup.h"
+#include "sandbox/child.h"
+#include "sandbox/environment.h"
+#include "sandbox/identity.h"
+#include "sandbox/plan.h"
+#include "sandbox/sandbox.h"
+#include "sandbox/seccomp.h"
+
+extern char** environ;
+
+namespace ward::sandbox {
+namespace {
+
+char* g_title_start = nullptr;
+char* g_title_end = nullptr;
+
+constexpr int kForwardedSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+
+Result<> write_proc(pid_t pid, const char* file, const std::string& value) {
+  std::string path = "/proc/" + std::to_string(pid) + "/" + file;
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) return fail_errno("open " + path);
+  if (::write(fd.get(), value.data(), value.size()) != static_cast<ssize_t>(value.size()))
+    return fail_errno("write " + path);
+  return {};
+}
+
+// The caller's terminal or redirected files on fds 0-2 stay usable through /dev/stdin, /dev/tty
+// and /proc/self/fd (a re-open goes through Landlock): one rule per fd, for exactly that file.
+void add_std_fd_rules(std::vector<landlock::Rule>& rules, std::vector<UniqueFd>& keep, int abi) {
+  for (int fd = 0; fd <= 2; ++fd) {
+    struct stat st;
+    if (::fstat(fd, &st) != 0) continue;
+    if (!S_ISCHR(st.st_mode) && !S_ISREG(st.st_mode)) continue;  // pipes and sockets need no rule
+    int flags = ::fcntl(fd, F_GETFL);
+    if (flags < 0) continue;
+    std::string self = "/proc/self/fd/" + std::to_string(fd);
+    UniqueFd path(::open(self.c_str(), O_PATH | O_CLOEXEC));
+    if (!path) continue;
+    using landlock::Mode;
+    std::uint64_t access = 0;
+    int mode = flags & O_ACCMODE;
+    std::uint64_t rw = landlock::rule_access(Mode::kDevice, false, abi);
+    std::uint64_t read = landlock::rule_access(Mode::kReadOnly, false, abi);
+    if (S_ISCHR(st.st_mode)) {
+      access = rw;  // a terminal: read, write, ioctl
+    } else if (mode == O_RDONLY) {
+      access = read;
+    } else {
+      access = landlock::rule_access(Mode::kReadWrite, false, abi) & rw;
+    }
+    rules.push_back({self, path.get(), access});
+    keep.push_back(std::move(path));
+  }
+}
+
+std::string describe_error(const ChildError& e) {
+  std::string s = std::string(step_name(e.step)) + " failed: " + e.syscall;
+  if (e.path[0]) s += "(" + std::string(e.path) + ")";
+  if (e.err) s += ": " + std::string(std::strerror(e.err));
+  return s;
+}
+
+std::vector<char*> c_strings(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  for (auto& s : strings) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+std::string env_value(const std::vector<std::string>& env, const std::string& name) {
+  for (const auto& e : env)
+    if (e.size() > name.size() && e.compare(0, name.size(), name) == 0 && e[name.size()] == '=')
+      return e.substr(name.size() + 1);
+  return {};
+}
+
+std::string format_bytes(std::uint64_t bytes) {
+  if (bytes % (1ULL << 30) == 0) return std::to_string(bytes >> 30) + " GiB";
+  if (bytes % (1ULL << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
+  return std::to_string(bytes) + " bytes";
+}
+
+}  // namespace
+
+void remember_title_area(int argc, char** argv) {
+  if (argc <= 0) return;
+  g_title_start = argv[0];
+  char* end = argv[argc - 1] + std::strlen(argv[argc - 1]) + 1;
+  for (char** e = environ; e && *e && *e == end; ++e) end = *e + std::strlen(*e) + 1;
+  g_title_end = end;
+}
+
+Result<Outcome> run(const RunOptions& options) {
+  const policy::Policy& policy = *options.policy;
+  if (options.argv.empty()) return fail("no command given");
+
+  auto plan = make_plan(policy, options.workdir);
+  if (!plan) return tl::unexpected(plan.error());
+  for (const auto& path : plan->skipped)
+    log::info("skipping {}: it does not exist on this host (landlock: best_effort)", path);
+
+  auto id = resolve_identity(policy.process);
+  if (!id) return tl::unexpected(id.error());
+
+  const int abi = landlock::abi_version();
+  if (abi == 0) {
+    if (policy.landlock == policy::Compatibility::kHardRequirement)
+      return fail("this kernel has no Landlock and the policy says landlock: hard_requirement");
+    log::warn("this kernel has no Landlock: running with mount isolation only (best_effort)");
+  }
+  std::vector<UniqueFd> std_fd_paths;
+  if (abi > 0) add_std_fd_rules(plan->landlock, std_fd_paths, abi);
+
+  // HOME: the caller's home when the policy exposes it, else the workdir.
+  std::string home = options.workdir;
+  if (const char* h = ::getenv("HOME")) {
+    for (const auto& op : plan->mounts)
+      if (op.kind == MountOp::Kind::kBind && path_within(h, op.target)) home = h;
+  }
+  std::vector<std::string> host_env;
+  for (char** e = environ; e && *e; ++e) host_env.emplace_back(*e);
+  std::vector<std::string> env =
+      build_environment(policy.environment, host_env, {home, id->user_name, plan->workdir});
+  std::vector<std::string> argv = options.argv;
+  std::vector<std::string> search;
+  for (auto dir : split(env_value(env, "PATH"), ':'))
+    if (!dir.empty()) search.emplace_back(dir);
+  std::vector<char*> argv_c = c_strings(argv), env_c = c_strings(env), search_c = c_strings(search);
+
+  auto cgroups = Cgroups::create(policy.resources, "ward-" + std::to_string(::getpid()));
+  if (!cgroups) return tl::unexpected(cgroups.error());
+
+  ChildSpec spec;
+  spec.mounts = plan->mounts.data();
+  spec.mount_count = plan->mounts.size();
+  spec.landlock_abi = abi;
+  spec.landlock_rules = plan->landlock.data();
+  spec.landlock_rule_count = plan->landlock.size();
+  auto program = seccomp::embedded();
+  spec.seccomp = program.data();
+  spec.seccomp_len = static_cast<unsigned short>(program.size());
+  spec.argv = argv_c.data();
+  spec.envp = env_c.data();
+  spec.search_path = search_c.data();
+  spec.workdir = plan->workdir.c_str();
+  spec.set_groups = !id->rootless;
+  spec.uid = id->uid;
+  spec.gid = id->gid;
+  spec.rlimits[spec.rlimit_count++] = {RLIMIT_CORE, 0};
+  const auto& res = policy.resources;
+  if (res.memory_bytes && !cgroups->memory_in_cgroup)
+    spec.rlimits[spec.rlimit_count++] = {RLIMIT_AS, *res.memory_bytes};
+  if (res.pids && !cgroups->pids_in_cgroup)
+    spec.rlimits[spec.rlimit_count++] = {RLIMIT_NPROC, *res.pids};
+  if (res.cpus && !cgroups->cpu_in_cgroup)
+    log::warn("no writable cgroup cpu controller: the cpu limit is not enforced");
+  if (res.timeout) spec.timeout_ms = res.timeout->count();
+  spec.grace_ms = options.grace.count();
+  std::vector<int> cgroup_fds = cgroups->parent_fds();
+  for (int fd : cgroup_fds) spec.cgroup_parent_fds[spec.cgroup_count++] = fd;
+  spec.cgroup_name = cgroups->name().c_str();
+  spec.title_start = g_title_start;
+  spec.title_end = g_title_end;
+
+  if (options.verbose) {
+    log::debug("identity: {} uid {} gid {} inside, uid {} on the host",
+               id->rootless ? "rootless" : "root", id->uid, id->gid, id->host_uid);
+    log::debug("landlock: {}", abi ? "ABI " + std::to_string(abi) : std::string("unavailable"));
+    log::debug("seccomp: {} BPF instructions", program.size());
+    log::debug("limits: {}",
+               cgroups->description.empty() ? std::string("rlimits only") : cgroups->description);
+    for (const auto& op : plan->mounts)
+      log::debug("mount {} {} ({})", op.target,
+                 op.kind == MountOp::Kind::kSymlink ? "-> " + op.source : std::string(),
+                 op.kind == MountOp::Kind::kTmpfs ? "tmpfs"
+                 : op.read_only                   ? "ro"
+                                                  : "rw");
+  }
+
+  int pair[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
+    return fail_errno("socketpair");
+  UniqueFd sock(pair[0]), child_sock(pair[1]);
+  spec.sock = child_sock.get();
+  spec.parent_sock = sock.get();
+
+  // Signals are blocked before clone so that none is lost in between; both sides read them
+  // through a signalfd.
+  sigset_t set, old_mask;
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  for (int sig : kForwardedSignals) sigaddset(&set, sig);
+  ::sigprocmask(SIG_BLOCK, &set, &old_mask);
+  UniqueFd sigfd(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
+
+  const unsigned long flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
+                              CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
+  // The raw syscall behaves like fork(): the child continues here on a copy of our memory.
+  long pid = ::syscall(SYS_clone, flags, nullptr, nullptr, nullptr, nullptr);
+  if (pid == 0) init_main(&spec);
+  if (pid < 0) {
+    int err = errno;
+    ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+    if (err == EPERM || err == ENOSPC || err == EUSERS)
+      return fail(
+          "cannot create the sandbox's namespaces (are unprivileged user namespaces "
+          "enabled? see `ward doctor`)",
+          err);
+    return fail("clone", err);
+  }
+  const pid_t init = static_cast<pid_t>(pid);
+  child_sock.reset();
+  std_fd_paths.clear();
+
+  auto abort_start = [&](Error e) -> Result<Outcome> {
+    ::kill(init, SIGKILL);
+    ::waitpid(init, nullptr, 0);
+    ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+    return tl::unexpected(std::move(e));
+  };
+
+  // Sync 2: id maps, cgroup, go.
+  if (id->rootless) {
+    if (auto r = write_proc(init, "setgroups", "deny"); !r) return abort_start(r.error());
+  }
+  if (auto r = write_proc(init, "uid_map", id->uid_map); !r) return abort_start(r.error());
+  if (auto r = write_proc(init, "gid_map", id->gid_map); !r) return abort_start(r.error());
+  if (auto r = cgroups->attach(init); !r) return abort_start(r.error());
+  Message go;
+  go.type = Message::kGo;
+  if (::send(sock.get(), &go, sizeof go, MSG_NOSIGNAL) != sizeof go)
+    return abort_start(Error{"cannot reach the sandbox init", errno});
+
+  // Sync 3 .. 5: wait for the init's reports while forwarding signals.
+  Outcome outcome;
+  bool exit_reported = false, ready = false;
+  int init_status = 0;
+  Message report;
+  for (bool init_alive = true; init_alive;) {
+    struct pollfd fds[2] = {{sigfd.get(), POLLIN, 0}, {sock.get(), POLLIN, 0}};
+    if (::poll(fds, 2, -1) < 0 && errno != EINTR) break;
+    if (fds[1].revents & POLLIN) {
+      Message m;
+      if (::recv(sock.get(), &m, sizeof m, 0) == sizeof m) {
+        if (m.type == Message::kReady) ready = true;
+        if (m.type == Message::kSetupError || m.type == Message::kExit) {
+          report = m;
+          exit_reported = true;
+        }
+      }
+    }
+    struct signalfd_siginfo si;
+    while (::read(sigfd.get(), &si, sizeof si) == sizeof si) {
+      int sig = static_cast<int>(si.ssi_signo);
+      if (sig == SIGCHLD) {
+        if (::waitpid(init, &init_status, WNOHANG) == init) init_alive = false;
+        continue;
+      }
+      // Forward what a process sent us (kill(1), a supervisor); a terminal-generated signal
+      // (SI_KERNEL) already reached the workload, which shares our process group.
+      if (si.ssi_code <= 0) ::kill(init, sig);
+    }
+  }
+  // The kExit message may still be queued when SIGCHLD arrives first.
+  if (!exit_reported) {
+    Message m;
+    while (::recv(sock.get(), &m, sizeof m, MSG_DONTWAIT) == sizeof m)
+      if (m.type == Message::kSetupError || m.type == Message::kExit) {
+        report = m;
+        exit_reported = true;
+      }
+  }
+  ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+  const bool oom = cgroups->oom_killed();
+  cgroups->remove();
+
+  if (!exit_reported) {
+    outcome.kind = Outcome::Kind::kSetupFailed;
+    outcome.exit_code = kExitSetupFailed;
+    outcome.message = ready ? "the sandbox init died unexpectedly"
+                            : "the sandbox init died before reporting (status " +
+                                  std::to_string(init_status) + ")";
+    return outcome;
+  }
+  if (report.type == Message::kSetupError) {
+    const ChildError& e = report.error;
+    outcome.kind = Outcome::Kind::kSetupFailed;
+    if (e.step == Step::kExec) {
+      outcome.exit_code = e.err == ENOENT ? kExitNotFound : kExitNotExecutable;
+      outcome.message = e.err == ENOENT
+                            ? "command not found inside the sandbox: " + std::string(e.path)
+                            : "cannot execute " + std::string(e.path) + ": " + std::strerror(e.err);
+    } else {
+      outcome.exit_code = kExitSetupFailed;
+      outcome.message = "cannot start the sandbox: " + describe_error(e);
+    }
+    return outcome;
+  }
+  const int status = report.value;
+  if (WIFSIGNALED(status)) {
+    outcome.kind = Outcome::Kind::kSignaled;
+    outcome.signal = WTERMSIG(status);
+    outcome.exit_code = 128 + outcome.signal;
+  } else {
+    outcome.exit_code = WEXITSTATUS(status);
+  }
+  if (oom) {
+    outcome.kind = Outcome::Kind::kOutOfMemory;
+    outcome.message = "the workload ran out of memory (limit " +
+                      format_bytes(*policy.resources.memory_bytes) + ") and was killed";
+  } else if (report.ended == 1) {
+    outcome.kind = Outcome::Kind::kTimedOut;
+    outcome.exit_code = kExitTimeout;
+    outcome.message = "the sandbox was stopped: it reached its " +
+                      std::to_string(policy.resources.timeout->count()) + " ms time limit";
+  }
+  return outcome;
+}
+
+}  // namespace ward::sandbox

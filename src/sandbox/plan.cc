@@ -1,0 +1,174 @@
+#include "sandbox/plan.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdlib>
+
+#include "base/strings.h"
+
+namespace ward::sandbox {
+
+const char* const kProtectedNames[] = {
+    ".bashrc",   ".bash_profile", ".bash_login", ".bash_logout", ".zshrc",      ".zprofile",
+    ".zshenv",   ".profile",      ".gitconfig",  ".gitmodules",  ".git/config", ".git/hooks",
+    ".mcp.json", ".claude",       ".codex",      ".vscode",      ".idea",       ".ssh",
+    ".aws",      ".kube",         ".config/git", nullptr};
+
+namespace {
+
+// Provided by the sandbox itself whatever the policy says: a fresh /proc and a minimal /dev.
+bool provided_by_sandbox(const std::string& path) {
+  static const char* const kDev[] = {"/dev",        "/dev/null",    "/dev/zero", "/dev/full",
+                                     "/dev/random", "/dev/urandom", "/dev/tty",  "/dev/pts",
+                                     "/dev/ptmx",   "/dev/shm",     nullptr};
+  if (path_within(path, "/proc")) return true;
+  for (const char* const* d = kDev; *d; ++d)
+    if (path == *d || (std::string(*d) == "/dev/pts" && path_within(path, *d))) return true;
+  return false;
+}
+
+struct Listed {
+  std::string path;
+  bool read_only;
+};
+
+std::string resolve(const std::string& path) {
+  char buf[PATH_MAX];
+  if (::realpath(path.c_str(), buf) == nullptr) return {};
+  return buf;
+}
+
+}  // namespace
+
+Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir) {
+  const bool strict = policy.landlock == policy::Compatibility::kHardRequirement;
+  const int abi = landlock::abi_version();
+  Plan plan;
+
+  std::vector<Listed> listed;
+  for (const auto& p : policy.filesystem.read_only) listed.push_back({p, true});
+  for (const auto& p : policy.filesystem.read_write) listed.push_back({p, false});
+  const bool bind_workdir = policy.filesystem.include_workdir;
+  if (bind_workdir) {
+    if (workdir == "/") return fail("the workdir is /: that would make the whole host writable");
+    listed.push_back({workdir, false});
+  }
+
+  // The private /tmp is always there; a policy that lists /tmp read-write gets it writable.
+  bool tmp_writable = false;
+  std::vector<MountOp> ops;
+  for (const Listed& l : listed) {
+    if (l.path == "/tmp") {
+      tmp_writable = tmp_writable || !l.read_only;
+      continue;
+    }
+    if (provided_by_sandbox(l.path)) continue;
+    struct stat st;
+    if (::lstat(l.path.c_str(), &st) != 0) {
+      if (strict)
+        return fail("policy path " + l.path + " does not exist (landlock: hard_requirement)",
+                    errno);
+      plan.skipped.push_back(l.path);
+      continue;
+    }
+    if (S_ISLNK(st.st_mode)) {
+      // /lib -> usr/lib on merged-/usr systems: recreate the link and expose what it points to.
+      char target[PATH_MAX];
+      ssize_t n = ::readlink(l.path.c_str(), target, sizeof target - 1);
+      std::string resolved = resolve(l.path);
+      if (n < 0 || resolved.empty()) {
+        if (strict) return fail("policy path " + l.path + " is a dangling symlink", errno);
+        plan.skipped.push_back(l.path);
+        continue;
+      }
+      ops.push_back({MountOp::Kind::kSymlink, std::string(target, n), l.path, false, true, false});
+      if (::stat(resolved.c_str(), &st) != 0) continue;
+      if (!provided_by_sandbox(resolved))
+        ops.push_back({MountOp::Kind::kBind, resolved, resolved, S_ISDIR(st.st_mode), l.read_only,
+                       S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)});
+      continue;
+    }
+    ops.push_back({MountOp::Kind::kBind, l.path, l.path, S_ISDIR(st.st_mode), l.read_only,
+                   S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)});
+  }
+
+  // A path listed twice, or already exposed with the same rights by a listed parent, needs no
+  // mount of its own; read_write wins over read_only for the same path.
+  std::sort(ops.begin(), ops.end(), [](const MountOp& a, const MountOp& b) {
+    if (a.target != b.target) return a.target < b.target;
+    return a.read_only < b.read_only;  // writable first, so the duplicate dropped is read-only
+  });
+  ops.erase(std::unique(ops.begin(), ops.end(),
+                        [](const MountOp& a, const MountOp& b) { return a.target == b.target; }),
+            ops.end());
+
+  // A bind inside another bind of the same kind adds nothing: the parent's bind is recursive.
+  auto redundant = [&](const MountOp& op) {
+    if (op.kind != MountOp::Kind::kBind) return false;
+    for (const MountOp& parent : ops)
+      if (&parent != &op && parent.kind == MountOp::Kind::kBind && parent.target != op.target &&
+          path_within(op.target, parent.target) && parent.read_only == op.read_only &&
+          parent.allow_devices == op.allow_devices)
+        return true;
+    return false;
+  };
+  std::vector<MountOp> kept;
+  for (const MountOp& op : ops)
+    if (!redundant(op)) kept.push_back(op);
+  ops = std::move(kept);
+
+  // Protected names inside each writable directory: bound read-only over themselves.
+  std::vector<MountOp> protect;
+  for (const MountOp& op : ops) {
+    if (op.kind != MountOp::Kind::kBind || op.read_only || !op.is_directory) continue;
+    for (const char* const* name = kProtectedNames; *name; ++name) {
+      std::string p = op.target + "/" + *name;
+      struct stat st;
+      if (::lstat(p.c_str(), &st) != 0 || S_ISLNK(st.st_mode)) continue;
+      protect.push_back({MountOp::Kind::kBind, p, p, S_ISDIR(st.st_mode), true, false});
+    }
+  }
+
+  // The private /tmp comes first so that listed paths beneath it (a workdir under /tmp) are
+  // mounted on top of it; the remaining order is lexical, which puts parents before children.
+  plan.mounts.push_back({MountOp::Kind::kTmpfs, "tmpfs", "/tmp", true, !tmp_writable, false});
+  std::stable_sort(ops.begin(), ops.end(), [](const MountOp& a, const MountOp& b) {
+    auto depth = [](const std::string& s) { return std::count(s.begin(), s.end(), '/'); };
+    return depth(a.target) < depth(b.target);
+  });
+  plan.mounts.insert(plan.mounts.end(), ops.begin(), ops.end());
+  plan.mounts.insert(plan.mounts.end(), protect.begin(), protect.end());
+
+  // Landlock: the same lists, rights tailored to each inode's type. Protected names cannot be
+  // expressed (Landlock only adds rights down a hierarchy): the read-only mounts carry them.
+  using landlock::Mode;
+  auto rule = [&](const std::string& path, Mode mode, bool dir) {
+    plan.landlock.push_back({path, -1, landlock::rule_access(mode, dir, abi)});
+  };
+  rule("/", Mode::kListOnly, true);
+  rule("/tmp", tmp_writable ? Mode::kReadWrite : Mode::kReadOnly, true);
+  rule("/proc", Mode::kProc, true);
+  rule("/dev", Mode::kReadOnly, true);
+  for (const char* dev : {"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom",
+                          "/dev/tty", "/dev/ptmx"})
+    rule(dev, Mode::kDevice, false);
+  rule("/dev/pts", Mode::kDevice, true);
+  rule("/dev/shm", Mode::kReadWrite, true);
+  for (const MountOp& op : ops) {
+    if (op.kind != MountOp::Kind::kBind) continue;
+    Mode mode = op.allow_devices ? Mode::kDevice
+                : op.read_only   ? Mode::kReadOnly
+                                 : Mode::kReadWrite;
+    rule(op.target, mode, op.is_directory);
+  }
+
+  plan.workdir = "/";
+  for (const MountOp& op : plan.mounts)
+    if (op.kind == MountOp::Kind::kBind && path_within(workdir, op.target)) plan.workdir = workdir;
+  return plan;
+}
+
+}  // namespace ward::sandbox

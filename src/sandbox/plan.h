@@ -1,0 +1,43 @@
+// The mount plan and the Landlock rule list, computed in the parent from the policy and the host's
+// filesystem before any fork. The init only walks these arrays.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "policy/policy.h"
+#include "sandbox/landlock.h"
+
+namespace ward::sandbox {
+
+struct MountOp {
+  enum class Kind {
+    kBind,     // bind `source` (host path) at `target`, recursively, then set its attributes
+    kSymlink,  // create a symlink at `target` pointing to `source` (as read from the host)
+    kTmpfs,    // a fresh tmpfs at `target` (the private /tmp)
+  };
+  Kind kind = Kind::kBind;
+  std::string source;
+  std::string target;  // absolute path inside the sandbox
+  bool is_directory = true;
+  bool read_only = true;
+  bool allow_devices = false;  // an explicitly listed device node keeps working (no nodev)
+};
+
+struct Plan {
+  std::vector<MountOp> mounts;           // in order: parents before children
+  std::vector<landlock::Rule> landlock;  // paths inside the sandbox
+  std::vector<std::string> skipped;      // best_effort: listed paths that do not exist
+  std::string workdir;                   // initial working directory inside the sandbox
+};
+
+// Files and directories that hijack a user's later sessions (shell rc files, git config and
+// hooks, agent and editor settings, credentials): kept read-only inside every writable path.
+extern const char* const kProtectedNames[];
+
+// `workdir` must be absolute and normalised. Fails on a hard_requirement path that is missing, or
+// a workdir of "/".
+Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir);
+
+}  // namespace ward::sandbox

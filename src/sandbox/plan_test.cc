@@ -1,0 +1,169 @@
+// The mount plan: what is bound where, in which order, with which rights.
+#include "sandbox/plan.h"
+
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+namespace ward::sandbox {
+namespace {
+
+class PlanTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/ward-plan-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    ::mkdir((root_ + "/ro").c_str(), 0755);
+    ::mkdir((root_ + "/rw").c_str(), 0755);
+    ::mkdir((root_ + "/rw/.git").c_str(), 0755);
+    ::mkdir((root_ + "/rw/.git/hooks").c_str(), 0755);
+    ::mkdir((root_ + "/rw/.git/objects").c_str(), 0755);
+    std::ofstream(root_ + "/rw/.git/config") << "[core]\n";
+    std::ofstream(root_ + "/rw/.bashrc") << "# rc\n";
+    std::ofstream(root_ + "/ro/file") << "x\n";
+    ASSERT_EQ(::symlink("ro", (root_ + "/link").c_str()), 0);
+  }
+  void TearDown() override {
+    std::string cmd = "rm -rf '" + root_ + "'";
+    ASSERT_EQ(std::system(cmd.c_str()), 0);
+  }
+
+  const MountOp* find(const Plan& plan, const std::string& target) {
+    for (const auto& op : plan.mounts)
+      if (op.target == target) return &op;
+    return nullptr;
+  }
+  size_t index(const Plan& plan, const std::string& target) {
+    for (size_t i = 0; i < plan.mounts.size(); ++i)
+      if (plan.mounts[i].target == target) return i;
+    return SIZE_MAX;
+  }
+
+  std::string root_;
+};
+
+TEST_F(PlanTest, BindsWhatIsListedWithItsRights) {
+  policy::Policy p;
+  p.filesystem.read_only = {root_ + "/ro"};
+  p.filesystem.read_write = {root_ + "/rw"};
+  auto plan = make_plan(p, root_ + "/rw");
+  ASSERT_TRUE(plan) << plan.error().describe();
+  const MountOp* ro = find(*plan, root_ + "/ro");
+  const MountOp* rw = find(*plan, root_ + "/rw");
+  ASSERT_TRUE(ro && rw);
+  EXPECT_TRUE(ro->read_only);
+  EXPECT_FALSE(rw->read_only);
+  EXPECT_EQ(plan->mounts.front().kind, MountOp::Kind::kTmpfs);  // the private /tmp comes first
+  EXPECT_EQ(plan->mounts.front().target, "/tmp");
+}
+
+TEST_F(PlanTest, ProtectedNamesInWritablePathsAreReadOnly) {
+  policy::Policy p;
+  p.filesystem.read_write = {root_ + "/rw"};
+  auto plan = make_plan(p, root_ + "/rw");
+  ASSERT_TRUE(plan);
+  for (const char* name : {"/.bashrc", "/.git/config", "/.git/hooks"}) {
+    const MountOp* op = find(*plan, root_ + "/rw" + name);
+    ASSERT_NE(op, nullptr) << name;
+    EXPECT_TRUE(op->read_only) << name;
+    EXPECT_GT(index(*plan, root_ + "/rw" + name), index(*plan, root_ + "/rw")) << name;
+  }
+  // git keeps working: objects, refs and the index are not protected.
+  EXPECT_EQ(find(*plan, root_ + "/rw/.git/objects"), nullptr);
+  EXPECT_EQ(find(*plan, root_ + "/rw/.git"), nullptr);
+}
+
+TEST_F(PlanTest, ParentsComeBeforeChildren) {
+  policy::Policy p;
+  p.filesystem.read_write = {root_ + "/rw"};
+  p.filesystem.read_only = {root_};
+  auto plan = make_plan(p, root_ + "/rw");
+  ASSERT_TRUE(plan);
+  EXPECT_LT(index(*plan, root_), index(*plan, root_ + "/rw"));
+}
+
+TEST_F(PlanTest, SymlinksAreRecreatedAndTheirTargetExposed) {
+  policy::Policy p;
+  p.filesystem.read_only = {root_ + "/link"};
+  auto plan = make_plan(p, "/nonexistent-workdir");
+  ASSERT_TRUE(plan);
+  const MountOp* link = find(*plan, root_ + "/link");
+  ASSERT_NE(link, nullptr);
+  EXPECT_EQ(link->kind, MountOp::Kind::kSymlink);
+  EXPECT_EQ(link->source, "ro");
+  const MountOp* target = find(*plan, root_ + "/ro");
+  ASSERT_NE(target, nullptr);
+  EXPECT_EQ(target->kind, MountOp::Kind::kBind);
+  EXPECT_TRUE(target->read_only);
+}
+
+TEST_F(PlanTest, MissingPathsBestEffortVsHardRequirement) {
+  policy::Policy p;
+  p.filesystem.read_only = {root_ + "/missing"};
+  auto plan = make_plan(p, root_ + "/rw");
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(plan->skipped, std::vector<std::string>{root_ + "/missing"});
+  p.landlock = policy::Compatibility::kHardRequirement;
+  auto strict = make_plan(p, root_ + "/rw");
+  ASSERT_FALSE(strict);
+  EXPECT_NE(strict.error().message.find(root_ + "/missing"), std::string::npos);
+}
+
+TEST_F(PlanTest, DevicesAndProcAreProvidedNotBound) {
+  policy::Policy p;
+  p.filesystem.read_only = {"/proc", "/dev/urandom"};
+  p.filesystem.read_write = {"/dev/null", "/tmp"};
+  auto plan = make_plan(p, root_ + "/rw");
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(find(*plan, "/proc"), nullptr);
+  EXPECT_EQ(find(*plan, "/dev/null"), nullptr);
+  ASSERT_NE(find(*plan, "/tmp"), nullptr);
+  EXPECT_FALSE(find(*plan, "/tmp")->read_only);  // listed read_write: the private /tmp is writable
+}
+
+TEST_F(PlanTest, WorkdirIsWritableAndTheStartingDirectory) {
+  policy::Policy p;
+  p.filesystem.include_workdir = true;
+  auto plan = make_plan(p, root_ + "/rw");
+  ASSERT_TRUE(plan);
+  const MountOp* wd = find(*plan, root_ + "/rw");
+  ASSERT_NE(wd, nullptr);
+  EXPECT_FALSE(wd->read_only);
+  EXPECT_EQ(plan->workdir, root_ + "/rw");
+  EXPECT_FALSE(make_plan(p, "/"));  // a workdir of / would make the host writable
+}
+
+TEST_F(PlanTest, WithoutTheWorkdirTheSandboxStartsAtRoot) {
+  policy::Policy p;
+  auto plan = make_plan(p, root_ + "/rw");
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(plan->workdir, "/");
+}
+
+TEST_F(PlanTest, LandlockRulesMirrorTheMounts) {
+  policy::Policy p;
+  p.filesystem.read_only = {root_ + "/ro/file"};
+  p.filesystem.read_write = {root_ + "/rw"};
+  auto plan = make_plan(p, root_ + "/rw");
+  ASSERT_TRUE(plan);
+  auto rule = [&](const std::string& path) -> const landlock::Rule* {
+    for (const auto& r : plan->landlock)
+      if (r.path == path) return &r;
+    return nullptr;
+  };
+  ASSERT_NE(rule(root_ + "/rw"), nullptr);
+  ASSERT_NE(rule(root_ + "/ro/file"), nullptr);
+  if (landlock::abi_version() > 0) {
+    EXPECT_EQ(rule(root_ + "/ro/file")->access,
+              landlock::rule_access(landlock::Mode::kReadOnly, false, landlock::abi_version()));
+  }
+}
+
+}  // namespace
+}  // namespace ward::sandbox

@@ -1,0 +1,49 @@
+// Creating, running and tearing down one sandbox.
+//
+// run() prepares everything the child needs (mount plan, Landlock rules, seccomp program, argv,
+// envp, ids) before any fork, then clones the sandbox init (PID 1 of new user, mount, pid, net,
+// uts, ipc namespaces; the workload also gets its own cgroup namespace), which builds the root,
+// forks the workload and supervises it. See docs/architecture.md for the sync protocol.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "policy/policy.h"
+
+namespace ward::sandbox {
+
+// ward's own exit codes, distinct from the workload's (documented in the README).
+inline constexpr int kExitTimeout = 124;        // the wall-clock limit stopped the sandbox
+inline constexpr int kExitSetupFailed = 125;    // ward could not build the sandbox
+inline constexpr int kExitNotExecutable = 126;  // the command exists but cannot be executed
+inline constexpr int kExitNotFound = 127;       // the command was not found inside the sandbox
+
+struct RunOptions {
+  const policy::Policy* policy = nullptr;
+  std::string workdir;  // absolute; bound read-write at the same path when include_workdir
+  std::vector<std::string> argv;
+  std::chrono::milliseconds grace{3000};  // stop protocol: SIGTERM → grace → SIGKILL
+  bool verbose = false;
+};
+
+struct Outcome {
+  enum class Kind { kExited, kSignaled, kTimedOut, kOutOfMemory, kSetupFailed };
+  Kind kind = Kind::kExited;
+  int exit_code = 0;    // what `ward run` exits with
+  int signal = 0;       // kSignaled: the signal that ended the workload
+  std::string message;  // one sentence for people; empty for a plain exit
+};
+
+// Lets the sandbox init replace its visible command line (ward's argv, which may name files and
+// flags) with "ward-init". Call from main() before anything else.
+void remember_title_area(int argc, char** argv);
+
+// Runs argv in a new sandbox in the foreground and waits for it. An Error means nothing was
+// started (bad input or the host cannot provide a required layer).
+Result<Outcome> run(const RunOptions& options);
+
+}  // namespace ward::sandbox
