@@ -126,8 +126,6 @@ Action add_demo(CLI::App& app) {
     std::string secret = secrets + "/id_demo";
     std::ofstream(secret) << "DEMO-PRIVATE-KEY (a stand-in, not a real key)\n";
     ::chmod(base.c_str(), 0755);
-    // Under root the workload is an unprivileged uid: let it write its project directory.
-    if (::geteuid() == 0) ::chown(project.c_str(), 65534, 65534);
 
     std::string script =
         "echo 'ward demo: a shell under the built-in default policy (ward policy show-default)'\n"

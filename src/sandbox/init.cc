@@ -130,8 +130,12 @@ bool bind_one(const MountOp& op, const Failure& f) {
     return f(Step::kBind, "join", ENAMETOOLONG, op.target.c_str());
   if (!make_mountpoint(dst, op.is_directory))
     return f(Step::kBind, "mkdir", errno, op.target.c_str());
-  if (::mount(src, dst, nullptr, MS_BIND | MS_REC, nullptr) != 0)
+  if (op.tree_fd >= 0) {
+    if (::syscall(SYS_move_mount, op.tree_fd, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) != 0)
+      return f(Step::kBind, "move_mount", errno, op.target.c_str());
+  } else if (::mount(src, dst, nullptr, MS_BIND | MS_REC, nullptr) != 0) {
     return f(Step::kBind, "mount", errno, op.target.c_str());
+  }
   std::uint64_t attrs = MOUNT_ATTR_NOSUID;
   if (!op.allow_devices) attrs |= MOUNT_ATTR_NODEV;
   if (op.read_only) attrs |= MOUNT_ATTR_RDONLY;

@@ -21,6 +21,7 @@
 #include "sandbox/child.h"
 #include "sandbox/environment.h"
 #include "sandbox/identity.h"
+#include "sandbox/idmap.h"
 #include "sandbox/plan.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/seccomp.h"
@@ -122,6 +123,27 @@ Result<Outcome> run(const RunOptions& options) {
   auto id = resolve_identity(policy.process);
   if (!id) return tl::unexpected(id.error());
 
+  // As root the workload is an unprivileged uid: its writable paths are idmapped so that their
+  // owner's files are its own (and what it creates lands as the owner's).
+  std::vector<UniqueFd> trees;
+  if (!id->rootless) {
+    IdmapFactory idmap(id->uid, id->gid);
+    for (MountOp& op : plan->mounts) {
+      if (op.kind != MountOp::Kind::kBind || op.read_only) continue;
+      struct stat st;
+      if (::stat(op.source.c_str(), &st) != 0 || (st.st_uid == id->uid && st.st_gid == id->gid))
+        continue;
+      auto tree = idmap.clone_tree(op.source, st.st_uid, st.st_gid);
+      if (!tree) {
+        log::warn("{}: {}; the workload (uid {}) may be unable to write there", op.target,
+                  tree.error().describe(), id->uid);
+        continue;
+      }
+      op.tree_fd = tree->get();
+      trees.push_back(std::move(*tree));
+    }
+  }
+
   const int abi = landlock::abi_version();
   if (abi == 0) {
     if (policy.landlock == policy::Compatibility::kHardRequirement)
@@ -143,7 +165,8 @@ Result<Outcome> run(const RunOptions& options) {
       build_environment(policy.environment, host_env, {home, id->user_name, plan->workdir});
   std::vector<std::string> argv = options.argv;
   std::vector<std::string> search;
-  for (auto dir : split(env_value(env, "PATH"), ':'))
+  const std::string path_var = env_value(env, "PATH");
+  for (auto dir : split(path_var, ':'))
     if (!dir.empty()) search.emplace_back(dir);
   std::vector<char*> argv_c = c_strings(argv), env_c = c_strings(env), search_c = c_strings(search);
 
@@ -231,6 +254,7 @@ Result<Outcome> run(const RunOptions& options) {
   const pid_t init = static_cast<pid_t>(pid);
   child_sock.reset();
   std_fd_paths.clear();
+  trees.clear();
 
   auto abort_start = [&](Error e) -> Result<Outcome> {
     ::kill(init, SIGKILL);

@@ -23,6 +23,7 @@ struct MountOp {
   bool is_directory = true;
   bool read_only = true;
   bool allow_devices = false;  // an explicitly listed device node keeps working (no nodev)
+  int tree_fd = -1;  // kBind: a prepared (idmapped) detached tree to attach instead of `source`
 };
 
 struct Plan {
