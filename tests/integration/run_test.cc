@@ -1,0 +1,112 @@
+// `ward run` as a user sees it: exit codes, the workdir, the default policy, setup errors.
+#include <gtest/gtest.h>
+
+#include "integration/harness.h"
+
+namespace ward::test {
+namespace {
+
+class RunTest : public ::testing::TestWithParam<Mode> {
+ protected:
+  void SetUp() override {
+    if (auto why = unavailable(GetParam()); !why.empty()) GTEST_SKIP() << why;
+  }
+  Result run(TempDir& dir, const std::vector<std::string>& command,
+             const std::string& policy = "") {
+    std::vector<std::string> args = {"run"};
+    if (!policy.empty()) args.insert(args.end(), {"-p", dir.write("policy.yaml", policy)});
+    args.push_back("--");
+    args.insert(args.end(), command.begin(), command.end());
+    RunOptions options;
+    options.mode = GetParam();
+    options.cwd = dir.path();
+    return ward(args, options);
+  }
+};
+
+TEST_P(RunTest, ExitCodePassesThrough) {
+  TempDir dir(GetParam());
+  EXPECT_EQ(run(dir, {"/bin/sh", "-c", "exit 7"}).exit_code, 7);
+  EXPECT_EQ(run(dir, {"/bin/true"}).exit_code, 0);
+}
+
+TEST_P(RunTest, DeathBySignalGives128PlusN) {
+  TempDir dir(GetParam());
+  EXPECT_EQ(run(dir, {"/bin/sh", "-c", "kill -SEGV $$"}).exit_code, 128 + 11);
+}
+
+TEST_P(RunTest, OutputAndStdinPassThrough) {
+  TempDir dir(GetParam());
+  RunOptions options;
+  options.mode = GetParam();
+  options.cwd = dir.path();
+  options.stdin_data = "piped input\n";
+  Result r = ward({"run", "--", "/bin/cat"}, options);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "piped input\n");
+}
+
+TEST_P(RunTest, WorkdirIsWritableAndTheStartingDirectory) {
+  TempDir dir(GetParam());
+  Result r = run(dir, {"/bin/sh", "-c", "pwd && echo made > made.txt"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, dir.path() + "\n");
+  EXPECT_EQ(read_file(dir.file("made.txt")), "made\n");
+}
+
+TEST_P(RunTest, CommandNotFoundAndNotExecutable) {
+  TempDir dir(GetParam());
+  Result missing = run(dir, {"no-such-command-anywhere"});
+  EXPECT_EQ(missing.exit_code, 127);
+  EXPECT_NE(missing.err.find("command not found inside the sandbox: no-such-command-anywhere"),
+            std::string::npos)
+      << missing.err;
+  dir.write("not-exec.sh", "#!/bin/sh\necho hi\n", 0644);
+  EXPECT_EQ(run(dir, {dir.file("not-exec.sh")}).exit_code, 126);
+}
+
+TEST_P(RunTest, SetupFailureIsOneClearSentenceAndExit125) {
+  TempDir dir(GetParam());
+  std::string policy =
+      "version: 1\nfilesystem_policy:\n  read_only: [/usr, /does/not/exist]\n"
+      "landlock:\n  compatibility: hard_requirement\n";
+  Result r = run(dir, {"/bin/true"}, policy);
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("/does/not/exist"), std::string::npos) << r.err;
+}
+
+TEST_P(RunTest, BestEffortSkipsAMissingPathWithALogLine) {
+  TempDir dir(GetParam());
+  std::string policy = policy_yaml("/does/not/exist");
+  Result r = run(dir, {"/bin/true"}, policy);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("skipping /does/not/exist"), std::string::npos) << r.err;
+}
+
+TEST_P(RunTest, InvalidPolicyNamesFileLineColumnAndKey) {
+  TempDir dir(GetParam());
+  Result r = run(dir, {"/bin/true"}, "version: 1\nfilesystem_policy:\n  read_only: [usr]\n");
+  EXPECT_EQ(r.exit_code, 125);
+  EXPECT_NE(r.err.find("policy.yaml:3:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("filesystem_policy.read_only[0]"), std::string::npos) << r.err;
+}
+
+TEST_P(RunTest, DemoShowsAllowedAndDenied) {
+  TempDir dir(GetParam());
+  RunOptions options;
+  options.mode = GetParam();
+  options.cwd = dir.path();
+  Result r = ward({"demo"}, options);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("write a file in the project directory   ALLOWED"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("read a private key outside the project   DENIED"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("DENIED   (Network is unreachable)"), std::string::npos) << r.out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, RunTest, ::testing::Values(Mode::kRoot, Mode::kRootless),
+                         [](const auto& info) { return mode_name(info.param); });
+
+}  // namespace
+}  // namespace ward::test
