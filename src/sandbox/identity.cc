@@ -5,10 +5,47 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <cstdio>
 #include <optional>
 
 namespace ward::sandbox {
 namespace {
+
+// /etc/passwd and /etc/group read directly (fgetpwent/fgetgrent): ward is linked statically and
+// glibc's NSS modules cannot be loaded into a static binary. Users that exist only in LDAP or
+// similar must be given as numeric ids.
+template <class Match>
+bool find_user(Match match, struct passwd* out, std::string* name) {
+  std::FILE* f = std::fopen("/etc/passwd", "re");
+  if (!f) return false;
+  bool found = false;
+  while (struct passwd* pw = ::fgetpwent(f)) {
+    if (match(*pw)) {
+      *out = *pw;
+      *name = pw->pw_name;
+      found = true;
+      break;
+    }
+  }
+  std::fclose(f);
+  return found;
+}
+
+template <class Match>
+bool find_group(Match match, gid_t* gid) {
+  std::FILE* f = std::fopen("/etc/group", "re");
+  if (!f) return false;
+  bool found = false;
+  while (struct group* gr = ::fgetgrent(f)) {
+    if (match(*gr)) {
+      *gid = gr->gr_gid;
+      found = true;
+      break;
+    }
+  }
+  std::fclose(f);
+  return found;
+}
 
 std::optional<unsigned long> numeric(const std::string& s) {
   unsigned long v = 0;
@@ -18,29 +55,31 @@ std::optional<unsigned long> numeric(const std::string& s) {
 }
 
 Result<uid_t> lookup_user(const std::string& name, gid_t* primary_gid, std::string* user_name) {
+  struct passwd pw;
   if (auto id = numeric(name)) {
-    if (struct passwd* pw = ::getpwuid(static_cast<uid_t>(*id))) {
-      *primary_gid = pw->pw_gid;
-      *user_name = pw->pw_name;
-    }
-    return static_cast<uid_t>(*id);
+    auto uid = static_cast<uid_t>(*id);
+    if (find_user([uid](const passwd& p) { return p.pw_uid == uid; }, &pw, user_name))
+      *primary_gid = pw.pw_gid;
+    return uid;
   }
-  struct passwd* pw = ::getpwnam(name.c_str());
-  if (!pw) return fail("process.run_as_user: no user named '" + name + "' on this host");
-  *primary_gid = pw->pw_gid;
-  *user_name = pw->pw_name;
-  return pw->pw_uid;
+  if (!find_user([&](const passwd& p) { return name == p.pw_name; }, &pw, user_name))
+    return fail("process.run_as_user: no user named '" + name + "' in /etc/passwd");
+  *primary_gid = pw.pw_gid;
+  return pw.pw_uid;
 }
 
 Result<gid_t> lookup_group(const std::string& name) {
   if (auto id = numeric(name)) return static_cast<gid_t>(*id);
-  struct group* gr = ::getgrnam(name.c_str());
-  if (!gr) return fail("process.run_as_group: no group named '" + name + "' on this host");
-  return gr->gr_gid;
+  gid_t gid;
+  if (!find_group([&](const group& g) { return name == g.gr_name; }, &gid))
+    return fail("process.run_as_group: no group named '" + name + "' in /etc/group");
+  return gid;
 }
 
 std::string name_of(uid_t uid) {
-  if (struct passwd* pw = ::getpwuid(uid)) return pw->pw_name;
+  struct passwd pw;
+  std::string name;
+  if (find_user([uid](const passwd& p) { return p.pw_uid == uid; }, &pw, &name)) return name;
   return "sandbox";
 }
 

@@ -339,12 +339,12 @@ int workload_main(void* arg) {
   ChildSpec& spec = *args->spec;
   Failure f{&spec.workload_error};
 
-  // Signals: the init's blocked set and dispositions must not leak into the workload.
+  // The init's blocked set must not leak into the workload. (No handler is installed in ward or
+  // its init, and execve resets handlers; an ignored signal inherited from ward's own parent stays
+  // ignored, as across any exec.)
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  for (int sig = 1; sig < NSIG; ++sig)
-    if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
   ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 
   if (::unshare(CLONE_NEWCGROUP) != 0)

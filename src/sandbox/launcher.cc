@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -33,6 +34,13 @@ namespace {
 
 char* g_title_start = nullptr;
 char* g_title_end = nullptr;
+std::chrono::steady_clock::time_point g_main_started = std::chrono::steady_clock::now();
+
+long micros_since(std::chrono::steady_clock::time_point t) {
+  return static_cast<long>(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t)
+          .count());
+}
 
 constexpr int kForwardedSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
 
@@ -104,6 +112,7 @@ std::string format_bytes(std::uint64_t bytes) {
 }  // namespace
 
 void remember_title_area(int argc, char** argv) {
+  g_main_started = std::chrono::steady_clock::now();
   if (argc <= 0) return;
   g_title_start = argv[0];
   char* end = argv[argc - 1] + std::strlen(argv[argc - 1]) + 1;
@@ -252,6 +261,9 @@ Result<Outcome> run(const RunOptions& options) {
     return fail("clone", err);
   }
   const pid_t init = static_cast<pid_t>(pid);
+  const long prepare_us = micros_since(g_main_started);
+  const auto cloned = std::chrono::steady_clock::now();
+  long setup_us = 0;
   child_sock.reset();
   std_fd_paths.clear();
   trees.clear();
@@ -286,7 +298,10 @@ Result<Outcome> run(const RunOptions& options) {
     if (fds[1].revents & POLLIN) {
       Message m;
       if (::recv(sock.get(), &m, sizeof m, 0) == sizeof m) {
-        if (m.type == Message::kReady) ready = true;
+        if (m.type == Message::kReady) {
+          ready = true;
+          setup_us = micros_since(cloned);
+        }
         if (m.type == Message::kSetupError || m.type == Message::kExit) {
           report = m;
           exit_reported = true;
@@ -317,6 +332,11 @@ Result<Outcome> run(const RunOptions& options) {
   ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
   const bool oom = cgroups->oom_killed();
   cgroups->remove();
+  if (options.verbose)
+    log::debug(
+        "timing: {} us from ward's start to clone, {} us from clone to the workload's "
+        "execve, {} us in all",
+        prepare_us, setup_us, micros_since(g_main_started));
 
   if (!exit_reported) {
     outcome.kind = Outcome::Kind::kSetupFailed;
