@@ -66,12 +66,22 @@ struct ChildError {
   char path[256] = {};
 };
 
+// The setup steps in the order they actually ran (ward run -v prints it; a test pins it).
+struct StepTrace {
+  Step steps[32] = {};
+  int count = 0;
+  void add(Step step) {
+    if (count < 32) steps[count++] = step;
+  }
+};
+
 struct Message {
   enum Type : std::uint32_t { kGo = 1, kStop, kReady, kSetupError, kExit };
   std::uint32_t type = 0;
   std::int32_t value = 0;  // kReady: workload pid (inside); kExit: wait status
   std::int32_t ended = 0;  // kExit: 0 exited/signaled, 1 timed out, 2 stopped by ward
   ChildError error;        // kSetupError
+  StepTrace trace;         // kReady, kSetupError
 };
 
 struct Rlimit {
@@ -120,8 +130,9 @@ struct ChildSpec {
   char* title_start = nullptr;
   char* title_end = nullptr;
 
-  // Written by the workload (which shares the init's memory until it execs) when setup fails.
+  // Written by the workload (which shares the init's memory until it execs).
   ChildError workload_error;
+  StepTrace trace;
 };
 
 // The body of the init (PID 1 of the sandbox). Never returns.

@@ -189,9 +189,10 @@ bool build_dev(const Failure& f) {
   return true;
 }
 
-bool build_root(const ChildSpec& spec, const Failure& f) {
+bool build_root(const ChildSpec& spec, StepTrace& trace, const Failure& f) {
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
     return f(Step::kMountPrivate, "mount", errno, "/");
+  trace.add(Step::kMountPrivate);
 
   // Pivot through a scratch tmpfs (mounted over the host's /tmp in this namespace only) so that
   // the host root stays reachable at /oldroot while the new root is assembled at /newroot.
@@ -200,10 +201,13 @@ bool build_root(const ChildSpec& spec, const Failure& f) {
   if (::chdir("/tmp") != 0) return f(Step::kBaseTmpfs, "chdir", errno, "/tmp");
   if (::mkdir("newroot", 0755) != 0 || ::mkdir("oldroot", 0755) != 0)
     return f(Step::kBaseTmpfs, "mkdir", errno, "/tmp");
+  trace.add(Step::kBaseTmpfs);
   if (sys_pivot_root(".", "oldroot") != 0) return f(Step::kPivotBase, "pivot_root", errno, "/tmp");
   if (::chdir("/") != 0) return f(Step::kPivotBase, "chdir", errno, "/");
+  trace.add(Step::kPivotBase);
 
   if (!mount_tmpfs(kNewRoot, "mode=0755", MS_NOSUID | MS_NODEV, Step::kRootTmpfs, f)) return false;
+  trace.add(Step::kRootTmpfs);
 
   for (std::size_t i = 0; i < spec.mount_count; ++i) {
     const MountOp& op = spec.mounts[i];
@@ -215,6 +219,7 @@ bool build_root(const ChildSpec& spec, const Failure& f) {
         if (!mount_tmpfs(dst, "mode=1777", MS_NOSUID | MS_NODEV | (op.read_only ? MS_RDONLY : 0),
                          Step::kPrivateTmp, f))
           return false;
+        trace.add(Step::kPrivateTmp);
         break;
       case MountOp::Kind::kSymlink: {
         char parent[PATH_MAX];
@@ -230,6 +235,7 @@ bool build_root(const ChildSpec& spec, const Failure& f) {
         break;
     }
   }
+  trace.add(Step::kBind);
 
   if (!mkdir_p("/newroot/proc")) return f(Step::kProc, "mkdir", errno, "/proc");
   if (::mount("proc", "/newroot/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)
@@ -240,8 +246,10 @@ bool build_root(const ChildSpec& spec, const Failure& f) {
           "/newroot/proc/sys", AT_RECURSIVE,
           MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC) != 0)
     return f(Step::kProc, "mount", errno, "/proc/sys");
+  trace.add(Step::kProc);
 
   if (!build_dev(f)) return false;
+  trace.add(Step::kDev);
 
   if (::umount2(kOldRoot, MNT_DETACH) != 0) return f(Step::kPivotRoot, "umount2", errno, kOldRoot);
   if (::chdir(kNewRoot) != 0) return f(Step::kPivotRoot, "chdir", errno, kNewRoot);
@@ -249,9 +257,11 @@ bool build_root(const ChildSpec& spec, const Failure& f) {
   if (sys_pivot_root(".", ".") != 0) return f(Step::kPivotRoot, "pivot_root", errno, "/");
   if (::umount2(".", MNT_DETACH) != 0) return f(Step::kPivotRoot, "umount2", errno, "/");
   if (::chdir("/") != 0) return f(Step::kPivotRoot, "chdir", errno, "/");
+  trace.add(Step::kPivotRoot);
   if (::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
               nullptr) != 0)
     return f(Step::kRootReadOnly, "mount", errno, "/");
+  trace.add(Step::kRootReadOnly);
   return true;
 }
 
@@ -347,34 +357,46 @@ int workload_main(void* arg) {
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 
+  StepTrace& trace = spec.trace;
   if (::unshare(CLONE_NEWCGROUP) != 0)
     return f(Step::kCgroupNamespace, "unshare(CLONE_NEWCGROUP)", errno), 1;
+  trace.add(Step::kCgroupNamespace);
 
   for (int i = 0; i < spec.rlimit_count; ++i) {
     struct rlimit rl = {spec.rlimits[i].value, spec.rlimits[i].value};
     if (::setrlimit(spec.rlimits[i].resource, &rl) != 0)
       return f(Step::kRlimits, "setrlimit", errno), 1;
   }
+  trace.add(Step::kRlimits);
 
   if (!drop_bounding_set(f)) return 1;
+  trace.add(Step::kCapabilities);
   if (spec.set_groups && ::setgroups(0, nullptr) != 0) return f(Step::kIds, "setgroups", errno), 1;
   if (::setresgid(spec.gid, spec.gid, spec.gid) != 0) return f(Step::kIds, "setresgid", errno), 1;
   if (::setresuid(spec.uid, spec.uid, spec.uid) != 0) return f(Step::kIds, "setresuid", errno), 1;
+  trace.add(Step::kIds);
   if (!drop_all_capabilities(f)) return 1;
+  trace.add(Step::kDropCapabilities);
 
   if (::chdir(spec.workdir) != 0) return f(Step::kChdir, "chdir", errno, spec.workdir), 1;
+  trace.add(Step::kChdir);
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
     return f(Step::kNoNewPrivs, "prctl(PR_SET_NO_NEW_PRIVS)", errno), 1;
+  trace.add(Step::kNoNewPrivs);
   if (args->landlock_fd > 0) {
     if (int rc = landlock::restrict_self(args->landlock_fd); rc < 0)
       return f(Step::kLandlock, "landlock_restrict_self", -rc), 1;
+    trace.add(Step::kLandlock);
   }
   if (::syscall(SYS_close_range, 3U, ~0U, 0U) != 0)
     return f(Step::kCloseFds, "close_range", errno), 1;
+  trace.add(Step::kCloseFds);
 
   struct sock_fprog prog = {spec.seccomp_len, const_cast<sock_filter*>(spec.seccomp)};
   if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0)
     return f(Step::kSeccomp, "seccomp", errno), 1;
+  trace.add(Step::kSeccomp);
+  trace.add(Step::kExec);  // last: a successful execve does not return
 
   exec_command(spec, f);
   return 1;
@@ -577,12 +599,16 @@ void init_main(ChildSpec* spec) {
     copy_str(spec->title_start, spec->title_end - spec->title_start, "ward-init");
   }
 
+  StepTrace& trace = spec->trace;
   int landlock_fd = -1;
-  bool ok = build_root(*spec, f) &&
-            (::sethostname(spec->hostname, std::strlen(spec->hostname)) == 0 ||
-             f(Step::kHostname, "sethostname", errno)) &&
-            bring_up_loopback(f) && (landlock_fd = build_landlock(*spec, f)) >= 0;
+  bool ok = build_root(*spec, trace, f);
+  if (ok && ::sethostname(spec->hostname, std::strlen(spec->hostname)) != 0)
+    ok = f(Step::kHostname, "sethostname", errno);
+  if (ok) trace.add(Step::kHostname);
+  if (ok && (ok = bring_up_loopback(f))) trace.add(Step::kLoopback);
+  if (ok && (ok = (landlock_fd = build_landlock(*spec, f)) >= 0)) trace.add(Step::kLandlockRuleset);
   if (!ok) {
+    report.trace = trace;
     send_message(spec->sock, report);
     ::_exit(1);
   }
@@ -599,6 +625,7 @@ void init_main(ChildSpec* spec) {
     ::_exit(1);
   }
 
+  trace.add(Step::kSpawn);
   WorkloadArgs args{spec, landlock_fd};
   pid_t pid = ::clone(workload_main, g_workload_stack + sizeof g_workload_stack,
                       CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
@@ -611,6 +638,7 @@ void init_main(ChildSpec* spec) {
   if (spec->workload_error.step != Step::kNone) {
     ::waitpid(pid, nullptr, 0);
     report.error = spec->workload_error;
+    report.trace = trace;
     send_message(spec->sock, report);
     ::_exit(1);
   }
@@ -619,6 +647,7 @@ void init_main(ChildSpec* spec) {
   Message ready;
   ready.type = Message::kReady;
   ready.value = pid;
+  ready.trace = trace;
   send_message(spec->sock, ready);
   supervise(*spec, pid, sigfd);
 }

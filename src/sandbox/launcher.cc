@@ -301,6 +301,12 @@ Result<Outcome> run(const RunOptions& options) {
         if (m.type == Message::kReady) {
           ready = true;
           setup_us = micros_since(cloned);
+          if (options.verbose) {
+            std::string steps;
+            for (int i = 0; i < m.trace.count; ++i)
+              steps += (i ? " > " : "") + std::string(step_name(m.trace.steps[i]));
+            log::debug("setup steps: {}", steps);
+          }
         }
         if (m.type == Message::kSetupError || m.type == Message::kExit) {
           report = m;

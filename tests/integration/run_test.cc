@@ -105,6 +105,28 @@ TEST_P(RunTest, DemoShowsAllowedAndDenied) {
   EXPECT_NE(r.out.find("DENIED   (Network is unreachable)"), std::string::npos) << r.out;
 }
 
+// STYLE.md rule 4: one place owns the order of the child's setup steps, and this pins it —
+// seccomp last before execve, Landlock after no_new_privs, ids before capabilities are emptied.
+TEST_P(RunTest, SetupStepsRunInTheDocumentedOrder) {
+  TempDir dir(GetParam());
+  RunOptions options;
+  options.mode = GetParam();
+  options.cwd = dir.path();
+  Result r = ward({"run", "-v", "--", "/bin/true"}, options);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string expected =
+      "setup steps: making mounts private > mounting the scratch tmpfs > pivoting into the "
+      "scratch tmpfs > mounting the sandbox root > mounting the private /tmp > binding a policy "
+      "path > mounting /proc > building /dev > pivoting into the sandbox root > making the root "
+      "read-only > setting the hostname > bringing up the loopback interface > building the "
+      "Landlock ruleset > starting the workload > entering a cgroup namespace > setting resource "
+      "limits > emptying the capability bounding set > switching to the workload's uid and gid > "
+      "dropping capabilities > entering the working directory > setting no_new_privs > enforcing "
+      "Landlock > closing inherited file descriptors > loading the seccomp filter > executing the "
+      "command\n";
+  EXPECT_NE(r.err.find(expected), std::string::npos) << r.err;
+}
+
 INSTANTIATE_TEST_SUITE_P(Modes, RunTest, ::testing::Values(Mode::kRoot, Mode::kRootless),
                          [](const auto& info) { return mode_name(info.param); });
 
