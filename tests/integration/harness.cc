@@ -290,4 +290,168 @@ std::vector<pid_t> pids_matching(const std::string& needle) {
   return out;
 }
 
+// ---- sandbox attacks ----
+
+uid_t workload_uid(Mode mode) {
+  return mode == Mode::kRoot ? 65534 : test_uid(mode);  // root: ward's default unprivileged id
+}
+gid_t workload_gid(Mode mode) {
+  return mode == Mode::kRoot ? 65534 : test_gid(mode);
+}
+
+Result run_sandbox(Mode mode, const std::string& workdir, const std::vector<std::string>& command,
+                   const std::string& policy_file, const std::vector<std::string>& env,
+                   std::chrono::milliseconds timeout) {
+  std::vector<std::string> args = {"run"};
+  if (!policy_file.empty()) args.insert(args.end(), {"-p", policy_file});
+  args.push_back("--");
+  args.insert(args.end(), command.begin(), command.end());
+  RunOptions options;
+  options.mode = mode;
+  options.cwd = workdir;
+  options.env = env;
+  options.timeout = timeout;
+  return ward(args, options);
+}
+
+std::vector<std::string> probe(const std::string& action, const std::vector<std::string>& args) {
+  std::vector<std::string> out = {probe_binary(), action};
+  out.insert(out.end(), args.begin(), args.end());
+  return out;
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
+  }
+  return out + "'";
+}
+
+namespace {
+constexpr const char* kReportTag = "@@probe ";
+}  // namespace
+
+std::string probe_script(const std::vector<ProbeAttempt>& attempts, const std::string& prologue) {
+  std::string script = prologue + "\n";
+  for (const ProbeAttempt& a : attempts) {
+    std::string cmd = shell_quote(probe_binary());
+    for (const auto& arg : a.args) cmd += " " + (a.expand ? "\"" + arg + "\"" : shell_quote(arg));
+    if (!a.shell.empty()) cmd = "{ " + a.shell + "; } </dev/null";
+    script += "out=$(" + cmd + " 2>&1); rc=$?; printf '" + std::string(kReportTag) +
+              "%s %s %s\\n' \"$rc\" " + shell_quote(a.label) +
+              " \"$(printf '%s' \"$out\" | tr '\\n' ' ')\"\n";
+  }
+  return script;
+}
+
+std::map<std::string, ProbeOutcome> parse_probe_report(const std::string& out) {
+  // Lines: "@@probe RC LABEL OUTPUT..." (labels have no spaces).
+  std::map<std::string, ProbeOutcome> report;
+  std::istringstream in(out);
+  std::string line;
+  const std::string tag = kReportTag;
+  while (std::getline(in, line)) {
+    if (line.compare(0, tag.size(), tag) != 0) continue;
+    std::istringstream fields(line.substr(tag.size()));
+    ProbeOutcome o;
+    std::string label;
+    fields >> o.exit_code >> label;
+    std::getline(fields, o.out);
+    if (!o.out.empty() && o.out.front() == ' ') o.out.erase(0, 1);
+    while (!o.out.empty() && o.out.back() == ' ') o.out.pop_back();
+    report[label] = o;
+  }
+  return report;
+}
+
+void expect_all_refused(const std::vector<ProbeAttempt>& attempts,
+                        const std::map<std::string, ProbeOutcome>& report, const Result& run) {
+  for (const ProbeAttempt& a : attempts) {
+    auto it = report.find(a.label);
+    if (it == report.end()) {
+      ADD_FAILURE() << a.label << ": the attempt did not report; ward exit " << run.exit_code
+                    << "\nstdout: " << run.out << "\nstderr: " << run.err;
+      continue;
+    }
+    if (!a.shell.empty()) {
+      EXPECT_NE(it->second.exit_code, 0)
+          << a.label << " was not refused (output: " << it->second.out << ")";
+      continue;
+    }
+    EXPECT_EQ(it->second.exit_code, 1)
+        << a.label << " was not refused (probe exit " << it->second.exit_code
+        << ", output: " << it->second.out << ")";
+  }
+}
+
+bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
+  std::int64_t deadline = now_ms() + timeout.count();
+  for (;;) {
+    if (done()) return true;
+    if (now_ms() >= deadline) return done();
+    ::usleep(20000);
+  }
+}
+
+Background::~Background() {
+  if (reaped_ || pid_ <= 0) return;
+  ::kill(pid_, SIGKILL);
+  ::waitpid(pid_, nullptr, 0);
+}
+
+int Background::wait(std::chrono::milliseconds timeout) {
+  if (reaped_) return -1;
+  std::int64_t deadline = now_ms() + timeout.count();
+  int status = 0;
+  for (;;) {
+    pid_t got = ::waitpid(pid_, &status, WNOHANG);
+    if (got == pid_) break;
+    if (got < 0 || now_ms() >= deadline) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+      reaped_ = true;
+      return -1;
+    }
+    ::usleep(10000);
+  }
+  reaped_ = true;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string unique_marker() {
+  static int counter = 0;
+  return std::to_string(::getpid()) + std::to_string(++counter);
+}
+
+void kill_pids(const std::vector<pid_t>& pids) {
+  for (pid_t pid : pids)
+    if (pid > 1) ::kill(pid, SIGKILL);
+}
+
+namespace {
+void find_dirs_named(const std::string& dir, const std::string& name, int depth,
+                     std::vector<std::string>& out) {
+  if (depth > 8) return;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return;
+  while (struct dirent* e = ::readdir(d)) {
+    if (e->d_type != DT_DIR || e->d_name[0] == '.') continue;
+    std::string path = dir + "/" + e->d_name;
+    if (name == e->d_name) out.push_back(path);
+    find_dirs_named(path, name, depth + 1, out);
+  }
+  ::closedir(d);
+}
+}  // namespace
+
+std::vector<std::string> cgroups_named(const std::string& name) {
+  std::vector<std::string> out;
+  find_dirs_named("/sys/fs/cgroup", name, 0, out);
+  return out;
+}
+
 }  // namespace ward::test

@@ -4,8 +4,12 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
+#include <map>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 namespace ward::test {
 
@@ -72,5 +76,90 @@ std::string read_file(const std::string& path);
 bool exists(const std::string& path);
 // Every pid on the host whose command line contains `needle`.
 std::vector<pid_t> pids_matching(const std::string& needle);
+
+// ---- sandbox attacks: shared by filesystem_test, process_test and lifecycle_test ----
+
+// The uid/gid the workload runs as (inside and, with the id maps ward writes, on the host).
+uid_t workload_uid(Mode mode);
+gid_t workload_gid(Mode mode);
+
+// A fixture for tests run in both modes; skips with the reason when the mode is unavailable.
+class ModeTest : public ::testing::TestWithParam<Mode> {
+ protected:
+  void SetUp() override {
+    if (auto why = unavailable(GetParam()); !why.empty()) GTEST_SKIP() << why;
+  }
+  Mode mode() const { return GetParam(); }
+};
+#define WARD_INSTANTIATE_BOTH_MODES(Suite)                                                 \
+  INSTANTIATE_TEST_SUITE_P(Modes, Suite,                                                   \
+                           ::testing::Values(::ward::test::Mode::kRoot,                    \
+                                             ::ward::test::Mode::kRootless),               \
+                           [](const auto& info) { return ::ward::test::mode_name(info.param); })
+
+// `ward run [-p policy_file] -- command`, started in `workdir` (so that is the sandbox's workdir).
+Result run_sandbox(Mode mode, const std::string& workdir, const std::vector<std::string>& command,
+                   const std::string& policy_file = "", const std::vector<std::string>& env = {},
+                   std::chrono::milliseconds timeout = std::chrono::seconds(20));
+
+// {probe_binary(), action, args...}
+std::vector<std::string> probe(const std::string& action, const std::vector<std::string>& args = {});
+
+// Single quotes for /bin/sh.
+std::string shell_quote(const std::string& s);
+
+// Many attempts in one sandbox: a /bin/sh script runs each as its own ward-probe invocation (one
+// attempt per process, as the probe's contract says) and reports it on one line that
+// parse_probe_report() reads back. `args` is {action, arguments...}; an argument may use shell
+// expansions such as "$SIBLING" when `expand` is set. An attempt with `shell` set runs that shell
+// command instead of the probe (refused = a non-zero exit). Labels contain no spaces.
+struct ProbeAttempt {
+  std::string label;
+  std::vector<std::string> args;
+  bool expand = false;
+  std::string shell;
+};
+struct ProbeOutcome {
+  int exit_code = -1;  // -1: the attempt never reported
+  std::string out;     // the probe's output, newlines as spaces
+};
+std::string probe_script(const std::vector<ProbeAttempt>& attempts, const std::string& prologue = "");
+std::map<std::string, ProbeOutcome> parse_probe_report(const std::string& out);
+// EXPECTs that every attempt ran and failed (probe exit 1).
+void expect_all_refused(const std::vector<ProbeAttempt>& attempts,
+                        const std::map<std::string, ProbeOutcome>& report, const Result& run);
+
+// Polls `done` every 20 ms until it is true or `timeout` passes; returns its last value.
+bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout);
+
+// A process started with ward_background(): killed with SIGKILL and reaped when it goes out of
+// scope, whatever path the test took.
+class Background {
+ public:
+  Background(pid_t pid, std::string log_dir) : pid_(pid), log_dir_(std::move(log_dir)) {}
+  ~Background();
+  Background(const Background&) = delete;
+  pid_t pid() const { return pid_; }
+  // Waits for the exit; returns the code as ward() reports it, or -1 after `timeout` (the process
+  // is then killed).
+  int wait(std::chrono::milliseconds timeout);
+  std::string out() const { return read_file(log_dir_ + "/ward.out"); }
+  std::string err() const { return read_file(log_dir_ + "/ward.err"); }
+
+ private:
+  pid_t pid_;
+  std::string log_dir_;
+  bool reaped_ = false;
+};
+
+// Digits unique to this test process and call, to find a sandbox's processes from the host by
+// their command line. Pass them so that only the processes to find carry "1000.<marker>", e.g.
+// {"/bin/sh", "-c", "sleep 1000.$0 & sleep 1000.$0", marker}: the shell's own command line then
+// holds the marker but not "1000.<marker>".
+std::string unique_marker();
+// SIGKILL to each pid (cleanup of leftovers so that a failing test leaves nothing behind).
+void kill_pids(const std::vector<pid_t>& pids);
+// Every directory named `name` under /sys/fs/cgroup (any hierarchy, any depth).
+std::vector<std::string> cgroups_named(const std::string& name);
 
 }  // namespace ward::test

@@ -1,4 +1,7 @@
 // `ward run` as a user sees it: exit codes, the workdir, the default policy, setup errors.
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include "integration/harness.h"
@@ -124,6 +127,8 @@ TEST_P(RunTest, SetupStepsRunInTheDocumentedOrder) {
       "dropping capabilities > entering the working directory > setting no_new_privs > enforcing "
       "Landlock > closing inherited file descriptors > loading the seccomp filter > executing the "
       "command\n";
+  if (::syscall(SYS_landlock_create_ruleset, nullptr, 0, 1U) <= 0)
+    GTEST_SKIP() << "this kernel has no Landlock: the order differs by the Landlock steps";
   EXPECT_NE(r.err.find(expected), std::string::npos) << r.err;
 }
 

@@ -2,9 +2,13 @@
 // Exit 0: the attempt succeeded. Exit 1: it failed (the errno name is printed on stdout).
 // Exit 2: bad usage. Anything printed is for the test to read.
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/bpf.h>
 #include <linux/capability.h>
+#include <linux/io_uring.h>
+#include <linux/perf_event.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -19,6 +23,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
@@ -28,6 +33,8 @@
 #include <functional>
 #include <map>
 #include <string>
+
+extern char** environ;
 
 namespace {
 
@@ -256,6 +263,150 @@ const std::map<std::string, Action>& actions() {
          int fd = open(v[0], O_WRONLY | O_CREAT, 0644);
          if (fd >= 0) close(fd);
          return 42;
+       }},
+      // ---- added for the filesystem / process / lifecycle attacks ----
+      {"ids",
+       [](int, char**) {  // prints "ruid euid suid rgid egid sgid"
+         uid_t r, e, s;
+         gid_t rg, eg, sg;
+         getresuid(&r, &e, &s);
+         getresgid(&rg, &eg, &sg);
+         printf("%u %u %u %u %u %u\n", r, e, s, rg, eg, sg);
+         return 0;
+       }},
+      {"mount-flags",
+       [](int, char** v) {  // prints the mount's flags among: ro nosuid nodev noexec
+         struct statvfs st;
+         if (statvfs(v[0], &st) != 0) return report(-1);
+         printf("%s%s%s%s\n", st.f_flag & ST_RDONLY ? "ro " : "rw ",
+                st.f_flag & ST_NOSUID ? "nosuid " : "", st.f_flag & ST_NODEV ? "nodev " : "",
+                st.f_flag & ST_NOEXEC ? "noexec " : "");
+         return 0;
+       }},
+      {"read-mem",
+       [](int, char** v) {  // read-mem PID: one byte of PID's first mapping via /proc/PID/mem
+         std::string base = std::string("/proc/") + v[0];
+         FILE* maps = fopen((base + "/maps").c_str(), "r");
+         unsigned long start = 0x400000;
+         if (maps) {
+           if (fscanf(maps, "%lx", &start) != 1) start = 0x400000;
+           fclose(maps);
+         }
+         int fd = open((base + "/mem").c_str(), O_RDONLY);
+         if (fd < 0) return report(-1);
+         char c;
+         long n = pread(fd, &c, 1, static_cast<off_t>(start));
+         if (n == 0) errno = EIO;
+         return report(n > 0 ? 0 : -1);
+       }},
+      {"clone3-newuser",
+       [](int, char**) {  // clone3 with a real clone_args asking for a new user namespace
+         struct {  // struct clone_args, version 0 (64 bytes)
+           unsigned long long flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size,
+               tls;
+         } args = {};
+         args.flags = CLONE_NEWUSER;
+         args.exit_signal = SIGCHLD;
+         long pid = syscall(SYS_clone3, &args, sizeof args);
+         if (pid == 0) _exit(0);
+         if (pid > 0) waitpid(static_cast<pid_t>(pid), nullptr, 0);
+         return report(pid);
+       }},
+      {"bpf-map",
+       [](int, char**) {  // BPF_MAP_CREATE of a small array map, well-formed
+         union bpf_attr attr;
+         memset(&attr, 0, sizeof attr);
+         attr.map_type = BPF_MAP_TYPE_ARRAY;
+         attr.key_size = 4;
+         attr.value_size = 4;
+         attr.max_entries = 1;
+         return report(syscall(SYS_bpf, BPF_MAP_CREATE, &attr, sizeof attr));
+       }},
+      {"perf-self",
+       [](int, char**) {  // a user-space-only software counter on itself (allowed by paranoia 2)
+         struct perf_event_attr attr;
+         memset(&attr, 0, sizeof attr);
+         attr.size = sizeof attr;
+         attr.type = PERF_TYPE_SOFTWARE;
+         attr.config = PERF_COUNT_SW_TASK_CLOCK;
+         attr.disabled = 1;
+         attr.exclude_kernel = 1;
+         attr.exclude_hv = 1;
+         return report(syscall(SYS_perf_event_open, &attr, 0, -1, -1, 0));
+       }},
+      {"io-uring-params",
+       [](int, char**) {  // io_uring_setup with a valid parameter block
+         struct io_uring_params params;
+         memset(&params, 0, sizeof params);
+         return report(syscall(SYS_io_uring_setup, 4, &params));
+       }},
+      {"keyctl-session",
+       [](int, char**) {  // look up (and create) the session keyring
+         return report(syscall(SYS_keyctl, 0 /*KEYCTL_GET_KEYRING_ID*/, -3 /*SESSION*/, 1));
+       }},
+      {"add-key",
+       [](int, char**) {
+         return report(syscall(SYS_add_key, "user", "ward-probe", "x", 1, -3 /*SESSION*/));
+       }},
+      {"userfaultfd-user",
+       [](int, char**) {  // UFFD_USER_MODE_ONLY: what an unprivileged process may ask for
+         return report(syscall(SYS_userfaultfd, O_CLOEXEC | 1));
+       }},
+      {"find-in-proc",
+       [](int, char** v) {  // find-in-proc HEX: every readable environ/cmdline holding the
+                            // hex-decoded needle (hex, so that its own command line does not)
+         std::string needle;
+         for (const char* h = v[0]; h[0] && h[1]; h += 2)
+           needle += static_cast<char>(std::stoi(std::string(h, 2), nullptr, 16));
+         bool found = false;
+         for (char** e = environ; *e; ++e)
+           if (strstr(*e, needle.c_str())) {
+             printf("own environment: %s\n", *e);
+             found = true;
+           }
+         DIR* d = opendir("/proc");
+         while (struct dirent* e = d ? readdir(d) : nullptr) {
+           if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+           for (const char* file : {"environ", "cmdline"}) {
+             std::string path = std::string("/proc/") + e->d_name + "/" + file;
+             int fd = open(path.c_str(), O_RDONLY);
+             if (fd < 0) continue;
+             std::string content;
+             char buf[4096];
+             long n;
+             while ((n = read(fd, buf, sizeof buf)) > 0) content.append(buf, n);
+             close(fd);
+             if (content.find(needle) != std::string::npos) {
+               printf("%s\n", path.c_str());
+               found = true;
+             }
+           }
+         }
+         if (d) closedir(d);
+         if (!found) printf("nowhere\n");
+         return found ? 0 : 1;
+       }},
+      {"processes",
+       [](int, char**) {  // one line per visible process: "PID CMDLINE" (NULs as spaces)
+         DIR* d = opendir("/proc");
+         if (!d) return report(-1);
+         while (struct dirent* e = readdir(d)) {
+           if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+           std::string cmd;
+           int fd = open((std::string("/proc/") + e->d_name + "/cmdline").c_str(), O_RDONLY);
+           if (fd >= 0) {
+             char buf[512];
+             long n = read(fd, buf, sizeof buf);
+             if (n > 0) cmd.assign(buf, n);
+             close(fd);
+           }
+           while (!cmd.empty() && cmd.back() == '\0') cmd.pop_back();
+           for (char& c : cmd)
+             if (c == '\0') c = ' ';
+           printf("%s %s\n", e->d_name, cmd.c_str());
+         }
+         closedir(d);
+         return 0;
        }},
   };
   return a;
