@@ -1,11 +1,15 @@
 #include "sandbox/cgroup.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -80,6 +84,23 @@ std::map<std::string, std::string> own_cgroups() {
   return out;
 }
 
+// Removes `ward-<pid>` cgroups left behind by a ward and an init that were both killed at once
+// (the init normally removes them when ward dies alone). Only empty ones can be removed, and only
+// those whose ward is gone are tried.
+void sweep_stale(const std::string& parent) {
+  DIR* d = ::opendir(parent.c_str());
+  if (!d) return;
+  while (struct dirent* e = ::readdir(d)) {
+    if (std::strncmp(e->d_name, "ward-", 5) != 0) continue;
+    char* end = nullptr;
+    long pid = std::strtol(e->d_name + 5, &end, 10);
+    if (pid <= 0 || *end != '\0') continue;
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+    ::rmdir((parent + "/" + e->d_name).c_str());
+  }
+  ::closedir(d);
+}
+
 std::string join_path(const std::string& mount, const std::string& rel) {
   if (rel == "/" || rel.empty()) return mount;
   return mount + rel;
@@ -128,6 +149,7 @@ Result<Cgroups> Cgroups::create(const policy::Resources& r, const std::string& n
   CgroupProbe probe = probe_cgroups();
 
   auto make = [&](const std::string& parent) -> Result<std::string> {
+    sweep_stale(parent);
     std::string dir = parent + "/" + name;
     if (::mkdir(dir.c_str(), 0755) != 0) return fail_errno("mkdir " + dir);
     Dir d{dir, UniqueFd(::open(parent.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC))};
