@@ -30,15 +30,16 @@ struct ProcessPolicy {
 
 // ward: limits for the whole sandbox (every process in it).
 struct Resources {
-  std::optional<std::uint64_t> memory_bytes;      // "512M", "2G", "1048576"
-  std::optional<std::uint64_t> pids;              // maximum number of tasks
-  std::optional<double> cpus;                     // CPU bandwidth in cores, e.g. 0.5 or 2
+  std::optional<std::uint64_t> memory_bytes;         // "512M", "2G", "1048576"
+  std::optional<std::uint64_t> pids;                 // maximum number of tasks
+  std::optional<double> cpus;                        // CPU bandwidth in cores, e.g. 0.5 or 2
   std::optional<std::chrono::milliseconds> timeout;  // wall clock: 30, "30s", "5m", "1h"
 };
 
 // ward: the workload's environment. Nothing from ward's environment passes unless named here.
 struct Environment {
-  std::vector<std::string> pass;  // names, or globs such as LC_*; secret-like names need an exact entry
+  std::vector<std::string>
+      pass;  // names, or globs such as LC_*; secret-like names need an exact entry
   std::vector<std::pair<std::string, std::string>> set;  // in file order
 };
 
@@ -68,9 +69,9 @@ struct Cidr {
 };
 
 struct Endpoint {
-  std::string host;                // lower-cased; exact or glob
+  std::string host;                  // lower-cased; exact or glob
   std::vector<std::uint16_t> ports;  // `ports` wins over `port`; empty = not given
-  std::string path;                // "" = any
+  std::string path;                  // "" = any
   Protocol protocol = Protocol::kL4;
   Tls tls = Tls::kAuto;
   std::optional<Enforcement> enforcement;  // unset: ward enforces (lint warns)
