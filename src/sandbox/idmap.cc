@@ -53,9 +53,14 @@ Result<int> IdmapFactory::userns_for(uid_t owner, gid_t group) {
     userns_.emplace(key, std::move(ns));
     return fd;
   }();
+  // Not waited for here: its exit (and the namespace's teardown) overlaps the sandbox's start.
   ::kill(pid, SIGKILL);
-  ::waitpid(pid, nullptr, 0);
+  holders_.push_back(pid);
   return result;
+}
+
+IdmapFactory::~IdmapFactory() {
+  for (pid_t pid : holders_) ::waitpid(pid, nullptr, 0);
 }
 
 Result<UniqueFd> IdmapFactory::clone_tree(const std::string& path, uid_t owner, gid_t group) {

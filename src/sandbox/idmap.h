@@ -9,6 +9,7 @@
 #include <map>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "base/fd.h"
 #include "base/result.h"
@@ -19,6 +20,9 @@ class IdmapFactory {
  public:
   // The workload's ids, as the files should appear to it.
   IdmapFactory(uid_t uid, gid_t gid) : uid_(uid), gid_(gid) {}
+  ~IdmapFactory();  // reaps the namespace holders (killed as soon as their namespace was taken)
+  IdmapFactory(const IdmapFactory&) = delete;
+  IdmapFactory& operator=(const IdmapFactory&) = delete;
 
   // A detached, recursive clone of `path` in which files owned by (owner, group) appear as the
   // workload's, and files it creates land as (owner, group) on disk.
@@ -30,6 +34,7 @@ class IdmapFactory {
   uid_t uid_;
   gid_t gid_;
   std::map<std::pair<uid_t, gid_t>, UniqueFd> userns_;  // one per distinct owner
+  std::vector<pid_t> holders_;
 };
 
 }  // namespace ward::sandbox

@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -135,8 +136,8 @@ Result<Outcome> run(const RunOptions& options) {
   // As root the workload is an unprivileged uid: its writable paths are idmapped so that their
   // owner's files are its own (and what it creates lands as the owner's).
   std::vector<UniqueFd> trees;
+  IdmapFactory idmap(id->uid, id->gid);
   if (!id->rootless) {
-    IdmapFactory idmap(id->uid, id->gid);
     for (MountOp& op : plan->mounts) {
       if (op.kind != MountOp::Kind::kBind || op.read_only) continue;
       struct stat st;
@@ -262,6 +263,8 @@ Result<Outcome> run(const RunOptions& options) {
   }
   const pid_t init = static_cast<pid_t>(pid);
   const long prepare_us = micros_since(g_main_started);
+  struct rusage before_clone;
+  ::getrusage(RUSAGE_SELF, &before_clone);
   const auto cloned = std::chrono::steady_clock::now();
   long setup_us = 0;
   child_sock.reset();
@@ -338,11 +341,17 @@ Result<Outcome> run(const RunOptions& options) {
   ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
   const bool oom = cgroups->oom_killed();
   cgroups->remove();
-  if (options.verbose)
+  if (options.verbose) {
+    struct rusage children;
+    ::getrusage(RUSAGE_CHILDREN, &children);
+    auto cpu_us = [](const struct timeval& t) { return t.tv_sec * 1000000L + t.tv_usec; };
     log::debug(
         "timing: {} us from ward's start to clone, {} us from clone to the workload's "
-        "execve, {} us in all",
-        prepare_us, setup_us, micros_since(g_main_started));
+        "execve, {} us in all; CPU before clone {} us user + {} us system, sandbox "
+        "processes {} us user + {} us system",
+        prepare_us, setup_us, micros_since(g_main_started), cpu_us(before_clone.ru_utime),
+        cpu_us(before_clone.ru_stime), cpu_us(children.ru_utime), cpu_us(children.ru_stime));
+  }
 
   if (!exit_reported) {
     outcome.kind = Outcome::Kind::kSetupFailed;
