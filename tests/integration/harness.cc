@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -377,6 +378,9 @@ void expect_all_refused(const std::vector<ProbeAttempt>& attempts,
                     << "\nstdout: " << run.out << "\nstderr: " << run.err;
       continue;
     }
+    if (std::getenv("WARD_TEST_VERBOSE"))
+      std::printf("  %-40s exit %d: %s\n", a.label.c_str(), it->second.exit_code,
+                  it->second.out.c_str());
     if (!a.shell.empty()) {
       EXPECT_NE(it->second.exit_code, 0)
           << a.label << " was not refused (output: " << it->second.out << ")";

@@ -91,11 +91,10 @@ class ModeTest : public ::testing::TestWithParam<Mode> {
   }
   Mode mode() const { return GetParam(); }
 };
-#define WARD_INSTANTIATE_BOTH_MODES(Suite)                                                 \
-  INSTANTIATE_TEST_SUITE_P(Modes, Suite,                                                   \
-                           ::testing::Values(::ward::test::Mode::kRoot,                    \
-                                             ::ward::test::Mode::kRootless),               \
-                           [](const auto& info) { return ::ward::test::mode_name(info.param); })
+#define WARD_INSTANTIATE_BOTH_MODES(Suite)                                                       \
+  INSTANTIATE_TEST_SUITE_P(                                                                      \
+      Modes, Suite, ::testing::Values(::ward::test::Mode::kRoot, ::ward::test::Mode::kRootless), \
+      [](const auto& info) { return ::ward::test::mode_name(info.param); })
 
 // `ward run [-p policy_file] -- command`, started in `workdir` (so that is the sandbox's workdir).
 Result run_sandbox(Mode mode, const std::string& workdir, const std::vector<std::string>& command,
@@ -103,7 +102,8 @@ Result run_sandbox(Mode mode, const std::string& workdir, const std::vector<std:
                    std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
 // {probe_binary(), action, args...}
-std::vector<std::string> probe(const std::string& action, const std::vector<std::string>& args = {});
+std::vector<std::string> probe(const std::string& action,
+                               const std::vector<std::string>& args = {});
 
 // Single quotes for /bin/sh.
 std::string shell_quote(const std::string& s);
@@ -123,7 +123,8 @@ struct ProbeOutcome {
   int exit_code = -1;  // -1: the attempt never reported
   std::string out;     // the probe's output, newlines as spaces
 };
-std::string probe_script(const std::vector<ProbeAttempt>& attempts, const std::string& prologue = "");
+std::string probe_script(const std::vector<ProbeAttempt>& attempts,
+                         const std::string& prologue = "");
 std::map<std::string, ProbeOutcome> parse_probe_report(const std::string& out);
 // EXPECTs that every attempt ran and failed (probe exit 1).
 void expect_all_refused(const std::vector<ProbeAttempt>& attempts,

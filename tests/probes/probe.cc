@@ -301,7 +301,8 @@ const std::map<std::string, Action>& actions() {
        }},
       {"clone3-newuser",
        [](int, char**) {  // clone3 with a real clone_args asking for a new user namespace
-         struct {  // struct clone_args, version 0 (64 bytes)
+         // struct clone_args, version 0 (64 bytes): glibc 2.36 does not declare it.
+         struct {
            unsigned long long flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size,
                tls;
          } args = {};

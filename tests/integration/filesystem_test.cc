@@ -1,0 +1,487 @@
+// Filesystem attacks (the "Filesystem" section of the scenarios): for each MUST there, attempts
+// that a test shows failing, in both modes. Every attempt is one ward-probe invocation inside a
+// real sandbox; many run in one sandbox through probe_script() to keep the suite fast.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+
+#include "integration/harness.h"
+
+namespace ward::test {
+namespace {
+
+// Files that hijack a user's later sessions, created in the workdir before ward starts.
+constexpr const char* kProtectedFiles[] = {
+    ".bashrc",   ".bash_profile", ".zshrc",      ".profile",     ".gitconfig", ".gitmodules",
+    ".mcp.json", ".git/config",   ".bash_login", ".bash_logout", ".zprofile",  ".zshenv"};
+// Protected directories, each with one file inside.
+constexpr const char* kProtectedDirs[] = {".claude", ".codex", ".vscode", ".idea",
+                                          ".ssh",    ".aws",   ".kube",   ".git/hooks"};
+
+class FilesystemTest : public ModeTest {
+ protected:
+  void SetUp() override {
+    ModeTest::SetUp();
+    if (IsSkipped()) return;
+    dir_ = std::make_unique<TempDir>(mode());
+    work_ = dir_->mkdir("work");
+  }
+
+  // A policy file outside the workdir (so the workload cannot see it).
+  std::string policy(const std::string& read_only = "", const std::string& read_write = "",
+                     const std::string& extra = "") {
+    return dir_->write("policy.yaml", policy_yaml(read_only, read_write, extra));
+  }
+
+  Result run(const std::vector<std::string>& command, const std::string& policy_file = "",
+             const std::vector<std::string>& env = {}) {
+    return run_sandbox(mode(), work_, command, policy_file.empty() ? policy() : policy_file, env);
+  }
+
+  // Runs `attempts` in one sandbox and expects every one of them refused.
+  void expect_refused(const std::vector<ProbeAttempt>& attempts, const std::string& prologue = "",
+                      const std::string& policy_file = "",
+                      const std::vector<std::string>& env = {}) {
+    Result r = run({"/bin/sh", "-c", probe_script(attempts, prologue)}, policy_file, env);
+    expect_all_refused(attempts, parse_probe_report(r.out), r);
+  }
+
+  // A file owned by the workload's own uid, readable only by it: what it could read on the host.
+  std::string owned_by_workload(const std::string& name, const std::string& content) {
+    std::string p = dir_->write(name, content, 0600);
+    EXPECT_EQ(::chown(p.c_str(), workload_uid(mode()), workload_gid(mode())), 0) << p;
+    return p;
+  }
+
+  std::string w(const std::string& name) const { return work_ + "/" + name; }
+
+  // `git init` on the host, the repository owned like the rest of the temporary directory.
+  void git_init(const std::string& path) {
+    std::string cmd = "git init -q " + shell_quote(path) + " && chown -R " +
+                      std::to_string(test_uid(mode())) + ":" + std::to_string(test_gid(mode())) +
+                      " " + shell_quote(path);
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
+
+  std::unique_ptr<TempDir> dir_;
+  std::string work_;
+};
+
+TEST_P(FilesystemTest, WritesUnderReadOnlyPathsFail) {
+  // Owned by the workload's uid: only the read-only mount stands in the way, not permissions.
+  owned_by_workload("ro/existing.txt", "original\n");
+  dir_->mkdir("ro/sub");
+  std::string ro = dir_->file("ro");
+  for (const std::string& d : {ro, ro + "/sub"})
+    ASSERT_EQ(::chown(d.c_str(), workload_uid(mode()), workload_gid(mode())), 0);
+  std::vector<ProbeAttempt> attempts = {
+      {"create", {"write", ro + "/new.txt"}},
+      {"overwrite", {"write", ro + "/existing.txt"}},
+      {"append", {"append", ro + "/existing.txt"}},
+      {"truncate", {"truncate", ro + "/existing.txt"}},
+      {"mkdir", {"mkdir", ro + "/newdir"}},
+      {"symlink", {"symlink", "/etc/passwd", ro + "/link"}},
+      {"mkfifo", {"mknod-fifo", ro + "/fifo"}},
+      {"rename", {"rename", ro + "/existing.txt", ro + "/moved.txt"}},
+      {"unlink", {"unlink", ro + "/existing.txt"}},
+      {"rmdir-by-rename", {"rename", ro + "/sub", ro + "/sub2"}},
+      {"write-usr", {"write", "/usr/ward-probe-was-here"}},
+      {"write-etc", {"write", "/etc/ward-probe-was-here"}},
+      {"append-etc-passwd", {"append", "/etc/passwd"}},
+      {"write-probe-dir", {"write", probe_dir() + "/ward-probe-was-here"}},
+  };
+  expect_refused(attempts, "", policy(ro));
+  EXPECT_EQ(read_file(ro + "/existing.txt"), "original\n");
+  EXPECT_FALSE(exists(ro + "/new.txt"));
+  EXPECT_FALSE(exists("/usr/ward-probe-was-here"));
+  EXPECT_FALSE(exists("/etc/ward-probe-was-here"));
+}
+
+TEST_P(FilesystemTest, WritesUnderReadWritePathsAndTheWorkdirSucceed) {
+  dir_->write("rw/existing.txt", "original\n");
+  dir_->write("rw/delete-me.txt", "x\n");
+  dir_->write("work/existing.txt", "original\n");
+  std::string rw = dir_->file("rw");
+  std::string script =
+      "set -e\n"
+      "echo new > " +
+      shell_quote(rw + "/new.txt") +
+      "\n"
+      "echo more >> " +
+      shell_quote(rw + "/existing.txt") +
+      "\n"
+      "mkdir " +
+      shell_quote(rw + "/newdir") +
+      "\n"
+      "rm " +
+      shell_quote(rw + "/delete-me.txt") +
+      "\n"
+      "echo new > work-new.txt\n"
+      "echo more >> existing.txt\n"
+      "mkdir -p a/b/c && echo deep > a/b/c/file && mv a/b/c/file a/moved\n"
+      "echo tmp > /tmp/scratch && cat /tmp/scratch\n";
+  Result r = run({"/bin/sh", "-c", script}, policy("", rw));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "tmp\n");
+  EXPECT_EQ(read_file(rw + "/new.txt"), "new\n");
+  EXPECT_EQ(read_file(rw + "/existing.txt"), "original\nmore\n");
+  EXPECT_TRUE(exists(rw + "/newdir"));
+  EXPECT_FALSE(exists(rw + "/delete-me.txt"));
+  EXPECT_EQ(read_file(w("work-new.txt")), "new\n");
+  EXPECT_EQ(read_file(w("existing.txt")), "original\nmore\n");
+  EXPECT_EQ(read_file(w("a/moved")), "deep\n");
+  // What the workload created belongs, on the host, to the directory's owner.
+  struct stat st;
+  ASSERT_EQ(::stat(w("work-new.txt").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, test_uid(mode()));
+}
+
+TEST_P(FilesystemTest, UnlistedPathsCannotBeReadOrListedEvenWhenOwned) {
+  std::string secret = owned_by_workload("hidden/secret.txt", "hidden secret\n");
+  std::string key = owned_by_workload("home/.ssh/id_ed25519", "PRIVATE KEY\n");
+  std::string notes = owned_by_workload("home/notes.txt", "notes\n");
+  for (const char* d : {"hidden", "home", "home/.ssh"})
+    ASSERT_EQ(::chown(dir_->file(d).c_str(), workload_uid(mode()), workload_gid(mode())), 0);
+  std::string hidden = dir_->file("hidden"), home = dir_->file("home");
+  std::vector<ProbeAttempt> attempts = {
+      {"read-hidden", {"read", secret}},
+      {"list-hidden", {"list", hidden}},
+      {"stat-hidden", {"stat", hidden}},
+      {"read-home-key", {"read", key}},
+      {"read-home-file", {"read", notes}},
+      {"list-home", {"list", home}},
+      {"list-home-ssh", {"list", home + "/.ssh"}},
+      {"write-hidden", {"write", hidden + "/new.txt"}},
+      {"stat-root-home", {"stat", "/root"}},
+      {"list-var", {"list", "/var"}},
+      {"list-home-dir", {"list", "/home"}},
+      {"list-sys", {"list", "/sys"}},
+      {"read-via-proc-self-root", {"read", "/proc/self/root" + secret}},
+      {"read-via-proc-1-root", {"read", "/proc/1/root" + secret}},
+      {"list-proc-1-root", {"list", "/proc/1/root/"}},
+      {"read-via-proc-1-cwd", {"list", "/proc/1/cwd/"}},
+  };
+  // HOME points at the home-like directory in ward's environment, as it would for a user.
+  expect_refused(attempts, "", policy(), {"HOME=" + home});
+
+  // The workdir's parent shows nothing but the path down to the workdir.
+  Result r = run({"/bin/ls", "-A", dir_->path()});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "work\n");
+  // The attempts above are real: outside the sandbox the workload's user reads the file.
+  EXPECT_EQ(read_file(secret), "hidden secret\n");
+}
+
+TEST_P(FilesystemTest, SymlinksInTheWorkdirReachNothingHidden) {
+  std::string secret = owned_by_workload("hidden/secret.txt", "hidden secret\n");
+  ASSERT_EQ(::chown(dir_->file("hidden").c_str(), workload_uid(mode()), workload_gid(mode())), 0);
+  // Links planted before the sandbox starts (as a repository could ship them)...
+  ASSERT_EQ(::symlink(secret.c_str(), w("abs-link").c_str()), 0);
+  ASSERT_EQ(::symlink("../hidden/secret.txt", w("rel-link").c_str()), 0);
+  ASSERT_EQ(::symlink(dir_->file("hidden").c_str(), w("dir-link").c_str()), 0);
+  ASSERT_EQ(::symlink("/root", w("root-link").c_str()), 0);
+  // ...and made by the workload itself.
+  std::string prologue =
+      "ln -s " + shell_quote(secret) + " own-link\nln -s /proc/1/root own-root\n";
+  std::vector<ProbeAttempt> attempts = {
+      {"absolute", {"read", w("abs-link")}},
+      {"relative", {"read", w("rel-link")}},
+      {"list-dir", {"list", w("dir-link")}},
+      {"through-dir", {"read", w("dir-link/secret.txt")}},
+      {"root-home", {"list", w("root-link")}},
+      {"own-link", {"read", w("own-link")}},
+      {"own-proc-root-link", {"list", w("own-root/")}},
+      {"write-through-link", {"write", w("abs-link")}},
+  };
+  expect_refused(attempts, prologue);
+  EXPECT_EQ(read_file(secret), "hidden secret\n");
+}
+
+TEST_P(FilesystemTest, HardLinksCannotReachOutsideTheWorkdir) {
+  std::vector<ProbeAttempt> attempts = {
+      {"etc-passwd", {"link", "/etc/passwd", w("passwd")}},
+      {"etc-shadow", {"link", "/etc/shadow", w("shadow")}},
+      {"bin-sh", {"link", "/bin/sh", w("sh")}},
+      {"probe", {"link", probe_binary(), w("probe")}},
+      {"into-tmp", {"link", "/etc/passwd", "/tmp/passwd"}},
+      {"ln-command", {}, false, "ln /etc/passwd " + shell_quote(w("ln-passwd"))},
+  };
+  expect_refused(attempts);
+  for (const char* name : {"passwd", "shadow", "sh", "probe", "ln-passwd"})
+    EXPECT_FALSE(exists(w(name))) << name;
+}
+
+TEST_P(FilesystemTest, DeviceNodesCannotBeCreated) {
+  std::vector<ProbeAttempt> attempts = {
+      {"char-in-workdir", {"mknod-char", w("null")}},
+      {"char-in-tmp", {"mknod-char", "/tmp/null"}},
+      {"char-in-dev-shm", {"mknod-char", "/dev/shm/null"}},
+      {"mknod-command", {}, false, "mknod " + shell_quote(w("mem")) + " c 1 1"},
+  };
+  expect_refused(attempts);
+  EXPECT_FALSE(exists(w("null")));
+  EXPECT_FALSE(exists(w("mem")));
+}
+
+TEST_P(FilesystemTest, SetuidBinariesGrantNoPrivilege) {
+  // A setuid-root copy of the probe, planted in the workdir by root before the sandbox starts.
+  std::string suid = w("suid-probe");
+  ASSERT_EQ(std::system(("cp " + probe_binary() + " " + suid).c_str()), 0);
+  ASSERT_EQ(::chown(suid.c_str(), 0, 0), 0);
+  ASSERT_EQ(::chmod(suid.c_str(), 04755), 0);
+  const std::string ids = std::to_string(workload_uid(mode()));
+  const std::string expected = ids + " " + ids + " " + ids;
+
+  Result r = run({"/bin/sh", "-c",
+                  "./suid-probe ids; " + shell_quote(probe_binary()) +
+                      " mount-flags .; cp ./suid-probe own && chmod 4755 own && ./own ids"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> lines;
+  for (size_t start = 0, end; (end = r.out.find('\n', start)) != std::string::npos; start = end + 1)
+    lines.push_back(r.out.substr(start, end - start));
+  ASSERT_EQ(lines.size(), 3u) << r.out << r.err;
+  EXPECT_EQ(lines[0].substr(0, expected.size()), expected) << "setuid-root copy: " << lines[0];
+  EXPECT_NE(lines[1].find("nosuid"), std::string::npos) << "workdir mount: " << lines[1];
+  EXPECT_EQ(lines[2].substr(0, expected.size()), expected) << "own setuid copy: " << lines[2];
+
+  // Every mount the workload can execute from is nosuid, and setuid(0) fails.
+  std::vector<ProbeAttempt> attempts = {{"setuid-0", {"setuid-root"}}};
+  for (const char* path : {"/usr", "/etc", "/tmp", "/dev/shm", "/proc"}) {
+    Result flags = run(probe("mount-flags", {path}));
+    EXPECT_NE(flags.out.find("nosuid"), std::string::npos) << path << ": " << flags.out;
+  }
+  expect_refused(attempts);
+}
+
+TEST_P(FilesystemTest, SudoFails) {
+  std::string sudo;
+  for (const char* p : {"/usr/bin/sudo", "/bin/sudo", "/usr/sbin/sudo"})
+    if (exists(p)) sudo = p;
+  if (sudo.empty()) GTEST_SKIP() << "sudo is not installed on this host";
+  Result r = run({"/bin/sh", "-c", sudo + " -n id -u </dev/null"});
+  EXPECT_NE(r.exit_code, 0) << r.out;
+  EXPECT_EQ(r.out.find("0\n"), std::string::npos) << r.out;
+}
+
+TEST_P(FilesystemTest, MountUmountPivotRootAndChrootFail) {
+  dir_->mkdir("work/mnt");
+  std::vector<ProbeAttempt> attempts = {
+      {"mount-tmpfs-workdir", {"mount-tmpfs", w("mnt")}},
+      {"mount-tmpfs-tmp", {"mount-tmpfs", "/tmp"}},
+      {"umount-proc", {"umount", "/proc"}},
+      {"umount-workdir", {"umount", work_}},
+      {"umount-usr", {"umount", "/usr"}},
+      {"pivot-root", {"pivot-root", w("mnt"), w("mnt")}},
+      {"chroot-workdir", {"chroot", work_}},
+      {"chroot-root", {"chroot", "/"}},
+      {"setns-user", {"setns", "/proc/1/ns/user"}},
+      {"mount-command", {}, false, "mount -t tmpfs none " + shell_quote(w("mnt"))},
+      {"umount-command", {}, false, "umount /proc"},
+      {"chroot-command", {}, false, "chroot / /bin/true"},
+  };
+  expect_refused(attempts);
+}
+
+TEST_P(FilesystemTest, ProtectedFilesStayReadOnlyInTheWorkdir) {
+  git_init(work_);
+  for (const char* f : kProtectedFiles)
+    if (std::string(f) != ".git/config") dir_->write(std::string("work/") + f, "# original\n");
+  for (const char* d : kProtectedDirs)
+    dir_->write(std::string("work/") + d + "/file", "original\n");
+  dir_->write("work/.git/hooks/pre-commit", "#!/bin/sh\nexit 0\n", 0755);
+  const std::string git_config = read_file(w(".git/config"));
+
+  std::vector<ProbeAttempt> attempts;
+  std::string prologue;
+  int n = 0;
+  auto add = [&](const std::string& label, std::vector<std::string> args) {
+    attempts.push_back({label, std::move(args)});
+  };
+  // Changes in place first, destructive attempts (rename away, unlink) last.
+  for (const char* f : kProtectedFiles) {
+    std::string p = w(f), name = f;
+    add("overwrite:" + name, {"write", p});
+    add("append:" + name, {"append", p});
+    add("truncate:" + name, {"truncate", p});
+    add("hardlink:" + name, {"link", p, w("hardlink-" + std::to_string(n))});
+    std::string evil = w("evil-" + std::to_string(n++));
+    prologue += "echo evil > " + shell_quote(evil) + "\n";
+    add("rename-over:" + name, {"rename", evil, p});
+  }
+  for (const char* d : kProtectedDirs) {
+    std::string p = w(d), name = d;
+    add("create-in:" + name, {"write", p + "/new"});
+    add("mkdir-in:" + name, {"mkdir", p + "/newdir"});
+    add("overwrite-in:" + name, {"write", p + "/file"});
+    add("append-in:" + name, {"append", p + "/file"});
+    std::string evil = w("evil-" + std::to_string(n++));
+    prologue += "echo evil > " + shell_quote(evil) + "\n";
+    add("rename-into:" + name, {"rename", evil, p + "/file"});
+    add("unlink-in:" + name, {"unlink", p + "/file"});
+  }
+  add("create-hook", {"write", w(".git/hooks/post-checkout")});
+  add("overwrite-hook", {"write", w(".git/hooks/pre-commit")});
+  add("chmod-hook", {"chmod-setuid", w(".git/hooks/pre-commit")});
+  for (const char* f : kProtectedFiles) {
+    add("unlink:" + std::string(f), {"unlink", w(f)});
+    add("rename-away:" + std::string(f), {"rename", w(f), w(std::string(f) + ".moved")});
+  }
+  for (const char* d : kProtectedDirs)
+    add("rename-away:" + std::string(d), {"rename", w(d), w(std::string(d) + ".moved")});
+  expect_refused(attempts, prologue);
+
+  for (const char* f : kProtectedFiles) {
+    if (std::string(f) == ".git/config")
+      EXPECT_EQ(read_file(w(f)), git_config);
+    else
+      EXPECT_EQ(read_file(w(f)), "# original\n") << f;
+  }
+  for (const char* d : kProtectedDirs) {
+    EXPECT_EQ(read_file(w(d) + "/file"), "original\n") << d;
+    EXPECT_FALSE(exists(w(d) + "/new")) << d;
+  }
+  EXPECT_FALSE(exists(w(".git/hooks/post-checkout")));
+}
+
+// The protection must not be undone by moving the directory that holds a protected path: the
+// workload renames .git away, makes a fresh .git with its own hooks and config, and the user's
+// next `git commit` on the host runs them.
+TEST_P(FilesystemTest, ProtectedPathsCannotBeReplacedByRenamingTheirParent) {
+  git_init(work_);
+  dir_->write("work/.config/git/config", "[core]\n");
+  std::vector<ProbeAttempt> attempts = {
+      {"rename-dot-git", {"rename", w(".git"), w(".git-old")}},
+      {"rename-dot-config", {"rename", w(".config"), w(".config-old")}},
+  };
+  expect_refused(attempts);
+  // Whatever happened inside, the host's repository still has its own hooks directory and config.
+  EXPECT_TRUE(exists(w(".git/hooks")));
+  EXPECT_TRUE(exists(w(".git/objects")));
+  EXPECT_FALSE(exists(w(".git-old")));
+  EXPECT_FALSE(exists(w(".config-old")));
+}
+
+// Repositories below the workdir are as much a target as the workdir's own.
+TEST_P(FilesystemTest, ProtectedPathsInANestedRepositoryStayReadOnly) {
+  dir_->mkdir("work/project");
+  git_init(w("project"));
+  dir_->write("work/project/.vscode/settings.json", "{}\n");
+  std::vector<ProbeAttempt> attempts = {
+      {"create-hook", {"write", w("project/.git/hooks/pre-commit")}},
+      {"append-config", {"append", w("project/.git/config")}},
+      {"overwrite-vscode", {"write", w("project/.vscode/settings.json")}},
+  };
+  expect_refused(attempts);
+  EXPECT_FALSE(exists(w("project/.git/hooks/pre-commit")));
+}
+
+TEST_P(FilesystemTest, GitWorksWithItsInternalsWritable) {
+  // An existing repository: .git/config and .git/hooks are protected, objects/refs/index are not.
+  git_init(work_);
+  const std::string config = read_file(w(".git/config"));
+  dir_->write("work/a.txt", "a\n");
+  std::string script =
+      "set -e\n"
+      "git add a.txt\n"
+      "git -c user.name=agent -c user.email=agent@example.com commit -q -m one\n"
+      "echo b > b.txt && git add b.txt\n"
+      "git -c user.name=agent -c user.email=agent@example.com commit -q -m two\n"
+      "git branch side && git tag v1\n"
+      "echo objects > .git/objects/ward-probe && rm .git/objects/ward-probe\n"
+      "echo refs > .git/refs/ward-probe && rm .git/refs/ward-probe\n"
+      "git rev-list --count HEAD\n";
+  Result r = run({"/bin/sh", "-c", script});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out, "2\n") << r.err;
+  EXPECT_TRUE(exists(w(".git/index")));
+  EXPECT_TRUE(exists(w(".git/refs/heads/side")));
+  EXPECT_TRUE(exists(w(".git/refs/tags/v1")));
+  EXPECT_EQ(read_file(w(".git/config")), config);
+  EXPECT_EQ(std::system(
+                ("git -c safe.directory='*' -C " + work_ + " log --oneline | grep -q two").c_str()),
+            0);
+
+  // A fresh repository made inside the sandbox (nothing to protect yet).
+  dir_->mkdir("work/fresh");
+  Result fresh = run({"/bin/sh", "-c",
+                      "set -e; cd fresh; git init -q; echo x > x; git add x; "
+                      "git -c user.name=a -c user.email=a@b commit -q -m init; "
+                      "git rev-list --count HEAD"});
+  EXPECT_EQ(fresh.exit_code, 0) << fresh.out << fresh.err;
+  EXPECT_EQ(fresh.out, "1\n") << fresh.err;
+}
+
+TEST_P(FilesystemTest, BestEffortSkipsAMissingPathAndKeepsDevices) {
+  const std::string missing = "/does/not/exist-" + unique_marker();
+  std::string p = policy("/dev/urandom, " + missing, "/dev/null");
+  Result r = run(
+      {"/bin/sh", "-c", "head -c 16 /dev/urandom | wc -c && echo discarded > /dev/null && echo ok"},
+      p);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "16\nok\n") << r.err;
+  EXPECT_NE(r.err.find(missing), std::string::npos)
+      << "no log line names the skipped path: " << r.err;
+}
+
+TEST_P(FilesystemTest, HardRequirementRefusesAMissingPathButNotDevices) {
+  const std::string missing = "/does/not/exist-" + unique_marker();
+  const std::string strict = "landlock:\n  compatibility: hard_requirement\n";
+  Result refused = run({"/bin/sh", "-c", "echo ran > ran.txt"}, policy(missing, "", strict));
+  EXPECT_EQ(refused.exit_code, 125) << refused.err;
+  EXPECT_NE(refused.err.find(missing), std::string::npos) << refused.err;
+  EXPECT_FALSE(exists(w("ran.txt")));
+
+  Result devices = run(
+      {"/bin/sh", "-c", "head -c 16 /dev/urandom | wc -c && echo discarded > /dev/null && echo ok"},
+      policy("/dev/urandom", "/dev/null", strict));
+  EXPECT_EQ(devices.exit_code, 0) << devices.err;
+  EXPECT_EQ(devices.out, "16\nok\n") << devices.err;
+}
+
+TEST_P(FilesystemTest, TmpIsPrivate) {
+  const std::string marker = unique_marker();
+  const std::string host_file = "/tmp/ward-host-file-" + marker;
+  const std::string sandbox_file = "/tmp/ward-sandbox-file-" + marker;
+  { std::ofstream(host_file) << "host\n"; }
+  ::chmod(host_file.c_str(), 0644);
+  std::vector<ProbeAttempt> attempts = {
+      {"read-host-tmp-file", {"read", host_file}},
+      {"stat-host-tmp-file", {"stat", host_file}},
+  };
+  Result r = run({"/bin/sh", "-c",
+                  probe_script(attempts) + "echo sandbox > " + sandbox_file + " && cat " +
+                      sandbox_file + " && ls -A /tmp | grep -c ward-host-file || true"});
+  expect_all_refused(attempts, parse_probe_report(r.out), r);
+  EXPECT_NE(r.out.find("sandbox\n0\n"), std::string::npos) << r.out << r.err;
+  EXPECT_FALSE(exists(sandbox_file)) << "the sandbox's /tmp leaked to the host";
+  ::unlink(host_file.c_str());
+  ::unlink(sandbox_file.c_str());
+}
+
+TEST_P(FilesystemTest, RootAndProcSysAreReadOnly) {
+  std::vector<ProbeAttempt> attempts = {
+      {"mkdir-root", {"mkdir", "/newdir"}},
+      {"write-root", {"write", "/newfile"}},
+      {"rename-usr", {"rename", "/usr", "/usr2"}},
+      {"append-proc-sys-hostname", {"append", "/proc/sys/kernel/hostname"}},
+      {"append-proc-sys-core-pattern", {"append", "/proc/sys/kernel/core_pattern"}},
+      {"append-proc-sys-drop-caches", {"append", "/proc/sys/vm/drop_caches"}},
+      {"append-sysrq-trigger", {"append", "/proc/sysrq-trigger"}},
+  };
+  expect_refused(attempts);
+  Result flags = run(probe("mount-flags", {"/"}));
+  EXPECT_EQ(flags.out.substr(0, 3), "ro ") << "/: " << flags.out;
+  flags = run(probe("mount-flags", {"/proc/sys"}));
+  EXPECT_EQ(flags.out.substr(0, 3), "ro ") << "/proc/sys: " << flags.out;
+  // Still readable: programs read their limits there.
+  Result read = run(probe("read", {"/proc/sys/kernel/pid_max"}));
+  EXPECT_EQ(read.exit_code, 0) << read.out;
+}
+
+WARD_INSTANTIATE_BOTH_MODES(FilesystemTest);
+
+}  // namespace
+}  // namespace ward::test

@@ -1,0 +1,207 @@
+// Lifecycle and limits (the "Process" section of the scenarios): wall-clock timeout, pids and
+// memory limits, and no orphans: no process and no cgroup of a sandbox outlives ward, whether the
+// workload exits, times out, or ward itself is killed with SIGKILL.
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+
+#include "integration/harness.h"
+
+namespace ward::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::int64_t monotonic_ms() {
+  struct timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+// The sandbox's processes: those whose command line carries "1000.<marker>" (see unique_marker).
+std::vector<pid_t> sandbox_processes(const std::string& marker) {
+  return pids_matching("1000." + marker);
+}
+
+// Kills whatever a failing test left behind, in every path out of the test.
+struct KillLeftovers {
+  std::string marker;
+  ~KillLeftovers() { kill_pids(sandbox_processes(marker)); }
+};
+
+std::string describe(const std::vector<pid_t>& pids) {
+  std::string s;
+  for (pid_t p : pids) {
+    std::string cmd = read_file("/proc/" + std::to_string(p) + "/cmdline");
+    for (char& c : cmd)
+      if (c == '\0') c = ' ';
+    s += std::to_string(p) + ": " + cmd + "\n";
+  }
+  return s;
+}
+
+std::string describe(const std::vector<std::string>& dirs) {
+  std::string s;
+  for (const auto& d : dirs) s += d + "\n";
+  return s;
+}
+
+// The cgroup part of a no-orphans check only means something when ward made cgroups: say so.
+void note_cgroups(const std::vector<std::string>& during) {
+  if (during.empty())
+    std::printf("note: ward made no cgroup here; only processes were checked for leaks\n");
+}
+
+class LifecycleTest : public ModeTest {
+ protected:
+  void SetUp() override {
+    ModeTest::SetUp();
+    if (IsSkipped()) return;
+    dir_ = std::make_unique<TempDir>(mode());
+    work_ = dir_->mkdir("work");
+  }
+
+  std::string policy(const std::string& resources) {
+    return dir_->write("policy.yaml", policy_yaml("", "", "resources: " + resources + "\n"));
+  }
+
+  RunOptions options() const {
+    RunOptions o;
+    o.mode = mode();
+    o.cwd = work_;
+    o.timeout = 20s;
+    return o;
+  }
+
+  std::unique_ptr<Background> start(const std::vector<std::string>& ward_args) {
+    return std::make_unique<Background>(ward_background(ward_args, options(), dir_->path()),
+                                        dir_->path());
+  }
+
+  // Whether ward puts a sandbox with a memory limit into a cgroup here, in this mode: seen from
+  // the host while a sandbox runs.
+  bool memory_limit_uses_a_cgroup() {
+    const std::string m = unique_marker();
+    KillLeftovers cleanup{m};
+    auto b = start(
+        {"run", "-p", policy("{memory: 256M}"), "--", "/bin/sh", "-c", "exec sleep 1000.$0", m});
+    bool running = wait_until([&] { return sandbox_processes(m).size() == 1; }, 5s);
+    bool used = running && !cgroups_named("ward-" + std::to_string(b->pid())).empty();
+    ::kill(b->pid(), SIGTERM);
+    b->wait(5s);
+    return used;
+  }
+
+  std::unique_ptr<TempDir> dir_;
+  std::string work_;
+};
+
+TEST_P(LifecycleTest, TimeoutKillsTheWholeTree) {
+  const std::string m = unique_marker();
+  KillLeftovers cleanup{m};
+  // A child that ignores SIGTERM, an orphaned grandchild (reparented to the init), the main one.
+  dir_->write("work/tree.sh",
+              "( trap '' TERM; exec sleep 1000.$1 ) &\n"
+              "( sleep 1000.$1 & )\n"
+              "sleep 1000.$1\n");
+  const std::int64_t started = monotonic_ms();
+  auto b = start({"run", "--grace", "0.5", "-p", policy("{timeout: 2s, memory: 256M, pids: 100}"),
+                  "--", "/bin/sh", "tree.sh", m});
+  ASSERT_TRUE(wait_until([&] { return sandbox_processes(m).size() == 3; }, 5s))
+      << "the tree never started:\n"
+      << describe(sandbox_processes(m)) << b->err();
+  const auto cgroups_during = cgroups_named("ward-" + std::to_string(b->pid()));
+
+  EXPECT_EQ(b->wait(15s), 124) << b->err();
+  const std::int64_t elapsed = monotonic_ms() - started;
+  EXPECT_GE(elapsed, 1900);
+  EXPECT_LT(elapsed, 8000) << "the timeout or the grace period was not honoured";
+  EXPECT_NE(b->err().find("time limit"), std::string::npos) << "no message: " << b->err();
+  EXPECT_EQ(sandbox_processes(m), std::vector<pid_t>{}) << "left behind after the timeout:\n"
+                                                        << describe(sandbox_processes(m));
+  note_cgroups(cgroups_during);
+  EXPECT_EQ(cgroups_named("ward-" + std::to_string(b->pid())), std::vector<std::string>{});
+}
+
+TEST_P(LifecycleTest, ForkBombStopsAtThePidsLimit) {
+  Result r =
+      ward({"run", "-p", policy("{pids: 64}"), "--", probe_binary(), "fork-bomb"}, options());
+  ASSERT_FALSE(r.timed_out) << "ward did not exit";
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  int made = -1;
+  ASSERT_EQ(std::sscanf(r.out.c_str(), "refused after %d", &made), 1) << r.out;
+  EXPECT_LT(made, 64) << r.out;
+}
+
+TEST_P(LifecycleTest, ShellForkBombIsContainedAndWardStillExits) {
+  const std::string m = unique_marker();
+  KillLeftovers cleanup{m};
+  // The classic bomb, every copy carrying the marker; only the timeout ends it.
+  auto b = start({"run", "--grace", "0.2", "-p", policy("{pids: 64, timeout: 1500ms}"), "--",
+                  "/bin/sh", "-c", "b() { sleep 1000.$0 & b | b & }; b; wait", m});
+  EXPECT_EQ(b->wait(15s), 124) << b->err();
+  EXPECT_TRUE(wait_until([&] { return sandbox_processes(m).empty(); }, 2s))
+      << describe(sandbox_processes(m));
+}
+
+TEST_P(LifecycleTest, MemoryHogIsKilledAndReportedAsOutOfMemory) {
+  const bool cgroup = memory_limit_uses_a_cgroup();
+  Result r =
+      ward({"run", "-p", policy("{memory: 64M}"), "--", probe_binary(), "alloc", "512"}, options());
+  ASSERT_FALSE(r.timed_out);
+  if (cgroup) {
+    EXPECT_EQ(r.exit_code, 128 + SIGKILL) << r.out << r.err;
+    EXPECT_NE(r.err.find("out of memory"), std::string::npos) << r.err;
+    EXPECT_EQ(r.out.find("ok"), std::string::npos) << "512 MiB allocated under a 64M limit";
+  } else {
+    // No writable cgroup (rootless here): the fallback is RLIMIT_AS, so the allocation fails.
+    EXPECT_NE(r.exit_code, 0) << r.out << r.err;
+    EXPECT_TRUE(r.out.find("ENOMEM") != std::string::npos || r.exit_code == 128 + SIGKILL)
+        << r.out << r.err;
+  }
+  if (!cgroup)
+    std::printf("note: no cgroup for the memory limit here: checked the rlimit fallback\n");
+}
+
+TEST_P(LifecycleTest, NoOrphansAfterWardIsKilledWithSigkill) {
+  const std::string m = unique_marker();
+  KillLeftovers cleanup{m};
+  auto b = start({"run", "-p", policy("{memory: 256M, pids: 100}"), "--", "/bin/sh", "-c",
+                  "sleep 1000.$0 & (sleep 1000.$0 &); sleep 1000.$0", m});
+  ASSERT_TRUE(wait_until([&] { return sandbox_processes(m).size() == 3; }, 5s))
+      << describe(sandbox_processes(m)) << b->err();
+  const std::string cgroup = "ward-" + std::to_string(b->pid());
+  const auto cgroups_during = cgroups_named(cgroup);
+  note_cgroups(cgroups_during);
+
+  ASSERT_EQ(::kill(b->pid(), SIGKILL), 0);
+  EXPECT_EQ(b->wait(5s), 128 + SIGKILL);
+  EXPECT_TRUE(wait_until([&] { return sandbox_processes(m).empty(); }, 3s))
+      << "orphans of a killed ward:\n"
+      << describe(sandbox_processes(m));
+  EXPECT_TRUE(wait_until([&] { return cgroups_named(cgroup).empty(); }, 3s))
+      << "cgroups of a killed ward:\n"
+      << describe(cgroups_named(cgroup));
+}
+
+TEST_P(LifecycleTest, NoOrphansAfterANormalExit) {
+  const std::string m = unique_marker();
+  KillLeftovers cleanup{m};
+  // The workload exits at once, leaving an orphan and a child that ignores SIGTERM.
+  auto b =
+      start({"run", "--grace", "0.3", "-p", policy("{memory: 256M, pids: 100}"), "--", "/bin/sh",
+             "-c", "(sleep 1000.$0 &); (trap '' TERM; exec sleep 1000.$0) & sleep 0.2; exit 3", m});
+  EXPECT_EQ(b->wait(10s), 3) << b->err();
+  EXPECT_EQ(sandbox_processes(m), std::vector<pid_t>{})
+      << "left behind after the workload exited:\n"
+      << describe(sandbox_processes(m));
+  EXPECT_EQ(cgroups_named("ward-" + std::to_string(b->pid())), std::vector<std::string>{});
+}
+
+WARD_INSTANTIATE_BOTH_MODES(LifecycleTest);
+
+}  // namespace
+}  // namespace ward::test

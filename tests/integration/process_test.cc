@@ -1,0 +1,317 @@
+// Process attacks (the "Process" section of the scenarios): visibility of other processes and of
+// ward's environment, capabilities, debugging and namespace syscalls, signals and exit codes, and
+// the environment scrub. Each runs the real ward in both modes.
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <sstream>
+
+#include "integration/harness.h"
+
+namespace ward::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string hex(const std::string& s) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : s) {
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  return out;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+// "NAME=value" lines of env(1) as a map.
+std::map<std::string, std::string> parse_env(const std::string& text) {
+  std::map<std::string, std::string> env;
+  for (const auto& line : lines_of(text))
+    if (auto eq = line.find('='); eq != std::string::npos)
+      env[line.substr(0, eq)] = line.substr(eq + 1);
+  return env;
+}
+
+class ProcessTest : public ModeTest {
+ protected:
+  void SetUp() override {
+    ModeTest::SetUp();
+    if (IsSkipped()) return;
+    dir_ = std::make_unique<TempDir>(mode());
+    work_ = dir_->mkdir("work");
+  }
+
+  std::string policy(const std::string& extra = "") {
+    return dir_->write("policy.yaml", policy_yaml("", "", extra));
+  }
+
+  Result run(const std::vector<std::string>& command, const std::string& policy_file = "",
+             const std::vector<std::string>& env = {}) {
+    return run_sandbox(mode(), work_, command, policy_file.empty() ? policy() : policy_file, env);
+  }
+
+  void expect_refused(const std::vector<ProbeAttempt>& attempts, const std::string& prologue = "") {
+    Result r = run({"/bin/sh", "-c", probe_script(attempts, prologue)});
+    expect_all_refused(attempts, parse_probe_report(r.out), r);
+  }
+
+  std::unique_ptr<TempDir> dir_;
+  std::string work_;
+};
+
+TEST_P(ProcessTest, OnlyTheSandboxsOwnProcessesAreVisible) {
+  // The probe alone: PID 1 (ward's init) and itself.
+  Result r = run(probe("processes"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto lines = lines_of(r.out);
+  EXPECT_EQ(lines.size(), 2u) << r.out;
+  EXPECT_NE(std::find(lines.begin(), lines.end(), "1 ward-init"), lines.end())
+      << "PID 1 should show as ward-init:\n"
+      << r.out;
+  for (const auto& line : lines) {
+    EXPECT_EQ(line.find("integration_test"), std::string::npos) << line;
+    EXPECT_EQ(line.find(ward_binary()), std::string::npos) << "ward's command line: " << line;
+    EXPECT_EQ(line.find("policy.yaml"), std::string::npos) << "ward's arguments: " << line;
+  }
+
+  // ps(1) agrees: ward-init, a shell with a background sleep, and ps itself.
+  Result ps = run({"/bin/sh", "-c", "sleep 5 & ps -e -o pid=,args= ; kill $!"});
+  ASSERT_EQ(ps.exit_code, 0) << ps.err;
+  EXPECT_EQ(lines_of(ps.out).size(), 4u) << ps.out;
+
+  // The host's processes (this test runner, ward itself) do not exist inside, by any pid.
+  pid_t self = ::getpid();
+  if (self > 100) {
+    std::vector<ProbeAttempt> attempts = {
+        {"stat-host-pid", {"stat", "/proc/" + std::to_string(self)}},
+        {"kill-host-pid", {"kill", std::to_string(self), "0"}},
+    };
+    expect_refused(attempts);
+  }
+}
+
+TEST_P(ProcessTest, InitAndWardAreOpaque) {
+  std::vector<ProbeAttempt> attempts = {
+      {"read-init-environ", {"read", "/proc/1/environ"}},
+      {"read-init-mem", {"read-mem", "1"}},
+      {"list-init-fds", {"list", "/proc/1/fd"}},
+      {"list-init-root", {"list", "/proc/1/root/"}},
+      {"read-init-maps", {"read", "/proc/1/maps"}},
+      {"ptrace-init", {"ptrace-attach", "1"}},
+      {"vm-readv-init", {"vm-readv", "1"}},
+      {"kill-init", {"kill", "1", "9"}},
+  };
+  expect_refused(attempts);
+}
+
+TEST_P(ProcessTest, WardsEnvironmentReachesNoWorkloadProcess) {
+  const std::string secret_canary = "canary-123-" + unique_marker();
+  const std::string plain_canary = "plain-canary-" + unique_marker();
+  std::vector<std::string> env = {"WARD_CANARY_TOKEN=" + secret_canary,
+                                  "WARD_PLAIN_CANARY=" + plain_canary};
+  for (const auto& needle : {secret_canary, plain_canary}) {
+    // A sibling process is running so that /proc/*/environ has more than the probe in it.
+    Result r = run({"/bin/sh", "-c",
+                    "sleep 5 & " + shell_quote(probe_binary()) + " find-in-proc " + hex(needle) +
+                        "; rc=$?; kill $!; exit $rc"},
+                   "", env);
+    EXPECT_EQ(r.exit_code, 1) << needle << " is readable inside the sandbox at:\n" << r.out;
+    EXPECT_EQ(r.out, "nowhere\n") << r.err;
+  }
+  // The search is real: a variable the policy passes on purpose is found in the probe's own
+  // environment.
+  Result control =
+      run({"/bin/sh", "-c", shell_quote(probe_binary()) + " find-in-proc " + hex(plain_canary)},
+          policy("environment:\n  pass: [WARD_PLAIN_CANARY]\n"), env);
+  EXPECT_EQ(control.exit_code, 0) << control.out << control.err;
+  EXPECT_NE(control.out.find("own environment"), std::string::npos) << control.out;
+
+  // The workload's own environment, as env(1) prints it, holds neither.
+  Result r = run({"/usr/bin/env"}, "", env);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.find(secret_canary), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find(plain_canary), std::string::npos) << r.out;
+}
+
+TEST_P(ProcessTest, NoCapabilitiesNoNewPrivsAndSeccomp) {
+  Result r = run(probe("caps"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::map<std::string, std::string> status;
+  for (const auto& line : lines_of(r.out)) {
+    auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string value = line.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(" \t"));
+    status[line.substr(0, colon)] = value;
+  }
+  for (const char* set : {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"})
+    EXPECT_EQ(status[set], "0000000000000000") << set << "\n" << r.out;
+  EXPECT_EQ(status["NoNewPrivs"], "1") << r.out;
+  EXPECT_EQ(status["Seccomp"], "2") << r.out;
+  const std::string uid = std::to_string(workload_uid(mode()));
+  EXPECT_EQ(status["Uid"], uid + "\t" + uid + "\t" + uid + "\t" + uid) << r.out;
+}
+
+TEST_P(ProcessTest, DebuggingAnotherProcessFails) {
+  // A sibling to attack: same uid, same sandbox.
+  const std::string prologue = "sleep 30 & SIBLING=$!\n";
+  std::vector<ProbeAttempt> attempts = {
+      {"ptrace-attach-sibling", {"ptrace-attach", "$SIBLING"}, true},
+      {"ptrace-traceme", {"ptrace-traceme"}},
+      {"vm-readv-sibling", {"vm-readv", "$SIBLING"}, true},
+      {"read-init-mem", {"read-mem", "1"}},
+      {"strace-command", {}, false, "strace -o /dev/null /bin/true"},
+  };
+  expect_refused(attempts, prologue);
+}
+
+// /proc/PID/mem is ptrace by another name: a sibling's memory must be as closed as through
+// process_vm_readv. The scenarios also ask for a workload that is not dumpable.
+TEST_P(ProcessTest, SiblingMemoryIsClosedAndTheWorkloadIsNotDumpable) {
+  std::vector<ProbeAttempt> attempts = {
+      {"read-sibling-mem", {"read-mem", "$SIBLING"}, true},
+  };
+  expect_refused(attempts, "sleep 30 & SIBLING=$!\n");
+  Result r = run(probe("dumpable"));
+  EXPECT_EQ(r.out, "0\n") << "PR_GET_DUMPABLE of the workload";
+}
+
+TEST_P(ProcessTest, NamespaceAndKernelSurfaceSyscallsFail) {
+  std::vector<ProbeAttempt> attempts = {
+      {"unshare-user", {"unshare-user"}},
+      {"unshare-mount", {"unshare-mount"}},
+      {"unshare-net", {"unshare-net"}},
+      {"clone-newuser", {"clone-newuser"}},
+      {"clone3", {"clone3"}},
+      {"clone3-newuser", {"clone3-newuser"}},
+      {"setns-user", {"setns", "/proc/self/ns/user"}},
+      {"bpf", {"bpf"}},
+      {"bpf-map", {"bpf-map"}},
+      {"perf", {"perf"}},
+      {"perf-self", {"perf-self"}},
+      {"io-uring", {"io-uring"}},
+      {"io-uring-params", {"io-uring-params"}},
+      {"keyctl", {"keyctl"}},
+      {"keyctl-session", {"keyctl-session"}},
+      {"add-key", {"add-key"}},
+      {"userfaultfd", {"userfaultfd"}},
+      {"userfaultfd-user", {"userfaultfd-user"}},
+      {"kexec-load", {"kexec"}},
+      {"init-module", {"init-module"}},
+      {"af-packet", {"socket-packet"}},
+      {"unshare-command", {}, false, "unshare -U -r true"},
+  };
+  expect_refused(attempts);
+}
+
+TEST_P(ProcessTest, CoreDumpsAreOff) {
+  Result r = run({"/bin/sh", "-c", "ulimit -c"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "0\n");
+  Result limit = run(probe("core-limit"));
+  EXPECT_EQ(limit.exit_code, 0) << limit.out;
+  EXPECT_EQ(limit.out, "0\n");
+  // And it cannot be raised again.
+  Result raise = run({"/bin/sh", "-c", "ulimit -c unlimited"});
+  EXPECT_NE(raise.exit_code, 0) << raise.out;
+}
+
+TEST_P(ProcessTest, ExitCodesAndSignalsPassThrough) {
+  EXPECT_EQ(run({"/bin/sh", "-c", "exit 7"}).exit_code, 7);
+  EXPECT_EQ(run({"/bin/sh", "-c", "exit 0"}).exit_code, 0);
+  EXPECT_EQ(run({"/bin/sh", "-c", "exit 255"}).exit_code, 255);
+  EXPECT_EQ(run(probe("signal-exit", {"9"})).exit_code, 128 + SIGKILL);
+  EXPECT_EQ(run(probe("signal-exit", {"15"})).exit_code, 128 + SIGTERM);
+  EXPECT_EQ(run(probe("signal-exit", {"6"})).exit_code, 128 + SIGABRT);
+}
+
+TEST_P(ProcessTest, SigtermToWardReachesTheWorkload) {
+  RunOptions options;
+  options.mode = mode();
+  options.cwd = work_;
+  const std::string got = work_ + "/got-term";
+  Background ward_process(
+      ward_background({"run", "-p", policy(), "--", probe_binary(), "trap-term", got}, options,
+                      dir_->path()),
+      dir_->path());
+  ASSERT_TRUE(wait_until([&] { return ward_process.out() == "waiting\n"; }, 5s))
+      << "the workload never started: " << ward_process.err();
+  ASSERT_EQ(::kill(ward_process.pid(), SIGTERM), 0);
+  EXPECT_EQ(ward_process.wait(10s), 42) << ward_process.err();
+  EXPECT_TRUE(exists(got)) << "the workload never saw SIGTERM";
+}
+
+TEST_P(ProcessTest, SecretLookingVariablesNeverPassByGlob) {
+  const std::vector<std::string> env = {
+      "FOO_TOKEN=tok-value",        "X_SECRET=secret-value",
+      "DB_PASSWORD=password-value", "OPENAI_API_KEY=apikey-value",
+      "GITHUB_TOKEN=ghp-value",     "AWS_SECRET_ACCESS_KEY=aws-value",
+      "my_api_key=lower-value",     "WARD_PLAIN_VALUE=plain-value",
+  };
+  const std::vector<std::string> secret_names = {"FOO_TOKEN",    "X_SECRET",
+                                                 "DB_PASSWORD",  "OPENAI_API_KEY",
+                                                 "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY",
+                                                 "my_api_key"};
+  auto values_absent = [&](const Result& r) {
+    for (const char* v : {"tok-value", "secret-value", "password-value", "apikey-value",
+                          "ghp-value", "aws-value", "lower-value"})
+      EXPECT_EQ(r.out.find(v), std::string::npos) << v << " reached the workload";
+  };
+
+  // pass: ["*"] passes ordinary variables but no secret-looking one.
+  Result all = run({"/usr/bin/env"}, policy("environment:\n  pass: [\"*\"]\n"), env);
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  auto seen = parse_env(all.out);
+  EXPECT_EQ(seen["WARD_PLAIN_VALUE"], "plain-value") << all.out;
+  for (const auto& name : secret_names) EXPECT_EQ(seen.count(name), 0u) << name;
+  values_absent(all);
+
+  // Globs that look aimed at them do not help either.
+  Result globs = run({"/usr/bin/env"},
+                     policy("environment:\n  pass: [\"*_TOKEN\", \"*SECRET*\", \"*API_KEY\", "
+                            "\"DB_*\", \"my_*\"]\n"),
+                     env);
+  ASSERT_EQ(globs.exit_code, 0) << globs.err;
+  values_absent(globs);
+
+  // The default policy passes nothing of the kind, and not the plain variable either.
+  Result defaults = run_sandbox(mode(), work_, {"/usr/bin/env"}, "", env);
+  ASSERT_EQ(defaults.exit_code, 0) << defaults.err;
+  EXPECT_EQ(parse_env(defaults.out).count("WARD_PLAIN_VALUE"), 0u) << defaults.out;
+  values_absent(defaults);
+}
+
+TEST_P(ProcessTest, SecretsPassOnlyWhenNamedExactlyAndSetApplies) {
+  const std::vector<std::string> env = {"FOO_TOKEN=tok-value", "OPENAI_API_KEY=apikey-value",
+                                        "DB_PASSWORD=password-value", "X_SECRET=secret-value"};
+  Result r = run({"/usr/bin/env"},
+                 policy("environment:\n"
+                        "  pass: [FOO_TOKEN, OPENAI_API_KEY, \"*\"]\n"
+                        "  set:\n"
+                        "    GREETING: hello\n"
+                        "    X_SECRET: from-policy\n"),
+                 env);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto seen = parse_env(r.out);
+  EXPECT_EQ(seen["FOO_TOKEN"], "tok-value") << r.out;
+  EXPECT_EQ(seen["OPENAI_API_KEY"], "apikey-value") << r.out;
+  EXPECT_EQ(seen.count("DB_PASSWORD"), 0u) << r.out;
+  EXPECT_EQ(seen["GREETING"], "hello") << r.out;
+  EXPECT_EQ(seen["X_SECRET"], "from-policy") << r.out;
+  EXPECT_EQ(r.out.find("secret-value"), std::string::npos) << r.out;
+}
+
+WARD_INSTANTIATE_BOTH_MODES(ProcessTest);
+
+}  // namespace
+}  // namespace ward::test
