@@ -102,6 +102,7 @@ bool make_mountpoint(const char* path, bool directory) {
     *slash = '\0';
     if (!mkdir_p(parent)) return false;
   }
+  if (::access(path, F_OK) == 0) return true;  // an existing file (a self-bind) is its own
   int fd = ::open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
   if (fd < 0) return errno == EEXIST;
   ::close(fd);
@@ -125,7 +126,8 @@ std::int64_t now_ms() {
 
 bool bind_one(const MountOp& op, const Failure& f) {
   char src[PATH_MAX], dst[PATH_MAX];
-  if (!join(src, sizeof src, kOldRoot, op.source.c_str()) ||
+  // A self-bind takes the sandbox's own view (an idmapped workdir stays idmapped beneath it).
+  if (!join(src, sizeof src, op.self_bind ? kNewRoot : kOldRoot, op.source.c_str()) ||
       !join(dst, sizeof dst, kNewRoot, op.target.c_str()))
     return f(Step::kBind, "join", ENAMETOOLONG, op.target.c_str());
   if (!make_mountpoint(dst, op.is_directory))

@@ -1,12 +1,16 @@
 #include "sandbox/plan.h"
 
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <climits>
 #include <cstdlib>
+#include <set>
+#include <string_view>
 
+#include "base/log.h"
 #include "base/strings.h"
 
 namespace ward::sandbox {
@@ -34,6 +38,101 @@ struct Listed {
   std::string path;
   bool read_only;
 };
+
+// How far below a writable root protected names are looked for, and how many directories may be
+// examined: a bound on start-up cost in big trees (a limit hit is logged).
+constexpr int kProtectMaxDepth = 3;
+constexpr int kProtectMaxDirs = 4096;
+
+// Directories never searched for nested projects: large, and not opened by people's tools.
+bool skip_dir(std::string_view name) {
+  return name == "node_modules" || name == ".git" || name == ".cache" || name == ".venv" ||
+         name == "__pycache__" || name == "target" || name == "vendor";
+}
+
+bool is_protected_name(std::string_view name) {
+  for (const char* const* p = kProtectedNames; *p; ++p)
+    if (name == *p) return true;
+  return false;
+}
+
+struct Protector {
+  const std::string& root;
+  std::vector<MountOp>& out;
+  std::set<std::string> pinned;
+  int dirs = 0;
+
+  // Every directory between the writable root and `path` becomes a mount point (bound onto
+  // itself, writable): a mount point cannot be renamed or removed, so the protected entry cannot
+  // be swapped out by renaming one of its parents.
+  void pin_parents(const std::string& path) {
+    for (size_t slash = path.find('/', root.size() + 1); slash != std::string::npos;
+         slash = path.find('/', slash + 1)) {
+      std::string dir = path.substr(0, slash);
+      if (pinned.insert(dir).second)
+        out.push_back({MountOp::Kind::kBind, dir, dir, true, false, false, -1, true});
+    }
+  }
+
+  void protect(const std::string& path, bool is_directory) {
+    pin_parents(path);
+    if (is_directory) pinned.insert(path);  // never re-bound writable below
+    out.push_back({MountOp::Kind::kBind, path, path, is_directory, true, false, -1, true});
+  }
+
+  // The protected names directly in `dir`, and the config and hooks of each submodule kept in
+  // dir/.git/modules.
+  void check(const std::string& dir) {
+    for (const char* const* name = kProtectedNames; *name; ++name) {
+      std::string p = dir + "/" + *name;
+      struct stat st;
+      if (::lstat(p.c_str(), &st) != 0 || S_ISLNK(st.st_mode)) continue;
+      protect(p, S_ISDIR(st.st_mode));
+    }
+    check_modules(dir + "/.git/modules", 0);
+  }
+
+  void check_modules(const std::string& modules, int depth) {
+    if (depth > kProtectMaxDepth) return;
+    DIR* d = ::opendir(modules.c_str());
+    if (!d) return;
+    while (struct dirent* e = ::readdir(d)) {
+      if (e->d_name[0] == '.' || e->d_type != DT_DIR) continue;
+      std::string module = modules + "/" + e->d_name;
+      for (const char* name : {"config", "hooks"}) {
+        std::string p = module + "/" + name;
+        struct stat st;
+        if (::lstat(p.c_str(), &st) == 0 && !S_ISLNK(st.st_mode)) protect(p, S_ISDIR(st.st_mode));
+      }
+      check_modules(module + "/modules", depth + 1);
+    }
+    ::closedir(d);
+  }
+
+  void walk(const std::string& dir, int depth) {
+    check(dir);
+    if (depth >= kProtectMaxDepth) return;
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) return;
+    while (struct dirent* e = ::readdir(d)) {
+      std::string_view name = e->d_name;
+      if (name == "." || name == ".." || e->d_type != DT_DIR || skip_dir(name)) continue;
+      std::string child = dir + "/" + e->d_name;
+      if (pinned.count(child) && is_protected_name(name)) continue;  // read-only already
+      if (++dirs > kProtectMaxDirs) break;
+      walk(child, depth + 1);
+    }
+    ::closedir(d);
+  }
+};
+
+void protect_tree(const std::string& root, std::vector<MountOp>& out) {
+  Protector p{root, out, {}, 0};
+  p.walk(root, 0);
+  if (p.dirs > kProtectMaxDirs)
+    log::warn("{}: more than {} directories; protected names were looked for in the first {} only",
+              root, kProtectMaxDirs, kProtectMaxDirs);
+}
 
 std::string resolve(const std::string& path) {
   char buf[PATH_MAX];
@@ -120,17 +219,11 @@ Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir)
     if (!redundant(op)) kept.push_back(op);
   ops = std::move(kept);
 
-  // Protected names inside each writable directory: bound read-only over themselves.
+  // Protected names inside each writable directory, nested repositories included.
   std::vector<MountOp> protect;
-  for (const MountOp& op : ops) {
-    if (op.kind != MountOp::Kind::kBind || op.read_only || !op.is_directory) continue;
-    for (const char* const* name = kProtectedNames; *name; ++name) {
-      std::string p = op.target + "/" + *name;
-      struct stat st;
-      if (::lstat(p.c_str(), &st) != 0 || S_ISLNK(st.st_mode)) continue;
-      protect.push_back({MountOp::Kind::kBind, p, p, S_ISDIR(st.st_mode), true, false});
-    }
-  }
+  for (const MountOp& op : ops)
+    if (op.kind == MountOp::Kind::kBind && !op.read_only && op.is_directory)
+      protect_tree(op.target, protect);
 
   // The private /tmp comes first so that listed paths beneath it (a workdir under /tmp) are
   // mounted on top of it; the remaining order is lexical, which puts parents before children.

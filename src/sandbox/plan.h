@@ -24,6 +24,8 @@ struct MountOp {
   bool read_only = true;
   bool allow_devices = false;  // an explicitly listed device node keeps working (no nodev)
   int tree_fd = -1;  // kBind: a prepared (idmapped) detached tree to attach instead of `source`
+  bool self_bind = false;  // kBind: bind the sandbox's own view of `target` onto itself (a
+                           // protected name, or a parent pinned so it cannot be renamed)
 };
 
 struct Plan {
@@ -34,7 +36,10 @@ struct Plan {
 };
 
 // Files and directories that hijack a user's later sessions (shell rc files, git config and
-// hooks, agent and editor settings, credentials): kept read-only inside every writable path.
+// hooks, agent and editor settings, credentials): kept read-only inside every writable path, at
+// its top and in directories up to three levels below (nested repositories), with the config and
+// hooks of git submodules; every directory between the writable root and a protected entry is
+// pinned (made a mount point) so that the entry cannot be swapped out by renaming a parent.
 extern const char* const kProtectedNames[];
 
 // `workdir` must be absolute and normalised. Fails on a hard_requirement path that is missing, or

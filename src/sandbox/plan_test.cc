@@ -74,9 +74,39 @@ TEST_F(PlanTest, ProtectedNamesInWritablePathsAreReadOnly) {
     EXPECT_TRUE(op->read_only) << name;
     EXPECT_GT(index(*plan, root_ + "/rw" + name), index(*plan, root_ + "/rw")) << name;
   }
-  // git keeps working: objects, refs and the index are not protected.
+  // git keeps working: objects, refs and the index are not protected; .git itself is pinned (a
+  // writable mount point) so that it cannot be renamed away with the protected entries in it.
   EXPECT_EQ(find(*plan, root_ + "/rw/.git/objects"), nullptr);
-  EXPECT_EQ(find(*plan, root_ + "/rw/.git"), nullptr);
+  const MountOp* git = find(*plan, root_ + "/rw/.git");
+  ASSERT_NE(git, nullptr);
+  EXPECT_FALSE(git->read_only);
+  EXPECT_TRUE(git->self_bind);
+  EXPECT_LT(index(*plan, root_ + "/rw/.git"), index(*plan, root_ + "/rw/.git/config"));
+}
+
+TEST_F(PlanTest, NestedRepositoriesAndSubmodulesAreProtectedToo) {
+  ::mkdir((root_ + "/rw/sub").c_str(), 0755);
+  ::mkdir((root_ + "/rw/sub/.git").c_str(), 0755);
+  std::ofstream(root_ + "/rw/sub/.git/config") << "[core]\n";
+  ::mkdir((root_ + "/rw/.git/modules").c_str(), 0755);
+  ::mkdir((root_ + "/rw/.git/modules/lib").c_str(), 0755);
+  ::mkdir((root_ + "/rw/.git/modules/lib/hooks").c_str(), 0755);
+  policy::Policy p;
+  p.filesystem.read_write = {root_ + "/rw"};
+  auto plan = make_plan(p, root_ + "/rw");
+  ASSERT_TRUE(plan);
+  for (const char* path : {"/sub/.git/config", "/.git/modules/lib/hooks"}) {
+    const MountOp* op = find(*plan, root_ + "/rw" + path);
+    ASSERT_NE(op, nullptr) << path;
+    EXPECT_TRUE(op->read_only) << path;
+  }
+  // Every directory between the writable root and a protected entry is pinned, parents first.
+  for (const char* path : {"/sub", "/sub/.git", "/.git/modules", "/.git/modules/lib"}) {
+    const MountOp* op = find(*plan, root_ + "/rw" + path);
+    ASSERT_NE(op, nullptr) << path;
+    EXPECT_FALSE(op->read_only) << path;
+  }
+  EXPECT_LT(index(*plan, root_ + "/rw/sub"), index(*plan, root_ + "/rw/sub/.git/config"));
 }
 
 TEST_F(PlanTest, ParentsComeBeforeChildren) {
