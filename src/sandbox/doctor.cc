@@ -111,6 +111,18 @@ std::vector<Finding> doctor() {
     out.push_back(f);
   }
   {
+    Finding f{"yama"};
+    std::string scope = read_line("/proc/sys/kernel/yama/ptrace_scope");
+    f.ok = !scope.empty() && scope != "0";
+    f.detail = scope.empty() ? "not in this kernel" : "kernel.yama.ptrace_scope = " + scope;
+    if (!f.ok)
+      f.without =
+          "processes of one sandbox can read each other's memory through /proc/PID/mem "
+          "(ptrace and process_vm_readv stay denied); set kernel.yama.ptrace_scope=1 to "
+          "close it";
+    out.push_back(f);
+  }
+  {
     CgroupProbe p = probe_cgroups();
     Finding v2{"cgroup v2"};
     v2.ok = !p.v2_dir.empty();
