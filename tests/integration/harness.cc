@@ -55,9 +55,25 @@ const TestUser& test_user() {
       u.why = "cannot create the unprivileged user ward-test (useradd failed)";
       return u;
     }
-    u.available = true;
     u.uid = pw->pw_uid;
     u.gid = pw->pw_gid;
+    // The unprivileged user must be able to reach the build (a clone under /root is not).
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      if (::setgroups(0, nullptr) != 0 || ::setresgid(u.gid, u.gid, u.gid) != 0 ||
+          ::setresuid(u.uid, u.uid, u.uid) != 0)
+        ::_exit(2);
+      ::_exit(::access(WARD_BINARY, X_OK) == 0 && ::access(WARD_PROBE, X_OK) == 0 ? 0 : 1);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      u.why = "the unprivileged user ward-test cannot execute " + std::string(WARD_BINARY) +
+              " (a parent directory is not world-searchable): clone the repository somewhere "
+              "like /tmp or /srv to run the rootless half";
+      return u;
+    }
+    u.available = true;
     return u;
   }();
   return user;
