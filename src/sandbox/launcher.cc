@@ -1,5 +1,6 @@
 // run(): everything prepared before clone, then the parent's side of the sync protocol.
 #include <fcntl.h>
+#include <linux/landlock.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -67,16 +68,14 @@ void add_std_fd_rules(std::vector<landlock::Rule>& rules, std::vector<UniqueFd>&
     UniqueFd path(::open(self.c_str(), O_PATH | O_CLOEXEC));
     if (!path) continue;
     using landlock::Mode;
-    std::uint64_t access = 0;
-    int mode = flags & O_ACCMODE;
-    std::uint64_t rw = landlock::rule_access(Mode::kDevice, false, abi);
-    std::uint64_t read = landlock::rule_access(Mode::kReadOnly, false, abi);
-    if (S_ISCHR(st.st_mode)) {
-      access = rw;  // a terminal: read, write, ioctl
-    } else if (mode == O_RDONLY) {
-      access = read;
-    } else {
-      access = landlock::rule_access(Mode::kReadWrite, false, abi) & rw;
+    // A terminal: read, write, ioctl. A redirected file: what its fd allows, plus truncation for
+    // a writable one (`> /dev/stdout` opens with O_TRUNC); never execute.
+    std::uint64_t access = landlock::rule_access(Mode::kDevice, false, abi);
+    if (S_ISREG(st.st_mode)) {
+      std::uint64_t writable = landlock::rule_access(Mode::kReadWrite, false, abi);
+      std::uint64_t read_only = landlock::rule_access(Mode::kReadOnly, false, abi);
+      access = ((flags & O_ACCMODE) == O_RDONLY ? read_only : writable) &
+               ~static_cast<std::uint64_t>(LANDLOCK_ACCESS_FS_EXECUTE);
     }
     rules.push_back({self, path.get(), access});
     keep.push_back(std::move(path));

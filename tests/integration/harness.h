@@ -34,6 +34,9 @@ struct RunOptions {
   std::string stdin_data;  // written to ward's stdin, then closed
   std::chrono::milliseconds timeout{30000};
   std::vector<std::string> env;  // extra NAME=value for ward's own environment
+  // When set, ward's stdout is this file, created by the mode's user (as `ward ... > FILE` in
+  // that user's shell would); Result::out stays empty.
+  std::string stdout_file;
 };
 
 // ward with `args` (for example {"run", "-p", file, "--", "cmd"}).

@@ -49,6 +49,28 @@ TEST_P(RunTest, OutputAndStdinPassThrough) {
   EXPECT_EQ(r.out, "piped input\n");
 }
 
+// `ward run -- cmd > out.txt`: cmd may reopen its stdout by path (/dev/stdout, /proc/self/fd/1),
+// including with O_TRUNC, and nothing else next to that file becomes reachable.
+TEST_P(RunTest, RedirectedStdoutCanBeReopenedThroughDevStdout) {
+  if (GetParam() == Mode::kRoot)
+    GTEST_SKIP() << "as root the workload is uid 65534 and the file is root's: reopening it by "
+                    "path is refused by ordinary file permissions (documented)";
+  TempDir dir(GetParam());
+  TempDir elsewhere(GetParam());
+  RunOptions options;
+  options.mode = GetParam();
+  options.cwd = dir.path();
+  options.stdout_file = elsewhere.file("out.txt");
+  std::string sibling = elsewhere.write("sibling.txt", "not for the sandbox\n");
+  Result r = ward({"run", "--", "/bin/sh", "-c",
+                   "echo first > /dev/stdout && echo second >> /proc/self/fd/1 && "
+                   "! cat " +
+                       sibling + " 2>/dev/null"},
+                  options);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_file(elsewhere.file("out.txt")), "first\nsecond\n");
+}
+
 TEST_P(RunTest, WorkdirIsWritableAndTheStartingDirectory) {
   TempDir dir(GetParam());
   Result r = run(dir, {"/bin/sh", "-c", "pwd && echo made > made.txt"});
