@@ -17,6 +17,7 @@
 #include <linux/filter.h>
 #include <sys/resource.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -69,9 +70,14 @@ struct ChildError {
 // The setup steps in the order they actually ran (ward run -v prints it; a test pins it).
 struct StepTrace {
   Step steps[32] = {};
+  std::int64_t done_ns[32] = {};  // CLOCK_MONOTONIC when each step finished (ward run -v)
   int count = 0;
   void add(Step step) {
-    if (count < 32) steps[count++] = step;
+    if (count >= 32) return;
+    struct timespec ts;
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    done_ns[count] = static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+    steps[count++] = step;
   }
 };
 
@@ -110,6 +116,9 @@ struct ChildSpec {
   const char* hostname = "ward";
 
   bool set_groups = false;  // false when the user namespace denies setgroups (rootless)
+  // The workload unshares its cgroup namespace itself when the init must stay in the host's (to
+  // remove the sandbox's cgroups after ward's death); without cgroups the clone creates it.
+  bool workload_cgroup_ns = true;
   uid_t uid = 0;
   gid_t gid = 0;
 

@@ -360,7 +360,7 @@ int workload_main(void* arg) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 
   StepTrace& trace = spec.trace;
-  if (::unshare(CLONE_NEWCGROUP) != 0)
+  if (spec.workload_cgroup_ns && ::unshare(CLONE_NEWCGROUP) != 0)
     return f(Step::kCgroupNamespace, "unshare(CLONE_NEWCGROUP)", errno), 1;
   trace.add(Step::kCgroupNamespace);
 

@@ -245,8 +245,10 @@ Result<Outcome> run(const RunOptions& options) {
   ::sigprocmask(SIG_BLOCK, &set, &old_mask);
   UniqueFd sigfd(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
 
+  spec.workload_cgroup_ns = cgroups->mode() != Cgroups::Mode::kNone;
   const unsigned long flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
-                              CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD;
+                              CLONE_NEWUTS | CLONE_NEWIPC |
+                              (spec.workload_cgroup_ns ? 0 : CLONE_NEWCGROUP) | SIGCHLD;
   // The raw syscall behaves like fork(): the child continues here on a copy of our memory.
   long pid = ::syscall(SYS_clone, flags, nullptr, nullptr, nullptr, nullptr);
   if (pid == 0) init_main(&spec);
@@ -265,6 +267,8 @@ Result<Outcome> run(const RunOptions& options) {
   struct rusage before_clone;
   ::getrusage(RUSAGE_SELF, &before_clone);
   const auto cloned = std::chrono::steady_clock::now();
+  const std::int64_t clone_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(cloned.time_since_epoch()).count();
   long setup_us = 0;
   child_sock.reset();
   std_fd_paths.clear();
@@ -294,20 +298,32 @@ Result<Outcome> run(const RunOptions& options) {
   bool exit_reported = false, ready = false;
   int init_status = 0;
   Message report;
+  // The socket is read until the init closes it (it exits, or it has nothing more to say); from
+  // then on only SIGCHLD matters. A closed socket stays readable: polling it again would spin
+  // while the kernel tears the init's namespaces down.
+  bool sock_open = true;
   for (bool init_alive = true; init_alive;) {
-    struct pollfd fds[2] = {{sigfd.get(), POLLIN, 0}, {sock.get(), POLLIN, 0}};
+    struct pollfd fds[2] = {{sigfd.get(), POLLIN, 0}, {sock_open ? sock.get() : -1, POLLIN, 0}};
     if (::poll(fds, 2, -1) < 0 && errno != EINTR) break;
-    if (fds[1].revents & POLLIN) {
+    if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
       Message m;
-      if (::recv(sock.get(), &m, sizeof m, 0) == sizeof m) {
+      ssize_t got = ::recv(sock.get(), &m, sizeof m, MSG_DONTWAIT);
+      if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) sock_open = false;
+      if (got == sizeof m) {
         if (m.type == Message::kReady) {
           ready = true;
           setup_us = micros_since(cloned);
           if (options.verbose) {
-            std::string steps;
-            for (int i = 0; i < m.trace.count; ++i)
+            std::string steps, costs;
+            std::int64_t prev = clone_ns;
+            for (int i = 0; i < m.trace.count; ++i) {
               steps += (i ? " > " : "") + std::string(step_name(m.trace.steps[i]));
+              costs += fmt::format("{}{} {} us", i ? ", " : "", step_name(m.trace.steps[i]),
+                                   (m.trace.done_ns[i] - prev) / 1000);
+              prev = m.trace.done_ns[i];
+            }
             log::debug("setup steps: {}", steps);
+            log::debug("setup step costs (from clone): {}", costs);
           }
         }
         if (m.type == Message::kSetupError || m.type == Message::kExit) {

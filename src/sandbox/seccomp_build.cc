@@ -54,12 +54,16 @@ Result<std::vector<sock_filter>> build() {
     if (auto r = add(c, eperm, "clone", 1, &cmp); !r) return tl::unexpected(r.error());
   }
 
-  for (int family = 0; family < 64; ++family) {
+  // Families below AF_NETLINK one by one; everything from AF_PACKET (17) up in one comparison.
+  for (int family = 0; family < AF_PACKET; ++family) {
     if (family_allowed(family)) continue;
     scmp_arg_cmp cmp = SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(family));
     if (auto r = add(c, SCMP_ACT_ERRNO(EAFNOSUPPORT), "socket", 1, &cmp); !r)
       return tl::unexpected(r.error());
   }
+  scmp_arg_cmp high = SCMP_A0(SCMP_CMP_GE, AF_PACKET);
+  if (auto r = add(c, SCMP_ACT_ERRNO(EAFNOSUPPORT), "socket", 1, &high); !r)
+    return tl::unexpected(r.error());
   scmp_arg_cmp netlink[] = {SCMP_A0(SCMP_CMP_EQ, AF_NETLINK), SCMP_A2(SCMP_CMP_NE, NETLINK_ROUTE)};
   if (auto r = add(c, SCMP_ACT_ERRNO(EAFNOSUPPORT), "socket", 2, netlink); !r)
     return tl::unexpected(r.error());
