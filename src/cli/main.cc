@@ -29,7 +29,11 @@ int main(int argc, char** argv) {
   ward::cli::Action policy = ward::cli::add_policy(app);
   ward::cli::Action doctor = ward::cli::add_doctor(app);
   CLI::App* version = app.add_subcommand("version", "Print ward's version");
-  CLI::App* help = app.add_subcommand("help", "Show this help");
+  CLI::App* help = app.add_subcommand("help", "Show this help, or a command's: ward help run");
+  std::string help_topic;
+  help->add_option("command", help_topic, "A command to explain");
+  // Rendered before parsing: once a subcommand is parsed, CLI11 renders that subcommand's help.
+  const std::string usage = app.help();
 
   try {
     app.parse(cli_argc, argv);
@@ -45,7 +49,16 @@ int main(int argc, char** argv) {
     std::printf("ward %s\n", WARD_VERSION);
     return 0;
   }
-  (void)help;
-  std::fputs(app.help().c_str(), stdout);
+  if (help->parsed() && !help_topic.empty()) {
+    for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+      if (sub->get_name() == help_topic) {
+        std::fputs(sub->help("ward").c_str(), stdout);
+        return 0;
+      }
+    }
+    std::fprintf(stderr, "ward: no command named '%s'\n", help_topic.c_str());
+    return 2;
+  }
+  std::fputs(usage.c_str(), stdout);
   return app.get_subcommands().empty() && argc > 1 ? 2 : 0;
 }
