@@ -134,8 +134,9 @@ struct ChildSpec {
   int cgroup_count = 0;
   const char* cgroup_name = nullptr;
 
-  // The init's visible command line is replaced with "ward-init": [title_start, title_end) is
-  // ward's own argv and environ block.
+  // The init's visible command line and environment are replaced with "ward-init" and nothing:
+  // [title_start, title_end) is ward's own argv and environ block, which the init shares
+  // (CLONE_VM), so ward's own /proc/PID/cmdline reads "ward-init" from then on as well.
   char* title_start = nullptr;
   char* title_end = nullptr;
 

@@ -1,7 +1,7 @@
 // The sandbox init (PID 1) and the workload's last steps before execve.
 //
 // Runs after clone(): raw syscalls on prepared data only — no allocation, no stdio, no locks. Each
-// failure is reported as (step, syscall, errno, path) to the parent, which prints it.
+// failure is reported as (step, syscall, sys::last_err, path) to the parent, which prints it.
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
@@ -22,11 +22,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <climits>
 #include <cstring>
+#include <cerrno>
 
 #include "sandbox/child.h"
+#include "sandbox/sys.h"
 
 #ifndef MOUNT_ATTR_NOSUID
 #error "linux/mount.h too old"
@@ -70,13 +71,13 @@ struct Failure {
 };
 
 int sys_pivot_root(const char* new_root, const char* put_old) {
-  return static_cast<int>(::syscall(SYS_pivot_root, new_root, put_old));
+  return static_cast<int>(sys::call(SYS_pivot_root, new_root, put_old));
 }
 
 int sys_mount_setattr(const char* path, unsigned flags, std::uint64_t set) {
   struct mount_attr attr = {};
   attr.attr_set = set;
-  return static_cast<int>(::syscall(SYS_mount_setattr, AT_FDCWD, path, flags, &attr, sizeof attr));
+  return static_cast<int>(sys::call(SYS_mount_setattr, AT_FDCWD, path, flags, &attr, sizeof attr));
 }
 
 // mkdir -p for an absolute path (every component created 0755).
@@ -86,10 +87,10 @@ bool mkdir_p(const char* path) {
   for (char* p = buf + 1; *p; ++p) {
     if (*p != '/') continue;
     *p = '\0';
-    if (::mkdir(buf, 0755) != 0 && errno != EEXIST) return false;
+    if (sys::mkdir(buf, 0755) != 0 && sys::last_err != EEXIST) return false;
     *p = '/';
   }
-  return ::mkdir(buf, 0755) == 0 || errno == EEXIST;
+  return sys::mkdir(buf, 0755) == 0 || sys::last_err == EEXIST;
 }
 
 // The parent directory of `path` created, then `path` itself as a directory or an empty file.
@@ -102,17 +103,17 @@ bool make_mountpoint(const char* path, bool directory) {
     *slash = '\0';
     if (!mkdir_p(parent)) return false;
   }
-  if (::access(path, F_OK) == 0) return true;  // an existing file (a self-bind) is its own
-  int fd = ::open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-  if (fd < 0) return errno == EEXIST;
-  ::close(fd);
+  if (sys::access(path, F_OK) == 0) return true;  // an existing file (a self-bind) is its own
+  int fd = sys::open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0) return sys::last_err == EEXIST;
+  sys::close(fd);
   return true;
 }
 
 bool send_message(int sock, const Message& m) {
   ssize_t n;
-  do n = ::send(sock, &m, sizeof m, MSG_NOSIGNAL);
-  while (n < 0 && errno == EINTR);
+  do n = sys::send(sock, &m, sizeof m, MSG_NOSIGNAL);
+  while (n < 0 && sys::last_err == EINTR);
   return n == static_cast<ssize_t>(sizeof m);
 }
 
@@ -131,12 +132,12 @@ bool bind_one(const MountOp& op, const Failure& f) {
       !join(dst, sizeof dst, kNewRoot, op.target.c_str()))
     return f(Step::kBind, "join", ENAMETOOLONG, op.target.c_str());
   if (!make_mountpoint(dst, op.is_directory))
-    return f(Step::kBind, "mkdir", errno, op.target.c_str());
+    return f(Step::kBind, "mkdir", sys::last_err, op.target.c_str());
   if (op.tree_fd >= 0) {
-    if (::syscall(SYS_move_mount, op.tree_fd, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) != 0)
-      return f(Step::kBind, "move_mount", errno, op.target.c_str());
-  } else if (::mount(src, dst, nullptr, MS_BIND | MS_REC, nullptr) != 0) {
-    return f(Step::kBind, "mount", errno, op.target.c_str());
+    if (sys::call(SYS_move_mount, op.tree_fd, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) != 0)
+      return f(Step::kBind, "move_mount", sys::last_err, op.target.c_str());
+  } else if (sys::mount(src, dst, nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+    return f(Step::kBind, "mount", sys::last_err, op.target.c_str());
   }
   std::uint64_t attrs = MOUNT_ATTR_NOSUID;
   if (!op.allow_devices) attrs |= MOUNT_ATTR_NODEV;
@@ -144,15 +145,15 @@ bool bind_one(const MountOp& op, const Failure& f) {
   // AT_RECURSIVE: mounts beneath a bound directory get the same attributes (a plain remount
   // would leave them writable).
   if (sys_mount_setattr(dst, AT_RECURSIVE | AT_SYMLINK_NOFOLLOW, attrs) != 0)
-    return f(Step::kBind, "mount_setattr", errno, op.target.c_str());
+    return f(Step::kBind, "mount_setattr", sys::last_err, op.target.c_str());
   return true;
 }
 
 bool mount_tmpfs(const char* target, const char* options, unsigned long flags, Step step,
                  const Failure& f) {
-  if (!mkdir_p(target)) return f(step, "mkdir", errno, target);
-  if (::mount("tmpfs", target, "tmpfs", flags, options) != 0)
-    return f(step, "mount", errno, target);
+  if (!mkdir_p(target)) return f(step, "mkdir", sys::last_err, target);
+  if (sys::mount("tmpfs", target, "tmpfs", flags, options) != 0)
+    return f(step, "mount", sys::last_err, target);
   return true;
 }
 
@@ -163,19 +164,19 @@ bool build_dev(const Failure& f) {
     char src[64], dst[64];
     join(src, sizeof src, kOldRoot, "/dev/", node);
     join(dst, sizeof dst, kDev, "/", node);
-    if (!make_mountpoint(dst, false)) return f(Step::kDev, "open", errno, dst + 8);
-    if (::mount(src, dst, nullptr, MS_BIND, nullptr) != 0) {
+    if (!make_mountpoint(dst, false)) return f(Step::kDev, "open", sys::last_err, dst + 8);
+    if (sys::mount(src, dst, nullptr, MS_BIND, nullptr) != 0) {
       if (std::strcmp(node, "tty") == 0) {  // no controlling terminal on the host: leave it out
-        ::unlink(dst);
+        sys::unlinkat(-100 /*AT_FDCWD*/, dst, 0);
         continue;
       }
-      return f(Step::kDev, "mount", errno, dst + 8);
+      return f(Step::kDev, "mount", sys::last_err, dst + 8);
     }
   }
-  if (!mkdir_p("/newroot/dev/pts")) return f(Step::kDev, "mkdir", errno, "/dev/pts");
-  if (::mount("devpts", "/newroot/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
-              "newinstance,ptmxmode=0666,mode=0620") != 0)
-    return f(Step::kDev, "mount", errno, "/dev/pts");
+  if (!mkdir_p("/newroot/dev/pts")) return f(Step::kDev, "mkdir", sys::last_err, "/dev/pts");
+  if (sys::mount("devpts", "/newroot/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+                 "newinstance,ptmxmode=0666,mode=0620") != 0)
+    return f(Step::kDev, "mount", sys::last_err, "/dev/pts");
   if (!mount_tmpfs("/newroot/dev/shm", "mode=1777", MS_NOSUID | MS_NODEV, Step::kDev, f))
     return false;
   struct {
@@ -187,25 +188,27 @@ bool build_dev(const Failure& f) {
                {"/proc/self/fd/1", "/newroot/dev/stdout"},
                {"/proc/self/fd/2", "/newroot/dev/stderr"}};
   for (const auto& l : links)
-    if (::symlink(l.target, l.link) != 0) return f(Step::kDev, "symlink", errno, l.link + 8);
+    if (sys::symlink(l.target, l.link) != 0)
+      return f(Step::kDev, "symlink", sys::last_err, l.link + 8);
   return true;
 }
 
 bool build_root(const ChildSpec& spec, StepTrace& trace, const Failure& f) {
-  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
-    return f(Step::kMountPrivate, "mount", errno, "/");
+  if (sys::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+    return f(Step::kMountPrivate, "mount", sys::last_err, "/");
   trace.add(Step::kMountPrivate);
 
   // Pivot through a scratch tmpfs (mounted over the host's /tmp in this namespace only) so that
   // the host root stays reachable at /oldroot while the new root is assembled at /newroot.
-  if (::mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=64k") != 0)
-    return f(Step::kBaseTmpfs, "mount", errno, "/tmp");
-  if (::chdir("/tmp") != 0) return f(Step::kBaseTmpfs, "chdir", errno, "/tmp");
-  if (::mkdir("newroot", 0755) != 0 || ::mkdir("oldroot", 0755) != 0)
-    return f(Step::kBaseTmpfs, "mkdir", errno, "/tmp");
+  if (sys::mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0700,size=64k") != 0)
+    return f(Step::kBaseTmpfs, "mount", sys::last_err, "/tmp");
+  if (sys::chdir("/tmp") != 0) return f(Step::kBaseTmpfs, "chdir", sys::last_err, "/tmp");
+  if (sys::mkdir("newroot", 0755) != 0 || sys::mkdir("oldroot", 0755) != 0)
+    return f(Step::kBaseTmpfs, "mkdir", sys::last_err, "/tmp");
   trace.add(Step::kBaseTmpfs);
-  if (sys_pivot_root(".", "oldroot") != 0) return f(Step::kPivotBase, "pivot_root", errno, "/tmp");
-  if (::chdir("/") != 0) return f(Step::kPivotBase, "chdir", errno, "/");
+  if (sys_pivot_root(".", "oldroot") != 0)
+    return f(Step::kPivotBase, "pivot_root", sys::last_err, "/tmp");
+  if (sys::chdir("/") != 0) return f(Step::kPivotBase, "chdir", sys::last_err, "/");
   trace.add(Step::kPivotBase);
 
   if (!mount_tmpfs(kNewRoot, "mode=0755", MS_NOSUID | MS_NODEV, Step::kRootTmpfs, f)) return false;
@@ -218,8 +221,9 @@ bool build_root(const ChildSpec& spec, StepTrace& trace, const Failure& f) {
       return f(Step::kBind, "join", ENAMETOOLONG, op.target.c_str());
     switch (op.kind) {
       case MountOp::Kind::kTmpfs:
-        if (!mount_tmpfs(dst, "mode=1777", MS_NOSUID | MS_NODEV | (op.read_only ? MS_RDONLY : 0),
-                         Step::kPrivateTmp, f))
+        // Mounted writable: paths listed beneath it (a workdir in /tmp) need mount points. A
+        // read-only /tmp is made so once everything is mounted.
+        if (!mount_tmpfs(dst, "mode=1777", MS_NOSUID | MS_NODEV, Step::kPrivateTmp, f))
           return false;
         trace.add(Step::kPrivateTmp);
         break;
@@ -227,9 +231,9 @@ bool build_root(const ChildSpec& spec, StepTrace& trace, const Failure& f) {
         char parent[PATH_MAX];
         copy_str(parent, sizeof parent, dst);
         *std::strrchr(parent, '/') = '\0';
-        if (!mkdir_p(parent)) return f(Step::kSymlink, "mkdir", errno, op.target.c_str());
-        if (::symlink(op.source.c_str(), dst) != 0 && errno != EEXIST)
-          return f(Step::kSymlink, "symlink", errno, op.target.c_str());
+        if (!mkdir_p(parent)) return f(Step::kSymlink, "mkdir", sys::last_err, op.target.c_str());
+        if (sys::symlink(op.source.c_str(), dst) != 0 && sys::last_err != EEXIST)
+          return f(Step::kSymlink, "symlink", sys::last_err, op.target.c_str());
         break;
       }
       case MountOp::Kind::kBind:
@@ -237,48 +241,58 @@ bool build_root(const ChildSpec& spec, StepTrace& trace, const Failure& f) {
         break;
     }
   }
+  for (std::size_t i = 0; i < spec.mount_count; ++i) {
+    const MountOp& op = spec.mounts[i];
+    if (op.kind != MountOp::Kind::kTmpfs || !op.read_only) continue;
+    char dst[PATH_MAX];
+    join(dst, sizeof dst, kNewRoot, op.target.c_str());
+    if (sys_mount_setattr(dst, 0, MOUNT_ATTR_RDONLY) != 0)
+      return f(Step::kPrivateTmp, "mount_setattr", sys::last_err, op.target.c_str());
+  }
   trace.add(Step::kBind);
 
-  if (!mkdir_p("/newroot/proc")) return f(Step::kProc, "mkdir", errno, "/proc");
-  if (::mount("proc", "/newroot/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)
-    return f(Step::kProc, "mount", errno, "/proc");
+  if (!mkdir_p("/newroot/proc")) return f(Step::kProc, "mkdir", sys::last_err, "/proc");
+  if (sys::mount("proc", "/newroot/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)
+    return f(Step::kProc, "mount", sys::last_err, "/proc");
   // /proc/sys stays readable (programs read their limits there) but not writable.
-  if (::mount("/newroot/proc/sys", "/newroot/proc/sys", nullptr, MS_BIND | MS_REC, nullptr) != 0 ||
+  if (sys::mount("/newroot/proc/sys", "/newroot/proc/sys", nullptr, MS_BIND | MS_REC, nullptr) !=
+          0 ||
       sys_mount_setattr(
           "/newroot/proc/sys", AT_RECURSIVE,
           MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC) != 0)
-    return f(Step::kProc, "mount", errno, "/proc/sys");
+    return f(Step::kProc, "mount", sys::last_err, "/proc/sys");
   trace.add(Step::kProc);
 
   if (!build_dev(f)) return false;
   trace.add(Step::kDev);
 
-  if (::umount2(kOldRoot, MNT_DETACH) != 0) return f(Step::kPivotRoot, "umount2", errno, kOldRoot);
-  if (::chdir(kNewRoot) != 0) return f(Step::kPivotRoot, "chdir", errno, kNewRoot);
+  if (sys::umount2(kOldRoot, MNT_DETACH) != 0)
+    return f(Step::kPivotRoot, "umount2", sys::last_err, kOldRoot);
+  if (sys::chdir(kNewRoot) != 0) return f(Step::kPivotRoot, "chdir", sys::last_err, kNewRoot);
   // pivot_root(".", "."): the scratch root ends up stacked on top and is detached at once.
-  if (sys_pivot_root(".", ".") != 0) return f(Step::kPivotRoot, "pivot_root", errno, "/");
-  if (::umount2(".", MNT_DETACH) != 0) return f(Step::kPivotRoot, "umount2", errno, "/");
-  if (::chdir("/") != 0) return f(Step::kPivotRoot, "chdir", errno, "/");
+  if (sys_pivot_root(".", ".") != 0) return f(Step::kPivotRoot, "pivot_root", sys::last_err, "/");
+  if (sys::umount2(".", MNT_DETACH) != 0) return f(Step::kPivotRoot, "umount2", sys::last_err, "/");
+  if (sys::chdir("/") != 0) return f(Step::kPivotRoot, "chdir", sys::last_err, "/");
   trace.add(Step::kPivotRoot);
-  if (::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
-              nullptr) != 0)
-    return f(Step::kRootReadOnly, "mount", errno, "/");
+  if (sys::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
+                 nullptr) != 0)
+    return f(Step::kRootReadOnly, "mount", sys::last_err, "/");
   trace.add(Step::kRootReadOnly);
   return true;
 }
 
 bool bring_up_loopback(const Failure& f) {
-  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return f(Step::kLoopback, "socket", errno);
+  int fd = sys::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return f(Step::kLoopback, "socket", sys::last_err);
   struct ifreq ifr = {};
   copy_str(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
-  bool ok = ::ioctl(fd, SIOCGIFFLAGS, &ifr) == 0;
+  bool ok = sys::ioctl(fd, SIOCGIFFLAGS, &ifr) == 0;
   if (ok) {
     ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-    ok = ::ioctl(fd, SIOCSIFFLAGS, &ifr) == 0;
+    ok = sys::ioctl(fd, SIOCSIFFLAGS, &ifr) == 0;
   }
-  int err = errno;
-  ::close(fd);
+  int err = sys::last_err;
+  sys::close(fd);
   return ok || f(Step::kLoopback, "ioctl", err, "lo");
 }
 
@@ -308,40 +322,41 @@ struct WorkloadArgs {
 
 bool drop_bounding_set(const Failure& f) {
   for (int cap = 0; cap <= 63; ++cap) {
-    if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
-      if (errno == EINVAL) break;  // past the kernel's last capability
-      return f(Step::kCapabilities, "prctl(PR_CAPBSET_DROP)", errno);
+    if (sys::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) {
+      if (sys::last_err == EINVAL) break;  // past the kernel's last capability
+      return f(Step::kCapabilities, "prctl(PR_CAPBSET_DROP)", sys::last_err);
     }
   }
   return true;
 }
 
 bool drop_all_capabilities(const Failure& f) {
-  if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
-    return f(Step::kDropCapabilities, "prctl(PR_CAP_AMBIENT)", errno);
+  if (sys::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && sys::last_err != EINVAL)
+    return f(Step::kDropCapabilities, "prctl(PR_CAP_AMBIENT)", sys::last_err);
   struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2] = {};
-  if (::syscall(SYS_capset, &header, data) != 0) return f(Step::kDropCapabilities, "capset", errno);
+  if (sys::call(SYS_capset, &header, data) != 0)
+    return f(Step::kDropCapabilities, "capset", sys::last_err);
   return true;
 }
 
 void exec_command(const ChildSpec& spec, const Failure& f) {
   const char* file = spec.argv[0];
   if (std::strchr(file, '/')) {
-    ::execve(file, spec.argv, spec.envp);
-    f(Step::kExec, "execve", errno, file);
+    sys::execve(file, spec.argv, spec.envp);
+    f(Step::kExec, "execve", sys::last_err, file);
     return;
   }
   int err = ENOENT;
   for (const char* const* dir = spec.search_path; dir && *dir; ++dir) {
     char path[PATH_MAX];
     if (!join(path, sizeof path, *dir, "/", file)) continue;
-    ::execve(path, spec.argv, spec.envp);
+    sys::execve(path, spec.argv, spec.envp);
     // Like execvp: keep looking past ENOENT/ENOTDIR, remember a permission problem.
-    if (errno == EACCES)
+    if (sys::last_err == EACCES)
       err = EACCES;
-    else if (errno != ENOENT && errno != ENOTDIR)
-      err = errno;
+    else if (sys::last_err != ENOENT && sys::last_err != ENOTDIR)
+      err = sys::last_err;
   }
   f(Step::kExec, "execve", err, file);
 }
@@ -356,47 +371,49 @@ int workload_main(void* arg) {
   // ignored, as across any exec.)
   sigset_t none;
   sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  sys::sigprocmask(SIG_SETMASK, &none, nullptr);
+  sys::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 
   StepTrace& trace = spec.trace;
-  if (spec.workload_cgroup_ns && ::unshare(CLONE_NEWCGROUP) != 0)
-    return f(Step::kCgroupNamespace, "unshare(CLONE_NEWCGROUP)", errno), 1;
+  if (spec.workload_cgroup_ns && sys::unshare(CLONE_NEWCGROUP) != 0)
+    return f(Step::kCgroupNamespace, "unshare(CLONE_NEWCGROUP)", sys::last_err), 1;
   trace.add(Step::kCgroupNamespace);
 
   for (int i = 0; i < spec.rlimit_count; ++i) {
     struct rlimit rl = {spec.rlimits[i].value, spec.rlimits[i].value};
-    if (::setrlimit(spec.rlimits[i].resource, &rl) != 0)
-      return f(Step::kRlimits, "setrlimit", errno), 1;
+    if (sys::prlimit(spec.rlimits[i].resource, &rl) != 0)
+      return f(Step::kRlimits, "setrlimit", sys::last_err), 1;
   }
   trace.add(Step::kRlimits);
 
   if (!drop_bounding_set(f)) return 1;
   trace.add(Step::kCapabilities);
-  if (spec.set_groups && ::setgroups(0, nullptr) != 0) return f(Step::kIds, "setgroups", errno), 1;
-  if (::setresgid(spec.gid, spec.gid, spec.gid) != 0) return f(Step::kIds, "setresgid", errno), 1;
-  if (::setresuid(spec.uid, spec.uid, spec.uid) != 0) return f(Step::kIds, "setresuid", errno), 1;
+  if (spec.set_groups && sys::setgroups_none() != 0)
+    return f(Step::kIds, "setgroups", sys::last_err), 1;
+  if (sys::setresgid(spec.gid) != 0) return f(Step::kIds, "setresgid", sys::last_err), 1;
+  if (sys::setresuid(spec.uid) != 0) return f(Step::kIds, "setresuid", sys::last_err), 1;
   trace.add(Step::kIds);
   if (!drop_all_capabilities(f)) return 1;
   trace.add(Step::kDropCapabilities);
 
-  if (::chdir(spec.workdir) != 0) return f(Step::kChdir, "chdir", errno, spec.workdir), 1;
+  if (sys::chdir(spec.workdir) != 0)
+    return f(Step::kChdir, "chdir", sys::last_err, spec.workdir), 1;
   trace.add(Step::kChdir);
-  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-    return f(Step::kNoNewPrivs, "prctl(PR_SET_NO_NEW_PRIVS)", errno), 1;
+  if (sys::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+    return f(Step::kNoNewPrivs, "prctl(PR_SET_NO_NEW_PRIVS)", sys::last_err), 1;
   trace.add(Step::kNoNewPrivs);
   if (args->landlock_fd > 0) {
     if (int rc = landlock::restrict_self(args->landlock_fd); rc < 0)
       return f(Step::kLandlock, "landlock_restrict_self", -rc), 1;
     trace.add(Step::kLandlock);
   }
-  if (::syscall(SYS_close_range, 3U, ~0U, 0U) != 0)
-    return f(Step::kCloseFds, "close_range", errno), 1;
+  if (sys::call(SYS_close_range, 3U, ~0U, 0U) != 0)
+    return f(Step::kCloseFds, "close_range", sys::last_err), 1;
   trace.add(Step::kCloseFds);
 
   struct sock_fprog prog = {spec.seccomp_len, const_cast<sock_filter*>(spec.seccomp)};
-  if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0)
-    return f(Step::kSeccomp, "seccomp", errno), 1;
+  if (sys::call(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0)
+    return f(Step::kSeccomp, "seccomp", sys::last_err), 1;
   trace.add(Step::kSeccomp);
   trace.add(Step::kExec);  // last: a successful execve does not return
 
@@ -417,7 +434,7 @@ struct Supervisor {
   void begin_stop(int reason) {
     if (kill_at != 0) return;
     if (reason) ended = reason;
-    ::kill(-1, SIGTERM);  // every process of the sandbox but the init
+    sys::kill(-1, SIGTERM);  // every process of the sandbox but the init
     kill_at = now_ms() + spec.grace_ms;
   }
 
@@ -425,7 +442,7 @@ struct Supervisor {
   bool reap() {
     for (;;) {
       int status;
-      pid_t pid = ::waitpid(-1, &status, WNOHANG);
+      pid_t pid = sys::wait4(-1, &status, WNOHANG);
       if (pid > 0) {
         if (pid == main_pid) {
           main_status = status;
@@ -433,26 +450,26 @@ struct Supervisor {
         }
         continue;
       }
-      return pid < 0 && errno == ECHILD;
+      return pid < 0 && sys::last_err == ECHILD;
     }
   }
 };
 
 void remove_cgroups(const ChildSpec& spec) {
   for (int i = 0; i < spec.cgroup_count; ++i) {
-    int fd = ::openat(spec.cgroup_parent_fds[i], "cgroup.procs", O_WRONLY | O_CLOEXEC);
+    int fd = sys::openat(spec.cgroup_parent_fds[i], "cgroup.procs", O_WRONLY | O_CLOEXEC);
     if (fd >= 0) {
-      ssize_t ignored = ::write(fd, "0\n", 2);  // "0": the writing process itself
+      ssize_t ignored = sys::write(fd, "0\n", 2);  // "0": the writing process itself
       (void)ignored;
-      ::close(fd);
+      sys::close(fd);
     }
-    ::unlinkat(spec.cgroup_parent_fds[i], spec.cgroup_name, AT_REMOVEDIR);
+    sys::unlinkat(spec.cgroup_parent_fds[i], spec.cgroup_name, AT_REMOVEDIR);
   }
 }
 
 [[noreturn]] void parent_died(const ChildSpec& spec) {
-  ::kill(-1, SIGKILL);
-  while (::waitpid(-1, nullptr, 0) > 0 || errno == EINTR) {
+  sys::kill(-1, SIGKILL);
+  while (sys::wait4(-1, nullptr, 0) > 0 || sys::last_err == EINTR) {
   }
   remove_cgroups(spec);
   ::_exit(1);
@@ -475,26 +492,27 @@ void remove_cgroups(const ChildSpec& spec) {
     std::int64_t now = now_ms();
     if (deadline && now >= deadline && s.kill_at == 0) s.begin_stop(1);
     if (s.kill_at && now >= s.kill_at) {
-      ::kill(-1, SIGKILL);
+      sys::kill(-1, SIGKILL);
       s.kill_at = now + 60000;  // nothing can survive SIGKILL; just keep reaping
     }
     std::int64_t wake = s.kill_at ? s.kill_at : deadline;
     int timeout = wake ? static_cast<int>(wake > now ? wake - now : 0) : -1;
 
     struct pollfd fds[2] = {{sigfd, POLLIN, 0}, {spec.sock, POLLIN, 0}};
-    int n = ::poll(fds, 2, timeout);
-    if (n < 0 && errno != EINTR) parent_died(spec);
+    struct timespec ts = {timeout / 1000, (timeout % 1000) * 1000000L};
+    int n = static_cast<int>(sys::ppoll(fds, 2, timeout < 0 ? nullptr : &ts));
+    if (n < 0 && sys::last_err != EINTR) parent_died(spec);
     if (n <= 0) continue;
 
     if (fds[1].revents) {
       Message m;
-      ssize_t got = ::recv(spec.sock, &m, sizeof m, 0);
-      if (got <= 0 && !(got < 0 && errno == EINTR)) parent_died(spec);
+      ssize_t got = sys::recv(spec.sock, &m, sizeof m, 0);
+      if (got <= 0 && !(got < 0 && sys::last_err == EINTR)) parent_died(spec);
       if (got == static_cast<ssize_t>(sizeof m) && m.type == Message::kStop) s.begin_stop(2);
     }
     if (fds[0].revents & POLLIN) {
       struct signalfd_siginfo si;
-      while (::read(sigfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+      while (sys::read(sigfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
         int sig = static_cast<int>(si.ssi_signo);
         if (sig == SIGCHLD) continue;  // reaped at the top of the loop
         // Forward only what ward (or someone on the host) sent: its sender is outside this pid
@@ -505,7 +523,7 @@ void remove_cgroups(const ChildSpec& spec) {
         if (sig == SIGTERM)
           s.begin_stop(2);
         else
-          ::kill(main_pid, sig);
+          sys::kill(main_pid, sig);
       }
     }
   }
@@ -580,7 +598,7 @@ const char* step_name(Step step) {
 }
 
 void init_main(ChildSpec* spec) {
-  ::close(spec->parent_sock);
+  sys::close(spec->parent_sock);
   Failure f{nullptr};
   Message report;
   report.type = Message::kSetupError;
@@ -589,13 +607,13 @@ void init_main(ChildSpec* spec) {
   // 1. Wait for the parent to write our id maps (and to put us in the sandbox's cgroup).
   Message go;
   ssize_t got;
-  do got = ::recv(spec->sock, &go, sizeof go, 0);
-  while (got < 0 && errno == EINTR);
+  do got = sys::recv(spec->sock, &go, sizeof go, 0);
+  while (got < 0 && sys::last_err == EINTR);
   if (got != static_cast<ssize_t>(sizeof go) || go.type != Message::kGo) ::_exit(1);
 
   // Not dumpable from here on: the workload can neither ptrace nor read /proc/1/{mem,environ}.
-  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  ::prctl(PR_SET_NAME, "ward-init", 0, 0, 0);
+  sys::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  sys::prctl(PR_SET_NAME, reinterpret_cast<unsigned long>("ward-init"));
   if (spec->title_start && spec->title_end > spec->title_start) {
     std::memset(spec->title_start, 0, spec->title_end - spec->title_start);
     copy_str(spec->title_start, spec->title_end - spec->title_start, "ward-init");
@@ -604,8 +622,8 @@ void init_main(ChildSpec* spec) {
   StepTrace& trace = spec->trace;
   int landlock_fd = -1;
   bool ok = build_root(*spec, trace, f);
-  if (ok && ::sethostname(spec->hostname, std::strlen(spec->hostname)) != 0)
-    ok = f(Step::kHostname, "sethostname", errno);
+  if (ok && sys::sethostname(spec->hostname, std::strlen(spec->hostname)) != 0)
+    ok = f(Step::kHostname, "sethostname", sys::last_err);
   if (ok) trace.add(Step::kHostname);
   if (ok && (ok = bring_up_loopback(f))) trace.add(Step::kLoopback);
   if (ok && (ok = (landlock_fd = build_landlock(*spec, f)) >= 0)) trace.add(Step::kLandlockRuleset);
@@ -619,10 +637,10 @@ void init_main(ChildSpec* spec) {
   sigemptyset(&set);
   for (int sig : {SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH})
     sigaddset(&set, sig);
-  ::sigprocmask(SIG_BLOCK, &set, nullptr);
-  int sigfd = ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+  sys::sigprocmask(SIG_BLOCK, &set, nullptr);
+  int sigfd = sys::signalfd(&set, SFD_NONBLOCK | SFD_CLOEXEC);
   if (sigfd < 0) {
-    f(Step::kSpawn, "signalfd", errno);
+    f(Step::kSpawn, "signalfd", sys::last_err);
     send_message(spec->sock, report);
     ::_exit(1);
   }
@@ -632,19 +650,19 @@ void init_main(ChildSpec* spec) {
   pid_t pid = ::clone(workload_main, g_workload_stack + sizeof g_workload_stack,
                       CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
   if (pid < 0) {
-    f(Step::kSpawn, "clone", errno);
+    f(Step::kSpawn, "clone", sys::last_err);
     send_message(spec->sock, report);
     ::_exit(1);
   }
   // CLONE_VFORK: the workload has exec'd or exited by now. Its error, if any, is in our memory.
   if (spec->workload_error.step != Step::kNone) {
-    ::waitpid(pid, nullptr, 0);
+    sys::wait4(pid, nullptr, 0);
     report.error = spec->workload_error;
     report.trace = trace;
     send_message(spec->sock, report);
     ::_exit(1);
   }
-  if (landlock_fd > 0) ::close(landlock_fd);
+  if (landlock_fd > 0) sys::close(landlock_fd);
 
   Message ready;
   ready.type = Message::kReady;

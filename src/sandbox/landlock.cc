@@ -1,5 +1,7 @@
 #include "sandbox/landlock.h"
 
+#include "sandbox/sys.h"
+
 #include <fcntl.h>
 #include <linux/landlock.h>
 #include <sys/syscall.h>
@@ -94,28 +96,27 @@ int create_ruleset(int abi) {
   RulesetAttr attr{handled_fs_access(abi), 0, scopes(abi)};
   // Each ABI accepts the struct up to the fields it knows.
   size_t size = abi >= 6 ? sizeof(RulesetAttr) : abi >= 4 ? 16 : 8;
-  long fd = ::syscall(__NR_landlock_create_ruleset, &attr, size, 0);
-  return fd < 0 ? -errno : static_cast<int>(fd);
+  return static_cast<int>(sys::raw(__NR_landlock_create_ruleset, (long)&attr, (long)size, 0));
 }
 
 int add_fd_rule(int ruleset_fd, int fd, std::uint64_t access) {
   PathBeneathAttr attr{access, fd};
-  if (::syscall(__NR_landlock_add_rule, ruleset_fd, LANDLOCK_RULE_PATH_BENEATH, &attr, 0) < 0)
-    return -errno;
-  return 0;
+  long rc =
+      sys::raw(__NR_landlock_add_rule, ruleset_fd, LANDLOCK_RULE_PATH_BENEATH, (long)&attr, 0);
+  return rc < 0 ? static_cast<int>(rc) : 0;
 }
 
 int add_path_rule(int ruleset_fd, const char* path, std::uint64_t access) {
-  int fd = ::open(path, O_PATH | O_CLOEXEC);
-  if (fd < 0) return -errno;
-  int rc = add_fd_rule(ruleset_fd, fd, access);
-  ::close(fd);
+  long fd = sys::raw(SYS_openat, AT_FDCWD, (long)path, O_PATH | O_CLOEXEC, 0);
+  if (fd < 0) return static_cast<int>(fd);
+  int rc = add_fd_rule(ruleset_fd, static_cast<int>(fd), access);
+  sys::raw(SYS_close, fd);
   return rc;
 }
 
 int restrict_self(int ruleset_fd) {
-  if (::syscall(__NR_landlock_restrict_self, ruleset_fd, 0) < 0) return -errno;
-  return 0;
+  long rc = sys::raw(__NR_landlock_restrict_self, ruleset_fd, 0);
+  return rc < 0 ? static_cast<int>(rc) : 0;
 }
 
 }  // namespace ward::sandbox::landlock
