@@ -22,9 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <climits>
 #include <cstring>
-#include <cerrno>
 
 #include "sandbox/child.h"
 #include "sandbox/sys.h"
