@@ -29,10 +29,29 @@ class DocumentStarts : public YAML::EventHandler {
   void OnMapEnd() override {}
 };
 
+// A YAML stream holds a second document only after a "---" or "..." marker at the start of a
+// line; without one, the first document is the only one.
+bool may_hold_several_documents(const std::string& text) {
+  for (size_t pos = 0; pos < text.size();) {
+    if (text.compare(pos, 3, "---") == 0 || text.compare(pos, 3, "...") == 0) return true;
+    pos = text.find('\n', pos);
+    if (pos == std::string::npos) break;
+    ++pos;
+  }
+  return false;
+}
+
 }  // namespace
 
 std::optional<YAML::Node> parse_document(Sink& sink, const std::string& text) {
   try {
+    // The common case parses once: a single-document text cannot trip the LoadAll bug below,
+    // and YAML::Load reads one document only.
+    // Anything but a mapping takes the careful path below, which says precisely what is wrong.
+    if (!may_hold_several_documents(text)) {
+      YAML::Node doc = YAML::Load(text);
+      if (doc.IsMap()) return doc;
+    }
     // YAML::LoadAll is not used: on some malformed input (a lone ",") yaml-cpp 0.7's parser reports
     // the same empty document again and again without consuming a token, and LoadAll collects
     // them until memory runs out (jbeder/yaml-cpp#1040, fixed upstream by #1319). Instead, one pass
