@@ -39,15 +39,18 @@ struct Listed {
   bool read_only;
 };
 
-// How far below a writable root protected names are looked for, and how many directories may be
-// examined: a bound on start-up cost in big trees (a limit hit is logged).
-constexpr int kProtectMaxDepth = 3;
-constexpr int kProtectMaxDirs = 4096;
+// How far below a writable root protected names are looked for (workdir/a/b/.git), and how many
+// directories may be read: a bound on start-up cost in big trees (a limit hit is logged). Each
+// directory costs one getdents pass; names are matched in memory.
+constexpr int kProtectMaxDepth = 2;
+constexpr int kProtectMaxDirs = 1024;
 
 // Directories never searched for nested projects: large, and not opened by people's tools.
 bool skip_dir(std::string_view name) {
-  return name == "node_modules" || name == ".git" || name == ".cache" || name == ".venv" ||
-         name == "__pycache__" || name == "target" || name == "vendor";
+  for (const char* heavy : {"node_modules", ".git", ".cache", ".venv", "venv", "__pycache__",
+                            "target", "vendor", "build", "dist", ".tox", ".gradle", ".next"})
+    if (name == heavy) return true;
+  return false;
 }
 
 bool is_protected_name(std::string_view name) {
@@ -80,49 +83,59 @@ struct Protector {
     out.push_back({MountOp::Kind::kBind, path, path, is_directory, true, false, -1, true});
   }
 
-  // The protected names directly in `dir`, and the config and hooks of each submodule kept in
-  // dir/.git/modules.
-  void check(const std::string& dir) {
-    for (const char* const* name = kProtectedNames; *name; ++name) {
-      std::string p = dir + "/" + *name;
-      struct stat st;
-      if (::lstat(p.c_str(), &st) != 0 || S_ISLNK(st.st_mode)) continue;
-      protect(p, S_ISDIR(st.st_mode));
-    }
-    check_modules(dir + "/.git/modules", 0);
+  // `path` if it exists and is not a symlink.
+  void protect_if_present(const std::string& path) {
+    struct stat st;
+    if (::lstat(path.c_str(), &st) == 0 && !S_ISLNK(st.st_mode)) protect(path, S_ISDIR(st.st_mode));
   }
 
+  // The config and hooks of each submodule kept in .git/modules (nested: modules/a/modules/b).
   void check_modules(const std::string& modules, int depth) {
-    if (depth > kProtectMaxDepth) return;
+    if (depth > 3) return;
     DIR* d = ::opendir(modules.c_str());
     if (!d) return;
     while (struct dirent* e = ::readdir(d)) {
       if (e->d_name[0] == '.' || e->d_type != DT_DIR) continue;
       std::string module = modules + "/" + e->d_name;
-      for (const char* name : {"config", "hooks"}) {
-        std::string p = module + "/" + name;
-        struct stat st;
-        if (::lstat(p.c_str(), &st) == 0 && !S_ISLNK(st.st_mode)) protect(p, S_ISDIR(st.st_mode));
-      }
+      protect_if_present(module + "/config");
+      protect_if_present(module + "/hooks");
       check_modules(module + "/modules", depth + 1);
     }
     ::closedir(d);
   }
 
   void walk(const std::string& dir, int depth) {
-    check(dir);
-    if (depth >= kProtectMaxDepth) return;
     DIR* d = ::opendir(dir.c_str());
     if (!d) return;
+    std::vector<std::string> subdirs;
     while (struct dirent* e = ::readdir(d)) {
       std::string_view name = e->d_name;
-      if (name == "." || name == ".." || e->d_type != DT_DIR || skip_dir(name)) continue;
-      std::string child = dir + "/" + e->d_name;
-      if (pinned.count(child) && is_protected_name(name)) continue;  // read-only already
-      if (++dirs > kProtectMaxDirs) break;
-      walk(child, depth + 1);
+      if (name == "." || name == "..") continue;
+      std::string path = dir + "/" + e->d_name;
+      if (e->d_type == DT_UNKNOWN) {  // a filesystem that does not fill d_type
+        struct stat st;
+        if (::lstat(path.c_str(), &st) != 0) continue;
+        e->d_type = S_ISLNK(st.st_mode) ? DT_LNK : S_ISDIR(st.st_mode) ? DT_DIR : DT_REG;
+      }
+      if (e->d_type == DT_LNK) continue;
+      if (name == ".git" && e->d_type == DT_DIR) {
+        protect_if_present(path + "/config");
+        protect_if_present(path + "/hooks");
+        check_modules(path + "/modules", 0);
+      } else if (name == ".config" && e->d_type == DT_DIR) {
+        protect_if_present(path + "/git");
+      } else if (is_protected_name(name)) {
+        protect(path, e->d_type == DT_DIR);
+        continue;  // read-only as a whole: nothing below needs a look
+      }
+      if (e->d_type == DT_DIR && depth < kProtectMaxDepth && !skip_dir(name))
+        subdirs.push_back(std::move(path));
     }
     ::closedir(d);
+    for (const std::string& sub : subdirs) {
+      if (++dirs > kProtectMaxDirs) return;
+      walk(sub, depth + 1);
+    }
   }
 };
 
