@@ -1,0 +1,144 @@
+# shellcheck shell=bash
+# bench/lib.sh — shared by the bench/*.sh scripts (sourced, not run).
+#
+# The peers, as command prefixes; each benchmark appends its payload (`true`, `sleep 600`):
+#   ward      $WARD run --                                   (every layer on, default policy)
+#   true      (nothing: the payload itself, /bin/true)
+#   unshare   unshare -Urnpf --mount-proc
+#   bwrap     bwrap --unshare-all --ro-bind / / --dev /dev --proc /proc
+#   firejail  firejail --quiet --noprofile --net=none
+#   srt       srt --settings bench/srt-settings.json    (Anthropic sandbox-runtime, from bench/.peers)
+#
+# Environment: WARD (default build/ward), SRT (default bench/.peers/node_modules/.bin/srt, then PATH),
+# PEERS (space-separated subset of the names above, in that order by default).
+
+export LC_ALL=C
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$BENCH_DIR/.." && pwd)"
+RESULTS="$BENCH_DIR/results"
+SRT_SETTINGS="$BENCH_DIR/srt-settings.json"
+ALL_PEERS=(ward true unshare bwrap firejail srt)
+mkdir -p "$RESULTS"
+
+WARD="${WARD:-$ROOT/build/ward}"
+if [[ -z "${SRT:-}" ]]; then
+  if [[ -x "$BENCH_DIR/.peers/node_modules/.bin/srt" ]]; then
+    SRT="$BENCH_DIR/.peers/node_modules/.bin/srt"
+  else
+    SRT="$(command -v srt || true)"
+  fi
+fi
+
+log() { printf '%s\n' "$*" >&2; }
+die() {
+  printf '%s: error: %s\n' "$(basename "$0")" "$*" >&2
+  exit 1
+}
+
+# Absolute path of WARD (it may be given relative to the caller's directory; benchmarks cd away).
+[[ "$WARD" == /* || ! -e "$WARD" ]] || WARD="$(cd "$(dirname "$WARD")" && pwd)/$(basename "$WARD")"
+
+# peer_prefix NAME: sets the array PREFIX to the peer's command prefix.
+peer_prefix() {
+  case "$1" in
+    ward) PREFIX=("$WARD" run --) ;;
+    true) PREFIX=() ;;
+    unshare) PREFIX=(unshare -Urnpf --mount-proc) ;;
+    bwrap) PREFIX=(bwrap --unshare-all --ro-bind / / --dev /dev --proc /proc) ;;
+    firejail) PREFIX=(firejail --quiet --noprofile --net=none) ;;
+    srt) PREFIX=("$SRT" --settings "$SRT_SETTINGS") ;;
+    *) die "unknown peer: $1" ;;
+  esac
+}
+
+# peer_label NAME PAYLOAD: the human name of "peer + payload", as the tables show it.
+peer_label() {
+  local payload="$2"
+  case "$1" in
+    ward) echo "ward run -- $payload" ;;
+    true) echo "$payload" ;;
+    unshare) echo "unshare -Urnpf --mount-proc ${payload#/bin/}" ;;
+    bwrap) echo "bwrap --unshare-all --ro-bind / / --dev /dev --proc /proc ${payload#/bin/}" ;;
+    firejail) echo "firejail --quiet --noprofile --net=none ${payload#/bin/}" ;;
+    srt) echo "srt ${payload#/bin/}" ;;
+  esac
+}
+
+# peer_check NAME: is the peer installed and able to run `true` here? Prints the reason if not.
+peer_check() {
+  local name="$1" bin out
+  peer_prefix "$name"
+  case "$name" in
+    ward) bin="$WARD" ;;
+    true) bin=/bin/true ;;
+    srt) bin="$SRT" ;;
+    *) bin="$(command -v "${PREFIX[0]}" || true)" ;;
+  esac
+  if [[ -z "$bin" || ! -x "$bin" ]]; then
+    case "$name" in
+      ward) echo "no ward binary at '$WARD' (build it, or set WARD=path/to/ward)" ;;
+      srt) echo "srt not installed (run bench/setup-peers.sh)" ;;
+      *) echo "${PREFIX[0]} not installed (run bench/setup-peers.sh)" ;;
+    esac
+    return 1
+  fi
+  if ! out="$(timeout 60 "${PREFIX[@]}" /bin/true </dev/null 2>&1)"; then
+    echo "'$(peer_label "$name" true)' fails here: $(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')"
+    return 1
+  fi
+}
+
+# select_peers: sets RUN_PEERS to the peers (from PEERS or all) that work, logging each skip.
+select_peers() {
+  local name reason
+  local -a wanted
+  read -r -a wanted <<<"${PEERS:-${ALL_PEERS[*]}}"
+  RUN_PEERS=()
+  for name in "${wanted[@]}"; do
+    if reason="$(peer_check "$name")"; then
+      RUN_PEERS+=("$name")
+    else
+      log "skip $name: $reason"
+    fi
+  done
+  ((${#RUN_PEERS[@]} > 0)) || die "no peer can run here"
+}
+
+# A scratch working directory: `ward run` uses the current directory as the sandbox's workdir,
+# and srt scans the current directory for files to protect, so both get a small empty one.
+make_workdir() {
+  WORKDIR="$(mktemp -d -t ward-bench.XXXXXX)"
+  chmod 755 "$WORKDIR"
+}
+
+machine_line() {
+  printf '%s, %s CPUs, Linux %s, %s MiB RAM, %s\n' \
+    "$(. /etc/os-release && echo "$PRETTY_NAME")" "$(nproc)" "$(uname -r)" \
+    "$(awk '/MemTotal/ {printf "%d", $2/1024}' /proc/meminfo)" "$(date -u '+%Y-%m-%d %H:%M UTC')"
+}
+
+versions_line() {
+  local v=()
+  v+=("ward $([[ -x "$WARD" ]] && git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo -)")
+  command -v bwrap >/dev/null && v+=("$(bwrap --version 2>/dev/null | head -n1)")
+  command -v firejail >/dev/null && v+=("$(firejail --version 2>/dev/null | head -n1)")
+  [[ -n "$SRT" && -x "$SRT" ]] && v+=("srt $("$SRT" --version 2>/dev/null | head -n1)")
+  command -v hyperfine >/dev/null && v+=("$(hyperfine --version 2>/dev/null | head -n1)")
+  local IFS=';'
+  printf '%s\n' "${v[*]}" | sed 's/;/; /g'
+}
+
+# busy_note: a markdown paragraph when the machine was busy, else nothing. Busy: the 1-minute load
+# average was above half the CPUs when the script started, or is above that plus 1 (the benchmark's
+# own share) now (argument "full"); with "start-only", only the first (density.sh's own sandboxes raise the load).
+# Other work skews every figure here.
+LOAD_START="$(cut -d' ' -f1 /proc/loadavg)"
+busy_note() {
+  local now
+  now="$(cut -d' ' -f1 /proc/loadavg)"
+  [[ "${1:-}" != start-only ]] || now=0
+  awk -v a="$LOAD_START" -v b="$now" -v n="$(nproc)" 'BEGIN {
+    if (a > 0.5 * n || b > 0.5 * n + 1)
+      printf "\n**The machine was busy** (1-minute load average %.2f at the start, %s at the end, on %d CPUs): other work skews these figures; re-run on a quiet machine.\n", a, (b == 0 ? "not counted" : sprintf("%.2f", b)), n
+  }'
+}

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# bench/run-all.sh — every benchmark in sequence, and a dated summary in bench/results/.
+#
+#   bench/setup-peers.sh && bench/run-all.sh
+#
+# Runs bench/startup.sh, bench/memory.sh and bench/density.sh (each one's own environment applies:
+# WARD, SRT, PEERS, RUNS, N, ...), keeps going when one fails, and writes
+# bench/results/summary-YYYY-MM-DD.md (their tables, the machine, the commit) and
+# bench/results/run-YYYY-MM-DD.log (their full output). Exits 1 if any of them failed.
+# With UPDATE_DOCS=1, also replaces the results tables in docs/benchmarks.md (between the
+# <!-- results:NAME --> markers) with this run's; `bench/run-all.sh --docs-only` does only that,
+# from the results already in bench/results/.
+# Run it on a quiet machine: a build running beside it shows up in every number.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+update_docs() {
+  python3 - "$ROOT/docs/benchmarks.md" "$RESULTS" <<'PY'
+import os, re, sys
+doc, results = sys.argv[1:]
+text = open(doc).read()
+for name, f in (("startup", "startup-summary.md"), ("memory", "memory.md"), ("density", "density.md")):
+    path = os.path.join(results, f)
+    if not os.path.exists(path):
+        continue
+    body = open(path).read().strip()
+    body = re.sub(r"^### .*\n+", "", body)  # the doc has its own heading
+    body = "Latest results (`bench/run-all.sh`):\n\n" + body
+    text = re.sub(rf"(<!-- results:{name} -->\n).*?(<!-- /results:{name} -->)",
+                  lambda m: m.group(1) + body + "\n" + m.group(2), text, flags=re.S)
+open(doc, "w").write(text)
+PY
+  log "updated the results in docs/benchmarks.md"
+}
+
+if [[ "${1:-}" == --docs-only ]]; then
+  update_docs
+  exit 0
+fi
+
+day="$(date -u +%F)"
+summary="$RESULTS/summary-$day.md"
+logfile="$RESULTS/run-$day.log"
+: >"$logfile"
+
+status=()
+failed=0
+for b in startup memory density; do
+  log "=== $b ($(date -u +%T))"
+  rm -f "$RESULTS/$b.md" "$RESULTS/$b-summary.md" # so that a failed run leaves no stale table
+  rc=0
+  "$BENCH_DIR/$b.sh" 2>&1 | tee -a "$logfile" || rc="${PIPESTATUS[0]}"
+  status+=("$b: $([[ $rc == 0 ]] && echo ok || echo "exit $rc")")
+  ((rc == 0)) || failed=1
+done
+
+{
+  echo "# ward benchmarks, $day"
+  echo
+  echo "Machine: $(machine_line)  "
+  echo "Commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' (src/ modified)')  "
+  echo "Versions: $(versions_line)  "
+  echo "Scripts: ${status[*]}"
+  echo
+  for f in startup-summary memory density; do
+    if [[ -f "$RESULTS/$f.md" ]]; then
+      sed 's/^### /## /' "$RESULTS/$f.md"
+      echo
+    fi
+  done
+  echo "Full output: run-$day.log; raw data: startup.json, memory.json, density.json."
+} >"$summary"
+log "summary: $summary"
+
+[[ "${UPDATE_DOCS:-0}" == 0 ]] || update_docs
+exit "$failed"
