@@ -332,7 +332,13 @@ Result<Outcome> run(const RunOptions& options) {
   bool sock_open = true;
   for (bool init_alive = true; init_alive;) {
     struct pollfd fds[2] = {{sigfd.get(), POLLIN, 0}, {sock_open ? sock.get() : -1, POLLIN, 0}};
-    if (::poll(fds, 2, -1) < 0 && errno != EINTR) break;
+    if (::poll(fds, 2, -1) < 0 && errno != EINTR) {
+      // Cannot happen with valid fds; the init runs on memory this function owns, so it must be
+      // gone before we return.
+      ::kill(init, SIGKILL);
+      ::waitpid(init, &init_status, 0);
+      break;
+    }
     if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
       Message m;
       ssize_t got = ::recv(sock.get(), &m, sizeof m, MSG_DONTWAIT);
