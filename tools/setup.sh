@@ -50,7 +50,7 @@ readonly BUILD_PKGS=(
   libcli11-dev libspdlog-dev libfmt-dev libexpected-dev libgtest-dev libgmock-dev libbenchmark-dev
 )
 readonly TEST_PKGS=(
-  iproute2 procps util-linux curl ca-certificates python3 nodejs tmux passwd libcap2-bin git
+  iproute2 procps util-linux curl ca-certificates python3 nodejs tmux passwd libcap2-bin git sudo
 )
 
 is_installed() { [[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" == installed ]]; }
