@@ -1,0 +1,129 @@
+#include "policy/matcher.h"
+
+#include <algorithm>
+
+#include "base/strings.h"
+
+namespace ward::policy {
+namespace {
+
+// `*` inside one label or path segment: any run of characters (the separator never appears in
+// `text`, which is already one label or segment).
+bool wildcard_match(std::string_view pattern, std::string_view text) {
+  size_t p = 0, t = 0, star = std::string_view::npos, resume = 0;
+  while (t < text.size()) {
+    if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      resume = t;
+    } else if (p < pattern.size() && pattern[p] == text[t]) {
+      ++p;
+      ++t;
+    } else if (star != std::string_view::npos) {
+      p = star + 1;
+      t = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+std::vector<std::string_view> labels_of(std::string_view host) {
+  return split(host, '.');
+}
+
+// Segments of a path or pattern, without the empty one before the leading '/'.
+std::vector<std::string_view> segments_of(std::string_view path) {
+  std::vector<std::string_view> out;
+  for (auto s : split(path, '/'))
+    if (!s.empty()) out.push_back(s);
+  return out;
+}
+
+bool segments_match(const std::vector<std::string_view>& pattern, size_t p,
+                    const std::vector<std::string_view>& path, size_t t) {
+  if (p == pattern.size()) return t == path.size();
+  if (pattern[p] == "**") {
+    for (size_t skip = t; skip <= path.size(); ++skip)
+      if (segments_match(pattern, p + 1, path, skip)) return true;
+    return false;
+  }
+  return t < path.size() && wildcard_match(pattern[p], path[t]) &&
+         segments_match(pattern, p + 1, path, t + 1);
+}
+
+}  // namespace
+
+HostPattern::HostPattern(std::string_view pattern) {
+  for (auto label : labels_of(pattern)) labels_.emplace_back(label);
+}
+
+bool HostPattern::matches(std::string_view host) const {
+  auto labels = labels_of(host);
+  size_t fixed = labels_.size();
+  if (!labels_.empty() && labels_[0] == "**") {
+    // One or more labels, then the rest exactly as the pattern says.
+    --fixed;
+    if (labels.size() < fixed + 1) return false;
+    size_t offset = labels.size() - fixed;
+    for (size_t i = 0; i < fixed; ++i)
+      if (!wildcard_match(labels_[i + 1], labels[offset + i])) return false;
+    return true;
+  }
+  if (labels.size() != fixed) return false;
+  for (size_t i = 0; i < fixed; ++i)
+    if (!wildcard_match(labels_[i], labels[i])) return false;
+  return true;
+}
+
+bool binary_matches(std::string_view pattern, std::string_view path) {
+  if (pattern == "/**") return true;
+  return segments_match(segments_of(pattern), 0, segments_of(path), 0);
+}
+
+NetworkMatcher::NetworkMatcher(const std::vector<NetworkRule>& rules) {
+  for (const NetworkRule& rule : rules) {
+    CompiledRule compiled{rule.key, {}, rule.binaries};
+    for (const Endpoint& e : rule.endpoints)
+      compiled.endpoints.push_back({HostPattern(e.host), e.ports, &e});
+    rules_.push_back(std::move(compiled));
+  }
+}
+
+Decision NetworkMatcher::decide(std::string_view host, std::uint16_t port,
+                                const std::vector<std::string>& binaries) const {
+  Decision d;
+  std::string host_only_rule;  // a rule that names host:port but not this binary
+  for (const CompiledRule& rule : rules_) {
+    const CompiledEndpoint* hit = nullptr;
+    for (const CompiledEndpoint& e : rule.endpoints) {
+      if (std::find(e.ports.begin(), e.ports.end(), port) != e.ports.end() &&
+          e.host.matches(host)) {
+        hit = &e;
+        break;
+      }
+    }
+    if (!hit) continue;
+    for (const std::string& pattern : rule.binaries) {
+      for (const std::string& binary : binaries) {
+        if (binary_matches(pattern, binary)) {
+          d.allowed = true;
+          d.rule = rule.key;
+          d.endpoint = hit->source;
+          d.reason = "allowed by " + rule.key + " (binary " + binary + ")";
+          return d;
+        }
+      }
+    }
+    if (host_only_rule.empty()) host_only_rule = rule.key;
+  }
+  std::string binary = binaries.empty() ? std::string("an unknown binary") : binaries.front();
+  d.reason = host_only_rule.empty()
+                 ? "no rule allows " + std::string(host) + ":" + std::to_string(port)
+                 : "rule " + host_only_rule + " allows " + std::string(host) + ":" +
+                       std::to_string(port) + " but not " + binary + " or its ancestors";
+  return d;
+}
+
+}  // namespace ward::policy
