@@ -1,0 +1,105 @@
+#include "audit/ocsf.h"
+
+#include <fmt/core.h>
+
+namespace ward::audit {
+namespace {
+
+constexpr int kNetworkActivity = 4001;
+constexpr int kHttpActivity = 4002;
+constexpr int kCategoryNetwork = 4;
+
+// OCSF activity ids: Network Activity 1 Open, 2 Close, 5 Refuse; HTTP Activity 99 Other is not
+// used: the method names the activity (1 Connect ... 8 Trace), 0 Unknown otherwise.
+int network_activity_id(const NetworkEvent& e) {
+  if (e.action == Action::kDenied) return 5;
+  return e.closed ? 2 : 1;
+}
+
+int http_activity_id(const std::string& method) {
+  static constexpr const char* kMethods[] = {"CONNECT", "DELETE", "GET", "HEAD",
+                                             "OPTIONS", "POST",   "PUT", "TRACE"};
+  for (int i = 0; i < 8; ++i)
+    if (method == kMethods[i]) return i + 1;
+  if (method == "PATCH") return 99;
+  return 0;
+}
+
+nlohmann::json common(int class_uid, int activity_id, const NetworkEvent& e) {
+  const bool allowed = e.action == Action::kAllowed;
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(e.time.time_since_epoch());
+  nlohmann::json r = {
+      {"class_uid", class_uid},
+      {"category_uid", kCategoryNetwork},
+      {"activity_id", activity_id},
+      {"type_uid", class_uid * 100 + activity_id},
+      {"time", ms.count()},
+      {"severity_id", allowed ? 1 : 3},  // informational / medium
+      {"action_id", allowed ? 1 : 2},    // allowed / denied
+      {"disposition_id", allowed ? 1 : 2},
+      {"status_id", allowed ? 1 : 2},  // success / failure
+      {"message", e.reason},
+      {"metadata",
+       {{"version", "1.7.0"}, {"product", {{"name", "ward"}, {"vendor_name", "ward"}}}}},
+      {"actor", {{"process", {{"pid", e.pid}, {"file", {{"path", e.binary}}}}}}},
+      {"dst_endpoint", {{"hostname", e.host}, {"port", e.port}}},
+      {"unmapped", {{"sandbox_id", e.sandbox_id}, {"rule", e.rule}}},
+  };
+  if (!e.address.empty()) r["dst_endpoint"]["ip"] = e.address;
+  if (e.closed) {
+    r["traffic"] = {{"bytes_in", e.bytes_in}, {"bytes_out", e.bytes_out}};
+    r["duration"] = e.duration.count();
+  }
+  return r;
+}
+
+std::string where(const NetworkEvent& e) {
+  return fmt::format("{}({}) -> {}:{} [policy:{} engine:ward]", e.binary.empty() ? "-" : e.binary,
+                     e.pid, e.host, e.port, e.rule.empty() ? "-" : e.rule);
+}
+
+}  // namespace
+
+std::string redact_query(const std::string& target) {
+  size_t q = target.find('?');
+  if (q == std::string::npos || q + 1 == target.size()) return target;
+  return target.substr(0, q) + "?<redacted>";
+}
+
+nlohmann::json network_activity(const NetworkEvent& e) {
+  return common(kNetworkActivity, network_activity_id(e), e);
+}
+
+nlohmann::json http_activity(const HttpEvent& e) {
+  nlohmann::json r = common(kHttpActivity, http_activity_id(e.method), e.network);
+  std::string target = redact_query(e.target);
+  size_t q = target.find('?');
+  nlohmann::json url = {
+      {"hostname", e.network.host}, {"port", e.network.port}, {"path", target.substr(0, q)}};
+  if (q != std::string::npos) url["query_string"] = target.substr(q + 1);
+  r["http_request"] = {{"http_method", e.method}, {"url", url}};
+  if (e.status) r["http_response"] = {{"code", e.status}};
+  return r;
+}
+
+std::string shorthand(const NetworkEvent& e) {
+  const bool allowed = e.action == Action::kAllowed;
+  std::string kind = e.closed ? "NET:CLOSE" : "NET:OPEN";
+  std::string line = fmt::format("{} [{}] {} {}", kind, allowed ? "INFO" : "MED",
+                                 allowed ? "ALLOWED" : "DENIED", where(e));
+  if (e.closed)
+    line += fmt::format(" [in:{} out:{} {}ms]", e.bytes_in, e.bytes_out, e.duration.count());
+  if (!e.reason.empty()) line += " [reason:" + e.reason + "]";
+  return line;
+}
+
+std::string shorthand(const HttpEvent& e) {
+  const bool allowed = e.network.action == Action::kAllowed;
+  std::string line = fmt::format("HTTP:{} [{}] {} {} {} {}", e.method, allowed ? "INFO" : "MED",
+                                 allowed ? "ALLOWED" : "DENIED", where(e.network),
+                                 redact_query(e.target), e.status);
+  if (!e.network.reason.empty()) line += " [reason:" + e.network.reason + "]";
+  return line;
+}
+
+}  // namespace ward::audit

@@ -1,0 +1,51 @@
+// Audit records in OCSF v1.7: class 4001 Network Activity (a CONNECT tunnel: opened, refused,
+// closed) and 4002 HTTP Activity (a forwarded request), plus OpenShell's one-line shorthand for
+// people. Records never carry bodies or secret values, and query strings are redacted.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+namespace ward::audit {
+
+enum class Action { kAllowed, kDenied };
+
+// What the proxy knows about one decision (or one closed connection).
+struct NetworkEvent {
+  std::chrono::system_clock::time_point time;
+  std::string sandbox_id;
+  int pid = 0;         // the calling process, as the sandbox sees it
+  std::string binary;  // its executable
+  std::string host;    // as requested, normalised
+  std::uint16_t port = 0;
+  std::string address;  // the resolved address connected to ("" when refused before)
+  std::string rule;     // network_policies key, "" when none matched
+  Action action = Action::kDenied;
+  std::string reason;
+  bool closed = false;  // a close record: bytes and duration are set
+  std::uint64_t bytes_in = 0, bytes_out = 0;
+  std::chrono::milliseconds duration{0};
+};
+
+struct HttpEvent {
+  NetworkEvent network;
+  std::string method;
+  std::string target;  // origin-form path and query, as requested; the query is redacted
+  int status = 0;      // the status sent to the client
+};
+
+// "/a/b?token=x&y=1" -> "/a/b?<redacted>" ; no query -> unchanged.
+std::string redact_query(const std::string& target);
+
+nlohmann::json network_activity(const NetworkEvent& e);  // class 4001
+nlohmann::json http_activity(const HttpEvent& e);        // class 4002
+
+// NET:OPEN [INFO] ALLOWED /usr/bin/curl(64) -> api.github.com:443 [policy:github engine:ward]
+std::string shorthand(const NetworkEvent& e);
+std::string shorthand(const HttpEvent& e);
+
+}  // namespace ward::audit
