@@ -9,7 +9,7 @@
 //   3. init: builds the root, pivots, hostname, lo, Landlock ruleset, forks the workload
 //      → kReady (workload started) or kSetupError (step, syscall, errno, path)
 //   4. init supervises; parent forwards signals with kill(2) and may send kStop
-//   5. init: → kExit (wait status, how it ended), then exits with the code ward should return
+//   5. init: → kExit (the main process's wait status, how it ended), then exits
 //   The parent's death is seen by the init as EOF on the socket: it kills the whole sandbox,
 //   removes the sandbox's cgroups, and exits.
 #pragma once
@@ -30,7 +30,6 @@ namespace ward::sandbox {
 // Setup steps, in the order they run. A test pins this order (STYLE.md rule 4).
 enum class Step : int {
   kNone = 0,
-  kWaitParent,        // init: wait for the id maps
   kMountPrivate,      // make every mount private to the sandbox
   kBaseTmpfs,         // a scratch tmpfs to pivot through
   kPivotBase,         // pivot into it, the host root parked at /oldroot

@@ -539,8 +539,6 @@ const char* step_name(Step step) {
   switch (step) {
     case Step::kNone:
       return "none";
-    case Step::kWaitParent:
-      return "waiting for the id maps";
     case Step::kMountPrivate:
       return "making mounts private";
     case Step::kBaseTmpfs:
