@@ -9,6 +9,7 @@
 #include <seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -28,6 +29,9 @@ struct CtxDeleter {
 Result<> add(scmp_filter_ctx ctx, uint32_t action, const char* name, unsigned count = 0,
              const scmp_arg_cmp* args = nullptr) {
   int nr = seccomp_syscall_resolve_name(name);
+  // Too new for an older libseccomp but security-relevant: its number (the same on x86_64 and
+  // the generic table aarch64 uses).
+  if (nr == __NR_SCMP_ERROR && std::strcmp(name, "fchmodat2") == 0) nr = 452;
   if (nr == __NR_SCMP_ERROR) return {};  // not on this architecture / too new for libseccomp
   int rc = seccomp_rule_add_array(ctx, action, nr, count, args);
   if (rc < 0) return fail(std::string("seccomp rule for ") + name, -rc);
@@ -73,6 +77,20 @@ Result<std::vector<sock_filter>> build() {
     scmp_arg_cmp cmp = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, request);
     if (auto r = add(c, eperm, "ioctl", 1, &cmp); !r) return tl::unexpected(r.error());
   }
+
+  // No setuid or setgid bit can be set on any file: files a root-run workload creates in an
+  // idmapped workdir belong to the owner (root) on the host, and nosuid only holds inside the
+  // sandbox. Every syscall that sets a mode is checked; openat2 (its mode is in a struct the
+  // filter cannot read) and fchmodat2 answer ENOSYS, so libc uses the checked ones.
+  for (const ModeArg& m : kModeArgs) {
+    for (unsigned long long bit :
+         {static_cast<unsigned long long>(S_ISUID), static_cast<unsigned long long>(S_ISGID)}) {
+      scmp_arg_cmp cmp = {m.arg, SCMP_CMP_MASKED_EQ, bit, bit};
+      if (auto r = add(c, eperm, m.name, 1, &cmp); !r) return tl::unexpected(r.error());
+    }
+  }
+  for (const char* name : {"openat2", "fchmodat2"})
+    if (auto r = add(c, SCMP_ACT_ERRNO(ENOSYS), name); !r) return tl::unexpected(r.error());
 
   for (unsigned long long flag : kPersonalityFlags) {
     scmp_arg_cmp cmp[] = {SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag)};

@@ -22,6 +22,9 @@ std::vector<std::string> describe() {
       "socket families other than AF_UNIX, AF_INET, AF_INET6: EAFNOSUPPORT; "
       "AF_NETLINK only with NETLINK_ROUTE");
   out.push_back("ioctl TIOCSTI and TIOCLINUX: EPERM");
+  out.push_back(
+      "setting a setuid or setgid bit (chmod, fchmod, fchmodat, open, openat, creat, "
+      "mknod, mknodat, mkdir, mkdirat): EPERM; openat2 and fchmodat2: ENOSYS");
   out.push_back("personality flags that disable ASLR or map page zero: EPERM");
   out.push_back("syscalls of a foreign ABI (i386, x32): the process is killed");
   return out;

@@ -84,4 +84,14 @@ inline constexpr unsigned long long kPersonalityFlags[] = {
     0x1000000 /*SHORT_INODE*/,       0x2000000 /*WHOLE_SECONDS*/,
     0x4000000 /*STICKY_TIMEOUTS*/,   0x8000000 /*ADDR_LIMIT_3GB*/};
 
+// Syscalls that take a file mode, and which argument holds it: setuid/setgid bits are refused.
+struct ModeArg {
+  const char* name;
+  unsigned arg;
+};
+inline constexpr ModeArg kModeArgs[] = {
+    {"chmod", 1}, {"fchmod", 1}, {"fchmodat", 2}, {"open", 2},  {"openat", 3},
+    {"creat", 1}, {"mknod", 1},  {"mknodat", 2},  {"mkdir", 1}, {"mkdirat", 2},
+};
+
 }  // namespace ward::sandbox::seccomp

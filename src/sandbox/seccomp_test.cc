@@ -8,11 +8,13 @@
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <functional>
+#include <string>
 
 #include <gtest/gtest.h>
 
@@ -144,6 +146,40 @@ TEST(Seccomp, PersonalityFlagsThatWeakenTheProcess) {
   EXPECT_EQ(errno_under_filter([] { return static_cast<long>(::personality(READ_IMPLIES_EXEC)); }),
             EPERM);
   EXPECT_EQ(errno_under_filter([] { return static_cast<long>(::personality(PER_LINUX)); }), 0);
+}
+
+// A root-run workload's files in an idmapped workdir belong to root on the host: no setuid or
+// setgid bit may be set by any route.
+TEST(Seccomp, NoSetuidOrSetgidBits) {
+  char path[] = "/tmp/ward-seccomp-XXXXXX";
+  int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ::close(fd);
+  std::string p = path;
+  EXPECT_EQ(errno_under_filter([&] { return static_cast<long>(::chmod(p.c_str(), 04755)); }),
+            EPERM);
+  EXPECT_EQ(errno_under_filter([&] { return static_cast<long>(::chmod(p.c_str(), 02755)); }),
+            EPERM);
+  EXPECT_EQ(errno_under_filter([&] { return static_cast<long>(::chmod(p.c_str(), 0755)); }), 0);
+  EXPECT_EQ(
+      errno_under_filter([&] { return ::syscall(SYS_fchmodat, AT_FDCWD, p.c_str(), 04755, 0); }),
+      EPERM);
+  std::string created = p + ".new";
+  EXPECT_EQ(errno_under_filter([&] {
+              return static_cast<long>(::open(created.c_str(), O_CREAT | O_WRONLY, 04755));
+            }),
+            EPERM);
+  EXPECT_EQ(errno_under_filter([&] {
+              return ::syscall(SYS_mknodat, AT_FDCWD, created.c_str(), S_IFREG | 04755, 0);
+            }),
+            EPERM);
+  EXPECT_EQ(errno_under_filter([] { return ::syscall(SYS_openat2, AT_FDCWD, "/", nullptr, 0); }),
+            ENOSYS);
+  EXPECT_EQ(errno_under_filter(
+                [&] { return ::syscall(452 /*fchmodat2*/, AT_FDCWD, p.c_str(), 04755, 0); }),
+            ENOSYS);
+  ::unlink(p.c_str());
+  ::unlink(created.c_str());
 }
 
 TEST(Seccomp, ForeignAbiKillsTheProcess) {

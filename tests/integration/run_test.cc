@@ -1,4 +1,5 @@
 // `ward run` as a user sees it: exit codes, the workdir, the default policy, setup errors.
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -69,6 +70,23 @@ TEST_P(RunTest, RedirectedStdoutCanBeReopenedThroughDevStdout) {
                   options);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(read_file(elsewhere.file("out.txt")), "first\nsecond\n");
+}
+
+// As root the workdir is idmapped (its owner appears as the workload): a setuid copy of a shell
+// made inside would be a root setuid binary on the host. No route to the bit may work.
+TEST_P(RunTest, NoSetuidFileCanBeLeftInTheWorkdir) {
+  TempDir dir(GetParam());
+  Result r = run(dir, {"/bin/sh", "-c",
+                       "cp /bin/sh x; chmod 4755 x; chmod g+s x; install -m 6755 /bin/sh y; "
+                       "python3 -c 'import os; os.close(os.open(\"z\", os.O_CREAT, 0o4755))' "
+                       "2>/dev/null; true"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  for (const char* name : {"x", "y", "z"}) {
+    struct stat st;
+    if (::stat(dir.file(name).c_str(), &st) != 0) continue;
+    EXPECT_EQ(st.st_mode & (S_ISUID | S_ISGID), 0u)
+        << name << " has mode " << std::oct << st.st_mode;
+  }
 }
 
 TEST_P(RunTest, WorkdirIsWritableAndTheStartingDirectory) {
