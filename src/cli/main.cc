@@ -1,5 +1,7 @@
 // ward: run AI agents on Linux without trusting them.
+#include <fcntl.h>
 #include <CLI/CLI.hpp>
+
 #include <cstdio>
 #include <string_view>
 
@@ -8,6 +10,10 @@
 
 int main(int argc, char** argv) {
   ward::sandbox::remember_title_area(argc, argv);
+  // A closed 0, 1 or 2 would be reused by the next file ward opens (and passed to the workload as
+  // its stdin or stdout): fill them with /dev/null first.
+  for (int fd = 0; fd <= 2; ++fd)
+    if (::fcntl(fd, F_GETFD) < 0 && ::open("/dev/null", O_RDWR) != fd) return 125;
 
   CLI::App app{"ward: run AI agents on Linux without trusting them", "ward"};
   app.require_subcommand(0, 1);

@@ -296,9 +296,11 @@ bool bring_up_loopback(const Failure& f) {
   return ok || f(Step::kLoopback, "ioctl", err, "lo");
 }
 
-// Returns the ruleset fd, 0 when Landlock is off, -1 on failure.
+constexpr int kLandlockOff = -2;
+
+// Returns the ruleset fd, kLandlockOff when Landlock is off, -1 on failure.
 int build_landlock(const ChildSpec& spec, const Failure& f) {
-  if (spec.landlock_abi <= 0) return 0;
+  if (spec.landlock_abi <= 0) return kLandlockOff;
   int ruleset = landlock::create_ruleset(spec.landlock_abi);
   if (ruleset < 0) return f(Step::kLandlockRuleset, "landlock_create_ruleset", -ruleset), -1;
   for (std::size_t i = 0; i < spec.landlock_rule_count; ++i) {
@@ -402,7 +404,7 @@ int workload_main(void* arg) {
   if (sys::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
     return f(Step::kNoNewPrivs, "prctl(PR_SET_NO_NEW_PRIVS)", sys::last_err), 1;
   trace.add(Step::kNoNewPrivs);
-  if (args->landlock_fd > 0) {
+  if (args->landlock_fd >= 0) {
     if (int rc = landlock::restrict_self(args->landlock_fd); rc < 0)
       return f(Step::kLandlock, "landlock_restrict_self", -rc), 1;
     trace.add(Step::kLandlock);
@@ -624,7 +626,8 @@ void init_main(ChildSpec* spec) {
     ok = f(Step::kHostname, "sethostname", sys::last_err);
   if (ok) trace.add(Step::kHostname);
   if (ok && (ok = bring_up_loopback(f))) trace.add(Step::kLoopback);
-  if (ok && (ok = (landlock_fd = build_landlock(*spec, f)) >= 0)) trace.add(Step::kLandlockRuleset);
+  if (ok && (ok = (landlock_fd = build_landlock(*spec, f)) != -1))
+    trace.add(Step::kLandlockRuleset);
   if (!ok) {
     report.trace = trace;
     send_message(spec->sock, report);
@@ -660,7 +663,7 @@ void init_main(ChildSpec* spec) {
     send_message(spec->sock, report);
     ::_exit(1);
   }
-  if (landlock_fd > 0) sys::close(landlock_fd);
+  if (landlock_fd >= 0) sys::close(landlock_fd);
 
   Message ready;
   ready.type = Message::kReady;

@@ -98,6 +98,7 @@ void set_cloexec_all_above(int fd) {
         ::setresuid(u.uid, u.uid, u.uid) != 0)
       ::_exit(201);
   }
+  if (options.close_stdin) ::close(0);
   if (!options.stdout_file.empty()) {
     int fd = ::open(options.stdout_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0 || ::dup2(fd, 1) < 0) ::_exit(203);

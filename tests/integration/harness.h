@@ -37,6 +37,7 @@ struct RunOptions {
   // When set, ward's stdout is this file, created by the mode's user (as `ward ... > FILE` in
   // that user's shell would); Result::out stays empty.
   std::string stdout_file;
+  bool close_stdin = false;  // ward starts with fd 0 closed
 };
 
 // ward with `args` (for example {"run", "-p", file, "--", "cmd"}).

@@ -89,6 +89,20 @@ TEST_P(RunTest, NoSetuidFileCanBeLeftInTheWorkdir) {
   }
 }
 
+// Found in review: with fd 0 closed the Landlock ruleset was opened as fd 0, which meant "off".
+TEST_P(RunTest, LandlockHoldsWhenWardStartsWithStdinClosed) {
+  if (::syscall(SYS_landlock_create_ruleset, nullptr, 0, 1U) <= 0)
+    GTEST_SKIP() << "this kernel has no Landlock";
+  TempDir dir(GetParam());
+  RunOptions options;
+  options.mode = GetParam();
+  options.cwd = dir.path();
+  options.close_stdin = true;
+  Result r = ward({"run", "-v", "--", "/bin/true"}, options);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("> enforcing Landlock >"), std::string::npos) << r.err;
+}
+
 TEST_P(RunTest, WorkdirIsWritableAndTheStartingDirectory) {
   TempDir dir(GetParam());
   Result r = run(dir, {"/bin/sh", "-c", "pwd && echo made > made.txt"});
