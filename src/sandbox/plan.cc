@@ -1,7 +1,10 @@
 #include "sandbox/plan.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -147,6 +150,24 @@ void protect_tree(const std::string& root, std::vector<MountOp>& out) {
               root, kProtectMaxDirs, kProtectMaxDirs);
 }
 
+bool beneath_writable(const std::string& path, const std::vector<Listed>& listed) {
+  for (const Listed& l : listed)
+    if (!l.read_only && l.path != path && path_within(path, l.path)) return true;
+  return false;
+}
+
+bool has_symlink_component(const std::string& path) {
+  struct open_how how = {};
+  how.flags = O_PATH | O_CLOEXEC;
+  how.resolve = RESOLVE_NO_SYMLINKS;
+  long fd = ::syscall(SYS_openat2, AT_FDCWD, path.c_str(), &how, sizeof how);
+  if (fd >= 0) {
+    ::close(static_cast<int>(fd));
+    return false;
+  }
+  return errno == ELOOP;
+}
+
 std::string resolve(const std::string& path) {
   char buf[PATH_MAX];
   if (::realpath(path.c_str(), buf) == nullptr) return {};
@@ -178,6 +199,17 @@ Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir)
       continue;
     }
     if (provided_by_sandbox(l.path)) continue;
+    // A path beneath a writable one may have been replaced with a symlink by an earlier sandbox
+    // (to /, or to ~/.ssh): beneath writable paths, no component may be a symlink.
+    if (beneath_writable(l.path, listed) && has_symlink_component(l.path)) {
+      if (strict)
+        return fail("policy path " + l.path +
+                    " goes through a symlink inside a writable path; "
+                    "it is not followed (landlock: hard_requirement)");
+      log::warn("{} goes through a symlink inside a writable path: not followed, left out", l.path);
+      plan.skipped.push_back(l.path);
+      continue;
+    }
     struct stat st;
     if (::lstat(l.path.c_str(), &st) != 0) {
       if (strict)

@@ -133,6 +133,26 @@ TEST_F(PlanTest, SymlinksAreRecreatedAndTheirTargetExposed) {
   EXPECT_TRUE(target->read_only);
 }
 
+// An earlier sandbox could have replaced a path under a writable directory with a symlink to /:
+// the next run must not follow it.
+TEST_F(PlanTest, SymlinksBeneathWritablePathsAreNotFollowed) {
+  ASSERT_EQ(::symlink("/", (root_ + "/rw/planted").c_str()), 0);
+  ::mkdir((root_ + "/rw/real").c_str(), 0755);
+  ASSERT_EQ(::symlink("/", (root_ + "/rw/via").c_str()), 0);
+  policy::Policy p;
+  p.filesystem.read_write = {root_ + "/rw"};
+  p.filesystem.read_only = {root_ + "/rw/planted", root_ + "/rw/via/etc", root_ + "/rw/real"};
+  auto plan = make_plan(p, root_ + "/rw");
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(find(*plan, root_ + "/rw/planted"), nullptr);
+  EXPECT_EQ(find(*plan, "/"), nullptr);
+  EXPECT_EQ(find(*plan, root_ + "/rw/via/etc"), nullptr);
+  EXPECT_EQ(plan->skipped,
+            (std::vector<std::string>{root_ + "/rw/planted", root_ + "/rw/via/etc"}));
+  p.landlock = policy::Compatibility::kHardRequirement;
+  EXPECT_FALSE(make_plan(p, root_ + "/rw"));
+}
+
 TEST_F(PlanTest, MissingPathsBestEffortVsHardRequirement) {
   policy::Policy p;
   p.filesystem.read_only = {root_ + "/missing"};
