@@ -118,6 +118,10 @@ struct ChildSpec {
   // The workload unshares its cgroup namespace itself when the init must stay in the host's (to
   // remove the sandbox's cgroups after ward's death); without cgroups the clone creates it.
   bool workload_cgroup_ns = true;
+  // Without a terminal the workload gets a process group of its own, so that kill(0, ...) inside
+  // cannot reach the processes that share ward's group. With one it stays in ward's (the
+  // foreground group) for job control; Landlock's signal scoping covers that case (ABI 6+).
+  bool new_process_group = false;
   uid_t uid = 0;
   gid_t gid = 0;
 

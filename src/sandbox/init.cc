@@ -377,6 +377,7 @@ int workload_main(void* arg) {
   sys::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 
   StepTrace& trace = spec.trace;
+  if (spec.new_process_group) sys::call(SYS_setpgid, 0, 0);
   if (spec.workload_cgroup_ns && sys::unshare(CLONE_NEWCGROUP) != 0)
     return f(Step::kCgroupNamespace, "unshare(CLONE_NEWCGROUP)", sys::last_err), 1;
   trace.add(Step::kCgroupNamespace);

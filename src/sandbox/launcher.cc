@@ -220,6 +220,7 @@ Result<Outcome> run(const RunOptions& options) {
   spec.search_path = search_c.data();
   spec.workdir = plan->workdir.c_str();
   spec.set_groups = !id->rootless;
+  spec.new_process_group = !::isatty(STDIN_FILENO);
   spec.uid = id->uid;
   spec.gid = id->gid;
   spec.rlimits[spec.rlimit_count++] = {RLIMIT_CORE, 0};

@@ -1,7 +1,9 @@
 // `ward run` as a user sees it: exit codes, the workdir, the default policy, setup errors.
 #include <sys/stat.h>
+
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <cstdlib>
 
 #include <gtest/gtest.h>
 
@@ -101,6 +103,20 @@ TEST_P(RunTest, LandlockHoldsWhenWardStartsWithStdinClosed) {
   Result r = ward({"run", "-v", "--", "/bin/true"}, options);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("> enforcing Landlock >"), std::string::npos) << r.err;
+}
+
+// kill(0, SIGKILL) inside must not reach the processes that share ward's process group (a
+// script that started ward, say). Found in review for kernels without Landlock signal scoping.
+TEST_P(RunTest, KillZeroInsideStaysInside) {
+  if (GetParam() != Mode::kRoot) GTEST_SKIP() << "one mode is enough: the shell runs as root";
+  TempDir dir(GetParam());
+  std::string marker = dir.file("survived");
+  std::string script = "cd '" + dir.path() + "' && " + ward_binary() +
+                       " run -- /bin/sh -c 'kill -KILL 0' </dev/null; echo \\$? > '" + marker + "'";
+  // /bin/sh -c without job control: the shell, ward and the workload share one process group.
+  int rc = std::system(("/bin/sh -c \"" + script + "\"").c_str());
+  EXPECT_EQ(rc, 0);
+  EXPECT_EQ(read_file(marker), "137\n");  // the workload died by SIGKILL; the shell lived on
 }
 
 TEST_P(RunTest, WorkdirIsWritableAndTheStartingDirectory) {
