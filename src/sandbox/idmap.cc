@@ -13,8 +13,6 @@
 namespace ward::sandbox {
 namespace {
 
-alignas(64) char g_holder_stack[16 * 1024];
-
 // The user namespace's only member: waits until the parent has taken a reference to the
 // namespace, then is killed.
 int hold(void*) {
@@ -35,8 +33,10 @@ Result<int> IdmapFactory::userns_for(uid_t owner, gid_t group) {
   auto key = std::make_pair(owner, group);
   if (auto it = userns_.find(key); it != userns_.end()) return it->second.get();
 
-  // CLONE_VM: no page-table copy; the holder only ever runs pause().
-  pid_t pid = ::clone(hold, g_holder_stack + sizeof g_holder_stack,
+  // CLONE_VM: no page-table copy; the holder only ever runs pause(), on a stack of its own
+  // (holders are killed asynchronously, so two may be alive at once).
+  holder_stacks_.emplace_back(new char[kHolderStack]);
+  pid_t pid = ::clone(hold, holder_stacks_.back().get() + kHolderStack,
                       CLONE_NEWUSER | CLONE_VM | SIGCHLD, nullptr);
   if (pid < 0) return fail_errno("clone(CLONE_NEWUSER) for an idmapped mount");
   std::string proc = "/proc/" + std::to_string(pid);

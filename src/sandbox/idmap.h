@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,6 +36,8 @@ class IdmapFactory {
   gid_t gid_;
   std::map<std::pair<uid_t, gid_t>, UniqueFd> userns_;  // one per distinct owner
   std::vector<pid_t> holders_;
+  static constexpr size_t kHolderStack = 16 * 1024;
+  std::vector<std::unique_ptr<char[]>> holder_stacks_;  // freed after the holders are reaped
 };
 
 }  // namespace ward::sandbox

@@ -613,7 +613,13 @@ void init_main(ChildSpec* spec) {
   if (got != static_cast<ssize_t>(sizeof go) || go.type != Message::kGo) ::_exit(1);
 
   // Not dumpable from here on: the workload can neither ptrace nor read /proc/1/{mem,environ}.
-  sys::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  // This alone keeps the workload away from /proc/1/mem and /proc/1/environ (ward's memory):
+  // no sandbox without it.
+  if (sys::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+    f(Step::kMountPrivate, "prctl(PR_SET_DUMPABLE)", sys::last_err);
+    send_message(spec->sock, report);
+    ::_exit(1);
+  }
   sys::prctl(PR_SET_NAME, reinterpret_cast<unsigned long>("ward-init"));
   if (spec->title_start && spec->title_end > spec->title_start) {
     std::memset(spec->title_start, 0, spec->title_end - spec->title_start);

@@ -269,6 +269,11 @@ Result<Outcome> run(const RunOptions& options) {
   for (int sig : kForwardedSignals) sigaddset(&set, sig);
   ::sigprocmask(SIG_BLOCK, &set, &old_mask);
   UniqueFd sigfd(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
+  if (!sigfd) {
+    int err = errno;
+    ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+    return fail("signalfd", err);
+  }
 
   spec.workload_cgroup_ns = cgroups->mode() != Cgroups::Mode::kNone;
   const unsigned long flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
