@@ -87,6 +87,42 @@ int init_entry(void* spec) {
   init_main(static_cast<ChildSpec*>(spec));
 }
 
+// The placeholders of protected names that did not exist (plan.h): created before the sandbox
+// starts, removed when it has ended if they are still empty. A placeholder that cannot be
+// created loses its mount (the name then stays unprotected, with a warning).
+class Placeholders {
+ public:
+  void create(Plan& plan) {
+    for (const Placeholder& p : plan.placeholders) {
+      bool made =
+          p.is_directory
+              ? ::mkdir(p.path.c_str(), 0755) == 0
+              : UniqueFd(::open(p.path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644))
+                    .valid();
+      if (made) {
+        created_.push_back(p);
+        continue;
+      }
+      log::warn("{}: cannot reserve it ({}); the sandbox could create it", p.path,
+                std::strerror(errno));
+      std::erase_if(plan.mounts, [&](const MountOp& op) { return op.target == p.path; });
+    }
+  }
+  ~Placeholders() {
+    for (const Placeholder& p : created_) {
+      if (p.is_directory) {
+        ::rmdir(p.path.c_str());  // fails, and keeps it, when something was put there
+        continue;
+      }
+      struct stat st;
+      if (::stat(p.path.c_str(), &st) == 0 && st.st_size == 0) ::unlink(p.path.c_str());
+    }
+  }
+
+ private:
+  std::vector<Placeholder> created_;
+};
+
 // The init's stack; unmapped once the init has been reaped (run() waits for it on every path).
 class InitStack {
  public:
@@ -155,6 +191,8 @@ Result<Outcome> run(const RunOptions& options) {
 
   auto id = resolve_identity(policy.process);
   if (!id) return tl::unexpected(id.error());
+  Placeholders placeholders;
+  placeholders.create(*plan);
 
   // As root the workload is an unprivileged uid: its writable paths are idmapped so that their
   // owner's files are its own (and what it creates lands as the owner's).

@@ -142,6 +142,47 @@ struct Protector {
   }
 };
 
+// Names that hijack the tools a person later runs in a project directory (agents, editors,
+// git), and those that only matter in a home directory.
+constexpr const char* kProjectNames[] = {".mcp.json", ".claude", ".codex",
+                                         ".vscode",   ".idea",   ".gitmodules"};
+constexpr const char* kHomeNames[] = {".bashrc",    ".bash_profile", ".bash_login", ".bash_logout",
+                                      ".zshrc",     ".zprofile",     ".zshenv",     ".profile",
+                                      ".gitconfig", ".ssh",          ".aws",        ".kube"};
+
+bool is_directory_name(std::string_view name) {
+  for (const char* dir :
+       {".claude", ".codex", ".vscode", ".idea", ".ssh", ".aws", ".kube", "hooks"})
+    if (name == dir) return true;
+  return false;
+}
+
+// Placeholders for the protected names missing at the top of a writable root: the project names
+// everywhere, the home names only in the caller's home, and .git/hooks in a repository.
+void add_placeholders(const std::string& root, const std::string& home,
+                      std::vector<Placeholder>& placeholders, std::vector<MountOp>& out) {
+  auto add = [&](const std::string& path, bool directory) {
+    struct stat st;
+    if (::lstat(path.c_str(), &st) == 0 || errno != ENOENT) return;
+    placeholders.push_back({path, directory});
+    out.push_back({MountOp::Kind::kBind, path, path, directory, true, false, -1, true});
+  };
+  for (const char* name : kProjectNames) add(root + "/" + name, is_directory_name(name));
+  if (root == home)
+    for (const char* name : kHomeNames) add(root + "/" + name, is_directory_name(name));
+  struct stat git;
+  if (::lstat((root + "/.git").c_str(), &git) == 0 && S_ISDIR(git.st_mode)) {
+    // .git itself is pinned when it holds a protected entry; a new hooks directory needs it too.
+    bool pinned = std::any_of(out.begin(), out.end(),
+                              [&](const MountOp& op) { return op.target == root + "/.git"; });
+    size_t before = placeholders.size();
+    add(root + "/.git/hooks", true);
+    if (!pinned && placeholders.size() > before)
+      out.insert(out.end() - 1, {MountOp::Kind::kBind, root + "/.git", root + "/.git", true, false,
+                                 false, -1, true});
+  }
+}
+
 void protect_tree(const std::string& root, std::vector<MountOp>& out) {
   Protector p{root, out, {}, 0};
   p.walk(root, 0);
@@ -266,9 +307,12 @@ Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir)
 
   // Protected names inside each writable directory, nested repositories included.
   std::vector<MountOp> protect;
-  for (const MountOp& op : ops)
-    if (op.kind == MountOp::Kind::kBind && !op.read_only && op.is_directory)
-      protect_tree(op.target, protect);
+  const char* home = ::getenv("HOME");
+  for (const MountOp& op : ops) {
+    if (op.kind != MountOp::Kind::kBind || op.read_only || !op.is_directory) continue;
+    protect_tree(op.target, protect);
+    add_placeholders(op.target, home ? home : "", plan.placeholders, protect);
+  }
 
   // The private /tmp comes first so that listed paths beneath it (a workdir under /tmp) are
   // mounted on top of it; the remaining order is lexical, which puts parents before children.

@@ -28,11 +28,19 @@ struct MountOp {
                            // protected name, or a parent pinned so it cannot be renamed)
 };
 
+// A protected name absent at start: ward creates it empty (so that it can be bound read-only and
+// the workload cannot create it) and removes it afterwards if it is still empty.
+struct Placeholder {
+  std::string path;
+  bool is_directory = false;
+};
+
 struct Plan {
-  std::vector<MountOp> mounts;           // in order: parents before children
-  std::vector<landlock::Rule> landlock;  // paths inside the sandbox
-  std::vector<std::string> skipped;      // best_effort: listed paths that do not exist
-  std::string workdir;                   // initial working directory inside the sandbox
+  std::vector<MountOp> mounts;            // in order: parents before children
+  std::vector<Placeholder> placeholders;  // to create before the sandbox starts (see above)
+  std::vector<landlock::Rule> landlock;   // paths inside the sandbox
+  std::vector<std::string> skipped;       // best_effort: listed paths that do not exist
+  std::string workdir;                    // initial working directory inside the sandbox
 };
 
 // Files and directories that hijack a user's later sessions (shell rc files, git config and

@@ -119,6 +119,24 @@ TEST_P(RunTest, KillZeroInsideStaysInside) {
   EXPECT_EQ(read_file(marker), "137\n");  // the workload died by SIGKILL; the shell lived on
 }
 
+// scenarios.md MUST, found open in review: a protected name absent at start (.mcp.json,
+// .vscode/tasks.json, .git/hooks/*) must not be creatable either; ward reserves it for the run
+// and leaves nothing behind.
+TEST_P(RunTest, AbsentProtectedNamesCannotBeCreated) {
+  TempDir dir(GetParam());
+  dir.mkdir(".git");
+  Result r = run(dir, {"/bin/sh", "-c",
+                       "echo x > .mcp.json; mkdir -p .vscode; echo y > .vscode/tasks.json; "
+                       "mkdir -p .claude && echo z > .claude/settings.json; "
+                       "mkdir -p .git/hooks; echo h > .git/hooks/pre-commit; "
+                       "rm -rf .mcp.json .vscode; mv .git .git-moved; echo done > notes"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_file(dir.file("notes")), "done\n");
+  for (const char* name : {".mcp.json", ".vscode", ".claude", ".git/hooks", ".git-moved"})
+    EXPECT_FALSE(exists(dir.file(name))) << name << " exists after the run";
+  EXPECT_TRUE(exists(dir.file(".git")));
+}
+
 TEST_P(RunTest, WorkdirIsWritableAndTheStartingDirectory) {
   TempDir dir(GetParam());
   Result r = run(dir, {"/bin/sh", "-c", "pwd && echo made > made.txt"});
