@@ -24,7 +24,7 @@ std::vector<std::string> describe() {
   out.push_back("ioctl TIOCSTI and TIOCLINUX: EPERM");
   out.push_back(
       "setting a setuid or setgid bit (chmod, fchmod, fchmodat, open, openat, creat, "
-      "mknod, mknodat, mkdir, mkdirat): EPERM; openat2 and fchmodat2: ENOSYS");
+      "mknod, mknodat): EPERM; openat2 and fchmodat2: ENOSYS");
   out.push_back("personality flags that disable ASLR or map page zero: EPERM");
   out.push_back("syscalls of a foreign ABI (i386, x32): the process is killed");
   return out;
