@@ -275,6 +275,6 @@ for r in rows:
         print(f"\n**WARNING: after {r['peer']}'s sandboxes were gone, the measuring cgroup could not be "
               "removed (a child cgroup or a task was left in it).**")
 PY
-busy_note start-only >>"$RESULTS/density.md"
+busy_note >>"$RESULTS/density.md"
 cat "$RESULTS/density.md"
 if grep -q 'WARNING:' "$RESULTS/density.md"; then exit 1; fi

@@ -128,17 +128,28 @@ versions_line() {
   printf '%s\n' "${v[*]}" | sed 's/;/; /g'
 }
 
-# busy_note: a markdown paragraph when the machine was busy, else nothing. Busy: the 1-minute load
-# average was above half the CPUs when the script started, or is above that plus 1 (the benchmark's
-# own share) now (argument "full"); with "start-only", only the first (density.sh's own sandboxes raise the load).
-# Other work skews every figure here.
-LOAD_START="$(cut -d' ' -f1 /proc/loadavg)"
-busy_note() {
-  local now
-  now="$(cut -d' ' -f1 /proc/loadavg)"
-  [[ "${1:-}" != start-only ]] || now=0
-  awk -v a="$LOAD_START" -v b="$now" -v n="$(nproc)" 'BEGIN {
-    if (a > 0.5 * n || b > 0.5 * n + 1)
-      printf "\n**The machine was busy** (1-minute load average %.2f at the start, %s at the end, on %d CPUs): other work skews these figures; re-run on a quiet machine.\n", a, (b == 0 ? "not counted" : sprintf("%.2f", b)), n
+# cpu_busy: percent of all CPUs busy over the next second (from /proc/stat), as an integer.
+cpu_busy() {
+  local a b
+  a="$(head -n1 /proc/stat)"
+  sleep 1
+  b="$(head -n1 /proc/stat)"
+  awk -v a="$a" -v b="$b" 'BEGIN {
+    n = split(a, x); split(b, y); t = 0
+    for (i = 2; i <= n; i++) t += y[i] - x[i]
+    idle = (y[5] - x[5]) + (y[6] - x[6])
+    printf "%d\n", (t > 0) ? 100 * (t - idle) / t : 0
   }'
+}
+
+# busy_note: a markdown paragraph when something else kept the machine busy, else nothing: the CPUs
+# were more than 25% busy in the second before the benchmark (sampled when this file is sourced)
+# or in the second after it (sampled now, once the benchmark's own processes are gone).
+BUSY_START="$(cpu_busy)"
+busy_note() {
+  local end
+  end="$(cpu_busy)"
+  if ((BUSY_START > 25 || end > 25)); then
+    printf '\n**The machine was busy**: other processes used %s%% of the CPUs just before this benchmark and %s%% just after; they skew these figures, so re-run on a quiet machine.\n' "$BUSY_START" "$end"
+  fi
 }

@@ -67,5 +67,5 @@ if "ward" in runs:
 else:
     print("ward was not measured (no usable ward binary).")
 PY
-busy_note full >>"$RESULTS/memory.md"
+busy_note >>"$RESULTS/memory.md"
 cat "$RESULTS/memory.md"
