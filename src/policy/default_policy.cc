@@ -1,6 +1,7 @@
 // The built-in policy: what `ward run` uses without -p, and what `ward policy show-default` prints.
 #include <sys/stat.h>
 
+#include <iterator>
 #include <string>
 
 #include "policy/policy.h"
@@ -14,19 +15,37 @@ namespace {
 constexpr const char* kSystemDirs[] = {"/usr",   "/bin",   "/sbin",   "/lib",
                                        "/lib64", "/lib32", "/libx32", "/etc"};
 
-std::string build_default() {
-  std::string read_only;
-  for (const char* dir : kSystemDirs) {
-    struct stat st;
-    // stat, not lstat: /bin is a symlink to usr/bin on merged-/usr systems and must still be listed
-    // so that #!/bin/sh resolves inside the sandbox.
-    if (::stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) {
-      read_only += "    - ";
-      read_only += dir;
-      read_only += "\n";
+constexpr const char* kPassed[] = {"TERM", "COLORTERM", "LANG",    "LANGUAGE",
+                                   "LC_*", "TZ",        "NO_COLOR"};
+
+// The default's content, decided once per process (the host's layout does not change under a
+// running ward). The YAML that show-default prints is rendered from this, and a test checks that
+// loading that text gives this policy back.
+const Policy& default_policy() {
+  static const Policy policy = [] {
+    Policy p;
+    p.filesystem.include_workdir = true;
+    for (const char* dir : kSystemDirs) {
+      struct stat st;
+      // stat, not lstat: /bin is a symlink to usr/bin on merged-/usr systems and must still be
+      // listed so that #!/bin/sh resolves inside the sandbox.
+      if (::stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) p.filesystem.read_only.push_back(dir);
     }
-  }
+    p.filesystem.read_write = {"/tmp"};
+    p.landlock = Compatibility::kBestEffort;
+    p.environment.pass.assign(std::begin(kPassed), std::end(kPassed));
+    return p;
+  }();
+  return policy;
+}
+
+std::string build_default() {
+  const Policy& p = default_policy();
+  std::string read_only;
+  for (const std::string& dir : p.filesystem.read_only) read_only += "    - " + dir + "\n";
   if (read_only.empty()) read_only = "    []\n";  // not a Unix we know; still a valid policy
+  std::string passed;
+  for (const std::string& name : p.environment.pass) passed += (passed.empty() ? "" : ", ") + name;
 
   return R"(# ward's built-in policy: used by `ward run` when no -p POLICY is given.
 # It follows OpenShell's restrictive default, adapted to a Linux host: the workload sees the
@@ -57,7 +76,8 @@ network_policies: {}
 
 environment:
   # Only these variables pass from ward's environment; everything else (tokens included) stays out.
-  pass: [TERM, COLORTERM, LANG, LANGUAGE, LC_*, TZ, NO_COLOR]
+  pass: [)" +
+         passed + R"(]
 )";
 }
 
@@ -70,23 +90,11 @@ std::string_view default_policy_yaml() {
 }
 
 LoadResult load_default() {
-  // Every `ward run` without -p parses this, and yaml-cpp spends most of that time scanning the
-  // comments meant for people: whole-line comments become empty lines (line numbers stay).
-  static const std::string bare = [] {
-    std::string out;
-    for (std::string_view rest = default_policy_yaml(); !rest.empty();) {
-      size_t end = rest.find('\n');
-      std::string_view line = rest.substr(0, end == std::string_view::npos ? rest.size() : end + 1);
-      size_t first = line.find_first_not_of(' ');
-      if (first != std::string_view::npos && line[first] == '#')
-        out.push_back('\n');
-      else
-        out.append(line);
-      rest.remove_prefix(line.size());
-    }
-    return out;
-  }();
-  return load_string(bare, "<default>");
+  // Every `ward run` without -p takes this: built directly, not parsed (yaml-cpp costs a large
+  // share of a sandbox's start here).
+  LoadResult r;
+  r.policy = default_policy();
+  return r;
 }
 
 }  // namespace ward::policy

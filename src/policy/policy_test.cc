@@ -630,6 +630,26 @@ TEST(Default, LoadsWithoutDiagnostics) {
   EXPECT_TRUE(p.environment.set.empty());
 }
 
+// load_default() builds the policy without parsing; the text users see must say the same thing.
+TEST(Default, TheTextShownLoadsAsTheBuiltPolicy) {
+  LoadResult parsed = load_string(default_policy_yaml(), "<default>");
+  ASSERT_TRUE(LoadsClean(parsed));
+  const Policy& a = *parsed.policy;
+  LoadResult built = load_default();
+  ASSERT_TRUE(built.ok());
+  const Policy& b = *built.policy;
+  EXPECT_EQ(a.filesystem.include_workdir, b.filesystem.include_workdir);
+  EXPECT_EQ(a.filesystem.read_only, b.filesystem.read_only);
+  EXPECT_EQ(a.filesystem.read_write, b.filesystem.read_write);
+  EXPECT_EQ(a.landlock, b.landlock);
+  EXPECT_EQ(a.network.size(), b.network.size());
+  EXPECT_EQ(a.environment.pass, b.environment.pass);
+  EXPECT_EQ(a.environment.set, b.environment.set);
+  EXPECT_EQ(a.process.run_as_user, b.process.run_as_user);
+  EXPECT_EQ(a.resources.memory_bytes, b.resources.memory_bytes);
+  EXPECT_EQ(a.resources.timeout, b.resources.timeout);
+}
+
 TEST(Default, IsCommentedAndStable) {
   std::string_view text = default_policy_yaml();
   EXPECT_NE(text.find("# ward's built-in policy"), std::string_view::npos);
