@@ -21,33 +21,15 @@ constexpr const char* kProtectedFiles[] = {
 constexpr const char* kProtectedDirs[] = {".claude", ".codex", ".vscode", ".idea",
                                           ".ssh",    ".aws",   ".kube",   ".git/hooks"};
 
-class FilesystemTest : public ModeTest {
+class FilesystemTest : public WorkdirTest {
  protected:
-  void SetUp() override {
-    ModeTest::SetUp();
-    if (IsSkipped()) return;
-    dir_ = std::make_unique<TempDir>(mode());
-    work_ = dir_->mkdir("work");
-  }
-
   // A policy file outside the workdir (so the workload cannot see it).
   std::string policy(const std::string& read_only = "", const std::string& read_write = "",
                      const std::string& extra = "") {
     return dir_->write("policy.yaml", policy_yaml(read_only, read_write, extra));
   }
 
-  Result run(const std::vector<std::string>& command, const std::string& policy_file = "",
-             const std::vector<std::string>& env = {}) {
-    return run_sandbox(mode(), work_, command, policy_file.empty() ? policy() : policy_file, env);
-  }
-
-  // Runs `attempts` in one sandbox and expects every one of them refused.
-  void expect_refused(const std::vector<ProbeAttempt>& attempts, const std::string& prologue = "",
-                      const std::string& policy_file = "",
-                      const std::vector<std::string>& env = {}) {
-    Result r = run({"/bin/sh", "-c", probe_script(attempts, prologue)}, policy_file, env);
-    expect_all_refused(attempts, parse_probe_report(r.out), r);
-  }
+  std::string default_policy() override { return policy(); }
 
   // A file owned by the workload's own uid, readable only by it: what it could read on the host.
   std::string owned_by_workload(const std::string& name, const std::string& content) {
@@ -56,8 +38,6 @@ class FilesystemTest : public ModeTest {
     return p;
   }
 
-  std::string w(const std::string& name) const { return work_ + "/" + name; }
-
   // `git init` on the host, the repository owned like the rest of the temporary directory.
   void git_init(const std::string& path) {
     std::string cmd = "git init -q " + shell_quote(path) + " && chown -R " +
@@ -65,9 +45,6 @@ class FilesystemTest : public ModeTest {
                       " " + shell_quote(path);
     ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   }
-
-  std::unique_ptr<TempDir> dir_;
-  std::string work_;
 };
 
 TEST_P(FilesystemTest, WritesUnderReadOnlyPathsFail) {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -166,5 +167,39 @@ std::string unique_marker();
 void kill_pids(const std::vector<pid_t>& pids);
 // Every directory named `name` under /sys/fs/cgroup (any hierarchy, any depth).
 std::vector<std::string> cgroups_named(const std::string& name);
+
+// A ModeTest with a temporary directory (owned by the mode's user) and a workdir inside it, where
+// ward is started; policy files live beside the workdir, out of the sandbox's sight.
+class WorkdirTest : public ModeTest {
+ protected:
+  void SetUp() override {
+    ModeTest::SetUp();
+    if (IsSkipped()) return;
+    dir_ = std::make_unique<TempDir>(mode());
+    work_ = dir_->mkdir("work");
+  }
+
+  // The policy run() uses when given none.
+  virtual std::string default_policy() { return dir_->write("policy.yaml", policy_yaml()); }
+
+  Result run(const std::vector<std::string>& command, const std::string& policy_file = "",
+             const std::vector<std::string>& env = {}) {
+    return run_sandbox(mode(), work_, command, policy_file.empty() ? default_policy() : policy_file,
+                       env);
+  }
+
+  // Runs `attempts` in one sandbox and expects every one of them refused.
+  void expect_refused(const std::vector<ProbeAttempt>& attempts, const std::string& prologue = "",
+                      const std::string& policy_file = "",
+                      const std::vector<std::string>& env = {}) {
+    Result r = run({"/bin/sh", "-c", probe_script(attempts, prologue)}, policy_file, env);
+    expect_all_refused(attempts, parse_probe_report(r.out), r);
+  }
+
+  std::string w(const std::string& name) const { return work_ + "/" + name; }
+
+  std::unique_ptr<TempDir> dir_;
+  std::string work_;
+};
 
 }  // namespace ward::test

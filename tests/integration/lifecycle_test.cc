@@ -55,15 +55,8 @@ void note_cgroups(const std::vector<std::string>& during) {
     std::printf("note: ward made no cgroup here; only processes were checked for leaks\n");
 }
 
-class LifecycleTest : public ModeTest {
+class LifecycleTest : public WorkdirTest {
  protected:
-  void SetUp() override {
-    ModeTest::SetUp();
-    if (IsSkipped()) return;
-    dir_ = std::make_unique<TempDir>(mode());
-    work_ = dir_->mkdir("work");
-  }
-
   std::string policy(const std::string& resources) {
     return dir_->write("policy.yaml", policy_yaml("", "", "resources: " + resources + "\n"));
   }
@@ -94,9 +87,6 @@ class LifecycleTest : public ModeTest {
     b->wait(5s);
     return used;
   }
-
-  std::unique_ptr<TempDir> dir_;
-  std::string work_;
 };
 
 TEST_P(LifecycleTest, TimeoutKillsTheWholeTree) {

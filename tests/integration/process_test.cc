@@ -42,31 +42,12 @@ std::map<std::string, std::string> parse_env(const std::string& text) {
   return env;
 }
 
-class ProcessTest : public ModeTest {
+class ProcessTest : public WorkdirTest {
  protected:
-  void SetUp() override {
-    ModeTest::SetUp();
-    if (IsSkipped()) return;
-    dir_ = std::make_unique<TempDir>(mode());
-    work_ = dir_->mkdir("work");
-  }
-
   std::string policy(const std::string& extra = "") {
     return dir_->write("policy.yaml", policy_yaml("", "", extra));
   }
-
-  Result run(const std::vector<std::string>& command, const std::string& policy_file = "",
-             const std::vector<std::string>& env = {}) {
-    return run_sandbox(mode(), work_, command, policy_file.empty() ? policy() : policy_file, env);
-  }
-
-  void expect_refused(const std::vector<ProbeAttempt>& attempts, const std::string& prologue = "") {
-    Result r = run({"/bin/sh", "-c", probe_script(attempts, prologue)});
-    expect_all_refused(attempts, parse_probe_report(r.out), r);
-  }
-
-  std::unique_ptr<TempDir> dir_;
-  std::string work_;
+  std::string default_policy() override { return policy(); }
 };
 
 TEST_P(ProcessTest, OnlyTheSandboxsOwnProcessesAreVisible) {
