@@ -8,7 +8,7 @@
 //   2. parent: writes uid_map/gid_map, puts init into the sandbox's cgroup, sends kGo
 //   3. init: builds the root, pivots, hostname, lo, Landlock ruleset, forks the workload
 //      → kReady (workload started) or kSetupError (step, syscall, errno, path)
-//   4. init supervises; parent forwards signals with kill(2) and may send kStop
+//   4. init supervises; parent forwards signals with kill(2)
 //   5. init: → kExit (the main process's wait status, how it ended), then exits
 //   The parent's death is seen by the init as EOF on the socket: it kills the whole sandbox,
 //   removes the sandbox's cgroups, and exits.
@@ -81,7 +81,7 @@ struct StepTrace {
 };
 
 struct Message {
-  enum Type : std::uint32_t { kGo = 1, kStop, kReady, kSetupError, kExit };
+  enum Type : std::uint32_t { kGo = 1, kReady, kSetupError, kExit };
   std::uint32_t type = 0;
   std::int32_t value = 0;  // kReady: workload pid (inside); kExit: wait status
   std::int32_t ended = 0;  // kExit: 0 exited/signaled, 1 timed out, 2 stopped by ward

@@ -17,12 +17,16 @@
 #include "base/strings.h"
 
 namespace ward::sandbox {
+namespace {
 
-const char* const kProtectedNames[] = {
-    ".bashrc",   ".bash_profile", ".bash_login", ".bash_logout", ".zshrc",      ".zprofile",
-    ".zshenv",   ".profile",      ".gitconfig",  ".gitmodules",  ".git/config", ".git/hooks",
-    ".mcp.json", ".claude",       ".codex",      ".vscode",      ".idea",       ".ssh",
-    ".aws",      ".kube",         ".config/git", nullptr};
+// Protected entries named directly in a directory. Inside .git (config, hooks, submodules) and
+// .config (git) the walk below looks by itself.
+constexpr const char* kProtectedNames[] = {
+    ".bashrc",  ".bash_profile", ".bash_login", ".bash_logout", ".zshrc",  ".zprofile", ".zshenv",
+    ".profile", ".gitconfig",    ".gitmodules", ".mcp.json",    ".claude", ".codex",    ".vscode",
+    ".idea",    ".ssh",          ".aws",        ".kube",        nullptr};
+
+}  // namespace
 
 namespace {
 

@@ -44,13 +44,12 @@ struct Plan {
 };
 
 // Files and directories that hijack a user's later sessions (shell rc files, git config and
-// hooks, agent and editor settings, credentials): kept read-only inside every writable path, at
+// hooks, agent and editor settings, credentials) are kept read-only inside every writable path, at
 // its top and in directories up to two levels below (nested repositories; at most 1024
 // directories read), with the config and hooks of git submodules; every directory between the
 // writable root and a protected entry is pinned (made a mount point) so that the entry cannot be
-// swapped out by renaming a parent.
-extern const char* const kProtectedNames[];
-
+// swapped out by renaming a parent. The list is in plan.cc.
+//
 // `workdir` must be absolute and normalised. Fails on a hard_requirement path that is missing, or
 // a workdir of "/".
 Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir);
