@@ -11,7 +11,9 @@
 #include "base/log.h"
 #include "base/strings.h"
 #include "cli/commands.h"
+#include "cli/reload.h"
 #include "policy/policy.h"
+#include "proxy/proxy.h"
 #include "sandbox/sandbox.h"
 
 namespace ward::cli {
@@ -23,7 +25,14 @@ struct RunArgs {
   std::vector<std::string> command;
   double grace_seconds = 3;
   bool verbose = false;
+  // The egress proxy.
+  std::string hosts_file;
+  std::string audit_file;
+  bool watch = false;
+  proxy::Limits limits;
 };
+
+constexpr std::uint16_t kEgressPort = 3128;
 
 int report_policy_errors(const policy::LoadResult& loaded) {
   for (const auto& d : loaded.diagnostics) std::fprintf(stderr, "%s\n", d.format().c_str());
@@ -55,13 +64,52 @@ int run_sandbox(const RunArgs& args) {
     workdir = real;
   }
 
+  auto policy = std::make_shared<const policy::Policy>(std::move(*loaded.policy));
+  proxy::Options proxy_options;
+  proxy_options.limits = args.limits;
+  proxy_options.audit_path = args.audit_file;
+  proxy_options.audit_stderr = args.verbose;
+  if (!args.hosts_file.empty()) {
+    auto hosts = proxy::HostsFile::load(args.hosts_file);
+    if (!hosts) {
+      log::error("--hosts: {}", hosts.error().describe());
+      return sandbox::kExitSetupFailed;
+    }
+    proxy_options.hosts = std::move(*hosts);
+  }
+  auto egress = proxy::Proxy::create(std::move(proxy_options), policy);
+  if (!egress) {
+    log::error("{}", egress.error().describe());
+    return sandbox::kExitSetupFailed;
+  }
+  proxy::Proxy& proxy = **egress;
+  const std::string sandbox_id = "ward-" + std::to_string(::getpid());
+  std::optional<Reloader> reloader;
+  if (!args.policy_file.empty()) reloader.emplace(args.policy_file, policy, proxy);
+  if (args.watch) {
+    if (!reloader) {
+      log::error("--watch needs a policy file (-p)");
+      return sandbox::kExitSetupFailed;
+    }
+    if (auto r = reloader->watch(); !r) {
+      log::error("--watch: {}", r.error().describe());
+      return sandbox::kExitSetupFailed;
+    }
+  }
+
   sandbox::RunOptions options;
-  options.policy = &*loaded.policy;
+  options.policy = policy.get();
+  options.egress_port = kEgressPort;
+  options.on_egress = [&](sandbox::EgressEndpoint e) {
+    proxy.serve(sandbox_id, std::move(e.listener), std::move(e.diag), e.init_pid);
+  };
+  if (reloader) options.on_sighup = [&] { reloader->reload("SIGHUP"); };
   options.workdir = workdir;
   options.argv = args.command;
   options.grace = std::chrono::milliseconds(static_cast<long>(args.grace_seconds * 1000));
   options.verbose = args.verbose;
   auto outcome = sandbox::run(options);
+  proxy.stop();  // close records for the tunnels still open
   if (!outcome) {
     log::error("{}", outcome.error().describe());
     return sandbox::kExitSetupFailed;
@@ -71,6 +119,15 @@ int run_sandbox(const RunArgs& args) {
   else if (args.verbose && outcome->kind == sandbox::Outcome::Kind::kSignaled)
     log::debug("the workload was killed by signal {}", outcome->signal);
   return outcome->exit_code;
+}
+
+// A whole number of seconds, at least 1, shown with its default.
+void add_seconds(CLI::App* app, const std::string& name, std::chrono::seconds& value,
+                 const std::string& help) {
+  app->add_option_function<long>(
+         name, [&value](long s) { value = std::chrono::seconds(s); }, help)
+      ->check(CLI::Range(1L, 86400L))
+      ->default_str(std::to_string(value.count()));
 }
 
 }  // namespace
@@ -89,7 +146,25 @@ Action add_run(CLI::App& app, std::vector<std::string> command_after_dashes) {
   run->add_option("--grace", args->grace_seconds,
                   "Seconds between SIGTERM and SIGKILL when the sandbox is stopped")
       ->check(CLI::NonNegativeNumber);
-  run->add_flag("-v,--verbose", args->verbose, "Say which layers were applied and how");
+  run->add_flag("-v,--verbose", args->verbose,
+                "Say which layers were applied and how, and print each egress decision");
+  run->add_option("--hosts", args->hosts_file,
+                  "A hosts file (/etc/hosts format) the egress proxy resolves names from before "
+                  "DNS")
+      ->check(CLI::ExistingFile);
+  run->add_option("--audit", args->audit_file,
+                  "Append an OCSF JSON record of every egress decision to this file");
+  run->add_flag("--watch", args->watch,
+                "Reload the policy's network sections when the policy file changes (SIGHUP to "
+                "ward does the same)");
+  add_seconds(run, "--header-timeout", args->limits.header_timeout,
+              "Seconds a client has to send a complete request head (then 408)");
+  add_seconds(run, "--idle-timeout", args->limits.idle_timeout,
+              "Seconds an egress connection may stay silent before it is closed");
+  run->add_option("--max-connections", args->limits.max_connections,
+                  "Open egress connections allowed per sandbox (then 503)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   auto* command =
       run->add_option("command", args->command, "The command and its arguments (after --)");
   if (!have_command) command->required();

@@ -148,4 +148,13 @@ LoadResult load_file(const std::string& path) {
   return load_string(text, path);
 }
 
+std::string changed_static_section(const Policy& running, const Policy& update) {
+  if (!(running.filesystem == update.filesystem)) return "filesystem_policy";
+  if (running.landlock != update.landlock) return "landlock";
+  if (!(running.process == update.process)) return "process";
+  if (!(running.resources == update.resources)) return "resources";
+  if (!(running.environment == update.environment)) return "environment";
+  return "";
+}
+
 }  // namespace ward::policy

@@ -106,6 +106,13 @@ Decision NetworkMatcher::decide(std::string_view host, std::uint16_t port,
     }
     if (!hit) continue;
     for (const std::string& pattern : rule.binaries) {
+      if (pattern == "/**") {  // any binary, even one the proxy could not identify
+        d.allowed = true;
+        d.rule = rule.key;
+        d.endpoint = hit->source;
+        d.reason = "allowed by " + rule.key + " (any binary)";
+        return d;
+      }
       for (const std::string& binary : binaries) {
         if (binary_matches(pattern, binary)) {
           d.allowed = true;

@@ -21,11 +21,13 @@ struct FilesystemPolicy {
   bool include_workdir = false;
   std::vector<std::string> read_only;   // absolute, normalised (no trailing slash, no "//")
   std::vector<std::string> read_write;  // absolute, normalised
+  bool operator==(const FilesystemPolicy&) const = default;
 };
 
 struct ProcessPolicy {
   std::optional<std::string> run_as_user;   // a name or a decimal id, never 0/root
   std::optional<std::string> run_as_group;  // a name or a decimal id, never 0/root
+  bool operator==(const ProcessPolicy&) const = default;
 };
 
 // ward: limits for the whole sandbox (every process in it).
@@ -34,6 +36,7 @@ struct Resources {
   std::optional<std::uint64_t> pids;                 // maximum number of tasks
   std::optional<double> cpus;                        // CPU bandwidth in cores, e.g. 0.5 or 2
   std::optional<std::chrono::milliseconds> timeout;  // wall clock: 30, "30s", "5m", "1h"
+  bool operator==(const Resources&) const = default;
 };
 
 // ward: the workload's environment. Nothing from ward's environment passes unless named here.
@@ -41,6 +44,7 @@ struct Environment {
   std::vector<std::string>
       pass;  // names, or globs such as LC_*; secret-like names need an exact entry
   std::vector<std::pair<std::string, std::string>> set;  // in file order
+  bool operator==(const Environment&) const = default;
 };
 
 // --- network_policies (dynamic; enforced by the proxy) ---
@@ -126,6 +130,11 @@ struct LoadResult {
 // Parses and validates. `file` names the source in diagnostics.
 LoadResult load_string(std::string_view text, std::string_view file);
 LoadResult load_file(const std::string& path);
+
+// A reload may change only the dynamic sections (network_policies): the name of the first static
+// section that differs between the running policy and an update ("filesystem_policy",
+// "landlock", "process", "resources", "environment"), or "" when none does.
+std::string changed_static_section(const Policy& running, const Policy& update);
 
 // The built-in policy used when `ward run` gets no -p: system directories read-only, the workdir
 // and a private /tmp read-write, no network.

@@ -764,3 +764,52 @@ TEST_F(OpenShellFiles, NonPolicyFilesAreRefusedWithUnknownKeys) {
 
 }  // namespace
 }  // namespace ward::policy
+
+namespace ward::policy {
+namespace {
+
+using namespace ward::policy::testing;
+
+// --- reload: only network sections may change ---
+
+TEST(Reload, NetworkChangesAreDynamicEverythingElseIsStatic) {
+  const std::string base =
+      "version: 1\n"
+      "filesystem_policy: {read_only: [/usr]}\n"
+      "resources: {memory: 64M}\n";
+  LoadResult running = load(base);
+  ASSERT_TRUE(running.ok()) << dump(running);
+  LoadResult network = load(base +
+                            "network_policies:\n"
+                            "  api: {endpoints: [{host: api.test, port: 443}], "
+                            "binaries: [{path: /usr/bin/curl}]}\n");
+  ASSERT_TRUE(network.ok()) << dump(network);
+  EXPECT_EQ(changed_static_section(*running.policy, *network.policy), "");
+
+  struct Case {
+    const char* yaml;
+    const char* section;
+  } cases[] = {
+      {"version: 1\nfilesystem_policy: {read_only: [/usr, /etc]}\nresources: {memory: 64M}\n",
+       "filesystem_policy"},
+      {"version: 1\nfilesystem_policy: {read_only: [/usr]}\nresources: {memory: 65M}\n",
+       "resources"},
+      {"version: 1\nfilesystem_policy: {read_only: [/usr]}\nresources: {memory: 64M}\n"
+       "landlock: {compatibility: hard_requirement}\n",
+       "landlock"},
+      {"version: 1\nfilesystem_policy: {read_only: [/usr]}\nresources: {memory: 64M}\n"
+       "process: {run_as_user: nobody}\n",
+       "process"},
+      {"version: 1\nfilesystem_policy: {read_only: [/usr]}\nresources: {memory: 64M}\n"
+       "environment: {pass: [TERM]}\n",
+       "environment"},
+  };
+  for (const Case& c : cases) {
+    LoadResult update = load(c.yaml);
+    ASSERT_TRUE(update.ok()) << dump(update);
+    EXPECT_EQ(changed_static_section(*running.policy, *update.policy), c.section) << c.yaml;
+  }
+}
+
+}  // namespace
+}  // namespace ward::policy

@@ -6,8 +6,10 @@
 // Sync protocol on a SOCK_SEQPACKET socketpair (one message = one struct Message):
 //   1. parent: clone(init) — init blocks reading the socket
 //   2. parent: writes uid_map/gid_map, puts init into the sandbox's cgroup, sends kGo
-//   3. init: builds the root, pivots, hostname, lo, Landlock ruleset, forks the workload
-//      → kReady (workload started) or kSetupError (step, syscall, errno, path)
+//   3. init: builds the root, pivots, hostname, lo, the egress listener, Landlock ruleset, forks
+//      the workload → kReady (workload started; carries the egress listener and a sock_diag
+//      socket of the sandbox's network namespace as SCM_RIGHTS) or kSetupError (step, syscall,
+//      errno, path)
 //   4. init supervises; parent forwards signals with kill(2)
 //   5. init: → kExit (the main process's wait status, how it ended), then exits
 //   The parent's death is seen by the init as EOF on the socket: it kills the whole sandbox,
@@ -43,6 +45,7 @@ enum class Step : int {
   kRootReadOnly,      // the root tmpfs made read-only
   kHostname,          // uts namespace
   kLoopback,          // bring up lo in the network namespace
+  kEgressListener,    // the proxy's listener (and a sock_diag socket) in the network namespace
   kLandlockRuleset,   // build the Landlock ruleset over the same lists
   kSpawn,             // fork the workload
   kCgroupNamespace,   // workload: its own cgroup namespace
@@ -124,6 +127,9 @@ struct ChildSpec {
   bool new_process_group = false;
   uid_t uid = 0;
   gid_t gid = 0;
+
+  // The egress listener: 127.0.0.1:egress_port inside the network namespace (0: none).
+  std::uint16_t egress_port = 0;
 
   Rlimit rlimits[8] = {};
   int rlimit_count = 0;

@@ -55,6 +55,15 @@ std::vector<std::string> build_environment(const policy::Environment& policy,
     }
   }
   for (const auto& [name, value] : policy.set) env[name] = value;
+  if (context.egress_port) {
+    const std::string proxy = "http://127.0.0.1:" + std::to_string(context.egress_port);
+    for (const char* name :
+         {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"})
+      env[name] = proxy;
+    // Servers the workload runs itself stay reachable directly.
+    env["NO_PROXY"] = env["no_proxy"] = "localhost,127.0.0.1,::1";
+    env["NODE_USE_ENV_PROXY"] = "1";  // Node 22.21+/24: fetch and http honour the variables
+  }
 
   std::vector<std::string> out;
   out.reserve(env.size());

@@ -18,6 +18,9 @@ struct EnvContext {
   std::string home;       // HOME inside the sandbox
   std::string user_name;  // USER and LOGNAME
   std::string workdir;    // PWD
+  // The egress proxy's port inside the sandbox (0: none). The proxy variables that curl, wget,
+  // python, node, pip and git read point at it, and override anything the policy sets.
+  unsigned egress_port = 0;
 };
 
 // `host` is ward's own environment ("NAME=value" strings, as in environ).

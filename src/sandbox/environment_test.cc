@@ -72,6 +72,30 @@ TEST(Environment, SetOverridesEverything) {
   EXPECT_TRUE(has(env, "FOO=bar"));
 }
 
+TEST(Environment, ProxyVariablesPointAtTheEgressListenerWhateverThePolicySets) {
+  policy::Environment policy;
+  policy.pass = {"*"};
+  policy.set = {{"HTTPS_PROXY", "http://elsewhere:1"}};
+  EnvContext context = kContext;
+  context.egress_port = 3128;
+  std::vector<std::string> host = kHost;
+  host.push_back("http_proxy=http://host-proxy:8080");
+  auto env = build_environment(policy, host, context);
+  for (const char* name :
+       {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"})
+    EXPECT_TRUE(has(env, std::string(name) + "=http://127.0.0.1:3128")) << name;
+  EXPECT_TRUE(has(env, "NO_PROXY=localhost,127.0.0.1,::1"));
+  EXPECT_TRUE(has(env, "no_proxy=localhost,127.0.0.1,::1"));
+  EXPECT_TRUE(has(env, "NODE_USE_ENV_PROXY=1"));
+}
+
+TEST(Environment, NoProxyVariablesWithoutEgress) {
+  policy::Environment policy;
+  auto env = build_environment(policy, kHost, kContext);
+  EXPECT_FALSE(has_name(env, "HTTP_PROXY"));
+  EXPECT_FALSE(has_name(env, "NODE_USE_ENV_PROXY"));
+}
+
 TEST(Environment, SecretDetection) {
   for (const char* name : {"GITHUB_TOKEN", "MY_SECRET", "DB_PASSWORD", "OPENAI_API_KEY",
                            "x_api_key", "AWS_ACCESS_KEY_ID", "GOOGLE_APPLICATION_CREDENTIALS"})

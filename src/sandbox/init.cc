@@ -6,8 +6,11 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <linux/mount.h>
+#include <linux/netlink.h>
 #include <linux/seccomp.h>
+#include <linux/sock_diag.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -296,6 +299,54 @@ bool bring_up_loopback(const Failure& f) {
   return ok || f(Step::kLoopback, "ioctl", err, "lo");
 }
 
+// The egress listener: 127.0.0.1:port inside the sandbox's network namespace, the only way out
+// (the proxy accepts on it from ward's namespace). With it, a NETLINK_SOCK_DIAG socket of the same
+// namespace, through which the proxy finds the socket (and so the process) behind a connection.
+// Both go to the parent with kReady; the init closes its copies.
+struct EgressFds {
+  int listener = -1;
+  int diag = -1;
+};
+
+bool create_egress(const ChildSpec& spec, EgressFds& out, const Failure& f) {
+  out.listener = sys::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (out.listener < 0) return f(Step::kEgressListener, "socket", sys::last_err);
+  struct sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(spec.egress_port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (sys::bind(out.listener, &addr, sizeof addr) != 0)
+    return f(Step::kEgressListener, "bind", sys::last_err, "127.0.0.1");
+  if (sys::listen(out.listener, 4096) != 0)
+    return f(Step::kEgressListener, "listen", sys::last_err);
+  out.diag = sys::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (out.diag < 0) return f(Step::kEgressListener, "socket(NETLINK_SOCK_DIAG)", sys::last_err);
+  return true;
+}
+
+// kReady, with the egress fds attached when there are any.
+bool send_ready(int sock, const Message& m, const EgressFds& egress) {
+  struct iovec iov = {const_cast<Message*>(&m), sizeof m};
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(struct cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
+  if (egress.listener >= 0) {
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(2 * sizeof(int));
+    int fds[2] = {egress.listener, egress.diag};
+    std::memcpy(CMSG_DATA(c), fds, sizeof fds);
+  }
+  ssize_t n;
+  do n = sys::sendmsg(sock, &msg, MSG_NOSIGNAL);
+  while (n < 0 && sys::last_err == EINTR);
+  return n == static_cast<ssize_t>(sizeof m);
+}
+
 constexpr int kLandlockOff = -2;
 
 // Returns the ruleset fd, kLandlockOff when Landlock is off, -1 on failure.
@@ -568,6 +619,8 @@ const char* step_name(Step step) {
       return "setting the hostname";
     case Step::kLoopback:
       return "bringing up the loopback interface";
+    case Step::kEgressListener:
+      return "creating the egress listener";
     case Step::kLandlockRuleset:
       return "building the Landlock ruleset";
     case Step::kSpawn:
@@ -633,6 +686,9 @@ void init_main(ChildSpec* spec) {
     ok = f(Step::kHostname, "sethostname", sys::last_err);
   if (ok) trace.add(Step::kHostname);
   if (ok && (ok = bring_up_loopback(f))) trace.add(Step::kLoopback);
+  EgressFds egress;
+  if (ok && spec->egress_port && (ok = create_egress(*spec, egress, f)))
+    trace.add(Step::kEgressListener);
   if (ok && (ok = (landlock_fd = build_landlock(*spec, f)) != -1))
     trace.add(Step::kLandlockRuleset);
   if (!ok) {
@@ -676,7 +732,9 @@ void init_main(ChildSpec* spec) {
   ready.type = Message::kReady;
   ready.value = pid;
   ready.trace = trace;
-  send_message(spec->sock, ready);
+  send_ready(spec->sock, ready, egress);
+  if (egress.listener >= 0) sys::close(egress.listener);
+  if (egress.diag >= 0) sys::close(egress.diag);
   supervise(*spec, pid, sigfd);
 }
 

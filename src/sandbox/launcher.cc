@@ -163,6 +163,27 @@ std::string env_value(const std::vector<std::string>& env, const std::string& na
   return {};
 }
 
+// One message from the init; the egress fds that come with kReady land in `egress`.
+ssize_t receive_message(int sock, Message& m, EgressEndpoint& egress) {
+  struct iovec iov = {&m, sizeof m};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))];
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t got = ::recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  if (got <= 0) return got;
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    int fds[2] = {-1, -1};
+    std::memcpy(fds, CMSG_DATA(c), std::min(sizeof fds, c->cmsg_len - CMSG_LEN(0)));
+    egress.listener.reset(fds[0]);
+    egress.diag.reset(fds[1]);
+  }
+  return got;
+}
+
 std::string format_bytes(std::uint64_t bytes) {
   if (bytes % (1ULL << 30) == 0) return std::to_string(bytes >> 30) + " GiB";
   if (bytes % (1ULL << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
@@ -232,8 +253,8 @@ Result<Outcome> run(const RunOptions& options) {
   }
   std::vector<std::string> host_env;
   for (char** e = environ; e && *e; ++e) host_env.emplace_back(*e);
-  std::vector<std::string> env =
-      build_environment(policy.environment, host_env, {home, id->user_name, plan->workdir});
+  std::vector<std::string> env = build_environment(
+      policy.environment, host_env, {home, id->user_name, plan->workdir, options.egress_port});
   std::vector<std::string> argv = options.argv;
   std::vector<std::string> search;
   const std::string path_var = env_value(env, "PATH");
@@ -276,6 +297,7 @@ Result<Outcome> run(const RunOptions& options) {
   spec.cgroup_name = cgroups->name().c_str();
   spec.title_start = g_title_start;
   spec.title_end = g_title_end;
+  spec.egress_port = options.egress_port;
 
   if (options.verbose) {
     log::debug("identity: {} uid {} gid {} inside, uid {} on the host",
@@ -385,11 +407,16 @@ Result<Outcome> run(const RunOptions& options) {
     }
     if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
       Message m;
-      ssize_t got = ::recv(sock.get(), &m, sizeof m, MSG_DONTWAIT);
+      EgressEndpoint egress;
+      ssize_t got = receive_message(sock.get(), m, egress);
       if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) sock_open = false;
       if (got == sizeof m) {
         if (m.type == Message::kReady) {
           ready = true;
+          if (egress.listener && options.on_egress) {
+            egress.init_pid = init;
+            options.on_egress(std::move(egress));
+          }
           setup_us = micros_since(cloned);
           if (options.verbose) {
             std::string steps, costs;
@@ -419,7 +446,12 @@ Result<Outcome> run(const RunOptions& options) {
       }
       // Forward what a process sent us (kill(1), a supervisor); a terminal-generated signal
       // (SI_KERNEL) already reached the workload, which shares our process group.
-      if (si.ssi_code <= 0) ::kill(init, sig);
+      if (si.ssi_code > 0) continue;
+      if (sig == SIGHUP && options.on_sighup) {
+        options.on_sighup();
+        continue;
+      }
+      ::kill(init, sig);
     }
   }
   // The kExit message may still be queued when SIGCHLD arrives first.

@@ -6,11 +6,16 @@
 // forks the workload and supervises it. See docs/architecture.md for the sync protocol.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "base/fd.h"
 #include "base/result.h"
 #include "policy/policy.h"
 
@@ -22,12 +27,28 @@ inline constexpr int kExitSetupFailed = 125;    // ward could not build the sand
 inline constexpr int kExitNotExecutable = 126;  // the command exists but cannot be executed
 inline constexpr int kExitNotFound = 127;       // the command was not found inside the sandbox
 
+// What the egress proxy needs from a started sandbox: its listener (127.0.0.1:port inside the
+// sandbox's network namespace), a NETLINK_SOCK_DIAG socket of that namespace, and the init's pid
+// on the host (the root of the sandbox's process tree).
+struct EgressEndpoint {
+  UniqueFd listener;
+  UniqueFd diag;
+  pid_t init_pid = 0;
+};
+
 struct RunOptions {
   const policy::Policy* policy = nullptr;
   std::string workdir;  // absolute; bound read-write at the same path when include_workdir
   std::vector<std::string> argv;
   std::chrono::milliseconds grace{3000};  // stop protocol: SIGTERM → grace → SIGKILL
   bool verbose = false;
+
+  // The egress listener's port inside the sandbox; 0: no listener, no proxy variables.
+  std::uint16_t egress_port = 0;
+  // Called once, from run()'s thread, when the sandbox is ready and its listener has arrived.
+  std::function<void(EgressEndpoint)> on_egress;
+  // When set, a SIGHUP sent to ward calls it (a policy reload) instead of reaching the workload.
+  std::function<void()> on_sighup;
 };
 
 struct Outcome {

@@ -101,6 +101,18 @@ inline long send(int fd, const void* buf, size_t n, int flags) {
 inline long recv(int fd, void* buf, size_t n, int flags) {
   return call(SYS_recvfrom, fd, buf, n, flags, 0, 0);
 }
+inline long sendmsg(int fd, const struct msghdr* msg, int flags) {
+  return call(SYS_sendmsg, fd, msg, flags);
+}
+inline long bind(int fd, const void* addr, unsigned len) {
+  return call(SYS_bind, fd, addr, len);
+}
+inline long listen(int fd, int backlog) {
+  return call(SYS_listen, fd, backlog);
+}
+inline long setsockopt(int fd, int level, int name, const void* value, unsigned len) {
+  return call(SYS_setsockopt, fd, level, name, value, len);
+}
 inline long socket(int domain, int type, int protocol) {
   return call(SYS_socket, domain, type, protocol);
 }

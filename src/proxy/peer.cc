@@ -1,0 +1,199 @@
+#include "proxy/peer.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <string_view>
+
+namespace ward::proxy {
+namespace {
+
+std::string read_small(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return {};
+  char buf[4096];
+  ssize_t n = ::read(fd.get(), buf, sizeof buf);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+std::string read_link(const std::string& path) {
+  char buf[4096];
+  ssize_t n = ::readlink(path.c_str(), buf, sizeof buf);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+// /proc/PID/stat: the parent pid (field 4) and the start time (field 22), read after the
+// command name, which may contain spaces and parentheses.
+struct Stat {
+  pid_t ppid = 0;
+  unsigned long long start_time = 0;
+};
+bool read_stat(pid_t pid, Stat& out) {
+  std::string s = read_small("/proc/" + std::to_string(pid) + "/stat");
+  size_t paren = s.rfind(')');
+  if (paren == std::string::npos) return false;
+  const char* p = s.c_str() + paren + 2;  // at field 3 (state)
+  char* end = nullptr;
+  for (int field = 3; field < 22 && *p; ++field) {
+    if (field == 4) out.ppid = static_cast<pid_t>(std::strtol(p, &end, 10));
+    p = std::strchr(p, ' ');
+    if (!p) return false;
+    ++p;
+  }
+  out.start_time = std::strtoull(p, &end, 10);
+  return true;
+}
+
+// The pid as the sandbox sees it: the last NSpid entry.
+int inner_pid(pid_t host_pid) {
+  std::string status = read_small("/proc/" + std::to_string(host_pid) + "/status");
+  size_t at = status.find("NSpid:");
+  if (at == std::string::npos) return 0;
+  size_t eol = status.find('\n', at);
+  std::string_view line(status.data() + at + 6, eol - at - 6);
+  size_t last = line.find_last_of(" \t");
+  return std::atoi(std::string(line.substr(last + 1)).c_str());
+}
+
+bool holds_socket(pid_t pid, const std::string& link) {
+  std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return false;
+  bool found = false;
+  char buf[64];
+  while (struct dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    ssize_t n = ::readlinkat(::dirfd(d), e->d_name, buf, sizeof buf);
+    if (n == static_cast<ssize_t>(link.size()) && std::memcmp(buf, link.data(), link.size()) == 0) {
+      found = true;
+      break;
+    }
+  }
+  ::closedir(d);
+  return found;
+}
+
+// Every process of the sandbox, breadth first from the init (its children, theirs, ...).
+std::vector<pid_t> sandbox_processes(pid_t init_pid) {
+  std::vector<pid_t> out;
+  std::deque<pid_t> queue{init_pid};
+  while (!queue.empty()) {
+    pid_t pid = queue.front();
+    queue.pop_front();
+    if (pid != init_pid) out.push_back(pid);
+    std::string tasks = "/proc/" + std::to_string(pid) + "/task";
+    DIR* d = ::opendir(tasks.c_str());
+    if (!d) continue;
+    while (struct dirent* e = ::readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      std::string children = read_small(tasks + "/" + e->d_name + "/children");
+      const char* p = children.c_str();
+      char* end;
+      for (long child; (child = std::strtol(p, &end, 10)) > 0; p = end)
+        queue.push_back(static_cast<pid_t>(child));
+    }
+    ::closedir(d);
+  }
+  return out;
+}
+
+}  // namespace
+
+const std::string& Caller::binary() const {
+  static const std::string kUnknown;
+  return binaries.empty() ? kUnknown : binaries.front();
+}
+
+PeerFinder::PeerFinder(UniqueFd diag, pid_t init_pid)
+    : diag_(std::move(diag)), init_pid_(init_pid) {}
+
+std::uint64_t PeerFinder::socket_inode(std::uint16_t client_port, std::uint16_t listener_port) {
+  // One exact lookup (no dump): the client's socket, 127.0.0.1:client_port → 127.0.0.1:listener.
+  struct {
+    struct nlmsghdr header;
+    struct inet_diag_req_v2 request;
+  } query = {};
+  query.header.nlmsg_len = sizeof query;
+  query.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  query.header.nlmsg_flags = NLM_F_REQUEST;
+  query.request.sdiag_family = AF_INET;
+  query.request.sdiag_protocol = IPPROTO_TCP;
+  query.request.idiag_states = ~0U;
+  query.request.id.idiag_sport = htons(client_port);
+  query.request.id.idiag_dport = htons(listener_port);
+  query.request.id.idiag_src[0] = htonl(INADDR_LOOPBACK);
+  query.request.id.idiag_dst[0] = htonl(INADDR_LOOPBACK);
+  query.request.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+  query.request.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+  struct sockaddr_nl kernel = {};
+  kernel.nl_family = AF_NETLINK;
+  if (::sendto(diag_.get(), &query, sizeof query, 0, reinterpret_cast<sockaddr*>(&kernel),
+               sizeof kernel) != sizeof query)
+    return 0;
+  alignas(struct nlmsghdr) char buf[1024];
+  ssize_t n = ::recv(diag_.get(), buf, sizeof buf, 0);
+  if (n < static_cast<ssize_t>(NLMSG_LENGTH(sizeof(struct inet_diag_msg)))) return 0;
+  auto* header = reinterpret_cast<struct nlmsghdr*>(buf);
+  if (header->nlmsg_type != SOCK_DIAG_BY_FAMILY) return 0;  // NLMSG_ERROR: no such socket
+  auto* msg = static_cast<struct inet_diag_msg*>(NLMSG_DATA(header));
+  return msg->idiag_inode;
+}
+
+pid_t PeerFinder::owner_of(std::uint64_t inode) {
+  const std::string link = "socket:[" + std::to_string(inode) + "]";
+  if (last_owner_ && holds_socket(last_owner_, link)) return last_owner_;
+  for (pid_t pid : sandbox_processes(init_pid_)) {
+    if (pid == last_owner_) continue;
+    if (holds_socket(pid, link)) return last_owner_ = pid;
+  }
+  return 0;
+}
+
+const Caller* PeerFinder::describe(pid_t host_pid) {
+  Stat stat;
+  if (!read_stat(host_pid, stat)) return nullptr;
+  // A cached entry holds while the pid is the same process (start time) running the same
+  // executable: an execve keeps both pid and start time, so the executable is read every time.
+  std::string exe = read_link("/proc/" + std::to_string(host_pid) + "/exe");
+  if (exe.empty()) return nullptr;
+  auto it = known_.find(host_pid);
+  if (it != known_.end() && it->second.start_time == stat.start_time &&
+      it->second.caller.binary() == exe)
+    return &it->second.caller;
+
+  Known known;
+  known.start_time = stat.start_time;
+  known.caller.pid = inner_pid(host_pid);
+  // The executable, then each ancestor's, up to the entrypoint (the init's child).
+  known.caller.binaries.push_back(std::move(exe));
+  Stat s = stat;
+  for (pid_t p = stat.ppid; p > 1 && p != init_pid_; p = s.ppid) {
+    std::string ancestor = read_link("/proc/" + std::to_string(p) + "/exe");
+    if (ancestor.empty() || !read_stat(p, s)) break;
+    known.caller.binaries.push_back(std::move(ancestor));
+  }
+  if (known_.size() > 4096) known_.clear();  // exited processes are never removed one by one
+  return &(known_[host_pid] = std::move(known)).caller;
+}
+
+Caller PeerFinder::find(std::uint16_t client_port, std::uint16_t listener_port) {
+  std::uint64_t inode = socket_inode(client_port, listener_port);
+  if (!inode) return {};
+  pid_t owner = owner_of(inode);
+  if (!owner) return {};
+  const Caller* caller = describe(owner);
+  return caller ? *caller : Caller{};
+}
+
+}  // namespace ward::proxy

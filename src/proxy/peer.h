@@ -1,0 +1,56 @@
+// Which process inside a sandbox opened a connection to its egress listener: found from the
+// connection itself, never from anything the client sends.
+//
+//   client port → sock_diag (in the sandbox's network namespace) → the socket's inode
+//   → the sandbox process holding "socket:[inode]" (/proc/PID/fd) → /proc/PID/exe, then each
+//   ancestor's executable up to the sandbox's entrypoint.
+//
+// Executables are cached per process (keyed by pid and start time, so a reused pid is not
+// mistaken for the old process); the process that opened the previous connection is searched
+// first, so a client opening many connections costs one directory scan each.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "base/fd.h"
+
+namespace ward::proxy {
+
+struct Caller {
+  int pid = 0;                        // as the sandbox sees it; 0 when not found
+  std::vector<std::string> binaries;  // its executable first, then its ancestors'
+  const std::string& binary() const;  // the executable, or "" when unknown
+};
+
+class PeerFinder {
+ public:
+  // `diag`: a NETLINK_SOCK_DIAG socket created in the sandbox's network namespace. `init_pid`:
+  // the sandbox init's pid on the host (the root of the sandbox's process tree).
+  PeerFinder(UniqueFd diag, pid_t init_pid);
+
+  // The caller behind a connection accepted on the listener: `client_port` is the connection's
+  // source port, both ends are IPv4 loopback. An empty Caller when it cannot be found (the
+  // process already exited, say): policies that name binaries then deny.
+  Caller find(std::uint16_t client_port, std::uint16_t listener_port);
+
+ private:
+  struct Known {
+    unsigned long long start_time = 0;
+    Caller caller;
+  };
+  std::uint64_t socket_inode(std::uint16_t client_port, std::uint16_t listener_port);
+  pid_t owner_of(std::uint64_t inode);
+  const Caller* describe(pid_t host_pid);
+
+  UniqueFd diag_;
+  pid_t init_pid_;
+  pid_t last_owner_ = 0;
+  std::unordered_map<pid_t, Known> known_;
+};
+
+}  // namespace ward::proxy

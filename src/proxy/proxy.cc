@@ -1,0 +1,171 @@
+#include "proxy/proxy.h"
+
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <future>
+#include <list>
+#include <thread>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "base/log.h"
+#include "proxy/engine.h"
+
+namespace ward::proxy {
+namespace {
+
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr auto kSweepInterval = std::chrono::milliseconds(500);
+constexpr auto kStopGrace = std::chrono::seconds(2);
+
+// Tunnels hold two sockets and, while busy, two pipes: the soft limit on open files is raised
+// to the hard one so that thousands of connections fit.
+void raise_file_limit() {
+  struct rlimit rl;
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+}  // namespace
+
+struct Proxy::Impl {
+  asio::io_context io{1};
+  asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+  Engine engine{io, {}, {}, {}, nullptr};
+  std::list<Sandbox> sandboxes;
+  asio::steady_timer sweep{io};
+  std::uint64_t generations = 0;
+  std::thread thread;
+  std::promise<void> finished;
+
+  asio::awaitable<void> accept_loop(Sandbox& sandbox);
+  asio::awaitable<void> sweep_loop();
+  void start_thread();
+};
+
+asio::awaitable<void> Proxy::Impl::accept_loop(Sandbox& sandbox) {
+  for (;;) {
+    auto [ec, client] = co_await sandbox.acceptor.async_accept(kNoThrow);
+    if (ec == asio::error::operation_aborted || engine.stopping) co_return;
+    if (ec) {
+      // EMFILE and the like: say so once per burst and keep serving the others.
+      log::warn("egress listener of {}: accept: {}", sandbox.id, ec.message());
+      asio::steady_timer pause(io, std::chrono::milliseconds(100));
+      co_await pause.async_wait(kNoThrow);
+      continue;
+    }
+    if (sandbox.connections >= engine.limits.max_connections) {
+      // Answered without a session: a best-effort 503 on a fresh socket's empty send buffer.
+      static const std::string kBusy = [] {
+        std::string body =
+            "{\"error\":\"too_many_connections\",\"reason\":\"the sandbox has reached its "
+            "connection cap\"}\n";
+        return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+               "Content-Length: " +
+               std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+      }();
+      ::send(client.native_handle(), kBusy.data(), kBusy.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      continue;
+    }
+    client.set_option(tcp::no_delay(true));
+    asio::co_spawn(io, serve_connection(engine, sandbox, std::move(client)), asio::detached);
+  }
+}
+
+asio::awaitable<void> Proxy::Impl::sweep_loop() {
+  while (!engine.stopping) {
+    sweep.expires_after(kSweepInterval);
+    auto [ec] = co_await sweep.async_wait(kNoThrow);
+    if (ec) co_return;
+    expire_sessions(engine, Clock::now());
+  }
+}
+
+void Proxy::Impl::start_thread() {
+  if (thread.joinable()) return;
+  raise_file_limit();
+  asio::co_spawn(io, sweep_loop(), asio::detached);
+  thread = std::thread([this] {
+    io.run();
+    finished.set_value();
+  });
+}
+
+Proxy::Proxy(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Result<std::unique_ptr<Proxy>> Proxy::create(Options options,
+                                             std::shared_ptr<const policy::Policy> policy) {
+  auto impl = std::make_unique<Impl>();
+  auto sink = audit::Sink::open(options.audit_path, options.audit_stderr);
+  if (!sink) return tl::unexpected(sink.error());
+  impl->engine.limits = options.limits;
+  impl->engine.hosts = std::move(options.hosts);
+  impl->engine.audit = std::move(*sink);
+  impl->engine.generation =
+      std::make_shared<const Generation>(++impl->generations, std::move(policy));
+  return std::unique_ptr<Proxy>(new Proxy(std::move(impl)));
+}
+
+Proxy::~Proxy() {
+  stop();
+}
+
+void Proxy::serve(std::string sandbox_id, UniqueFd listener, UniqueFd diag, pid_t init_pid) {
+  Impl& m = *impl_;
+  const int fd = listener.release();
+  asio::post(m.io, [&m, fd, id = std::move(sandbox_id),
+                    diag = std::make_shared<UniqueFd>(std::move(diag)), init_pid]() mutable {
+    tcp::acceptor acceptor(m.io);
+    boost::system::error_code ec;
+    acceptor.assign(tcp::v4(), fd, ec);
+    if (ec) {
+      ::close(fd);
+      log::error("egress listener of {}: {}", id, ec.message());
+      return;
+    }
+    Sandbox& sandbox = m.sandboxes.emplace_back(
+        std::move(id), PeerFinder(std::move(*diag), init_pid), std::move(acceptor));
+    sandbox.listener_port = sandbox.acceptor.local_endpoint(ec).port();
+    asio::co_spawn(m.io, m.accept_loop(sandbox), asio::detached);
+  });
+  m.start_thread();
+}
+
+void Proxy::install(std::shared_ptr<const policy::Policy> policy) {
+  Impl& m = *impl_;
+  asio::post(m.io, [&m, policy = std::move(policy)]() mutable {
+    m.engine.generation = std::make_shared<const Generation>(++m.generations, std::move(policy));
+  });
+}
+
+void Proxy::stop() {
+  if (!impl_ || !impl_->thread.joinable()) return;
+  Impl& m = *impl_;
+  asio::post(m.io, [&m] {
+    m.engine.stopping = true;
+    boost::system::error_code ignored;
+    for (Sandbox& s : m.sandboxes) s.acceptor.close(ignored);
+    m.sweep.cancel();
+    abort_sessions(m.engine);
+  });
+  m.work.reset();
+  // Sessions end on their own once interrupted; one that does not within the grace period is
+  // abandoned with the loop (the process is about to exit, or the gateway shuts down).
+  const bool drained = m.finished.get_future().wait_for(kStopGrace) == std::future_status::ready;
+  if (!drained) m.io.stop();
+  m.thread.join();
+  // Handlers still pending own sessions that refer to the engine: they cannot be destroyed
+  // safely in any member order, so an undrained loop is left to the process's exit.
+  if (!drained) static_cast<void>(impl_.release());
+}
+
+}  // namespace ward::proxy

@@ -1,0 +1,67 @@
+// The egress proxy: one event loop (Boost.Asio, C++20 coroutines) on a thread of its own, serving
+// the egress listener of each sandbox it is given. Per connection: the calling process (peer.h),
+// an HTTP/1.1 head (Boost.Beast's parser), a decision on host, port and binary (policy
+// matcher.h), the SSRF guard on every resolved address (guard.h), then either a CONNECT tunnel
+// relayed with splice(2) or a forwarded plain-HTTP exchange; every decision is an audit record.
+//
+// Policies are immutable generations: install() swaps in a new one for new connections, and a
+// keep-alive connection pinned to an older one is closed at its next request.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "base/fd.h"
+#include "base/result.h"
+#include "policy/policy.h"
+#include "proxy/hosts.h"
+
+namespace ward::proxy {
+
+struct Limits {
+  std::size_t connect_head = 8 * 1024;       // a CONNECT head beyond this: 431
+  std::size_t request_head = 16 * 1024;      // any request head beyond this: 431
+  std::chrono::seconds header_timeout{10};   // a head not complete by then: 408
+  std::chrono::seconds connect_timeout{10};  // resolving and connecting upstream: 504
+  std::chrono::seconds idle_timeout{300};    // no byte either way on a connection: closed
+  std::size_t max_connections = 4096;        // per sandbox; beyond: 503
+};
+
+struct Options {
+  Limits limits;
+  HostsFile hosts;            // consulted before DNS
+  std::string audit_path;     // JSON lines; "" for none
+  bool audit_stderr = false;  // the one-line form of each record on stderr
+};
+
+class Proxy {
+ public:
+  static Result<std::unique_ptr<Proxy>> create(Options options,
+                                               std::shared_ptr<const policy::Policy> policy);
+  ~Proxy();  // stop()
+  Proxy(const Proxy&) = delete;
+  Proxy& operator=(const Proxy&) = delete;
+
+  // Serves a sandbox's egress listener from now on (the event loop starts with the first).
+  // `diag` is a NETLINK_SOCK_DIAG socket of the sandbox's network namespace; `init_pid` the
+  // sandbox init's pid on the host. `sandbox_id` names the sandbox in audit records.
+  void serve(std::string sandbox_id, UniqueFd listener, UniqueFd diag, pid_t init_pid);
+
+  // A new policy generation for new connections and new requests (thread-safe).
+  void install(std::shared_ptr<const policy::Policy> policy);
+
+  // Closes the listeners and every connection (writing their close records), then joins the
+  // event loop's thread.
+  void stop();
+
+ private:
+  struct Impl;
+  explicit Proxy(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ward::proxy

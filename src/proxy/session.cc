@@ -1,0 +1,519 @@
+// One client connection to a sandbox's egress listener: request heads parsed by Boost.Beast,
+// CONNECT tunnels and absolute-form http:// requests, each decided by the policy generation the
+// connection is pinned to, and recorded.
+#include <sys/socket.h>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
+
+#include "proxy/engine.h"
+#include "proxy/guard.h"
+#include "proxy/target.h"
+#include "proxy/tunnel.h"
+
+namespace ward::proxy {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kBodyChunk = 64 * 1024;
+constexpr std::size_t kResponseHeadLimit = 64 * 1024;
+
+using RequestParser = http::request_parser<http::buffer_body>;
+using ResponseParser = http::response_parser<http::buffer_body>;
+
+// Why a request does not reach an upstream: the status and JSON body the client gets.
+struct Refusal {
+  int status = 403;
+  std::string error;  // "policy_denied", "upstream_unreachable", ...
+  std::string reason;
+};
+
+// The JSON body of an error answer. (Built outside the coroutines: GCC 12 miscompiles braced
+// initializer lists inside co_await expressions.)
+nlohmann::json error_body(std::string_view error, std::string reason) {
+  return {{"error", error}, {"reason", std::move(reason)}};
+}
+
+bool is_parse_error(const beast::error_code& ec) {
+  return ec.category() == http::make_error_code(http::error::bad_method).category() &&
+         ec != http::error::end_of_stream && ec != http::error::partial_message;
+}
+
+// RFC 9110 §7.6.1: the Connection header, every field it names, and the fields that only ever
+// describe one hop. Message framing (Content-Length, Transfer-Encoding) and Host are never
+// dropped on a client's say-so: the relay re-frames the body exactly as it arrived.
+void strip_hop_by_hop(http::fields& fields) {
+  std::vector<std::string> named;
+  for (auto token : http::token_list(fields[http::field::connection])) named.emplace_back(token);
+  for (const std::string& name : named) {
+    http::field f = http::string_to_field(name);
+    if (f == http::field::content_length || f == http::field::transfer_encoding ||
+        f == http::field::host)
+      continue;
+    fields.erase(name);
+  }
+  for (http::field f : {http::field::connection, http::field::keep_alive,
+                        http::field::proxy_connection, http::field::te, http::field::upgrade,
+                        http::field::proxy_authorization, http::field::proxy_authenticate})
+    fields.erase(f);
+}
+
+void add_via(http::fields& fields) {
+  std::string via(fields[http::field::via]);
+  fields.set(http::field::via, via.empty() ? "1.1 ward" : via + ", 1.1 ward");
+}
+
+std::optional<IpAddress> to_ip(const asio::ip::address& a) {
+  return parse_ip_literal(a.to_string());
+}
+
+asio::ip::address to_asio(const IpAddress& ip) {
+  if (!ip.v6) return asio::ip::address_v4({ip.bytes[0], ip.bytes[1], ip.bytes[2], ip.bytes[3]});
+  asio::ip::address_v6::bytes_type b;
+  std::copy(ip.bytes.begin(), ip.bytes.end(), b.begin());
+  return asio::ip::address_v6(b);
+}
+
+}  // namespace
+
+class Session {
+ public:
+  Session(Engine& engine, Sandbox& sandbox, tcp::socket client)
+      : engine_(engine), sandbox_(sandbox), client_(std::move(client)), upstream_(engine.io) {
+    registration_ = engine_.sessions.insert(engine_.sessions.end(), this);
+    ++sandbox_.connections;
+  }
+  ~Session() {
+    engine_.sessions.erase(registration_);
+    --sandbox_.connections;
+  }
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  asio::awaitable<void> run();
+
+  void expire(Clock::time_point now) {
+    if (now >= deadline_) interrupt();
+  }
+  void interrupt() {
+    expired_ = true;
+    beast::error_code ignored;
+    client_.cancel(ignored);
+    upstream_.cancel(ignored);
+    if (resolver_) resolver_->cancel();
+  }
+
+ private:
+  enum class Phase { kHead, kIdle, kUpstream, kRelay };
+
+  void set_phase(Phase phase, Clock::duration allowed) {
+    phase_ = phase;
+    deadline_ = Clock::now() + allowed;
+  }
+
+  asio::awaitable<bool> read_head(RequestParser& parser, bool first);
+  asio::awaitable<void> tunnel(RequestParser& parser);
+  asio::awaitable<bool> forward(RequestParser& parser, bool first);
+  asio::awaitable<std::optional<Refusal>> connect_upstream(const Target& target,
+                                                           const policy::Endpoint& endpoint,
+                                                           audit::NetworkEvent& event);
+  template <bool isRequest>
+  asio::awaitable<beast::error_code> relay(tcp::socket& to, tcp::socket& from,
+                                           beast::flat_buffer& buffer,
+                                           http::parser<isRequest, http::buffer_body>& parser);
+  asio::awaitable<void> send_error(int status, const nlohmann::json& body);
+  asio::awaitable<void> refuse(const Refusal& r, const Target& target);
+  asio::awaitable<void> bad_gateway(audit::HttpEvent& record, std::string reason);
+  audit::NetworkEvent event_for(const Target& target) const;
+  bool upstream_reusable(const Target& target);
+
+  Engine& engine_;
+  Sandbox& sandbox_;
+  tcp::socket client_;
+  tcp::socket upstream_;
+  beast::flat_buffer buffer_;           // bytes from the client
+  beast::flat_buffer upstream_buffer_;  // bytes from the upstream (forward requests)
+  std::unique_ptr<char[]> chunk_;       // body relay buffer, allocated on first use
+  Caller caller_;
+  std::shared_ptr<const Generation> generation_;  // the policy this connection is pinned to
+  std::string upstream_host_;                     // where upstream_ goes (keep-alive reuse)
+  std::uint16_t upstream_port_ = 0;
+  std::string upstream_address_;
+  tcp::resolver* resolver_ = nullptr;
+  Phase phase_ = Phase::kHead;
+  Clock::time_point deadline_ = Clock::time_point::max();
+  bool expired_ = false;
+  std::list<Session*>::iterator registration_;
+};
+
+audit::NetworkEvent Session::event_for(const Target& target) const {
+  audit::NetworkEvent e;
+  e.time = std::chrono::system_clock::now();
+  e.sandbox_id = sandbox_.id;
+  e.pid = caller_.pid;
+  e.binary = caller_.binary();
+  e.host = target.host;
+  e.port = target.port;
+  return e;
+}
+
+asio::awaitable<void> Session::send_error(int status, const nlohmann::json& body) {
+  http::response<http::string_body> res{http::int_to_status(status), 11};
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::via, "1.1 ward");
+  res.keep_alive(false);
+  res.body() = body.dump() + "\n";
+  res.prepare_payload();
+  set_phase(phase_, std::chrono::seconds(5));  // a client that does not read cannot hold us
+  co_await http::async_write(client_, res, kNoThrow);
+  beast::error_code ignored;
+  client_.shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+asio::awaitable<void> Session::refuse(const Refusal& r, const Target& target) {
+  nlohmann::json body = error_body(r.error, r.reason);
+  body["host"] = target.host;
+  body["port"] = target.port;
+  body["binary"] = caller_.binary();
+  co_await send_error(r.status, body);
+}
+
+// The upstream failed after the request went out: the client gets 502, the record says why.
+asio::awaitable<void> Session::bad_gateway(audit::HttpEvent& record, std::string reason) {
+  beast::error_code ignored;
+  upstream_.close(ignored);
+  record.status = 502;
+  record.network.reason = std::move(reason);
+  engine_.audit.write(record);
+  co_await send_error(502, error_body("bad_gateway", record.network.reason));
+}
+
+asio::awaitable<void> Session::run() {
+  beast::error_code ec;
+  auto peer = client_.remote_endpoint(ec);
+  if (ec) co_return;
+  caller_ = sandbox_.peers.find(peer.port(), sandbox_.listener_port);
+  for (bool first = true;; first = false) {
+    RequestParser parser;
+    parser.header_limit(static_cast<std::uint32_t>(engine_.limits.request_head));
+    parser.body_limit(boost::none);
+    if (!co_await read_head(parser, first)) co_return;
+    if (parser.get().method() == http::verb::connect) {
+      co_await tunnel(parser);
+      co_return;
+    }
+    if (!co_await forward(parser, first)) co_return;
+  }
+}
+
+// Reads one request head. False when the connection is over (any error answer already sent).
+asio::awaitable<bool> Session::read_head(RequestParser& parser, bool first) {
+  if (!first && buffer_.size() == 0) {
+    // Between requests the idle timeout applies; the head timeout starts at its first byte.
+    set_phase(Phase::kIdle, engine_.limits.idle_timeout);
+    auto [ec, n] = co_await client_.async_read_some(buffer_.prepare(4096), kNoThrow);
+    if (ec) co_return false;
+    buffer_.commit(n);
+  }
+  set_phase(Phase::kHead, engine_.limits.header_timeout);
+  auto [ec, n] = co_await http::async_read_header(client_, buffer_, parser, kNoThrow);
+  if (!ec && parser.get().method() == http::verb::connect && n > engine_.limits.connect_head)
+    ec = http::error::header_limit;
+  if (!ec) co_return true;
+
+  if (expired_) {
+    co_await send_error(
+        408, error_body("request_timeout",
+                        "the request head did not arrive within " +
+                            std::to_string(engine_.limits.header_timeout.count()) + " s"));
+  } else if (ec == http::error::header_limit) {
+    const bool connect = parser.is_header_done() && parser.get().method() == http::verb::connect;
+    std::size_t limit = connect ? engine_.limits.connect_head : engine_.limits.request_head;
+    co_await send_error(
+        431, error_body("header_too_large",
+                        "request heads are limited to " + std::to_string(limit / 1024) + " KiB"));
+  } else if (is_parse_error(ec)) {
+    co_await send_error(400, error_body("bad_request", ec.message()));
+  }
+  co_return false;
+}
+
+bool Session::upstream_reusable(const Target& target) {
+  if (!upstream_.is_open() || upstream_host_ != target.host || upstream_port_ != target.port)
+    return false;
+  // An upstream that closed its end while idle is not reused (the request would be lost).
+  char byte;
+  ssize_t n = ::recv(upstream_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+// Resolves (hosts file, then DNS), keeps the addresses the SSRF guard passes, and connects to the
+// first that answers: the upstream is only ever one of the addresses that were checked.
+asio::awaitable<std::optional<Refusal>> Session::connect_upstream(const Target& target,
+                                                                  const policy::Endpoint& endpoint,
+                                                                  audit::NetworkEvent& event) {
+  set_phase(Phase::kUpstream, engine_.limits.connect_timeout);
+  beast::error_code ignored;
+  upstream_.close(ignored);
+  upstream_host_.clear();
+  std::vector<IpAddress> candidates;
+  if (auto ip = parse_ip_literal(target.host)) {
+    candidates.push_back(*ip);
+  } else if (const auto& named = engine_.hosts.lookup(target.host); !named.empty()) {
+    candidates = named;
+  } else {
+    tcp::resolver resolver(engine_.io);
+    resolver_ = &resolver;
+    auto [ec, results] =
+        co_await resolver.async_resolve(target.host, std::to_string(target.port), kNoThrow);
+    resolver_ = nullptr;
+    if (ec)
+      co_return Refusal{502, "upstream_unreachable",
+                        "cannot resolve " + target.host + ": " + ec.message()};
+    for (const auto& r : results)
+      if (auto ip = to_ip(r.endpoint().address())) candidates.push_back(*ip);
+  }
+
+  std::vector<IpAddress> passed;
+  std::string refused;
+  for (const IpAddress& ip : candidates) {
+    Verdict v = check_destination(ip, target.port, endpoint.allowed_ips);
+    if (v.allowed)
+      passed.push_back(ip);
+    else if (refused.empty())
+      refused = v.reason;
+  }
+  if (passed.empty()) co_return Refusal{403, "policy_denied", refused};
+
+  std::string failure;
+  for (const IpAddress& ip : passed) {
+    upstream_ = tcp::socket(engine_.io);
+    auto [ec] = co_await upstream_.async_connect({to_asio(ip), target.port}, kNoThrow);
+    if (!ec) {
+      upstream_.set_option(tcp::no_delay(true), ignored);
+      upstream_host_ = target.host;
+      upstream_port_ = target.port;
+      upstream_address_ = event.address = ip.to_string();
+      co_return std::nullopt;
+    }
+    upstream_.close(ignored);
+    failure = ip.to_string() + ": " + (expired_ ? std::string("timed out") : ec.message());
+    if (expired_) break;
+  }
+  co_return Refusal{expired_ ? 504 : 502, "upstream_unreachable",
+                    "cannot connect to " + target.host + ":" + std::to_string(target.port) + " (" +
+                        failure + ")"};
+}
+
+asio::awaitable<void> Session::tunnel(RequestParser& parser) {
+  auto target = parse_connect_target(parser.get().target());
+  if (!target) {
+    co_await send_error(400, error_body("bad_request", target.error().reason));
+    co_return;
+  }
+  generation_ = engine_.generation;
+  audit::NetworkEvent event = event_for(*target);
+  policy::Decision d = generation_->matcher.decide(target->host, target->port, caller_.binaries);
+  event.rule = d.rule;
+  std::optional<Refusal> refusal;
+  if (!d.allowed)
+    refusal = Refusal{403, "policy_denied", d.reason};
+  else
+    refusal = co_await connect_upstream(*target, *d.endpoint, event);
+  if (refusal) {
+    event.action = audit::Action::kDenied;
+    event.reason = refusal->reason;
+    engine_.audit.write(event);
+    co_await refuse(*refusal, *target);
+    co_return;
+  }
+  event.action = audit::Action::kAllowed;
+  event.reason = d.reason;
+  engine_.audit.write(event);
+
+  static constexpr std::string_view kEstablished = "HTTP/1.1 200 Connection Established\r\n\r\n";
+  set_phase(Phase::kRelay, engine_.limits.idle_timeout);
+  auto [ec, n] = co_await asio::async_write(client_, asio::buffer(kEstablished), kNoThrow);
+  TunnelBytes bytes;
+  const auto opened = Clock::now();
+  if (!ec && buffer_.size()) {  // what the client sent right after its head (a TLS hello, say)
+    auto [wec, wn] = co_await asio::async_write(upstream_, buffer_.data(), kNoThrow);
+    bytes.up += wn;
+    ec = wec;
+  }
+  buffer_ = beast::flat_buffer();  // an idle tunnel keeps no buffer
+  if (!ec) {
+    co_await relay_tunnel(client_, upstream_, bytes,
+                          [this] { deadline_ = Clock::now() + engine_.limits.idle_timeout; });
+  }
+  event.closed = true;
+  event.bytes_out = bytes.up;
+  event.bytes_in = bytes.down;
+  event.duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - opened);
+  if (expired_)
+    event.reason = "idle for " + std::to_string(engine_.limits.idle_timeout.count()) + " s";
+  engine_.audit.write(event);
+}
+
+// The Beast relay pattern: the message's head, then its body in chunks as they arrive, framed
+// the way it arrived (chunked stays chunked, Content-Length stays exact).
+template <bool isRequest>
+asio::awaitable<beast::error_code> Session::relay(
+    tcp::socket& to, tcp::socket& from, beast::flat_buffer& buffer,
+    http::parser<isRequest, http::buffer_body>& parser) {
+  http::serializer<isRequest, http::buffer_body> serializer{parser.get()};
+  auto [ec, n] = co_await http::async_write_header(to, serializer, kNoThrow);
+  if (ec) co_return ec;
+  if (!chunk_) chunk_ = std::make_unique<char[]>(kBodyChunk);
+  auto& body = parser.get().body();
+  while (!serializer.is_done()) {
+    if (!parser.is_done()) {
+      body.data = chunk_.get();
+      body.size = kBodyChunk;
+      auto [rec, rn] = co_await http::async_read(from, buffer, parser, kNoThrow);
+      if (rec && rec != http::error::need_buffer) co_return rec;
+      body.size = kBodyChunk - body.size;
+      body.data = chunk_.get();
+      body.more = !parser.is_done();
+    } else {
+      body.data = nullptr;
+      body.size = 0;
+    }
+    auto [wec, wn] = co_await http::async_write(to, serializer, kNoThrow);
+    if (wec && wec != http::error::need_buffer) co_return wec;
+    deadline_ = Clock::now() + engine_.limits.idle_timeout;
+  }
+  co_return beast::error_code{};
+}
+
+// One absolute-form request and its response. True when the connection stays open.
+asio::awaitable<bool> Session::forward(RequestParser& parser, bool first) {
+  // A keep-alive connection pinned to an older policy is closed at its next request; the client
+  // reconnects and its new connection gets the policy in force.
+  if (!first && generation_ != engine_.generation) co_return false;
+  generation_ = engine_.generation;
+
+  auto& req = parser.get();
+  auto target = parse_forward_target(req.target());
+  if (!target) {
+    std::string reason = target.error().reason;
+    if (!req.target().empty() && req.target().front() == '/')
+      reason = "ward is a proxy: send absolute-form requests (http://host/path)";
+    co_await send_error(400, error_body("bad_request", reason));
+    co_return false;
+  }
+  audit::HttpEvent record;
+  record.network = event_for(*target);
+  record.method = std::string(req.method_string());
+  record.target = target->origin_form;
+  policy::Decision d = generation_->matcher.decide(target->host, target->port, caller_.binaries);
+  record.network.rule = d.rule;
+  std::optional<Refusal> refusal;
+  if (!d.allowed)
+    refusal = Refusal{403, "policy_denied", d.reason};
+  else if (!upstream_reusable(*target))
+    refusal = co_await connect_upstream(*target, *d.endpoint, record.network);
+  else
+    record.network.address = upstream_address_;
+  if (refusal) {
+    record.network.action = audit::Action::kDenied;
+    record.network.reason = refusal->reason;
+    record.status = refusal->status;
+    engine_.audit.write(record);
+    co_await refuse(*refusal, *target);
+    co_return false;
+  }
+  record.network.action = audit::Action::kAllowed;
+  record.network.reason = d.reason;
+
+  const bool client_keep_alive = req.keep_alive();
+  const unsigned client_version = req.version();
+  const bool expect_continue = beast::iequals(req[http::field::expect], "100-continue");
+  strip_hop_by_hop(req);
+  req.erase(http::field::expect);  // answered here, below
+  req.target(target->origin_form);
+  req.set(http::field::host, target->authority);
+  req.version(11);
+  add_via(req);
+
+  set_phase(Phase::kRelay, engine_.limits.idle_timeout);
+  if (expect_continue) {
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    auto [ec, n] = co_await asio::async_write(client_, asio::buffer(kContinue), kNoThrow);
+    if (ec) co_return false;
+  }
+  if (auto ec = co_await relay(upstream_, client_, buffer_, parser)) {
+    beast::error_code ignored;
+    upstream_.close(ignored);
+    co_return false;
+  }
+
+  // The response; interim 1xx answers are passed on as they come.
+  std::optional<ResponseParser> res;
+  for (;;) {
+    res.emplace();
+    res->header_limit(kResponseHeadLimit);
+    res->body_limit(boost::none);
+    if (req.method() == http::verb::head) res->skip(true);
+    auto [ec, n] = co_await http::async_read_header(upstream_, upstream_buffer_, *res, kNoThrow);
+    if (ec) {
+      co_await bad_gateway(record, "the upstream's response: " + ec.message());
+      co_return false;
+    }
+    int status = res->get().result_int();
+    if (status == 101) {  // Upgrade was not forwarded: a switch now is the upstream's error
+      co_await bad_gateway(record, "the upstream switched protocols unasked");
+      co_return false;
+    }
+    if (status < 100 || status >= 200) break;
+    if (auto wec = co_await relay(client_, upstream_, upstream_buffer_, *res)) co_return false;
+  }
+  auto& response = res->get();
+  const bool upstream_keep_alive = response.keep_alive() && !res->need_eof();
+  bool keep_alive = client_keep_alive && !res->need_eof();
+  strip_hop_by_hop(response);
+  add_via(response);
+  if (client_version < 11 && response.chunked()) {
+    response.chunked(false);  // an HTTP/1.0 client gets the body up to the close
+    keep_alive = false;
+  }
+  response.keep_alive(keep_alive);
+  record.status = response.result_int();
+  auto ec = co_await relay(client_, upstream_, upstream_buffer_, *res);
+  engine_.audit.write(record);
+  if (ec || !upstream_keep_alive || upstream_buffer_.size()) {
+    beast::error_code ignored;
+    upstream_.close(ignored);
+    upstream_buffer_.clear();
+  }
+  co_return !ec && keep_alive && !expired_;
+}
+
+asio::awaitable<void> serve_connection(Engine& engine, Sandbox& sandbox, tcp::socket client) {
+  Session session(engine, sandbox, std::move(client));
+  co_await session.run();
+}
+
+void expire_sessions(Engine& engine, Clock::time_point now) {
+  for (Session* s : engine.sessions) s->expire(now);
+}
+
+void abort_sessions(Engine& engine) {
+  for (Session* s : engine.sessions) s->interrupt();
+}
+
+}  // namespace ward::proxy
