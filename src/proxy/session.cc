@@ -392,6 +392,7 @@ asio::awaitable<beast::error_code> Session::relay(
     } else {
       body.data = nullptr;
       body.size = 0;
+      body.more = false;
     }
     auto [wec, wn] = co_await http::async_write(to, serializer, kNoThrow);
     if (wec && wec != http::error::need_buffer) co_return wec;
