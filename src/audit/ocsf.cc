@@ -9,10 +9,11 @@ constexpr int kNetworkActivity = 4001;
 constexpr int kHttpActivity = 4002;
 constexpr int kCategoryNetwork = 4;
 
-// OCSF activity ids: Network Activity 1 Open, 2 Close, 5 Refuse; HTTP Activity 99 Other is not
-// used: the method names the activity (1 Connect ... 8 Trace), 0 Unknown otherwise.
+// OCSF activity ids: Network Activity 1 Open, 2 Close, 4 Fail, 5 Refuse; HTTP Activity 99 Other is
+// not used: the method names the activity (1 Connect ... 8 Trace), 0 Unknown otherwise.
 int network_activity_id(const NetworkEvent& e) {
   if (e.action == Action::kDenied) return 5;
+  if (e.failed) return 4;
   return e.closed ? 2 : 1;
 }
 
@@ -37,7 +38,7 @@ nlohmann::json common(int class_uid, int activity_id, const NetworkEvent& e) {
       {"severity_id", allowed ? 1 : 3},  // informational / medium
       {"action_id", allowed ? 1 : 2},    // allowed / denied
       {"disposition_id", allowed ? 1 : 2},
-      {"status_id", allowed ? 1 : 2},  // success / failure
+      {"status_id", allowed && !e.failed ? 1 : 2},  // success / failure
       {"message", e.reason},
       {"metadata",
        {{"version", "1.7.0"}, {"product", {{"name", "ward"}, {"vendor_name", "ward"}}}}},
@@ -51,6 +52,12 @@ nlohmann::json common(int class_uid, int activity_id, const NetworkEvent& e) {
     r["duration"] = e.duration.count();
   }
   return r;
+}
+
+// "[INFO] ALLOWED", "[MED] DENIED", or "[LOW] FAILED" (allowed, but the upstream failed).
+std::string verdict(const NetworkEvent& e) {
+  if (e.action == Action::kDenied) return "[MED] DENIED";
+  return e.failed ? "[LOW] FAILED" : "[INFO] ALLOWED";
 }
 
 std::string where(const NetworkEvent& e) {
@@ -83,10 +90,8 @@ nlohmann::json http_activity(const HttpEvent& e) {
 }
 
 std::string shorthand(const NetworkEvent& e) {
-  const bool allowed = e.action == Action::kAllowed;
   std::string kind = e.closed ? "NET:CLOSE" : "NET:OPEN";
-  std::string line = fmt::format("{} [{}] {} {}", kind, allowed ? "INFO" : "MED",
-                                 allowed ? "ALLOWED" : "DENIED", where(e));
+  std::string line = fmt::format("{} {} {}", kind, verdict(e), where(e));
   if (e.closed)
     line += fmt::format(" [in:{} out:{} {}ms]", e.bytes_in, e.bytes_out, e.duration.count());
   if (!e.reason.empty()) line += " [reason:" + e.reason + "]";
@@ -94,10 +99,8 @@ std::string shorthand(const NetworkEvent& e) {
 }
 
 std::string shorthand(const HttpEvent& e) {
-  const bool allowed = e.network.action == Action::kAllowed;
-  std::string line = fmt::format("HTTP:{} [{}] {} {} {} {}", e.method, allowed ? "INFO" : "MED",
-                                 allowed ? "ALLOWED" : "DENIED", where(e.network),
-                                 redact_query(e.target), e.status);
+  std::string line = fmt::format("HTTP:{} {} {} {} {}", e.method, verdict(e.network),
+                                 where(e.network), redact_query(e.target), e.status);
   if (!e.network.reason.empty()) line += " [reason:" + e.network.reason + "]";
   return line;
 }

@@ -25,6 +25,9 @@ struct NetworkEvent {
   std::string address;  // the resolved address connected to ("" when refused before)
   std::string rule;     // network_policies key, "" when none matched
   Action action = Action::kDenied;
+  // Allowed by policy, but the upstream could not be reached (resolution, connection, a broken
+  // response): status "failure", and the reason says why.
+  bool failed = false;
   std::string reason;
   bool closed = false;  // a close record: bytes and duration are set
   std::uint64_t bytes_in = 0, bytes_out = 0;

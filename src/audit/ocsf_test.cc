@@ -53,6 +53,21 @@ TEST(Ocsf, AClosedTunnelCarriesBytesAndDuration) {
             "engine:ward] [in:1000 out:20 35ms] [reason:no rule allows httpbin.org:443]");
 }
 
+TEST(Ocsf, AnAllowedConnectionThatFailedIsAFailureNotADenial) {
+  NetworkEvent e = denied();
+  e.action = Action::kAllowed;
+  e.failed = true;
+  e.rule = "github";
+  e.reason = "cannot resolve httpbin.org";
+  nlohmann::json r = network_activity(e);
+  EXPECT_EQ(r["activity_id"], 4);
+  EXPECT_EQ(r["action_id"], 1);
+  EXPECT_EQ(r["status_id"], 2);
+  EXPECT_EQ(shorthand(e),
+            "NET:OPEN [LOW] FAILED /usr/bin/curl(64) -> httpbin.org:443 [policy:github "
+            "engine:ward] [reason:cannot resolve httpbin.org]");
+}
+
 TEST(Ocsf, ShorthandMatchesOpenShells) {
   EXPECT_EQ(shorthand(denied()),
             "NET:OPEN [MED] DENIED /usr/bin/curl(64) -> httpbin.org:443 [policy:- engine:ward] "

@@ -20,6 +20,7 @@
 
 #include "proxy/engine.h"
 #include "proxy/guard.h"
+#include "proxy/headers.h"
 #include "proxy/target.h"
 #include "proxy/tunnel.h"
 
@@ -51,30 +52,6 @@ nlohmann::json error_body(std::string_view error, std::string reason) {
 bool is_parse_error(const beast::error_code& ec) {
   return ec.category() == http::make_error_code(http::error::bad_method).category() &&
          ec != http::error::end_of_stream && ec != http::error::partial_message;
-}
-
-// RFC 9110 §7.6.1: the Connection header, every field it names, and the fields that only ever
-// describe one hop. Message framing (Content-Length, Transfer-Encoding) and Host are never
-// dropped on a client's say-so: the relay re-frames the body exactly as it arrived.
-void strip_hop_by_hop(http::fields& fields) {
-  std::vector<std::string> named;
-  for (auto token : http::token_list(fields[http::field::connection])) named.emplace_back(token);
-  for (const std::string& name : named) {
-    http::field f = http::string_to_field(name);
-    if (f == http::field::content_length || f == http::field::transfer_encoding ||
-        f == http::field::host)
-      continue;
-    fields.erase(name);
-  }
-  for (http::field f : {http::field::connection, http::field::keep_alive,
-                        http::field::proxy_connection, http::field::te, http::field::upgrade,
-                        http::field::proxy_authorization, http::field::proxy_authenticate})
-    fields.erase(f);
-}
-
-void add_via(http::fields& fields) {
-  std::string via(fields[http::field::via]);
-  fields.set(http::field::via, via.empty() ? "1.1 ward" : via + ", 1.1 ward");
 }
 
 std::optional<IpAddress> to_ip(const asio::ip::address& a) {
@@ -197,6 +174,7 @@ asio::awaitable<void> Session::bad_gateway(audit::HttpEvent& record, std::string
   beast::error_code ignored;
   upstream_.close(ignored);
   record.status = 502;
+  record.network.failed = true;
   record.network.reason = std::move(reason);
   engine_.audit.write(record);
   co_await send_error(502, error_body("bad_gateway", record.network.reason));
@@ -335,7 +313,8 @@ asio::awaitable<void> Session::tunnel(RequestParser& parser) {
   else
     refusal = co_await connect_upstream(*target, *d.endpoint, event);
   if (refusal) {
-    event.action = audit::Action::kDenied;
+    event.action = refusal->status == 403 ? audit::Action::kDenied : audit::Action::kAllowed;
+    event.failed = refusal->status != 403;
     event.reason = refusal->reason;
     engine_.audit.write(event);
     co_await refuse(*refusal, *target);
@@ -431,7 +410,9 @@ asio::awaitable<bool> Session::forward(RequestParser& parser, bool first) {
   else
     record.network.address = upstream_address_;
   if (refusal) {
-    record.network.action = audit::Action::kDenied;
+    record.network.action =
+        refusal->status == 403 ? audit::Action::kDenied : audit::Action::kAllowed;
+    record.network.failed = refusal->status != 403;
     record.network.reason = refusal->reason;
     record.status = refusal->status;
     engine_.audit.write(record);
