@@ -217,10 +217,16 @@ Action add_demo(CLI::App& app) {
         "if err=$( (exec 3<>/dev/tcp/203.0.113.10/80) 2>&1); then echo 'ALLOWED  (unexpected!)'; "
         "fail=1;"
         " else echo \"DENIED   (${err##*: })\"; fi\n"
-        "printf '4. write to /usr                             '\n"
+        "printf '4. CONNECT example.com:443 through the proxy '\n"
+        "if exec 3<>/dev/tcp/127.0.0.1/3128 && printf 'CONNECT example.com:443 "
+        "HTTP/1.1\\r\\n\\r\\n' "
+        ">&3 && IFS= read -r status <&3; then case $status in *' 200 '*) echo 'ALLOWED  "
+        "(unexpected!)'; fail=1;; *) echo \"DENIED   (${status%$'\\r'}: no rule allows it)\";; "
+        "esac; exec 3>&-; else echo 'DENIED   (no proxy?)'; fi\n"
+        "printf '5. write to /usr                             '\n"
         "if err=$( (echo x > /usr/ward-demo) 2>&1); then echo 'ALLOWED  (unexpected!)'; fail=1;"
         " else echo \"DENIED   (${err##*: })\"; fi\n"
-        "printf '5. processes visible                         '\n"
+        "printf '6. processes visible                         '\n"
         "set -- /proc/[0-9]*; echo \"$# (the sandbox's own: the host's are hidden)\"\n"
         "exit ${fail:-0}\n";
 
@@ -229,7 +235,7 @@ Action add_demo(CLI::App& app) {
     args.command = {"/bin/bash", "--noprofile", "--norc", "-c", script};
     args.verbose = *verbose;
     int rc = run_sandbox(args);
-    std::printf("\n%s\n", rc == 0 ? "All five behaved as the policy says."
+    std::printf("\n%s\n", rc == 0 ? "All six behaved as the policy says."
                                   : "Something did not behave as the policy says (see above).");
     std::string cleanup = "rm -rf '" + base + "'";
     int ignored = std::system(cleanup.c_str());

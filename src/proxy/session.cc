@@ -54,6 +54,24 @@ bool is_parse_error(const beast::error_code& ec) {
          ec != http::error::end_of_stream && ec != http::error::partial_message;
 }
 
+// The decision, made fail-closed for endpoints whose rules need L7 inspection (method, path,
+// query): this proxy relays bytes and cannot enforce them, so it does not pretend to. `audit`
+// enforcement and `access: full` restrict nothing, and pass.
+policy::Decision decide(const Generation& g, const Target& target, const Caller& caller) {
+  policy::Decision d = g.matcher.decide(target.host, target.port, caller.binaries);
+  if (!d.allowed) return d;
+  const policy::Endpoint& e = *d.endpoint;
+  const bool restricts =
+      !e.rules.empty() || !e.deny_rules.empty() || (e.access && *e.access != policy::Access::kFull);
+  if (restricts && e.enforcement != policy::Enforcement::kAudit) {
+    d.allowed = false;
+    d.reason = "rule " + d.rule + " limits methods or paths on " + target.host + ":" +
+               std::to_string(target.port) +
+               ", which needs L7 inspection; this version relays L4 only and refuses instead";
+  }
+  return d;
+}
+
 std::optional<IpAddress> to_ip(const asio::ip::address& a) {
   return parse_ip_literal(a.to_string());
 }
@@ -305,7 +323,7 @@ asio::awaitable<void> Session::tunnel(RequestParser& parser) {
   }
   generation_ = engine_.generation;
   audit::NetworkEvent event = event_for(*target);
-  policy::Decision d = generation_->matcher.decide(target->host, target->port, caller_.binaries);
+  policy::Decision d = decide(*generation_, *target, caller_);
   event.rule = d.rule;
   std::optional<Refusal> refusal;
   if (!d.allowed)
@@ -400,7 +418,7 @@ asio::awaitable<bool> Session::forward(RequestParser& parser, bool first) {
   record.network = event_for(*target);
   record.method = std::string(req.method_string());
   record.target = target->origin_form;
-  policy::Decision d = generation_->matcher.decide(target->host, target->port, caller_.binaries);
+  policy::Decision d = decide(*generation_, *target, caller_);
   record.network.rule = d.rule;
   std::optional<Refusal> refusal;
   if (!d.allowed)
