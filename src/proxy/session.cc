@@ -177,6 +177,15 @@ asio::awaitable<void> Session::send_error(int status, const nlohmann::json& body
   co_await http::async_write(client_, res, kNoThrow);
   beast::error_code ignored;
   client_.shutdown(tcp::socket::shutdown_send, ignored);
+  // Closing a socket with unread input resets the connection, and a reset can overtake the answer
+  // (a client that sent an oversized head would see "connection reset" instead of 431). Read
+  // and discard what is still coming, briefly and up to a bound, before the close.
+  char sink[4096];
+  for (std::size_t drained = 0; drained < 256 * 1024;) {
+    auto [ec, n] = co_await client_.async_read_some(asio::buffer(sink), kNoThrow);
+    if (ec) break;
+    drained += n;
+  }
 }
 
 asio::awaitable<void> Session::refuse(const Refusal& r, const Target& target) {
