@@ -25,14 +25,16 @@ constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr auto kSweepInterval = std::chrono::milliseconds(500);
 constexpr auto kStopGrace = std::chrono::seconds(2);
 
-// Tunnels hold two sockets and, while busy, two pipes: the soft limit on open files is raised
-// to the hard one so that thousands of connections fit.
+// Tunnels hold two sockets and, while busy, two pipes: the limit on open files is raised so
+// that thousands of connections fit — to 2^20 where ward may (root), else to the hard limit.
 void raise_file_limit() {
   struct rlimit rl;
-  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    ::setrlimit(RLIMIT_NOFILE, &rl);
-  }
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  constexpr rlim_t kWanted = 1 << 20;
+  struct rlimit wanted = {kWanted, kWanted};
+  if (rl.rlim_max < kWanted && ::setrlimit(RLIMIT_NOFILE, &wanted) == 0) return;
+  rl.rlim_cur = rl.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &rl);
 }
 
 }  // namespace
