@@ -8,6 +8,7 @@
 #include <cstdio>
 
 #include "base/log.h"
+#include "base/thread.h"
 
 namespace ward::cli {
 
@@ -56,7 +57,7 @@ Result<> Reloader::watch() {
   const std::uint32_t events = IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE;
   if (::inotify_add_watch(inotify_.get(), dir.c_str(), events) < 0)
     return fail_errno("cannot watch " + dir);
-  thread_ = std::thread([this] { watch_loop(); });
+  thread_ = quiet_thread([this] { watch_loop(); });
   return {};
 }
 

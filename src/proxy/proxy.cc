@@ -16,6 +16,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "base/log.h"
+#include "base/thread.h"
 #include "proxy/engine.h"
 
 namespace ward::proxy {
@@ -96,7 +97,7 @@ void Proxy::Impl::start_thread() {
   if (thread.joinable()) return;
   raise_file_limit();
   asio::co_spawn(io, sweep_loop(), asio::detached);
-  thread = std::thread([this] {
+  thread = quiet_thread([this] {
     io.run();
     finished.set_value();
   });

@@ -376,7 +376,9 @@ asio::awaitable<void> Session::tunnel(RequestParser& parser) {
 }
 
 // The Beast relay pattern: the message's head, then its body in chunks as they arrive, framed
-// the way it arrived (chunked stays chunked, Content-Length stays exact).
+// the way it arrived (chunked stays chunked, Content-Length stays exact). Each read returns what
+// one read(2) brought, so a streamed body (server-sent events) is passed on as it comes, never
+// held back until a buffer fills.
 template <bool isRequest>
 asio::awaitable<beast::error_code> Session::relay(
     tcp::socket& to, tcp::socket& from, beast::flat_buffer& buffer,
@@ -390,7 +392,7 @@ asio::awaitable<beast::error_code> Session::relay(
     if (!parser.is_done()) {
       body.data = chunk_.get();
       body.size = kBodyChunk;
-      auto [rec, rn] = co_await http::async_read(from, buffer, parser, kNoThrow);
+      auto [rec, rn] = co_await http::async_read_some(from, buffer, parser, kNoThrow);
       if (rec && rec != http::error::need_buffer) co_return rec;
       body.size = kBodyChunk - body.size;
       body.data = chunk_.get();
