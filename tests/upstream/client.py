@@ -1,0 +1,299 @@
+#!/usr/bin/python3
+"""Clients for ward's egress integration tests, run INSIDE a sandbox (standard library only,
+except the `requests` subcommand). Every subcommand prints one JSON object on stdout.
+
+  raw PAYLOAD [--pad N] [--timeout S]
+        Sends PAYLOAD (Python escapes such as \\r\\n are decoded; "@PAD@" becomes N x "a") to the
+        proxy at 127.0.0.1:3128 and reads one response: {"status", "headers", "body", "closed",
+        "elapsed"}; status is "EOF", "RESET" or "TIMEOUT" when no response came.
+  urllib URL [--cafile F]       urllib.request with the proxy variables: {"status", "body"}
+  requests URL [--cafile F]     the requests library, likewise
+  direct IP PORT                a TCP connect ignoring the proxy: {"ok", "error", "elapsed"}
+  udp IP PORT                   one UDP datagram sent ignoring the proxy: {"ok", "error"}
+  dns NAME                      getaddrinfo: {"ok", "error", "elapsed"}
+  tunnels HOST:PORT N           N CONNECT tunnels held open at once, then the first closed and
+                                one more opened: {"statuses": [...], "after_close": status}
+  idle HOST:PORT WAIT           one CONNECT tunnel to an echo server: a line goes through, then
+                                waits up to WAIT seconds for the proxy to close it:
+                                {"status", "echo", "closed_after"} (null: still open)
+  reload KEEP_URL PROBE_URL     for hot-reload tests, with the test driving through files in the
+                                current directory: a keep-alive connection does GET KEEP_URL,
+                                "step1" is created, "go" is awaited; then new connections GET
+                                PROBE_URL until it answers 200 (10 s at most), then the old
+                                connection sends its second request, then a fresh connection does
+                                GET KEEP_URL: {"first", "probe", "probe_tries", "old_second",
+                                "old_second_body", "fresh"}
+"""
+
+import argparse
+import codecs
+import errno
+import json
+import os
+import socket
+import sys
+import time
+import urllib.parse
+
+PROXY = ("127.0.0.1", 3128)
+
+
+def read_response(sock, timeout):
+    """One HTTP response from `sock`: (status, headers, body), status "EOF"/"RESET"/"TIMEOUT"."""
+    sock.settimeout(timeout)
+    data = b""
+    try:
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return ("EOF" if not data else "PARTIAL:" + data[:200].decode("latin-1")), {}, ""
+            data += chunk
+    except socket.timeout:
+        return "TIMEOUT", {}, ""
+    except ConnectionResetError:
+        return "RESET", {}, ""
+    head, _, rest = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    try:
+        status = int(parts[1])
+    except (IndexError, ValueError):
+        return "BAD:" + lines[0][:200], {}, ""
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    length = int(headers.get("content-length", "0") or 0)
+    try:
+        while len(rest) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+    except (socket.timeout, ConnectionResetError):
+        pass
+    return status, headers, rest[:length].decode("utf-8", "replace")
+
+
+def is_closed(sock, timeout=2.0):
+    """True when the peer closes `sock` (EOF or reset) within `timeout`."""
+    sock.settimeout(timeout)
+    try:
+        return sock.recv(1) == b""
+    except socket.timeout:
+        return False
+    except OSError:
+        return True
+
+
+def request_bytes(method, url, extra_headers=()):
+    host = urllib.parse.urlsplit(url).netloc
+    head = "%s %s HTTP/1.1\r\nHost: %s\r\n" % (method, url, host)
+    for h in extra_headers:
+        head += h + "\r\n"
+    return (head + "\r\n").encode()
+
+
+def send_request(sock, url, timeout=10):
+    try:
+        sock.sendall(request_bytes("GET", url))
+    except OSError as e:
+        return "SEND:" + errno.errorcode.get(e.errno, str(e.errno)), ""
+    status, _, body = read_response(sock, timeout)
+    return status, body
+
+
+def connect_proxy():
+    return socket.create_connection(PROXY, timeout=10)
+
+
+def cmd_raw(a):
+    payload = codecs.decode(a.payload, "unicode_escape").encode("latin-1")
+    payload = payload.replace(b"@PAD@", b"a" * a.pad)
+    start = time.monotonic()
+    s = connect_proxy()
+    try:
+        s.sendall(payload)
+    except OSError:
+        pass
+    status, headers, body = read_response(s, a.timeout)
+    elapsed = time.monotonic() - start
+    closed = is_closed(s) if isinstance(status, int) else True
+    return {"status": status, "headers": headers, "body": body, "closed": closed,
+            "elapsed": round(elapsed, 3)}
+
+
+def cmd_urllib(a):
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    ctx = ssl.create_default_context(cafile=a.cafile) if a.cafile else None
+    try:
+        with urllib.request.urlopen(a.url, timeout=20, context=ctx) as r:
+            return {"status": r.status, "body": r.read().decode("utf-8", "replace")}
+    except urllib.error.HTTPError as e:
+        return {"status": e.code, "body": e.read().decode("utf-8", "replace")}
+    except Exception as e:  # noqa: BLE001 - reported to the test
+        return {"status": "ERROR", "body": repr(e)}
+
+
+def cmd_requests(a):
+    import requests
+
+    try:
+        r = requests.get(a.url, timeout=20, verify=a.cafile or True)
+        return {"status": r.status_code, "body": r.text}
+    except Exception as e:  # noqa: BLE001
+        return {"status": "ERROR", "body": repr(e)}
+
+
+def errname(e):
+    return errno.errorcode.get(e.errno, str(e)) if getattr(e, "errno", None) else repr(e)
+
+
+def cmd_direct(a):
+    start = time.monotonic()
+    family = socket.AF_INET6 if ":" in a.ip else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.settimeout(30)
+    try:
+        s.connect((a.ip, a.port))
+        out = {"ok": True, "error": ""}
+    except OSError as e:
+        out = {"ok": False, "error": errname(e)}
+    out["elapsed"] = round(time.monotonic() - start, 3)
+    return out
+
+
+def cmd_udp(a):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.sendto(b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x06secret\x04test\x00\x00\x10\x00\x01",
+                 (a.ip, a.port))
+        return {"ok": True, "error": ""}
+    except OSError as e:
+        return {"ok": False, "error": errname(e)}
+
+
+def cmd_dns(a):
+    start = time.monotonic()
+    try:
+        res = socket.getaddrinfo(a.name, 80, type=socket.SOCK_STREAM)
+        out = {"ok": True, "error": "", "addresses": sorted({r[4][0] for r in res})}
+    except socket.gaierror as e:
+        out = {"ok": False, "error": "%s (%s)" % (e.strerror, e.errno)}
+    out["elapsed"] = round(time.monotonic() - start, 3)
+    return out
+
+
+def open_tunnel(target):
+    s = connect_proxy()
+    s.sendall(("CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (target, target)).encode())
+    status, _, _ = read_response(s, 10)
+    return s, status
+
+
+def cmd_tunnels(a):
+    socks, statuses = [], []
+    for _ in range(a.n):
+        s, status = open_tunnel(a.target)
+        socks.append(s)
+        statuses.append(status)
+    socks[0].close()
+    after = None
+    for _ in range(100):  # the proxy notices the close asynchronously: poll
+        s, after = open_tunnel(a.target)
+        socks.append(s)
+        if after == 200:
+            break
+        time.sleep(0.05)
+    return {"statuses": statuses, "after_close": after}
+
+
+def cmd_idle(a):
+    s, status = open_tunnel(a.target)
+    out = {"status": status, "echo": "", "closed_after": None}
+    if status != 200:
+        return out
+    s.sendall(b"ping\n")
+    s.settimeout(5)
+    try:
+        out["echo"] = s.recv(100).decode()
+    except OSError as e:
+        out["echo"] = errname(e)
+    start = time.monotonic()
+    if is_closed(s, a.wait):
+        out["closed_after"] = round(time.monotonic() - start, 3)
+    return out
+
+
+def wait_file(name, seconds):
+    deadline = time.monotonic() + seconds
+    while not os.path.exists(name):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def cmd_reload(a):
+    out = {}
+    old = connect_proxy()
+    out["first"], _ = send_request(old, a.keep_url)
+    open("step1", "w").close()
+    if not wait_file("go", 30):
+        out["error"] = "go never appeared"
+        return out
+    tries, status = 0, None
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        tries += 1
+        s = connect_proxy()
+        status, _ = send_request(s, a.probe_url)
+        s.close()
+        if status == 200:
+            break
+        time.sleep(0.05)
+    out["probe"], out["probe_tries"] = status, tries
+    out["old_second"], out["old_second_body"] = send_request(old, a.keep_url, timeout=5)
+    fresh = connect_proxy()
+    out["fresh"], _ = send_request(fresh, a.keep_url)
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("raw")
+    r.add_argument("payload")
+    r.add_argument("--pad", type=int, default=0)
+    r.add_argument("--timeout", type=float, default=10)
+    for name in ("urllib", "requests"):
+        c = sub.add_parser(name)
+        c.add_argument("url")
+        c.add_argument("--cafile")
+    for name in ("direct", "udp"):
+        c = sub.add_parser(name)
+        c.add_argument("ip")
+        c.add_argument("port", type=int)
+    d = sub.add_parser("dns")
+    d.add_argument("name")
+    t = sub.add_parser("tunnels")
+    t.add_argument("target")
+    t.add_argument("n", type=int)
+    i = sub.add_parser("idle")
+    i.add_argument("target")
+    i.add_argument("wait", type=float)
+    rl = sub.add_parser("reload")
+    rl.add_argument("keep_url")
+    rl.add_argument("probe_url")
+    a = p.parse_args()
+    result = globals()["cmd_" + a.cmd](a)
+    print(json.dumps(result))
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,283 @@
+#!/usr/bin/python3
+"""Upstream servers for ward's egress integration tests (Python 3 standard library only).
+
+Serve mode (the test starts it inside a network namespace and stops it by pid):
+
+  upstream.py --addr :: --http-port 8080 [--http-port 8081 ...] [--tcp-port 9000]
+              [--tls-port 8443 --cert leaf.pem --key leaf.key] [--udp-port 53]
+              --log FILE --ready FILE
+
+  HTTP/1.1 with keep-alive on every --http-port (and --tls-port, TLS over the same handler):
+    /                 a small text body
+    /echo             JSON: method, path, query, the headers received (in order), body length,
+                      the connection id
+    /conn             the connection id as text
+    /stream?mib=N     N MiB of deterministic pseudo-random bytes, with Content-Length
+    /slow             announces 64 MiB, sends 1 KiB every 20 ms; logs "SLOW-ABORTED" when the
+                      peer goes away mid-transfer
+    anything else     404
+  --tcp-port: raw TCP; each line received is answered: "STREAM N" sends N MiB of the stream
+    content then closes, anything else is echoed back.
+  --udp-port: every datagram received is logged (nothing is answered).
+
+  The log gets one line per event, flushed at once:
+    CONN <id> <kind> <peer> <port>       a connection accepted (kind: http, tls, tcp)
+    REQ <id> <port> <METHOD> <target>    a request received on connection <id>
+    TCP <id> <line>                      a raw TCP line
+    UDP <peer> <length>                  a datagram
+    SLOW-ABORTED <id>                    /slow lost its peer
+  The ready file is written once every socket is listening.
+
+Digest mode: `upstream.py --digest N` prints the sha256 (hex) of what /stream?mib=N sends.
+"""
+
+import argparse
+import hashlib
+import http.server
+import json
+import os
+import random
+import socket
+import socketserver
+import ssl
+import sys
+import threading
+import time
+import urllib.parse
+
+MIB = 1 << 20
+_BLOCK = random.Random(20240601).randbytes(MIB)
+
+
+def stream_chunks(mib):
+    """The content of /stream?mib=N: N blocks of 1 MiB, block i is the base block rotated."""
+    for i in range(mib):
+        k = (i * 7919 + 13) % MIB
+        yield _BLOCK[k:] + _BLOCK[:k]
+
+
+class Log:
+    def __init__(self, path):
+        self._lock = threading.Lock()
+        self._file = open(path, "a", buffering=1) if path else None
+        self._conn = 0
+
+    def next_conn(self):
+        with self._lock:
+            self._conn += 1
+            return self._conn
+
+    def write(self, line):
+        if not self._file:
+            return
+        with self._lock:
+            self._file.write(line.replace("\n", "\\n").replace("\r", "\\r") + "\n")
+            self._file.flush()
+
+
+LOG = Log(None)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "ward-test-upstream"
+    sys_version = ""
+    kind = "http"
+
+    def setup(self):
+        super().setup()
+        self.conn_id = LOG.next_conn()
+        self.port = self.server.server_address[1]
+        LOG.write("CONN %d %s %s %d" % (self.conn_id, self.kind, self.client_address[0], self.port))
+
+    def log_message(self, fmt, *args):  # quiet
+        pass
+
+    def _reply(self, status, body, content_type="text/plain"):
+        if isinstance(body, str):
+            body = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _handle(self):
+        LOG.write("REQ %d %d %s %s" % (self.conn_id, self.port, self.command, self.path))
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length > 0 else b""
+        url = urllib.parse.urlsplit(self.path)
+        if url.path == "/":
+            self._reply(200, "hello from upstream\n")
+        elif url.path == "/conn":
+            self._reply(200, "%d\n" % self.conn_id)
+        elif url.path == "/echo":
+            self._reply(
+                200,
+                json.dumps(
+                    {
+                        "method": self.command,
+                        "path": url.path,
+                        "query": url.query,
+                        "target": self.path,
+                        "headers": [[k, v] for k, v in self.headers.items()],
+                        "body_length": len(body),
+                        "conn": self.conn_id,
+                    }
+                ),
+                "application/json",
+            )
+        elif url.path == "/stream":
+            mib = int(urllib.parse.parse_qs(url.query).get("mib", ["1"])[0])
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(mib * MIB))
+            self.end_headers()
+            if self.command != "HEAD":
+                for chunk in stream_chunks(mib):
+                    self.wfile.write(chunk)
+        elif url.path == "/slow":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(64 * MIB))
+            self.end_headers()
+            try:
+                for _ in range(64 * 1024):
+                    self.wfile.write(b"s" * 1024)
+                    self.wfile.flush()
+                    time.sleep(0.02)
+            except OSError:
+                LOG.write("SLOW-ABORTED %d" % self.conn_id)
+                self.close_connection = True
+        else:
+            self._reply(404, "not found\n")
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _handle
+
+
+class TlsHandler(Handler):
+    kind = "tls"
+
+
+class DualStackServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, addr, handler, ssl_context=None):
+        self.address_family = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
+        self._ssl_context = ssl_context
+        super().__init__(addr, handler)
+
+    def server_bind(self):
+        if self.address_family == socket.AF_INET6:
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+    def get_request(self):
+        sock, addr = self.socket.accept()
+        if self._ssl_context:
+            sock.settimeout(10)
+            try:
+                sock = self._ssl_context.wrap_socket(sock, server_side=True)
+            except (ssl.SSLError, OSError):
+                sock.close()
+                raise
+            sock.settimeout(None)
+        return sock, addr
+
+    def handle_error(self, request, client_address):  # a peer going away is not news
+        pass
+
+
+class TcpHandler(socketserver.StreamRequestHandler):
+    def handle(self):
+        conn_id = LOG.next_conn()
+        LOG.write("CONN %d tcp %s %d" % (conn_id, self.client_address[0], self.server.server_address[1]))
+        for raw in self.rfile:
+            line = raw.decode(errors="replace").rstrip("\r\n")
+            LOG.write("TCP %d %s" % (conn_id, line))
+            if line.startswith("STREAM "):
+                for chunk in stream_chunks(int(line.split()[1])):
+                    self.wfile.write(chunk)
+                return
+            self.wfile.write(raw)
+            self.wfile.flush()
+
+
+class TcpServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, addr):
+        self.address_family = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
+        super().__init__(addr, TcpHandler)
+
+    def server_bind(self):
+        if self.address_family == socket.AF_INET6:
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+    def handle_error(self, request, client_address):
+        pass
+
+
+def udp_loop(sock):
+    while True:
+        data, peer = sock.recvfrom(65536)
+        LOG.write("UDP %s %d" % (peer[0], len(data)))
+
+
+def main():
+    global LOG
+    p = argparse.ArgumentParser()
+    p.add_argument("--digest", type=int, help="print the sha256 of /stream?mib=N and exit")
+    p.add_argument("--addr", default="::")
+    p.add_argument("--http-port", type=int, action="append", default=[])
+    p.add_argument("--tls-port", type=int, action="append", default=[])
+    p.add_argument("--tcp-port", type=int, action="append", default=[])
+    p.add_argument("--udp-port", type=int, action="append", default=[])
+    p.add_argument("--cert")
+    p.add_argument("--key")
+    p.add_argument("--log")
+    p.add_argument("--ready")
+    a = p.parse_args()
+
+    if a.digest is not None:
+        h = hashlib.sha256()
+        for chunk in stream_chunks(a.digest):
+            h.update(chunk)
+        print(h.hexdigest())
+        return 0
+
+    LOG = Log(a.log)
+    servers = []
+    for port in a.http_port:
+        servers.append(DualStackServer((a.addr, port), Handler))
+    if a.tls_port:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(a.cert, a.key)
+        for port in a.tls_port:
+            servers.append(DualStackServer((a.addr, port), TlsHandler, ctx))
+    for port in a.tcp_port:
+        servers.append(TcpServer((a.addr, port)))
+    for s in servers:
+        threading.Thread(target=s.serve_forever, daemon=True).start()
+    for port in a.udp_port:
+        family = socket.AF_INET6 if ":" in a.addr else socket.AF_INET
+        u = socket.socket(family, socket.SOCK_DGRAM)
+        if family == socket.AF_INET6:
+            u.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        u.bind((a.addr, port))
+        threading.Thread(target=udp_loop, args=(u,), daemon=True).start()
+    if a.ready:
+        tmp = a.ready + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("%d\n" % os.getpid())
+        os.rename(tmp, a.ready)
+    while True:
+        time.sleep(3600)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
