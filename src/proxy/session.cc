@@ -384,23 +384,30 @@ asio::awaitable<beast::error_code> Session::relay(
     tcp::socket& to, tcp::socket& from, beast::flat_buffer& buffer,
     http::parser<isRequest, http::buffer_body>& parser) {
   http::serializer<isRequest, http::buffer_body> serializer{parser.get()};
-  auto [ec, n] = co_await http::async_write_header(to, serializer, kNoThrow);
-  if (ec) co_return ec;
   if (!chunk_) chunk_ = std::make_unique<char[]>(kBodyChunk);
   auto& body = parser.get().body();
-  while (!serializer.is_done()) {
-    if (!parser.is_done()) {
-      body.data = chunk_.get();
-      body.size = kBodyChunk;
-      auto [rec, rn] = co_await http::async_read_some(from, buffer, parser, kNoThrow);
-      if (rec && rec != http::error::need_buffer) co_return rec;
-      body.size = kBodyChunk - body.size;
-      body.data = chunk_.get();
-      body.more = !parser.is_done();
-    } else {
+  for (bool head_only = true; !serializer.is_done(); head_only = false) {
+    body.data = chunk_.get();
+    body.size = kBodyChunk;
+    if (parser.is_done()) {
       body.data = nullptr;
       body.size = 0;
       body.more = false;
+    } else {
+      // Body bytes that came with the head are parsed without a read, so that head and body
+      // leave in one write (most small bodies arrive that way). With none yet, the head goes
+      // alone first: a streamed body's first byte may be long in coming.
+      beast::error_code ec;
+      std::size_t used = buffer.size() ? parser.put(buffer.data(), ec) : 0;
+      buffer.consume(used);
+      if (used == 0 && !head_only) {
+        auto [rec, rn] = co_await http::async_read_some(from, buffer, parser, kNoThrow);
+        ec = rec;
+      }
+      if (ec && ec != http::error::need_buffer && ec != http::error::need_more) co_return ec;
+      body.size = kBodyChunk - body.size;
+      body.data = chunk_.get();
+      body.more = !parser.is_done();
     }
     auto [wec, wn] = co_await http::async_write(to, serializer, kNoThrow);
     if (wec && wec != http::error::need_buffer) co_return wec;
