@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <vector>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -19,8 +20,15 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using namespace asio::experimental::awaitable_operators;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
-constexpr size_t kChunk = 1 << 20;  // as much as the pipe holds (64 KiB by default)
 constexpr unsigned kFlags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
+constexpr size_t kScratch = 64 * 1024;
+constexpr int kBulkPipeSize = 1 << 20;
+
+// Small exchanges (requests, responses, TLS handshakes) are copied through one buffer that every
+// tunnel of the loop's thread shares: a recv and a send, no pipe, nothing held while idle. A
+// direction whose read fills that buffer is carrying bulk data and switches to splice(2)
+// through a pipe of its own, where the bytes no longer enter user space.
+thread_local char g_scratch[kScratch];
 
 struct Pipe {
   UniqueFd read, write;
@@ -29,6 +37,7 @@ struct Pipe {
     if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return false;
     read.reset(fds[0]);
     write.reset(fds[1]);
+    ::fcntl(fds[1], F_SETPIPE_SZ, kBulkPipeSize);  // fewer, larger moves; 64 KiB if refused
     return true;
   }
 };
@@ -39,43 +48,74 @@ void break_both(tcp::socket& a, tcp::socket& b) {
   ::shutdown(b.native_handle(), SHUT_RDWR);
 }
 
-// One direction: `from` → pipe → `to`, until end of file or an error.
+// Reads some bytes from `from` into the shared buffer, or (bulk mode) into the pipe.
+// > 0: bytes read; 0: end of file; -1: would block; -2: error.
+ssize_t take(int from, Pipe& pipe) {
+  for (;;) {
+    ssize_t n = pipe.read
+                    ? ::splice(from, nullptr, pipe.write.get(), nullptr, kBulkPipeSize, kFlags)
+                    : ::recv(from, g_scratch, kScratch, MSG_DONTWAIT);
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    return errno == EAGAIN ? -1 : -2;
+  }
+}
+
+// Moves up to `n` bytes that take() read on to `to`. Returns how many went (0: would block),
+// or -1 on an error.
+ssize_t give(int to, Pipe& pipe, const char* data, size_t n) {
+  for (;;) {
+    ssize_t m = pipe.read ? ::splice(pipe.read.get(), nullptr, to, nullptr, n, kFlags)
+                          : ::send(to, data, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (m >= 0) return m;
+    if (errno == EINTR) continue;
+    return errno == EAGAIN ? 0 : -1;
+  }
+}
+
+// One direction, until end of file or an error.
 asio::awaitable<void> pump(tcp::socket& from, tcp::socket& to, std::uint64_t& moved,
                            const std::function<void()>& on_progress) {
-  Pipe pipe;
+  Pipe pipe;                  // open once the direction carries bulk data
+  std::vector<char> pending;  // copied bytes `to` could not take at once (the buffer is shared)
   for (;;) {
-    if (!pipe.read) {  // the first bytes of this direction: only now is a pipe worth having
-      auto [ec] = co_await from.async_wait(tcp::socket::wait_read, kNoThrow);
-      if (ec || !pipe.open()) break;
-    }
-    ssize_t n = ::splice(from.native_handle(), nullptr, pipe.write.get(), nullptr, kChunk, kFlags);
+    ssize_t n = take(from.native_handle(), pipe);
     if (n == 0) {  // end of file: pass the half-close on
       ::shutdown(to.native_handle(), SHUT_WR);
       co_return;
     }
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN) break;
+    if (n == -1) {
       auto [ec] = co_await from.async_wait(tcp::socket::wait_read, kNoThrow);
       if (ec) break;
       continue;
     }
-    while (n > 0) {
-      ssize_t m = ::splice(pipe.read.get(), nullptr, to.native_handle(), nullptr,
-                           static_cast<size_t>(n), kFlags);
-      if (m > 0) {
-        n -= m;
-        moved += static_cast<std::uint64_t>(m);
+    if (n < 0) break;
+    const bool bulk = !pipe.read && static_cast<size_t>(n) == kScratch;
+    const char* data = g_scratch;
+    for (size_t left = static_cast<size_t>(n); left > 0;) {
+      ssize_t m = give(to.native_handle(), pipe, data, left);
+      if (m < 0) {
+        break_both(from, to);
+        co_return;
+      }
+      if (m == 0) {
+        if (!pipe.read && pending.empty()) {
+          pending.assign(data, data + left);  // another tunnel may reuse the buffer meanwhile
+          data = pending.data();
+        }
+        auto [ec] = co_await to.async_wait(tcp::socket::wait_write, kNoThrow);
+        if (ec) {
+          break_both(from, to);
+          co_return;
+        }
         continue;
       }
-      if (m < 0 && errno == EINTR) continue;
-      if (m < 0 && errno == EAGAIN) {
-        auto [ec] = co_await to.async_wait(tcp::socket::wait_write, kNoThrow);
-        if (!ec) continue;
-      }
-      break_both(from, to);
-      co_return;
+      left -= static_cast<size_t>(m);
+      data += m;
+      moved += static_cast<std::uint64_t>(m);
     }
+    std::vector<char>().swap(pending);
+    if (bulk && !pipe.open()) break;
     on_progress();
   }
   break_both(from, to);

@@ -1,6 +1,7 @@
-// An opaque tunnel: bytes relayed both ways between two connected sockets with splice(2), through
-// a pipe per direction, so they never enter user space. A pipe is created when its direction
-// first carries data: an idle tunnel holds two sockets and nothing else.
+// An opaque tunnel: bytes relayed both ways between two connected sockets. Small exchanges are
+// copied through one buffer shared by every tunnel of the thread; a direction that carries bulk
+// data switches to splice(2) through a pipe of its own, so those bytes never enter user space.
+// An idle tunnel holds two sockets and nothing else.
 #pragma once
 
 #include <cstdint>
