@@ -3,8 +3,9 @@
 #
 #   bench/setup-peers.sh && bench/run-all.sh
 #
-# Runs bench/startup.sh, bench/memory.sh and bench/density.sh (each one's own environment applies:
-# WARD, SRT, PEERS, RUNS, N, ...), keeps going when one fails, and writes
+# Runs bench/startup.sh, bench/memory.sh, bench/density.sh and bench/proxy.sh (each one's own
+# environment applies: WARD, SRT, PEERS, RUNS, N, ...; proxy.sh needs root and skips without it),
+# keeps going when one fails, and writes
 # bench/results/summary-YYYY-MM-DD.md (their tables, the machine, the commit) and
 # bench/results/run-YYYY-MM-DD.log (their full output). Exits 1 if any of them failed.
 # With UPDATE_DOCS=1, also replaces the results tables in docs/benchmarks.md (between the
@@ -20,7 +21,8 @@ update_docs() {
 import os, re, sys
 doc, results = sys.argv[1:]
 text = open(doc).read()
-for name, f in (("startup", "startup-summary.md"), ("memory", "memory.md"), ("density", "density.md")):
+for name, f in (("startup", "startup-summary.md"), ("memory", "memory.md"), ("density", "density.md"),
+                ("proxy", "proxy.md")):
     path = os.path.join(results, f)
     if not os.path.exists(path):
         continue
@@ -46,7 +48,7 @@ logfile="$RESULTS/run-$day.log"
 
 status=()
 failed=0
-for b in startup memory density; do
+for b in startup memory density proxy; do
   log "=== $b ($(date -u +%T))"
   rm -f "$RESULTS/$b.md" "$RESULTS/$b-summary.md" # so that a failed run leaves no stale table
   rc=0
@@ -63,13 +65,13 @@ done
   echo "Versions: $(versions_line)  "
   echo "Scripts: ${status[*]}"
   echo
-  for f in startup-summary memory density; do
+  for f in startup-summary memory density proxy; do
     if [[ -f "$RESULTS/$f.md" ]]; then
       sed 's/^### /## /' "$RESULTS/$f.md"
       echo
     fi
   done
-  echo "Full output: run-$day.log; raw data: startup.json, memory.json, density.json."
+  echo "Full output: run-$day.log; raw data: startup.json, memory.json, density.json, proxy.json (and proxy.log)."
 } >"$summary"
 log "summary: $summary"
 
