@@ -25,13 +25,16 @@
 #            handshake per request (--resume)
 #   bulk     ward-loadgen bulk --bytes BULK_BYTES through one tunnel; the proxy's CPU time
 #            (utime + stime of its process, /proc/PID/stat) over the transfer
-#   idle     IDLE_COUNT tunnels opened and held; ward's RSS and descriptors (/proc/PID) and the
-#            machine's MemAvailable before and while they are held. The tunnels are opened by
-#            IDLE_PROCS processes, one after another (see the doc: ward's caller lookup reads the
-#            calling process's descriptors, so one process holding 10,000 would take minutes).
+#   idle     IDLE_COUNT tunnels opened and held; before and while they are held: ward's RSS and
+#            descriptors (/proc/PID), the growth of a memory cgroup holding the openers (for ward:
+#            ward and its sandbox) and the machine's MemAvailable; the same without a proxy gives
+#            the clients' share. The tunnels are opened by IDLE_PROCS processes, one after another
+#            (ward's caller lookup reads the calling process's descriptors, so one process
+#            opening 10,000 would take minutes).
 # For the proxies, CPU per request is their process's utime + stime over the run / requests.
-# ward is started in the background and sampled at markers its sandbox writes in the workdir
-# (ready → go → done → quit), so its CPU and memory are read exactly around the load.
+# ward is started in the background; its sandbox touches a marker in the workdir when ready and
+# writes the workload's status into a FIFO the script blocks on, so ward's CPU and memory are read
+# exactly around the load and no polling of the script's competes with it.
 #
 # Writes bench/results/proxy.{md,json,log}; a run that does not finish leaves proxy-partial.log.
 # Targets (for ward; a miss is reported, not fatal): HTTP ≥ 2× squid's requests/s and p50 ≤
@@ -122,7 +125,7 @@ need_fds=$((2 * IDLE_COUNT + 64))
 hard="$(ulimit -Hn)"
 if [[ "$hard" != unlimited ]] && ((hard < need_fds)) && ! ulimit -Hn "$need_fds" 2>/dev/null; then
   IDLE_COUNT=$(((hard - 64) / 2 / 100 * 100))
-  NOTES+=("IDLE_COUNT lowered from $IDLE_NOMINAL to $IDLE_COUNT: ward holds two descriptors per tunnel, and the hard limit on open files here is $hard (raising it needs CAP_SYS_RESOURCE, which this root does not have); the whole-system figure for $IDLE_NOMINAL tunnels is the measured one per tunnel × $IDLE_NOMINAL")
+  NOTES+=("IDLE_COUNT lowered from $IDLE_NOMINAL to $IDLE_COUNT: ward holds two descriptors per tunnel, and the hard limit on open files here is $hard (raising it needs CAP_SYS_RESOURCE, which this root does not have); the figure for $IDLE_NOMINAL tunnels is the one measured per tunnel × $IDLE_NOMINAL")
   log "proxy: ${NOTES[-1]}"
 fi
 ulimit -Sn "$(ulimit -Hn)"
@@ -995,13 +998,13 @@ if any(t == "idle" for t, _ in table):
     lines.append(verdict(f"Idle tunnel, ward's share with the kernel's (ward run − direct run, {how})",
                          "–" if share is None else f"{share:.1f} KiB",
                          None if share is None else share <= 64, "≤ 64 KiB"))
-    scaled = "" if nominal == cnt else f"; {cnt:,} measured, scaled × {nominal / cnt:.3f}"
+    scaled = "" if nominal == cnt else f" ({cnt:,} measured, × {nominal / cnt:.3f})"
     tot = share * nominal / 1024 if share is not None else None
-    whole = (f"; the whole machine grew by {ws * nominal / 1024:,.0f} MiB, clients and server included"
+    whole = (f" (the whole machine grew by {ws * nominal / 1024:,.0f} MiB, clients and server included)"
              if ws is not None else "")
-    lines.append(verdict(f"{nominal:,} idle tunnels held: ward's share{scaled}{whole}",
+    lines.append(verdict(f"{nominal:,} idle tunnels held, ward's share{scaled}",
                          "–" if tot is None else f"{tot:,.0f} MiB", None if tot is None else
-                         (tot <= 1024 and v('idle', 'ward', 'established') == cnt), "≤ 1 GB"))
+                         (tot <= 1024 and v('idle', 'ward', 'established') == cnt), "≤ 1 GB") + whole)
 
 print("#### ward against the targets\n")
 print("\n".join(lines))

@@ -19,7 +19,6 @@ Result<Sink> Sink::open(const std::string& path, bool shorthand) {
 }
 
 void Sink::append(const nlohmann::json& record) {
-  if (!file_) return;
   // One write(2) per record with O_APPEND: lines from concurrent writers never interleave.
   std::string line = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   line += '\n';
@@ -28,12 +27,12 @@ void Sink::append(const nlohmann::json& record) {
 }
 
 void Sink::write(const NetworkEvent& e) {
-  append(network_activity(e));
+  if (file_) append(network_activity(e));  // built only when written: it costs µs per request
   if (shorthand_) std::fprintf(stderr, "ward[audit]: %s\n", shorthand(e).c_str());
 }
 
 void Sink::write(const HttpEvent& e) {
-  append(http_activity(e));
+  if (file_) append(http_activity(e));
   if (shorthand_) std::fprintf(stderr, "ward[audit]: %s\n", shorthand(e).c_str());
 }
 
