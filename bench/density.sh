@@ -43,21 +43,9 @@ CG_FILE="" # memory.usage_in_bytes (v1) or memory.current (v2)
 CG_DIR=""  # the current peer's cgroup, a child of CG_HOME
 CG_LEFT=() # cgroups that could not be removed (something left a child cgroup or a task in them)
 cg_init() {
-  local rel mnt
-  rel="$(awk -F: '$2 ~ /(^|,)memory(,|$)/ {print $3}' /proc/self/cgroup)"
-  if [[ -n "$rel" ]]; then
-    mnt="$(awk '{for (i = 7; i < NF; i++) if ($i == "-") { if ($(i+1) == "cgroup" && $(i+3) ~ /(^|,)memory(,|$)/) print $5; break }}' /proc/self/mountinfo | head -n1)"
-    CG_FILE=memory.usage_in_bytes
-  else
-    rel="$(awk -F: '$1 == "0" {print $3}' /proc/self/cgroup)"
-    mnt="$(awk '{for (i = 7; i < NF; i++) if ($i == "-") { if ($(i+1) == "cgroup2") print $5; break }}' /proc/self/mountinfo | head -n1)"
-    CG_FILE=memory.current
-    grep -qw memory "$mnt${rel%/}/cgroup.subtree_control" 2>/dev/null || return 0
-  fi
-  [[ -n "$mnt" && -w "$mnt${rel%/}" ]] || return 0
-  grep -qx "$$" "$mnt${rel%/}/cgroup.procs" 2>/dev/null || return 0
-  CG_HOME="$mnt${rel%/}"
-  CG_REL="$rel"
+  memory_cgroup || return 0
+  grep -qx "$$" "$MEMCG_DIR/cgroup.procs" 2>/dev/null || return 0
+  CG_HOME="$MEMCG_DIR" CG_REL="$MEMCG_REL" CG_FILE="$MEMCG_FILE"
 }
 cg_make() { # cg_make NAME: a fresh child cgroup for one peer, or nothing
   CG_DIR=""

@@ -153,3 +153,25 @@ busy_note() {
     printf '\n**The machine was busy**: other processes used %s%% of the CPUs just before this benchmark and %s%% just after; they skew these figures, so re-run on a quiet machine.\n' "$BUSY_START" "$end"
   fi
 }
+
+# memory_cgroup: the memory cgroup this script runs in, when it may make children there: sets
+# MEMCG_DIR (its directory), MEMCG_REL (its path as /proc/PID/cgroup shows it) and MEMCG_FILE
+# (memory.usage_in_bytes on v1, memory.current on v2), and returns 0; else returns 1. v1 memory,
+# or v2 with the memory controller enabled for children.
+# shellcheck disable=SC2034 # the MEMCG_* variables are read by the scripts that source this file
+memory_cgroup() {
+  local rel mnt
+  MEMCG_DIR="" MEMCG_REL="" MEMCG_FILE=""
+  rel="$(awk -F: '$2 ~ /(^|,)memory(,|$)/ {print $3}' /proc/self/cgroup)"
+  if [[ -n "$rel" ]]; then
+    mnt="$(awk '{for (i = 7; i < NF; i++) if ($i == "-") { if ($(i+1) == "cgroup" && $(i+3) ~ /(^|,)memory(,|$)/) print $5; break }}' /proc/self/mountinfo | head -n1)"
+    MEMCG_FILE=memory.usage_in_bytes
+  else
+    rel="$(awk -F: '$1 == "0" {print $3}' /proc/self/cgroup)"
+    mnt="$(awk '{for (i = 7; i < NF; i++) if ($i == "-") { if ($(i+1) == "cgroup2") print $5; break }}' /proc/self/mountinfo | head -n1)"
+    MEMCG_FILE=memory.current
+    grep -qw memory "$mnt${rel%/}/cgroup.subtree_control" 2>/dev/null || return 1
+  fi
+  [[ -n "$mnt" && -w "$mnt${rel%/}" ]] || return 1
+  MEMCG_DIR="$mnt${rel%/}" MEMCG_REL="$rel"
+}

@@ -636,18 +636,7 @@ done
 # memory and the kernel memory they are charged for (sockets, /proc entries), and nothing else.
 CG_HOME="" CG_FILE="" CG_DIR="" CG_MADE=()
 cg_init() {
-  local rel mnt
-  rel="$(awk -F: '$2 ~ /(^|,)memory(,|$)/ {print $3}' /proc/self/cgroup)"
-  if [[ -n "$rel" ]]; then
-    mnt="$(awk '{for (i = 7; i < NF; i++) if ($i == "-") { if ($(i+1) == "cgroup" && $(i+3) ~ /(^|,)memory(,|$)/) print $5; break }}' /proc/self/mountinfo | head -n1)"
-    CG_FILE=memory.usage_in_bytes
-  else
-    rel="$(awk -F: '$1 == "0" {print $3}' /proc/self/cgroup)"
-    mnt="$(awk '{for (i = 7; i < NF; i++) if ($i == "-") { if ($(i+1) == "cgroup2") print $5; break }}' /proc/self/mountinfo | head -n1)"
-    CG_FILE=memory.current
-    grep -qw memory "$mnt${rel%/}/cgroup.subtree_control" 2>/dev/null || return 0
-  fi
-  [[ -n "$mnt" && -w "$mnt${rel%/}" ]] && CG_HOME="$mnt${rel%/}"
+  if memory_cgroup; then CG_HOME="$MEMCG_DIR" CG_FILE="$MEMCG_FILE"; fi
   return 0
 }
 cg_make() { # cg_make NAME: sets CG_DIR to a fresh child cgroup, or to "" when there is none
