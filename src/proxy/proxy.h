@@ -2,7 +2,7 @@
 // the egress listener of each sandbox it is given. Per connection: the calling process (peer.h),
 // an HTTP/1.1 head (Boost.Beast's parser), a decision on host, port and binary (policy
 // matcher.h), the SSRF guard on every resolved address (guard.h), then either a CONNECT tunnel
-// relayed with splice(2) or a forwarded plain-HTTP exchange; every decision is an audit record.
+// (tunnel.h) or a forwarded plain-HTTP exchange; every decision is an audit record.
 //
 // Policies are immutable generations: install() swaps in a new one for new connections, and a
 // keep-alive connection pinned to an older one is closed at its next request.
