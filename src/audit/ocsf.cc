@@ -86,6 +86,13 @@ nlohmann::json http_activity(const HttpEvent& e) {
   if (q != std::string::npos) url["query_string"] = target.substr(q + 1);
   r["http_request"] = {{"http_method", e.method}, {"url", url}};
   if (e.status) r["http_response"] = {{"code", e.status}};
+  auto& unmapped = r["unmapped"];
+  unmapped["decision"] = e.network.action == Action::kDenied ? "denied"
+                         : e.audited_violation               ? "audit_violation"
+                                                             : "allowed";
+  if (!e.l7_rule.empty()) unmapped["l7_rule"] = e.l7_rule;
+  if (e.intercepted) unmapped["tls"] = "intercepted";
+  if (!e.credentials.empty()) unmapped["credentials"] = e.credentials;
   return r;
 }
 
@@ -101,6 +108,8 @@ std::string shorthand(const NetworkEvent& e) {
 std::string shorthand(const HttpEvent& e) {
   std::string line = fmt::format("HTTP:{} {} {} {} {}", e.method, verdict(e.network),
                                  where(e.network), redact_query(e.target), e.status);
+  if (!e.l7_rule.empty()) line += " [l7:" + e.l7_rule + "]";
+  if (e.audited_violation) line += " [audit:violation]";
   if (!e.network.reason.empty()) line += " [reason:" + e.network.reason + "]";
   return line;
 }

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -37,8 +38,12 @@ struct NetworkEvent {
 struct HttpEvent {
   NetworkEvent network;
   std::string method;
-  std::string target;  // origin-form path and query, as requested; the query is redacted
-  int status = 0;      // the status sent to the client
+  std::string target;        // origin-form path and query, as requested; the query is redacted
+  int status = 0;            // the status sent to the client
+  bool intercepted = false;  // inside a TLS connection ward terminated
+  std::string l7_rule;       // what decided at L7 ("access: read-only", "rules[1]", ...)
+  bool audited_violation = false;        // L7 rules deny it; enforcement: audit let it through
+  std::vector<std::string> credentials;  // variables whose real values ward put in (names only)
 };
 
 // "/a/b?token=x&y=1" -> "/a/b?<redacted>" ; no query -> unchanged.

@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "base/strings.h"
 #include "cli/commands.h"
+#include "cli/egress_setup.h"
 #include "cli/reload.h"
 #include "policy/policy.h"
 #include "proxy/proxy.h"
@@ -30,6 +31,11 @@ struct RunArgs {
   std::string audit_file;
   bool watch = false;
   proxy::Limits limits;
+  // HTTPS interception and credentials.
+  std::string state_dir;
+  std::vector<std::string> upstream_ca;
+  std::vector<std::string> providers;
+  std::vector<std::string> provider_profiles;
 };
 
 constexpr std::uint16_t kEgressPort = 3128;
@@ -77,6 +83,36 @@ int run_sandbox(const RunArgs& args) {
     }
     proxy_options.hosts = std::move(*hosts);
   }
+  // ward's CA, for HTTPS whose requests must be read (L7 rules, credentials). Only with a policy
+  // file: the built-in policy allows no network, and only a file can be reloaded into one that
+  // does.
+  sandbox::RunOptions options;
+  if (!args.policy_file.empty() || !args.providers.empty()) {
+    const std::string state = state_dir(args.state_dir);
+    auto trust = prepare_trust(state);
+    if (!trust) {
+      log::error("ward's CA: {}", trust.error().describe());
+      return sandbox::kExitSetupFailed;
+    }
+    proxy_options.ca_state_dir = state;
+    proxy_options.authority = trust->authority;
+    proxy_options.upstream_ca = args.upstream_ca;
+    options.trust_layer = trust->layer;
+  }
+  if (!args.providers.empty()) {
+    auto vault = prepare_vault(args.providers, args.provider_profiles, *policy);
+    if (!vault) {
+      log::error("{}", vault.error().describe());
+      return sandbox::kExitSetupFailed;
+    }
+    for (const std::string& entry : (*vault)->environment()) {
+      const auto eq = entry.find('=');
+      options.secret_env.emplace_back(entry.substr(0, eq), entry.substr(eq + 1));
+    }
+    proxy_options.vault = std::move(*vault);
+  } else if (!args.provider_profiles.empty()) {
+    log::warn("--provider-profile loads profiles, but no --provider names one: no credentials");
+  }
   auto egress = proxy::Proxy::create(std::move(proxy_options), policy);
   if (!egress) {
     log::error("{}", egress.error().describe());
@@ -97,7 +133,6 @@ int run_sandbox(const RunArgs& args) {
     }
   }
 
-  sandbox::RunOptions options;
   options.policy = policy.get();
   options.egress_port = kEgressPort;
   options.on_egress = [&](sandbox::EgressEndpoint e) {
@@ -157,6 +192,22 @@ Action add_run(CLI::App& app, std::vector<std::string> command_after_dashes) {
   run->add_flag("--watch", args->watch,
                 "Reload the policy's network sections when the policy file changes (SIGHUP to "
                 "ward does the same)");
+  run->add_option("--state-dir", args->state_dir,
+                  "ward's state directory, where its CA lives (default: $WARD_STATE_DIR, else "
+                  "/var/lib/ward for root, else $XDG_STATE_HOME/ward or ~/.local/state/ward)");
+  run->add_option("--upstream-ca", args->upstream_ca,
+                  "A PEM file of CA certificates trusted for upstream servers besides the "
+                  "system's (repeatable; for private PKI and tests)")
+      ->check(CLI::ExistingFile);
+  run->add_option("--provider", args->providers,
+                  "Give the sandbox a provider's credentials as placeholders; the proxy puts the "
+                  "real values (from ward's environment) into requests to the provider's "
+                  "endpoints only (repeatable; built in: anthropic, github, gitlab, npm, openai, "
+                  "pypi)");
+  run->add_option("--provider-profile", args->provider_profiles,
+                  "Load a provider profile (OpenShell's provider-profile YAML) that --provider "
+                  "can then name (repeatable)")
+      ->check(CLI::ExistingFile);
   add_seconds(run, "--header-timeout", args->limits.header_timeout,
               "Seconds a client has to send a complete request head (then 408)");
   add_seconds(run, "--idle-timeout", args->limits.idle_timeout,

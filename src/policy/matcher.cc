@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "base/strings.h"
+#include "policy/l7.h"
 
 namespace ward::policy {
 namespace {
@@ -84,7 +85,7 @@ bool binary_matches(std::string_view pattern, std::string_view path) {
 
 NetworkMatcher::NetworkMatcher(const std::vector<NetworkRule>& rules) {
   for (const NetworkRule& rule : rules) {
-    CompiledRule compiled{rule.key, {}, rule.binaries};
+    CompiledRule compiled{rule.key, &rule.key, {}, rule.binaries};
     for (const Endpoint& e : rule.endpoints)
       compiled.endpoints.push_back({HostPattern(e.host), e.ports, &e});
     rules_.push_back(std::move(compiled));
@@ -131,6 +132,38 @@ Decision NetworkMatcher::decide(std::string_view host, std::uint16_t port,
                  : "rule " + host_only_rule + " allows " + std::string(host) + ":" +
                        std::to_string(port) + " but not " + binary + " or its ancestors";
   return d;
+}
+
+std::vector<Match> NetworkMatcher::matches(std::string_view host, std::uint16_t port,
+                                           const std::vector<std::string>& binaries) const {
+  std::vector<Match> out;
+  for (const CompiledRule& rule : rules_) {
+    bool admitted = std::any_of(rule.binaries.begin(), rule.binaries.end(), [&](const auto& p) {
+      return p == "/**" || std::any_of(binaries.begin(), binaries.end(),
+                                       [&](const auto& b) { return binary_matches(p, b); });
+    });
+    if (!admitted) continue;
+    for (const CompiledEndpoint& e : rule.endpoints) {
+      if (std::find(e.ports.begin(), e.ports.end(), port) != e.ports.end() && e.host.matches(host))
+        out.push_back({rule.source_key, e.source});
+    }
+  }
+  return out;
+}
+
+const Match* select_for_path(const std::vector<Match>& candidates, std::string_view match_path) {
+  const Match* with_path = nullptr;
+  const Match* without_path = nullptr;
+  for (const Match& m : candidates) {
+    const std::string& glob = m.endpoint->path;
+    if (glob.empty()) {
+      if (!without_path) without_path = &m;
+    } else if (path_glob_matches(glob, match_path) &&
+               (!with_path || glob.size() > with_path->endpoint->path.size())) {
+      with_path = &m;
+    }
+  }
+  return with_path ? with_path : without_path;
 }
 
 }  // namespace ward::policy

@@ -36,6 +36,13 @@ struct Decision {
   const Endpoint* endpoint = nullptr;  // the endpoint that matched (L7 settings live there)
 };
 
+// One endpoint that admits a connection, and the network_policies key of its rule. Both point into
+// the Policy the matcher was built from.
+struct Match {
+  const std::string* rule;
+  const Endpoint* endpoint;
+};
+
 class NetworkMatcher {
  public:
   explicit NetworkMatcher(const std::vector<NetworkRule>& rules);
@@ -45,6 +52,12 @@ class NetworkMatcher {
   Decision decide(std::string_view host, std::uint16_t port,
                   const std::vector<std::string>& binaries) const;
 
+  // Every endpoint matching (host, port) in a rule whose binaries admit the caller, in file order
+  // (rules, then endpoints within a rule). On an intercepted connection the proxy narrows these
+  // per request with select_for_path.
+  std::vector<Match> matches(std::string_view host, std::uint16_t port,
+                             const std::vector<std::string>& binaries) const;
+
  private:
   struct CompiledEndpoint {
     HostPattern host;
@@ -53,10 +66,16 @@ class NetworkMatcher {
   };
   struct CompiledRule {
     std::string key;
+    const std::string* source_key;
     std::vector<CompiledEndpoint> endpoints;
     std::vector<std::string> binaries;
   };
   std::vector<CompiledRule> rules_;
 };
+
+// The endpoint of `candidates` that governs a request for `match_path` (RequestPath::match): an
+// endpoint whose `path` glob matches beats one without a `path` (the longest such glob wins; on a
+// tie the first); an endpoint whose `path` does not match never applies. nullptr when none does.
+const Match* select_for_path(const std::vector<Match>& candidates, std::string_view match_path);
 
 }  // namespace ward::policy

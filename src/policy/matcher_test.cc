@@ -129,5 +129,79 @@ TEST(NetworkMatcher, TheOpenShellQuickstartPolicy) {
   EXPECT_EQ(d.endpoint->access, Access::kReadOnly);
 }
 
+// --- all matches, and the endpoint for a request path (intercepted connections) ---
+
+TEST(NetworkMatcher, MatchesListsEveryAdmittingEndpointInFileOrder) {
+  Policy p = load_ok(
+      "version: 1\nnetwork_policies:\n"
+      "  first:\n    endpoints:\n      - {host: api.example.com, port: 443}\n"
+      "      - {host: other.example.com, port: 443}\n"
+      "      - {host: \"*.example.com\", port: 443, path: /v2/**}\n"
+      "    binaries: [{path: /usr/bin/curl}]\n"
+      "  not_curl:\n    endpoints: [{host: api.example.com, port: 443}]\n"
+      "    binaries: [{path: /usr/bin/node}]\n"
+      "  second:\n    endpoints: [{host: api.example.com, ports: [443, 8443], path: /v1/**}]\n"
+      "    binaries: [{path: \"/**\"}]\n");
+  NetworkMatcher m(p.network);
+  std::vector<Match> all = m.matches("api.example.com", 443, {"/usr/bin/curl"});
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(*all[0].rule, "first");
+  EXPECT_EQ(all[0].endpoint, &p.network[0].endpoints[0]);
+  EXPECT_EQ(*all[1].rule, "first");
+  EXPECT_EQ(all[1].endpoint, &p.network[0].endpoints[2]);
+  EXPECT_EQ(*all[2].rule, "second");
+  EXPECT_EQ(all[2].endpoint, &p.network[2].endpoints[0]);
+  // Only the any-binary rule admits an unknown caller; none has port 80.
+  std::vector<Match> unknown = m.matches("api.example.com", 8443, {});
+  ASSERT_EQ(unknown.size(), 1u);
+  EXPECT_EQ(*unknown[0].rule, "second");
+  EXPECT_TRUE(m.matches("api.example.com", 80, {"/usr/bin/curl"}).empty());
+  // decide() still returns the first rule's first endpoint.
+  Decision d = m.decide("api.example.com", 443, {"/usr/bin/curl"});
+  EXPECT_EQ(d.rule, "first");
+  EXPECT_EQ(d.endpoint, &p.network[0].endpoints[0]);
+}
+
+TEST(SelectForPath, AMatchingPathBeatsNoPathAndTheLongestGlobWins) {
+  Policy p = load_ok(
+      "version: 1\nnetwork_policies:\n  r:\n    endpoints:\n"
+      "      - {host: api.example.com, port: 443, access: full, enforcement: enforce}\n"
+      "      - {host: api.example.com, port: 443, path: /v1/**, access: read-only, enforcement: "
+      "enforce}\n"
+      "      - {host: api.example.com, port: 443, path: /v1/admin/**, access: read-write, "
+      "enforcement: enforce}\n"
+      "      - {host: api.example.com, port: 443, path: /v1/**, access: full, enforcement: "
+      "enforce}\n"
+      "    binaries: [{path: \"/**\"}]\n");
+  NetworkMatcher m(p.network);
+  std::vector<Match> all = m.matches("api.example.com", 443, {});
+  ASSERT_EQ(all.size(), 4u);
+  const auto& eps = p.network[0].endpoints;
+  auto pick = [&](std::string_view path) {
+    const Match* s = select_for_path(all, path);
+    return s ? s->endpoint : nullptr;
+  };
+  EXPECT_EQ(pick("/v1/models"), &eps[1]);  // equal globs: the first
+  EXPECT_EQ(pick("/v1"), &eps[1]);
+  EXPECT_EQ(pick("/v1/admin/users"), &eps[2]);
+  EXPECT_EQ(pick("/v2/models"), &eps[0]);
+  EXPECT_EQ(pick("/"), &eps[0]);
+}
+
+TEST(SelectForPath, NothingAppliesWhenEveryPathMisses) {
+  Policy p = load_ok(
+      "version: 1\nnetwork_policies:\n  r:\n    endpoints:\n"
+      "      - {host: api.example.com, port: 443, path: /graphql, protocol: graphql, enforcement: "
+      "enforce}\n"
+      "    binaries: [{path: \"/**\"}]\n");
+  NetworkMatcher m(p.network);
+  std::vector<Match> all = m.matches("api.example.com", 443, {});
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_NE(select_for_path(all, "/graphql"), nullptr);
+  EXPECT_EQ(select_for_path(all, "/graphqlx"), nullptr);
+  EXPECT_EQ(select_for_path(all, "/repos"), nullptr);
+  EXPECT_EQ(select_for_path({}, "/"), nullptr);
+}
+
 }  // namespace
 }  // namespace ward::policy

@@ -159,6 +159,8 @@ void read_allowed_ips(Sink& sink, const Field& f, Endpoint& out, bool& ok) {
   }
 }
 
+}  // namespace
+
 std::optional<Endpoint> read_endpoint(Sink& sink, const Field& f) {
   if (f.node.IsNull()) {
     sink.error(f, "expected an endpoint ({host: api.example.com, port: 443}), got nothing");
@@ -279,6 +281,8 @@ std::optional<Endpoint> read_endpoint(Sink& sink, const Field& f) {
   if (!ok) return std::nullopt;
   return ep;
 }
+
+namespace {
 
 std::optional<std::string> read_binary(Sink& sink, const Field& item) {
   Field f = item;

@@ -122,6 +122,10 @@ std::optional<std::string> read_path_glob(Sink& sink, const Field& f);
 // `rules` (wrapped: each entry is {allow: {...}}) or `deny_rules` (not wrapped); `e` may be null.
 std::vector<L7Rule> read_rules(Sink& sink, const Entry* e, bool wrapped);
 
+// One endpoint map of network_policies (network.cc); the provider profiles' `endpoints` are read by
+// the same code so that every key is validated alike. Reports problems and returns nullopt.
+std::optional<Endpoint> read_endpoint(Sink& sink, const Field& f);
+
 // Section readers, one per top-level key (validate.cc, network.cc).
 void read_filesystem(Sink& sink, const Field& f, FilesystemPolicy& out);
 void read_landlock(Sink& sink, const Field& f, Compatibility& out);

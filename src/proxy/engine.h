@@ -6,17 +6,24 @@
 #include <cstdint>
 #include <list>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
+#include <boost/asio/ssl/context.hpp>
+
 #include "audit/sink.h"
+#include "creds/vault.h"
 #include "policy/matcher.h"
 #include "proxy/hosts.h"
 #include "proxy/peer.h"
 #include "proxy/proxy.h"
+#include "tls/ca.h"
+#include "tls/context.h"
 
 namespace ward::proxy {
 
@@ -46,6 +53,23 @@ struct Sandbox {
       : id(std::move(id)), peers(std::move(peers)), acceptor(std::move(acceptor)) {}
 };
 
+// HTTPS interception: ward's CA, the two TLS sides, and resumable upstream sessions. Loading the
+// CA key and the system's trust store takes tens of milliseconds (OpenSSL 3's decoders), so it
+// happens at the first connection that needs it, on the proxy's thread, never on ward's start-up
+// path; a sandbox that never needs interception never pays for it.
+struct Interception {
+  std::string state_dir;                 // where ward's CA lives (tls/ca.pem, tls/ca.key)
+  std::vector<std::string> upstream_ca;  // --upstream-ca files
+  std::shared_ptr<tls::Authority> authority;
+  std::optional<asio::ssl::context> server;
+  std::optional<asio::ssl::context> upstream;
+  std::string error;  // why prepare() failed; interception then fails closed
+  tls::UpstreamSessions sessions{256};
+
+  // Loads what is missing, once (true when everything is there).
+  bool prepare();
+};
+
 class Session;
 
 struct Engine {
@@ -54,6 +78,8 @@ struct Engine {
   HostsFile hosts;
   audit::Sink audit;
   std::shared_ptr<const Generation> generation;
+  std::unique_ptr<Interception> tls;          // null: no CA, no interception
+  std::shared_ptr<const creds::Vault> vault;  // null: no credentials
   bool stopping = false;
   // Every live session, for the timeout sweep and stop(); a session removes itself when done.
   std::list<Session*> sessions;

@@ -43,7 +43,7 @@ void raise_file_limit() {
 struct Proxy::Impl {
   asio::io_context io{1};
   asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
-  Engine engine{io, {}, {}, {}, nullptr};
+  Engine engine{io, {}, {}, {}, nullptr, nullptr, nullptr};
   std::list<Sandbox> sandboxes;
   asio::steady_timer sweep{io};
   std::uint64_t generations = 0;
@@ -103,6 +103,26 @@ void Proxy::Impl::start_thread() {
   });
 }
 
+bool Interception::prepare() {
+  if (upstream) return true;
+  if (!error.empty()) return false;
+  auto failed = [this](std::string why) {
+    error = std::move(why);
+    log::error("HTTPS interception is off: {}", error);
+    return false;
+  };
+  if (!authority) {
+    auto loaded = tls::Authority::load_or_create(state_dir);
+    if (!loaded) return failed("ward's CA: " + loaded.error().describe());
+    authority = std::move(*loaded);
+  }
+  auto context = tls::make_upstream_context(upstream_ca);
+  if (!context) return failed(context.error().describe());
+  server.emplace(tls::make_server_context());
+  upstream.emplace(std::move(*context));
+  return true;
+}
+
 Proxy::Proxy(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Result<std::unique_ptr<Proxy>> Proxy::create(Options options,
@@ -115,6 +135,13 @@ Result<std::unique_ptr<Proxy>> Proxy::create(Options options,
   impl->engine.audit = std::move(*sink);
   impl->engine.generation =
       std::make_shared<const Generation>(++impl->generations, std::move(policy));
+  if (!options.ca_state_dir.empty()) {
+    impl->engine.tls = std::make_unique<Interception>();
+    impl->engine.tls->state_dir = std::move(options.ca_state_dir);
+    impl->engine.tls->upstream_ca = std::move(options.upstream_ca);
+    impl->engine.tls->authority = std::move(options.authority);
+  }
+  impl->engine.vault = std::move(options.vault);
   return std::unique_ptr<Proxy>(new Proxy(std::move(impl)));
 }
 

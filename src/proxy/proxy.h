@@ -15,10 +15,19 @@
 #include <memory>
 #include <string>
 
+#include <vector>
+
 #include "base/fd.h"
 #include "base/result.h"
 #include "policy/policy.h"
 #include "proxy/hosts.h"
+
+namespace ward::tls {
+class Authority;
+}
+namespace ward::creds {
+class Vault;
+}
 
 namespace ward::proxy {
 
@@ -36,6 +45,14 @@ struct Options {
   HostsFile hosts;            // consulted before DNS
   std::string audit_path;     // JSON lines; "" for none
   bool audit_stderr = false;  // the one-line form of each record on stderr
+  // HTTPS interception: the state directory holding ward's CA ("" : none, and a CONNECT to an
+  // endpoint whose requests must be read is refused), the CA itself when already loaded (else it
+  // is loaded at the first such CONNECT), and CA files trusted for upstreams besides the system's.
+  std::string ca_state_dir;
+  std::shared_ptr<tls::Authority> authority;
+  std::vector<std::string> upstream_ca;
+  // Credentials swapped into requests towards their bound endpoints (null: none).
+  std::shared_ptr<const creds::Vault> vault;
 };
 
 class Proxy {

@@ -10,16 +10,21 @@
 #include <vector>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include "policy/l7.h"
 #include "proxy/engine.h"
 #include "proxy/guard.h"
 #include "proxy/headers.h"
+#include "proxy/inspect.h"
 #include "proxy/target.h"
+#include "proxy/tcp_info.h"
 #include "proxy/tunnel.h"
 
 namespace ward::proxy {
@@ -33,6 +38,13 @@ constexpr std::size_t kResponseHeadLimit = 64 * 1024;
 
 using RequestParser = http::request_parser<http::buffer_body>;
 using ResponseParser = http::response_parser<http::buffer_body>;
+using TlsStream = asio::ssl::stream<tcp::socket>;
+using Matches = std::vector<policy::Match>;
+
+template <class Stream>
+tcp::socket& socket_of(Stream& stream) {
+  return beast::get_lowest_layer(stream);
+}
 
 // Why a request does not reach an upstream: the status and JSON body the client gets.
 struct Refusal {
@@ -52,22 +64,10 @@ bool is_parse_error(const beast::error_code& ec) {
          ec != http::error::end_of_stream && ec != http::error::partial_message;
 }
 
-// The decision, made fail-closed for endpoints whose rules need L7 inspection (method, path,
-// query): this proxy relays bytes and cannot enforce them, so it does not pretend to. `audit`
-// enforcement and `access: full` restrict nothing, and pass.
+// The connection-level decision (host, port, calling binary). Requests are decided later, one by
+// one, where an endpoint needs it (inspect.h).
 policy::Decision decide(const Generation& g, const Target& target, const Caller& caller) {
-  policy::Decision d = g.matcher.decide(target.host, target.port, caller.binaries);
-  if (!d.allowed) return d;
-  const policy::Endpoint& e = *d.endpoint;
-  const bool restricts =
-      !e.rules.empty() || !e.deny_rules.empty() || (e.access && *e.access != policy::Access::kFull);
-  if (restricts && e.enforcement != policy::Enforcement::kAudit) {
-    d.allowed = false;
-    d.reason = "rule " + d.rule + " limits methods or paths on " + target.host + ":" +
-               std::to_string(target.port) +
-               ", which needs L7 inspection; this version relays L4 only and refuses instead";
-  }
-  return d;
+  return g.matcher.decide(target.host, target.port, caller.binaries);
 }
 
 std::optional<IpAddress> to_ip(const asio::ip::address& a) {
@@ -79,6 +79,23 @@ asio::ip::address to_asio(const IpAddress& ip) {
   asio::ip::address_v6::bytes_type b;
   std::copy(ip.bytes.begin(), ip.bytes.end(), b.begin());
   return asio::ip::address_v6(b);
+}
+
+// Inside an intercepted connection: requests in origin form, and a Host header (when there is
+// one) naming the host and port the connection was decided for — a request cannot reach another
+// virtual host of the same server (domain fronting) by naming it. "" when the request is fine.
+std::string check_host(std::string_view target, std::string_view host, const Target& decided) {
+  if (target.empty() || target.front() != '/')
+    return "inside a CONNECT tunnel requests use origin-form targets (/path)";
+  if (host.empty()) return "";
+  std::string authority(host);
+  const bool has_port = host.starts_with('[') ? host.find("]:") != std::string_view::npos
+                                              : host.find(':') != std::string_view::npos;
+  if (!has_port) authority += ":" + std::to_string(decided.port);
+  auto named = parse_connect_target(authority);
+  if (named && named->host == decided.host && named->port == decided.port) return "";
+  return "the Host header names " + std::string(host) + ", but this connection is to " +
+         decided.host + ":" + std::to_string(decided.port);
 }
 
 }  // namespace
@@ -107,6 +124,8 @@ class Session {
     beast::error_code ignored;
     client_.cancel(ignored);
     upstream_.cancel(ignored);
+    if (tls_client_) socket_of(*tls_client_).cancel(ignored);
+    if (tls_upstream_) socket_of(*tls_upstream_).cancel(ignored);
     if (resolver_) resolver_->cancel();
   }
 
@@ -118,19 +137,30 @@ class Session {
     deadline_ = Clock::now() + allowed;
   }
 
-  asio::awaitable<bool> read_head(RequestParser& parser, bool first);
+  template <class Stream>
+  asio::awaitable<bool> read_head(Stream& client, RequestParser& parser, bool first);
   asio::awaitable<void> tunnel(RequestParser& parser);
+  asio::awaitable<void> intercept(const Target& target, audit::NetworkEvent& event,
+                                  const Matches& matches);
   asio::awaitable<bool> forward(RequestParser& parser, bool first);
   asio::awaitable<std::optional<Refusal>> connect_upstream(const Target& target,
                                                            const policy::Endpoint& endpoint,
                                                            audit::NetworkEvent& event);
-  template <bool isRequest>
-  asio::awaitable<beast::error_code> relay(tcp::socket& to, tcp::socket& from,
-                                           beast::flat_buffer& buffer,
+  template <class Client, class Upstream>
+  asio::awaitable<bool> exchange(Client& client, Upstream& upstream, RequestParser& parser,
+                                 audit::HttpEvent& record, Inspection* inspection);
+  template <bool isRequest, class To, class From>
+  asio::awaitable<beast::error_code> relay(To& to, From& from, beast::flat_buffer& buffer,
                                            http::parser<isRequest, http::buffer_body>& parser);
-  asio::awaitable<void> send_error(int status, const nlohmann::json& body);
+  template <class Stream>
+  asio::awaitable<void> send_error(Stream& client, int status, const nlohmann::json& body);
   asio::awaitable<void> refuse(const Refusal& r, const Target& target);
-  asio::awaitable<void> bad_gateway(audit::HttpEvent& record, std::string reason);
+  template <class Client, class Upstream>
+  asio::awaitable<void> bad_gateway(Client& client, Upstream& upstream, audit::HttpEvent& record,
+                                    std::string reason);
+  template <class Stream>
+  asio::awaitable<bool> refuse_request(Stream& client, audit::HttpEvent& record,
+                                       const Inspection& in);
   audit::NetworkEvent event_for(const Target& target) const;
   bool upstream_reusable(const Target& target);
 
@@ -138,9 +168,11 @@ class Session {
   Sandbox& sandbox_;
   tcp::socket client_;
   tcp::socket upstream_;
-  beast::flat_buffer buffer_;           // bytes from the client
-  beast::flat_buffer upstream_buffer_;  // bytes from the upstream (forward requests)
-  std::unique_ptr<char[]> chunk_;       // body relay buffer, allocated on first use
+  std::optional<TlsStream> tls_client_;    // intercepted: the client's side, ward as the server
+  std::optional<TlsStream> tls_upstream_;  // intercepted: ward's own TLS to the upstream
+  beast::flat_buffer buffer_;              // bytes from the client
+  beast::flat_buffer upstream_buffer_;     // bytes from the upstream (forward requests)
+  std::unique_ptr<char[]> chunk_;          // body relay buffer, allocated on first use
   Caller caller_;
   std::shared_ptr<const Generation> generation_;  // the policy this connection is pinned to
   std::string upstream_host_;                     // where upstream_ goes (keep-alive reuse)
@@ -164,7 +196,8 @@ audit::NetworkEvent Session::event_for(const Target& target) const {
   return e;
 }
 
-asio::awaitable<void> Session::send_error(int status, const nlohmann::json& body) {
+template <class Stream>
+asio::awaitable<void> Session::send_error(Stream& client, int status, const nlohmann::json& body) {
   http::response<http::string_body> res{http::int_to_status(status), 11};
   res.set(http::field::content_type, "application/json");
   res.set(http::field::via, "1.1 ward");
@@ -172,15 +205,15 @@ asio::awaitable<void> Session::send_error(int status, const nlohmann::json& body
   res.body() = body.dump() + "\n";
   res.prepare_payload();
   set_phase(phase_, std::chrono::seconds(5));  // a client that does not read cannot hold us
-  co_await http::async_write(client_, res, kNoThrow);
+  co_await http::async_write(client, res, kNoThrow);
   beast::error_code ignored;
-  client_.shutdown(tcp::socket::shutdown_send, ignored);
+  socket_of(client).shutdown(tcp::socket::shutdown_send, ignored);
   // Closing a socket with unread input resets the connection, and a reset can overtake the answer
   // (a client that sent an oversized head would see "connection reset" instead of 431). Read
   // and discard what is still coming, briefly and up to a bound, before the close.
   char sink[4096];
   for (std::size_t drained = 0; drained < 256 * 1024;) {
-    auto [ec, n] = co_await client_.async_read_some(asio::buffer(sink), kNoThrow);
+    auto [ec, n] = co_await client.async_read_some(asio::buffer(sink), kNoThrow);
     if (ec) break;
     drained += n;
   }
@@ -191,18 +224,34 @@ asio::awaitable<void> Session::refuse(const Refusal& r, const Target& target) {
   body["host"] = target.host;
   body["port"] = target.port;
   body["binary"] = caller_.binary();
-  co_await send_error(r.status, body);
+  co_await send_error(client_, r.status, body);
 }
 
 // The upstream failed after the request went out: the client gets 502, the record says why.
-asio::awaitable<void> Session::bad_gateway(audit::HttpEvent& record, std::string reason) {
+template <class Client, class Upstream>
+asio::awaitable<void> Session::bad_gateway(Client& client, Upstream& upstream,
+                                           audit::HttpEvent& record, std::string reason) {
   beast::error_code ignored;
-  upstream_.close(ignored);
+  socket_of(upstream).close(ignored);
   record.status = 502;
   record.network.failed = true;
   record.network.reason = std::move(reason);
   engine_.audit.write(record);
-  co_await send_error(502, error_body("bad_gateway", record.network.reason));
+  co_await send_error(client, 502, error_body("bad_gateway", record.network.reason));
+}
+
+// A request the inspection refused: recorded, answered, and the connection closed.
+template <class Stream>
+asio::awaitable<bool> Session::refuse_request(Stream& client, audit::HttpEvent& record,
+                                              const Inspection& in) {
+  record.status = in.status;
+  record.l7_rule = in.l7_rule;
+  if (!in.rule.empty()) record.network.rule = in.rule;
+  record.network.action = audit::Action::kDenied;
+  record.network.reason = in.reason;
+  engine_.audit.write(record);
+  co_await send_error(client, in.status, in.body);
+  co_return false;
 }
 
 asio::awaitable<void> Session::run() {
@@ -214,7 +263,7 @@ asio::awaitable<void> Session::run() {
     RequestParser parser;
     parser.header_limit(static_cast<std::uint32_t>(engine_.limits.request_head));
     parser.body_limit(boost::none);
-    if (!co_await read_head(parser, first)) co_return;
+    if (!co_await read_head(client_, parser, first)) co_return;
     if (parser.get().method() == http::verb::connect) {
       co_await tunnel(parser);
       co_return;
@@ -224,33 +273,35 @@ asio::awaitable<void> Session::run() {
 }
 
 // Reads one request head. False when the connection is over (any error answer already sent).
-asio::awaitable<bool> Session::read_head(RequestParser& parser, bool first) {
+template <class Stream>
+asio::awaitable<bool> Session::read_head(Stream& client, RequestParser& parser, bool first) {
   if (!first && buffer_.size() == 0) {
     // Between requests the idle timeout applies; the head timeout starts at its first byte.
     set_phase(Phase::kIdle, engine_.limits.idle_timeout);
-    auto [ec, n] = co_await client_.async_read_some(buffer_.prepare(4096), kNoThrow);
+    auto [ec, n] = co_await client.async_read_some(buffer_.prepare(4096), kNoThrow);
     if (ec) co_return false;
     buffer_.commit(n);
   }
   set_phase(Phase::kHead, engine_.limits.header_timeout);
-  auto [ec, n] = co_await http::async_read_header(client_, buffer_, parser, kNoThrow);
+  auto [ec, n] = co_await http::async_read_header(client, buffer_, parser, kNoThrow);
   if (!ec && parser.get().method() == http::verb::connect && n > engine_.limits.connect_head)
     ec = http::error::header_limit;
   if (!ec) co_return true;
 
   if (expired_) {
     co_await send_error(
-        408, error_body("request_timeout",
-                        "the request head did not arrive within " +
-                            std::to_string(engine_.limits.header_timeout.count()) + " s"));
+        client, 408,
+        error_body("request_timeout", "the request head did not arrive within " +
+                                          std::to_string(engine_.limits.header_timeout.count()) +
+                                          " s"));
   } else if (ec == http::error::header_limit) {
     const bool connect = parser.is_header_done() && parser.get().method() == http::verb::connect;
     std::size_t limit = connect ? engine_.limits.connect_head : engine_.limits.request_head;
-    co_await send_error(
-        431, error_body("header_too_large",
-                        "request heads are limited to " + std::to_string(limit / 1024) + " KiB"));
+    co_await send_error(client, 431,
+                        error_body("header_too_large", "request heads are limited to " +
+                                                           std::to_string(limit / 1024) + " KiB"));
   } else if (is_parse_error(ec)) {
-    co_await send_error(400, error_body("bad_request", ec.message()));
+    co_await send_error(client, 400, error_body("bad_request", ec.message()));
   }
   co_return false;
 }
@@ -325,7 +376,7 @@ asio::awaitable<std::optional<Refusal>> Session::connect_upstream(const Target& 
 asio::awaitable<void> Session::tunnel(RequestParser& parser) {
   auto target = parse_connect_target(parser.get().target());
   if (!target) {
-    co_await send_error(400, error_body("bad_request", target.error().reason));
+    co_await send_error(client_, 400, error_body("bad_request", target.error().reason));
     co_return;
   }
   generation_ = engine_.generation;
@@ -333,16 +384,32 @@ asio::awaitable<void> Session::tunnel(RequestParser& parser) {
   policy::Decision d = decide(*generation_, *target, caller_);
   event.rule = d.rule;
   std::optional<Refusal> refusal;
-  if (!d.allowed)
+  Matches matches;
+  bool inspect = false;
+  if (d.allowed) {
+    matches = generation_->matcher.matches(target->host, target->port, caller_.binaries);
+    inspect = must_inspect(matches, engine_.vault.get(), target->host, target->port);
+  }
+  if (!d.allowed) {
     refusal = Refusal{403, "policy_denied", d.reason};
-  else
+  } else if (inspect && !engine_.tls) {
+    refusal = Refusal{403, "policy_denied",
+                      "rule " + d.rule +
+                          " needs its HTTPS requests read (L7 rules or "
+                          "credentials), and this proxy has no CA to intercept with"};
+  } else {
     refusal = co_await connect_upstream(*target, *d.endpoint, event);
+  }
   if (refusal) {
     event.action = refusal->status == 403 ? audit::Action::kDenied : audit::Action::kAllowed;
     event.failed = refusal->status != 403;
     event.reason = refusal->reason;
     engine_.audit.write(event);
     co_await refuse(*refusal, *target);
+    co_return;
+  }
+  if (inspect) {
+    co_await intercept(*target, event, matches);
     co_return;
   }
   event.action = audit::Action::kAllowed;
@@ -373,13 +440,130 @@ asio::awaitable<void> Session::tunnel(RequestParser& parser) {
   engine_.audit.write(event);
 }
 
+// A CONNECT to an endpoint whose requests must be read. ward completes TLS to the upstream first
+// (verified; a failure answers the CONNECT with 502), then answers 200 and completes the client's
+// handshake with a leaf for the CONNECT host signed by its CA, and serves the requests inside one
+// by one: each is inspected, forwarded over ward's own TLS connection, and recorded.
+asio::awaitable<void> Session::intercept(const Target& target, audit::NetworkEvent& event,
+                                         const Matches& matches) {
+  Interception& tls = *engine_.tls;
+  event.action = audit::Action::kAllowed;
+  const auto opened = Clock::now();
+  auto close_record = [&](std::string reason) {
+    // Bytes on the wire with the client (TLS records included), as the kernel counted them.
+    TcpBytes bytes;
+    if (tcp_bytes(tls_client_ ? socket_of(*tls_client_).native_handle() : client_.native_handle(),
+                  bytes)) {
+      event.bytes_out = bytes.received;
+      event.bytes_in = bytes.acked;
+    }
+    event.closed = true;
+    event.duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - opened);
+    if (expired_) reason = "idle for " + std::to_string(engine_.limits.idle_timeout.count()) + " s";
+    if (!reason.empty()) event.reason = std::move(reason);
+    engine_.audit.write(event);
+  };
+
+  std::string failure;
+  if (!tls.prepare()) failure = tls.error;
+  if (failure.empty()) {
+    tls_upstream_.emplace(std::move(upstream_), *tls.upstream);
+    SSL* ssl = tls_upstream_->native_handle();
+    if (auto prepared = tls::prepare_upstream(ssl, target.host); !prepared)
+      failure = prepared.error().message;
+    else
+      tls.sessions.offer(ssl, target.host, target.port);
+  }
+  if (failure.empty()) {
+    auto [ec] = co_await tls_upstream_->async_handshake(asio::ssl::stream_base::client, kNoThrow);
+    if (ec) {
+      failure = tls::verify_failure(tls_upstream_->native_handle());
+      if (failure.empty()) failure = expired_ ? "timed out" : ec.message();
+    }
+  }
+  if (!failure.empty()) {
+    event.failed = true;
+    event.reason = "TLS to the upstream failed: " + failure;
+    engine_.audit.write(event);
+    nlohmann::json body = error_body("upstream_tls_failed", event.reason);
+    body["host"] = target.host;
+    body["port"] = target.port;
+    co_await send_error(client_, 502, body);
+    co_return;
+  }
+  event.reason = "intercepted: HTTPS requests are inspected one by one";
+  engine_.audit.write(event);
+
+  static constexpr std::string_view kEstablished = "HTTP/1.1 200 Connection Established\r\n\r\n";
+  set_phase(Phase::kRelay, engine_.limits.idle_timeout);
+  auto [wec, wn] = co_await asio::async_write(client_, asio::buffer(kEstablished), kNoThrow);
+  if (wec) co_return close_record("");
+  // tls: auto — only a TLS client is served here (a ClientHello starts with a handshake record).
+  if (buffer_.size() == 0) {
+    auto [ec, n] = co_await client_.async_read_some(buffer_.prepare(4096), kNoThrow);
+    if (ec) co_return close_record("");
+    buffer_.commit(n);
+  }
+  if (static_cast<const unsigned char*>(buffer_.data().data())[0] != 0x16)
+    co_return close_record("the client did not start TLS inside its CONNECT tunnel");
+  auto leaf = tls.authority->leaf(target.host);
+  if (!leaf)
+    co_return close_record("no certificate for " + target.host + ": " + leaf.error().message);
+  tls_client_.emplace(std::move(client_), *tls.server);
+  tls::use_leaf(tls_client_->native_handle(), **leaf);
+  set_phase(Phase::kHead, engine_.limits.header_timeout);
+  auto [hec, used] = co_await tls_client_->async_handshake(asio::ssl::stream_base::server,
+                                                           buffer_.data(), kNoThrow);
+  buffer_.consume(buffer_.size());
+  if (hec) co_return close_record("TLS with the client failed: " + hec.message());
+
+  for (;;) {
+    // A connection pinned to an older policy is closed before its next request.
+    if (generation_ != engine_.generation) co_return close_record("the policy was reloaded");
+    RequestParser parser;
+    parser.header_limit(static_cast<std::uint32_t>(engine_.limits.request_head));
+    parser.body_limit(boost::none);
+    // The first request may take a while: the handshake just ended, the idle rule applies.
+    if (!co_await read_head(*tls_client_, parser, false)) co_return close_record("");
+    auto& req = parser.get();
+    audit::HttpEvent record;
+    record.network = event_for(target);
+    record.network.rule = event.rule;
+    record.network.address = event.address;
+    record.method = std::string(req.method_string());
+    record.target = std::string(req.target());
+    record.intercepted = true;
+    // Origin-form only, and the Host this connection was decided for: a request cannot reach
+    // another virtual host of the same server (domain fronting) by naming it.
+    std::string host_error = check_host(req.target(), req[http::field::host], target);
+    if (!host_error.empty()) {
+      Inspection in;
+      in.status = host_error.starts_with("inside") ? 400 : 403;
+      in.reason = host_error;
+      in.body = error_body(in.status == 400 ? "bad_request" : "policy_denied", host_error);
+      co_await refuse_request(*tls_client_, record, in);
+      co_return close_record("");
+    }
+    if (req[http::field::host].empty())
+      req.set(http::field::host,
+              target.port == 443 ? target.host : target.host + ":" + std::to_string(target.port));
+    Inspection in = inspect(matches, engine_.vault.get(), target.host, target.port, req);
+    if (in.status) {
+      co_await refuse_request(*tls_client_, record, in);
+      co_return close_record("");
+    }
+    if (!co_await exchange(*tls_client_, *tls_upstream_, parser, record, &in))
+      co_return close_record("");
+  }
+}
+
 // The Beast relay pattern: the message's head, then its body in chunks as they arrive, framed
 // the way it arrived (chunked stays chunked, Content-Length stays exact). Each read returns what
 // one read(2) brought, so a streamed body (server-sent events) is passed on as it comes, never
 // held back until a buffer fills.
-template <bool isRequest>
+template <bool isRequest, class To, class From>
 asio::awaitable<beast::error_code> Session::relay(
-    tcp::socket& to, tcp::socket& from, beast::flat_buffer& buffer,
+    To& to, From& from, beast::flat_buffer& buffer,
     http::parser<isRequest, http::buffer_body>& parser) {
   http::serializer<isRequest, http::buffer_body> serializer{parser.get()};
   if (!chunk_) chunk_ = std::make_unique<char[]>(kBodyChunk);
@@ -414,6 +598,112 @@ asio::awaitable<beast::error_code> Session::relay(
   co_return beast::error_code{};
 }
 
+// Sends a request that passed (head rewritten for the next hop), then relays the response; the
+// record is written once the response is through. True when the client connection stays open.
+template <class Client, class Upstream>
+asio::awaitable<bool> Session::exchange(Client& client, Upstream& upstream, RequestParser& parser,
+                                        audit::HttpEvent& record, Inspection* inspection) {
+  auto& req = parser.get();
+  record.network.action = audit::Action::kAllowed;
+  if (inspection) {
+    record.l7_rule = inspection->l7_rule;
+    record.audited_violation = inspection->audited_violation;
+    record.credentials = inspection->credentials;
+    if (!inspection->rule.empty()) record.network.rule = inspection->rule;
+    record.network.reason = !inspection->reason.empty()   ? inspection->reason
+                            : inspection->l7_rule.empty() ? "allowed by " + inspection->rule
+                                                          : "allowed by " + inspection->rule +
+                                                                " (" + inspection->l7_rule + ")";
+  }
+  const bool client_keep_alive = req.keep_alive();
+  const unsigned client_version = req.version();
+  const bool expect_continue = beast::iequals(req[http::field::expect], "100-continue");
+  strip_hop_by_hop(req);
+  req.erase(http::field::expect);  // answered here, below
+  req.version(11);
+  add_via(req);
+
+  set_phase(Phase::kRelay, engine_.limits.idle_timeout);
+  if (expect_continue) {
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    auto [ec, n] = co_await asio::async_write(client, asio::buffer(kContinue), kNoThrow);
+    if (ec) co_return false;
+  }
+  if (inspection && inspection->rewrite_body && !parser.is_done()) {
+    // Read whole, rewritten, sent with its new length; too large a body is refused.
+    http::request_parser<http::string_body> whole{std::move(parser)};
+    whole.body_limit(kMaxRewrittenBody);
+    auto [ec, n] = co_await http::async_read(client, buffer_, whole, kNoThrow);
+    if (ec == http::error::body_limit) {
+      Inspection too_large;
+      too_large.status = 413;
+      too_large.reason = "a body the credential rewriter reads is limited to 256 KiB";
+      too_large.body = error_body("payload_too_large", too_large.reason);
+      co_return co_await refuse_request(client, record, too_large);
+    }
+    if (ec) co_return false;
+    auto& message = whole.get();
+    rewrite_body(*inspection, *engine_.vault, record.network.host, record.network.port,
+                 message[http::field::content_type], message.body());
+    if (inspection->status) co_return co_await refuse_request(client, record, *inspection);
+    record.credentials = inspection->credentials;
+    message.chunked(false);
+    message.prepare_payload();
+    auto [wec, wn] = co_await http::async_write(upstream, message, kNoThrow);
+    if (wec) {
+      beast::error_code ignored;
+      socket_of(upstream).close(ignored);
+      co_return false;
+    }
+  } else if (auto ec = co_await relay(upstream, client, buffer_, parser)) {
+    beast::error_code ignored;
+    socket_of(upstream).close(ignored);
+    co_return false;
+  }
+
+  // The response; interim 1xx answers are passed on as they come.
+  std::optional<ResponseParser> res;
+  for (;;) {
+    res.emplace();
+    res->header_limit(kResponseHeadLimit);
+    res->body_limit(boost::none);
+    if (record.method == "HEAD") res->skip(true);
+    auto [ec, n] = co_await http::async_read_header(upstream, upstream_buffer_, *res, kNoThrow);
+    if (ec) {
+      co_await bad_gateway(client, upstream, record, "the upstream's response: " + ec.message());
+      co_return false;
+    }
+    int status = res->get().result_int();
+    if (status == 101) {  // Upgrade was not forwarded: a switch now is the upstream's error
+      co_await bad_gateway(client, upstream, record, "the upstream switched protocols unasked");
+      co_return false;
+    }
+    if (status < 100 || status >= 200) break;
+    if (auto wec = co_await relay(client, upstream, upstream_buffer_, *res)) co_return false;
+  }
+  auto& response = res->get();
+  const bool upstream_keep_alive = response.keep_alive() && !res->need_eof();
+  bool keep_alive = client_keep_alive && !res->need_eof();
+  strip_hop_by_hop(response);
+  add_via(response);
+  if (client_version < 11 && response.chunked()) {
+    response.chunked(false);  // an HTTP/1.0 client gets the body up to the close
+    keep_alive = false;
+  }
+  response.keep_alive(keep_alive);
+  record.status = response.result_int();
+  auto ec = co_await relay(client, upstream, upstream_buffer_, *res);
+  engine_.audit.write(record);
+  if (ec || !upstream_keep_alive || upstream_buffer_.size()) {
+    beast::error_code ignored;
+    socket_of(upstream).close(ignored);
+    upstream_buffer_.clear();
+    // An intercepted connection has one upstream: without it, the client's connection ends too.
+    if (inspection && tls_upstream_) co_return false;
+  }
+  co_return !ec && keep_alive && !expired_;
+}
+
 // One absolute-form request and its response. True when the connection stays open.
 asio::awaitable<bool> Session::forward(RequestParser& parser, bool first) {
   // A keep-alive connection pinned to an older policy is closed at its next request; the client
@@ -427,7 +717,7 @@ asio::awaitable<bool> Session::forward(RequestParser& parser, bool first) {
     std::string reason = target.error().reason;
     if (!req.target().empty() && req.target().front() == '/')
       reason = "ward is a proxy: send absolute-form requests (http://host/path)";
-    co_await send_error(400, error_body("bad_request", reason));
+    co_await send_error(client_, 400, error_body("bad_request", reason));
     co_return false;
   }
   audit::HttpEvent record;
@@ -436,6 +726,16 @@ asio::awaitable<bool> Session::forward(RequestParser& parser, bool first) {
   record.target = target->origin_form;
   policy::Decision d = decide(*generation_, *target, caller_);
   record.network.rule = d.rule;
+  std::optional<Inspection> inspection;
+  if (d.allowed) {
+    Matches matches = generation_->matcher.matches(target->host, target->port, caller_.binaries);
+    if (must_inspect(matches, engine_.vault.get(), target->host, target->port)) {
+      req.target(target->origin_form);
+      inspection = inspect(matches, engine_.vault.get(), target->host, target->port, req);
+      if (inspection->status) co_return co_await refuse_request(client_, record, *inspection);
+      d.endpoint = inspection->endpoint;
+    }
+  }
   std::optional<Refusal> refusal;
   if (!d.allowed)
     refusal = Refusal{403, "policy_denied", d.reason};
@@ -453,70 +753,11 @@ asio::awaitable<bool> Session::forward(RequestParser& parser, bool first) {
     co_await refuse(*refusal, *target);
     co_return false;
   }
-  record.network.action = audit::Action::kAllowed;
   record.network.reason = d.reason;
-
-  const bool client_keep_alive = req.keep_alive();
-  const unsigned client_version = req.version();
-  const bool expect_continue = beast::iequals(req[http::field::expect], "100-continue");
-  strip_hop_by_hop(req);
-  req.erase(http::field::expect);  // answered here, below
-  req.target(target->origin_form);
+  if (!inspection) req.target(target->origin_form);
   req.set(http::field::host, target->authority);
-  req.version(11);
-  add_via(req);
-
-  set_phase(Phase::kRelay, engine_.limits.idle_timeout);
-  if (expect_continue) {
-    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    auto [ec, n] = co_await asio::async_write(client_, asio::buffer(kContinue), kNoThrow);
-    if (ec) co_return false;
-  }
-  if (auto ec = co_await relay(upstream_, client_, buffer_, parser)) {
-    beast::error_code ignored;
-    upstream_.close(ignored);
-    co_return false;
-  }
-
-  // The response; interim 1xx answers are passed on as they come.
-  std::optional<ResponseParser> res;
-  for (;;) {
-    res.emplace();
-    res->header_limit(kResponseHeadLimit);
-    res->body_limit(boost::none);
-    if (req.method() == http::verb::head) res->skip(true);
-    auto [ec, n] = co_await http::async_read_header(upstream_, upstream_buffer_, *res, kNoThrow);
-    if (ec) {
-      co_await bad_gateway(record, "the upstream's response: " + ec.message());
-      co_return false;
-    }
-    int status = res->get().result_int();
-    if (status == 101) {  // Upgrade was not forwarded: a switch now is the upstream's error
-      co_await bad_gateway(record, "the upstream switched protocols unasked");
-      co_return false;
-    }
-    if (status < 100 || status >= 200) break;
-    if (auto wec = co_await relay(client_, upstream_, upstream_buffer_, *res)) co_return false;
-  }
-  auto& response = res->get();
-  const bool upstream_keep_alive = response.keep_alive() && !res->need_eof();
-  bool keep_alive = client_keep_alive && !res->need_eof();
-  strip_hop_by_hop(response);
-  add_via(response);
-  if (client_version < 11 && response.chunked()) {
-    response.chunked(false);  // an HTTP/1.0 client gets the body up to the close
-    keep_alive = false;
-  }
-  response.keep_alive(keep_alive);
-  record.status = response.result_int();
-  auto ec = co_await relay(client_, upstream_, upstream_buffer_, *res);
-  engine_.audit.write(record);
-  if (ec || !upstream_keep_alive || upstream_buffer_.size()) {
-    beast::error_code ignored;
-    upstream_.close(ignored);
-    upstream_buffer_.clear();
-  }
-  co_return !ec && keep_alive && !expired_;
+  co_return co_await exchange(client_, upstream_, parser, record,
+                              inspection ? &*inspection : nullptr);
 }
 
 asio::awaitable<void> serve_connection(Engine& engine, Sandbox& sandbox, tcp::socket client) {

@@ -64,6 +64,13 @@ std::vector<std::string> build_environment(const policy::Environment& policy,
     env["NO_PROXY"] = env["no_proxy"] = "localhost,127.0.0.1,::1";
     env["NODE_USE_ENV_PROXY"] = "1";  // Node 22.21+/24: fetch and http honour the variables
   }
+  if (!context.ca_bundle.empty()) {
+    for (const char* name :
+         {"SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS",
+          "GIT_SSL_CAINFO", "PIP_CERT", "DENO_CERT", "AWS_CA_BUNDLE"})
+      env[name] = context.ca_bundle;
+  }
+  for (const auto& [name, placeholder] : context.secrets) env[name] = placeholder;
 
   std::vector<std::string> out;
   out.reserve(env.size());

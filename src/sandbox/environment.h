@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "policy/policy.h"
@@ -21,6 +22,12 @@ struct EnvContext {
   // The egress proxy's port inside the sandbox (0: none). The proxy variables that curl, wget,
   // python, node, pip and git read point at it, and override anything the policy sets.
   unsigned egress_port = 0;
+  // ward's CA bundle inside the sandbox ("" when none): the variables through which OpenSSL,
+  // curl, python requests, node, git, pip, deno and the AWS SDKs pick a trust store point at it.
+  std::string ca_bundle;
+  // Credential placeholders (NAME, placeholder): set last, over anything passed or set, so a
+  // provider's variable never carries the real value from ward's environment.
+  std::vector<std::pair<std::string, std::string>> secrets;
 };
 
 // `host` is ward's own environment ("NAME=value" strings, as in environ).

@@ -104,5 +104,32 @@ TEST(Environment, SecretDetection) {
     EXPECT_FALSE(looks_secret(name)) << name;
 }
 
+TEST(Environment, CaVariablesPointAtWardsBundle) {
+  policy::Environment policy;
+  policy.set = {{"SSL_CERT_FILE", "/elsewhere.pem"}};
+  EnvContext context = kContext;
+  context.ca_bundle = "/etc/ward/tls/ca-bundle.pem";
+  auto env = build_environment(policy, kHost, context);
+  for (const char* name :
+       {"SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS",
+        "GIT_SSL_CAINFO", "PIP_CERT", "DENO_CERT", "AWS_CA_BUNDLE"})
+    EXPECT_TRUE(has(env, std::string(name) + "=/etc/ward/tls/ca-bundle.pem")) << name;
+  EXPECT_FALSE(has_name(build_environment(policy, kHost, kContext), "CURL_CA_BUNDLE"));
+}
+
+// A provider's variable holds its placeholder even when the policy passes or sets the real name.
+TEST(Environment, PlaceholdersWinOverPassAndSet) {
+  policy::Environment policy;
+  policy.pass = {"GITHUB_TOKEN"};
+  policy.set = {{"OPENAI_API_KEY", "from-policy"}};
+  EnvContext context = kContext;
+  context.secrets = {{"GITHUB_TOKEN", "wardcred-GITHUB_TOKEN-00"},
+                     {"OPENAI_API_KEY", "wardcred-OPENAI_API_KEY-11"}};
+  auto env = build_environment(policy, kHost, context);
+  EXPECT_TRUE(has(env, "GITHUB_TOKEN=wardcred-GITHUB_TOKEN-00"));
+  EXPECT_TRUE(has(env, "OPENAI_API_KEY=wardcred-OPENAI_API_KEY-11"));
+  EXPECT_FALSE(has(env, "GITHUB_TOKEN=t0ken"));
+}
+
 }  // namespace
 }  // namespace ward::sandbox

@@ -152,6 +152,20 @@ bool bind_one(const MountOp& op, const Failure& f) {
   return true;
 }
 
+// A read-only overlay: the host directory `op.source` over what `dst` shows now (a bind made
+// just before). Unprivileged overlay mounts need Linux 5.11.
+bool overlay_one(const MountOp& op, const char* dst, const Failure& f) {
+  char upper[PATH_MAX], options[2 * PATH_MAX + 16];
+  if (!join(upper, sizeof upper, kOldRoot, op.source.c_str()) ||
+      !join(options, sizeof options, "lowerdir=", upper, ":") ||
+      std::strlen(options) + std::strlen(dst) + 1 > sizeof options)
+    return f(Step::kBind, "join", ENAMETOOLONG, op.target.c_str());
+  std::strcat(options, dst);
+  if (sys::mount("overlay", dst, "overlay", MS_RDONLY | MS_NOSUID | MS_NODEV, options) != 0)
+    return f(Step::kBind, "mount overlay", sys::last_err, op.target.c_str());
+  return true;
+}
+
 bool mount_tmpfs(const char* target, const char* options, unsigned long flags, Step step,
                  const Failure& f) {
   if (!mkdir_p(target)) return f(step, "mkdir", sys::last_err, target);
@@ -241,6 +255,9 @@ bool build_root(const ChildSpec& spec, StepTrace& trace, const Failure& f) {
       }
       case MountOp::Kind::kBind:
         if (!bind_one(op, f)) return false;
+        break;
+      case MountOp::Kind::kOverlay:
+        if (!overlay_one(op, dst, f)) return false;
         break;
     }
   }

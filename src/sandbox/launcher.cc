@@ -205,7 +205,7 @@ Result<Outcome> run(const RunOptions& options) {
   const policy::Policy& policy = *options.policy;
   if (options.argv.empty()) return fail("no command given");
 
-  auto plan = make_plan(policy, options.workdir);
+  auto plan = make_plan(policy, options.workdir, options.trust_layer);
   if (!plan) return tl::unexpected(plan.error());
   for (const auto& path : plan->skipped)
     log::info("skipping {}: it does not exist on this host (landlock: best_effort)", path);
@@ -253,8 +253,10 @@ Result<Outcome> run(const RunOptions& options) {
   }
   std::vector<std::string> host_env;
   for (char** e = environ; e && *e; ++e) host_env.emplace_back(*e);
-  std::vector<std::string> env = build_environment(
-      policy.environment, host_env, {home, id->user_name, plan->workdir, options.egress_port});
+  EnvContext env_context{home, id->user_name, plan->workdir, options.egress_port};
+  if (!options.trust_layer.empty()) env_context.ca_bundle = "/etc/ward/tls/ca-bundle.pem";
+  env_context.secrets = options.secret_env;
+  std::vector<std::string> env = build_environment(policy.environment, host_env, env_context);
   std::vector<std::string> argv = options.argv;
   std::vector<std::string> search;
   const std::string path_var = env_value(env, "PATH");

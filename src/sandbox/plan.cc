@@ -221,7 +221,47 @@ std::string resolve(const std::string& path) {
 
 }  // namespace
 
-Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir) {
+// The files a trust layer may hold, relative to /etc (see make_plan in plan.h).
+constexpr const char* kTrustFiles[] = {"ward/tls/ca-bundle.pem", "ssl/certs/ca-certificates.crt",
+                                       "pki/tls/certs/ca-bundle.crt"};
+
+// Shows ward's CA bundle inside the sandbox. `ops` are the policy's mounts, final and in order.
+void add_trust(const std::string& layer, std::vector<MountOp>& mounts,
+               std::vector<landlock::Rule>& rules, int abi) {
+  auto etc = std::find_if(mounts.begin(), mounts.end(), [](const MountOp& op) {
+    return op.kind == MountOp::Kind::kBind && op.target == "/etc";
+  });
+  // Overlay options separate paths with ':' and ','; such a layer path takes the bind route.
+  const bool plain = layer.find_first_of(":,\\") == std::string::npos;
+  if (etc != mounts.end() && etc->read_only && plain) {
+    // Right after /etc itself: binds beneath /etc come later and land on top of the overlay.
+    mounts.insert(etc + 1, MountOp{MountOp::Kind::kOverlay, layer, "/etc", true, true, false});
+    return;
+  }
+  for (const char* name : kTrustFiles) {
+    const std::string source = layer + "/" + name;
+    const std::string target = std::string("/etc/") + name;
+    if (::access(source.c_str(), R_OK) != 0) continue;
+    // Beneath a bound directory the mount point must already exist: ward never creates files
+    // in the host's directories. Elsewhere the root tmpfs takes it.
+    bool covered = false;
+    for (const MountOp& op : mounts)
+      covered = covered || (op.kind == MountOp::Kind::kBind && op.is_directory &&
+                            path_within(target, op.target));
+    if (covered && ::access(target.c_str(), F_OK) != 0) {
+      log::warn(
+          "{} cannot be shown inside the sandbox (/etc is bound read-write); use the "
+          "system bundle or SSL_CERT_FILE",
+          target);
+      continue;
+    }
+    mounts.push_back({MountOp::Kind::kBind, source, target, false, true, false});
+    rules.push_back({target, -1, landlock::rule_access(landlock::Mode::kReadOnly, false, abi)});
+  }
+}
+
+Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir,
+                       const std::string& trust_layer) {
   const bool strict = policy.landlock == policy::Compatibility::kHardRequirement;
   const int abi = landlock::abi_version();
   Plan plan;
@@ -350,6 +390,8 @@ Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir)
                                  : Mode::kReadWrite;
     rule(op.target, mode, op.is_directory);
   }
+
+  if (!trust_layer.empty()) add_trust(trust_layer, plan.mounts, plan.landlock, abi);
 
   plan.workdir = "/";
   for (const MountOp& op : plan.mounts)

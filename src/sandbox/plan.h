@@ -16,6 +16,7 @@ struct MountOp {
     kBind,     // bind `source` (host path) at `target`, recursively, then set its attributes
     kSymlink,  // create a symlink at `target` pointing to `source` (as read from the host)
     kTmpfs,    // a fresh tmpfs at `target` (the private /tmp)
+    kOverlay,  // a read-only overlay at `target`: the host directory `source` over what is there
   };
   Kind kind = Kind::kBind;
   std::string source;
@@ -52,6 +53,13 @@ struct Plan {
 //
 // `workdir` must be absolute and normalised. Fails on a hard_requirement path that is missing, or
 // a workdir of "/".
-Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir);
+//
+// `trust_layer` (optional): a host directory laid out like /etc that holds ward's CA bundle
+// (ward/tls/ca-bundle.pem) and copies of it under the names of the system bundles the host has
+// (ssl/certs/ca-certificates.crt, ...). The sandbox sees them at those paths under /etc: through a
+// read-only overlay when /etc is bound read-only as a whole (its mount point /etc/ward cannot be
+// created in the host's /etc), else through file binds.
+Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir,
+                       const std::string& trust_layer = "");
 
 }  // namespace ward::sandbox

@@ -215,5 +215,41 @@ TEST_F(PlanTest, LandlockRulesMirrorTheMounts) {
   }
 }
 
+// ward's CA bundle: an overlay over a read-only /etc (its mount point /etc/ward cannot be made
+// in the host's /etc), right after /etc's own bind so that binds beneath /etc land on top.
+TEST_F(PlanTest, TrustLayerOverlaysAReadOnlyEtc) {
+  ::mkdir((root_ + "/layer").c_str(), 0755);
+  policy::Policy p;
+  p.filesystem.read_only = {"/etc", "/etc/ssl"};
+  auto plan = make_plan(p, root_ + "/rw", root_ + "/layer");
+  ASSERT_TRUE(plan) << plan.error().describe();
+  size_t etc = index(*plan, "/etc");
+  ASSERT_LT(etc + 1, plan->mounts.size());
+  const MountOp& overlay = plan->mounts[etc + 1];
+  EXPECT_EQ(overlay.kind, MountOp::Kind::kOverlay);
+  EXPECT_EQ(overlay.source, root_ + "/layer");
+  EXPECT_EQ(overlay.target, "/etc");
+}
+
+// Without /etc bound, the bundle is bound file by file into the root tmpfs, readable.
+TEST_F(PlanTest, TrustLayerBindsFilesWhenEtcIsNotBound) {
+  ::mkdir((root_ + "/layer").c_str(), 0755);
+  ::mkdir((root_ + "/layer/ward").c_str(), 0755);
+  ::mkdir((root_ + "/layer/ward/tls").c_str(), 0755);
+  std::ofstream(root_ + "/layer/ward/tls/ca-bundle.pem") << "pem\n";
+  policy::Policy p;
+  p.filesystem.read_only = {root_ + "/ro"};
+  auto plan = make_plan(p, root_ + "/rw", root_ + "/layer");
+  ASSERT_TRUE(plan) << plan.error().describe();
+  const MountOp* bundle = find(*plan, "/etc/ward/tls/ca-bundle.pem");
+  ASSERT_NE(bundle, nullptr);
+  EXPECT_EQ(bundle->kind, MountOp::Kind::kBind);
+  EXPECT_TRUE(bundle->read_only);
+  EXPECT_FALSE(bundle->is_directory);
+  EXPECT_TRUE(std::any_of(plan->landlock.begin(), plan->landlock.end(),
+                          [](const auto& r) { return r.path == "/etc/ward/tls/ca-bundle.pem"; }));
+  for (const auto& op : plan->mounts) EXPECT_NE(op.kind, MountOp::Kind::kOverlay);
+}
+
 }  // namespace
 }  // namespace ward::sandbox

@@ -13,6 +13,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "base/fd.h"
@@ -47,6 +48,11 @@ struct RunOptions {
   std::uint16_t egress_port = 0;
   // Called once, from run()'s thread, when the sandbox is ready and its listener has arrived.
   std::function<void(EgressEndpoint)> on_egress;
+  // A host directory laid out like /etc with ward's CA bundle (see make_plan): shown inside the
+  // sandbox, and the CA variables point at /etc/ward/tls/ca-bundle.pem. "": none.
+  std::string trust_layer;
+  // Credential placeholders (NAME, placeholder) for the workload's environment.
+  std::vector<std::pair<std::string, std::string>> secret_env;
   // When set, a SIGHUP sent to ward calls it (a policy reload) instead of reaching the workload.
   std::function<void()> on_sighup;
 };

@@ -1,0 +1,39 @@
+// What `ward run` prepares for its egress proxy besides the policy: ward's state directory, its
+// CA and the trust layer the sandbox sees it through, and the credentials of --provider.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/result.h"
+#include "creds/vault.h"
+#include "policy/policy.h"
+#include "tls/ca.h"
+
+namespace ward::cli {
+
+// ward's state directory: `flag` when given, else $WARD_STATE_DIR, else /var/lib/ward for root,
+// else $XDG_STATE_HOME/ward, else ~/.local/state/ward.
+std::string state_dir(const std::string& flag);
+
+struct Trust {
+  std::shared_ptr<tls::Authority> authority;  // null when the files were up to date (see below)
+  std::string layer;  // a directory laid out like /etc with the bundle (sandbox::RunOptions)
+};
+
+// Makes sure ward's CA exists in `state` (made on first use), that the bundle (system CAs +
+// ward's) is up to date, and that the layer of hard links to it under the names the sandbox will
+// see is in place. When all of it already is (a few stat(2)), the CA is not loaded here: its key
+// is decoded later, by the proxy, at the first connection that needs it.
+Result<Trust> prepare_trust(const std::string& state);
+
+// The credentials of each `--provider NAME`: a profile from `profile_files` with that id, else a
+// built-in one; values from ward's environment. Warns about policy endpoints bound to a provider
+// that was not given.
+Result<std::shared_ptr<creds::Vault>> prepare_vault(const std::vector<std::string>& providers,
+                                                    const std::vector<std::string>& profile_files,
+                                                    const policy::Policy& policy);
+
+}  // namespace ward::cli

@@ -1,0 +1,157 @@
+#include "proxy/inspect.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "policy/l7.h"
+
+namespace ward::proxy {
+namespace {
+
+namespace http = boost::beast::http;
+
+Inspection refusal(int status, std::string error, std::string detail) {
+  Inspection in;
+  in.status = status;
+  in.reason = detail;
+  in.body = {{"error", std::move(error)}, {"detail", std::move(detail)}};
+  return in;
+}
+
+// A placeholder that may not go here, or one that is not this sandbox's: nothing is forwarded.
+bool refused_credential(Inspection& in, const creds::Rewrite& r, std::string_view host,
+                        std::uint16_t port) {
+  using Status = creds::Rewrite::Status;
+  if (r.status == Status::kUnchanged) return false;
+  if (r.status == Status::kRewritten) {
+    if (std::find(in.credentials.begin(), in.credentials.end(), r.variable) == in.credentials.end())
+      in.credentials.push_back(r.variable);
+    return false;
+  }
+  const bool mismatch = r.status == Status::kMismatch;
+  in.status = 403;
+  in.reason = r.reason;
+  in.body = {{"error", mismatch ? "credential_endpoint_mismatch" : "credential_unresolved"},
+             {"host", host},
+             {"port", port},
+             {"detail", r.reason}};
+  if (!r.variable.empty()) in.body["variable"] = r.variable;
+  return true;
+}
+
+}  // namespace
+
+bool must_inspect(const std::vector<policy::Match>& matches, const creds::Vault* vault,
+                  std::string_view host, std::uint16_t port) {
+  bool l7 = false;
+  for (const auto& m : matches) {
+    if (m.endpoint->tls == policy::Tls::kSkip) return false;
+    l7 = l7 || policy::needs_l7(*m.endpoint);
+  }
+  return l7 || (vault && vault->bound_anywhere(host, port));
+}
+
+Inspection inspect(const std::vector<policy::Match>& matches, const creds::Vault* vault,
+                   std::string_view host, std::uint16_t port, http::request_header<>& req) {
+  const std::string_view target = req.target();
+  const std::size_t q = target.find('?');
+  const std::string_view raw_path = target.substr(0, q);
+  const std::string_view query = q == std::string_view::npos ? "" : target.substr(q + 1);
+
+  // The endpoint is chosen by path, so the path is normalised first, as leniently as the most
+  // lenient candidate allows; the chosen endpoint's own setting is applied after.
+  const bool any_encoded_slash = std::any_of(matches.begin(), matches.end(), [](const auto& m) {
+    return m.endpoint->allow_encoded_slash;
+  });
+  auto path = policy::normalize_request_path(raw_path, any_encoded_slash);
+  if (!path) return refusal(400, "bad_request", "request path: " + path.error().message);
+  const policy::Match* chosen = policy::select_for_path(matches, path->match);
+  if (!chosen)
+    return refusal(403, "policy_denied",
+                   "no endpoint for " + std::string(host) + ":" + std::to_string(port) +
+                       " covers the path " + path->match);
+  const policy::Endpoint& e = *chosen->endpoint;
+  if (any_encoded_slash && !e.allow_encoded_slash) {
+    path = policy::normalize_request_path(raw_path, false);
+    if (!path) return refusal(400, "bad_request", "request path: " + path.error().message);
+  }
+  policy::QueryParams params;
+  if (!query.empty()) {
+    auto parsed = policy::parse_query(query);
+    if (!parsed) return refusal(400, "bad_request", "query: " + parsed.error().message);
+    params = std::move(*parsed);
+  }
+
+  Inspection in;
+  in.rule = *chosen->rule;
+  in.endpoint = &e;
+  in.path = path->match;
+  const std::string_view method = req.method_string();
+  if (policy::needs_l7(e)) {
+    policy::L7Verdict v =
+        policy::evaluate_l7(e, {method, path->match, query.empty() ? nullptr : &params});
+    in.l7_rule = v.rule;
+    in.audited_violation = v.violation_audited;
+    if (!v.allowed) {
+      in.status = 403;
+      in.reason = v.detail;
+      in.body = {
+          {"error", "policy_denied"}, {"method", method},  {"path", path->match}, {"host", host},
+          {"rule", in.rule},          {"l7_rule", v.rule}, {"detail", v.detail}};
+      return in;
+    }
+    if (v.violation_audited) in.reason = v.detail;
+  }
+
+  std::string new_target = path->wire;
+  if (q != std::string_view::npos) new_target.append(target.substr(q));
+  if (vault && !vault->empty()) {
+    auto bound_here = [&](std::string_view provider) {
+      return e.credential_provider == provider || vault->bound(provider, host, port, path->match);
+    };
+    if (refused_credential(in, vault->rewrite(new_target, creds::Context::kTarget, bound_here),
+                           host, port))
+      return in;
+    // Fields cannot be changed in place: when one changes, all are put back in their order.
+    std::vector<std::pair<std::string, std::string>> fields;
+    bool changed = false;
+    for (const auto& f : req) {
+      std::string value(f.value());
+      auto r = vault->rewrite_header(f.name_string(), value, bound_here);
+      if (refused_credential(in, r, host, port)) return in;
+      changed = changed || r.status == creds::Rewrite::Status::kRewritten;
+      fields.emplace_back(std::string(f.name_string()), std::move(value));
+    }
+    if (changed) {
+      req.clear();
+      for (const auto& [name, value] : fields) req.insert(name, value);
+    }
+    in.rewrite_body = e.request_body_credential_rewrite;
+  }
+  req.target(new_target);
+  return in;
+}
+
+void rewrite_body(Inspection& in, const creds::Vault& vault, std::string_view host,
+                  std::uint16_t port, std::string_view content_type, std::string& body) {
+  std::string type(content_type.substr(0, content_type.find(';')));
+  while (!type.empty() && type.back() == ' ') type.pop_back();
+  std::transform(type.begin(), type.end(), type.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  creds::Context context;
+  if (type == "application/json" || type.ends_with("+json"))
+    context = creds::Context::kJson;
+  else if (type == "application/x-www-form-urlencoded")
+    context = creds::Context::kForm;
+  else if (type.starts_with("text/"))
+    context = creds::Context::kText;
+  else
+    return;  // other bodies pass unread
+  const policy::Endpoint& e = *in.endpoint;
+  auto bound_here = [&](std::string_view provider) {
+    return e.credential_provider == provider || vault.bound(provider, host, port, in.path);
+  };
+  refused_credential(in, vault.rewrite(body, context, bound_here), host, port);
+}
+
+}  // namespace ward::proxy

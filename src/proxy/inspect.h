@@ -1,0 +1,49 @@
+// What the proxy does to one HTTP request it can read — a plain-HTTP forward request, or a request
+// inside a TLS connection ward terminated — before it goes upstream: pick the endpoint by path,
+// apply its L7 rules (policy/l7.h), and put real credentials in place of their placeholders
+// (creds/vault.h), only towards the endpoints they are bound to.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <boost/beast/http/message.hpp>
+#include <nlohmann/json.hpp>
+
+#include "creds/vault.h"
+#include "policy/matcher.h"
+
+namespace ward::proxy {
+
+struct Inspection {
+  int status = 0;       // 0: forward it; else answer with this status and `body`
+  nlohmann::json body;  // the error answer
+  std::string reason;   // for the audit record (never a secret)
+  std::string rule;     // the network_policies key of the endpoint chosen
+  std::string l7_rule;  // what decided at L7
+  bool audited_violation = false;
+  std::vector<std::string> credentials;  // variables whose real values were put in
+  const policy::Endpoint* endpoint = nullptr;
+  std::string path;           // the normalised path the rules saw
+  bool rewrite_body = false;  // the endpoint opted in: the body needs a look too
+};
+
+// Whether requests to (host, port) must be read: an endpoint that matched needs L7, or a
+// provider's credentials are bound there. False also when an endpoint says `tls: skip`.
+bool must_inspect(const std::vector<policy::Match>& matches, const creds::Vault* vault,
+                  std::string_view host, std::uint16_t port);
+
+// Decides on `req` (its target in origin form) and, when it passes, rewrites its target and
+// headers: the path as normalised (what the rules saw), placeholders replaced.
+Inspection inspect(const std::vector<policy::Match>& matches, const creds::Vault* vault,
+                   std::string_view host, std::uint16_t port,
+                   boost::beast::http::request_header<>& req);
+
+// The body of a request whose endpoint opted in to body rewriting (JSON, form or text, at most
+// kMaxRewrittenBody bytes); `content_type` picks the encoding. Sets status on refusal.
+inline constexpr std::size_t kMaxRewrittenBody = 256 * 1024;
+void rewrite_body(Inspection& in, const creds::Vault& vault, std::string_view host,
+                  std::uint16_t port, std::string_view content_type, std::string& body);
+
+}  // namespace ward::proxy

@@ -1,0 +1,93 @@
+#include "tls/files.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace ward::tls::files {
+
+Result<void> make_dirs(const std::string& path, mode_t mode) {
+  if (path.empty()) return fail("empty directory path");
+  for (size_t end = path.find('/', 1);; end = path.find('/', end + 1)) {
+    std::string prefix = path.substr(0, end);
+    if (!prefix.empty() && prefix.back() != '/' && ::mkdir(prefix.c_str(), mode) != 0 &&
+        errno != EEXIST)
+      return fail_errno("cannot create directory " + prefix);
+    if (end == std::string::npos) break;
+  }
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return fail_errno("cannot stat " + path);
+  if (!S_ISDIR(st.st_mode)) return fail(path + " is not a directory");
+  return {};
+}
+
+Result<UniqueFd> lock(const std::string& dir) {
+  std::string path = dir + "/lock";
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!fd) return fail_errno("cannot open lock file " + path);
+  while (::flock(fd.get(), LOCK_EX) != 0) {
+    if (errno != EINTR) return fail_errno("cannot lock " + path);
+  }
+  return fd;
+}
+
+Result<std::string> read_all(int fd, const std::string& path) {
+  std::string out;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail_errno("cannot read " + path);
+    if (n == 0) return out;
+    out.append(buf, static_cast<size_t>(n));
+  }
+}
+
+namespace {
+
+Result<void> write_all(int fd, std::string_view data, const std::string& path) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fail_errno("cannot write " + path);
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<void> replace(const std::string& dir, const std::string& name, std::string_view data,
+                     mode_t mode) {
+  UniqueFd dirfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dirfd) return fail_errno("cannot open directory " + dir);
+  // A fixed temporary name: the caller holds the lock, and a crash leaves at most one behind,
+  // which the next writer removes.
+  std::string tmp = "." + name + ".tmp";
+  std::string tmp_path = dir + "/" + tmp;
+  if (::unlinkat(dirfd.get(), tmp.c_str(), 0) != 0 && errno != ENOENT)
+    return fail_errno("cannot remove " + tmp_path);
+  UniqueFd fd(::openat(dirfd.get(), tmp.c_str(),
+                       O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode));
+  if (!fd) return fail_errno("cannot create " + tmp_path);
+  auto written = [&]() -> Result<void> {
+    // The umask may have removed bits that `mode` asks for (never added any).
+    if (::fchmod(fd.get(), mode) != 0) return fail_errno("cannot chmod " + tmp_path);
+    if (auto w = write_all(fd.get(), data, tmp_path); !w) return w;
+    if (::fsync(fd.get()) != 0) return fail_errno("cannot sync " + tmp_path);
+    if (::renameat(dirfd.get(), tmp.c_str(), dirfd.get(), name.c_str()) != 0)
+      return fail_errno("cannot rename " + tmp_path + " to " + name);
+    return {};
+  }();
+  if (!written) {
+    ::unlinkat(dirfd.get(), tmp.c_str(), 0);
+    return written;
+  }
+  ::fsync(dirfd.get());  // the rename itself durable; a failure here loses nothing yet written
+  return {};
+}
+
+}  // namespace ward::tls::files
