@@ -98,6 +98,9 @@ int run_sandbox(const RunArgs& args) {
     proxy_options.authority = trust->authority;
     proxy_options.upstream_ca = args.upstream_ca;
     options.trust_layer = trust->layer;
+    // The CA key must stay out of reach even when the state directory lies in the workdir.
+    char real[PATH_MAX];
+    if (::realpath(state.c_str(), real)) options.hidden.push_back(real);
   }
   if (!args.providers.empty()) {
     auto vault = prepare_vault(args.providers, args.provider_profiles, *policy);

@@ -205,7 +205,7 @@ Result<Outcome> run(const RunOptions& options) {
   const policy::Policy& policy = *options.policy;
   if (options.argv.empty()) return fail("no command given");
 
-  auto plan = make_plan(policy, options.workdir, options.trust_layer);
+  auto plan = make_plan(policy, options.workdir, options.trust_layer, options.hidden);
   if (!plan) return tl::unexpected(plan.error());
   for (const auto& path : plan->skipped)
     log::info("skipping {}: it does not exist on this host (landlock: best_effort)", path);

@@ -261,7 +261,7 @@ void add_trust(const std::string& layer, std::vector<MountOp>& mounts,
 }
 
 Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir,
-                       const std::string& trust_layer) {
+                       const std::string& trust_layer, const std::vector<std::string>& hidden) {
   const bool strict = policy.landlock == policy::Compatibility::kHardRequirement;
   const int abi = landlock::abi_version();
   Plan plan;
@@ -392,6 +392,14 @@ Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir,
   }
 
   if (!trust_layer.empty()) add_trust(trust_layer, plan.mounts, plan.landlock, abi);
+  for (const std::string& path : hidden) {
+    const bool visible = std::any_of(ops.begin(), ops.end(), [&](const MountOp& op) {
+      return op.kind == MountOp::Kind::kBind && op.is_directory && path_within(path, op.target);
+    });
+    struct stat st;
+    if (visible && ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+      plan.mounts.push_back({MountOp::Kind::kTmpfs, "tmpfs", path, true, true, false});
+  }
 
   plan.workdir = "/";
   for (const MountOp& op : plan.mounts)

@@ -59,7 +59,12 @@ struct Plan {
 // (ssl/certs/ca-certificates.crt, ...). The sandbox sees them at those paths under /etc: through a
 // read-only overlay when /etc is bound read-only as a whole (its mount point /etc/ward cannot be
 // created in the host's /etc), else through file binds.
+//
+// `hidden` (optional): host directories the sandbox must not see even where a listed path
+// contains them (ward's own state directory, with its CA key, inside a workdir such as $HOME):
+// each gets an empty read-only tmpfs over it.
 Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir,
-                       const std::string& trust_layer = "");
+                       const std::string& trust_layer = "",
+                       const std::vector<std::string>& hidden = {});
 
 }  // namespace ward::sandbox

@@ -251,5 +251,21 @@ TEST_F(PlanTest, TrustLayerBindsFilesWhenEtcIsNotBound) {
   for (const auto& op : plan->mounts) EXPECT_NE(op.kind, MountOp::Kind::kOverlay);
 }
 
+// ward's state directory (its CA key) is covered by an empty read-only tmpfs where a listed path
+// would show it, and left alone where nothing does.
+TEST_F(PlanTest, HiddenDirectoriesGetAnEmptyReadOnlyTmpfs) {
+  ::mkdir((root_ + "/rw/state").c_str(), 0700);
+  policy::Policy p;
+  p.filesystem.read_write = {root_ + "/rw"};
+  auto plan = make_plan(p, root_ + "/rw", "", {root_ + "/rw/state", root_ + "/elsewhere"});
+  ASSERT_TRUE(plan) << plan.error().describe();
+  const MountOp* hidden = find(*plan, root_ + "/rw/state");
+  ASSERT_NE(hidden, nullptr);
+  EXPECT_EQ(hidden->kind, MountOp::Kind::kTmpfs);
+  EXPECT_TRUE(hidden->read_only);
+  EXPECT_GT(index(*plan, root_ + "/rw/state"), index(*plan, root_ + "/rw"));
+  EXPECT_EQ(find(*plan, root_ + "/elsewhere"), nullptr);
+}
+
 }  // namespace
 }  // namespace ward::sandbox

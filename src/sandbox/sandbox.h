@@ -51,6 +51,8 @@ struct RunOptions {
   // A host directory laid out like /etc with ward's CA bundle (see make_plan): shown inside the
   // sandbox, and the CA variables point at /etc/ward/tls/ca-bundle.pem. "": none.
   std::string trust_layer;
+  // Host directories hidden from the sandbox even inside listed paths (ward's state directory).
+  std::vector<std::string> hidden;
   // Credential placeholders (NAME, placeholder) for the workload's environment.
   std::vector<std::pair<std::string, std::string>> secret_env;
   // When set, a SIGHUP sent to ward calls it (a policy reload) instead of reaching the workload.
