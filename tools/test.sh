@@ -50,4 +50,8 @@ if [[ $# -eq 0 ]]; then
   bench/fuzz-policy.sh 20
   echo "== fuzz smoke (proxy request heads and hosts, 20 s)"
   bench/fuzz-proxy.sh 20
+  echo "== fuzz smoke (L7 path normalisation, queries and globs, 10 s)"
+  bench/fuzz-l7.sh 10
+  echo "== fuzz smoke (credential placeholder scanner and rewriters, 10 s)"
+  bench/fuzz-creds.sh 10
 fi

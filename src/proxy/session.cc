@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -18,6 +19,7 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include "creds/websocket.h"
 #include "policy/l7.h"
 #include "proxy/engine.h"
 #include "proxy/guard.h"
@@ -152,6 +154,13 @@ class Session {
   template <bool isRequest, class To, class From>
   asio::awaitable<beast::error_code> relay(To& to, From& from, beast::flat_buffer& buffer,
                                            http::parser<isRequest, http::buffer_body>& parser);
+  template <class Client, class Upstream>
+  asio::awaitable<void> relay_websocket(Client& client, Upstream& upstream,
+                                        creds::WebsocketRewriter* rewriter,
+                                        audit::HttpEvent& record);
+  template <class From, class To>
+  asio::awaitable<void> pump(From& from, To& to, beast::flat_buffer& pending,
+                             creds::WebsocketRewriter* rewriter, std::string& refusal);
   template <class Stream>
   asio::awaitable<void> send_error(Stream& client, int status, const nlohmann::json& body);
   asio::awaitable<void> refuse(const Refusal& r, const Target& target);
@@ -598,6 +607,57 @@ asio::awaitable<beast::error_code> Session::relay(
   co_return beast::error_code{};
 }
 
+// After a websocket handshake: bytes both ways until either side ends, the client's through the
+// frame rewriter when the endpoint opted in. One record, written at the end.
+template <class Client, class Upstream>
+asio::awaitable<void> Session::relay_websocket(Client& client, Upstream& upstream,
+                                               creds::WebsocketRewriter* rewriter,
+                                               audit::HttpEvent& record) {
+  using namespace asio::experimental::awaitable_operators;
+  set_phase(Phase::kRelay, engine_.limits.idle_timeout);
+  std::string refusal;
+  co_await (pump(client, upstream, buffer_, rewriter, refusal) &&
+            pump(upstream, client, upstream_buffer_, nullptr, refusal));
+  if (!refusal.empty()) {
+    record.network.action = audit::Action::kDenied;
+    record.network.reason = refusal;
+  }
+  engine_.audit.write(record);
+}
+
+// One direction of a relayed upgrade. When it ends, both sockets close, which ends the other.
+template <class From, class To>
+asio::awaitable<void> Session::pump(From& from, To& to, beast::flat_buffer& pending,
+                                    creds::WebsocketRewriter* rewriter, std::string& refusal) {
+  std::string rewritten;
+  for (;;) {
+    if (pending.size()) {
+      auto data = pending.data();
+      asio::const_buffer out = data;
+      if (rewriter) {
+        rewritten.clear();
+        creds::Rewrite r = rewriter->feed(
+            std::string_view(static_cast<const char*>(data.data()), data.size()), rewritten);
+        if (r.refused()) {
+          refusal = r.reason;
+          break;
+        }
+        out = asio::buffer(rewritten);
+      }
+      auto [wec, wn] = co_await asio::async_write(to, out, kNoThrow);
+      if (wec) break;
+      pending.consume(pending.size());
+      deadline_ = Clock::now() + engine_.limits.idle_timeout;
+    }
+    auto [rec, rn] = co_await from.async_read_some(pending.prepare(kBodyChunk), kNoThrow);
+    if (rec) break;
+    pending.commit(rn);
+  }
+  beast::error_code ignored;
+  socket_of(from).close(ignored);
+  socket_of(to).close(ignored);
+}
+
 // Sends a request that passed (head rewritten for the next hop), then relays the response; the
 // record is written once the response is through. True when the client connection stays open.
 template <class Client, class Upstream>
@@ -618,10 +678,23 @@ asio::awaitable<bool> Session::exchange(Client& client, Upstream& upstream, Requ
   const bool client_keep_alive = req.keep_alive();
   const unsigned client_version = req.version();
   const bool expect_continue = beast::iequals(req[http::field::expect], "100-continue");
+  // A websocket handshake on a connection whose requests ward reads (the GET was decided like
+  // any other). Other upgrades are not forwarded.
+  const bool websocket = inspection && req.method() == http::verb::get &&
+                         http::token_list(req[http::field::connection]).exists("upgrade") &&
+                         beast::iequals(req[http::field::upgrade], "websocket");
   strip_hop_by_hop(req);
   req.erase(http::field::expect);  // answered here, below
   req.version(11);
   add_via(req);
+  const bool rewrite_frames = websocket && inspection->endpoint &&
+                              inspection->endpoint->websocket_credential_rewrite && engine_.vault;
+  if (websocket) {
+    req.set(http::field::connection, "Upgrade");
+    req.set(http::field::upgrade, "websocket");
+    // The frame rewriter reads text frames: no compression on endpoints that need it.
+    if (rewrite_frames) req.erase(http::field::sec_websocket_extensions);
+  }
 
   set_phase(Phase::kRelay, engine_.limits.idle_timeout);
   if (expect_continue) {
@@ -674,6 +747,24 @@ asio::awaitable<bool> Session::exchange(Client& client, Upstream& upstream, Requ
       co_return false;
     }
     int status = res->get().result_int();
+    if (status == 101 && websocket) {
+      auto& head = res->get();
+      strip_hop_by_hop(head);
+      head.set(http::field::connection, "Upgrade");
+      head.set(http::field::upgrade, "websocket");
+      add_via(head);
+      record.status = 101;
+      http::response_serializer<http::buffer_body> out{head};
+      auto [wec, wn] = co_await http::async_write_header(client, out, kNoThrow);
+      if (wec) co_return false;
+      std::optional<creds::WebsocketRewriter> rewriter;
+      if (rewrite_frames)
+        rewriter.emplace(
+            *engine_.vault,
+            engine_.vault->bound_at(record.network.host, record.network.port, inspection->path));
+      co_await relay_websocket(client, upstream, rewriter ? &*rewriter : nullptr, record);
+      co_return false;
+    }
     if (status == 101) {  // Upgrade was not forwarded: a switch now is the upstream's error
       co_await bad_gateway(client, upstream, record, "the upstream switched protocols unasked");
       co_return false;
