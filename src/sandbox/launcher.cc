@@ -310,10 +310,13 @@ Result<Outcome> run(const RunOptions& options) {
                cgroups->description.empty() ? std::string("rlimits only") : cgroups->description);
     for (const auto& op : plan->mounts)
       log::debug("mount {} {} ({})", op.target,
-                 op.kind == MountOp::Kind::kSymlink ? "-> " + op.source : std::string(),
-                 op.kind == MountOp::Kind::kTmpfs ? "tmpfs"
-                 : op.read_only                   ? "ro"
-                                                  : "rw");
+                 op.kind == MountOp::Kind::kSymlink   ? "-> " + op.source
+                 : op.kind == MountOp::Kind::kOverlay ? "+ " + op.source
+                                                      : std::string(),
+                 op.kind == MountOp::Kind::kTmpfs     ? "tmpfs"
+                 : op.kind == MountOp::Kind::kOverlay ? "read-only overlay"
+                 : op.read_only                       ? "ro"
+                                                      : "rw");
   }
 
   int pair[2];
