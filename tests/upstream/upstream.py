@@ -4,7 +4,9 @@
 Serve mode (the test starts it inside a network namespace and stops it by pid):
 
   upstream.py --addr :: --http-port 8080 [--http-port 8081 ...] [--tcp-port 9000]
-              [--tls-port 8443 --cert leaf.pem --key leaf.key] [--udp-port 53]
+              [--tls-port 8443 --cert leaf.pem --key leaf.key] [--tls-cert 8444 other.pem other.key]
+              [--tls-legacy 8447 leaf.pem leaf.key]
+              [--udp-port 53] [--echo-all] [--log-headers] [--git-root DIR]
               --log FILE --ready FILE
 
   HTTP/1.1 with keep-alive on every --http-port (and --tls-port, TLS over the same handler):
@@ -15,7 +17,13 @@ Serve mode (the test starts it inside a network namespace and stops it by pid):
     /stream?mib=N     N MiB of deterministic pseudo-random bytes, with Content-Length
     /slow             announces 64 MiB, sends 1 KiB every 20 ms; logs "SLOW-ABORTED" when the
                       peer goes away mid-transfer
-    anything else     404
+    /quiet, /quiet/*  "quiet" (200): the request is logged, nothing of it is sent back
+    /git/*            with --git-root DIR: git smart HTTP (git-http-backend as CGI) over the
+                      bare repositories in DIR (/git/repo.git -> DIR/repo.git)
+    anything else     404, or with --echo-all what /echo answers
+  --tls-cert PORT CERT KEY: one more TLS port with a certificate of its own (repeatable).
+  --tls-legacy PORT CERT KEY: likewise, but speaking only TLS 1.0 and 1.1 (a downgraded server).
+  --log-headers: one more log line per request, with every header received (see HDRS below).
   --tcp-port: raw TCP; each line received is answered: "STREAM N" sends N MiB of the stream
     content then closes, anything else is echoed back.
   --udp-port: every datagram received is logged (nothing is answered).
@@ -23,6 +31,8 @@ Serve mode (the test starts it inside a network namespace and stops it by pid):
   The log gets one line per event, flushed at once:
     CONN <id> <kind> <peer> <port>       a connection accepted (kind: http, tls, tcp)
     REQ <id> <port> <METHOD> <target>    a request received on connection <id>
+    HDRS <id> <port> <METHOD> <target> <JSON [[name, value], ...]>
+                                         with --log-headers, after REQ: the headers received
     TCP <id> <line>                      a raw TCP line
     UDP <peer> <length>                  a datagram
     SLOW-ABORTED <id>                    /slow lost its peer
@@ -40,10 +50,12 @@ import random
 import socket
 import socketserver
 import ssl
+import subprocess
 import sys
 import threading
 import time
 import urllib.parse
+import warnings
 
 MIB = 1 << 20
 _BLOCK = random.Random(20240601).randbytes(MIB)
@@ -76,6 +88,10 @@ class Log:
 
 
 LOG = Log(None)
+ECHO_ALL = False
+LOG_HEADERS = False
+GIT_ROOT = None
+GIT_HTTP_BACKEND = "/usr/lib/git-core/git-http-backend"
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -103,31 +119,99 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def _read_body(self):
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            body = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return body
+                body += self.rfile.read(size)
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _git(self, url, body):
+        """git smart HTTP: git-http-backend as a CGI program (RFC 3875)."""
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "GIT_PROJECT_ROOT": GIT_ROOT,
+            "GIT_HTTP_EXPORT_ALL": "1",
+            # The repositories belong to whoever made them; this server only reads them.
+            "GIT_CONFIG_COUNT": "1",
+            "GIT_CONFIG_KEY_0": "safe.directory",
+            "GIT_CONFIG_VALUE_0": "*",
+            "GATEWAY_INTERFACE": "CGI/1.1",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REQUEST_METHOD": self.command,
+            "PATH_INFO": urllib.parse.unquote(url.path[len("/git"):]),
+            "QUERY_STRING": url.query,
+            "REMOTE_ADDR": self.client_address[0],
+            "CONTENT_LENGTH": str(len(body)),
+            "CONTENT_TYPE": self.headers.get("Content-Type") or "",
+        }
+        for k, v in self.headers.items():
+            name = "HTTP_" + k.upper().replace("-", "_")
+            if name not in ("HTTP_CONTENT_LENGTH", "HTTP_CONTENT_TYPE", "HTTP_TRANSFER_ENCODING"):
+                env[name] = v
+        p = subprocess.run([GIT_HTTP_BACKEND], input=body, env=env, capture_output=True)
+        head, sep, out = p.stdout.partition(b"\r\n\r\n")
+        if not sep:
+            head, sep, out = p.stdout.partition(b"\n\n")
+        status, headers = 200, []
+        for line in head.decode("latin-1").splitlines():
+            name, _, value = line.partition(":")
+            if name.lower() == "status":
+                status = int(value.split()[0])
+            elif name and name.lower() != "content-length":
+                headers.append((name, value.strip()))
+        if not sep:
+            status, headers, out = 500, [], p.stderr
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(out)
+
+    def _echo(self, url, body):
+        self._reply(
+            200,
+            json.dumps(
+                {
+                    "method": self.command,
+                    "path": url.path,
+                    "query": url.query,
+                    "target": self.path,
+                    "headers": [[k, v] for k, v in self.headers.items()],
+                    "body_length": len(body),
+                    "conn": self.conn_id,
+                }
+            ),
+            "application/json",
+        )
+
     def _handle(self):
         LOG.write("REQ %d %d %s %s" % (self.conn_id, self.port, self.command, self.path))
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length > 0 else b""
+        if LOG_HEADERS:
+            headers = json.dumps([[k, v] for k, v in self.headers.items()])
+            LOG.write("HDRS %d %d %s %s %s" % (self.conn_id, self.port, self.command, self.path,
+                                               headers))
+        body = self._read_body()
         url = urllib.parse.urlsplit(self.path)
         if url.path == "/":
             self._reply(200, "hello from upstream\n")
         elif url.path == "/conn":
             self._reply(200, "%d\n" % self.conn_id)
+        elif url.path == "/quiet" or url.path.startswith("/quiet/"):
+            self._reply(200, "quiet\n")
+        elif GIT_ROOT and url.path.startswith("/git/"):
+            self._git(url, body)
         elif url.path == "/echo":
-            self._reply(
-                200,
-                json.dumps(
-                    {
-                        "method": self.command,
-                        "path": url.path,
-                        "query": url.query,
-                        "target": self.path,
-                        "headers": [[k, v] for k, v in self.headers.items()],
-                        "body_length": len(body),
-                        "conn": self.conn_id,
-                    }
-                ),
-                "application/json",
-            )
+            self._echo(url, body)
         elif url.path == "/stream":
             mib = int(urllib.parse.parse_qs(url.query).get("mib", ["1"])[0])
             self.send_response(200)
@@ -150,6 +234,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             except OSError:
                 LOG.write("SLOW-ABORTED %d" % self.conn_id)
                 self.close_connection = True
+        elif ECHO_ALL:
+            self._echo(url, body)
         else:
             self._reply(404, "not found\n")
 
@@ -229,7 +315,7 @@ def udp_loop(sock):
 
 
 def main():
-    global LOG
+    global LOG, ECHO_ALL, LOG_HEADERS, GIT_ROOT
     p = argparse.ArgumentParser()
     p.add_argument("--digest", type=int, help="print the sha256 of /stream?mib=N and exit")
     p.add_argument("--addr", default="::")
@@ -239,6 +325,13 @@ def main():
     p.add_argument("--udp-port", type=int, action="append", default=[])
     p.add_argument("--cert")
     p.add_argument("--key")
+    p.add_argument("--tls-cert", nargs=3, action="append", default=[],
+                   metavar=("PORT", "CERT", "KEY"))
+    p.add_argument("--tls-legacy", nargs=3, action="append", default=[],
+                   metavar=("PORT", "CERT", "KEY"))
+    p.add_argument("--echo-all", action="store_true")
+    p.add_argument("--log-headers", action="store_true")
+    p.add_argument("--git-root")
     p.add_argument("--log")
     p.add_argument("--ready")
     a = p.parse_args()
@@ -251,6 +344,7 @@ def main():
         return 0
 
     LOG = Log(a.log)
+    ECHO_ALL, LOG_HEADERS, GIT_ROOT = a.echo_all, a.log_headers, a.git_root
     servers = []
     for port in a.http_port:
         servers.append(DualStackServer((a.addr, port), Handler))
@@ -259,6 +353,19 @@ def main():
         ctx.load_cert_chain(a.cert, a.key)
         for port in a.tls_port:
             servers.append(DualStackServer((a.addr, port), TlsHandler, ctx))
+    for port, cert, key in a.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        servers.append(DualStackServer((a.addr, int(port)), TlsHandler, ctx))
+    for port, cert, key in a.tls_legacy:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")  # OpenSSL 3 refuses TLS < 1.2 above level 0
+        servers.append(DualStackServer((a.addr, int(port)), TlsHandler, ctx))
     for port in a.tcp_port:
         servers.append(TcpServer((a.addr, port)))
     for s in servers:

@@ -1,0 +1,932 @@
+// HTTPS under policy, as attacks (scenarios.md, "Network, L7 and TLS" and "Credentials"; issue 4):
+// ward intercepts TLS where an endpoint needs L7, verifies the upstream's certificate, applies
+// method/path/query rules to every request inside (and to plain-HTTP forward requests), relays
+// `tls: skip` endpoints untouched, swaps credential placeholders for the real secret only towards
+// the endpoints a provider is bound to, and never lets the secret reach the sandbox, a log or a
+// file.
+//
+// The test network of egress_util.h: the upstream (tests/upstream/upstream.py) serves TLS with a
+// test CA made per test (make_test_certs) that ward learns through --upstream-ca; clients inside
+// the sandbox get no flag at all: ward's CA bundle and the variables pointing at it do the work.
+//
+// Needs root (network namespaces); ward itself runs as root or as the unprivileged ward-test.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <ostream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "integration/egress_util.h"
+#include "integration/harness.h"
+#include "integration/netns.h"
+
+namespace ward::test {
+namespace {
+
+using nlohmann::json;
+using std::chrono::seconds;
+
+constexpr const char* kBundle = "/etc/ward/tls/ca-bundle.pem";
+
+// `ward run --help` lists --upstream-ca once TLS interception exists.
+bool ward_has_interception() {
+  static const bool has = [] {
+    RunOptions options;
+    Result r = ward({"run", "--help"}, options);
+    return (r.out + r.err).find("--upstream-ca") != std::string::npos;
+  }();
+  return has;
+}
+
+// curl with `args`, printing "STATUS|CONTENT-TYPE|BODY"; its exit code is curl's.
+std::string fetch(const std::string& args) {
+  return "rm -f /tmp/.body; " + std::string(kCurl) +
+         " -s -o /tmp/.body -w '%{http_code}|%{content_type}|' " + args +
+         "; rc=$?; cat /tmp/.body 2>/dev/null; (exit $rc)";
+}
+
+// What fetch() printed.
+struct Reply {
+  int status = -1;
+  std::string type, body;
+  json j;  // the body as JSON (discarded when it is not)
+};
+Reply reply(const ProbeOutcome& o) {
+  Reply r;
+  size_t a = o.out.find('|'), b = a == std::string::npos ? a : o.out.find('|', a + 1);
+  if (b == std::string::npos) {
+    r.body = o.out;
+  } else {
+    r.status = std::atoi(o.out.substr(0, a).c_str());
+    r.type = o.out.substr(a + 1, b - a - 1);
+    r.body = o.out.substr(b + 1);
+  }
+  r.j = parse_json(r.body);
+  return r;
+}
+std::ostream& operator<<(std::ostream& os, const Reply& r) {
+  return os << r.status << " [" << r.type << "] " << r.body;
+}
+
+// A denial by the L7 rules: 403 with JSON {error: "policy_denied", method, path, rule, detail},
+// `rule` naming the network_policies entry whose L7 rules refused.
+void expect_l7_denial(const Reply& r, const std::string& method, const std::string& path,
+                      const std::string& rule) {
+  EXPECT_EQ(r.status, 403) << r;
+  EXPECT_EQ(r.type.substr(0, 16), "application/json") << r;
+  ASSERT_FALSE(r.j.is_discarded()) << "the 403 body is not JSON: " << r;
+  EXPECT_EQ(at(r.j, "/error", ""), "policy_denied") << r;
+  EXPECT_EQ(at(r.j, "/method", ""), method) << r;
+  EXPECT_EQ(at(r.j, "/path", ""), path) << r;
+  EXPECT_EQ(at(r.j, "/rule", ""), rule) << "the denial does not name the rule: " << r;
+  EXPECT_FALSE(at(r.j, "/detail", "").empty()) << r;
+}
+
+// The body of an allowed request to the upstream's /echo (or any path with --echo-all).
+json echo_of(const Reply& r) {
+  return r.status == 200 && !r.j.is_discarded() ? r.j : json();
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Every regular file under `dir` (symlinks not followed), with its content.
+std::vector<std::pair<std::string, std::string>> files_under(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::vector<std::pair<std::string, std::string>> out;
+  std::error_code ec;
+  for (auto it =
+           fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_regular_file(ec) && !it->is_symlink(ec))
+      out.emplace_back(it->path().string(), read_file(it->path().string()));
+  }
+  return out;
+}
+
+// "CANARY-" and 24 random hex digits.
+std::string random_canary() {
+  unsigned char bytes[12];
+  std::ifstream in("/dev/urandom", std::ios::binary);
+  in.read(reinterpret_cast<char*>(bytes), sizeof bytes);
+  std::string out = "CANARY-";
+  for (unsigned char b : bytes) {
+    char hex[3];
+    std::snprintf(hex, sizeof hex, "%02x", b);
+    out += hex;
+  }
+  return out;
+}
+
+class HttpsTest : public EgressFixture {
+ protected:
+  void SetUp() override {
+    EgressFixture::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    ASSERT_TRUE(ward_has_interception())
+        << "this ward has no TLS interception: `ward run --help` does not list --upstream-ca";
+  }
+
+  // The upstream: HTTP on 8080-8082, TLS on 8443 with the test CA's leaf, any path echoed,
+  // plus `extra`.
+  void start(const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {"--echo-all"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    ASSERT_NO_FATAL_FAILURE(start_upstream_with_tls(args));
+  }
+
+  // ward's options for every test here: the test CA vouches for the upstream.
+  std::vector<std::string> tls(std::vector<std::string> more = {}) {
+    more.insert(more.begin(), {"--upstream-ca", ca()});
+    return more;
+  }
+
+  // The commonName of a certificate file (via openssl).
+  static std::string subject_cn(const std::string& pem) {
+    return sh_output("openssl x509 -in " + shell_quote(pem) +
+                     " -noout -subject -nameopt multiline 2>/dev/null | "
+                     "sed -n 's/^ *commonName *= *//p'");
+  }
+
+  // The upstream's HDRS line for the request `method target` (--log-headers): its headers.
+  json headers_seen(const std::string& method, const std::string& target) const {
+    for (const std::string& line : up_->lines("HDRS ")) {
+      std::istringstream in(line);
+      std::string tag, id, port, m, t;
+      in >> tag >> id >> port >> m >> t;
+      if (m != method || t != target) continue;
+      std::string rest;
+      std::getline(in, rest);
+      return parse_json(rest);
+    }
+    return json();
+  }
+  static std::string header(const json& headers, const std::string& name) {
+    if (!headers.is_array()) return "<no request>";
+    for (const auto& h : headers)
+      if (lower(h[0].get<std::string>()) == lower(name)) return h[1].get<std::string>();
+    return "<absent>";
+  }
+
+  // The 4002 record of `method` `path` towards `host` (null when there is none, a failure when
+  // there are several).
+  json http_record(const std::string& host, const std::string& method, const std::string& path) {
+    json found;
+    int n = 0;
+    for (const json& r : records(4002, -1, host)) {
+      if (at(r, "/http_request/http_method", "") != method) continue;
+      if (at(r, "/http_request/url/path", "") != path) continue;
+      found = r;
+      ++n;
+    }
+    EXPECT_LE(n, 1) << method << " " << host << path << ": " << n << " records\n"
+                    << read_file(audit_);
+    return found;
+  }
+};
+
+// ---- L7 rules inside intercepted HTTPS ----
+
+// `access: read-only` lets GET through and denies POST with a 403 naming the rule; nothing of the
+// POST reaches the upstream. `enforcement: audit` lets the POST through and its record marks the
+// violation. ward's default, with enforcement left out, is enforce. Every request is one OCSF 4002
+// record: method, host, path (query redacted), status, rule, decision.
+TEST_P(HttpsTest, ReadOnlyAccessDeniesPostUnlessEnforcementIsAudit) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  if (IsSkipped()) return;
+  std::string p =
+      policy(rule("api_ro",
+                  {endpoint("api.test", "port: 8443", true, "protocol: rest, access: read-only")}) +
+             rule("other_audit", {endpoint("other.test", "port: 8443", true,
+                                           "protocol: rest, access: read-only, "
+                                           "enforcement: audit")}));
+  auto report = attempts(
+      {
+          {"get", fetch("'https://api.test:8443/echo?page=SECRETQUERY'")},
+          {"head", fetch("-I https://api.test:8443/echo")},
+          {"post", fetch("-d x=1 https://api.test:8443/echo")},
+          {"delete", fetch("-X DELETE https://api.test:8443/echo")},
+          {"audit_get", fetch("https://other.test:8443/echo")},
+          {"audit_post", fetch("-d x=1 https://other.test:8443/echo")},
+      },
+      p, tls());
+  json get = echo_of(reply(report["get"]));
+  EXPECT_EQ(get["method"], "GET") << reply(report["get"]);
+  EXPECT_EQ(reply(report["head"]).status, 200) << reply(report["head"]);
+  expect_l7_denial(reply(report["post"]), "POST", "/echo", "api_ro");
+  expect_l7_denial(reply(report["delete"]), "DELETE", "/echo", "api_ro");
+  EXPECT_EQ(echo_of(reply(report["audit_get"]))["method"], "GET") << reply(report["audit_get"]);
+  EXPECT_EQ(echo_of(reply(report["audit_post"]))["method"], "POST")
+      << "enforcement: audit must let the request through: " << reply(report["audit_post"]);
+  // Only the audited POST reached the upstream; the denied ones never did.
+  EXPECT_EQ(up_->requests_to(8443, "POST", "/echo"), 1) << up_->log();
+  EXPECT_EQ(up_->requests_to(8443, "DELETE", "/echo"), 0) << up_->log();
+
+  // The audit: one 4002 record per request.
+  const std::string all = read_file(audit_);
+  EXPECT_EQ(all.find("SECRETQUERY"), std::string::npos) << "a query value reached the audit";
+  json g = http_record("api.test", "GET", "/echo");
+  ASSERT_FALSE(g.is_null()) << all;
+  EXPECT_EQ(at(g, "/action_id", 0), 1) << g.dump();
+  EXPECT_EQ(at(g, "/http_response/code", 0), 200) << g.dump();
+  EXPECT_EQ(at(g, "/http_request/url/query_string", ""), "<redacted>") << g.dump();
+  EXPECT_EQ(at(g, "/dst_endpoint/port", 0), 8443) << g.dump();
+  EXPECT_EQ(at(g, "/unmapped/rule", ""), "api_ro") << g.dump();
+  EXPECT_EQ(at(g, "/unmapped/decision", ""), "allowed") << g.dump();
+  EXPECT_EQ(at(g, "/actor/process/file/path", ""), kCurl) << g.dump();
+  json post = http_record("api.test", "POST", "/echo");
+  ASSERT_FALSE(post.is_null()) << all;
+  EXPECT_EQ(at(post, "/action_id", 0), 2) << post.dump();
+  EXPECT_EQ(at(post, "/http_response/code", 0), 403) << post.dump();
+  EXPECT_EQ(at(post, "/unmapped/decision", ""), "denied") << post.dump();
+  json audited = http_record("other.test", "POST", "/echo");
+  ASSERT_FALSE(audited.is_null()) << all;
+  EXPECT_EQ(at(audited, "/action_id", 0), 1) << audited.dump();
+  EXPECT_EQ(at(audited, "/http_response/code", 0), 200) << audited.dump();
+  EXPECT_EQ(at(audited, "/unmapped/decision", ""), "audit_violation")
+      << "the record must mark the violation: " << audited.dump();
+  json audited_get = http_record("other.test", "GET", "/echo");
+  ASSERT_FALSE(audited_get.is_null()) << all;
+  EXPECT_EQ(at(audited_get, "/unmapped/decision", ""), "allowed") << audited_get.dump();
+}
+
+// Method/path rules: an allowed path passes, another path of the same host is denied, `*` is one
+// segment; query matchers (glob, any:) work; a rule without a query matcher allows any query.
+TEST_P(HttpsTest, MethodPathAndQueryRules) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  if (IsSkipped()) return;
+  const std::string rules =
+      "protocol: rest, rules: ["
+      "{allow: {method: GET, path: \"/repos/*/issues\"}}, "
+      "{allow: {method: POST, path: \"/repos/*/issues\"}}, "
+      "{allow: {method: GET, path: \"/search\", query: {q: \"ward*\"}}}, "
+      "{allow: {method: GET, path: \"/list\", query: {state: {any: [\"open\", \"closed\"]}}}}, "
+      "{allow: {method: GET, path: \"/free/**\"}}]";
+  std::string p = policy(rule("api_rules", {endpoint("api.test", "port: 8443", true, rules)}));
+  struct Case {
+    std::string label, method, target;
+    bool allowed;
+  };
+  const std::vector<Case> cases = {
+      {"get_issues", "GET", "/repos/ward/issues", true},
+      {"post_issues", "POST", "/repos/ward/issues", true},
+      {"delete_issues", "DELETE", "/repos/ward/issues", false},
+      {"other_path", "GET", "/repos/ward/pulls", false},
+      {"star_is_one_segment", "GET", "/repos/a/b/issues", false},
+      {"unlisted", "GET", "/elsewhere", false},
+      {"query_glob", "GET", "/search?q=ward-sandbox", true},
+      {"query_glob_other", "GET", "/search?q=other", false},
+      {"query_missing", "GET", "/search", false},
+      {"query_any_open", "GET", "/list?state=open", true},
+      {"query_any_closed", "GET", "/list?state=closed", true},
+      {"query_any_other", "GET", "/list?state=all", false},
+      {"no_matcher_any_query", "GET", "/free/a/b?anything=1&x=y", true},
+  };
+  std::vector<std::pair<std::string, std::string>> commands;
+  for (const Case& c : cases)
+    commands.push_back(
+        {c.label, fetch("-X " + c.method + " " + shell_quote("https://api.test:8443" + c.target))});
+  auto report = attempts(commands, p, tls());
+  for (const Case& c : cases) {
+    Reply r = reply(report[c.label]);
+    if (c.allowed) {
+      EXPECT_EQ(echo_of(r)["target"], c.target) << c.label << ": " << r;
+      EXPECT_EQ(up_->requests_to(8443, c.method, c.target), 1) << c.label << "\n" << up_->log();
+    } else {
+      SCOPED_TRACE(c.label);
+      expect_l7_denial(r, c.method, c.target.substr(0, c.target.find('?')), "api_rules");
+      EXPECT_EQ(up_->requests_to(8443, c.method, c.target), 0) << c.label << "\n" << up_->log();
+    }
+  }
+}
+
+// Paths are normalised before matching: no spelling of a denied path (dot segments, percent-
+// encoded dots or letters, duplicate slashes) slips past a deny rule or out of an allowed prefix;
+// `%2F` is refused with 400 unless the endpoint sets allow_encoded_slash, which keeps it as sent.
+TEST_P(HttpsTest, PathSpellingsCannotSlipPastARule) {
+  ASSERT_NO_FATAL_FAILURE(make_test_certs());
+  if (IsSkipped()) return;
+  ASSERT_NO_FATAL_FAILURE(start({"--tls-cert", "8446", cert("leaf.pem"), cert("leaf.key")}));
+  const std::string deny_admin =
+      "protocol: rest, rules: [{allow: {method: GET, path: \"/**\"}}], deny_rules: [{method: "
+      "\"*\", path: \"/admin\"}, {method: \"*\", path: \"/admin/**\"}]";
+  const std::string only_public =
+      "protocol: rest, rules: [{allow: {method: GET, path: \"/public/**\"}}]";
+  const std::string encoded_slash =
+      "protocol: rest, allow_encoded_slash: true, rules: [{allow: {method: GET, path: \"/**\"}}]";
+  std::string p =
+      policy(rule("deny_admin", {endpoint("api.test", "port: 8443", true, deny_admin)}) +
+             rule("only_public", {endpoint("other.test", "port: 8443", true, only_public)}) +
+             rule("slash", {endpoint("api.test", "port: 8446", true, encoded_slash)}));
+  struct Case {
+    std::string label, url;
+    int status;
+  };
+  const std::string api = "https://api.test:8443", other = "https://other.test:8443";
+  const std::vector<Case> cases = {
+      {"control", api + "/public/x", 200},
+      {"admin", api + "/admin/x", 403},
+      {"admin_bare", api + "/admin", 403},
+      {"dot_dot", api + "/public/../admin/x", 403},
+      {"dot", api + "/./admin/x", 403},
+      {"encoded_dots", api + "/public/%2e%2e/admin/x", 403},
+      {"encoded_dots_upper", api + "/public/%2E%2E/admin/x", 403},
+      {"mixed_dots", api + "/public/.%2e/admin/x", 403},
+      {"double_slash", api + "//admin/x", 403},
+      {"double_slash_inside", api + "/public/..//admin/x", 403},
+      {"encoded_letter", api + "/%61dmin/x", 403},
+      {"encoded_slash", api + "/admin%2Fx", 400},
+      {"encoded_slash_lower", api + "/admin%2fx", 400},
+      {"encoded_slash_dots", api + "/public%2F..%2Fadmin", 400},
+      {"public_control", other + "/public/x", 200},
+      {"escape_public", other + "/public/../secret", 403},
+      {"escape_public_encoded", other + "/public/%2e%2e/secret", 403},
+      {"escape_public_deep", other + "/public/a/../../secret", 403},
+      {"slash_allowed", "https://api.test:8446/a%2Fb", 200},
+  };
+  std::vector<std::pair<std::string, std::string>> commands;
+  for (const Case& c : cases)
+    commands.push_back({c.label, fetch("--path-as-is " + shell_quote(c.url))});
+  auto report = attempts(commands, p, tls());
+  for (const Case& c : cases) {
+    Reply r = reply(report[c.label]);
+    EXPECT_EQ(r.status, c.status) << c.label << " (" << c.url << "): " << r;
+    if (c.status == 403) {
+      EXPECT_EQ(at(r.j, "/error", ""), "policy_denied") << c.label << ": " << r;
+    }
+  }
+  // No spelling of the denied paths reached the upstream; allow_encoded_slash kept %2F.
+  EXPECT_EQ(up_->requests("admin"), 0) << up_->log();
+  EXPECT_EQ(up_->requests("secret"), 0) << up_->log();
+  EXPECT_EQ(up_->requests_to(8443, "GET", "/public/x"), 2) << up_->log();
+  EXPECT_EQ(up_->requests_to(8446, "GET", "/a%2Fb"), 1) << up_->log();
+}
+
+// Plain http:// requests forwarded in absolute form get the same L7 rules: access presets,
+// deny rules, path normalisation, %2F.
+TEST_P(HttpsTest, PlainHttpForwardGetsTheSameRules) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  if (IsSkipped()) return;
+  const std::string deny_admin =
+      "protocol: rest, rules: [{allow: {method: GET, path: \"/**\"}}], deny_rules: [{method: "
+      "\"*\", path: \"/admin/**\"}]";
+  std::string p =
+      policy(rule("api_ro",
+                  {endpoint("api.test", "port: 8080", true, "protocol: rest, access: read-only")}) +
+             rule("deny_admin", {endpoint("other.test", "port: 8080", true, deny_admin)}));
+  auto report = attempts(
+      {
+          {"get", fetch("http://api.test:8080/echo")},
+          {"post", fetch("-d x=1 http://api.test:8080/echo")},
+          {"control", fetch("http://other.test:8080/public/x")},
+          {"admin", fetch("http://other.test:8080/admin/x")},
+          {"dot_dot", fetch("--path-as-is http://other.test:8080/public/../admin/x")},
+          {"encoded_dots", fetch("--path-as-is http://other.test:8080/public/%2e%2e/admin/x")},
+          {"double_slash", fetch("--path-as-is http://other.test:8080//admin/x")},
+          {"encoded_slash", fetch("--path-as-is http://other.test:8080/admin%2Fx")},
+      },
+      p);
+  EXPECT_EQ(echo_of(reply(report["get"]))["method"], "GET") << reply(report["get"]);
+  expect_l7_denial(reply(report["post"]), "POST", "/echo", "api_ro");
+  EXPECT_EQ(reply(report["control"]).status, 200) << reply(report["control"]);
+  for (const char* label : {"admin", "dot_dot", "encoded_dots", "double_slash"}) {
+    Reply r = reply(report[label]);
+    EXPECT_EQ(r.status, 403) << label << ": " << r;
+    EXPECT_EQ(at(r.j, "/error", ""), "policy_denied") << label << ": " << r;
+  }
+  EXPECT_EQ(reply(report["encoded_slash"]).status, 400) << reply(report["encoded_slash"]);
+  EXPECT_EQ(up_->requests_to(8080, "POST", "/echo"), 0) << up_->log();
+  EXPECT_EQ(up_->requests("admin"), 0) << up_->log();
+  json post = http_record("api.test", "POST", "/echo");
+  EXPECT_EQ(at(post, "/action_id", 0), 2) << read_file(audit_);
+  EXPECT_EQ(at(post, "/http_response/code", 0), 403) << post.dump();
+}
+
+// Inside an intercepted connection every request is decided on its own, however it is framed:
+// a denied request pipelined behind an allowed one (even behind one with a body), a request
+// smuggled in the body of another (Content-Length and Transfer-Encoding both given), an
+// absolute-form target, a lower-case method, HTTP/1.0. None reaches the upstream.
+TEST_P(HttpsTest, PipelinedAndSmuggledRequestsAreEachDecided) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  if (IsSkipped()) return;
+  const std::string rules =
+      "protocol: rest, rules: [{allow: {method: GET, path: \"/**\"}}, {allow: {method: POST, "
+      "path: \"/public/**\"}}], deny_rules: [{method: \"*\", path: \"/admin/**\"}]";
+  std::string p = policy(rule("api", {endpoint("api.test", "port: 8443", true, rules)}));
+  // client.py decodes the escapes.
+  const std::string crlf = "\\r\\n", host = "Host: api.test:8443" + crlf;
+  auto get = [&](const std::string& target) {
+    return "GET " + target + " HTTP/1.1" + crlf + host + crlf;
+  };
+  struct Case {
+    std::string label, payload;
+    std::vector<int> statuses;  // the first responses, exactly (empty: any, as long as not 200)
+  };
+  const std::vector<Case> cases = {
+      {"control",
+       "GET /public/x HTTP/1.1" + crlf + host + "Connection: close" + crlf + crlf,
+       {200}},
+      {"pipelined", get("/public/a") + get("/admin/x"), {200, 403}},
+      {"pipelined_after_body",
+       "POST /public/b HTTP/1.1" + crlf + host + "Content-Length: 5" + crlf + crlf + "hello" +
+           get("/admin/x"),
+       {200, 403}},
+      {"cl_and_te",
+       "POST /public/c HTTP/1.1" + crlf + host + "Content-Length: 51" + crlf +
+           "Transfer-Encoding: chunked" + crlf + crlf + "0" + crlf + crlf + get("/admin/x"),
+       {}},
+      {"absolute_form", "GET https://api.test:8443/admin/x HTTP/1.1" + crlf + host + crlf, {}},
+      {"lower_case_method", "get /admin/x HTTP/1.1" + crlf + host + crlf, {}},
+      {"http_1_0", "GET /admin/x HTTP/1.0" + crlf + crlf, {}},
+  };
+  std::vector<std::pair<std::string, std::string>> commands;
+  for (const Case& c : cases)
+    commands.push_back(
+        {c.label, client("tls-raw --timeout 3 api.test:8443 " + shell_quote(c.payload))});
+  auto report = attempts(commands, p, tls());
+  for (const Case& c : cases) {
+    json j = parse_json(report[c.label].out);
+    ASSERT_FALSE(j.is_discarded()) << c.label << ": " << report[c.label].out;
+    EXPECT_EQ(j["connect"], 200) << c.label << ": " << j.dump();
+    const json& got = j["statuses"];
+    if (c.statuses.empty()) {
+      for (const auto& status : got) EXPECT_NE(status, 200) << c.label << ": " << j.dump();
+      continue;
+    }
+    ASSERT_GE(got.size(), c.statuses.size()) << c.label << ": " << j.dump();
+    for (size_t i = 0; i < c.statuses.size(); ++i)
+      EXPECT_EQ(got[i], c.statuses[i]) << c.label << " response " << i << ": " << j.dump();
+  }
+  EXPECT_EQ(up_->requests("admin"), 0) << up_->log();
+  EXPECT_EQ(up_->requests_to(8443, "GET", "/public/x"), 1) << up_->log();
+  EXPECT_EQ(up_->requests_to(8443, "GET", "/public/a"), 1) << up_->log();
+  EXPECT_EQ(up_->requests_to(8443, "POST", "/public/b"), 1) << up_->log();
+}
+
+// ---- clients, trust, certificates ----
+
+// curl, python urllib and requests, and `git clone` (git smart HTTP) work through interception
+// without any flag: the variables and the system bundle path inside the sandbox lead to ward's CA
+// bundle (the host's CAs plus ward's CA). The certificate the clients see is ward's, not the
+// upstream's; ward's private key is nowhere in the sandbox.
+TEST_P(HttpsTest, UnmodifiedClientsWorkThroughInterception) {
+  ASSERT_NO_FATAL_FAILURE(make_test_certs());
+  if (IsSkipped()) return;
+  const std::string git = dir_->mkdir("git");
+  const std::string repo_script =
+      "set -e; cd " + shell_quote(dir_->path()) +
+      "; export HOME=$PWD GIT_CONFIG_NOSYSTEM=1; git -c init.defaultBranch=main init -q src; "
+      "git -C src -c user.name=ward -c user.email=ward@test commit -q --allow-empty "
+      "-m 'ward test commit'; git clone -q --bare src git/repo.git";
+  const std::string made =
+      sh_output("/bin/sh -c " + shell_quote(repo_script) + " 2>&1 || echo FAILED");
+  ASSERT_EQ(made.find("FAILED"), std::string::npos) << "making the test repository: " << made;
+  ASSERT_NO_FATAL_FAILURE(start({"--git-root", git}));
+  // Git smart HTTP as github.com's profile allows it: reads and upload-pack (clone, fetch).
+  const std::string git_rules =
+      "protocol: rest, rules: [{allow: {method: GET, path: \"/**\"}}, {allow: {method: HEAD, "
+      "path: \"/**\"}}, {allow: {method: POST, path: \"/**/git-upload-pack\"}}]";
+  std::string p = policy(rule("api", {endpoint("api.test", "port: 8443", true, git_rules)}));
+  const std::string https = "https://api.test:8443/";
+  auto report = attempts(
+      {
+          {"env",
+           "printf '%s|' \"$SSL_CERT_FILE\" \"$REQUESTS_CA_BUNDLE\" \"$CURL_CA_BUNDLE\" "
+           "\"$NODE_EXTRA_CA_CERTS\" \"$GIT_SSL_CAINFO\" \"$PIP_CERT\" \"$DENO_CERT\" "
+           "\"$AWS_CA_BUNDLE\""},
+          {"system_bundle", std::string("cmp ") + kBundle + " /etc/ssl/certs/ca-certificates.crt"},
+          {"bundle_sum", std::string("sha256sum < ") + kBundle},
+          {"curl", std::string(kCurl) + " -sS " + https},
+          {"urllib", client("urllib " + https)},
+          {"requests", client("requests " + https)},
+          {"git_clone", "git clone -q " + https +
+                            "git/repo.git /tmp/clone 2>/tmp/git.err && "
+                            "git -C /tmp/clone log --format=%s || cat /tmp/git.err"},
+          {"git_push_denied", fetch("-X POST " + https + "git/repo.git/git-receive-pack")},
+          {"peer", client("tls-peer api.test:8443")},
+          {"peer_with_test_ca", client("tls-peer api.test:8443 --cafile " + ca())},
+          {"private_keys",
+           std::string("grep -rl 'PRIVATE KEY' /etc/ward ") + "/etc/ssl/certs/ca-certificates.crt"},
+      },
+      p, tls());
+  const std::string b = kBundle;
+  EXPECT_EQ(report["env"].out,
+            b + "|" + b + "|" + b + "|" + b + "|" + b + "|" + b + "|" + b + "|" + b + "|");
+  EXPECT_EQ(report["system_bundle"].exit_code, 0)
+      << "/etc/ssl/certs/ca-certificates.crt is not ward's bundle: " << report["system_bundle"].out;
+  EXPECT_EQ(report["curl"].out, "hello from upstream") << report["curl"].out;
+  for (const char* label : {"urllib", "requests"}) {
+    json j = parse_json(report[label].out);
+    EXPECT_EQ(j.is_discarded() ? json() : j["status"], 200) << label << ": " << report[label].out;
+  }
+  EXPECT_EQ(report["git_clone"].out, "ward test commit") << report["git_clone"].out;
+  expect_l7_denial(reply(report["git_push_denied"]), "POST", "/git/repo.git/git-receive-pack",
+                   "api");
+  EXPECT_EQ(up_->requests("git-receive-pack"), 0) << up_->log();
+  EXPECT_GE(up_->requests_to(8443, "POST", "/git/repo.git/git-upload-pack"), 1) << up_->log();
+
+  // ward's CA: made in the state directory, in the sandbox's bundle, the issuer of what the
+  // clients saw.
+  const std::string state_ca = state_dir() + "/tls/ca.pem";
+  ASSERT_TRUE(exists(state_ca)) << "no CA in the state directory " << state_dir();
+  const std::string ward_ca = read_file(state_ca);
+  const std::string bundle = read_file(state_dir() + "/tls/ca-bundle.pem");
+  EXPECT_NE(bundle.find(ward_ca), std::string::npos) << "ward's CA is not in its bundle";
+  EXPECT_EQ(report["bundle_sum"].out,
+            sh_output("sha256sum < " + shell_quote(state_dir() + "/tls/ca-bundle.pem")))
+      << "the sandbox's bundle is not STATE/tls/ca-bundle.pem";
+  const std::string system_bundle = read_file("/etc/ssl/certs/ca-certificates.crt");
+  EXPECT_GE(count_of(bundle, "BEGIN CERTIFICATE"), count_of(system_bundle, "BEGIN CERTIFICATE") + 1)
+      << "the bundle lacks the host's CAs";
+  json peer = parse_json(report["peer"].out);
+  ASSERT_FALSE(peer.is_discarded()) << report["peer"].out;
+  EXPECT_EQ(peer["ok"], true) << peer.dump();
+  EXPECT_EQ(peer["issuer"], subject_cn(state_ca)) << peer.dump();
+  EXPECT_NE(peer["issuer"], "ward-test-ca") << peer.dump();
+  EXPECT_EQ(peer["san"], json::array({"api.test"})) << peer.dump();
+  json with_test_ca = parse_json(report["peer_with_test_ca"].out);
+  EXPECT_EQ(with_test_ca.is_discarded() ? json() : with_test_ca["ok"], false)
+      << "the client saw the upstream's own certificate: nothing was intercepted: "
+      << report["peer_with_test_ca"].out;
+  EXPECT_EQ(report["private_keys"].out, "") << "a private key is visible in the sandbox";
+}
+
+// Node 22's fetch through interception, with nothing but what ward sets (NODE_USE_ENV_PROXY,
+// NODE_EXTRA_CA_CERTS).
+TEST_P(HttpsTest, NodeFetchWorksThroughInterception) {
+  std::string node = node22();
+  if (node.empty())
+    GTEST_SKIP() << "Node 22 is not installed at " << WARD_NODE22
+                 << " (tools/test.sh installs it; WARD_TEST_NODE overrides the path)";
+  ASSERT_NO_FATAL_FAILURE(start());
+  if (IsSkipped()) return;
+  std::string p = policy(
+      rule("api", {endpoint("api.test", "port: 8443", true, "protocol: rest, access: read-only")}));
+  const std::string fetch_js =
+      " --no-warnings -e 'fetch(process.argv[1], {method: process.argv[2]}).then(async r => "
+      "console.log(r.status, (await r.text()).trim().slice(0, 40)))"
+      ".catch(e => { console.log(\"ERR\", String(e.cause || e)); process.exit(1); })' ";
+  auto report = attempts(
+      {
+          {"get", node + fetch_js + "https://api.test:8443/ GET"},
+          {"post", node + fetch_js + "https://api.test:8443/ POST"},
+      },
+      p, tls());
+  EXPECT_EQ(report["get"].out, "200 hello from upstream");
+  EXPECT_EQ(report["post"].out.substr(0, 4), "403 ") << report["post"].out;
+  EXPECT_EQ(up_->requests_to(8443, "GET", "/"), 1) << up_->log();
+  EXPECT_EQ(up_->requests_to(8443, "POST", "/"), 0) << up_->log();
+}
+
+// An upstream whose certificate does not verify (self-signed and not in --upstream-ca, for another
+// name, expired), or that speaks only TLS < 1.2, fails closed: the CONNECT is answered 502 with
+// JSON {error: "upstream_tls_failed", reason}, curl fails, a 4001 record names the reason, and no
+// request is sent upstream.
+TEST_P(HttpsTest, UpstreamTlsThatDoesNotVerifyFailsClosed) {
+  ASSERT_NO_FATAL_FAILURE(make_test_certs());
+  if (IsSkipped()) return;
+  ASSERT_NO_FATAL_FAILURE(start({"--tls-cert", "8444", cert("self.pem"), cert("self.key"),
+                                 "--tls-cert", "8445", cert("expired.pem"), cert("expired.key"),
+                                 "--tls-legacy", "8447", cert("leaf.pem"), cert("leaf.key")}));
+  const std::string full = "protocol: rest, access: full";
+  std::string p =
+      policy(rule("api", {endpoint("api.test", "ports: [8443, 8444, 8445, 8447]", true, full),
+                          endpoint("wrong.test", "port: 8443", true, full)}));
+  struct Case {
+    std::string label, authority;
+    std::vector<std::string> reason;  // one of these words (lower case) names the reason
+  };
+  const std::vector<Case> cases = {
+      {"self_signed", "api.test:8444", {"self", "issuer"}},
+      {"expired", "api.test:8445", {"expired"}},
+      {"wrong_name", "wrong.test:8443", {"hostname", "mismatch", "name"}},
+      {"tls_1_1", "api.test:8447", {"version", "protocol"}},
+  };
+  std::vector<std::pair<std::string, std::string>> commands = {
+      {"control", fetch("https://api.test:8443/?case=control")}};
+  for (const Case& c : cases) {
+    commands.push_back(
+        {c.label + "_curl", std::string(kCurl) + " -s -o /dev/null -w '%{http_connect}' https://" +
+                                c.authority + "/?case=" + c.label + "; echo \" $?\""});
+    commands.push_back(
+        {c.label + "_raw",
+         client("raw " + shell_quote("CONNECT " + c.authority +
+                                     " HTTP/1.1\\r\\nHost: " + c.authority + "\\r\\n\\r\\n"))});
+  }
+  auto report = attempts(commands, p, tls());
+  EXPECT_EQ(reply(report["control"]).status, 200) << reply(report["control"]);
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.label);
+    EXPECT_EQ(report[c.label + "_curl"].out, "502 56") << "curl: CONNECT status and exit code";
+    json raw = parse_json(report[c.label + "_raw"].out);
+    ASSERT_FALSE(raw.is_discarded()) << report[c.label + "_raw"].out;
+    EXPECT_EQ(raw["status"], 502) << raw.dump();
+    EXPECT_EQ(at(raw, "/headers/content-type", "").substr(0, 16), "application/json") << raw.dump();
+    json body = parse_json(at(raw, "/body", ""));
+    ASSERT_FALSE(body.is_discarded()) << "the 502 body is not JSON: " << raw.dump();
+    EXPECT_EQ(at(body, "/error", ""), "upstream_tls_failed") << body.dump();
+    auto names_reason = [&](const std::string& text) {
+      for (const std::string& word : c.reason)
+        if (lower(text).find(word) != std::string::npos) return true;
+      return false;
+    };
+    EXPECT_TRUE(names_reason(at(body, "/reason", ""))) << body.dump();
+    // The audit: a failed 4001 record towards that host and port, naming the reason.
+    const std::string host = c.authority.substr(0, c.authority.find(':'));
+    const int port = std::stoi(c.authority.substr(c.authority.find(':') + 1));
+    int failures = 0;
+    for (const json& r : records(4001, -1, host)) {
+      if (at(r, "/dst_endpoint/port", 0) != port || at(r, "/status_id", 0) != 2) continue;
+      ++failures;
+      EXPECT_TRUE(names_reason(at(r, "/message", ""))) << r.dump();
+    }
+    EXPECT_GE(failures, 2) << "no failure record for each attempt:\n" << read_file(audit_);
+  }
+  // Nothing was ever sent on a connection whose certificate failed.
+  EXPECT_EQ(up_->requests(), 1) << up_->log();
+  EXPECT_EQ(up_->requests_to(8443, "GET", "/?case=control"), 1) << up_->log();
+}
+
+// `tls: skip` relays the bytes untouched both ways, even on an endpoint that would otherwise be
+// intercepted: the client sees the upstream's own certificate (pinned with --cacert TESTCA, issued
+// by the test CA), its request arrives exactly as sent, an upload and a download arrive whole. The
+// same policy's other endpoint, without `tls: skip`, is intercepted.
+TEST_P(HttpsTest, TlsSkipRelaysBytesUntouched) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  if (IsSkipped()) return;
+  const std::string expected =
+      sh_output("/usr/bin/python3 " + upstream_dir() + "/upstream.py --digest 16");
+  ASSERT_EQ(expected.size(), 64u) << expected;
+  std::string p = policy(
+      rule("skipped", {endpoint("api.test", "port: 8443", true, "protocol: rest, tls: skip")}) +
+      rule("intercepted", {endpoint("other.test", "port: 8443", true, "protocol: rest")}));
+  const std::string pinned = std::string(kCurl) + " -sS --cacert " + ca() + " ";
+  auto report = attempts(
+      {
+          {"peer_pinned", client("tls-peer api.test:8443 --cafile " + ca())},
+          {"peer_default", client("tls-peer api.test:8443")},
+          {"echo", pinned + "-H 'X-Odd-CASE: Value  with  spaces' https://api.test:8443/echo"},
+          {"upload", "head -c 1048576 /dev/urandom > /tmp/up && " + pinned +
+                         "--data-binary @/tmp/up https://api.test:8443/echo"},
+          {"download", pinned + "https://api.test:8443/stream?mib=16 | sha256sum"},
+          {"intercepted_pinned", client("tls-peer other.test:8443 --cafile " + ca())},
+          {"intercepted_default", client("tls-peer other.test:8443")},
+      },
+      p, tls());
+  json pinned_peer = parse_json(report["peer_pinned"].out);
+  ASSERT_FALSE(pinned_peer.is_discarded()) << report["peer_pinned"].out;
+  EXPECT_EQ(pinned_peer["ok"], true) << pinned_peer.dump();
+  EXPECT_EQ(pinned_peer["issuer"], "ward-test-ca") << pinned_peer.dump();
+  json default_peer = parse_json(report["peer_default"].out);
+  EXPECT_EQ(default_peer.is_discarded() ? json() : default_peer["ok"], false)
+      << "the sandbox's trust store accepted the upstream's own certificate: "
+      << report["peer_default"].out;
+  json echo = parse_json(report["echo"].out);
+  ASSERT_FALSE(echo.is_discarded()) << report["echo"].out;
+  EXPECT_EQ(echo["headers"],
+            json::parse(R"([["Host", "api.test:8443"], ["User-Agent", "curl/)" +
+                        sh_output(std::string(kCurl) + " --version | head -1 | cut -d' ' -f2") +
+                        R"("], ["Accept", "*/*"], ["X-Odd-CASE", "Value  with  spaces"]])"))
+      << "the request did not arrive as sent: " << echo.dump();
+  json upload = parse_json(report["upload"].out);
+  EXPECT_EQ(upload.is_discarded() ? json() : upload["body_length"], 1048576)
+      << report["upload"].out;
+  EXPECT_EQ(report["download"].out, expected + "  -");
+  json intercepted_pinned = parse_json(report["intercepted_pinned"].out);
+  EXPECT_EQ(intercepted_pinned.is_discarded() ? json() : intercepted_pinned["ok"], false)
+      << report["intercepted_pinned"].out;
+  json intercepted_default = parse_json(report["intercepted_default"].out);
+  EXPECT_EQ(intercepted_default.is_discarded() ? json() : intercepted_default["ok"], true)
+      << report["intercepted_default"].out;
+  // ward saw no request inside the skipped tunnels: no 4002 record for api.test; their close
+  // records count the download.
+  EXPECT_TRUE(records(4002, -1, "api.test").empty()) << read_file(audit_);
+  std::uint64_t in = 0;
+  for (const json& r : records(4001, 2, "api.test")) in += at(r, "/traffic/bytes_in", 0ull);
+  EXPECT_GE(in, 16ull << 20) << read_file(audit_);
+}
+
+// ward's CA: made on first use in the state directory (--state-dir wins over WARD_STATE_DIR),
+// ECDSA P-256, the key 0600 and the directory not world-readable; a second sandbox reuses it.
+TEST_P(HttpsTest, CaIsMadeOnceAndKeptPrivate) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  if (IsSkipped()) return;
+  std::string p = policy(
+      rule("api", {endpoint("api.test", "port: 8443", true, "protocol: rest, access: read-only")}));
+  const std::string state = dir_->file("explicit-state");
+  auto run_once = [&] {
+    auto report = attempts({{"curl", std::string(kCurl) + " -sS https://api.test:8443/"},
+                            {"peer", client("tls-peer api.test:8443")}},
+                           p, tls({"--state-dir", state}));
+    EXPECT_EQ(report["curl"].out, "hello from upstream");
+    return parse_json(report["peer"].out);
+  };
+  json first = run_once();
+  const std::string ca_pem = state + "/tls/ca.pem", ca_key = state + "/tls/ca.key";
+  ASSERT_TRUE(exists(ca_pem) && exists(ca_key)) << "no CA in " << state;
+  EXPECT_FALSE(exists(state_dir() + "/tls")) << "--state-dir did not win over WARD_STATE_DIR";
+  struct stat st;
+  ASSERT_EQ(::stat(ca_key.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u) << "ca.key mode " << std::oct << (st.st_mode & 07777);
+  EXPECT_EQ(st.st_uid, test_uid(mode()));
+  ASSERT_EQ(::stat(state.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0007, 0u)
+      << "the state directory is world-accessible: " << std::oct << (st.st_mode & 07777);
+  EXPECT_NE(sh_output("openssl pkey -in " + shell_quote(ca_key) + " -noout -text 2>&1")
+                .find("prime256v1"),
+            std::string::npos)
+      << "ward's CA key is not ECDSA P-256";
+  EXPECT_NE(sh_output("openssl x509 -in " + shell_quote(ca_pem) + " -noout -ext basicConstraints")
+                .find("CA:TRUE"),
+            std::string::npos);
+  EXPECT_EQ(first["issuer"], subject_cn(ca_pem)) << first.dump();
+  const std::string pem = read_file(ca_pem), key = read_file(ca_key);
+  json second = run_once();
+  EXPECT_EQ(read_file(ca_pem), pem) << "a second sandbox made a new CA";
+  EXPECT_EQ(read_file(ca_key), key);
+  EXPECT_EQ(second["issuer"], first["issuer"]) << second.dump();
+}
+
+// ---- reload ----
+
+// A policy reload (--watch) closes an intercepted keep-alive connection before its next request,
+// even one the new policy allows, and new connections use the new policy at once.
+TEST_P(HttpsTest, ReloadClosesInterceptedKeepAliveConnections) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  if (IsSkipped()) return;
+  auto gen = [&](const std::string& rules) {
+    return rule("api", {endpoint("api.test", "port: 8443", true,
+                                 "protocol: rest, rules: [" + rules + "]")});
+  };
+  const std::string conn = "{allow: {method: GET, path: /conn}}";
+  std::string p = policy(gen(conn));
+  auto ward = start_ward(
+      {"/bin/sh", "-c", "trap '' HUP; exec " + client("tls-reload api.test:8443 /conn POST /echo")},
+      p, tls({"--watch"}));
+  ASSERT_TRUE(wait_until([&] { return exists(w("step1")); }, seconds(30)))
+      << ward->out() << ward->err();
+  ASSERT_NO_FATAL_FAILURE(
+      replace_policy(p, policy_text(gen(conn + ", {allow: {method: POST, path: /echo}}"))));
+  signal_workload("go");
+  ASSERT_EQ(ward->wait(seconds(40)), 0) << ward->out() << ward->err();
+  json j = parse_json(ward->out());
+  ASSERT_FALSE(j.is_discarded()) << ward->out() << ward->err();
+  EXPECT_EQ(j["first"], 200) << j.dump();
+  EXPECT_EQ(j["probe"], 200) << "the new policy never applied: " << j.dump() << ward->err();
+  const std::string old_second = j["old_second"].is_string() ? j["old_second"] : "a response";
+  EXPECT_TRUE(old_second == "EOF" || old_second == "RESET" || old_second.starts_with("SEND:"))
+      << "an intercepted keep-alive connection of the old policy was not closed: " << j.dump();
+  EXPECT_EQ(j["fresh"], 200) << j.dump();
+  EXPECT_EQ(up_->requests_to(8443, "GET", "/conn"), 2) << up_->log();
+  EXPECT_EQ(up_->requests_to(8443, "POST", "/echo"), 1) << up_->log();
+}
+
+// ---- credentials ----
+
+// A provider profile (OpenShell's format) binding WARD_TEST_TOKEN to api.test:8443, and a random
+// canary as the secret in ward's environment. Inside, the variable holds a placeholder (another
+// one in another sandbox). The upstream receives the canary where the placeholder was: a Bearer
+// header, Basic auth (decoded and re-encoded), a query value, a path segment. The placeholder
+// towards an allowed endpoint that is not bound is refused (403 credential_endpoint_mismatch) and
+// nothing is sent; an altered placeholder is refused. Then the canary is searched for everywhere
+// but the upstream: everything the sandbox could see (its environment, every process's environ
+// and cmdline, /tmp, /etc/ward, the workdir), ward's stdout and stderr with -v, the audit, every
+// file of the state directory. MUST
+TEST_P(HttpsTest, CredentialsReachOnlyBoundEndpointsAndNeverTheSandbox) {
+  ASSERT_NO_FATAL_FAILURE(start({"--log-headers"}));
+  if (IsSkipped()) return;
+  const std::string profile = dir_->write("wardtest.provider-profile.yaml",
+                                          "id: wardtest\n"
+                                          "display_name: ward test\n"
+                                          "description: a test provider bound to api.test\n"
+                                          "category: source_control\n"
+                                          "credentials:\n"
+                                          "  - name: api_token\n"
+                                          "    description: test token\n"
+                                          "    env_vars: [WARD_TEST_TOKEN]\n"
+                                          "    required: true\n"
+                                          "    auth_style: bearer\n"
+                                          "    header_name: authorization\n"
+                                          "endpoints:\n"
+                                          "  - host: api.test\n"
+                                          "    port: 8443\n"
+                                          "    protocol: rest\n"
+                                          "    access: full\n"
+                                          "    enforcement: enforce\n"
+                                          "binaries: [/usr/bin/curl]\n");
+  const std::string full = "protocol: rest, access: full";
+  std::string p = policy(rule("api", {endpoint("api.test", "port: 8443", true, full)}) +
+                         rule("other", {endpoint("other.test", "ports: [8080, 8443]", true, full),
+                                        endpoint("api.test", "port: 8080", true, full)}));
+  const std::string canary = random_canary();
+  const std::string basic = sh_output("printf %s " + shell_quote("x:" + canary) + " | base64 -w0");
+  const std::string code = std::string(kCurl) + " -s -o /dev/null -w '%{http_code}' ";
+  const std::string bearer = "-H \"Authorization: Bearer $WARD_TEST_TOKEN\" ";
+  const std::string dump =
+      "mkdir -p dump; env > dump/env; sleep 5 >/dev/null 2>&1 & "
+      "sleep 0.2; for f in /proc/[0-9]*/environ; do cat $f; echo; done > dump/environ 2>/dev/null;"
+      " for f in /proc/[0-9]*/cmdline; do cat $f; echo; done > dump/cmdline 2>/dev/null;"
+      " cp -r /tmp dump/tmp 2>/dev/null; cp -r /etc/ward dump/etc-ward; kill $!; ls dump";
+  std::vector<std::string> options =
+      tls({"-v", "--provider", "wardtest", "--provider-profile", profile});
+  std::vector<std::pair<std::string, std::string>> commands = {
+      {"placeholder", "printf %s \"$WARD_TEST_TOKEN\""},
+      {"bearer", code + bearer + "https://api.test:8443/quiet/bearer"},
+      {"basic", code + "-u \"x:$WARD_TEST_TOKEN\" https://api.test:8443/quiet/basic"},
+      {"query", code + "\"https://api.test:8443/quiet/query?token=$WARD_TEST_TOKEN\""},
+      {"path", code + "\"https://api.test:8443/quiet/path/$WARD_TEST_TOKEN/x\""},
+      {"mismatch_header", fetch(bearer + "https://other.test:8443/quiet/mismatch-header")},
+      {"mismatch_query",
+       fetch("\"https://other.test:8443/quiet/mismatch-query?token=$WARD_TEST_TOKEN\"")},
+      {"mismatch_http", fetch(bearer + "http://other.test:8080/quiet/mismatch-http")},
+      {"mismatch_port", fetch(bearer + "http://api.test:8080/quiet/mismatch-port")},
+      {"other_control", code + "https://other.test:8443/quiet/other-control"},
+      {"altered",
+       "v=$WARD_TEST_TOKEN; case $v in *X) n=Y ;; *) n=X ;; esac; " +
+           fetch("-H \"Authorization: Bearer ${v%?}$n\" https://api.test:8443/quiet/altered")},
+      {"encoded", fetch("\"https://api.test:8443/quiet/encoded?token=%77${WARD_TEST_TOKEN#w}\"")},
+      {"dump", dump},
+  };
+  RunOptions options_env = run_options();
+  options_env.env.push_back("WARD_TEST_TOKEN=" + canary);
+  std::vector<ProbeAttempt> list;
+  for (const auto& [label, cmd] : commands) list.push_back({label, {}, false, cmd});
+  Result r = ward(ward_args(p, options, {"/bin/sh", "-c", probe_script(list)}), options_env);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto report = parse_probe_report(r.out);
+  if (std::getenv("WARD_TEST_VERBOSE"))
+    for (const auto& [label, o] : report)
+      std::printf("  %-20s exit %d: %s\n", label.c_str(), o.exit_code, o.out.c_str());
+
+  const std::string placeholder = report["placeholder"].out;
+  ASSERT_FALSE(placeholder.empty()) << "WARD_TEST_TOKEN is not set inside";
+  ASSERT_EQ(placeholder.find(canary), std::string::npos) << "the secret is in the sandbox's env";
+  // Swapped in towards the bound endpoint.
+  for (const char* label : {"bearer", "basic", "query", "path", "other_control"})
+    EXPECT_EQ(report[label].out, "200") << label;
+  EXPECT_EQ(header(headers_seen("GET", "/quiet/bearer"), "authorization"), "Bearer " + canary);
+  EXPECT_EQ(header(headers_seen("GET", "/quiet/basic"), "authorization"), "Basic " + basic);
+  EXPECT_EQ(up_->requests_to(8443, "GET", "/quiet/query?token=" + canary), 1) << up_->log();
+  EXPECT_EQ(up_->requests_to(8443, "GET", "/quiet/path/" + canary + "/x"), 1) << up_->log();
+  EXPECT_EQ(up_->log().find(placeholder), std::string::npos)
+      << "a placeholder reached the upstream unswapped:\n"
+      << up_->log();
+  // Refused elsewhere, and nothing sent.
+  for (const char* label :
+       {"mismatch_header", "mismatch_query", "mismatch_http", "mismatch_port"}) {
+    Reply m = reply(report[label]);
+    EXPECT_EQ(m.status, 403) << label << ": " << m;
+    EXPECT_EQ(at(m.j, "/error", ""), "credential_endpoint_mismatch") << label << ": " << m;
+  }
+  Reply altered = reply(report["altered"]);
+  EXPECT_EQ(altered.status, 403) << "an altered placeholder must fail closed: " << altered;
+  EXPECT_FALSE(at(altered.j, "/error", "").empty()) << altered;
+  Reply encoded = reply(report["encoded"]);
+  EXPECT_EQ(encoded.status, 403) << "a percent-encoded placeholder must fail closed: " << encoded;
+  EXPECT_EQ(up_->requests("encoded"), 0) << up_->log();
+  EXPECT_EQ(up_->requests("mismatch"), 0) << up_->log();
+  EXPECT_EQ(up_->requests("altered"), 0) << up_->log();
+
+  // Another sandbox gets another placeholder.
+  Result again =
+      ward(ward_args(p, options, {"/bin/sh", "-c", "printf %s \"$WARD_TEST_TOKEN\""}), options_env);
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_FALSE(again.out.empty());
+  EXPECT_NE(again.out, placeholder) << "the placeholder is the same in two sandboxes";
+
+  // The canary search. The positive controls first: the upstream has it, the dump has the
+  // variable, -v logged the requests.
+  EXPECT_NE(up_->log().find(canary), std::string::npos);
+  EXPECT_NE(read_file(w("dump/env")).find("WARD_TEST_TOKEN=" + placeholder), std::string::npos)
+      << "the dump of the sandbox is incomplete: " << report["dump"].out;
+  EXPECT_NE(read_file(w("dump/environ")).find("WARD_TEST_TOKEN="), std::string::npos);
+  EXPECT_NE(r.err.find("HTTP:GET"), std::string::npos) << "-v logged no request: " << r.err;
+  std::vector<std::pair<std::string, std::string>> places = {
+      {"ward's stdout", r.out + again.out},
+      {"ward's stderr", r.err + again.err},
+      {"the audit " + audit_, read_file(audit_)},
+  };
+  for (const std::string& dir : {state_dir(), work_})
+    for (auto& file : files_under(dir)) places.push_back(std::move(file));
+  EXPECT_GT(files_under(state_dir()).size(), 0u) << "nothing in the state directory to search";
+  for (const auto& [where, content] : places) {
+    EXPECT_EQ(content.find(canary), std::string::npos) << "the secret is in " << where;
+    EXPECT_EQ(content.find(basic), std::string::npos) << "the secret (Basic) is in " << where;
+  }
+}
+
+WARD_INSTANTIATE_BOTH_MODES(HttpsTest);
+
+}  // namespace
+}  // namespace ward::test
