@@ -58,56 +58,68 @@ Inspection inspect(const std::vector<policy::Match>& matches, const creds::Vault
   const std::string_view raw_path = target.substr(0, q);
   const std::string_view query = q == std::string_view::npos ? "" : target.substr(q + 1);
 
-  // The endpoint is chosen by path, so the path is normalised first, as leniently as the most
-  // lenient candidate allows; the chosen endpoint's own setting is applied after.
-  const bool any_encoded_slash = std::any_of(matches.begin(), matches.end(), [](const auto& m) {
-    return m.endpoint->allow_encoded_slash;
-  });
-  auto path = policy::normalize_request_path(raw_path, any_encoded_slash);
-  if (!path) return refusal(400, "bad_request", "request path: " + path.error().message);
-  const policy::Match* chosen = policy::select_for_path(matches, path->match);
-  if (!chosen)
-    return refusal(403, "policy_denied",
-                   "no endpoint for " + std::string(host) + ":" + std::to_string(port) +
-                       " covers the path " + path->match);
-  const policy::Endpoint& e = *chosen->endpoint;
-  if (any_encoded_slash && !e.allow_encoded_slash) {
-    path = policy::normalize_request_path(raw_path, false);
-    if (!path) return refusal(400, "bad_request", "request path: " + path.error().message);
-  }
+  // Where no endpoint has L7 rules (a plain-HTTP request to an L4 endpoint, read only for the
+  // credentials in it), the request is left as it came: the first match decides.
+  const bool l7 = std::any_of(matches.begin(), matches.end(),
+                              [](const auto& m) { return policy::needs_l7(*m.endpoint); });
+  if (matches.empty()) return refusal(403, "policy_denied", "no endpoint matches");
+  policy::RequestPath path{std::string(raw_path), std::string(raw_path)};
+  const policy::Match* chosen = &matches.front();
   policy::QueryParams params;
-  if (!query.empty()) {
-    auto parsed = policy::parse_query(query);
-    if (!parsed) return refusal(400, "bad_request", "query: " + parsed.error().message);
-    params = std::move(*parsed);
+  if (l7) {
+    // The endpoint is chosen by path, so the path is normalised first, as leniently as the most
+    // lenient candidate allows; the chosen endpoint's own setting is applied after.
+    const bool any_encoded_slash = std::any_of(matches.begin(), matches.end(), [](const auto& m) {
+      return m.endpoint->allow_encoded_slash;
+    });
+    auto normalised = policy::normalize_request_path(raw_path, any_encoded_slash);
+    if (!normalised)
+      return refusal(400, "bad_request", "request path: " + normalised.error().message);
+    chosen = policy::select_for_path(matches, normalised->match);
+    if (!chosen)
+      return refusal(403, "policy_denied",
+                     "no endpoint for " + std::string(host) + ":" + std::to_string(port) +
+                         " covers the path " + normalised->match);
+    if (any_encoded_slash && !chosen->endpoint->allow_encoded_slash) {
+      normalised = policy::normalize_request_path(raw_path, false);
+      if (!normalised)
+        return refusal(400, "bad_request", "request path: " + normalised.error().message);
+    }
+    path = std::move(*normalised);
+    if (!query.empty()) {
+      auto parsed = policy::parse_query(query);
+      if (!parsed) return refusal(400, "bad_request", "query: " + parsed.error().message);
+      params = std::move(*parsed);
+    }
   }
+  const policy::Endpoint& e = *chosen->endpoint;
 
   Inspection in;
   in.rule = *chosen->rule;
   in.endpoint = &e;
-  in.path = path->match;
+  in.path = path.match;
   const std::string_view method = req.method_string();
   if (policy::needs_l7(e)) {
     policy::L7Verdict v =
-        policy::evaluate_l7(e, {method, path->match, query.empty() ? nullptr : &params});
+        policy::evaluate_l7(e, {method, path.match, query.empty() ? nullptr : &params});
     in.l7_rule = v.rule;
     in.audited_violation = v.violation_audited;
     if (!v.allowed) {
       in.status = 403;
       in.reason = v.detail;
       in.body = {
-          {"error", "policy_denied"}, {"method", method},  {"path", path->match}, {"host", host},
+          {"error", "policy_denied"}, {"method", method},  {"path", path.match}, {"host", host},
           {"rule", in.rule},          {"l7_rule", v.rule}, {"detail", v.detail}};
       return in;
     }
     if (v.violation_audited) in.reason = v.detail;
   }
 
-  std::string new_target = path->wire;
+  std::string new_target = path.wire;
   if (q != std::string_view::npos) new_target.append(target.substr(q));
   if (vault && !vault->empty()) {
     auto bound_here = [&](std::string_view provider) {
-      return e.credential_provider == provider || vault->bound(provider, host, port, path->match);
+      return e.credential_provider == provider || vault->bound(provider, host, port, path.match);
     };
     if (refused_credential(in, vault->rewrite(new_target, creds::Context::kTarget, bound_here),
                            host, port))

@@ -821,7 +821,10 @@ asio::awaitable<bool> Session::forward(RequestParser& parser, bool first) {
   std::optional<Inspection> inspection;
   if (d.allowed) {
     Matches matches = generation_->matcher.matches(target->host, target->port, caller_.binaries);
-    if (must_inspect(matches, engine_.vault.get(), target->host, target->port)) {
+    // Plain HTTP is read whenever a credential could be in it (a placeholder must not leave
+    // towards an endpoint it is not bound to); HTTPS only where must_inspect() says.
+    const bool credentials = engine_.vault && !engine_.vault->empty();
+    if (credentials || must_inspect(matches, engine_.vault.get(), target->host, target->port)) {
       req.target(target->origin_form);
       inspection = inspect(matches, engine_.vault.get(), target->host, target->port, req);
       if (inspection->status) co_return co_await refuse_request(client_, record, *inspection);
