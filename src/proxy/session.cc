@@ -144,6 +144,7 @@ class Session {
   asio::awaitable<void> tunnel(RequestParser& parser);
   asio::awaitable<void> intercept(const Target& target, audit::NetworkEvent& event,
                                   const Matches& matches);
+  asio::awaitable<std::string> accept_client_tls(const Target& target);
   asio::awaitable<bool> forward(RequestParser& parser, bool first);
   asio::awaitable<std::optional<Refusal>> connect_upstream(const Target& target,
                                                            const policy::Endpoint& endpoint,
@@ -449,6 +450,37 @@ asio::awaitable<void> Session::tunnel(RequestParser& parser) {
   engine_.audit.write(event);
 }
 
+// Answers a CONNECT ward terminates: 200, then the client's TLS handshake with a leaf for the
+// CONNECT host (tls: auto — only a client that starts TLS is served: a ClientHello begins with a
+// handshake record). "" when tls_client_ is ready; else why not (also "" when the client left).
+asio::awaitable<std::string> Session::accept_client_tls(const Target& target) {
+  Interception& tls = *engine_.tls;
+  static constexpr std::string_view kEstablished = "HTTP/1.1 200 Connection Established\r\n\r\n";
+  set_phase(Phase::kRelay, engine_.limits.idle_timeout);
+  auto [wec, wn] = co_await asio::async_write(client_, asio::buffer(kEstablished), kNoThrow);
+  if (wec) co_return "";
+  if (buffer_.size() == 0) {
+    auto [ec, n] = co_await client_.async_read_some(buffer_.prepare(4096), kNoThrow);
+    if (ec) co_return "";
+    buffer_.commit(n);
+  }
+  if (static_cast<const unsigned char*>(buffer_.data().data())[0] != 0x16)
+    co_return "the client did not start TLS inside its CONNECT tunnel";
+  auto leaf = tls.authority->leaf(target.host);
+  if (!leaf) co_return "no certificate for " + target.host + ": " + leaf.error().message;
+  tls_client_.emplace(std::move(client_), *tls.server);
+  tls::use_leaf(tls_client_->native_handle(), **leaf);
+  set_phase(Phase::kHead, engine_.limits.header_timeout);
+  auto [hec, used] = co_await tls_client_->async_handshake(asio::ssl::stream_base::server,
+                                                           buffer_.data(), kNoThrow);
+  buffer_.consume(buffer_.size());
+  if (hec) {
+    tls_client_.reset();
+    co_return "TLS with the client failed: " + hec.message();
+  }
+  co_return "";
+}
+
 // A CONNECT to an endpoint whose requests must be read. ward completes TLS to the upstream first
 // (verified; a failure answers the CONNECT with 502), then answers 200 and completes the client's
 // handshake with a leaf for the CONNECT host signed by its CA, and serves the requests inside one
@@ -503,28 +535,8 @@ asio::awaitable<void> Session::intercept(const Target& target, audit::NetworkEve
   event.reason = "intercepted: HTTPS requests are inspected one by one";
   engine_.audit.write(event);
 
-  static constexpr std::string_view kEstablished = "HTTP/1.1 200 Connection Established\r\n\r\n";
-  set_phase(Phase::kRelay, engine_.limits.idle_timeout);
-  auto [wec, wn] = co_await asio::async_write(client_, asio::buffer(kEstablished), kNoThrow);
-  if (wec) co_return close_record("");
-  // tls: auto — only a TLS client is served here (a ClientHello starts with a handshake record).
-  if (buffer_.size() == 0) {
-    auto [ec, n] = co_await client_.async_read_some(buffer_.prepare(4096), kNoThrow);
-    if (ec) co_return close_record("");
-    buffer_.commit(n);
-  }
-  if (static_cast<const unsigned char*>(buffer_.data().data())[0] != 0x16)
-    co_return close_record("the client did not start TLS inside its CONNECT tunnel");
-  auto leaf = tls.authority->leaf(target.host);
-  if (!leaf)
-    co_return close_record("no certificate for " + target.host + ": " + leaf.error().message);
-  tls_client_.emplace(std::move(client_), *tls.server);
-  tls::use_leaf(tls_client_->native_handle(), **leaf);
-  set_phase(Phase::kHead, engine_.limits.header_timeout);
-  auto [hec, used] = co_await tls_client_->async_handshake(asio::ssl::stream_base::server,
-                                                           buffer_.data(), kNoThrow);
-  buffer_.consume(buffer_.size());
-  if (hec) co_return close_record("TLS with the client failed: " + hec.message());
+  if (std::string why = co_await accept_client_tls(target); !why.empty() || !tls_client_)
+    co_return close_record(why);
 
   for (;;) {
     RequestParser parser;
