@@ -1,28 +1,41 @@
 #!/usr/bin/env bash
 # bench/proxy.sh — ward's egress proxy against no proxy, squid, tinyproxy and sandbox-runtime's
-# proxy, in ONE run on the same machine. Root only (it makes a network namespace).
+# proxy, in ONE run on the same machine; with PROXY_SUITE=https (what bench/https.sh runs), ward's
+# HTTPS interception against its own opaque tunnel, mitmproxy and no proxy. Root only (it makes a
+# network namespace).
 #
-#   sudo bench/setup-peers.sh && sudo bench/proxy.sh
+#   sudo bench/setup-peers.sh && sudo bench/proxy.sh     # and: sudo bench/https.sh
 #
 # The upstreams live in a network namespace that this script creates (a veth pair, 10.232.0.1 on
 # the host side, 10.232.0.2 inside, MTU 65535 like loopback, no default route): ward's SSRF guard
 # refuses loopback upstreams whatever the policy says, so they cannot be on 127.0.0.1. Inside it:
-#   nginx (one process, `master_process off`, one worker): :8080 HTTP and :8443 HTTPS (TLS 1.3, a
-#   throw-away ECDSA P-256 certificate, session tickets on), a 17-byte page;
+#   nginx (one process, `master_process off`, one worker): :8080 HTTP and :8443 HTTPS (TLS 1.3, an
+#   ECDSA P-256 certificate for 10.232.0.2 from a throw-away test CA, session tickets on), a
+#   17-byte page;
 #   a Python server: :9000 streams a 64 MiB file (sendfile, again and again) after a request line;
 #   :9001 and up accept connections and send nothing (the idle-tunnel targets, one per idle run).
-# squid (no cache) and tinyproxy run on 127.0.0.1 with configurations in a temporary directory.
-# Every path is measured from where an agent would be: ward's from inside a `ward run` sandbox
-# (its only way out is ward's proxy at 127.0.0.1:3128), sandbox-runtime's from inside `srt`, the
-# others from the host. All traffic stays on loopback or inside that namespace.
+# squid (no cache), tinyproxy and mitmdump run on 127.0.0.1 with configurations in a temporary
+# directory. Every path is measured from where an agent would be: ward's from inside a `ward run`
+# sandbox (its only way out is ward's proxy at 127.0.0.1:3128), sandbox-runtime's from inside
+# `srt`, the others from the host. All traffic stays on loopback or inside that namespace.
+#
+# The peers: direct (no proxy); ward (the policy lists the upstreams as L4 endpoints: CONNECT is an
+# opaque tunnel); ward-l7 (:8443 is an L7 endpoint, `protocol: rest, access: read-only`: ward
+# intercepts, terminating the client's TLS with a leaf from its CA and verifying the upstream's
+# against the test CA, --upstream-ca); squid; tinyproxy; srt; mitmproxy (`mitmdump` in regular
+# proxy mode, HTTP/1.1, its upstream verified against the test CA). Every HTTPS client verifies
+# the server it is shown (ward-loadgen --cafile): the test CA; ward-l7's clients ward's bundle,
+# /etc/ward/tls/ca-bundle.pem in the sandbox; mitmproxy's clients mitmproxy's CA.
 #
 # What runs (each RUNS times, default 3, peers interleaved; the tables give the median):
 #   http     wrk -t2 -c20 -d${DURATION}s, GET http://10.232.0.2:8080/ through each proxy (a Lua
 #            script puts the absolute URL in the request line; wrk cannot speak to a proxy itself)
 #   http1    the same with -t1 -c1 -d${LAT_DURATION}s: the latency a proxy adds when nothing queues
-#   tls-*    ward-loadgen connect-tls, 20 workers, TLS_DURATION s: keep-alive (one tunnel per
+#   tls      ward-loadgen connect-tls, 20 workers, TLS_DURATION s: keep-alive (one tunnel per
 #            worker), a new tunnel + full handshake per request, and a new tunnel + resumed
 #            handshake per request (--resume)
+#   tls1     the same three with one worker for LAT_DURATION s: the latency added when nothing
+#            queues
 #   bulk     ward-loadgen bulk --bytes BULK_BYTES through one tunnel; the proxy's CPU time
 #            (utime + stime of its process, /proc/PID/stat) over the transfer
 #   idle     IDLE_COUNT tunnels opened and held; before and while they are held: ward's RSS and
@@ -31,30 +44,51 @@
 #            the clients' share. The tunnels are opened by IDLE_PROCS processes, one after another
 #            (ward's caller lookup reads the calling process's descriptors, so one process
 #            opening 10,000 would take minutes).
+#   mint     build/bench/ward-tls-bench (Google Benchmark, MINT_REPS repetitions): minting a leaf
+#            for a new host, a cached leaf, ward's two-sided TLS 1.3 handshake in memory
+# The suites: PROXY_SUITE=proxy (the default) runs http http1 tls bulk idle for direct ward squid
+# tinyproxy srt and writes bench/results/proxy.{md,json,log}; PROXY_SUITE=https runs tls tls1 mint
+# for direct ward ward-l7 mitmproxy and writes bench/results/https.{md,json,log}. A run that does
+# not finish leaves SUITE-partial.log.
 # For the proxies, CPU per request is their process's utime + stime over the run / requests.
 # ward is started in the background; its sandbox touches a marker in the workdir when ready and
 # writes the workload's status into a FIFO the script blocks on, so ward's CPU and memory are read
 # exactly around the load and no polling of the script's competes with it.
 #
-# Writes bench/results/proxy.{md,json,log}; a run that does not finish leaves proxy-partial.log.
-# Targets (for ward; a miss is reported, not fatal): HTTP ≥ 2× squid's requests/s and p50 ≤
+# Targets (for ward; a miss is reported, not fatal). proxy: HTTP ≥ 2× squid's requests/s and p50 ≤
 # direct + 0.3 ms; HTTPS new tunnel per request ≥ 1.5× squid, keep-alive ≥ 0.9× direct; bulk
 # ≥ 1 GB/s on at most one core; ≤ 64 KiB per idle tunnel and 10,000 idle tunnels within 1 GB.
+# https: keep-alive intercepted ≥ 0.7× direct and ≥ 5× mitmproxy's requests/s; a new connection +
+# full handshake per request (one worker) at most 1.5 ms of p50 over direct; minting a leaf ≤ 5 ms.
 # Exits 1 when a ward run failed (errors, an incomplete transfer, tunnels that did not open).
-# Takes about 6½ minutes with the defaults on 2 vCPUs.
+# Takes about 6½ minutes (proxy) or 4 (https) with the defaults on 2 vCPUs.
 #
-# Environment: WARD, SRT (see bench/lib.sh), LOADGEN (default build/bench/ward-loadgen),
-# PROXY_PEERS (default "direct ward squid tinyproxy srt"; not PEERS, whose names are the sandbox
-# peers of the other scripts), LAT_PEERS, TLS_PEERS and BULK_PEERS (each default "direct ward
-# squid"), RUNS (3), DURATION (10), LAT_DURATION (2), TLS_DURATION (3), BULK_BYTES (2G),
-# IDLE_COUNT (10000), IDLE_PROCS (20), IDLE_HOLD_S (settle before sampling, 1),
-# BENCH_NET (default 10.232.0: the /24 of the namespace).
-# Cleanup: a trap stops every process this script started (by PID) and deletes the namespace and
-# the veth, on any exit (Ctrl-C included). After a SIGKILL: `ip netns del ward-proxy-bench-PID`.
+# Environment: WARD, SRT (see bench/lib.sh), LOADGEN (default build/bench/ward-loadgen), TLS_BENCH
+# (default build/bench/ward-tls-bench), PROXY_SUITE (proxy), PROXY_TESTS (the suite's tests),
+# PROXY_PEERS (the suite's peers; not PEERS, whose names are the sandbox peers of the other
+# scripts), LAT_PEERS and BULK_PEERS (each default "direct ward squid"), TLS_PEERS (proxy: "direct
+# ward squid", https: its peers; tls1 runs the same), RUNS (3), DURATION (10), LAT_DURATION (2),
+# TLS_DURATION (3), BULK_BYTES (2G), IDLE_COUNT (10000), IDLE_PROCS (20), IDLE_HOLD_S (settle
+# before sampling, 1), MINT_REPS (5), BENCH_NET (default 10.232.0: the /24 of the namespace).
+# Cleanup: a trap stops every process this script started (by PID) and deletes the namespace, the
+# veth and ward's temporary state directory (its CA), on any exit (Ctrl-C included). After a
+# SIGKILL: `ip netns del ward-proxy-bench-PID`.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+PROXY_SUITE="${PROXY_SUITE:-proxy}"
+case "$PROXY_SUITE" in
+  proxy)
+    SUITE_TESTS="http http1 tls bulk idle" SUITE_PEERS="direct ward squid tinyproxy srt"
+    SUITE_TLS="direct ward squid"
+    ;;
+  https)
+    SUITE_TESTS="tls tls1 mint" SUITE_PEERS="direct ward ward-l7 mitmproxy"
+    SUITE_TLS="$SUITE_PEERS"
+    ;;
+  *) die "PROXY_SUITE must be proxy or https, not '$PROXY_SUITE'" ;;
+esac
 RUNS="${RUNS:-3}"
 DURATION="${DURATION:-10}"
 LAT_DURATION="${LAT_DURATION:-2}"
@@ -63,10 +97,13 @@ BULK_BYTES="${BULK_BYTES:-2G}"
 IDLE_COUNT="${IDLE_COUNT:-10000}"
 IDLE_PROCS="${IDLE_PROCS:-20}"
 IDLE_HOLD_S="${IDLE_HOLD_S:-1}"
+MINT_REPS="${MINT_REPS:-5}"
 BENCH_NET="${BENCH_NET:-10.232.0}"
 LOADGEN="${LOADGEN:-$ROOT/build/bench/ward-loadgen}"
-read -r -a WANT_PEERS <<<"${PROXY_PEERS:-direct ward squid tinyproxy srt}"
-read -r -a WANT_TLS <<<"${TLS_PEERS:-direct ward squid}"
+TLS_BENCH="${TLS_BENCH:-$ROOT/build/bench/ward-tls-bench}"
+read -r -a TESTS <<<"${PROXY_TESTS:-$SUITE_TESTS}"
+read -r -a WANT_PEERS <<<"${PROXY_PEERS:-$SUITE_PEERS}"
+read -r -a WANT_TLS <<<"${TLS_PEERS:-$SUITE_TLS}"
 read -r -a WANT_BULK <<<"${BULK_PEERS:-direct ward squid}"
 read -r -a WANT_LAT <<<"${LAT_PEERS:-direct ward squid}"
 HOST_IP="$BENCH_NET.1"
@@ -75,12 +112,19 @@ NS="ward-proxy-bench-$$"
 VETH_HOST="wpb$$h"
 VETH_NS="wpb$$n"
 WARD_PORT=3128 # ward's egress listener inside every sandbox
+ALL_TESTS="http http1 tls tls1 bulk idle mint"
+for t in "${TESTS[@]}"; do
+  [[ " $ALL_TESTS " == *" $t "* ]] || die "unknown test '$t' (names: $ALL_TESTS)"
+done
+has_test() { [[ " ${TESTS[*]} " == *" $1 "* ]]; }
 
 if ((EUID != 0)); then
-  log "proxy: skipped: needs root (a network namespace for the upstreams; run it with sudo)"
+  log "$PROXY_SUITE: skipped: needs root (a network namespace for the upstreams; run it with sudo)"
   exit 0
 fi
-for tool in ip nginx wrk openssl python3; do
+tools=(ip nginx openssl python3)
+if has_test http || has_test http1; then tools+=(wrk); fi
+for tool in "${tools[@]}"; do
   command -v "$tool" >/dev/null || die "$tool not installed (run bench/setup-peers.sh)"
 done
 [[ -x "$LOADGEN" ]] || die "no ward-loadgen at '$LOADGEN' (build it: cmake --build build --target ward-loadgen)"
@@ -98,10 +142,16 @@ for p in "${WANT_PEERS[@]}"; do
     ward | srt)
       if reason="$(peer_check "$p")"; then PEERS_OK+=("$p"); else SKIP[$p]="$reason"; fi
       ;;
+    ward-l7)
+      if reason="$(peer_check ward)"; then PEERS_OK+=("$p"); else SKIP[$p]="$reason"; fi
+      ;;
     squid | tinyproxy)
       if command -v "$p" >/dev/null; then PEERS_OK+=("$p"); else SKIP[$p]="$p not installed (run bench/setup-peers.sh)"; fi
       ;;
-    *) die "unknown peer '$p' (names: direct ward squid tinyproxy srt)" ;;
+    mitmproxy)
+      if command -v mitmdump >/dev/null; then PEERS_OK+=("$p"); else SKIP[$p]="mitmdump not installed (run bench/setup-peers.sh)"; fi
+      ;;
+    *) die "unknown peer '$p' (names: direct ward ward-l7 squid tinyproxy srt mitmproxy)" ;;
   esac
 done
 for p in "${!SKIP[@]}"; do log "skip $p: ${SKIP[$p]}"; done
@@ -111,9 +161,17 @@ subset() { # subset NAME...: those of PEERS_OK, in PEERS_OK's order
   for p in "${PEERS_OK[@]}"; do for w in "$@"; do [[ "$p" == "$w" ]] && sel+=("$p"); done; done
   echo "${sel[*]}"
 }
+# plain_subset NAME...: the same without the peers measured with HTTPS only, ward-l7 (its policy
+# has no other endpoint) and mitmproxy (here for its interception).
+plain_subset() {
+  local p sel=()
+  for p in $(subset "$@"); do [[ "$p" == ward-l7 || "$p" == mitmproxy ]] || sel+=("$p"); done
+  echo "${sel[*]}"
+}
+read -r -a HTTP_RUN <<<"$(plain_subset "${PEERS_OK[@]}")"
 read -r -a TLS_RUN <<<"$(subset "${WANT_TLS[@]/srt/}")"
-read -r -a BULK_RUN <<<"$(subset "${WANT_BULK[@]/srt/}")"
-read -r -a LAT_RUN <<<"$(subset "${WANT_LAT[@]}")"
+read -r -a BULK_RUN <<<"$(plain_subset "${WANT_BULK[@]/srt/}")"
+read -r -a LAT_RUN <<<"$(plain_subset "${WANT_LAT[@]}")"
 NOTES=() # what the results should say was left out, and why
 if has_peer srt; then
   NOTES+=("sandbox-runtime's CONNECT tunnels (HTTPS, bulk, idle): its proxy answers 407 unless every request carries the session's Proxy-Authorization (HTTP_PROXY=http://USER:TOKEN@localhost:PORT inside its sandbox), which ward-loadgen cannot send; wrk's HTTP runs send it from the Lua script")
@@ -123,10 +181,10 @@ fi
 IDLE_NOMINAL=$IDLE_COUNT # the count the verdict is about (see below)
 need_fds=$((2 * IDLE_COUNT + 64))
 hard="$(ulimit -Hn)"
-if [[ "$hard" != unlimited ]] && ((hard < need_fds)) && ! ulimit -Hn "$need_fds" 2>/dev/null; then
+if has_test idle && [[ "$hard" != unlimited ]] && ((hard < need_fds)) && ! ulimit -Hn "$need_fds" 2>/dev/null; then
   IDLE_COUNT=$(((hard - 64) / 2 / 100 * 100))
   NOTES+=("IDLE_COUNT lowered from $IDLE_NOMINAL to $IDLE_COUNT: ward holds two descriptors per tunnel, and the hard limit on open files here is $hard (raising it needs CAP_SYS_RESOURCE, which this root does not have); the figure for $IDLE_NOMINAL tunnels is the one measured per tunnel × $IDLE_NOMINAL")
-  log "proxy: ${NOTES[-1]}"
+  log "$PROXY_SUITE: ${NOTES[-1]}"
 fi
 ulimit -Sn "$(ulimit -Hn)"
 
@@ -134,8 +192,10 @@ ulimit -Sn "$(ulimit -Hn)"
 make_workdir                                # ward's and srt's working directory (markers, outputs)
 T="$(mktemp -d -t ward-proxy-bench.XXXXXX)" # configurations, scripts, the 64 MiB file
 chmod 755 "$T"
-LOGFILE="$T/proxy.log"                # copied to bench/results/proxy.log at the end
-PARTIAL="$RESULTS/proxy-partial.log" # what there is of it when the run does not finish
+# ward's state directory (its CA), apart from T, which the sandbox reads
+WARD_STATE="$(mktemp -d -t ward-proxy-bench-state.XXXXXX)"
+LOGFILE="$T/$PROXY_SUITE.log"                # copied to bench/results/SUITE.log at the end
+PARTIAL="$RESULTS/$PROXY_SUITE-partial.log" # what there is of it when the run does not finish
 FINISHED=0
 : >"$LOGFILE"
 STARTED=()  # "name:pid" of the servers and proxies
@@ -165,13 +225,13 @@ cleanup() {
   if ((!FINISHED)) && [[ -s "$LOGFILE" ]]; then
     {
       cat "$LOGFILE"
-      for f in nginx-error.log squid/cache.log tinyproxy/tinyproxy.log ward.err; do
+      for f in nginx-error.log squid/cache.log tinyproxy/tinyproxy.log mitmproxy.log ward.err; do
         [[ -s "$T/$f" ]] && printf '### %s\n%s\n' "$f" "$(tail -n 50 "$T/$f")"
       done
     } >"$PARTIAL" 2>/dev/null || true
-    log "proxy: did not finish; its log so far is in $PARTIAL"
+    log "$PROXY_SUITE: did not finish; its log so far is in $PARTIAL"
   fi
-  rm -rf "$WORKDIR" "$T"
+  rm -rf "$WORKDIR" "$T" "$WARD_STATE"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -200,7 +260,7 @@ rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 
 # --- the namespace and its servers -----------------------------------------------------------
-log "proxy: namespace $NS ($UP_IP), veth $VETH_HOST ($HOST_IP)"
+log "$PROXY_SUITE: namespace $NS ($UP_IP), veth $VETH_HOST ($HOST_IP)"
 ip netns add "$NS"
 ip link add "$VETH_HOST" type veth peer name "$VETH_NS" netns "$NS"
 ip addr add "$HOST_IP/24" dev "$VETH_HOST"
@@ -209,9 +269,17 @@ ip -n "$NS" addr add "$UP_IP/24" dev "$VETH_NS"
 ip -n "$NS" link set "$VETH_NS" mtu 65535 up
 ip -n "$NS" link set lo up
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
-  -subj /CN=bench.test -keyout "$T/key.pem" -out "$T/cert.pem" 2>"$T/openssl.err" \
-  || die "openssl: $(cat "$T/openssl.err")"
+# A throw-away test CA and nginx's certificate from it (the clients and the intercepting proxies
+# verify the upstream against it): ECDSA P-256, for the address the clients name.
+ossl() { openssl "$@" 2>>"$T/openssl.err" || die "openssl $1: $(tail -n 3 "$T/openssl.err")"; }
+ossl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+  -subj "/CN=ward bench test CA" -addext basicConstraints=critical,CA:TRUE \
+  -addext keyUsage=critical,keyCertSign,cRLSign -keyout "$T/ca-key.pem" -out "$T/ca.pem"
+ossl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=bench.test \
+  -keyout "$T/key.pem" -out "$T/cert.csr"
+printf 'subjectAltName=IP:%s,DNS:bench.test\nextendedKeyUsage=serverAuth\n' "$UP_IP" >"$T/cert.ext"
+ossl x509 -req -in "$T/cert.csr" -CA "$T/ca.pem" -CAkey "$T/ca-key.pem" -days 2 \
+  -extfile "$T/cert.ext" -out "$T/cert.pem"
 cat >"$T/nginx.conf" <<EOF
 worker_processes 1;
 daemon off;
@@ -239,7 +307,6 @@ ip netns exec "$NS" nginx -c "$T/nginx.conf" -e "$T/nginx-error.log" >>"$LOGFILE
 STARTED+=("nginx:$!")
 NGINX_PID=$!
 
-head -c 64M /dev/urandom >"$T/blob"
 cat >"$T/upstream.py" <<'PY'
 # :BULK streams BLOB (sendfile, over and over) after a request head; each of the IDLE ports (a
 # comma-separated list) accepts and stays silent.
@@ -314,19 +381,21 @@ PY
 # minute, and 10,000 of them to one address and port would use up the ephemeral ports for it.
 IDLE_PORTS=()
 for ((i = 0; i < 2 * RUNS; i++)); do IDLE_PORTS+=($((9001 + i))); done
-ip netns exec "$NS" python3 "$T/upstream.py" "$UP_IP" 9000 "$(IFS=,; echo "${IDLE_PORTS[*]}")" "$T/blob" "$T/upstream.ready" \
-  >>"$LOGFILE" 2>&1 &
-STARTED+=("upstream:$!")
-UPSTREAM_PID=$!
-
+if has_test bulk || has_test idle; then
+  head -c 64M /dev/urandom >"$T/blob"
+  ip netns exec "$NS" python3 "$T/upstream.py" "$UP_IP" 9000 "$(IFS=,; echo "${IDLE_PORTS[*]}")" "$T/blob" "$T/upstream.ready" \
+    >>"$LOGFILE" 2>&1 &
+  STARTED+=("upstream:$!")
+  UPSTREAM_PID=$!
+  wait_port "$UP_IP" 9000 10 || die "the upstream server did not start (see $PARTIAL)"
+  alive_or_die "the upstream server" "$UPSTREAM_PID"
+fi
 wait_port "$UP_IP" 8080 10 || die "nginx did not start (see $PARTIAL)"
 wait_port "$UP_IP" 8443 10 || die "nginx did not start on :8443"
-wait_port "$UP_IP" 9000 10 || die "the upstream server did not start (see $PARTIAL)"
 alive_or_die nginx "$NGINX_PID"
-alive_or_die "the upstream server" "$UPSTREAM_PID"
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-declare -A PROXY_ADDR=([ward]="127.0.0.1:$WARD_PORT")
+declare -A PROXY_ADDR=([ward]="127.0.0.1:$WARD_PORT" [ward-l7]="127.0.0.1:$WARD_PORT")
 declare -A PROXY_PID=()
 
 if has_peer squid; then
@@ -381,6 +450,22 @@ EOF
   PROXY_ADDR[tinyproxy]="127.0.0.1:$port"
   wait_port 127.0.0.1 "$port" 20 || die "tinyproxy did not start (see $PARTIAL)"
 fi
+if has_peer mitmproxy; then
+  # Regular proxy mode (it intercepts every CONNECT), HTTP/1.1, the upstream verified against the
+  # test CA, no flow output; it makes its CA in confdir at start.
+  port="$(free_port)"
+  mitmdump --listen-host 127.0.0.1 --listen-port "$port" --set confdir="$T/mitmproxy" \
+    --set ssl_verify_upstream_trusted_ca="$T/ca.pem" --set http2=false --set flow_detail=0 \
+    --set termlog_verbosity=warn >"$T/mitmproxy.log" 2>&1 &
+  STARTED+=("mitmproxy:$!")
+  PROXY_PID[mitmproxy]=$!
+  PROXY_ADDR[mitmproxy]="127.0.0.1:$port"
+  wait_port 127.0.0.1 "$port" 60 || die "mitmdump did not start (see $PARTIAL)"
+  [[ -s "$T/mitmproxy/mitmproxy-ca-cert.pem" ]] || die "mitmdump made no CA in $T/mitmproxy"
+fi
+# What each peer's HTTPS client trusts: the server it is shown is nginx, or the intercepting proxy.
+declare -A CLIENT_CA=([ward-l7]=/etc/ward/tls/ca-bundle.pem [mitmproxy]="$T/mitmproxy/mitmproxy-ca-cert.pem")
+client_ca() { echo "${CLIENT_CA[$1]:-$T/ca.pem}"; }
 
 # --- what the clients run --------------------------------------------------------------------
 wrk_done='done = function(summary, latency, requests)
@@ -425,19 +510,20 @@ kill $pids 2>/dev/null
 wait
 EOF
 
-cat >"$T/ward.yaml" <<EOF
-version: 1
-filesystem_policy:
-  include_workdir: true
-  read_only: [/usr, /lib, /lib64, /bin, /etc, $T, $(dirname "$LOADGEN")]
-network_policies:
-  bench:
-    endpoints:
-      - {host: $UP_IP, port: 8080, allowed_ips: [$BENCH_NET.0/24]}
-      - {host: $UP_IP, port: 8443, allowed_ips: [$BENCH_NET.0/24]}
-      - {host: $UP_IP, ports: [9000, $(IFS=,; echo "${IDLE_PORTS[*]}")], allowed_ips: [$BENCH_NET.0/24]}
-    binaries: [{path: "/**"}]
-EOF
+# ward's policies: every upstream an L4 endpoint (CONNECT is an opaque tunnel), and for ward-l7
+# :8443 an L7 endpoint (ward intercepts, then lets GETs through: access read-only).
+ward_policy() { # ward_policy ENDPOINT...
+  printf 'version: 1\nfilesystem_policy:\n  include_workdir: true\n'
+  printf '  read_only: [/usr, /lib, /lib64, /bin, /etc, %s, %s]\n' "$T" "$(dirname "$LOADGEN")"
+  printf 'network_policies:\n  bench:\n    endpoints:\n'
+  printf '      - %s\n' "$@"
+  printf '    binaries: [{path: "/**"}]\n'
+}
+ips="allowed_ips: [$BENCH_NET.0/24]"
+ward_policy "{host: $UP_IP, port: 8080, $ips}" "{host: $UP_IP, port: 8443, $ips}" \
+  "{host: $UP_IP, ports: [9000, $(IFS=,; echo "${IDLE_PORTS[*]}")], $ips}" >"$T/ward.yaml"
+ward_policy "{host: $UP_IP, port: 8443, protocol: rest, access: read-only, enforcement: enforce, $ips}" \
+  >"$T/ward-l7.yaml"
 cat >"$T/srt.json" <<EOF
 {
   "network": { "allowedDomains": ["$UP_IP"], "deniedDomains": [] },
@@ -451,8 +537,9 @@ EOF
 # fields, and "raw": the client's own JSON (wrk's through the Lua script, ward-loadgen's).
 RUNS_JSONL="$T/runs.jsonl"
 : >"$RUNS_JSONL"
-WARD_EXTRA=()      # extra `ward run` options for the next in_ward
-IN_WARD_PREFIX=()  # and a command that execs ward (to start it in a cgroup)
+WARD_POLICY="$T/ward.yaml" # the policy of the next in_ward
+WARD_EXTRA=()              # extra `ward run` options for the next in_ward
+IN_WARD_PREFIX=()          # and a command that execs ward (to start it in a cgroup)
 IN_WARD_HOOK=""
 record() { # record TEST PEER RUN RC TICKS WALL OUTFILE [EXTRA_JSON_FIELDS]
   local raw
@@ -475,10 +562,11 @@ wait_file() { # wait_file FILE SECONDS PID [PER_SECOND]: until FILE exists, poll
   done
   return 1
 }
-# in_ward OUT SECONDS CMD...: runs CMD inside a ward sandbox (policy $T/ward.yaml, workdir
-# $WORKDIR) with its stdout and stderr to OUT. Sets WARD_TICKS (ward's own CPU while CMD ran),
-# WARD_WALL, WARD_RC (CMD's status, or 125 when it never ran). While CMD runs, this shell blocks
-# on a FIFO that the sandbox writes CMD's status to: no polling competes with the measurement.
+# in_ward OUT SECONDS CMD...: runs CMD inside a ward sandbox (policy WARD_POLICY, workdir
+# $WORKDIR, ward's state in WARD_STATE) with its stdout and stderr to OUT. Sets WARD_TICKS (ward's
+# own CPU while CMD ran), WARD_WALL, WARD_RC (CMD's status, or 125 when it never ran). While CMD
+# runs, this shell blocks on a FIFO that the sandbox writes CMD's status to: no polling competes
+# with the measurement.
 in_ward() {
   local out="$1" limit="$2" a b t0 fifo watcher
   shift 2
@@ -487,7 +575,8 @@ in_ward() {
   exec {fifo}<>"$WORKDIR/done.fifo" # read-write: opening it does not wait for the writer
   # shellcheck disable=SC2016 # expanded by the sandbox's shell
   local inner='touch ready; while [ ! -e go ]; do sleep 0.02; done; "$@" >out 2>&1; echo $? >done.fifo; while [ ! -e quit ]; do sleep 0.02; done'
-  "${IN_WARD_PREFIX[@]}" "$WARD" run "${WARD_EXTRA[@]}" -p "$T/ward.yaml" -- /bin/sh -c "$inner" sh "$@" \
+  "${IN_WARD_PREFIX[@]}" "$WARD" run --state-dir "$WARD_STATE" --upstream-ca "$T/ca.pem" \
+    "${WARD_EXTRA[@]}" -p "$WARD_POLICY" -- /bin/sh -c "$inner" sh "$@" \
     >"$T/ward.out" 2>"$T/ward.err" &
   WARD_BG=$!
   # Should ward end first, this ends the wait (it looks once a second).
@@ -543,8 +632,8 @@ on_host() {
   [[ -z "$a" || -z "$b" ]] || HOST_TICKS=$((b - a))
 }
 # client PEER OUT SECONDS KIND ARGS...: KIND is wrk (ARGS: wrk options without script and URL) or
-# a ward-loadgen mode (ARGS: its options without --proxy); runs it from where PEER's clients are.
-# Sets RC, TICKS, WALL.
+# a ward-loadgen mode (ARGS: its options without --proxy and, for connect-tls, --cafile); runs it
+# from where PEER's clients are. Sets RC, TICKS, WALL.
 client() {
   local peer="$1" out="$2" limit="$3" kind="$4"
   shift 4
@@ -558,10 +647,13 @@ client() {
   else
     cmd=("$LOADGEN" "$kind" "$@")
     [[ "$peer" == direct ]] || cmd+=(--proxy "${PROXY_ADDR[$peer]}")
+    [[ "$kind" != connect-tls ]] || cmd+=(--cafile "$(client_ca "$peer")")
   fi
   case "$peer" in
-    ward)
+    ward | ward-l7)
+      [[ "$peer" == ward ]] || WARD_POLICY="$T/ward-l7.yaml"
       in_ward "$out" "$limit" "${cmd[@]}"
+      WARD_POLICY="$T/ward.yaml"
       RC=$WARD_RC TICKS=$WARD_TICKS WALL=$WARD_WALL
       ;;
     srt)
@@ -584,18 +676,20 @@ round_log() { # and the 1-minute load average at the start of every round, for t
   local load
   load="$(cut -d' ' -f1 /proc/loadavg)"
   echo "$load" >>"$T/loads"
-  log "proxy: $1 ($(date -u +%T), load $load)"
+  log "$PROXY_SUITE: $1 ($(date -u +%T), load $load)"
 }
 
 # --- 1. HTTP forward -------------------------------------------------------------------------
 for ((r = 1; r <= RUNS; r++)); do
-  round_log "http: wrk -t2 -c20 -d${DURATION}s, run $r/$RUNS: ${PEERS_OK[*]}"
-  for p in "${PEERS_OK[@]}"; do
+  has_test http || break
+  round_log "http: wrk -t2 -c20 -d${DURATION}s, run $r/$RUNS: ${HTTP_RUN[*]}"
+  for p in "${HTTP_RUN[@]}"; do
     client "$p" "$T/o" $((DURATION + 60)) wrk -t2 -c20 -d"${DURATION}s"
     record http "$p" "$r" "$RC" "$TICKS" "$WALL" "$T/o"
   done
 done
 for ((r = 1; r <= RUNS; r++)); do
+  has_test http1 || break
   round_log "http1: wrk -t1 -c1 -d${LAT_DURATION}s, run $r/$RUNS: ${LAT_RUN[*]}"
   for p in "${LAT_RUN[@]}"; do
     client "$p" "$T/o" $((LAT_DURATION + 60)) wrk -t1 -c1 -d"${LAT_DURATION}s"
@@ -604,24 +698,30 @@ for ((r = 1; r <= RUNS; r++)); do
 done
 
 # --- 2. HTTPS through CONNECT ----------------------------------------------------------------
-tls_args=(--target "$UP_IP:8443" --concurrency 20 --duration "$TLS_DURATION")
-for mode in keepalive new resumed; do
-  case "$mode" in
-    keepalive) mode_args=() ;;
-    new) mode_args=(--new-tunnel) ;;
-    resumed) mode_args=(--new-tunnel --resume) ;;
-  esac
-  for ((r = 1; r <= RUNS; r++)); do
-    round_log "tls-$mode: ward-loadgen connect-tls ${mode_args[*]}, run $r/$RUNS: ${TLS_RUN[*]}"
-    for p in "${TLS_RUN[@]}"; do
-      client "$p" "$T/o" $((TLS_DURATION + 60)) connect-tls "${tls_args[@]}" "${mode_args[@]}"
-      record "tls-$mode" "$p" "$r" "$RC" "$TICKS" "$WALL" "$T/o"
+# tls: 20 workers for TLS_DURATION s; tls1: one worker for LAT_DURATION s (nothing queues).
+for test in tls tls1; do
+  has_test "$test" || continue
+  if [[ "$test" == tls ]]; then workers=20 secs=$TLS_DURATION; else workers=1 secs=$LAT_DURATION; fi
+  tls_args=(--target "$UP_IP:8443" --concurrency "$workers" --duration "$secs")
+  for mode in keepalive new resumed; do
+    case "$mode" in
+      keepalive) mode_args=() ;;
+      new) mode_args=(--new-tunnel) ;;
+      resumed) mode_args=(--new-tunnel --resume) ;;
+    esac
+    for ((r = 1; r <= RUNS; r++)); do
+      round_log "$test-$mode: ward-loadgen connect-tls --concurrency $workers ${mode_args[*]}, run $r/$RUNS: ${TLS_RUN[*]}"
+      for p in "${TLS_RUN[@]}"; do
+        client "$p" "$T/o" $((secs + 60)) connect-tls "${tls_args[@]}" "${mode_args[@]}"
+        record "$test-$mode" "$p" "$r" "$RC" "$TICKS" "$WALL" "$T/o"
+      done
     done
   done
 done
 
 # --- 3. Bulk ---------------------------------------------------------------------------------
 for ((r = 1; r <= RUNS; r++)); do
+  has_test bulk || break
   round_log "bulk: $BULK_BYTES through one tunnel, run $r/$RUNS: ${BULK_RUN[*]}"
   for p in "${BULK_RUN[@]}"; do
     client "$p" "$T/o" 300 bulk --target "$UP_IP:9000" --bytes "$BULK_BYTES" --timeout 30
@@ -665,7 +765,7 @@ cg_remove() { # every cgroup made, once its processes are gone
 # shellcheck disable=SC2016 # expanded by that sh
 cg_prefix() { if [[ -n "$CG_DIR" ]]; then CG_PREFIX=(/bin/sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$CG_DIR"); else CG_PREFIX=(); fi; }
 cg_init
-[[ -n "$CG_HOME" ]] || NOTES+=("the memory cgroup figure of the idle tunnels: this script cannot make a memory cgroup here (it needs root and cgroup v1 memory, or v2 with memory delegated)")
+[[ -n "$CG_HOME" ]] || ! has_test idle || NOTES+=("the memory cgroup figure of the idle tunnels: this script cannot make a memory cgroup here (it needs root and cgroup v1 memory, or v2 with memory delegated)")
 idle_hook() { # the in_ward hook: ward's memory before the tunnels and while they are held
   case "$1" in
     before)
@@ -692,6 +792,7 @@ idle_peers=()
 for p in direct ward; do has_peer "$p" && idle_peers+=("$p"); done
 idle_next=0
 for ((r = 1; r <= RUNS; r++)); do
+  has_test idle || break
   round_log "idle: $IDLE_COUNT tunnels from $IDLE_PROCS processes, run $r/$RUNS: ${idle_peers[*]}"
   for p in "${idle_peers[@]}"; do
     rm -f "$WORKDIR"/idle.* "$WORKDIR/release"
@@ -735,6 +836,28 @@ for ((r = 1; r <= RUNS; r++)); do
   done
 done
 
+# --- 5. Minting leaves ----------------------------------------------------------------------
+# ward-tls-bench runs in one process with no proxy to interleave; its own repetitions give the
+# median. The JSON's "benchmarks" go into the runs as one line of test "mint".
+if has_test mint; then
+  if [[ -x "$TLS_BENCH" ]]; then
+    round_log "mint: ward-tls-bench, $MINT_REPS repetitions"
+    rc=0
+    timeout 600 "$TLS_BENCH" --benchmark_filter='Mint|CachedLeaf|Handshake' \
+      --benchmark_repetitions="$MINT_REPS" --benchmark_format=json >"$T/mint.json" 2>"$T/mint.err" || rc=$?
+    {
+      echo "### mint: $TLS_BENCH, rc $rc"
+      cat "$T/mint.err" "$T/mint.json"
+    } >>"$LOGFILE"
+    raw="$(python3 -c 'import json, sys; print(json.dumps(json.load(open(sys.argv[1]))["benchmarks"]))' \
+      "$T/mint.json" 2>/dev/null || echo null)"
+    printf '{"test":"mint","peer":"ward","run":1,"rc":%s,"cpu_ticks":null,"wall_s":0,"raw":%s}\n' \
+      "$rc" "$raw" >>"$RUNS_JSONL"
+  else
+    NOTES+=("minting a leaf: no ward-tls-bench at '$TLS_BENCH' (build it: cmake --build build --target ward-tls-bench)")
+  fi
+fi
+
 # --- results ---------------------------------------------------------------------------------
 versions() {
   local v=("ward $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo -)$(git -C "$ROOT" diff --quiet HEAD -- src 2>/dev/null || echo ' (src/ modified)')")
@@ -742,27 +865,40 @@ versions() {
   if has_peer squid; then v+=("$(squid -v 2>/dev/null | sed -n '1s/ Cache: Version//p' || true)"); fi
   if has_peer tinyproxy; then v+=("$(tinyproxy -v 2>&1 | sed -n 1p || true)"); fi
   if has_peer srt; then v+=("srt $("$SRT" --version 2>/dev/null | sed -n 1p || true)"); fi
-  v+=("$({ wrk -v 2>&1 || true; } | awk 'NR == 1 {print $1, $2}')" "$(openssl version | awk '{print $1, $2}' || true)")
+  if has_peer mitmproxy; then v+=("mitmproxy $(mitmdump --version 2>/dev/null | awk '/^Mitmproxy:/ {print $2}' || true)"); fi
+  if has_test http || has_test http1; then v+=("$({ wrk -v 2>&1 || true; } | awk 'NR == 1 {print $1, $2}')"); fi
+  v+=("$(openssl version | awk '{print $1, $2}' || true)")
   local IFS=';'
   printf '%s\n' "${v[*]}" | sed 's/;/; /g'
 }
-settings="RUNS=$RUNS DURATION=$DURATION LAT_DURATION=$LAT_DURATION TLS_DURATION=$TLS_DURATION BULK_BYTES=$BULK_BYTES IDLE_COUNT=$IDLE_NOMINAL IDLE_PROCS=$IDLE_PROCS"
+settings="RUNS=$RUNS"
+if has_test http; then settings+=" DURATION=$DURATION"; fi
+if has_test http1 || has_test tls1; then settings+=" LAT_DURATION=$LAT_DURATION"; fi
+if has_test tls; then settings+=" TLS_DURATION=$TLS_DURATION"; fi
+if has_test bulk; then settings+=" BULK_BYTES=$BULK_BYTES"; fi
+if has_test idle; then settings+=" IDLE_COUNT=$IDLE_NOMINAL IDLE_PROCS=$IDLE_PROCS"; fi
+if has_test mint; then settings+=" MINT_REPS=$MINT_REPS"; fi
+command="sudo bench/$PROXY_SUITE.sh"
+if [[ -n "${PROXY_TESTS:-}" ]]; then command="sudo PROXY_TESTS=\"${TESTS[*]}\" bench/$PROXY_SUITE.sh"; fi
 skips=""
 for p in "${!SKIP[@]}"; do skips+="$p: ${SKIP[$p]}"$'\n'; done
 for n in "${NOTES[@]}"; do skips+="$n"$'\n'; done
-python3 - "$RUNS_JSONL" "$RESULTS/proxy.json" "$(machine_line)" "$(versions)" "$ticks_per_s" "$T/loads" \
-  "$settings" "$skips" "$DURATION" "$LAT_DURATION" "$TLS_DURATION" "$BULK_BYTES" "$IDLE_NOMINAL" \
-  >"$RESULTS/proxy.md" <<'PY'
+python3 - "$RUNS_JSONL" "$RESULTS/$PROXY_SUITE.json" "$(machine_line)" "$(versions)" "$ticks_per_s" \
+  "$T/loads" "$settings" "$skips" "$DURATION" "$LAT_DURATION" "$TLS_DURATION" "$BULK_BYTES" \
+  "$IDLE_NOMINAL" "$PROXY_SUITE" "$command" >"$RESULTS/$PROXY_SUITE.md" <<'PY'
 import json, statistics, sys
 (path, out, machine, versions, hz, loads, settings, skips, duration, lat_duration, tls_duration,
- bulk_bytes, nominal) = sys.argv[1:]
+ bulk_bytes, nominal, suite, command) = sys.argv[1:]
 loads = [float(x) for x in open(loads).read().split()]
 hz, nominal = int(hz), int(nominal)
 runs = [json.loads(l) for l in open(path) if l.strip()]
-order = ["direct", "ward", "squid", "tinyproxy", "srt"]
+order = ["direct", "ward", "ward-l7", "squid", "tinyproxy", "srt", "mitmproxy"]
 label = {"direct": "direct (no proxy)", "ward": "ward, from inside `ward run`",
+         "ward-l7": "ward intercepting (L7 endpoint), from inside `ward run`",
          "squid": "squid", "tinyproxy": "tinyproxy",
-         "srt": "sandbox-runtime, from inside `srt`"}
+         "srt": "sandbox-runtime, from inside `srt`", "mitmproxy": "mitmproxy (mitmdump)"}
+if suite == "https":
+    label["ward"] = "ward opaque tunnel (L4 endpoint), from inside `ward run`"
 med = statistics.median
 
 def metrics(r):
@@ -780,6 +916,8 @@ def metrics(r):
         m.update(rps=raw["rps"], requests=raw["requests"], p50=raw["latency_ms"]["p50"],
                  p99=raw["latency_ms"]["p99"], errors=sum(raw["errors"].values()), status=0,
                  resumed=raw.get("tls_resumed", 0))
+    elif t == "mint":
+        m["benchmarks"] = mint_benchmarks(raw)
     elif t == "bulk":
         m.update(bps=raw["bytes_per_s"], secs=raw["duration_s"], complete=raw["complete"],
                  errors=0 if raw["complete"] else 1, requests=0)
@@ -790,6 +928,15 @@ def metrics(r):
         m["cpu_s"] = r["cpu_ticks"] / hz
         m["cores"] = m["cpu_s"] / m["secs"]
     return m
+
+def mint_benchmarks(raw):
+    """ward-tls-bench's repetitions: {name: [real time µs of each]}."""
+    per_us = {"ns": 1e-3, "us": 1, "ms": 1e3, "s": 1e6}
+    out = {}
+    for b in raw:
+        if b.get("run_type") == "iteration":
+            out.setdefault(b["run_name"], []).append(b["real_time"] * per_us[b["time_unit"]])
+    return out
 
 def idle_metrics(r):
     m = {"ok": r["rc"] == 0 and r["established"] == r["count"], "established": r["established"]}
@@ -851,10 +998,13 @@ def verdict(name, value, ok, target):
     return f"- {name}: **{value}** — target {target}: {state}"
 
 n_runs = max(len(v_) for v_ in table.values()) if table else 0
-print("### Egress proxy: ward against squid, tinyproxy, sandbox-runtime and no proxy\n")
+if suite == "https":
+    print("### HTTPS interception: ward against its opaque tunnel, mitmproxy and no proxy\n")
+else:
+    print("### Egress proxy: ward against squid, tinyproxy, sandbox-runtime and no proxy\n")
 print(f"Machine: {machine}  ")
 print(f"Versions: {versions}  ")
-print(f"Command: `sudo bench/proxy.sh` ({settings}); every figure is the median of {n_runs} runs, "
+print(f"Command: `{command}` ({settings}); every figure is the median of {n_runs} runs, "
       "the peers interleaved in each round.  ")
 if loads:
     print(f"Load: the 1-minute load average was {min(loads):.2f}–{max(loads):.2f} at the start of the "
@@ -864,56 +1014,75 @@ lines = []
 
 # HTTP
 d50 = v("http", "direct", "p50"); sq = v("http", "squid", "rps")
-print(f"#### HTTP forward: `wrk -t2 -c20 -d{duration}s`, GET of a 17-byte page through each proxy\n")
-print("| path | req/s | min–max | p50 ms | p99 ms | p50 over direct ms | proxy CPU µs/req | errors | × squid | × direct |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-for p in peers_of("http"):
-    a = agg("http", p, "rps")
-    p50 = v("http", p, "p50")
-    add = f"{p50 - d50:+.2f}" if p50 is not None and d50 is not None and p != "direct" else "–"
-    rng = f"{a[1]:,.0f}–{a[2]:,.0f}" if a else "–"
-    print(f"| {label[p]}{note_failed('http', p)} | {fmt(a[0] if a else None)} | {rng} | {fmt(p50, 2)} "
-          f"| {fmt(v('http', p, 'p99'), 2)} | {add} | {fmt(v('http', p, 'cpu_us_per_req'), 1)} "
-          f"| {errs('http', p)} | {ratio(a[0] if a else None, sq)} | {ratio(a[0] if a else None, v('http', 'direct', 'rps'))} |")
-print("\nProxy CPU: utime + stime of the proxy's process over the run ÷ requests (ward: the ward process, "
-      "whose proxy thread does the work; the sandbox's own processes are not in it)."
-      + (" tinyproxy closes the connection after every response, which wrk counts as a socket "
-         "(read) error; the requests themselves succeed." if ("http", "tinyproxy") in table else ""))
 d1 = v("http1", "direct", "p50")
-print(f"\nOne connection, nothing queued (`wrk -t1 -c1 -d{lat_duration}s`), p50 ms: " + ", ".join(
-    f"{p} {fmt(v('http1', p, 'p50'), 3)}" + (f" ({v('http1', p, 'p50') - d1:+.3f})" if p != "direct" and d1 is not None and v('http1', p, 'p50') is not None else "")
-    for p in peers_of("http1")) + " (in parentheses: added over direct).\n")
-w, wp = v("http", "ward", "rps"), v("http", "ward", "p50")
-lines.append(verdict("HTTP forward, ward ÷ squid requests/s", ratio(w, sq),
-                     None if w is None or not sq else w / sq >= 2, "≥ 2"))
-lines.append(verdict("HTTP forward, ward's p50 over direct under `-c20`",
-                     "–" if wp is None or d50 is None else f"{wp - d50:+.2f} ms",
-                     None if wp is None or d50 is None else wp - d50 <= 0.3, "≤ 0.3 ms"))
-w1 = v("http1", "ward", "p50")
-lines.append(verdict("HTTP forward, ward's p50 over direct with one connection (`-c1`)",
-                     "–" if w1 is None or d1 is None else f"{w1 - d1:+.3f} ms",
-                     None if w1 is None or d1 is None else w1 - d1 <= 0.3, "≤ 0.3 ms"))
+if any(t.startswith("http") for t, _ in table):
+    print(f"#### HTTP forward: `wrk -t2 -c20 -d{duration}s`, GET of a 17-byte page through each proxy\n")
+    print("| path | req/s | min–max | p50 ms | p99 ms | p50 over direct ms | proxy CPU µs/req | errors | × squid | × direct |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for p in peers_of("http"):
+        a = agg("http", p, "rps")
+        p50 = v("http", p, "p50")
+        add = f"{p50 - d50:+.2f}" if p50 is not None and d50 is not None and p != "direct" else "–"
+        rng = f"{a[1]:,.0f}–{a[2]:,.0f}" if a else "–"
+        print(f"| {label[p]}{note_failed('http', p)} | {fmt(a[0] if a else None)} | {rng} | {fmt(p50, 2)} "
+              f"| {fmt(v('http', p, 'p99'), 2)} | {add} | {fmt(v('http', p, 'cpu_us_per_req'), 1)} "
+              f"| {errs('http', p)} | {ratio(a[0] if a else None, sq)} | {ratio(a[0] if a else None, v('http', 'direct', 'rps'))} |")
+    print("\nProxy CPU: utime + stime of the proxy's process over the run ÷ requests (ward: the ward process, "
+          "whose proxy thread does the work; the sandbox's own processes are not in it)."
+          + (" tinyproxy closes the connection after every response, which wrk counts as a socket "
+             "(read) error; the requests themselves succeed." if ("http", "tinyproxy") in table else ""))
+    print(f"\nOne connection, nothing queued (`wrk -t1 -c1 -d{lat_duration}s`), p50 ms: " + ", ".join(
+        f"{p} {fmt(v('http1', p, 'p50'), 3)}" + (f" ({v('http1', p, 'p50') - d1:+.3f})" if p != "direct" and d1 is not None and v('http1', p, 'p50') is not None else "")
+        for p in peers_of("http1")) + " (in parentheses: added over direct).\n")
+    w, wp = v("http", "ward", "rps"), v("http", "ward", "p50")
+    lines.append(verdict("HTTP forward, ward ÷ squid requests/s", ratio(w, sq),
+                         None if w is None or not sq else w / sq >= 2, "≥ 2"))
+    lines.append(verdict("HTTP forward, ward's p50 over direct under `-c20`",
+                         "–" if wp is None or d50 is None else f"{wp - d50:+.2f} ms",
+                         None if wp is None or d50 is None else wp - d50 <= 0.3, "≤ 0.3 ms"))
+    w1 = v("http1", "ward", "p50")
+    lines.append(verdict("HTTP forward, ward's p50 over direct with one connection (`-c1`)",
+                         "–" if w1 is None or d1 is None else f"{w1 - d1:+.3f} ms",
+                         None if w1 is None or d1 is None else w1 - d1 <= 0.3, "≤ 0.3 ms"))
 
 # TLS
-if any(t.startswith("tls") for t, _ in table):
+def tls_modes(test):
+    return [f"{test}-keepalive", f"{test}-new", f"{test}-resumed"]
+
+def tls_peers(test):
+    return [p for p in order if any((m, p) in table for m in tls_modes(test))]
+
+def per_mode(test, p, fn):
+    return " / ".join(fn(m, p) for m in tls_modes(test))
+
+def tls_errors(test, p):
+    return ", ".join(f"{m.split('-')[1]}: {errs(m, p)}" for m in tls_modes(test) if errs(m, p) != "0") or "0"
+
+def tls_failed(test, p):
+    return "".join(note_failed(m, p) for m in tls_modes(test))
+
+cpu_note = ("Proxy CPU: utime + stime of the proxy's process over the run ÷ requests (ward: the ward "
+            "process, whose proxy thread does the work; the sandbox's own processes are not in it).")
+if tls_peers("tls"):
+    peers = tls_peers("tls")
+    refs = [r for r in ("squid", "mitmproxy") if r in peers]
     print(f"#### HTTPS through CONNECT: `ward-loadgen connect-tls --concurrency 20 --duration {tls_duration}`, "
           "TLS 1.3 to nginx (ECDSA P-256)\n")
     print("| path | keep-alive req/s | p50 ms | new tunnel + full handshake req/s | p50 ms "
-          "| new tunnel + resumed handshake req/s | p50 ms | proxy CPU µs/req (keep-alive / new / resumed) | errors | × squid (keep-alive / new / resumed) | × direct (keep-alive / new / resumed) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    modes = ["tls-keepalive", "tls-new", "tls-resumed"]
-    for p in order:
-        if not any((m, p) in table for m in modes):
-            continue
+          "| new tunnel + resumed handshake req/s | p50 ms | proxy CPU µs/req (keep-alive / new / resumed) | errors | "
+          + "".join(f"× {r} (keep-alive / new / resumed) | " for r in refs)
+          + "× direct (keep-alive / new / resumed) |")
+    print("|---|" + "---:|" * (9 + len(refs)))
+    for p in peers:
         cells = []
-        for m in modes:
+        for m in tls_modes("tls"):
             cells += [fmt(v(m, p, "rps")), fmt(v(m, p, "p50"), 2)]
-        cpu = " / ".join(fmt(v(m, p, "cpu_us_per_req"), 0) for m in modes)
-        e = ", ".join(f"{m[4:]}: {errs(m, p)}" for m in modes if errs(m, p) != "0") or "0"
-        xs = " / ".join(ratio(v(m, p, "rps"), v(m, "squid", "rps")) for m in modes)
-        xd = " / ".join(ratio(v(m, p, "rps"), v(m, "direct", "rps")) for m in modes)
-        fails = "".join(note_failed(m, p) for m in modes)
-        print(f"| {label[p]}{fails} | " + " | ".join(cells) + f" | {cpu} | {e} | {xs} | {xd} |")
+        cpu = per_mode("tls", p, lambda m, p: fmt(v(m, p, "cpu_us_per_req"), 0))
+        xs = [per_mode("tls", p, lambda m, p: ratio(v(m, p, "rps"), v(m, r, "rps"))) for r in refs + ["direct"]]
+        print(f"| {label[p]}{tls_failed('tls', p)} | " + " | ".join(cells)
+              + f" | {cpu} | {tls_errors('tls', p)} | " + " | ".join(xs) + " |")
+    if not any(t.startswith("http") for t, _ in table):
+        print("\n" + cpu_note)
     cn, cr = v("tls-new", "direct", "rps"), v("tls-resumed", "direct", "rps")
     sn, sr = v("tls-new", "squid", "rps"), v("tls-resumed", "squid", "rps")
     if cn and sn and cr and sr:
@@ -921,12 +1090,75 @@ if any(t.startswith("tls") for t, _ in table):
               f"{cr / sr:.2f} with resumed ones, the most any proxy could score against the ≥ 1.5 target "
               "on this machine (the TLS handshakes of client and server share its CPUs with the proxy).")
     print()
-    for m, name, tgt, ref, thr in (
-            ("tls-new", "HTTPS, new tunnel + full handshake per request, ward ÷ squid", "≥ 1.5", "squid", 1.5),
-            ("tls-resumed", "HTTPS, new tunnel + resumed handshake per request, ward ÷ squid", "≥ 1.5", "squid", 1.5),
-            ("tls-keepalive", "HTTPS keep-alive, ward ÷ direct", "≥ 0.9", "direct", 0.9)):
-        a, b = v(m, "ward", "rps"), v(m, ref, "rps")
-        lines.append(verdict(name, ratio(a, b), None if a is None or not b else a / b >= thr, tgt))
+    if suite == "proxy":
+        for m, name, tgt, ref, thr in (
+                ("tls-new", "HTTPS, new tunnel + full handshake per request, ward ÷ squid", "≥ 1.5", "squid", 1.5),
+                ("tls-resumed", "HTTPS, new tunnel + resumed handshake per request, ward ÷ squid", "≥ 1.5", "squid", 1.5),
+                ("tls-keepalive", "HTTPS keep-alive, ward ÷ direct", "≥ 0.9", "direct", 0.9)):
+            a, b = v(m, "ward", "rps"), v(m, ref, "rps")
+            lines.append(verdict(name, ratio(a, b), None if a is None or not b else a / b >= thr, tgt))
+
+def over_direct(m, p, key="p50"):
+    a, d = v(m, p, key), v(m, "direct", key)
+    return "–" if a is None or d is None or p == "direct" else f"{a - d:+.2f}"
+
+if tls_peers("tls1"):
+    print(f"#### HTTPS latency, one worker, nothing queued: `ward-loadgen connect-tls --concurrency 1 "
+          f"--duration {lat_duration}`\n")
+    print("| path | keep-alive p50 ms | over direct | new tunnel + full handshake p50 ms | over direct "
+          "| new tunnel + resumed handshake p50 ms | over direct | p99 ms (keep-alive / new / resumed) "
+          "| proxy CPU µs/req (keep-alive / new / resumed) | errors |")
+    print("|---|" + "---:|" * 9)
+    for p in tls_peers("tls1"):
+        cells = []
+        for m in tls_modes("tls1"):
+            cells += [fmt(v(m, p, "p50"), 2), over_direct(m, p)]
+        p99 = per_mode("tls1", p, lambda m, p: fmt(v(m, p, "p99"), 2))
+        cpu = per_mode("tls1", p, lambda m, p: fmt(v(m, p, "cpu_us_per_req"), 0))
+        print(f"| {label[p]}{tls_failed('tls1', p)} | " + " | ".join(cells)
+              + f" | {p99} | {cpu} | {tls_errors('tls1', p)} |")
+    print("\nA request's latency here includes, with a new tunnel, the TCP connection to the proxy (or "
+          "the server), the CONNECT and the client's TLS handshake; an intercepting proxy also connects "
+          "and shakes hands with the server before it answers the CONNECT.\n")
+
+# Minting
+mint = [m for m in table.get(("mint", "ward"), []) if m.get("ok")]
+mint_us = mint[0]["benchmarks"] if mint else {}
+if ("mint", "ward") in table:
+    what = {"BM_MintLeaf": "minting a leaf for a new host (CA signature, LRU insert)",
+            "BM_CachedLeaf": "a cached leaf (LRU lookup)",
+            "BM_FullHandshake": "a full TLS 1.3 handshake in memory, ward's server side (cached leaf) "
+                                "against ward's upstream side",
+            "BM_ResumedHandshake": "the same, resumed (ward's upstream session cache)"}
+    print("#### ward_tls in-process: `build/bench/ward-tls-bench --benchmark_filter='Mint|CachedLeaf|Handshake'`\n")
+    print("| benchmark | what | median µs | min–max µs | repetitions |")
+    print("|---|---|---:|---:|---:|")
+    for name, xs in mint_us.items():
+        print(f"| {name} | {what.get(name, '')} | {fmt(med(xs), 2)} | {min(xs):,.2f}–{max(xs):,.2f} | {len(xs)} |")
+    if not mint_us:
+        print("| (ward-tls-bench failed: see the log) | | – | – | 0 |")
+    print()
+
+if suite == "https" or ("tls-keepalive", "ward-l7") in table:
+    ka, kd, km = v("tls-keepalive", "ward-l7", "rps"), v("tls-keepalive", "direct", "rps"), v("tls-keepalive", "mitmproxy", "rps")
+    lines.append(verdict("HTTPS keep-alive, intercepting ward ÷ direct requests/s", ratio(ka, kd),
+                         None if ka is None or not kd else ka / kd >= 0.7, "≥ 0.7"))
+    lines.append(verdict("HTTPS keep-alive, intercepting ward ÷ mitmproxy requests/s", ratio(ka, km),
+                         None if ka is None or not km else ka / km >= 5, "≥ 5"))
+    n1, d1n = v("tls1-new", "ward-l7", "p50"), v("tls1-new", "direct", "p50")
+    lines.append(verdict("New connection + full handshake per request (one worker, cached leaf), "
+                         "intercepting ward's p50 over direct",
+                         "–" if n1 is None or d1n is None else f"{n1 - d1n:+.2f} ms",
+                         None if n1 is None or d1n is None else n1 - d1n <= 1.5, "≤ 1.5 ms"))
+    mu = med(mint_us["BM_MintLeaf"]) if "BM_MintLeaf" in mint_us else None
+    lines.append(verdict("Minting a leaf for a new host (ward-tls-bench, median)",
+                         "–" if mu is None else f"{mu / 1000:.2f} ms", None if mu is None else mu <= 5000,
+                         "≤ 5 ms"))
+    cpu = [(m, v(m, "ward-l7", "cpu_us_per_req"), v(m, "ward", "cpu_us_per_req"))
+           for m in ("tls-keepalive", "tls-new", "tls-resumed")]
+    lines.append("- ward's CPU per intercepted request (20 workers): "
+                 + ", ".join(f"{m.split('-')[1]} **{fmt(a, 0)} µs** (opaque tunnel: {fmt(b, 0)} µs)" for m, a, b in cpu)
+                 + " — no target")
 
 # Bulk
 if any(t == "bulk" for t, _ in table):
@@ -1001,16 +1233,16 @@ if skips.strip():
     print("\nNot measured, or measured differently:")
     for s_ in skips.strip().split("\n"):
         print(f"- {s_}.")
-bad = [f"{t} {p}" for (t, p), ms in table.items() if p == "ward" and any(not m.get("ok") for m in ms)]
+bad = [f"{t} {p}" for (t, p), ms in table.items() if p.startswith("ward") and any(not m.get("ok") for m in ms)]
 if bad:
-    print(f"\n**WARNING: ward runs failed: {', '.join(bad)} (see bench/results/proxy.log).**")
+    print(f"\n**WARNING: ward runs failed: {', '.join(bad)} (see bench/results/{suite}.log).**")
 json.dump({"machine": machine, "versions": versions, "settings": settings, "runs": runs,
            "verdicts": verdicts}, open(out, "w"), indent=2)
 PY
-busy_note >>"$RESULTS/proxy.md"
-cp "$LOGFILE" "$RESULTS/proxy.log"
+busy_note >>"$RESULTS/$PROXY_SUITE.md"
+cp "$LOGFILE" "$RESULTS/$PROXY_SUITE.log"
 rm -f "$PARTIAL"
 FINISHED=1
-cat "$RESULTS/proxy.md"
-log "proxy: finished in $((SECONDS / 60)) min $((SECONDS % 60)) s"
-if grep -q 'WARNING:' "$RESULTS/proxy.md"; then exit 1; fi
+cat "$RESULTS/$PROXY_SUITE.md"
+log "$PROXY_SUITE: finished in $((SECONDS / 60)) min $((SECONDS % 60)) s"
+if grep -q 'WARNING:' "$RESULTS/$PROXY_SUITE.md"; then exit 1; fi

@@ -2,7 +2,8 @@
 # bench/setup-peers.sh — install the tools ward is compared with (idempotent; run as root).
 #
 #   Debian packages: hyperfine bubblewrap firejail time (and squid tinyproxy nginx wrk for the proxy
-#                    benchmarks), socat ripgrep (sandbox-runtime needs them on Linux), npm if absent
+#                    benchmarks, mitmproxy for the HTTPS interception one), socat ripgrep
+#                    (sandbox-runtime needs them on Linux), npm if absent
 #   npm:             @anthropic-ai/sandbox-runtime (the `srt` command) into bench/.peers/
 #
 # How srt is made to work here (sandbox-runtime 0.0.83 on Linux):
@@ -24,7 +25,7 @@ BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PEERS_DIR="$BENCH_DIR/.peers"
 SRT_VERSION="${SRT_VERSION:-0.0.83}"
 SRT_PKG="@anthropic-ai/sandbox-runtime"
-PKGS=(hyperfine bubblewrap firejail time socat ripgrep squid tinyproxy nginx wrk python3 util-linux procps)
+PKGS=(hyperfine bubblewrap firejail time socat ripgrep squid tinyproxy nginx wrk mitmproxy python3 util-linux procps)
 DAEMONS=(squid tinyproxy nginx)
 
 say() { printf '==> %s\n' "$*"; }
