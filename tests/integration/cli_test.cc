@@ -1,4 +1,6 @@
-// The commands around `ward run`: version, help, doctor, policy lint and show-default.
+// The commands around `ward run`: version, help, doctor, policy lint and show-default; the
+// refusals of a credential set-up given to `ward run`.
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -99,6 +101,103 @@ TEST(Cli, OpenShellPoliciesLintAsPinned) {
   EXPECT_EQ(middleware.exit_code, 1);
   EXPECT_NE(middleware.out.find("network_middlewares"), std::string::npos) << middleware.out;
 }
+
+// ---- credential set-up errors of `ward run` ----
+
+// A credential set-up ward cannot use is refused before anything starts: exit 125 and one line
+// on stderr that says what is wrong, and never a secret's value.
+class CliCredentialErrors : public WorkdirTest {
+ protected:
+  void SetUp() override {
+    WorkdirTest::SetUp();
+    // ward inherits the test's environment: the built-in github provider's variables must come
+    // from the test alone.
+    for (const char* name : {"GITHUB_TOKEN", "GH_TOKEN"}) {
+      if (const char* v = std::getenv(name)) saved_.emplace_back(name, v);
+      ::unsetenv(name);
+    }
+  }
+  void TearDown() override {
+    for (const auto& [name, value] : saved_) ::setenv(name.c_str(), value.c_str(), 1);
+  }
+
+  // `ward run OPTIONS -- /bin/true` with `env` added to ward's environment; EXPECTs exit 125 and
+  // one line on stderr. That line.
+  std::string refusal(const std::vector<std::string>& options,
+                      const std::vector<std::string>& env = {}) {
+    RunOptions o;
+    o.mode = mode();
+    o.cwd = work_;
+    o.env = {"WARD_STATE_DIR=" + dir_->file("state")};
+    o.env.insert(o.env.end(), env.begin(), env.end());
+    std::vector<std::string> args = {"run"};
+    args.insert(args.end(), options.begin(), options.end());
+    args.insert(args.end(), {"--", "/bin/true"});
+    Result r = ward(args, o);
+    EXPECT_EQ(r.exit_code, 125) << r.out << r.err;
+    EXPECT_EQ(r.out, "");
+    std::string err = r.err;
+    while (!err.empty() && err.back() == '\n') err.pop_back();
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 0) << "more than one line:\n" << r.err;
+    return err;
+  }
+
+  std::vector<std::pair<std::string, std::string>> saved_;
+};
+
+// An unknown --provider: the message names the built-in providers.
+TEST_P(CliCredentialErrors, UnknownProviderNamesTheBuiltIns) {
+  std::string err = refusal({"--provider", "nosuch"});
+  EXPECT_NE(err.find("nosuch"), std::string::npos) << err;
+  for (const char* id : {"anthropic", "openai", "github", "gitlab", "npm", "pypi"})
+    EXPECT_NE(err.find(id), std::string::npos) << id << " is not named: " << err;
+  EXPECT_NE(err.find("--provider-profile"), std::string::npos) << err;
+}
+
+// A provider whose required credential is in none of its variables: the message names them.
+TEST_P(CliCredentialErrors, MissingCredentialNamesTheVariables) {
+  std::string err = refusal({"--provider", "github"});
+  EXPECT_NE(err.find("github"), std::string::npos) << err;
+  EXPECT_NE(err.find("GITHUB_TOKEN"), std::string::npos) << err;
+  EXPECT_NE(err.find("GH_TOKEN"), std::string::npos) << err;
+  // An empty variable is no credential either.
+  std::string empty = refusal({"--provider", "github"}, {"GITHUB_TOKEN="});
+  EXPECT_NE(empty.find("GITHUB_TOKEN"), std::string::npos) << empty;
+}
+
+// A secret holding a line feed or a carriage return (no header can carry it) is refused; the
+// message names the variable and shows no part of the value.
+TEST_P(CliCredentialErrors, SecretWithALineBreakIsRefusedWithoutShowingIt) {
+  const std::string marker = unique_marker();
+  for (const char* line_break : {"\n", "\r", "\r\n"}) {
+    const std::string first = "first-" + marker, second = "second-" + marker;
+    std::string err =
+        refusal({"--provider", "github"}, {"GITHUB_TOKEN=" + first + line_break + second});
+    EXPECT_NE(err.find("GITHUB_TOKEN"), std::string::npos) << err;
+    EXPECT_EQ(err.find(first), std::string::npos) << "the secret is in the message: " << err;
+    EXPECT_EQ(err.find(second), std::string::npos) << "the secret is in the message: " << err;
+  }
+}
+
+// A broken --provider-profile: the message gives file:line:column and, where there is one, the
+// key.
+TEST_P(CliCredentialErrors, BrokenProfileGivesFileLineColumnAndKey) {
+  const std::string head = "id: broken\ndisplay_name: Broken\ncredentials:\n  - name: token\n";
+  std::string wrong_type = dir_->write("wrong-type.yaml", head + "    env_vars: WARD_X\n");
+  std::string err = refusal({"--provider-profile", wrong_type, "--provider", "broken"});
+  EXPECT_NE(err.find(wrong_type + ":5:15:"), std::string::npos) << err;
+  EXPECT_NE(err.find("credentials[0].env_vars"), std::string::npos) << err;
+  std::string unknown_key =
+      dir_->write("unknown-key.yaml", head + "    env_vars: [WARD_X]\n    bogus: 1\n");
+  err = refusal({"--provider-profile", unknown_key, "--provider", "broken"});
+  EXPECT_NE(err.find(unknown_key + ":6:5:"), std::string::npos) << err;
+  EXPECT_NE(err.find("credentials[0].bogus"), std::string::npos) << err;
+  std::string syntax = dir_->write("syntax.yaml", "id: broken\ncredentials: [\n  - name: t\n");
+  err = refusal({"--provider-profile", syntax, "--provider", "broken"});
+  EXPECT_NE(err.find(syntax + ":3:3:"), std::string::npos) << err;
+}
+
+WARD_INSTANTIATE_BOTH_MODES(CliCredentialErrors);
 
 }  // namespace
 }  // namespace ward::test

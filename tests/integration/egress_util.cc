@@ -1,6 +1,7 @@
 #include "integration/egress_util.h"
 
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -20,18 +21,24 @@ std::string node22() {
   return ::access(path.c_str(), X_OK) == 0 ? path : "";
 }
 
+std::string node22_missing() {
+  if (!node22().empty()) return "";
+  return std::string("Node 22 is not installed at ") + WARD_NODE22 +
+         " (tools/test.sh installs it; WARD_TEST_NODE overrides the path)";
+}
+
 std::string python_real() {
   char buf[PATH_MAX];
   return ::realpath("/usr/bin/python3", buf) ? buf : "/usr/bin/python3";
 }
 
-bool ward_has_egress() {
-  static const bool has = [] {
+bool ward_run_help_lists(const std::string& option) {
+  static const std::string help = [] {
     RunOptions options;
     Result r = ward({"run", "--help"}, options);
-    return (r.out + r.err).find("--hosts") != std::string::npos;
+    return r.out + r.err;
   }();
-  return has;
+  return help.find(option) != std::string::npos;
 }
 
 std::string sh_output(const std::string& cmd) {
@@ -200,6 +207,7 @@ RunOptions EgressFixture::run_options(milliseconds timeout) {
   o.netns = net_->ward_ns();
   o.timeout = timeout;
   o.env = {"WARD_STATE_DIR=" + state_dir()};
+  o.env.insert(o.env.end(), ward_env_.begin(), ward_env_.end());
   return o;
 }
 
@@ -263,6 +271,30 @@ std::vector<json> EgressFixture::records(int class_uid, int activity_id,
 void EgressFixture::replace_policy(const std::string& path, const std::string& text) {
   std::string tmp = dir_->write("policy.yaml.new", text);
   ASSERT_EQ(::rename(tmp.c_str(), path.c_str()), 0);
+}
+
+void EgressFixture::reload_under(const std::string& workload, const std::string& policy_file,
+                                 const std::vector<std::string>& options, const std::string& text,
+                                 bool sighup, json& report) {
+  auto ward = start_ward({"/bin/sh", "-c", "trap '' HUP; exec " + workload}, policy_file, options);
+  ASSERT_TRUE(wait_until([&] { return exists(w("step1")); }, seconds(30)))
+      << ward->out() << ward->err();
+  ASSERT_NO_FATAL_FAILURE(replace_policy(policy_file, text));
+  if (sighup) {
+    ASSERT_EQ(::kill(ward->pid(), SIGHUP), 0);
+  }
+  signal_workload("go");
+  ASSERT_EQ(ward->wait(seconds(40)), 0) << ward->out() << ward->err();
+  report = parse_json(ward->out());
+  ASSERT_FALSE(report.is_discarded()) << ward->out() << ward->err();
+  EXPECT_EQ(report["first"], 200) << report.dump();
+  EXPECT_EQ(report["probe"], 200) << "the new policy never applied: " << report.dump()
+                                  << ward->err();
+  const std::string old_second =
+      report["old_second"].is_string() ? report["old_second"] : "a response";
+  EXPECT_TRUE(old_second == "EOF" || old_second == "RESET" || old_second.starts_with("SEND:"))
+      << "a keep-alive connection of the old policy was not closed at its next request: "
+      << report.dump();
 }
 
 }  // namespace ward::test

@@ -25,10 +25,16 @@ inline constexpr const char* kPrivateRange = "10.231.0.0/16";  // every TestNetw
 // Node 22 (NODE_USE_ENV_PROXY needs 22.21+), installed by tools/test.sh; WARD_TEST_NODE overrides.
 // "" when absent.
 std::string node22();
+// Why node22() is "" (for GTEST_SKIP), "" when Node 22 is there.
+std::string node22_missing();
 // What /proc/PID/exe shows for python3 (a symlink to python3.X).
 std::string python_real();
-// `ward run --help` lists --hosts once the egress proxy exists.
-bool ward_has_egress();
+// Whether `ward run --help` lists `option` (a feature's flag: "--hosts" once the egress proxy
+// exists, "--upstream-ca" once TLS interception does).
+bool ward_run_help_lists(const std::string& option);
+inline bool ward_has_egress() {
+  return ward_run_help_lists("--hosts");
+}
 
 // `cmd` through /bin/sh: its stdout, trailing newlines and spaces removed.
 std::string sh_output(const std::string& cmd);
@@ -108,6 +114,8 @@ class EgressFixture : public WorkdirTest {
   std::vector<std::string> ward_args(const std::string& policy_file,
                                      const std::vector<std::string>& options,
                                      const std::vector<std::string>& command);
+  // ward's RunOptions here: the mode, the workdir, the ward namespace, the state directory and
+  // ward_env_.
   RunOptions run_options(std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
   Result run_ward(const std::vector<std::string>& command, const std::string& policy_file,
@@ -137,12 +145,22 @@ class EgressFixture : public WorkdirTest {
   // over the old one.
   void replace_policy(const std::string& path, const std::string& text);
 
+  // A hot reload under client.py's `reload` or `tls-reload` workload (`workload`: its command
+  // line), run by ward with `options`: after the workload's first request ("step1") the policy
+  // file is replaced by `text` (and ward gets SIGHUP when `sighup`), then the workload goes on
+  // ("go"). EXPECTs ward's exit 0, the first request and the probe under the new policy answered
+  // 200, and the old keep-alive connection closed at its next request. `report`: the workload's.
+  void reload_under(const std::string& workload, const std::string& policy_file,
+                    const std::vector<std::string>& options, const std::string& text, bool sighup,
+                    nlohmann::json& report);
+
   // ward's state directory for this test (WARD_STATE_DIR; ward creates it).
   std::string state_dir() const { return dir_->file("state"); }
 
   std::unique_ptr<TestNetwork> net_;  // destroyed last: it owns every process it started
   std::unique_ptr<Upstream> up_;
   std::string hosts_, audit_, certs_;
+  std::vector<std::string> ward_env_;  // more NAME=value for ward's own environment
 };
 
 }  // namespace ward::test

@@ -1,9 +1,9 @@
 // HTTPS under policy, as attacks (scenarios.md, "Network, L7 and TLS" and "Credentials"; issue 4):
 // ward intercepts TLS where an endpoint needs L7, verifies the upstream's certificate, applies
 // method/path/query rules to every request inside (and to plain-HTTP forward requests), relays
-// `tls: skip` endpoints untouched, swaps credential placeholders for the real secret only towards
-// the endpoints a provider is bound to, and never lets the secret reach the sandbox, a log or a
-// file.
+// `tls: skip` endpoints untouched, passes websockets, swaps credential placeholders for the real
+// secret only towards the endpoints a provider is bound to (in bodies and websocket text frames
+// only where the endpoint opts in), and never lets the secret reach the sandbox, a log or a file.
 //
 // The test network of egress_util.h: the upstream (tests/upstream/upstream.py) serves TLS with a
 // test CA made per test (make_test_certs) that ward learns through --upstream-ca; clients inside
@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
@@ -36,16 +37,6 @@ using nlohmann::json;
 using std::chrono::seconds;
 
 constexpr const char* kBundle = "/etc/ward/tls/ca-bundle.pem";
-
-// `ward run --help` lists --upstream-ca once TLS interception exists.
-bool ward_has_interception() {
-  static const bool has = [] {
-    RunOptions options;
-    Result r = ward({"run", "--help"}, options);
-    return (r.out + r.err).find("--upstream-ca") != std::string::npos;
-  }();
-  return has;
-}
 
 // curl with `args`, printing "STATUS|CONTENT-TYPE|BODY"; its exit code is curl's.
 std::string fetch(const std::string& args) {
@@ -115,6 +106,31 @@ std::vector<std::pair<std::string, std::string>> files_under(const std::string& 
   return out;
 }
 
+// The value of `key` in a form-encoded body (percent-escapes and '+' decoded); "<absent>" when
+// the body has no such key.
+std::string form_value(const std::string& body, const std::string& key) {
+  std::istringstream in(body);
+  std::string pair;
+  while (std::getline(in, pair, '&')) {
+    if (pair.compare(0, key.size() + 1, key + "=") != 0) continue;
+    std::string out;
+    for (size_t i = key.size() + 1; i < pair.size(); ++i) {
+      if (pair[i] == '+') {
+        out += ' ';
+      } else if (pair[i] == '%' && i + 2 < pair.size() &&
+                 std::isxdigit(static_cast<unsigned char>(pair[i + 1])) &&
+                 std::isxdigit(static_cast<unsigned char>(pair[i + 2]))) {
+        out += static_cast<char>(std::stoi(pair.substr(i + 1, 2), nullptr, 16));
+        i += 2;
+      } else {
+        out += pair[i];
+      }
+    }
+    return out;
+  }
+  return "<absent>";
+}
+
 // "CANARY-" and 24 random hex digits.
 std::string random_canary() {
   unsigned char bytes[12];
@@ -129,12 +145,40 @@ std::string random_canary() {
   return out;
 }
 
+// Endpoint fields (endpoint()'s `extra`): L7 with an access preset.
+constexpr const char* kReadOnly = "protocol: rest, access: read-only";
+constexpr const char* kFull = "protocol: rest, access: full";
+
+// Allows GET anywhere but at /admin and under it.
+constexpr const char* kDenyAdmin =
+    "protocol: rest, rules: [{allow: {method: GET, path: \"/**\"}}], deny_rules: [{method: \"*\", "
+    "path: \"/admin\"}, {method: \"*\", path: \"/admin/**\"}]";
+
+// Spellings of /admin/x under `base` ("https://host:port") with the status an endpoint with
+// kDenyAdmin must answer: dot segments, percent-encoded dots or letters and duplicate slashes
+// are denied (403), %2F is refused (400); the control /public/x passes.
+std::vector<std::pair<std::string, int>> admin_spellings(const std::string& base) {
+  std::vector<std::pair<std::string, int>> out = {{base + "/public/x", 200}};
+  for (const char* path :
+       {"/admin/x", "/admin", "/public/../admin/x", "/./admin/x", "/public/%2e%2e/admin/x",
+        "/public/%2E%2E/admin/x", "/public/.%2e/admin/x", "//admin/x", "/public/..//admin/x",
+        "/%61dmin/x"})
+    out.push_back({base + path, 403});
+  for (const char* path : {"/admin%2Fx", "/admin%2fx", "/public%2F..%2Fadmin"})
+    out.push_back({base + path, 400});
+  return out;
+}
+
+// A shell prologue: $v is the placeholder in WARD_TEST_TOKEN, "${v%?}$n" that placeholder with
+// its last character changed.
+constexpr const char* kAlterToken = "v=$WARD_TEST_TOKEN; case $v in *X) n=Y ;; *) n=X ;; esac; ";
+
 class HttpsTest : public EgressFixture {
  protected:
   void SetUp() override {
     EgressFixture::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
-    ASSERT_TRUE(ward_has_interception())
+    ASSERT_TRUE(ward_run_help_lists("--upstream-ca"))
         << "this ward has no TLS interception: `ward run --help` does not list --upstream-ca";
   }
 
@@ -159,12 +203,13 @@ class HttpsTest : public EgressFixture {
                      "sed -n 's/^ *commonName *= *//p'");
   }
 
-  // The upstream's HDRS line for the request `method target` (--log-headers): its headers.
-  json headers_seen(const std::string& method, const std::string& target) const {
-    for (const std::string& line : up_->lines("HDRS ")) {
+  // The JSON at the end of the upstream's `tag` line ("HDRS", "BODY") for the request `method
+  // target`; null when there is none.
+  json logged(const std::string& tag, const std::string& method, const std::string& target) const {
+    for (const std::string& line : up_->lines(tag + " ")) {
       std::istringstream in(line);
-      std::string tag, id, port, m, t;
-      in >> tag >> id >> port >> m >> t;
+      std::string word, id, port, m, t;
+      in >> word >> id >> port >> m >> t;
       if (m != method || t != target) continue;
       std::string rest;
       std::getline(in, rest);
@@ -172,11 +217,96 @@ class HttpsTest : public EgressFixture {
     }
     return json();
   }
+  // The headers the upstream received with `method target` (--log-headers).
+  json headers_seen(const std::string& method, const std::string& target) const {
+    return logged("HDRS", method, target);
+  }
+  // The body the upstream received with `method target` (--log-bodies); "<no body>" when none.
+  std::string body_seen(const std::string& method, const std::string& target) const {
+    json body = logged("BODY", method, target);
+    return body.is_string() ? body.get<std::string>() : "<no body>";
+  }
+  // Every websocket text message the upstream received, in order.
+  std::vector<std::string> ws_texts() const {
+    std::vector<std::string> out;
+    for (const std::string& line : up_->lines("WS ")) {
+      std::istringstream in(line);
+      std::string word, id, port, kind;
+      in >> word >> id >> port >> kind;
+      std::string rest;
+      std::getline(in, rest);
+      if (json text = parse_json(rest); kind == "TEXT" && text.is_string()) out.push_back(text);
+    }
+    return out;
+  }
   static std::string header(const json& headers, const std::string& name) {
     if (!headers.is_array()) return "<no request>";
     for (const auto& h : headers)
       if (lower(h[0].get<std::string>()) == lower(name)) return h[1].get<std::string>();
     return "<absent>";
+  }
+
+  // A provider profile (OpenShell's format), "wardtest", whose one credential WARD_TEST_TOKEN is
+  // bound to the profile endpoint `endpoint` (YAML flow style), and `canary` as the secret in
+  // ward's environment. Returns ward's options giving that provider.
+  std::vector<std::string> token_provider(const std::string& canary, const std::string& endpoint) {
+    const std::string profile = dir_->write("wardtest.provider-profile.yaml",
+                                            "id: wardtest\n"
+                                            "display_name: ward test\n"
+                                            "description: a test provider\n"
+                                            "category: source_control\n"
+                                            "credentials:\n"
+                                            "  - name: api_token\n"
+                                            "    description: test token\n"
+                                            "    env_vars: [WARD_TEST_TOKEN]\n"
+                                            "    required: true\n"
+                                            "    auth_style: bearer\n"
+                                            "    header_name: authorization\n"
+                                            "endpoints:\n"
+                                            "  - " +
+                                                endpoint +
+                                                "\n"
+                                                "binaries: [/usr/bin/curl]\n");
+    ward_env_ = {"WARD_TEST_TOKEN=" + canary};
+    return {"--provider", "wardtest", "--provider-profile", profile};
+  }
+
+  // The set-up of the tests of an opt-in (`flag`: websocket_credential_rewrite, ...): the upstream,
+  // with `log_option`, on 8446 too; `canary` as the secret of WARD_TEST_TOKEN, bound to api.test
+  // on 8443 and 8446; a policy (`policy_file`) setting `flag` on api.test:8443 and other.test:8443
+  // (not bound), not on api.test:8446. ward's options in `options`. Skips without openssl.
+  void set_up_opt_in(const std::string& flag, const std::string& log_option,
+                     const std::string& canary, std::string& policy_file,
+                     std::vector<std::string>& options) {
+    ASSERT_NO_FATAL_FAILURE(make_test_certs());
+    if (IsSkipped()) return;
+    ASSERT_NO_FATAL_FAILURE(
+        start({log_option, "--tls-cert", "8446", cert("leaf.pem"), cert("leaf.key")}));
+    options = tls(token_provider(canary, "{host: api.test, ports: [8443, 8446]}"));
+    const std::string opted = std::string(kFull) + ", " + flag + ": true";
+    policy_file = policy(rule("opt_in", {endpoint("api.test", "port: 8443", true, opted),
+                                         endpoint("other.test", "port: 8443", true, opted),
+                                         endpoint("api.test", "port: 8446", true, kFull)}));
+  }
+
+  // Fetches each URL as spelled (curl --path-as-is), labelled by itself, and runs `more` (label,
+  // command), all in one sandbox; EXPECTs each URL's status, and for a 403 the policy_denied
+  // error. The outcomes by label.
+  std::map<std::string, ProbeOutcome> expect_statuses(
+      const std::vector<std::pair<std::string, int>>& urls,
+      std::vector<std::pair<std::string, std::string>> more, const std::string& policy_file,
+      const std::vector<std::string>& options) {
+    for (const auto& [url, status] : urls)
+      more.push_back({url, fetch("--path-as-is " + shell_quote(url))});
+    auto report = attempts(more, policy_file, options);
+    for (const auto& [url, status] : urls) {
+      Reply r = reply(report[url]);
+      EXPECT_EQ(r.status, status) << url << ": " << r;
+      if (status == 403) {
+        EXPECT_EQ(at(r.j, "/error", ""), "policy_denied") << url << ": " << r;
+      }
+    }
+    return report;
   }
 
   // The 4002 record of `method` `path` towards `host` (null when there is none, a failure when
@@ -206,32 +336,35 @@ TEST_P(HttpsTest, ReadOnlyAccessDeniesPostUnlessEnforcementIsAudit) {
   ASSERT_NO_FATAL_FAILURE(start());
   if (IsSkipped()) return;
   std::string p =
-      policy(rule("api_ro",
-                  {endpoint("api.test", "port: 8443", true, "protocol: rest, access: read-only")}) +
+      policy(rule("api_ro", {endpoint("api.test", "port: 8443", true, kReadOnly)}) +
              rule("other_audit", {endpoint("other.test", "port: 8443", true,
-                                           "protocol: rest, access: read-only, "
-                                           "enforcement: audit")}));
-  auto report = attempts(
-      {
-          {"get", fetch("'https://api.test:8443/echo?page=SECRETQUERY'")},
-          {"head", fetch("-I https://api.test:8443/echo")},
-          {"post", fetch("-d x=1 https://api.test:8443/echo")},
-          {"delete", fetch("-X DELETE https://api.test:8443/echo")},
-          {"audit_get", fetch("https://other.test:8443/echo")},
-          {"audit_post", fetch("-d x=1 https://other.test:8443/echo")},
-      },
-      p, tls());
-  json get = echo_of(reply(report["get"]));
-  EXPECT_EQ(get["method"], "GET") << reply(report["get"]);
-  EXPECT_EQ(reply(report["head"]).status, 200) << reply(report["head"]);
-  expect_l7_denial(reply(report["post"]), "POST", "/echo", "api_ro");
-  expect_l7_denial(reply(report["delete"]), "DELETE", "/echo", "api_ro");
-  EXPECT_EQ(echo_of(reply(report["audit_get"]))["method"], "GET") << reply(report["audit_get"]);
-  EXPECT_EQ(echo_of(reply(report["audit_post"]))["method"], "POST")
-      << "enforcement: audit must let the request through: " << reply(report["audit_post"]);
-  // Only the audited POST reached the upstream; the denied ones never did.
-  EXPECT_EQ(up_->requests_to(8443, "POST", "/echo"), 1) << up_->log();
-  EXPECT_EQ(up_->requests_to(8443, "DELETE", "/echo"), 0) << up_->log();
+                                           std::string(kReadOnly) + ", enforcement: audit")}));
+  // Each method towards each host, with a query value that the audit must not show.
+  const std::string target = "/echo?page=SECRETQUERY";
+  const std::map<std::string, std::string> methods = {
+      {"GET", ""}, {"HEAD", "-I"}, {"POST", "-d x=1"}, {"DELETE", "-X DELETE"}};
+  std::vector<std::pair<std::string, std::string>> commands;
+  for (const std::string host : {"api.test", "other.test"})
+    for (const auto& [method, args] : methods)
+      commands.push_back({host + "_" + method,
+                          fetch(args + " " + shell_quote("https://" + host + ":8443" + target))});
+  auto report = attempts(commands, p, tls());
+  // api.test enforces: reads pass, writes are denied.
+  EXPECT_EQ(echo_of(reply(report["api.test_GET"]))["method"], "GET")
+      << reply(report["api.test_GET"]);
+  EXPECT_EQ(reply(report["api.test_HEAD"]).status, 200) << reply(report["api.test_HEAD"]);
+  expect_l7_denial(reply(report["api.test_POST"]), "POST", "/echo", "api_ro");
+  expect_l7_denial(reply(report["api.test_DELETE"]), "DELETE", "/echo", "api_ro");
+  // other.test only audits: everything passes.
+  EXPECT_EQ(reply(report["other.test_HEAD"]).status, 200) << reply(report["other.test_HEAD"]);
+  for (const std::string method : {"GET", "POST", "DELETE"}) {
+    Reply r = reply(report["other.test_" + method]);
+    EXPECT_EQ(echo_of(r)["method"], method) << "enforcement: audit must let it through: " << r;
+  }
+  // Only the audited writes reached the upstream; the denied ones never did.
+  EXPECT_EQ(up_->requests_to(8443, "GET", target), 2) << up_->log();
+  EXPECT_EQ(up_->requests_to(8443, "POST", target), 1) << up_->log();
+  EXPECT_EQ(up_->requests_to(8443, "DELETE", target), 1) << up_->log();
 
   // The audit: one 4002 record per request.
   const std::string all = read_file(audit_);
@@ -250,12 +383,14 @@ TEST_P(HttpsTest, ReadOnlyAccessDeniesPostUnlessEnforcementIsAudit) {
   EXPECT_EQ(at(post, "/action_id", 0), 2) << post.dump();
   EXPECT_EQ(at(post, "/http_response/code", 0), 403) << post.dump();
   EXPECT_EQ(at(post, "/unmapped/decision", ""), "denied") << post.dump();
-  json audited = http_record("other.test", "POST", "/echo");
-  ASSERT_FALSE(audited.is_null()) << all;
-  EXPECT_EQ(at(audited, "/action_id", 0), 1) << audited.dump();
-  EXPECT_EQ(at(audited, "/http_response/code", 0), 200) << audited.dump();
-  EXPECT_EQ(at(audited, "/unmapped/decision", ""), "audit_violation")
-      << "the record must mark the violation: " << audited.dump();
+  for (const char* method : {"POST", "DELETE"}) {
+    json audited = http_record("other.test", method, "/echo");
+    ASSERT_FALSE(audited.is_null()) << all;
+    EXPECT_EQ(at(audited, "/action_id", 0), 1) << audited.dump();
+    EXPECT_EQ(at(audited, "/http_response/code", 0), 200) << audited.dump();
+    EXPECT_EQ(at(audited, "/unmapped/decision", ""), "audit_violation")
+        << "the record must mark the violation: " << audited.dump();
+  }
   json audited_get = http_record("other.test", "GET", "/echo");
   ASSERT_FALSE(audited_get.is_null()) << all;
   EXPECT_EQ(at(audited_get, "/unmapped/decision", ""), "allowed") << audited_get.dump();
@@ -274,40 +409,43 @@ TEST_P(HttpsTest, MethodPathAndQueryRules) {
       "{allow: {method: GET, path: \"/list\", query: {state: {any: [\"open\", \"closed\"]}}}}, "
       "{allow: {method: GET, path: \"/free/**\"}}]";
   std::string p = policy(rule("api_rules", {endpoint("api.test", "port: 8443", true, rules)}));
-  struct Case {
-    std::string label, method, target;
-    bool allowed;
+  // "METHOD TARGET" the rules allow, and ones they deny.
+  const std::vector<std::string> allowed = {
+      "GET /repos/ward/issues", "POST /repos/ward/issues", "GET /search?q=ward-sandbox",
+      "GET /list?state=open",   "GET /list?state=closed",  "GET /free/a/b?anything=1&x=y"};
+  const std::vector<std::string> denied = {
+      "DELETE /repos/ward/issues", "GET /repos/ward/pulls", "GET /elsewhere",
+      "GET /repos/a/b/issues",  // `*` is one segment
+      "GET /search?q=other",       "GET /search",           "GET /list?state=all"};
+  auto split = [](const std::string& request) {
+    size_t space = request.find(' ');
+    return std::make_pair(request.substr(0, space), request.substr(space + 1));
   };
-  const std::vector<Case> cases = {
-      {"get_issues", "GET", "/repos/ward/issues", true},
-      {"post_issues", "POST", "/repos/ward/issues", true},
-      {"delete_issues", "DELETE", "/repos/ward/issues", false},
-      {"other_path", "GET", "/repos/ward/pulls", false},
-      {"star_is_one_segment", "GET", "/repos/a/b/issues", false},
-      {"unlisted", "GET", "/elsewhere", false},
-      {"query_glob", "GET", "/search?q=ward-sandbox", true},
-      {"query_glob_other", "GET", "/search?q=other", false},
-      {"query_missing", "GET", "/search", false},
-      {"query_any_open", "GET", "/list?state=open", true},
-      {"query_any_closed", "GET", "/list?state=closed", true},
-      {"query_any_other", "GET", "/list?state=all", false},
-      {"no_matcher_any_query", "GET", "/free/a/b?anything=1&x=y", true},
+  auto label = [](std::string request) {
+    std::replace(request.begin(), request.end(), ' ', '_');
+    return request;
   };
   std::vector<std::pair<std::string, std::string>> commands;
-  for (const Case& c : cases)
-    commands.push_back(
-        {c.label, fetch("-X " + c.method + " " + shell_quote("https://api.test:8443" + c.target))});
-  auto report = attempts(commands, p, tls());
-  for (const Case& c : cases) {
-    Reply r = reply(report[c.label]);
-    if (c.allowed) {
-      EXPECT_EQ(echo_of(r)["target"], c.target) << c.label << ": " << r;
-      EXPECT_EQ(up_->requests_to(8443, c.method, c.target), 1) << c.label << "\n" << up_->log();
-    } else {
-      SCOPED_TRACE(c.label);
-      expect_l7_denial(r, c.method, c.target.substr(0, c.target.find('?')), "api_rules");
-      EXPECT_EQ(up_->requests_to(8443, c.method, c.target), 0) << c.label << "\n" << up_->log();
+  for (const auto& list : {allowed, denied}) {
+    for (const std::string& request : list) {
+      auto [method, target] = split(request);
+      commands.push_back({label(request), fetch("-X " + method + " " +
+                                                shell_quote("https://api.test:8443" + target))});
     }
+  }
+  auto report = attempts(commands, p, tls());
+  for (const std::string& request : allowed) {
+    auto [method, target] = split(request);
+    Reply r = reply(report[label(request)]);
+    EXPECT_EQ(echo_of(r)["target"], target) << request << ": " << r;
+    EXPECT_EQ(up_->requests_to(8443, method, target), 1) << request << "\n" << up_->log();
+  }
+  for (const std::string& request : denied) {
+    SCOPED_TRACE(request);
+    auto [method, target] = split(request);
+    expect_l7_denial(reply(report[label(request)]), method, target.substr(0, target.find('?')),
+                     "api_rules");
+    EXPECT_EQ(up_->requests_to(8443, method, target), 0) << up_->log();
   }
 }
 
@@ -318,54 +456,22 @@ TEST_P(HttpsTest, PathSpellingsCannotSlipPastARule) {
   ASSERT_NO_FATAL_FAILURE(make_test_certs());
   if (IsSkipped()) return;
   ASSERT_NO_FATAL_FAILURE(start({"--tls-cert", "8446", cert("leaf.pem"), cert("leaf.key")}));
-  const std::string deny_admin =
-      "protocol: rest, rules: [{allow: {method: GET, path: \"/**\"}}], deny_rules: [{method: "
-      "\"*\", path: \"/admin\"}, {method: \"*\", path: \"/admin/**\"}]";
   const std::string only_public =
       "protocol: rest, rules: [{allow: {method: GET, path: \"/public/**\"}}]";
   const std::string encoded_slash =
       "protocol: rest, allow_encoded_slash: true, rules: [{allow: {method: GET, path: \"/**\"}}]";
   std::string p =
-      policy(rule("deny_admin", {endpoint("api.test", "port: 8443", true, deny_admin)}) +
+      policy(rule("deny_admin", {endpoint("api.test", "port: 8443", true, kDenyAdmin)}) +
              rule("only_public", {endpoint("other.test", "port: 8443", true, only_public)}) +
              rule("slash", {endpoint("api.test", "port: 8446", true, encoded_slash)}));
-  struct Case {
-    std::string label, url;
-    int status;
-  };
-  const std::string api = "https://api.test:8443", other = "https://other.test:8443";
-  const std::vector<Case> cases = {
-      {"control", api + "/public/x", 200},
-      {"admin", api + "/admin/x", 403},
-      {"admin_bare", api + "/admin", 403},
-      {"dot_dot", api + "/public/../admin/x", 403},
-      {"dot", api + "/./admin/x", 403},
-      {"encoded_dots", api + "/public/%2e%2e/admin/x", 403},
-      {"encoded_dots_upper", api + "/public/%2E%2E/admin/x", 403},
-      {"mixed_dots", api + "/public/.%2e/admin/x", 403},
-      {"double_slash", api + "//admin/x", 403},
-      {"double_slash_inside", api + "/public/..//admin/x", 403},
-      {"encoded_letter", api + "/%61dmin/x", 403},
-      {"encoded_slash", api + "/admin%2Fx", 400},
-      {"encoded_slash_lower", api + "/admin%2fx", 400},
-      {"encoded_slash_dots", api + "/public%2F..%2Fadmin", 400},
-      {"public_control", other + "/public/x", 200},
-      {"escape_public", other + "/public/../secret", 403},
-      {"escape_public_encoded", other + "/public/%2e%2e/secret", 403},
-      {"escape_public_deep", other + "/public/a/../../secret", 403},
-      {"slash_allowed", "https://api.test:8446/a%2Fb", 200},
-  };
-  std::vector<std::pair<std::string, std::string>> commands;
-  for (const Case& c : cases)
-    commands.push_back({c.label, fetch("--path-as-is " + shell_quote(c.url))});
-  auto report = attempts(commands, p, tls());
-  for (const Case& c : cases) {
-    Reply r = reply(report[c.label]);
-    EXPECT_EQ(r.status, c.status) << c.label << " (" << c.url << "): " << r;
-    if (c.status == 403) {
-      EXPECT_EQ(at(r.j, "/error", ""), "policy_denied") << c.label << ": " << r;
-    }
-  }
+  auto urls = admin_spellings("https://api.test:8443");
+  const std::string other = "https://other.test:8443";
+  urls.insert(urls.end(), {{other + "/public/x", 200},
+                           {other + "/public/../secret", 403},
+                           {other + "/public/%2e%2e/secret", 403},
+                           {other + "/public/a/../../secret", 403},
+                           {"https://api.test:8446/a%2Fb", 200}});
+  expect_statuses(urls, {}, p, tls());
   // No spelling of the denied paths reached the upstream; allow_encoded_slash kept %2F.
   EXPECT_EQ(up_->requests("admin"), 0) << up_->log();
   EXPECT_EQ(up_->requests("secret"), 0) << up_->log();
@@ -378,36 +484,18 @@ TEST_P(HttpsTest, PathSpellingsCannotSlipPastARule) {
 TEST_P(HttpsTest, PlainHttpForwardGetsTheSameRules) {
   ASSERT_NO_FATAL_FAILURE(start());
   if (IsSkipped()) return;
-  const std::string deny_admin =
-      "protocol: rest, rules: [{allow: {method: GET, path: \"/**\"}}], deny_rules: [{method: "
-      "\"*\", path: \"/admin/**\"}]";
   std::string p =
-      policy(rule("api_ro",
-                  {endpoint("api.test", "port: 8080", true, "protocol: rest, access: read-only")}) +
-             rule("deny_admin", {endpoint("other.test", "port: 8080", true, deny_admin)}));
-  auto report = attempts(
-      {
-          {"get", fetch("http://api.test:8080/echo")},
-          {"post", fetch("-d x=1 http://api.test:8080/echo")},
-          {"control", fetch("http://other.test:8080/public/x")},
-          {"admin", fetch("http://other.test:8080/admin/x")},
-          {"dot_dot", fetch("--path-as-is http://other.test:8080/public/../admin/x")},
-          {"encoded_dots", fetch("--path-as-is http://other.test:8080/public/%2e%2e/admin/x")},
-          {"double_slash", fetch("--path-as-is http://other.test:8080//admin/x")},
-          {"encoded_slash", fetch("--path-as-is http://other.test:8080/admin%2Fx")},
-      },
-      p);
+      policy(rule("api_ro", {endpoint("api.test", "port: 8080", true, kReadOnly)}) +
+             rule("deny_admin", {endpoint("other.test", "port: 8080", true, kDenyAdmin)}));
+  auto report = expect_statuses(admin_spellings("http://other.test:8080"),
+                                {{"get", fetch("http://api.test:8080/echo")},
+                                 {"post", fetch("-d x=1 http://api.test:8080/echo")}},
+                                p, {});
   EXPECT_EQ(echo_of(reply(report["get"]))["method"], "GET") << reply(report["get"]);
   expect_l7_denial(reply(report["post"]), "POST", "/echo", "api_ro");
-  EXPECT_EQ(reply(report["control"]).status, 200) << reply(report["control"]);
-  for (const char* label : {"admin", "dot_dot", "encoded_dots", "double_slash"}) {
-    Reply r = reply(report[label]);
-    EXPECT_EQ(r.status, 403) << label << ": " << r;
-    EXPECT_EQ(at(r.j, "/error", ""), "policy_denied") << label << ": " << r;
-  }
-  EXPECT_EQ(reply(report["encoded_slash"]).status, 400) << reply(report["encoded_slash"]);
   EXPECT_EQ(up_->requests_to(8080, "POST", "/echo"), 0) << up_->log();
   EXPECT_EQ(up_->requests("admin"), 0) << up_->log();
+  EXPECT_EQ(up_->requests_to(8080, "GET", "/public/x"), 1) << up_->log();
   json post = http_record("api.test", "POST", "/echo");
   EXPECT_EQ(at(post, "/action_id", 0), 2) << read_file(audit_);
   EXPECT_EQ(at(post, "/http_response/code", 0), 403) << post.dump();
@@ -565,14 +653,11 @@ TEST_P(HttpsTest, UnmodifiedClientsWorkThroughInterception) {
 // Node 22's fetch through interception, with nothing but what ward sets (NODE_USE_ENV_PROXY,
 // NODE_EXTRA_CA_CERTS).
 TEST_P(HttpsTest, NodeFetchWorksThroughInterception) {
-  std::string node = node22();
-  if (node.empty())
-    GTEST_SKIP() << "Node 22 is not installed at " << WARD_NODE22
-                 << " (tools/test.sh installs it; WARD_TEST_NODE overrides the path)";
+  if (auto why = node22_missing(); !why.empty()) GTEST_SKIP() << why;
+  const std::string node = node22();
   ASSERT_NO_FATAL_FAILURE(start());
   if (IsSkipped()) return;
-  std::string p = policy(
-      rule("api", {endpoint("api.test", "port: 8443", true, "protocol: rest, access: read-only")}));
+  std::string p = policy(rule("api", {endpoint("api.test", "port: 8443", true, kReadOnly)}));
   const std::string fetch_js =
       " --no-warnings -e 'fetch(process.argv[1], {method: process.argv[2]}).then(async r => "
       "console.log(r.status, (await r.text()).trim().slice(0, 40)))"
@@ -599,10 +684,9 @@ TEST_P(HttpsTest, UpstreamTlsThatDoesNotVerifyFailsClosed) {
   ASSERT_NO_FATAL_FAILURE(start({"--tls-cert", "8444", cert("self.pem"), cert("self.key"),
                                  "--tls-cert", "8445", cert("expired.pem"), cert("expired.key"),
                                  "--tls-legacy", "8447", cert("leaf.pem"), cert("leaf.key")}));
-  const std::string full = "protocol: rest, access: full";
   std::string p =
-      policy(rule("api", {endpoint("api.test", "ports: [8443, 8444, 8445, 8447]", true, full),
-                          endpoint("wrong.test", "port: 8443", true, full)}));
+      policy(rule("api", {endpoint("api.test", "ports: [8443, 8444, 8445, 8447]", true, kFull),
+                          endpoint("wrong.test", "port: 8443", true, kFull)}));
   struct Case {
     std::string label, authority;
     std::vector<std::string> reason;  // one of these words (lower case) names the reason
@@ -722,8 +806,7 @@ TEST_P(HttpsTest, TlsSkipRelaysBytesUntouched) {
 TEST_P(HttpsTest, CaIsMadeOnceAndKeptPrivate) {
   ASSERT_NO_FATAL_FAILURE(start());
   if (IsSkipped()) return;
-  std::string p = policy(
-      rule("api", {endpoint("api.test", "port: 8443", true, "protocol: rest, access: read-only")}));
+  std::string p = policy(rule("api", {endpoint("api.test", "port: 8443", true, kReadOnly)}));
   const std::string state = dir_->file("explicit-state");
   auto run_once = [&] {
     auto report = attempts({{"curl", std::string(kCurl) + " -sS https://api.test:8443/"},
@@ -771,22 +854,11 @@ TEST_P(HttpsTest, ReloadClosesInterceptedKeepAliveConnections) {
   };
   const std::string conn = "{allow: {method: GET, path: /conn}}";
   std::string p = policy(gen(conn));
-  auto ward = start_ward(
-      {"/bin/sh", "-c", "trap '' HUP; exec " + client("tls-reload api.test:8443 /conn POST /echo")},
-      p, tls({"--watch"}));
-  ASSERT_TRUE(wait_until([&] { return exists(w("step1")); }, seconds(30)))
-      << ward->out() << ward->err();
+  json j;
   ASSERT_NO_FATAL_FAILURE(
-      replace_policy(p, policy_text(gen(conn + ", {allow: {method: POST, path: /echo}}"))));
-  signal_workload("go");
-  ASSERT_EQ(ward->wait(seconds(40)), 0) << ward->out() << ward->err();
-  json j = parse_json(ward->out());
-  ASSERT_FALSE(j.is_discarded()) << ward->out() << ward->err();
-  EXPECT_EQ(j["first"], 200) << j.dump();
-  EXPECT_EQ(j["probe"], 200) << "the new policy never applied: " << j.dump() << ward->err();
-  const std::string old_second = j["old_second"].is_string() ? j["old_second"] : "a response";
-  EXPECT_TRUE(old_second == "EOF" || old_second == "RESET" || old_second.starts_with("SEND:"))
-      << "an intercepted keep-alive connection of the old policy was not closed: " << j.dump();
+      reload_under(client("tls-reload api.test:8443 /conn POST /echo"), p, tls({"--watch"}),
+                   policy_text(gen(conn + ", {allow: {method: POST, path: /echo}}")),
+                   /*sighup=*/false, j));
   EXPECT_EQ(j["fresh"], 200) << j.dump();
   EXPECT_EQ(up_->requests_to(8443, "GET", "/conn"), 2) << up_->log();
   EXPECT_EQ(up_->requests_to(8443, "POST", "/echo"), 1) << up_->log();
@@ -806,29 +878,9 @@ TEST_P(HttpsTest, ReloadClosesInterceptedKeepAliveConnections) {
 TEST_P(HttpsTest, CredentialsReachOnlyBoundEndpointsAndNeverTheSandbox) {
   ASSERT_NO_FATAL_FAILURE(start({"--log-headers"}));
   if (IsSkipped()) return;
-  const std::string profile = dir_->write("wardtest.provider-profile.yaml",
-                                          "id: wardtest\n"
-                                          "display_name: ward test\n"
-                                          "description: a test provider bound to api.test\n"
-                                          "category: source_control\n"
-                                          "credentials:\n"
-                                          "  - name: api_token\n"
-                                          "    description: test token\n"
-                                          "    env_vars: [WARD_TEST_TOKEN]\n"
-                                          "    required: true\n"
-                                          "    auth_style: bearer\n"
-                                          "    header_name: authorization\n"
-                                          "endpoints:\n"
-                                          "  - host: api.test\n"
-                                          "    port: 8443\n"
-                                          "    protocol: rest\n"
-                                          "    access: full\n"
-                                          "    enforcement: enforce\n"
-                                          "binaries: [/usr/bin/curl]\n");
-  const std::string full = "protocol: rest, access: full";
-  std::string p = policy(rule("api", {endpoint("api.test", "port: 8443", true, full)}) +
-                         rule("other", {endpoint("other.test", "ports: [8080, 8443]", true, full),
-                                        endpoint("api.test", "port: 8080", true, full)}));
+  std::string p = policy(rule("api", {endpoint("api.test", "port: 8443", true, kFull)}) +
+                         rule("other", {endpoint("other.test", "ports: [8080, 8443]", true, kFull),
+                                        endpoint("api.test", "port: 8080", true, kFull)}));
   const std::string canary = random_canary();
   const std::string basic = sh_output("printf %s " + shell_quote("x:" + canary) + " | base64 -w0");
   const std::string code = std::string(kCurl) + " -s -o /dev/null -w '%{http_code}' ";
@@ -838,8 +890,9 @@ TEST_P(HttpsTest, CredentialsReachOnlyBoundEndpointsAndNeverTheSandbox) {
       "sleep 0.2; for f in /proc/[0-9]*/environ; do cat $f; echo; done > dump/environ 2>/dev/null;"
       " for f in /proc/[0-9]*/cmdline; do cat $f; echo; done > dump/cmdline 2>/dev/null;"
       " cp -r /tmp dump/tmp 2>/dev/null; cp -r /etc/ward dump/etc-ward; kill $!; ls dump";
-  std::vector<std::string> options =
-      tls({"-v", "--provider", "wardtest", "--provider-profile", profile});
+  std::vector<std::string> options = tls(token_provider(
+      canary, "{host: api.test, port: 8443, protocol: rest, access: full, enforcement: enforce}"));
+  options.push_back("-v");
   std::vector<std::pair<std::string, std::string>> commands = {
       {"placeholder", "printf %s \"$WARD_TEST_TOKEN\""},
       {"bearer", code + bearer + "https://api.test:8443/quiet/bearer"},
@@ -852,22 +905,13 @@ TEST_P(HttpsTest, CredentialsReachOnlyBoundEndpointsAndNeverTheSandbox) {
       {"mismatch_http", fetch(bearer + "http://other.test:8080/quiet/mismatch-http")},
       {"mismatch_port", fetch(bearer + "http://api.test:8080/quiet/mismatch-port")},
       {"other_control", code + "https://other.test:8443/quiet/other-control"},
-      {"altered",
-       "v=$WARD_TEST_TOKEN; case $v in *X) n=Y ;; *) n=X ;; esac; " +
-           fetch("-H \"Authorization: Bearer ${v%?}$n\" https://api.test:8443/quiet/altered")},
+      {"altered", kAlterToken + fetch("-H \"Authorization: Bearer ${v%?}$n\" "
+                                      "https://api.test:8443/quiet/altered")},
       {"encoded", fetch("\"https://api.test:8443/quiet/encoded?token=%77${WARD_TEST_TOKEN#w}\"")},
       {"dump", dump},
   };
-  RunOptions options_env = run_options();
-  options_env.env.push_back("WARD_TEST_TOKEN=" + canary);
-  std::vector<ProbeAttempt> list;
-  for (const auto& [label, cmd] : commands) list.push_back({label, {}, false, cmd});
-  Result r = ward(ward_args(p, options, {"/bin/sh", "-c", probe_script(list)}), options_env);
-  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  auto report = parse_probe_report(r.out);
-  if (std::getenv("WARD_TEST_VERBOSE"))
-    for (const auto& [label, o] : report)
-      std::printf("  %-20s exit %d: %s\n", label.c_str(), o.exit_code, o.out.c_str());
+  Result r;
+  auto report = attempts(commands, p, options, &r);
 
   const std::string placeholder = report["placeholder"].out;
   ASSERT_FALSE(placeholder.empty()) << "WARD_TEST_TOKEN is not set inside";
@@ -899,8 +943,7 @@ TEST_P(HttpsTest, CredentialsReachOnlyBoundEndpointsAndNeverTheSandbox) {
   EXPECT_EQ(up_->requests("altered"), 0) << up_->log();
 
   // Another sandbox gets another placeholder.
-  Result again =
-      ward(ward_args(p, options, {"/bin/sh", "-c", "printf %s \"$WARD_TEST_TOKEN\""}), options_env);
+  Result again = run_ward({"/bin/sh", "-c", "printf %s \"$WARD_TEST_TOKEN\""}, p, options);
   EXPECT_EQ(again.exit_code, 0) << again.err;
   EXPECT_FALSE(again.out.empty());
   EXPECT_NE(again.out, placeholder) << "the placeholder is the same in two sandboxes";
@@ -924,6 +967,169 @@ TEST_P(HttpsTest, CredentialsReachOnlyBoundEndpointsAndNeverTheSandbox) {
     EXPECT_EQ(content.find(canary), std::string::npos) << "the secret is in " << where;
     EXPECT_EQ(content.find(basic), std::string::npos) << "the secret (Basic) is in " << where;
   }
+}
+
+// Websockets through an intercepted endpoint: the handshake (101) and text frames pass both
+// ways. With websocket_credential_rewrite and the provider bound there, a placeholder in a text
+// frame reaches the upstream as the secret (also where the frame's length then needs another
+// encoding: over 125 bytes as sent, 120 once rewritten), and the upstream is offered no compression
+// (Sec-WebSocket-Extensions removed, frames must stay readable). A placeholder towards an endpoint
+// it is not bound to, or an altered one, closes the connection: that frame and the ones after it
+// never arrive. Without the opt-in a frame passes as sent, placeholder and all: it is no secret.
+TEST_P(HttpsTest, WebsocketFramesAndTheirCredentials) {
+  const std::string canary = random_canary();
+  std::string p;
+  std::vector<std::string> options;
+  ASSERT_NO_FATAL_FAILURE(
+      set_up_opt_in("websocket_credential_rewrite", "--log-headers", canary, p, options));
+  if (IsSkipped()) return;
+  // "<placeholder>;ppp...": 120 bytes once rewritten, over 125 as sent (a 16-bit length then).
+  const std::string pad(120 - canary.size() - 1, 'p');
+  auto report = attempts(
+      {
+          {"placeholder", "printf %s \"$WARD_TEST_TOKEN\""},
+          {"plain", client("ws api.test:8443 /ws/plain hello 'second frame'")},
+          {"swap",
+           client("ws api.test:8443 /ws/swap \"swap:$WARD_TEST_TOKEN\" \"${WARD_TEST_TOKEN};" +
+                  pad + "\"")},
+          {"unbound",
+           client("ws other.test:8443 /ws/unbound before-unbound \"unbound:$WARD_TEST_TOKEN\" "
+                  "after-unbound")},
+          {"altered", kAlterToken + client("ws api.test:8443 /ws/altered before-altered "
+                                           "\"altered:${v%?}$n\" after-altered")},
+          {"no_opt_in", client("ws api.test:8446 /ws/no-opt-in \"plain:$WARD_TEST_TOKEN\"")},
+      },
+      p, options);
+  const std::string placeholder = report["placeholder"].out;
+  ASSERT_FALSE(placeholder.empty()) << "WARD_TEST_TOKEN is not set inside";
+  auto session = [&](const std::string& label) {
+    json j = parse_json(report[label].out);
+    EXPECT_FALSE(j.is_discarded()) << label << ": " << report[label].out;
+    if (j.is_discarded()) return json::object();
+    EXPECT_EQ(j["connect"], 200) << label << ": " << j.dump();
+    EXPECT_EQ(j["status"], 101) << label << ": " << j.dump();
+    EXPECT_EQ(j["accept_ok"], true)
+        << label << ": the handshake's accept key is wrong: " << j.dump();
+    return j;
+  };
+  json plain = session("plain");
+  EXPECT_EQ(plain["echoes"], json::array({"hello", "second frame"})) << plain.dump();
+  EXPECT_EQ(plain["end"], nullptr) << plain.dump();
+  json swap = session("swap");
+  EXPECT_EQ(swap["echoes"].size(), 2u) << swap.dump();
+  EXPECT_EQ(swap["end"], nullptr) << swap.dump();
+  for (const char* label : {"unbound", "altered"}) {
+    json refused = session(label);
+    EXPECT_EQ(refused["echoes"], json::array({std::string("before-") + label})) << refused.dump();
+    EXPECT_TRUE(refused["end"].is_string())
+        << label << ": the connection stayed open after a refused placeholder: " << refused.dump();
+  }
+  json no_opt_in = session("no_opt_in");
+  EXPECT_EQ(no_opt_in["echoes"], json::array({"plain:" + placeholder})) << no_opt_in.dump();
+
+  // What the upstream received.
+  const std::vector<std::string> texts = ws_texts();
+  auto received = [&](const std::string& text) {
+    return std::count(texts.begin(), texts.end(), text);
+  };
+  EXPECT_EQ(received("hello"), 1) << up_->log();
+  EXPECT_EQ(received("second frame"), 1) << up_->log();
+  EXPECT_EQ(received("swap:" + canary), 1) << "the placeholder was not swapped:\n" << up_->log();
+  EXPECT_EQ(received(canary + ";" + pad), 1) << up_->log();
+  EXPECT_GE(placeholder.size() + 1 + pad.size(), 126u)
+      << "the frame did not change its length encoding";
+  EXPECT_EQ(received("before-unbound"), 1) << up_->log();
+  EXPECT_EQ(received("before-altered"), 1) << up_->log();
+  EXPECT_EQ(received("plain:" + placeholder), 1) << "without the opt-in:\n" << up_->log();
+  for (const std::string& text : texts) {
+    EXPECT_EQ(text.find("unbound:"), std::string::npos) << "a refused frame arrived: " << text;
+    EXPECT_EQ(text.find("altered:"), std::string::npos) << "a refused frame arrived: " << text;
+    EXPECT_EQ(text.find("after-"), std::string::npos)
+        << "a frame after a refusal arrived: " << text;
+  }
+  EXPECT_EQ(texts.size(), 7u) << up_->log();
+  json swap_headers = headers_seen("GET", "/ws/swap");
+  EXPECT_EQ(header(swap_headers, "sec-websocket-version"), "13") << swap_headers.dump();
+  EXPECT_EQ(header(swap_headers, "sec-websocket-extensions"), "<absent>")
+      << "compression was offered to the upstream: " << swap_headers.dump();
+  json upgrade = http_record("api.test", "GET", "/ws/plain");
+  EXPECT_EQ(at(upgrade, "/http_response/code", 0), 101) << read_file(audit_);
+}
+
+// Request bodies, with request_body_credential_rewrite on an endpoint the provider is bound to:
+// a placeholder reaches the upstream as the secret in a JSON body (JSON-escaped: the canary holds a
+// quote, a backslash and more), a form body (form-encoded) and a text body, up to 256 KiB; a larger
+// body is refused with 413 and nothing is sent. Towards an opted-in endpoint the provider is not
+// bound to: 403 credential_endpoint_mismatch. Without the opt-in the body passes unread,
+// placeholder and all.
+TEST_P(HttpsTest, RequestBodiesCarryTheSecretOnlyWithTheOptIn) {
+  const std::string canary = random_canary() + "\"q\\b &+%=/";
+  std::string p;
+  std::vector<std::string> options;
+  ASSERT_NO_FATAL_FAILURE(
+      set_up_opt_in("request_body_credential_rewrite", "--log-bodies", canary, p, options));
+  if (IsSkipped()) return;
+  // The shell command `make` writes the body; curl posts it as `type`, with `more` arguments.
+  auto post = [](const std::string& make, const std::string& type, const std::string& url,
+                 const std::string& more = "") {
+    return "{ " + make + "; } > /tmp/body && " +
+           fetch("-H 'Content-Type: " + type + "' --data-binary @/tmp/body " + more + url);
+  };
+  // {"token": "<placeholder>", "pad": "<pad bytes of a>"}
+  auto json_body = [](int pad) {
+    return "printf '{\"token\": \"%s\", \"pad\": \"' \"$WARD_TEST_TOKEN\"; head -c " +
+           std::to_string(pad) + " /dev/zero | tr '\\0' a; printf '\"}'";
+  };
+  const std::string api = "https://api.test:8443/quiet/", json = "application/json";
+  auto report = attempts(
+      {
+          {"placeholder", "printf %s \"$WARD_TEST_TOKEN\""},
+          {"json", post(json_body(0), json, api + "json")},
+          {"json_200k", post(json_body(200 << 10), json, api + "json-200k")},
+          {"json_300k", post(json_body(300 << 10), json, api + "json-300k")},
+          {"json_300k_chunked", post(json_body(300 << 10), json, api + "json-300k-chunked",
+                                     "-H 'Transfer-Encoding: chunked' ")},
+          {"form", post("printf 'user=x&token=%s&z=1' \"$WARD_TEST_TOKEN\"",
+                        "application/x-www-form-urlencoded", api + "form")},
+          {"text", post("printf 'token %s.' \"$WARD_TEST_TOKEN\"", "text/plain", api + "text")},
+          {"unbound", post(json_body(0), json, "https://other.test:8443/quiet/unbound")},
+          {"no_opt_in", post(json_body(0), json, "https://api.test:8446/quiet/no-opt-in")},
+      },
+      p, options);
+  const std::string placeholder = report["placeholder"].out;
+  ASSERT_FALSE(placeholder.empty()) << "WARD_TEST_TOKEN is not set inside";
+  for (const char* label : {"json", "json_200k", "form", "text", "no_opt_in"})
+    EXPECT_EQ(reply(report[label]).status, 200) << label << ": " << reply(report[label]);
+  auto token_in = [&](const std::string& target) {
+    return at(parse_json(body_seen("POST", "/quiet/" + target)), "/token", "<not JSON>");
+  };
+  EXPECT_EQ(token_in("json"), canary) << body_seen("POST", "/quiet/json");
+  EXPECT_EQ(token_in("json-200k"), canary);
+  EXPECT_EQ(at(parse_json(body_seen("POST", "/quiet/json-200k")), "/pad", "").size(), 200u << 10);
+  EXPECT_EQ(form_value(body_seen("POST", "/quiet/form"), "token"), canary)
+      << body_seen("POST", "/quiet/form");
+  EXPECT_EQ(form_value(body_seen("POST", "/quiet/form"), "z"), "1");
+  EXPECT_EQ(body_seen("POST", "/quiet/text"), "token " + canary + ".");
+  EXPECT_EQ(token_in("no-opt-in"), placeholder) << "without the opt-in the body must pass unread";
+  // The requests the upstream received (its log holds the bodies: too long to show).
+  auto requests = [&] {
+    std::string out;
+    for (const std::string& line : up_->lines("REQ ")) out += line + "\n";
+    return out;
+  };
+  for (const char* label : {"json_300k", "json_300k_chunked"}) {
+    Reply large = reply(report[label]);
+    EXPECT_EQ(large.status, 413) << label << ": " << large.status << " [" << large.type << "] "
+                                 << large.body.substr(0, 200);
+  }
+  EXPECT_EQ(up_->requests("json-300k"), 0)
+      << "a body over 256 KiB was sent, its token "
+      << (token_in("json-300k") == canary ? "swapped" : "as it was") << ":\n"
+      << requests();
+  Reply unbound = reply(report["unbound"]);
+  EXPECT_EQ(unbound.status, 403) << unbound;
+  EXPECT_EQ(at(unbound.j, "/error", ""), "credential_endpoint_mismatch") << unbound;
+  EXPECT_EQ(up_->requests("unbound"), 0) << requests();
 }
 
 WARD_INSTANTIATE_BOTH_MODES(HttpsTest);

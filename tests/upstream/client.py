@@ -40,9 +40,18 @@ except the `requests` subcommand). Every subcommand prints one JSON object on st
                                 PAYLOAD (escapes decoded as for `raw`) in one write; reads
                                 responses until the connection closes or S seconds pass:
                                 {"connect", "error", "statuses": [...], "end": "EOF"|"TIMEOUT"|...}
+  ws HOST:PORT PATH [MESSAGE...] [--timeout S]
+                                a CONNECT tunnel, TLS for HOST (the default trust store), a
+                                websocket handshake for PATH (offering permessage-deflate), then
+                                each MESSAGE as one masked text frame, each followed by a wait (S
+                                seconds at most) for the frame coming back; a close frame at the
+                                end: {"connect", "error", "status", "accept_ok", "extensions",
+                                "echoes": [text, ...], "end"}; "end" is null when every message
+                                came back, else why not: "EOF", "RESET", "TIMEOUT", "CLOSE:<code>"
 """
 
 import argparse
+import base64
 import codecs
 import errno
 import json
@@ -52,6 +61,8 @@ import ssl
 import sys
 import time
 import urllib.parse
+
+from upstream import WS_CLOSE, WS_TEXT, ws_accept, ws_frame, ws_read_frame
 
 PROXY = ("127.0.0.1", 3128)
 
@@ -255,25 +266,38 @@ def wait_file(name, seconds):
     return True
 
 
-def cmd_reload(a):
-    out = {}
-    old = connect_proxy()
-    out["first"], _ = send_request(old, a.keep_url)
+def await_reload(out, probe):
+    """The middle of a hot-reload test: creates "step1", waits for "go", then calls `probe` (it
+    returns a status) until it answers 200, 10 s at most. Sets out's "probe" and "probe_tries";
+    False when "go" never appeared."""
     open("step1", "w").close()
     if not wait_file("go", 30):
         out["error"] = "go never appeared"
-        return out
+        return False
     tries, status = 0, None
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         tries += 1
-        s = connect_proxy()
-        status, _ = send_request(s, a.probe_url)
-        s.close()
+        status = probe()
         if status == 200:
             break
         time.sleep(0.05)
     out["probe"], out["probe_tries"] = status, tries
+    return True
+
+
+def cmd_reload(a):
+    def probe():
+        s = connect_proxy()
+        status, _ = send_request(s, a.probe_url)
+        s.close()
+        return status
+
+    out = {}
+    old = connect_proxy()
+    out["first"], _ = send_request(old, a.keep_url)
+    if not await_reload(out, probe):
+        return out
     out["old_second"], out["old_second_body"] = send_request(old, a.keep_url, timeout=5)
     fresh = connect_proxy()
     out["fresh"], _ = send_request(fresh, a.keep_url)
@@ -331,27 +355,21 @@ def tls_request(sock, method, host, path, timeout=10):
 
 
 def cmd_tls_reload(a):
+    def probe():
+        s, connect, _ = tls_tunnel(a.target)
+        if not s:
+            return connect
+        status = tls_request(s, a.probe_method, a.target, a.probe_path)
+        s.close()
+        return status
+
     out = {}
     old, status, error = tls_tunnel(a.target)
     if not old:
         return {"first": "CONNECT %s %s" % (status, error)}
     out["first"] = tls_request(old, "GET", a.target, a.keep_path)
-    open("step1", "w").close()
-    if not wait_file("go", 30):
-        out["error"] = "go never appeared"
+    if not await_reload(out, probe):
         return out
-    tries, status = 0, None
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        tries += 1
-        s, connect, error = tls_tunnel(a.target)
-        status = tls_request(s, a.probe_method, a.target, a.probe_path) if s else connect
-        if s:
-            s.close()
-        if status == 200:
-            break
-        time.sleep(0.05)
-    out["probe"], out["probe_tries"] = status, tries
     out["old_second"] = tls_request(old, "GET", a.target, a.keep_path, timeout=5)
     fresh, status, error = tls_tunnel(a.target)
     out["fresh"] = tls_request(fresh, "GET", a.target, a.keep_path) if fresh else status
@@ -404,6 +422,61 @@ def cmd_tls_raw(a):
     return out
 
 
+def ws_exchange(tls, reader, text, timeout):
+    """Sends `text` as a masked text frame on `tls` and reads the frame coming back from `reader`
+    (tls.makefile): (echo, None) or (None, why the connection ended)."""
+    try:
+        tls.sendall(ws_frame(WS_TEXT, text.encode(), mask=os.urandom(4)))
+        tls.settimeout(timeout)
+        frame = ws_read_frame(reader)
+    except socket.timeout:
+        return None, "TIMEOUT"
+    except ssl.SSLError:  # a close without close_notify
+        return None, "EOF"
+    except OSError:
+        return None, "RESET"
+    if frame is None:
+        return None, "EOF"
+    _, opcode, payload = frame
+    if opcode == WS_CLOSE:
+        return None, "CLOSE:%d" % (int.from_bytes(payload[:2], "big") if payload else 0)
+    return payload.decode("utf-8", "replace"), None
+
+
+def cmd_ws(a):
+    tls, status, error = tls_tunnel(a.target)
+    out = {"connect": status, "error": error, "status": None, "accept_ok": False,
+           "extensions": None, "echoes": [], "end": None}
+    if not tls:
+        return out
+    key = base64.b64encode(os.urandom(16)).decode()
+    tls.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+                 "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
+                 % (a.path, a.target, key)).encode())
+    try:
+        status, headers, _ = read_response(tls, a.timeout)
+    except (ssl.SSLError, OSError) as e:
+        status, headers = "ERROR:" + errname(e), {}
+    out["status"] = status
+    out["accept_ok"] = headers.get("sec-websocket-accept") == ws_accept(key)
+    out["extensions"] = headers.get("sec-websocket-extensions")
+    if status != 101:
+        return out
+    reader = tls.makefile("rb")
+    for text in a.messages:
+        echo, out["end"] = ws_exchange(tls, reader, text, a.timeout)
+        if out["end"]:
+            return out
+        out["echoes"].append(echo)
+    try:
+        tls.sendall(ws_frame(WS_CLOSE, (1000).to_bytes(2, "big"), mask=os.urandom(4)))
+        ws_read_frame(reader)
+    except (ssl.SSLError, OSError):
+        pass
+    return out
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -442,6 +515,11 @@ def main():
     tw.add_argument("target")
     tw.add_argument("payload")
     tw.add_argument("--timeout", type=float, default=5)
+    ws = sub.add_parser("ws")
+    ws.add_argument("target")
+    ws.add_argument("path")
+    ws.add_argument("messages", nargs="*")
+    ws.add_argument("--timeout", type=float, default=5)
     a = p.parse_args()
     result = globals()["cmd_" + a.cmd.replace("-", "_")](a)
     print(json.dumps(result))

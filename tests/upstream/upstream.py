@@ -6,7 +6,7 @@ Serve mode (the test starts it inside a network namespace and stops it by pid):
   upstream.py --addr :: --http-port 8080 [--http-port 8081 ...] [--tcp-port 9000]
               [--tls-port 8443 --cert leaf.pem --key leaf.key] [--tls-cert 8444 other.pem other.key]
               [--tls-legacy 8447 leaf.pem leaf.key]
-              [--udp-port 53] [--echo-all] [--log-headers] [--git-root DIR]
+              [--udp-port 53] [--echo-all] [--log-headers] [--log-bodies] [--git-root DIR]
               --log FILE --ready FILE
 
   HTTP/1.1 with keep-alive on every --http-port (and --tls-port, TLS over the same handler):
@@ -20,10 +20,15 @@ Serve mode (the test starts it inside a network namespace and stops it by pid):
     /quiet, /quiet/*  "quiet" (200): the request is logged, nothing of it is sent back
     /git/*            with --git-root DIR: git smart HTTP (git-http-backend as CGI) over the
                       bare repositories in DIR (/git/repo.git -> DIR/repo.git)
+    any GET with "Upgrade: websocket"
+                      a websocket (RFC 6455, version 13, no extension accepted): each text or
+                      binary message is logged and sent back as it came; pings are answered, a
+                      close frame is answered and ends the connection
     anything else     404, or with --echo-all what /echo answers
   --tls-cert PORT CERT KEY: one more TLS port with a certificate of its own (repeatable).
   --tls-legacy PORT CERT KEY: likewise, but speaking only TLS 1.0 and 1.1 (a downgraded server).
   --log-headers: one more log line per request, with every header received (see HDRS below).
+  --log-bodies: one more log line per request with a body, the body itself (see BODY below).
   --tcp-port: raw TCP; each line received is answered: "STREAM N" sends N MiB of the stream
     content then closes, anything else is echoed back.
   --udp-port: every datagram received is logged (nothing is answered).
@@ -33,6 +38,12 @@ Serve mode (the test starts it inside a network namespace and stops it by pid):
     REQ <id> <port> <METHOD> <target>    a request received on connection <id>
     HDRS <id> <port> <METHOD> <target> <JSON [[name, value], ...]>
                                          with --log-headers, after REQ: the headers received
+    BODY <id> <port> <METHOD> <target> <JSON string>
+                                         with --log-bodies: the body received (UTF-8, errors
+                                         replaced)
+    WS <id> <port> TEXT <JSON string>    a websocket text message received
+    WS <id> <port> BINARY <length>       a websocket binary message received
+    WS <id> <port> CLOSE|EOF             the websocket's end: a close frame, or the peer gone
     TCP <id> <line>                      a raw TCP line
     UDP <peer> <length>                  a datagram
     SLOW-ABORTED <id>                    /slow lost its peer
@@ -42,6 +53,7 @@ Digest mode: `upstream.py --digest N` prints the sha256 (hex) of what /stream?mi
 """
 
 import argparse
+import base64
 import hashlib
 import http.server
 import json
@@ -50,6 +62,7 @@ import random
 import socket
 import socketserver
 import ssl
+import struct
 import subprocess
 import sys
 import threading
@@ -87,9 +100,56 @@ class Log:
             self._file.flush()
 
 
+# RFC 6455 framing, shared with client.py.
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+WS_TEXT, WS_BINARY, WS_CLOSE, WS_PING, WS_PONG = 1, 2, 8, 9, 10
+
+
+def ws_accept(key):
+    """The Sec-WebSocket-Accept answering Sec-WebSocket-Key `key`."""
+    return base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+
+
+def ws_frame(opcode, payload, mask=None):
+    """One final frame; masked with the 4 bytes `mask` when given (client to server)."""
+    head = bytes([0x80 | opcode])
+    bit = 0x80 if mask else 0
+    n = len(payload)
+    if n < 126:
+        head += bytes([bit | n])
+    elif n < 1 << 16:
+        head += bytes([bit | 126]) + struct.pack("!H", n)
+    else:
+        head += bytes([bit | 127]) + struct.pack("!Q", n)
+    if mask:
+        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        head += mask
+    return head + payload
+
+
+def ws_read_frame(f):
+    """The next frame from the binary file `f`: (fin, opcode, unmasked payload), None at EOF."""
+    head = f.read(2)
+    if len(head) < 2:
+        return None
+    n = head[1] & 0x7F
+    if n == 126:
+        n = struct.unpack("!H", f.read(2))[0]
+    elif n == 127:
+        n = struct.unpack("!Q", f.read(8))[0]
+    mask = f.read(4) if head[1] & 0x80 else b""
+    payload = f.read(n)
+    if len(payload) < n:
+        return None
+    if mask:
+        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return bool(head[0] & 0x80), head[0] & 0x0F, payload
+
+
 LOG = Log(None)
 ECHO_ALL = False
 LOG_HEADERS = False
+LOG_BODIES = False
 GIT_ROOT = None
 GIT_HTTP_BACKEND = "/usr/lib/git-core/git-http-backend"
 
@@ -177,6 +237,45 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(out)
 
+    def _websocket(self):
+        self.close_connection = True
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        key = self.headers.get("Sec-WebSocket-Key", "")
+        self.send_header("Sec-WebSocket-Accept", ws_accept(key))
+        self.end_headers()
+        where = "WS %d %d " % (self.conn_id, self.port)
+        message, kind = b"", WS_TEXT
+        while True:
+            try:
+                frame = ws_read_frame(self.rfile)
+            except OSError:
+                frame = None
+            if frame is None:
+                LOG.write(where + "EOF")
+                return
+            fin, opcode, payload = frame
+            if opcode == WS_CLOSE:
+                LOG.write(where + "CLOSE")
+                self.wfile.write(ws_frame(WS_CLOSE, payload[:2]))
+                return
+            if opcode == WS_PING:
+                self.wfile.write(ws_frame(WS_PONG, payload))
+                continue
+            if opcode == WS_PONG:
+                continue
+            if opcode != 0:  # not a continuation: a new message
+                message, kind = b"", opcode
+            message += payload
+            if not fin:
+                continue
+            if kind == WS_TEXT:
+                LOG.write(where + "TEXT " + json.dumps(message.decode("utf-8", "replace")))
+            else:
+                LOG.write(where + "BINARY %d" % len(message))
+            self.wfile.write(ws_frame(kind, message))
+
     def _echo(self, url, body):
         self._reply(
             200,
@@ -200,7 +299,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             headers = json.dumps([[k, v] for k, v in self.headers.items()])
             LOG.write("HDRS %d %d %s %s %s" % (self.conn_id, self.port, self.command, self.path,
                                                headers))
+        if (self.headers.get("Upgrade") or "").lower() == "websocket" and self.command == "GET":
+            self._websocket()
+            return
         body = self._read_body()
+        if LOG_BODIES and body:
+            LOG.write("BODY %d %d %s %s %s" % (self.conn_id, self.port, self.command, self.path,
+                                               json.dumps(body.decode("utf-8", "replace"))))
         url = urllib.parse.urlsplit(self.path)
         if url.path == "/":
             self._reply(200, "hello from upstream\n")
@@ -315,7 +420,7 @@ def udp_loop(sock):
 
 
 def main():
-    global LOG, ECHO_ALL, LOG_HEADERS, GIT_ROOT
+    global LOG, ECHO_ALL, LOG_HEADERS, LOG_BODIES, GIT_ROOT
     p = argparse.ArgumentParser()
     p.add_argument("--digest", type=int, help="print the sha256 of /stream?mib=N and exit")
     p.add_argument("--addr", default="::")
@@ -331,6 +436,7 @@ def main():
                    metavar=("PORT", "CERT", "KEY"))
     p.add_argument("--echo-all", action="store_true")
     p.add_argument("--log-headers", action="store_true")
+    p.add_argument("--log-bodies", action="store_true")
     p.add_argument("--git-root")
     p.add_argument("--log")
     p.add_argument("--ready")
@@ -344,7 +450,8 @@ def main():
         return 0
 
     LOG = Log(a.log)
-    ECHO_ALL, LOG_HEADERS, GIT_ROOT = a.echo_all, a.log_headers, a.git_root
+    ECHO_ALL, LOG_HEADERS, LOG_BODIES = a.echo_all, a.log_headers, a.log_bodies
+    GIT_ROOT = a.git_root
     servers = []
     for port in a.http_port:
         servers.append(DualStackServer((a.addr, port), Handler))
