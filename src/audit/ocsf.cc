@@ -8,6 +8,8 @@ namespace {
 constexpr int kNetworkActivity = 4001;
 constexpr int kHttpActivity = 4002;
 constexpr int kCategoryNetwork = 4;
+constexpr int kApiActivity = 6003;
+constexpr int kCategoryApplication = 6;
 
 // OCSF activity ids: Network Activity 1 Open, 2 Close, 4 Fail, 5 Refuse; HTTP Activity 99 Other is
 // not used: the method names the activity (1 Connect ... 8 Trace), 0 Unknown otherwise.
@@ -65,6 +67,39 @@ std::string where(const NetworkEvent& e) {
                      e.pid, e.host, e.port, e.rule.empty() ? "-" : e.rule);
 }
 
+// API Activity ids: 1 Create, 2 Read, 3 Update, 4 Delete, 99 Other. A generation (chat
+// completion, message, embedding) is what OpenAI's and Anthropic's references call "Create"; the
+// models list is a Read. 0 Unknown when the path was refused before any protocol was known.
+int api_activity_id(const std::string& protocol) {
+  if (protocol.empty()) return 0;
+  constexpr std::string_view kModels = "_models";
+  if (protocol.size() > kModels.size() &&
+      protocol.compare(protocol.size() - kModels.size(), kModels.size(), kModels) == 0)
+    return 2;
+  return 1;
+}
+
+// "https://api.example.com:443" → hostname and port ("[::1]" loses its brackets).
+nlohmann::json endpoint_of(const std::string& backend) {
+  std::string_view rest = backend;
+  std::size_t scheme = rest.find("://");
+  if (scheme != std::string_view::npos) rest.remove_prefix(scheme + 3);
+  std::size_t colon = rest.rfind(':');
+  std::string_view host = rest.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  nlohmann::json out = {{"hostname", host}};
+  if (colon != std::string_view::npos) {
+    int port = 0;
+    for (char c : rest.substr(colon + 1)) {
+      if (c < '0' || c > '9' || port > 65535) break;
+      port = port * 10 + (c - '0');
+    }
+    if (port > 0 && port <= 65535) out["port"] = port;
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string redact_query(const std::string& target) {
@@ -96,6 +131,37 @@ nlohmann::json http_activity(const HttpEvent& e) {
   return r;
 }
 
+nlohmann::json api_activity(const ApiEvent& e) {
+  nlohmann::json r = common(kApiActivity, api_activity_id(e.protocol), e.network);
+  r["category_uid"] = kCategoryApplication;
+  const bool ok =
+      e.network.action == Action::kAllowed && !e.network.failed && e.status > 0 && e.status < 400;
+  r["status_id"] = ok ? 1 : 2;
+  r["duration"] = e.latency.count();
+  r.erase("dst_endpoint");
+  if (!e.backend.empty()) {
+    r["dst_endpoint"] = endpoint_of(e.backend);
+    if (!e.network.address.empty()) r["dst_endpoint"]["ip"] = e.network.address;
+  }
+  nlohmann::json api = {{"operation", e.protocol.empty() ? "-" : e.protocol}};
+  if (!e.route.empty()) api["service"] = {{"name", e.route}};
+  r["api"] = std::move(api);
+  if (e.status) r["http_response"] = {{"code", e.status}, {"latency", e.latency.count()}};
+  if (!e.model.empty()) r["resources"] = {{{"type", "model"}, {"name", e.model}}};
+  auto& unmapped = r["unmapped"];
+  if (e.network.rule.empty()) unmapped.erase("rule");
+  if (!e.backend.empty()) unmapped["backend"] = e.backend;
+  unmapped["streaming"] = e.streaming;
+  if (e.input_tokens || e.output_tokens) {
+    nlohmann::json usage = nlohmann::json::object();
+    if (e.input_tokens) usage["input_tokens"] = *e.input_tokens;
+    if (e.output_tokens) usage["output_tokens"] = *e.output_tokens;
+    unmapped["usage"] = std::move(usage);
+  }
+  if (!e.tried.empty()) unmapped["tried"] = e.tried;
+  return r;
+}
+
 std::string shorthand(const NetworkEvent& e) {
   std::string kind = e.closed ? "NET:CLOSE" : "NET:OPEN";
   std::string line = fmt::format("{} {} {}", kind, verdict(e), where(e));
@@ -111,6 +177,26 @@ std::string shorthand(const HttpEvent& e) {
   if (!e.l7_rule.empty()) line += " [l7:" + e.l7_rule + "]";
   if (e.audited_violation) line += " [audit:violation]";
   if (!e.network.reason.empty()) line += " [reason:" + e.network.reason + "]";
+  return line;
+}
+
+std::string shorthand(const ApiEvent& e) {
+  const NetworkEvent& n = e.network;
+  std::string line = fmt::format(
+      "API:{} {} {}({}) -> {} {} [route:{} model:{} {}ms", e.protocol.empty() ? "-" : e.protocol,
+      verdict(n), n.binary.empty() ? "-" : n.binary, n.pid, e.backend.empty() ? "-" : e.backend,
+      e.status, e.route.empty() ? "-" : e.route, e.model.empty() ? "-" : e.model,
+      e.latency.count());
+  if (e.streaming) line += " stream";
+  if (e.input_tokens) line += fmt::format(" in:{}", *e.input_tokens);
+  if (e.output_tokens) line += fmt::format(" out:{}", *e.output_tokens);
+  line += ']';
+  if (!e.tried.empty()) {
+    line += " [tried:";
+    for (std::size_t i = 0; i < e.tried.size(); ++i) line += (i ? "; " : "") + e.tried[i];
+    line += ']';
+  }
+  if (!n.reason.empty()) line += " [reason:" + n.reason + "]";
   return line;
 }
 

@@ -89,5 +89,122 @@ TEST(Ocsf, HttpRecordsRedactTheQuery) {
   EXPECT_EQ(redact_query("/a?"), "/a?");
 }
 
+ApiEvent api_call() {
+  ApiEvent e;
+  e.network = denied();
+  e.network.action = Action::kAllowed;
+  e.network.reason = "";
+  e.network.host = "inference.local";
+  e.network.address = "10.0.0.5";
+  e.route = "local";
+  e.backend = "https://[fd00::5]:8443";
+  e.model = "llama3";
+  e.protocol = "openai_chat_completions";
+  e.status = 200;
+  e.latency = std::chrono::milliseconds(42);
+  e.streaming = true;
+  e.input_tokens = 12;
+  e.output_tokens = 34;
+  e.tried = {"primary: connection refused"};
+  return e;
+}
+
+TEST(Ocsf, AModelCallIsAnApiActivity) {
+  nlohmann::json r = api_activity(api_call());
+  EXPECT_EQ(r["class_uid"], 6003);
+  EXPECT_EQ(r["category_uid"], 6);
+  EXPECT_EQ(r["activity_id"], 1);  // Create
+  EXPECT_EQ(r["type_uid"], 600301);
+  EXPECT_EQ(r["status_id"], 1);
+  EXPECT_EQ(r["action_id"], 1);
+  EXPECT_EQ(r["time"], 1763900000123);
+  EXPECT_EQ(r["duration"], 42);
+  EXPECT_EQ(r["api"]["operation"], "openai_chat_completions");
+  EXPECT_EQ(r["api"]["service"]["name"], "local");
+  EXPECT_EQ(r["dst_endpoint"]["hostname"], "fd00::5");
+  EXPECT_EQ(r["dst_endpoint"]["port"], 8443);
+  EXPECT_EQ(r["dst_endpoint"]["ip"], "10.0.0.5");
+  EXPECT_EQ(r["http_response"]["code"], 200);
+  EXPECT_EQ(r["http_response"]["latency"], 42);
+  EXPECT_EQ(r["resources"][0]["type"], "model");
+  EXPECT_EQ(r["resources"][0]["name"], "llama3");
+  EXPECT_EQ(r["actor"]["process"]["pid"], 64);
+  EXPECT_EQ(r["actor"]["process"]["file"]["path"], "/usr/bin/curl");
+  EXPECT_EQ(r["unmapped"]["sandbox_id"], "sb-1");
+  EXPECT_EQ(r["unmapped"]["backend"], "https://[fd00::5]:8443");
+  EXPECT_EQ(r["unmapped"]["streaming"], true);
+  EXPECT_EQ(r["unmapped"]["usage"]["input_tokens"], 12);
+  EXPECT_EQ(r["unmapped"]["usage"]["output_tokens"], 34);
+  EXPECT_EQ(r["unmapped"]["tried"][0], "primary: connection refused");
+  EXPECT_EQ(shorthand(api_call()),
+            "API:openai_chat_completions [INFO] ALLOWED /usr/bin/curl(64) -> "
+            "https://[fd00::5]:8443 200 [route:local model:llama3 42ms stream in:12 out:34] "
+            "[tried:primary: connection refused]");
+}
+
+TEST(Ocsf, AnApiRecordCarriesNoRequestOrResponseContent) {
+  // Exactly these members: nothing that could hold a prompt, a completion or a header.
+  nlohmann::json r = api_activity(api_call());
+  std::vector<std::string> keys;
+  for (auto it = r.begin(); it != r.end(); ++it) keys.push_back(it.key());
+  EXPECT_EQ(keys,
+            (std::vector<std::string>{"action_id", "activity_id", "actor", "api", "category_uid",
+                                      "class_uid", "disposition_id", "dst_endpoint", "duration",
+                                      "http_response", "message", "metadata", "resources",
+                                      "severity_id", "status_id", "time", "type_uid", "unmapped"}));
+  EXPECT_EQ(r["http_response"].size(), 2u);  // code and latency
+  EXPECT_EQ(r["api"].size(), 2u);            // operation and service
+}
+
+TEST(Ocsf, ModelListsAndRefusalsAndFailures) {
+  ApiEvent e = api_call();
+  e.protocol = "anthropic_models";
+  e.streaming = false;
+  e.input_tokens.reset();
+  e.output_tokens.reset();
+  e.tried.clear();
+  nlohmann::json r = api_activity(e);
+  EXPECT_EQ(r["activity_id"], 2);  // Read
+  EXPECT_FALSE(r["unmapped"].contains("usage"));
+  EXPECT_FALSE(r["unmapped"].contains("tried"));
+  EXPECT_EQ(shorthand(e),
+            "API:anthropic_models [INFO] ALLOWED /usr/bin/curl(64) -> https://[fd00::5]:8443 200 "
+            "[route:local model:llama3 42ms]");
+
+  ApiEvent refused;
+  refused.network = denied();
+  refused.network.reason = "not an inference API path";
+  refused.status = 403;
+  r = api_activity(refused);
+  EXPECT_EQ(r["activity_id"], 0);
+  EXPECT_EQ(r["action_id"], 2);
+  EXPECT_EQ(r["status_id"], 2);
+  EXPECT_FALSE(r.contains("dst_endpoint"));
+  EXPECT_EQ(r["api"]["operation"], "-");
+  EXPECT_EQ(shorthand(refused),
+            "API:- [MED] DENIED /usr/bin/curl(64) -> - 403 [route:- model:- 0ms] "
+            "[reason:not an inference API path]");
+
+  ApiEvent failed = api_call();
+  failed.network.failed = true;
+  failed.network.reason = "no backend answered";
+  failed.status = 502;
+  failed.streaming = false;
+  failed.input_tokens.reset();
+  failed.output_tokens.reset();
+  failed.tried = {"primary: connection refused", "local: 503 before the body"};
+  r = api_activity(failed);
+  EXPECT_EQ(r["status_id"], 2);
+  EXPECT_EQ(r["http_response"]["code"], 502);
+  EXPECT_EQ(shorthand(failed),
+            "API:openai_chat_completions [LOW] FAILED /usr/bin/curl(64) -> "
+            "https://[fd00::5]:8443 502 [route:local model:llama3 42ms] [tried:primary: "
+            "connection refused; local: 503 before the body] [reason:no backend answered]");
+
+  ApiEvent backend_error = api_call();
+  backend_error.status = 429;
+  EXPECT_EQ(api_activity(backend_error)["status_id"], 2);
+}
+
 }  // namespace
 }  // namespace ward::audit

@@ -36,4 +36,9 @@ void Sink::write(const HttpEvent& e) {
   if (shorthand_) std::fprintf(stderr, "ward[audit]: %s\n", shorthand(e).c_str());
 }
 
+void Sink::write(const ApiEvent& e) {
+  if (file_) append(api_activity(e));
+  if (shorthand_) std::fprintf(stderr, "ward[audit]: %s\n", shorthand(e).c_str());
+}
+
 }  // namespace ward::audit

@@ -20,6 +20,7 @@ class Sink {
   bool enabled() const { return file_.valid() || shorthand_; }
   void write(const NetworkEvent& e);
   void write(const HttpEvent& e);
+  void write(const ApiEvent& e);
 
  private:
   void append(const nlohmann::json& record);

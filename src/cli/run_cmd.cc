@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fmt/core.h>
+
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -13,6 +15,8 @@
 #include "cli/commands.h"
 #include "cli/egress_setup.h"
 #include "cli/reload.h"
+#include "inference/routes.h"
+#include "policy/l7.h"
 #include "policy/policy.h"
 #include "proxy/proxy.h"
 #include "sandbox/sandbox.h"
@@ -36,6 +40,7 @@ struct RunArgs {
   std::vector<std::string> upstream_ca;
   std::vector<std::string> providers;
   std::vector<std::string> provider_profiles;
+  std::string inference_routes;
 };
 
 constexpr std::uint16_t kEgressPort = 3128;
@@ -83,24 +88,53 @@ int run_sandbox(const RunArgs& args) {
     }
     proxy_options.hosts = std::move(*hosts);
   }
-  // ward's CA, for HTTPS whose requests must be read (L7 rules, credentials). Only with a policy
-  // file: the built-in policy allows no network, and only a file can be reloaded into one that
-  // does.
   sandbox::RunOptions options;
-  if (!args.policy_file.empty() || !args.providers.empty()) {
-    const std::string state = state_dir(args.state_dir);
-    auto trust = prepare_trust(state);
-    if (!trust) {
-      log::error("ward's CA: {}", trust.error().describe());
+  if (!args.inference_routes.empty()) {
+    std::vector<std::string> env;
+    for (char** e = environ; e && *e; ++e) env.emplace_back(*e);
+    auto routes = inference::load_routes_file(args.inference_routes, env);
+    if (!routes) {
+      log::error("{}", routes.error().describe());
       return sandbox::kExitSetupFailed;
     }
-    proxy_options.ca_state_dir = state;
-    proxy_options.authority = trust->authority;
-    proxy_options.upstream_ca = args.upstream_ca;
-    options.trust_layer = trust->layer;
-    // The CA key must stay out of reach even when the state directory lies in the workdir.
-    char real[PATH_MAX];
-    if (::realpath(state.c_str(), real)) options.hidden.push_back(real);
+    proxy_options.inference_routes =
+        std::make_shared<const std::vector<inference::Route>>(std::move(*routes));
+    options.inference = true;
+  }
+  // ward's CA, for HTTPS whose requests must be read (L7 rules, credentials, inference.local).
+  // Not for the built-in policy alone: it allows no network, and only a file can be reloaded
+  // into one that does.
+  if (!args.policy_file.empty() || !args.providers.empty() || options.inference) {
+    const std::string state = state_dir(args.state_dir);
+    auto trust = prepare_trust(state);
+    // Without a CA, credentials and inference.local cannot work: refuse. A policy can still run:
+    // its L7 endpoints are then refused (fail closed), and the message says why.
+    const bool required = !args.providers.empty() || options.inference;
+    bool l7 = false;
+    for (const auto& rule : policy->network)
+      for (const auto& e : rule.endpoints) l7 = l7 || policy::needs_l7(e);
+    if (!trust && required) {
+      log::error("ward's CA (state directory {}): {}", state, trust.error().describe());
+      return sandbox::kExitSetupFailed;
+    }
+    if (!trust) {
+      const std::string why = fmt::format(
+          "ward's CA (state directory {}): {}; HTTPS interception is off (set --state-dir or "
+          "WARD_STATE_DIR)",
+          state, trust.error().describe());
+      if (l7)
+        log::warn("{}: the policy's L7 endpoints will be refused", why);
+      else
+        log::debug("{}", why);
+    } else {
+      proxy_options.ca_state_dir = state;
+      proxy_options.authority = trust->authority;
+      proxy_options.upstream_ca = args.upstream_ca;
+      options.trust_layer = trust->layer;
+      // The CA key must stay out of reach even when the state directory lies in the workdir.
+      char real[PATH_MAX];
+      if (::realpath(state.c_str(), real)) options.hidden.push_back(real);
+    }
   }
   if (!args.providers.empty()) {
     auto vault = prepare_vault(args.providers, args.provider_profiles, *policy);
@@ -207,6 +241,11 @@ Action add_run(CLI::App& app, std::vector<std::string> command_after_dashes) {
                   "real values (from ward's environment) into requests to the provider's "
                   "endpoints only (repeatable; built in: anthropic, github, gitlab, npm, openai, "
                   "pypi)");
+  run->add_option("--inference", args->inference_routes,
+                  "Serve https://inference.local inside the sandbox from these routes (OpenShell's "
+                  "routes file: name, endpoint, model, protocols, api_key or api_key_env), tried "
+                  "in order")
+      ->check(CLI::ExistingFile);
   run->add_option("--provider-profile", args->provider_profiles,
                   "Load a provider profile (OpenShell's provider-profile YAML) that --provider "
                   "can then name (repeatable)")

@@ -18,6 +18,7 @@
 
 #include "audit/sink.h"
 #include "creds/vault.h"
+#include "inference/routes.h"
 #include "policy/matcher.h"
 #include "proxy/hosts.h"
 #include "proxy/peer.h"
@@ -80,6 +81,8 @@ struct Engine {
   std::shared_ptr<const Generation> generation;
   std::unique_ptr<Interception> tls;          // null: no CA, no interception
   std::shared_ptr<const creds::Vault> vault;  // null: no credentials
+  // inference.local's routes, tried in order (null or empty: inference.local is not served).
+  std::shared_ptr<const std::vector<inference::Route>> inference;
   bool stopping = false;
   // Every live session, for the timeout sweep and stop(); a session removes itself when done.
   std::list<Session*> sessions;

@@ -43,7 +43,7 @@ void raise_file_limit() {
 struct Proxy::Impl {
   asio::io_context io{1};
   asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
-  Engine engine{io, {}, {}, {}, nullptr, nullptr, nullptr};
+  Engine engine{io, {}, {}, {}, nullptr, nullptr, nullptr, nullptr};
   std::list<Sandbox> sandboxes;
   asio::steady_timer sweep{io};
   std::uint64_t generations = 0;
@@ -142,6 +142,7 @@ Result<std::unique_ptr<Proxy>> Proxy::create(Options options,
     impl->engine.tls->authority = std::move(options.authority);
   }
   impl->engine.vault = std::move(options.vault);
+  impl->engine.inference = std::move(options.inference_routes);
   return std::unique_ptr<Proxy>(new Proxy(std::move(impl)));
 }
 

@@ -28,6 +28,9 @@ class Authority;
 namespace ward::creds {
 class Vault;
 }
+namespace ward::inference {
+struct Route;
+}
 
 namespace ward::proxy {
 
@@ -53,6 +56,8 @@ struct Options {
   std::vector<std::string> upstream_ca;
   // Credentials swapped into requests towards their bound endpoints (null: none).
   std::shared_ptr<const creds::Vault> vault;
+  // inference.local's routes (null or empty: not served; requests for it meet the policy).
+  std::shared_ptr<const std::vector<inference::Route>> inference_routes;
 };
 
 class Proxy {

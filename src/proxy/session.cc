@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "creds/websocket.h"
+#include "inference/router.h"
 #include "policy/l7.h"
 #include "proxy/engine.h"
 #include "proxy/guard.h"
@@ -37,6 +39,8 @@ namespace http = beast::http;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kBodyChunk = 64 * 1024;
 constexpr std::size_t kResponseHeadLimit = 64 * 1024;
+constexpr std::size_t kMaxInferenceBody = 10 * 1024 * 1024;
+constexpr std::string_view kInferenceHost = "inference.local";
 
 using RequestParser = http::request_parser<http::buffer_body>;
 using ResponseParser = http::response_parser<http::buffer_body>;
@@ -145,6 +149,22 @@ class Session {
   asio::awaitable<void> intercept(const Target& target, audit::NetworkEvent& event,
                                   const Matches& matches);
   asio::awaitable<std::string> accept_client_tls(const Target& target);
+  // inference.local: served by ward itself, outside network policy (inference/router.h).
+  bool is_inference(const Target& target) const {
+    return engine_.inference && !engine_.inference->empty() && target.host == kInferenceHost;
+  }
+  asio::awaitable<void> inference_tunnel(const Target& target);
+  template <class Client>
+  asio::awaitable<bool> serve_inference(Client& client, RequestParser& parser, std::uint16_t port);
+  template <class Client>
+  asio::awaitable<bool> refuse_inference(Client& client, audit::ApiEvent& record, int status,
+                                         std::string error, std::string reason);
+  asio::awaitable<std::string> connect_backend(const inference::Route& route);
+  template <class Client, class Backend>
+  asio::awaitable<int> call_backend(Client& client, Backend& backend,
+                                    http::request<http::string_body>& request,
+                                    audit::ApiEvent& record, bool keep_alive, std::string& failure);
+  void close_backend();
   asio::awaitable<bool> forward(RequestParser& parser, bool first);
   asio::awaitable<std::optional<Refusal>> connect_upstream(const Target& target,
                                                            const policy::Endpoint& endpoint,
@@ -152,9 +172,12 @@ class Session {
   template <class Client, class Upstream>
   asio::awaitable<bool> exchange(Client& client, Upstream& upstream, RequestParser& parser,
                                  audit::HttpEvent& record, Inspection* inspection);
+  // `tap`, when given, sees each body chunk as it passes (inference usage counts).
   template <bool isRequest, class To, class From>
-  asio::awaitable<beast::error_code> relay(To& to, From& from, beast::flat_buffer& buffer,
-                                           http::parser<isRequest, http::buffer_body>& parser);
+  asio::awaitable<beast::error_code> relay(
+      To& to, From& from, beast::flat_buffer& buffer,
+      http::parser<isRequest, http::buffer_body>& parser,
+      const std::function<void(std::string_view)>* tap = nullptr);
   template <class Client, class Upstream>
   asio::awaitable<void> relay_websocket(Client& client, Upstream& upstream,
                                         creds::WebsocketRewriter* rewriter,
@@ -188,6 +211,7 @@ class Session {
   std::string upstream_host_;                     // where upstream_ goes (keep-alive reuse)
   std::uint16_t upstream_port_ = 0;
   std::string upstream_address_;
+  const inference::Route* backend_route_ = nullptr;  // where upstream_ (or tls_upstream_) goes
   tcp::resolver* resolver_ = nullptr;
   Phase phase_ = Phase::kHead;
   Clock::time_point deadline_ = Clock::time_point::max();
@@ -389,6 +413,10 @@ asio::awaitable<void> Session::tunnel(RequestParser& parser) {
     co_await send_error(client_, 400, error_body("bad_request", target.error().reason));
     co_return;
   }
+  if (is_inference(*target) && target->port == 443) {
+    co_await inference_tunnel(*target);
+    co_return;
+  }
   generation_ = engine_.generation;
   audit::NetworkEvent event = event_for(*target);
   policy::Decision d = decide(*generation_, *target, caller_);
@@ -586,7 +614,8 @@ asio::awaitable<void> Session::intercept(const Target& target, audit::NetworkEve
 template <bool isRequest, class To, class From>
 asio::awaitable<beast::error_code> Session::relay(
     To& to, From& from, beast::flat_buffer& buffer,
-    http::parser<isRequest, http::buffer_body>& parser) {
+    http::parser<isRequest, http::buffer_body>& parser,
+    const std::function<void(std::string_view)>* tap) {
   http::serializer<isRequest, http::buffer_body> serializer{parser.get()};
   if (!chunk_) chunk_ = std::make_unique<char[]>(kBodyChunk);
   auto& body = parser.get().body();
@@ -612,6 +641,10 @@ asio::awaitable<beast::error_code> Session::relay(
       body.size = kBodyChunk - body.size;
       body.data = chunk_.get();
       body.more = !parser.is_done();
+      if (tap && body.size) (*tap)(std::string_view(chunk_.get(), body.size));
+      // Nothing to pass on yet (the head goes alone, or a read brought only framing): a null
+      // buffer, because an empty one would go out as an empty chunk — the chunked body's end.
+      if (body.size == 0 && body.more) body.data = nullptr;
     }
     auto [wec, wn] = co_await http::async_write(to, serializer, kNoThrow);
     if (wec && wec != http::error::need_buffer) co_return wec;
@@ -671,6 +704,250 @@ asio::awaitable<void> Session::pump(From& from, To& to, beast::flat_buffer& pend
   socket_of(to).close(ignored);
 }
 
+// ---- inference.local ----
+
+asio::awaitable<void> Session::inference_tunnel(const Target& target) {
+  generation_ = engine_.generation;
+  if (!engine_.tls || !engine_.tls->prepare()) {
+    co_await send_error(
+        client_, 502,
+        error_body("inference_unavailable",
+                   "https://inference.local needs ward's CA: " +
+                       (engine_.tls ? engine_.tls->error : std::string("none was set up"))));
+    co_return;
+  }
+  co_await accept_client_tls(target);
+  if (!tls_client_) co_return;
+  for (;;) {
+    RequestParser parser;
+    parser.header_limit(static_cast<std::uint32_t>(engine_.limits.request_head));
+    parser.body_limit(boost::none);
+    if (!co_await read_head(*tls_client_, parser, false)) co_return;
+    if (!co_await serve_inference(*tls_client_, parser, target.port)) co_return;
+  }
+}
+
+template <class Client>
+asio::awaitable<bool> Session::refuse_inference(Client& client, audit::ApiEvent& record, int status,
+                                                std::string error, std::string reason) {
+  record.status = status;
+  record.network.action = status == 403 ? audit::Action::kDenied : audit::Action::kAllowed;
+  record.network.failed = status >= 500;
+  record.network.reason = reason;
+  engine_.audit.write(record);
+  co_await send_error(client, status, error_body(error, std::move(reason)));
+  co_return false;
+}
+
+void Session::close_backend() {
+  beast::error_code ignored;
+  upstream_.close(ignored);
+  if (tls_upstream_) socket_of(*tls_upstream_).close(ignored);
+  tls_upstream_.reset();
+  backend_route_ = nullptr;
+  upstream_buffer_.clear();
+}
+
+// A connection to a route's backend: the one kept from the last call when it is still open, else
+// a new one (TLS verified as for any upstream). Backends are the operator's configuration, not
+// the sandbox's choice: the SSRF guard does not apply (a model on the host's loopback is fine).
+asio::awaitable<std::string> Session::connect_backend(const inference::Route& route) {
+  const bool tls = route.scheme == "https";
+  if (backend_route_ == &route) {
+    tcp::socket& s = tls ? socket_of(*tls_upstream_) : upstream_;
+    char byte;
+    ssize_t n = ::recv(s.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) co_return "";
+  }
+  close_backend();
+  set_phase(Phase::kUpstream, engine_.limits.connect_timeout);
+  std::vector<IpAddress> candidates;
+  if (auto ip = parse_ip_literal(route.host)) {
+    candidates.push_back(*ip);
+  } else if (const auto& named = engine_.hosts.lookup(route.host); !named.empty()) {
+    candidates = named;
+  } else {
+    tcp::resolver resolver(engine_.io);
+    resolver_ = &resolver;
+    auto [ec, results] =
+        co_await resolver.async_resolve(route.host, std::to_string(route.port), kNoThrow);
+    resolver_ = nullptr;
+    if (ec) co_return "cannot resolve " + route.host + ": " + ec.message();
+    for (const auto& r : results)
+      if (auto ip = to_ip(r.endpoint().address())) candidates.push_back(*ip);
+  }
+  std::string failure = "no address for " + route.host;
+  beast::error_code ignored;
+  for (const IpAddress& ip : candidates) {
+    upstream_ = tcp::socket(engine_.io);
+    auto [ec] = co_await upstream_.async_connect({to_asio(ip), route.port}, kNoThrow);
+    if (!ec) {
+      failure.clear();
+      break;
+    }
+    upstream_.close(ignored);
+    failure = "cannot connect to " + ip.to_string() + ":" + std::to_string(route.port) + ": " +
+              (expired_ ? std::string("timed out") : ec.message());
+    if (expired_) break;
+  }
+  if (!failure.empty()) co_return failure;
+  upstream_.set_option(tcp::no_delay(true), ignored);
+  if (tls) {
+    if (!engine_.tls || !engine_.tls->prepare())
+      co_return "TLS to the backend needs ward's TLS setup: " +
+          (engine_.tls ? engine_.tls->error : std::string("none"));
+    tls_upstream_.emplace(std::move(upstream_), *engine_.tls->upstream);
+    SSL* ssl = tls_upstream_->native_handle();
+    if (auto prepared = tls::prepare_upstream(ssl, route.host); !prepared)
+      co_return prepared.error().message;
+    engine_.tls->sessions.offer(ssl, route.host, route.port);
+    auto [ec] = co_await tls_upstream_->async_handshake(asio::ssl::stream_base::client, kNoThrow);
+    if (ec) {
+      std::string why = tls::verify_failure(ssl);
+      co_return "TLS to the backend failed: " + (why.empty() ? ec.message() : why);
+    }
+  }
+  backend_route_ = &route;
+  co_return "";
+}
+
+// One call to one backend. -1: it failed before anything reached the client (`failure` says
+// why; the next route may be tried); 0: done, the client's connection closes; 1: done, kept.
+template <class Client, class Backend>
+asio::awaitable<int> Session::call_backend(Client& client, Backend& backend,
+                                           http::request<http::string_body>& request,
+                                           audit::ApiEvent& record, bool keep_alive,
+                                           std::string& failure) {
+  set_phase(Phase::kRelay, engine_.limits.idle_timeout);
+  auto [wec, wn] = co_await http::async_write(backend, request, kNoThrow);
+  if (wec) {
+    failure = "sending the request: " + wec.message();
+    co_return -1;
+  }
+  ResponseParser res;
+  res.header_limit(kResponseHeadLimit);
+  res.body_limit(boost::none);
+  if (request.method() == http::verb::head) res.skip(true);
+  auto [ec, n] = co_await http::async_read_header(backend, upstream_buffer_, res, kNoThrow);
+  if (ec) {
+    failure = "the response: " + ec.message();
+    co_return -1;
+  }
+  auto& response = res.get();
+  if (response.result_int() >= 500) {  // nothing reached the client yet: another route may do
+    failure = "HTTP " + std::to_string(response.result_int());
+    co_return -1;
+  }
+  const bool backend_keep_alive = response.keep_alive() && !res.need_eof();
+  keep_alive = keep_alive && !res.need_eof();
+  strip_hop_by_hop(response);
+  add_via(response);
+  response.keep_alive(keep_alive);
+  record.status = response.result_int();
+  inference::UsageScanner usage(response[http::field::content_type],
+                                response[http::field::content_encoding]);
+  const std::function<void(std::string_view)> tap = [&usage](std::string_view chunk) {
+    usage.feed(chunk);
+  };
+  auto rec = co_await relay(client, backend, upstream_buffer_, res, &tap);
+  const inference::Usage counted = usage.usage();
+  record.input_tokens = counted.input_tokens;
+  record.output_tokens = counted.output_tokens;
+  if (rec || !backend_keep_alive || upstream_buffer_.size()) close_backend();
+  if (rec) record.network.reason = "relaying the response: " + rec.message();
+  co_return rec || !keep_alive ? 0 : 1;
+}
+
+// One request to inference.local: classified, routed (in order, falling back on a backend that
+// fails before its first byte), keyed with the route's key, and recorded (one 6003 record).
+template <class Client>
+asio::awaitable<bool> Session::serve_inference(Client& client, RequestParser& parser,
+                                               std::uint16_t port) {
+  const auto started = Clock::now();
+  audit::ApiEvent record;
+  Target local;
+  local.host = std::string(kInferenceHost);
+  local.port = port;
+  record.network = event_for(local);
+  record.network.action = audit::Action::kAllowed;
+  auto& head = parser.get();
+  const std::string target(head.target());
+  const std::string path = target.substr(0, target.find('?'));
+  const bool anthropic_style = head.count("anthropic-version") || head.count("x-api-key");
+  auto protocol = inference::classify(head.method_string(), path, anthropic_style);
+  if (!protocol)
+    co_return co_await refuse_inference(
+        client, record, protocol.error().status,
+        protocol.error().status == 403 ? "path_not_served" : "method_not_allowed",
+        protocol.error().reason);
+  record.protocol = std::string(inference::protocol_name(*protocol));
+  std::vector<const inference::Route*> routes;
+  for (const inference::Route& r : *engine_.inference)
+    if (inference::route_serves(r, *protocol)) routes.push_back(&r);
+  if (routes.empty())
+    co_return co_await refuse_inference(
+        client, record, 400, "protocol_not_served",
+        "no inference route serves " + record.protocol + " (see ward run --inference)");
+
+  const auto declared = parser.content_length();  // see exchange(): checked before reading
+  http::request_parser<http::string_body> whole{std::move(parser)};
+  whole.body_limit(kMaxInferenceBody);
+  beast::error_code ec = http::error::body_limit;
+  if (!declared || *declared <= kMaxInferenceBody) {
+    auto [rec, n] = co_await http::async_read(client, buffer_, whole, kNoThrow);
+    ec = rec;
+  }
+  if (ec == http::error::body_limit)
+    co_return co_await refuse_inference(client, record, 413, "payload_too_large",
+                                        "inference requests are limited to 10 MiB");
+  if (ec) co_return false;
+  http::request<http::string_body> request = whole.release();
+  const bool keep_alive = request.keep_alive();
+  const bool has_body = request.method() == http::verb::post;
+  record.streaming = has_body && inference::wants_stream(request.body());
+
+  std::vector<std::string> tried;
+  for (const inference::Route* route : routes) {
+    http::request<http::string_body> out = request;
+    record.model = route->model;
+    if (has_body) {
+      auto body = inference::rewrite_body(request.body(), *route);
+      if (!body)
+        co_return co_await refuse_inference(client, record, 400, "bad_request",
+                                            body.error().message);
+      out.body() = std::move(body->text);
+      record.model = body->model;
+    }
+    inference::prepare_request(out, *route, *protocol);
+    out.version(11);
+    out.keep_alive(true);
+    out.prepare_payload();
+    record.route = route->name;
+    record.backend = route->backend();
+    std::string failure = co_await connect_backend(*route);
+    int outcome = -1;
+    if (failure.empty()) {
+      outcome =
+          route->scheme == "https"
+              ? co_await call_backend(client, *tls_upstream_, out, record, keep_alive, failure)
+              : co_await call_backend(client, upstream_, out, record, keep_alive, failure);
+    }
+    if (outcome < 0) {
+      close_backend();
+      tried.push_back(route->name + ": " + failure);
+      continue;
+    }
+    record.tried = std::move(tried);
+    record.latency = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+    engine_.audit.write(record);
+    co_return outcome == 1 && !expired_;
+  }
+  record.tried = tried;
+  std::string reason = "every route failed:";
+  for (const std::string& t : tried) reason += " [" + t + "]";
+  co_return co_await refuse_inference(client, record, 502, "inference_unavailable", reason);
+}
+
 // Sends a request that passed (head rewritten for the next hop), then relays the response; the
 // record is written once the response is through. True when the client connection stays open.
 template <class Client, class Upstream>
@@ -717,9 +994,16 @@ asio::awaitable<bool> Session::exchange(Client& client, Upstream& upstream, Requ
   }
   if (inspection && inspection->rewrite_body && !parser.is_done()) {
     // Read whole, rewritten, sent with its new length; too large a body is refused.
+    // Beast checks a Content-Length against the limit only while it parses the head, which is
+    // behind us: a declared length is checked here, a chunked body as it arrives.
+    const auto declared = parser.content_length();
     http::request_parser<http::string_body> whole{std::move(parser)};
     whole.body_limit(kMaxRewrittenBody);
-    auto [ec, n] = co_await http::async_read(client, buffer_, whole, kNoThrow);
+    beast::error_code ec = http::error::body_limit;
+    if (!declared || *declared <= kMaxRewrittenBody) {
+      auto [rec, n] = co_await http::async_read(client, buffer_, whole, kNoThrow);
+      ec = rec;
+    }
     if (ec == http::error::body_limit) {
       Inspection too_large;
       too_large.status = 413;
@@ -823,6 +1107,10 @@ asio::awaitable<bool> Session::forward(RequestParser& parser, bool first) {
       reason = "ward is a proxy: send absolute-form requests (http://host/path)";
     co_await send_error(client_, 400, error_body("bad_request", reason));
     co_return false;
+  }
+  if (is_inference(*target) && target->port == 80) {
+    req.target(target->origin_form);
+    co_return co_await serve_inference(client_, parser, 80);
   }
   audit::HttpEvent record;
   record.network = event_for(*target);

@@ -70,6 +70,11 @@ std::vector<std::string> build_environment(const policy::Environment& policy,
           "GIT_SSL_CAINFO", "PIP_CERT", "DENO_CERT", "AWS_CA_BUNDLE"})
       env[name] = context.ca_bundle;
   }
+  if (context.inference) {
+    env["OPENAI_BASE_URL"] = "https://inference.local/v1";
+    env["ANTHROPIC_BASE_URL"] = "https://inference.local";
+    env["OPENAI_API_KEY"] = env["ANTHROPIC_API_KEY"] = "ward-inference-local";
+  }
   for (const auto& [name, placeholder] : context.secrets) env[name] = placeholder;
 
   std::vector<std::string> out;

@@ -25,6 +25,9 @@ struct EnvContext {
   // ward's CA bundle inside the sandbox ("" when none): the variables through which OpenSSL,
   // curl, python requests, node, git, pip, deno and the AWS SDKs pick a trust store point at it.
   std::string ca_bundle;
+  // inference.local is served: the OpenAI and Anthropic SDKs are pointed at it, with keys that
+  // mean nothing (the proxy strips them and puts the route's key in).
+  bool inference = false;
   // Credential placeholders (NAME, placeholder): set last, over anything passed or set, so a
   // provider's variable never carries the real value from ward's environment.
   std::vector<std::pair<std::string, std::string>> secrets;

@@ -131,5 +131,19 @@ TEST(Environment, PlaceholdersWinOverPassAndSet) {
   EXPECT_FALSE(has(env, "GITHUB_TOKEN=t0ken"));
 }
 
+// With inference.local served, the SDKs find it with no configuration; a provider's placeholder
+// still wins for its own variable.
+TEST(Environment, InferenceVariablesPointAtInferenceLocal) {
+  EnvContext context = kContext;
+  context.inference = true;
+  context.secrets = {{"ANTHROPIC_API_KEY", "wardcred-ANTHROPIC_API_KEY-00"}};
+  auto env = build_environment({}, kHost, context);
+  EXPECT_TRUE(has(env, "OPENAI_BASE_URL=https://inference.local/v1"));
+  EXPECT_TRUE(has(env, "ANTHROPIC_BASE_URL=https://inference.local"));
+  EXPECT_TRUE(has(env, "OPENAI_API_KEY=ward-inference-local"));
+  EXPECT_TRUE(has(env, "ANTHROPIC_API_KEY=wardcred-ANTHROPIC_API_KEY-00"));
+  EXPECT_FALSE(has_name(build_environment({}, kHost, kContext), "OPENAI_BASE_URL"));
+}
+
 }  // namespace
 }  // namespace ward::sandbox

@@ -256,6 +256,7 @@ Result<Outcome> run(const RunOptions& options) {
   EnvContext env_context{home, id->user_name, plan->workdir, options.egress_port};
   if (!options.trust_layer.empty()) env_context.ca_bundle = "/etc/ward/tls/ca-bundle.pem";
   env_context.secrets = options.secret_env;
+  env_context.inference = options.inference;
   std::vector<std::string> env = build_environment(policy.environment, host_env, env_context);
   std::vector<std::string> argv = options.argv;
   std::vector<std::string> search;

@@ -53,6 +53,8 @@ struct RunOptions {
   std::string trust_layer;
   // Host directories hidden from the sandbox even inside listed paths (ward's state directory).
   std::vector<std::string> hidden;
+  // inference.local is served (the SDK variables point at it).
+  bool inference = false;
   // Credential placeholders (NAME, placeholder) for the workload's environment.
   std::vector<std::pair<std::string, std::string>> secret_env;
   // When set, a SIGHUP sent to ward calls it (a policy reload) instead of reaching the workload.
