@@ -39,6 +39,24 @@ if [[ "$(uname -m)" == x86_64 && "$("$node22" --version 2>/dev/null)" != "v$NODE
   fi
 fi
 
+# The official openai and @anthropic-ai/sdk npm clients for the inference tests, at the versions
+# tests/clients/package.json pins, into build/npm-clients (.installed: the package.json last
+# installed). Without them the SDK test skips and says so.
+npm_clients=build/npm-clients
+if ! cmp -s tests/clients/package.json "$npm_clients/.installed"; then
+  if command -v npm >/dev/null; then
+    echo "== openai and @anthropic-ai/sdk for the inference tests (npm install into $npm_clients)"
+    mkdir -p "$npm_clients" && cp tests/clients/package.json "$npm_clients/package.json"
+    if npm install --prefix "$npm_clients" --no-audit --no-fund --loglevel=error >/dev/null; then
+      cp tests/clients/package.json "$npm_clients/.installed"
+    else
+      echo "test.sh: warning: npm could not install the SDK clients; the SDK test will skip" >&2
+    fi
+  else
+    echo "test.sh: warning: npm is not installed; the inference SDK test will skip" >&2
+  fi
+fi
+
 echo "== format"
 tools/check-format.sh
 
@@ -54,4 +72,6 @@ if [[ $# -eq 0 ]]; then
   bench/fuzz-l7.sh 10
   echo "== fuzz smoke (credential placeholder scanner and rewriters, 10 s)"
   bench/fuzz-creds.sh 10
+  echo "== fuzz smoke (inference routes, classification, rewrites and usage scanner, 10 s)"
+  bench/fuzz-inference.sh 10
 fi
