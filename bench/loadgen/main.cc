@@ -8,7 +8,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <fstream>
 #include <optional>
+#include <sstream>
 #include <string>
 
 #include "loadgen/endpoint.h"
@@ -22,7 +24,8 @@ const char* const kFooter = R"(
 Output: one JSON object on stdout; errors on stderr, with the first message of each kind.
 Errors are counted by kind: connect (TCP to the proxy or target), proxy (CONNECT refused or
 malformed reply), tls (handshake), timeout (a step over --timeout), status (non-2xx response),
-io (connection lost or response malformed mid-request).
+io (connection lost or response malformed mid-request), framing (bytes after a complete response:
+the response counts, its connection is not reused).
 Exit status: 0 when the run completed (errors are in the JSON), 1 on bad arguments or when the
 run could not start (or, in bulk mode, the download failed).)";
 
@@ -53,6 +56,19 @@ const CLI::Validator kNonNegative(
       return number && *number >= 0 ? "" : "expected a number, 0 or above, got '" + text + "'";
     },
     "NONNEGATIVE");
+
+// "Name: value", as a request header; the name a token (RFC 9110, 5.6.2).
+const CLI::Validator kHeaderForm(
+    [](std::string& text) {
+      const std::size_t colon = text.find(':');
+      const bool token = colon != 0 && colon != std::string::npos &&
+                         text.find_first_not_of(
+                             "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn"
+                             "opqrstuvwxyz") == colon;
+      const bool clean = text.find_first_of("\r\n") == std::string::npos;
+      return token && clean ? "" : "expected 'Name: value', got '" + text + "'";
+    },
+    "");
 
 const CLI::Validator kAbsolutePath(
     [](std::string& text) {
@@ -104,7 +120,7 @@ CLI::App* add_requests_mode(CLI::App& app, ward::loadgen::RequestOptions& option
                    tls ? "Server name for SNI and the Host header (default: the target's host)"
                        : "Name for the Host header (default: the target's host)")
       ->type_name("NAME");
-  mode->add_option("--path", options.path, "Path to GET")
+  mode->add_option("--path", options.path, "Path to request")
       ->check(kAbsolutePath)
       ->type_name("PATH")
       ->capture_default_str();
@@ -138,6 +154,31 @@ CLI::App* add_requests_mode(CLI::App& app, ward::loadgen::RequestOptions& option
                      "(default: no verification)")
         ->check(CLI::ExistingFile);
   }
+  CLI::Option* body =
+      mode->add_option("--body", options.body,
+                       "POST this body with every request (Content-Type: application/json unless "
+                       "--header sets one); without it, GETs")
+          ->type_name("TEXT");
+  mode->add_option_function<std::string>(
+          "--body-file",
+          [&options](const std::string& path) {
+            std::ifstream in(path, std::ios::binary);
+            std::ostringstream text;
+            text << in.rdbuf();
+            if (!in) throw CLI::ValidationError("--body-file", "cannot read '" + path + "'");
+            options.body = text.str();
+          },
+          "The same, the body read from this file")
+      ->check(CLI::ExistingFile)
+      ->excludes(body)
+      ->type_name("FILE");
+  mode->add_option("--header", options.headers, "Add this header to every request (repeatable)")
+      ->check(kHeaderForm)
+      ->type_name("'NAME: VALUE'");
+  mode->add_flag("--events", options.events,
+                 "Read each response as it arrives and time its server-sent events (each ends with "
+                 "a blank line): adds events, first_event_ms (from the request) and event_gap_ms "
+                 "(between one event's arrival and the next's, within a response) to the JSON");
   add_timeout(*mode, options.timeout_s);
   return mode;
 }

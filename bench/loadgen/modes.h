@@ -6,12 +6,14 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "loadgen/endpoint.h"
 
 namespace ward::loadgen {
 
-// connect-tls (HTTPS through CONNECT tunnels) and http (plain HTTP through a forward proxy).
+// connect-tls (HTTPS through CONNECT tunnels) and http (plain HTTP through a forward proxy); GETs,
+// or POSTs of a body (a model API's calls, with --events its streamed answers).
 struct RequestOptions {
   bool tls = false;               // connect-tls rather than http
   std::optional<Endpoint> proxy;  // none: straight to the target, the baseline
@@ -26,6 +28,13 @@ struct RequestOptions {
   bool resume_tls = false;
   std::string ca_file;  // verify the server's certificate against these CAs; empty: no check
   double timeout_s = 10;
+  // A request body: when set, every request is a POST of it (Content-Type: application/json
+  // unless a header says otherwise); else a GET.
+  std::optional<std::string> body;
+  std::vector<std::string> headers;  // "Name: value", added to every request
+  // Time the response's server-sent events (each ends with a blank line, "\n\n"): when each
+  // arrives, hence the time to the first and the gaps between them. The body is read as it comes.
+  bool events = false;
 };
 int run_requests(const RequestOptions& options);
 

@@ -10,7 +10,7 @@ namespace ward::loadgen {
 namespace {
 
 constexpr std::array<const char*, kErrorKindCount> kErrorNames = {
-    "connect", "proxy", "tls", "timeout", "status", "io",
+    "connect", "proxy", "tls", "timeout", "status", "io", "framing",
 };
 
 std::size_t index_of(ErrorKind kind) {

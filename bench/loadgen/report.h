@@ -32,8 +32,10 @@ enum class ErrorKind {
   kTimeout,  // a step took longer than --timeout
   kStatus,   // the server answered, but not with a 2xx
   kIo,       // the connection failed mid-request, or the response was malformed
+  kFraming,  // bytes arrived after a complete response, before the next request: the peer's
+             // HTTP/1.1 framing is broken (the response counts; its connection is not reused)
 };
-inline constexpr std::size_t kErrorKindCount = 6;
+inline constexpr std::size_t kErrorKindCount = 7;
 
 class ErrorCounts {
  public:

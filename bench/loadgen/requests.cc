@@ -1,4 +1,5 @@
-// connect-tls and http: workers sending requests back to back, each waiting for its response.
+// connect-tls and http: workers sending requests back to back, each waiting for its response (and,
+// with --events, timing the server-sent events of a streamed one as they arrive).
 #include <openssl/ssl.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -32,7 +33,7 @@ namespace http = beast::http;
 namespace ssl = asio::ssl;
 using PlainStream = beast::tcp_stream;
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
-using Request = http::request<http::empty_body>;
+using Request = http::request<http::string_body>;
 
 // Hands out the run's requests to the workers of every thread: until the deadline, or until
 // `limit` have been handed out.
@@ -57,12 +58,19 @@ struct Tally {
   ErrorCounts errors;
   std::uint64_t connections = 0;  // opened: one per worker, more when servers close them
   std::uint64_t tls_resumed = 0;  // handshakes that resumed a session (--resume)
+  // --events, of the requests that succeeded:
+  std::uint64_t events = 0;
+  Latencies first_events;  // from the request's start to its response's first event
+  Latencies event_gaps;    // between consecutive events of one response
 
   void merge(const Tally& other) {
     latencies.merge(other.latencies);
     errors.merge(other.errors);
     connections += other.connections;
     tls_resumed += other.tls_resumed;
+    events += other.events;
+    first_events.merge(other.first_events);
+    event_gaps.merge(other.event_gaps);
   }
 };
 
@@ -81,11 +89,21 @@ Request make_request(const RequestOptions& options) {
   const std::string target = options.proxy && !options.tls
                                  ? "http://" + options.target.authority() + options.path
                                  : options.path;
-  Request request{http::verb::get, target, 11};
+  Request request{options.body ? http::verb::post : http::verb::get, target, 11};
   const std::uint16_t default_port = options.tls ? 443 : 80;
   request.set(http::field::host, host_with_port(options.host, options.target.port, default_port));
   request.set(http::field::user_agent, "ward-loadgen");
+  if (options.body) {
+    request.set(http::field::content_type, "application/json");
+    request.body() = *options.body;
+  }
+  for (const std::string& header : options.headers) {  // "Name: value" (checked by the CLI)
+    const std::size_t colon = header.find(':');
+    const std::size_t value = header.find_first_not_of(" \t", colon + 1);
+    request.set(header.substr(0, colon), value == std::string::npos ? "" : header.substr(value));
+  }
   request.keep_alive(!options.new_connection);
+  request.prepare_payload();
   return request;
 }
 
@@ -127,9 +145,21 @@ class Worker {
           // A kept-alive connection's set-up is paid once, not by its first request.
           if (!plan_.options.new_connection) start = Clock::now();
         }
-        const bool reusable = co_await fetch();
-        tally_.latencies.add(Clock::now() - start);
-        if (!reusable) finish_connection();
+        const Fetched fetched = co_await fetch();
+        tally_.latencies.add(fetched.done - start);
+        if (!fetched.events.empty()) {
+          tally_.events += fetched.events.size();
+          tally_.first_events.add(fetched.events.front() - start);
+          for (std::size_t i = 1; i < fetched.events.size(); ++i) {
+            tally_.event_gaps.add(fetched.events[i] - fetched.events[i - 1]);
+          }
+        }
+        if (fetched.trailing != 0) {
+          tally_.errors.add(ErrorKind::kFraming,
+                            std::to_string(fetched.trailing) +
+                                " byte(s) after a complete response, before the next request");
+        }
+        if (!fetched.reusable) finish_connection();
       } catch (const Failure& failure) {
         tally_.errors.add(failure.kind(), failure.what());
         stream_.reset();  // whatever state it is in, the connection carries no further request
@@ -169,20 +199,59 @@ class Worker {
     if (SSL_session_reused(ssl)) ++tally_.tls_resumed;
   }
 
-  // Sends the request and reads the whole response: false when the connection cannot carry
-  // another request.
-  asio::awaitable<bool> fetch() {
+  struct Fetched {
+    Clock::time_point done;                 // the response's last byte was read
+    std::vector<Clock::time_point> events;  // --events: when each event's end was read
+    std::size_t trailing = 0;               // bytes read after the response (a framing error)
+    bool reusable = false;                  // the connection can carry another request
+  };
+
+  // Sends the request and reads the whole response.
+  asio::awaitable<Fetched> fetch() {
     beast::get_lowest_layer(*stream_).expires_after(plan_.timeout);
     co_await step(ErrorKind::kIo, "request",
                   http::async_write(*stream_, request_, asio::use_awaitable));
-    http::response<http::string_body> response;
-    co_await step(ErrorKind::kIo, "response",
-                  http::async_read(*stream_, buffer_, response, asio::use_awaitable));
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(boost::none);
+    Fetched fetched;
+    if (plan_.options.events) {
+      co_await read_events(parser, fetched.events);
+    } else {
+      co_await step(ErrorKind::kIo, "response",
+                    http::async_read(*stream_, buffer_, parser, asio::use_awaitable));
+    }
+    fetched.done = Clock::now();
+    const auto& response = parser.get();
     if (http::to_status_class(response.result()) != http::status_class::successful) {
       throw Failure(ErrorKind::kStatus, "HTTP " + std::to_string(response.result_int()) + " " +
                                             std::string(response.reason()));
     }
-    co_return response.keep_alive() && !plan_.options.new_connection;
+    // The server has had nothing to answer since: whatever is left is not a response's.
+    fetched.trailing = buffer_.size();
+    fetched.reusable =
+        response.keep_alive() && !plan_.options.new_connection && fetched.trailing == 0;
+    co_return fetched;
+  }
+
+  // Reads a response read by read as it arrives, noting when each event of its body ends ("\n\n",
+  // the event stream's blank line): events that arrive together get the same time, as a client
+  // would see them.
+  asio::awaitable<void> read_events(http::response_parser<http::string_body>& parser,
+                                    std::vector<Clock::time_point>& events) {
+    co_await step(ErrorKind::kIo, "response",
+                  http::async_read_header(*stream_, buffer_, parser, asio::use_awaitable));
+    std::size_t scanned = 0;
+    while (!parser.is_done()) {
+      co_await step(ErrorKind::kIo, "response",
+                    http::async_read_some(*stream_, buffer_, parser, asio::use_awaitable));
+      const Clock::time_point now = Clock::now();
+      const std::string& body = parser.get().body();
+      for (; scanned < body.size(); ++scanned) {
+        if (scanned > 0 && body[scanned] == '\n' && body[scanned - 1] == '\n') {
+          events.push_back(now);
+        }
+      }
+    }
   }
 
   // Closes a connection that served its last request, keeping its TLS session for the next
@@ -240,6 +309,11 @@ nlohmann::ordered_json report(const RequestOptions& options, Tally& total, doubl
   json["duration_s"] = rounded(elapsed_s, 3);
   json["rps"] = rounded(count / elapsed_s, 1);
   json["latency_ms"] = total.latencies.summarize();
+  if (options.events) {
+    json["events"] = total.events;
+    json["first_event_ms"] = total.first_events.summarize();
+    json["event_gap_ms"] = total.event_gaps.summarize();
+  }
   return json;
 }
 

@@ -1,5 +1,6 @@
 #include "cli/egress_setup.h"
 
+#include <limits.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -65,7 +66,13 @@ bool bundle_up_to_date(const std::string& tls_dir) {
 }  // namespace
 
 std::string state_dir(const std::string& flag) {
-  if (!flag.empty()) return flag;
+  if (!flag.empty()) {
+    // The overlay that shows the CA bundle inside the sandbox is mounted from the init, whose
+    // working directory is not ward's: a relative directory would point elsewhere there.
+    if (flag.front() == '/') return flag;
+    char cwd[PATH_MAX];
+    return ::getcwd(cwd, sizeof cwd) ? std::string(cwd) + "/" + flag : flag;
+  }
   if (const char* env = ::getenv("WARD_STATE_DIR"); env && *env) return env;
   if (::geteuid() == 0) return "/var/lib/ward";
   if (const char* xdg = ::getenv("XDG_STATE_HOME"); xdg && *xdg == '/')

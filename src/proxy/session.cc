@@ -642,9 +642,10 @@ asio::awaitable<beast::error_code> Session::relay(
       body.data = chunk_.get();
       body.more = !parser.is_done();
       if (tap && body.size) (*tap)(std::string_view(chunk_.get(), body.size));
-      // Nothing to pass on yet (the head goes alone, or a read brought only framing): a null
-      // buffer, because an empty one would go out as an empty chunk — the chunked body's end.
-      if (body.size == 0 && body.more) body.data = nullptr;
+      // Nothing to pass on (the head goes alone, or a read brought only framing, the last chunk
+      // included): a null buffer, because an empty one would go out as an empty chunk — which
+      // is the chunked body's end, and would be written a second time at the real end.
+      if (body.size == 0) body.data = nullptr;
     }
     auto [wec, wn] = co_await http::async_write(to, serializer, kNoThrow);
     if (wec && wec != http::error::need_buffer) co_return wec;
@@ -904,7 +905,6 @@ asio::awaitable<bool> Session::serve_inference(Client& client, RequestParser& pa
   http::request<http::string_body> request = whole.release();
   const bool keep_alive = request.keep_alive();
   const bool has_body = request.method() == http::verb::post;
-  record.streaming = has_body && inference::wants_stream(request.body());
 
   std::vector<std::string> tried;
   for (const inference::Route* route : routes) {
@@ -917,6 +917,7 @@ asio::awaitable<bool> Session::serve_inference(Client& client, RequestParser& pa
                                             body.error().message);
       out.body() = std::move(body->text);
       record.model = body->model;
+      record.streaming = body->stream;
     }
     inference::prepare_request(out, *route, *protocol);
     out.version(11);

@@ -394,6 +394,7 @@ TEST_P(InferenceTest, StreamingResponsesStream) {
           {"anthropic", sse_timing(kMessages, messages, "anthropic-version:2023-06-01")},
       },
       sandbox_policy(), options);
+
   // OpenAI: role, the words, stop, usage, [DONE]. Anthropic: start, block start, ping, the words,
   // block stop, delta, stop. 60 ms apart.
   for (const auto& [label, events] :
@@ -425,6 +426,17 @@ TEST_P(InferenceTest, StreamingResponsesStream) {
   EXPECT_FALSE(seen["headers"].contains("authorization")) << seen.dump();
   EXPECT_EQ(at(seen, "/headers/anthropic-version", ""), "2023-06-01") << seen.dump();
   EXPECT_EQ(at(seen, "/stream", false), true) << seen.dump();
+  // The chunked framing as the client gets it: one last chunk, once. (A relay that wrote an empty
+  // chunk for a read that brought only the last one ended the body twice, and a keep-alive
+  // client such as Node's then read the second as the start of the next response.)
+  auto framing = attempts({{"raw", post(kChat, chat, "--raw")}}, sandbox_policy(), options);
+  const std::string& raw = framing["raw"].out;
+  const size_t done = raw.rfind("[DONE]");
+  ASSERT_NE(done, std::string::npos) << raw;
+  ASSERT_TRUE(raw.ends_with(" 200")) << raw.substr(done);
+  const std::string after = raw.substr(done + 6, raw.size() - done - 6 - 4);  // framing only
+  EXPECT_EQ(std::count(after.begin(), after.end(), '0'), 1)
+      << "the chunked body must end once: " << json(after).dump();
 }
 
 // The official SDKs, unchanged and unconfigured, inside the sandbox: openai's chat completion,
