@@ -1,5 +1,6 @@
 #include "proxy/proxy.h"
 
+#include <malloc.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
@@ -143,6 +144,13 @@ Result<std::unique_ptr<Proxy>> Proxy::create(Options options,
   }
   impl->engine.vault = std::move(options.vault);
   impl->engine.inference = std::move(options.inference_routes);
+  if (impl->engine.inference && !impl->engine.inference->empty()) {
+    // Model calls carry bodies of tens to hundreds of KiB, read whole and rewritten: with glibc's
+    // defaults each such buffer is mmapped and unmapped (or trimmed) per call, page faults and TLB
+    // shoot-downs included — about half of ward's CPU on a 64 KiB prompt. Keep them in the heap.
+    ::mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    ::mallopt(M_TRIM_THRESHOLD, 64 << 20);
+  }
   return std::unique_ptr<Proxy>(new Proxy(std::move(impl)));
 }
 
