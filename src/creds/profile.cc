@@ -2,9 +2,7 @@
 // path).
 #include "creds/profile.h"
 
-#include <fcntl.h>
 #include <fmt/core.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -12,7 +10,6 @@
 #include <new>
 #include <unordered_set>
 
-#include "base/fd.h"
 #include "base/strings.h"
 #include "policy/reader.h"
 
@@ -315,24 +312,9 @@ Result<Profile> load_profile_string(std::string_view text, std::string_view file
 }
 
 Result<Profile> load_profile_file(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-  if (!fd) return fail_errno(fmt::format("{}: cannot open the provider profile", path));
-  std::string text;
-  char buf[16384];
-  while (true) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail_errno(fmt::format("{}: cannot read the provider profile", path));
-    }
-    if (n == 0) break;
-    text.append(buf, static_cast<std::size_t>(n));
-    if (text.size() > kMaxFileSize) {
-      return fail(
-          fmt::format("{}: the provider profile is larger than {} MiB", path, kMaxFileSize >> 20));
-    }
-  }
-  return load_profile_string(text, path);
+  auto text = policy::detail::read_config_file(path, "provider profile", kMaxFileSize);
+  if (!text) return fail(path + ": " + text.error().message, text.error().err);
+  return load_profile_string(*text, path);
 }
 
 }  // namespace ward::creds

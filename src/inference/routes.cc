@@ -2,9 +2,7 @@
 #include "inference/routes.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <fmt/core.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -14,7 +12,6 @@
 #include <exception>
 #include <new>
 
-#include "base/fd.h"
 #include "base/strings.h"
 #include "policy/reader.h"
 
@@ -422,24 +419,9 @@ Result<std::vector<Route>> load_routes_string(std::string_view text, std::string
 
 Result<std::vector<Route>> load_routes_file(const std::string& path,
                                             const std::vector<std::string>& env) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-  if (!fd) return fail_errno(fmt::format("{}: cannot open the routes file", path));
-  std::string text;
-  char buf[16384];
-  while (true) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail_errno(fmt::format("{}: cannot read the routes file", path));
-    }
-    if (n == 0) break;
-    text.append(buf, static_cast<std::size_t>(n));
-    if (text.size() > kMaxFileSize) {
-      return fail(
-          fmt::format("{}: the routes file is larger than {} MiB", path, kMaxFileSize >> 20));
-    }
-  }
-  return load_routes_string(text, path, env);
+  auto text = policy::detail::read_config_file(path, "routes file", kMaxFileSize);
+  if (!text) return fail(path + ": " + text.error().message, text.error().err);
+  return load_routes_string(*text, path, env);
 }
 
 }  // namespace ward::inference

@@ -1,5 +1,7 @@
 #include "policy/l7.h"
 
+#include "policy/matcher.h"
+
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -139,27 +141,6 @@ Result<Segment> decode_segment(std::string_view raw, size_t offset, bool allow_e
     }
   }
   return seg;
-}
-
-// `*` matches any run of characters (greedy with one resume point: O(|glob| * |text|)).
-bool star_match(std::string_view glob, std::string_view text) {
-  size_t p = 0, t = 0, star = std::string_view::npos, resume = 0;
-  while (t < text.size()) {
-    if (p < glob.size() && glob[p] == '*') {
-      star = p++;
-      resume = t;
-    } else if (p < glob.size() && glob[p] == text[t]) {
-      ++p;
-      ++t;
-    } else if (star != std::string_view::npos) {
-      p = star + 1;
-      t = ++resume;
-    } else {
-      return false;
-    }
-  }
-  while (p < glob.size() && glob[p] == '*') ++p;
-  return p == glob.size();
 }
 
 std::vector<std::string_view> segments_of(std::string_view path) {

@@ -127,25 +127,13 @@ LoadResult load_file(const std::string& path) {
         Diagnostic{Diagnostic::Severity::kError, path, 0, 0, "", std::move(message)});
     return r;
   };
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-  if (!fd) return unreadable(fmt::format("cannot open the policy file: {}", std::strerror(errno)));
-  std::string text;
-  char buf[65536];
-  while (true) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return unreadable(fmt::format("cannot read the policy file: {}", std::strerror(errno)));
-    }
-    if (n == 0) break;
-    text.append(buf, static_cast<std::size_t>(n));
-    if (text.size() > kMaxFileSize) {
-      return unreadable(
-          fmt::format("the policy file is larger than {} MiB; a policy is a few kilobytes",
-                      kMaxFileSize >> 20));
-    }
+  auto text = detail::read_config_file(path, "policy file", kMaxFileSize);
+  if (!text) {
+    std::string message = text.error().describe();
+    if (text.error().err == 0) message += "; a policy is a few kilobytes";
+    return unreadable(std::move(message));
   }
-  return load_string(text, path);
+  return load_string(*text, path);
 }
 
 std::string changed_static_section(const Policy& running, const Policy& update) {

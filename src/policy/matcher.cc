@@ -8,28 +8,6 @@
 namespace ward::policy {
 namespace {
 
-// `*` inside one label or path segment: any run of characters (the separator never appears in
-// `text`, which is already one label or segment).
-bool wildcard_match(std::string_view pattern, std::string_view text) {
-  size_t p = 0, t = 0, star = std::string_view::npos, resume = 0;
-  while (t < text.size()) {
-    if (p < pattern.size() && pattern[p] == '*') {
-      star = p++;
-      resume = t;
-    } else if (p < pattern.size() && pattern[p] == text[t]) {
-      ++p;
-      ++t;
-    } else if (star != std::string_view::npos) {
-      p = star + 1;
-      t = ++resume;
-    } else {
-      return false;
-    }
-  }
-  while (p < pattern.size() && pattern[p] == '*') ++p;
-  return p == pattern.size();
-}
-
 std::vector<std::string_view> labels_of(std::string_view host) {
   return split(host, '.');
 }
@@ -50,11 +28,31 @@ bool segments_match(const std::vector<std::string_view>& pattern, size_t p,
       if (segments_match(pattern, p + 1, path, skip)) return true;
     return false;
   }
-  return t < path.size() && wildcard_match(pattern[p], path[t]) &&
+  return t < path.size() && star_match(pattern[p], path[t]) &&
          segments_match(pattern, p + 1, path, t + 1);
 }
 
 }  // namespace
+
+bool star_match(std::string_view pattern, std::string_view text) {
+  size_t p = 0, t = 0, star = std::string_view::npos, resume = 0;
+  while (t < text.size()) {
+    if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      resume = t;
+    } else if (p < pattern.size() && pattern[p] == text[t]) {
+      ++p;
+      ++t;
+    } else if (star != std::string_view::npos) {
+      p = star + 1;
+      t = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
 
 HostPattern::HostPattern(std::string_view pattern) {
   for (auto label : labels_of(pattern)) labels_.emplace_back(label);
@@ -69,12 +67,12 @@ bool HostPattern::matches(std::string_view host) const {
     if (labels.size() < fixed + 1) return false;
     size_t offset = labels.size() - fixed;
     for (size_t i = 0; i < fixed; ++i)
-      if (!wildcard_match(labels_[i + 1], labels[offset + i])) return false;
+      if (!star_match(labels_[i + 1], labels[offset + i])) return false;
     return true;
   }
   if (labels.size() != fixed) return false;
   for (size_t i = 0; i < fixed; ++i)
-    if (!wildcard_match(labels_[i], labels[i])) return false;
+    if (!star_match(labels_[i], labels[i])) return false;
   return true;
 }
 

@@ -26,6 +26,10 @@ class HostPattern {
   std::vector<std::string> labels_;  // "**" only ever first
 };
 
+// `*` matches any run of characters, every other character itself (greedy with one resume
+// point: O(|glob| * |text|)). Callers give one host label, path segment or query value.
+bool star_match(std::string_view glob, std::string_view text);
+
 // A binary path glob: `*` within one path segment, `**` across any number of segments, "/**" any.
 bool binary_matches(std::string_view pattern, std::string_view path);
 

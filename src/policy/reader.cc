@@ -1,10 +1,15 @@
 #include "policy/reader.h"
 
+#include <fcntl.h>
 #include <fmt/core.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <unordered_map>
+
+#include "base/fd.h"
 
 namespace ward::policy::detail {
 
@@ -235,6 +240,25 @@ std::optional<std::string> read_choice(Sink& sink, const Field& f,
   }
   sink.error(f, fmt::format("expected {}, got {}", quoted_list(choices, "or"), describe(f.node)));
   return std::nullopt;
+}
+
+Result<std::string> read_config_file(const std::string& path, std::string_view what,
+                                     std::size_t max_bytes) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  if (!fd) return fail_errno(fmt::format("cannot open the {}", what));
+  std::string text;
+  char buf[65536];
+  while (true) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail_errno(fmt::format("cannot read the {}", what));
+    }
+    if (n == 0) return text;
+    text.append(buf, static_cast<std::size_t>(n));
+    if (text.size() > max_bytes)
+      return fail(fmt::format("the {} is larger than {} MiB", what, max_bytes >> 20));
+  }
 }
 
 }  // namespace ward::policy::detail

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/result.h"
 #include "policy/policy.h"
 
 namespace ward::policy::detail {
@@ -133,5 +134,11 @@ void read_process(Sink& sink, const Field& f, ProcessPolicy& out);
 void read_resources(Sink& sink, const Field& f, Resources& out);
 void read_environment(Sink& sink, const Field& f, Environment& out);
 void read_network(Sink& sink, const Field& f, std::vector<NetworkRule>& out);
+
+// The whole of a small configuration file (a policy, a provider profile, a routes file). Errors
+// say "cannot open the WHAT" / "cannot read the WHAT" (with errno), or that it is larger than
+// `max_bytes`; the caller adds the path.
+Result<std::string> read_config_file(const std::string& path, std::string_view what,
+                                     std::size_t max_bytes);
 
 }  // namespace ward::policy::detail
