@@ -31,7 +31,8 @@ BIN="$FUZZ_DIR/bin/$NAME"
 echo "==> building $BIN"
 # fmt comes from the system, uninstrumented: the coverage is ward's.
 "$CXX" -std=c++20 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -O1 -g \
-  -I"$ROOT/src" "$ROOT/fuzz/l7_fuzz.cc" "$ROOT/src/policy/l7.cc" -lfmt -o "$BIN"
+  -I"$ROOT/src" "$ROOT/fuzz/l7_fuzz.cc" "$ROOT/src/policy/l7.cc" "$ROOT/src/policy/matcher.cc" \
+  "$ROOT/src/base/strings.cc" -lfmt -o "$BIN"
 
 seed() { # FILE CONTENT (the first byte is the flag byte: \x01 = allow_encoded_slash)
   printf '%b' "$2" >"$FUZZ_DIR/$NAME/corpus/$1"
