@@ -83,9 +83,25 @@ struct StepTrace {
   }
 };
 
+// Long-lived sandboxes (persistent mode) add, parent → init: kExec (start the command of exec
+// slot `slot`; its stdin, stdout and stderr attached as SCM_RIGHTS), kSignal (`value` to the
+// process group of slot `slot`), kStop (the stop protocol for the whole sandbox); init → parent:
+// kExecStarted (`value`: its pid inside), kExecFailed (`error`), kExecExit (`value`: wait status).
 struct Message {
-  enum Type : std::uint32_t { kGo = 1, kReady, kSetupError, kExit };
+  enum Type : std::uint32_t {
+    kGo = 1,
+    kReady,
+    kSetupError,
+    kExit,
+    kExec,
+    kExecStarted,
+    kExecFailed,
+    kExecExit,
+    kSignal,
+    kStop,
+  };
   std::uint32_t type = 0;
+  std::int32_t slot = -1;  // exec messages: which exec slot
   std::int32_t value = 0;  // kReady: workload pid (inside); kExit: wait status
   std::int32_t ended = 0;  // kExit: 0 exited/signaled, 1 timed out, 2 stopped by ward
   ChildError error;        // kSetupError
@@ -97,7 +113,22 @@ struct Rlimit {
   rlim_t value;
 };
 
+// One command started in a running long-lived sandbox: written by the parent before kExec, read
+// by the init (they share memory) until the command has exec'd.
+struct ExecSlot {
+  char* const* argv = nullptr;
+  char* const* envp = nullptr;
+  const char* workdir = nullptr;
+  pid_t pid = 0;  // the init's bookkeeping: the running command's pid inside (0: free)
+};
+inline constexpr int kMaxExecs = 256;
+
 struct ChildSpec {
+  // Persistent mode: no command of its own (argv is null); the init stays until kStop, SIGTERM, the
+  // time limit or the parent's death, and starts commands on kExec.
+  bool persistent = false;
+  ExecSlot execs[kMaxExecs];
+
   int sock = -1;         // the children's end of the socketpair
   int parent_sock = -1;  // the parent's end, closed first thing in the init
 

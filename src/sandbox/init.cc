@@ -388,6 +388,10 @@ int build_landlock(const ChildSpec& spec, const Failure& f) {
 struct WorkloadArgs {
   ChildSpec* spec;
   int landlock_fd;
+  char* const* argv;
+  char* const* envp;
+  const char* workdir;
+  int stdio[3];  // persistent mode: become fds 0, 1, 2 (-1: keep the init's)
 };
 
 bool drop_bounding_set(const Failure& f) {
@@ -410,10 +414,10 @@ bool drop_all_capabilities(const Failure& f) {
   return true;
 }
 
-void exec_command(const ChildSpec& spec, const Failure& f) {
-  const char* file = spec.argv[0];
+void exec_command(const ChildSpec& spec, const WorkloadArgs& args, const Failure& f) {
+  const char* file = args.argv[0];
   if (std::strchr(file, '/')) {
-    sys::execve(file, spec.argv, spec.envp);
+    sys::execve(file, args.argv, args.envp);
     f(Step::kExec, "execve", sys::last_err, file);
     return;
   }
@@ -421,7 +425,7 @@ void exec_command(const ChildSpec& spec, const Failure& f) {
   for (const char* const* dir = spec.search_path; dir && *dir; ++dir) {
     char path[PATH_MAX];
     if (!join(path, sizeof path, *dir, "/", file)) continue;
-    sys::execve(path, spec.argv, spec.envp);
+    sys::execve(path, args.argv, args.envp);
     // Like execvp: keep looking past ENOENT/ENOTDIR, remember a permission problem.
     if (sys::last_err == EACCES)
       err = EACCES;
@@ -446,6 +450,9 @@ int workload_main(void* arg) {
 
   StepTrace& trace = spec.trace;
   if (spec.new_process_group) sys::call(SYS_setpgid, 0, 0);
+  for (int i = 0; i < 3; ++i)
+    if (args->stdio[i] >= 0 && sys::call(SYS_dup3, args->stdio[i], i, 0) < 0)
+      return f(Step::kSpawn, "dup3", sys::last_err), 1;
   if (spec.workload_cgroup_ns && sys::unshare(CLONE_NEWCGROUP) != 0)
     return f(Step::kCgroupNamespace, "unshare(CLONE_NEWCGROUP)", sys::last_err), 1;
   trace.add(Step::kCgroupNamespace);
@@ -467,8 +474,8 @@ int workload_main(void* arg) {
   if (!drop_all_capabilities(f)) return 1;
   trace.add(Step::kDropCapabilities);
 
-  if (sys::chdir(spec.workdir) != 0)
-    return f(Step::kChdir, "chdir", sys::last_err, spec.workdir), 1;
+  if (sys::chdir(args->workdir) != 0)
+    return f(Step::kChdir, "chdir", sys::last_err, args->workdir), 1;
   trace.add(Step::kChdir);
   if (sys::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
     return f(Step::kNoNewPrivs, "prctl(PR_SET_NO_NEW_PRIVS)", sys::last_err), 1;
@@ -488,15 +495,28 @@ int workload_main(void* arg) {
   trace.add(Step::kSeccomp);
   trace.add(Step::kExec);  // last: a successful execve does not return
 
-  exec_command(spec, f);
+  exec_command(spec, *args, f);
   return 1;
+}
+
+// A stack for the workload, which shares the init's memory until it execs (CLONE_VM|CLONE_VFORK:
+// no page-table copy).
+alignas(64) char g_workload_stack[256 * 1024];
+
+// Starts a workload (the main command, or an exec slot's) and waits until it has exec'd or
+// failed: CLONE_VFORK suspends the init meanwhile, and the workload's error lands in our memory.
+pid_t spawn(ChildSpec& spec, WorkloadArgs& args) {
+  spec.workload_error = ChildError{};
+  return static_cast<pid_t>(::clone(workload_main, g_workload_stack + sizeof g_workload_stack,
+                                    CLONE_VM | CLONE_VFORK | SIGCHLD, &args));
 }
 
 // ---- supervision (init) ----
 
 struct Supervisor {
   ChildSpec& spec;
-  pid_t main_pid;
+  pid_t main_pid;  // 0 in persistent mode: the sandbox lives until it is stopped
+  int landlock_fd;
   int main_status = 0;
   bool main_done = false;
   int ended = 0;             // Message::kExit `ended`
@@ -519,10 +539,104 @@ struct Supervisor {
           main_status = status;
           main_done = true;
         }
+        exec_ended(pid, status);
         continue;
       }
       return pid < 0 && sys::last_err == ECHILD;
     }
+  }
+
+  void exec_ended(pid_t pid, int status) {
+    for (int i = 0; i < kMaxExecs; ++i) {
+      if (spec.execs[i].pid != pid) continue;
+      spec.execs[i].pid = 0;
+      Message m;
+      m.type = Message::kExecExit;
+      m.slot = i;
+      m.value = status;
+      send_message(spec.sock, m);
+      return;
+    }
+  }
+
+  // kExec: the slot's command, with the three fds that came with the request as its stdio.
+  void exec(int slot, const int (&fds)[3]) {
+    Message reply;
+    reply.slot = slot;
+    if (slot < 0 || slot >= kMaxExecs || spec.execs[slot].pid != 0 || !spec.execs[slot].argv ||
+        kill_at != 0) {
+      reply.type = Message::kExecFailed;
+      Failure{&reply.error}(Step::kSpawn, "exec slot", kill_at ? ESHUTDOWN : EINVAL);
+    } else {
+      const ExecSlot& e = spec.execs[slot];
+      WorkloadArgs args{&spec, landlock_fd, e.argv, e.envp, e.workdir, {fds[0], fds[1], fds[2]}};
+      pid_t pid = spawn(spec, args);
+      if (pid < 0) {
+        reply.type = Message::kExecFailed;
+        Failure{&reply.error}(Step::kSpawn, "clone", sys::last_err);
+      } else if (spec.workload_error.step != Step::kNone) {
+        sys::wait4(pid, nullptr, 0);
+        reply.type = Message::kExecFailed;
+        reply.error = spec.workload_error;
+      } else {
+        spec.execs[slot].pid = pid;
+        reply.type = Message::kExecStarted;
+        reply.value = pid;
+      }
+    }
+    for (int fd : fds)
+      if (fd >= 0) sys::close(fd);
+    send_message(spec.sock, reply);
+  }
+
+  // One request from the parent (persistent mode). False when the parent is gone.
+  bool request() {
+    Message m;
+    int fds[3] = {-1, -1, -1};
+    struct iovec iov = {&m, sizeof m};
+    alignas(struct cmsghdr) char control[CMSG_SPACE(3 * sizeof(int))];
+    struct msghdr msg = {};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t got = sys::recvmsg(spec.sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    if (got < 0) return sys::last_err == EINTR || sys::last_err == EAGAIN;
+    if (got == 0) return false;
+    int n = 0;
+    for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      for (std::size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); ++i) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+        if (n < 3)
+          fds[n++] = fd;
+        else
+          sys::close(fd);
+      }
+    }
+    if (got != static_cast<ssize_t>(sizeof m) || !spec.persistent) {
+      for (int fd : fds)
+        if (fd >= 0) sys::close(fd);
+      return true;  // ward run sends nothing after kGo; a persistent parent only whole messages
+    }
+    switch (m.type) {
+      case Message::kExec:
+        exec(m.slot, fds);
+        return true;
+      case Message::kSignal:
+        if (m.slot >= 0 && m.slot < kMaxExecs && spec.execs[m.slot].pid > 0)
+          sys::kill(-spec.execs[m.slot].pid, m.value);  // its process group
+        break;
+      case Message::kStop:
+        begin_stop(2);
+        break;
+      default:
+        break;
+    }
+    for (int fd : fds)
+      if (fd >= 0) sys::close(fd);
+    return true;
   }
 };
 
@@ -546,11 +660,13 @@ void remove_cgroups(const ChildSpec& spec) {
   ::_exit(1);
 }
 
-[[noreturn]] void supervise(ChildSpec& spec, pid_t main_pid, int sigfd) {
-  Supervisor s{spec, main_pid};
+[[noreturn]] void supervise(ChildSpec& spec, pid_t main_pid, int sigfd, int landlock_fd) {
+  Supervisor s{spec, main_pid, landlock_fd};
   std::int64_t deadline = spec.timeout_ms > 0 ? now_ms() + spec.timeout_ms : 0;
   for (;;) {
-    if (s.reap() && s.main_done) {
+    // Done when nothing is left and either the main command ended or (persistent mode) the
+    // sandbox is being stopped.
+    if (s.reap() && (s.main_done || (main_pid == 0 && s.kill_at != 0))) {
       Message m;
       m.type = Message::kExit;
       m.value = s.main_status;
@@ -575,12 +691,8 @@ void remove_cgroups(const ChildSpec& spec) {
     if (n < 0 && sys::last_err != EINTR) parent_died(spec);
     if (n <= 0) continue;
 
-    if (fds[1].revents) {
-      // ward sends nothing after kGo: the socket turns readable when ward is gone.
-      Message m;
-      ssize_t got = sys::recv(spec.sock, &m, sizeof m, 0);
-      if (got <= 0 && !(got < 0 && sys::last_err == EINTR)) parent_died(spec);
-    }
+    // ward run sends nothing after kGo: there, the socket turns readable when ward is gone.
+    if (fds[1].revents && !s.request()) parent_died(spec);
     if (fds[0].revents & POLLIN) {
       struct signalfd_siginfo si;
       while (sys::read(sigfd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
@@ -593,16 +705,12 @@ void remove_cgroups(const ChildSpec& spec) {
         if (!from_outside || s.main_done) continue;
         if (sig == SIGTERM)
           s.begin_stop(2);
-        else
+        else if (main_pid > 0)
           sys::kill(main_pid, sig);
       }
     }
   }
 }
-
-// A stack for the workload, which shares the init's memory until it execs (CLONE_VM|CLONE_VFORK:
-// no page-table copy).
-alignas(64) char g_workload_stack[256 * 1024];
 
 }  // namespace
 
@@ -727,23 +835,26 @@ void init_main(ChildSpec* spec) {
   }
 
   trace.add(Step::kSpawn);
-  WorkloadArgs args{spec, landlock_fd};
-  pid_t pid = ::clone(workload_main, g_workload_stack + sizeof g_workload_stack,
-                      CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
-  if (pid < 0) {
-    f(Step::kSpawn, "clone", sys::last_err);
-    send_message(spec->sock, report);
-    ::_exit(1);
+  pid_t pid = 0;
+  if (!spec->persistent) {
+    WorkloadArgs args{spec, landlock_fd, spec->argv, spec->envp, spec->workdir, {-1, -1, -1}};
+    pid = spawn(*spec, args);
+    if (pid < 0) {
+      f(Step::kSpawn, "clone", sys::last_err);
+      send_message(spec->sock, report);
+      ::_exit(1);
+    }
+    // The workload has exec'd or exited by now. Its error, if any, is in our memory.
+    if (spec->workload_error.step != Step::kNone) {
+      sys::wait4(pid, nullptr, 0);
+      report.error = spec->workload_error;
+      report.trace = trace;
+      send_message(spec->sock, report);
+      ::_exit(1);
+    }
+    if (landlock_fd >= 0) sys::close(landlock_fd);
+    landlock_fd = -1;
   }
-  // CLONE_VFORK: the workload has exec'd or exited by now. Its error, if any, is in our memory.
-  if (spec->workload_error.step != Step::kNone) {
-    sys::wait4(pid, nullptr, 0);
-    report.error = spec->workload_error;
-    report.trace = trace;
-    send_message(spec->sock, report);
-    ::_exit(1);
-  }
-  if (landlock_fd >= 0) sys::close(landlock_fd);
 
   Message ready;
   ready.type = Message::kReady;
@@ -752,7 +863,8 @@ void init_main(ChildSpec* spec) {
   send_ready(spec->sock, ready, egress);
   if (egress.listener >= 0) sys::close(egress.listener);
   if (egress.diag >= 0) sys::close(egress.diag);
-  supervise(*spec, pid, sigfd);
+  // A long-lived sandbox keeps its Landlock ruleset: every command it starts is restricted by it.
+  supervise(*spec, pid, sigfd, landlock_fd);
 }
 
 }  // namespace ward::sandbox

@@ -26,6 +26,7 @@
 #include "sandbox/environment.h"
 #include "sandbox/identity.h"
 #include "sandbox/idmap.h"
+#include "sandbox/launch.h"
 #include "sandbox/plan.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/seccomp.h"
@@ -87,60 +88,7 @@ int init_entry(void* spec) {
   init_main(static_cast<ChildSpec*>(spec));
 }
 
-// The placeholders of protected names that did not exist (plan.h): created before the sandbox
-// starts, removed when it has ended if they are still empty. A placeholder that cannot be
-// created loses its mount (the name then stays unprotected, with a warning).
-class Placeholders {
- public:
-  void create(Plan& plan) {
-    for (const Placeholder& p : plan.placeholders) {
-      bool made =
-          p.is_directory
-              ? ::mkdir(p.path.c_str(), 0755) == 0
-              : UniqueFd(::open(p.path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644))
-                    .valid();
-      if (made) {
-        created_.push_back(p);
-        continue;
-      }
-      log::warn("{}: cannot reserve it ({}); the sandbox could create it", p.path,
-                std::strerror(errno));
-      std::erase_if(plan.mounts, [&](const MountOp& op) { return op.target == p.path; });
-    }
-  }
-  ~Placeholders() {
-    for (const Placeholder& p : created_) {
-      if (p.is_directory) {
-        ::rmdir(p.path.c_str());  // fails, and keeps it, when something was put there
-        continue;
-      }
-      struct stat st;
-      if (::stat(p.path.c_str(), &st) == 0 && st.st_size == 0) ::unlink(p.path.c_str());
-    }
-  }
-
- private:
-  std::vector<Placeholder> created_;
-};
-
-// The init's stack; unmapped once the init has been reaped (run() waits for it on every path).
-class InitStack {
- public:
-  static constexpr size_t kSize = 256 * 1024;
-  InitStack()
-      : base_(::mmap(nullptr, kSize, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0)) {}
-  ~InitStack() {
-    if (base_ != MAP_FAILED) ::munmap(base_, kSize);
-  }
-  InitStack(const InitStack&) = delete;
-  InitStack& operator=(const InitStack&) = delete;
-  explicit operator bool() const { return base_ != MAP_FAILED; }
-  char* top() const { return static_cast<char*>(base_) + kSize; }
-
- private:
-  void* base_;
-};
+}  // namespace
 
 std::string describe_error(const ChildError& e) {
   std::string s = std::string(step_name(e.step)) + " failed: " + e.syscall;
@@ -148,6 +96,33 @@ std::string describe_error(const ChildError& e) {
   if (e.err) s += ": " + std::string(std::strerror(e.err));
   return s;
 }
+
+ssize_t receive_message(int sock, Message& m, std::vector<UniqueFd>* fds) {
+  struct iovec iov = {&m, sizeof m};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(4 * sizeof(int))];
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t got = ::recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  if (got <= 0) return got;
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const std::size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (std::size_t i = 0; i < n; ++i) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      if (fds)
+        fds->emplace_back(fd);
+      else
+        ::close(fd);
+    }
+  }
+  return got;
+}
+
+namespace {
 
 std::vector<char*> c_strings(std::vector<std::string>& strings) {
   std::vector<char*> out;
@@ -161,27 +136,6 @@ std::string env_value(const std::vector<std::string>& env, const std::string& na
     if (e.size() > name.size() && e.compare(0, name.size(), name) == 0 && e[name.size()] == '=')
       return e.substr(name.size() + 1);
   return {};
-}
-
-// One message from the init; the egress fds that come with kReady land in `egress`.
-ssize_t receive_message(int sock, Message& m, EgressEndpoint& egress) {
-  struct iovec iov = {&m, sizeof m};
-  alignas(struct cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))];
-  struct msghdr msg = {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t got = ::recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-  if (got <= 0) return got;
-  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    int fds[2] = {-1, -1};
-    std::memcpy(fds, CMSG_DATA(c), std::min(sizeof fds, c->cmsg_len - CMSG_LEN(0)));
-    egress.listener.reset(fds[0]);
-    egress.diag.reset(fds[1]);
-  }
-  return got;
 }
 
 std::string format_bytes(std::uint64_t bytes) {
@@ -201,38 +155,79 @@ void remember_title_area(int argc, char** argv) {
   g_title_end = end;
 }
 
-Result<Outcome> run(const RunOptions& options) {
+void Placeholders::create(Plan& plan) {
+  for (const Placeholder& p : plan.placeholders) {
+    bool made =
+        p.is_directory
+            ? ::mkdir(p.path.c_str(), 0755) == 0
+            : UniqueFd(::open(p.path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644))
+                  .valid();
+    if (made) {
+      created_.push_back(p);
+      continue;
+    }
+    log::warn("{}: cannot reserve it ({}); the sandbox could create it", p.path,
+              std::strerror(errno));
+    std::erase_if(plan.mounts, [&](const MountOp& op) { return op.target == p.path; });
+  }
+}
+
+Placeholders::~Placeholders() {
+  for (const Placeholder& p : created_) {
+    if (p.is_directory) {
+      ::rmdir(p.path.c_str());  // fails, and keeps it, when something was put there
+      continue;
+    }
+    struct stat st;
+    if (::stat(p.path.c_str(), &st) == 0 && st.st_size == 0) ::unlink(p.path.c_str());
+  }
+}
+
+InitStack::InitStack()
+    : base_(::mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
+                   -1, 0)) {}
+InitStack::~InitStack() {
+  if (base_ != MAP_FAILED) ::munmap(base_, kSize);
+}
+InitStack::operator bool() const {
+  return base_ != MAP_FAILED;
+}
+
+Result<std::unique_ptr<Launch>> Launch::prepare(const RunOptions& options, bool persistent) {
   const policy::Policy& policy = *options.policy;
-  if (options.argv.empty()) return fail("no command given");
+  if (options.argv.empty() && !persistent) return fail("no command given");
+  auto launch = std::make_unique<Launch>();
+  Launch& l = *launch;
+  l.options = &options;
 
   auto plan = make_plan(policy, options.workdir, options.trust_layer, options.hidden);
   if (!plan) return tl::unexpected(plan.error());
-  for (const auto& path : plan->skipped)
+  l.plan = std::move(*plan);
+  for (const auto& path : l.plan.skipped)
     log::info("skipping {}: it does not exist on this host (landlock: best_effort)", path);
 
   auto id = resolve_identity(policy.process);
   if (!id) return tl::unexpected(id.error());
-  Placeholders placeholders;
-  placeholders.create(*plan);
+  l.id = std::move(*id);
+  l.placeholders.create(l.plan);
 
   // As root the workload is an unprivileged uid: its writable paths are idmapped so that their
   // owner's files are its own (and what it creates lands as the owner's).
-  std::vector<UniqueFd> trees;
-  IdmapFactory idmap(id->uid, id->gid);
-  if (!id->rootless) {
-    for (MountOp& op : plan->mounts) {
+  IdmapFactory idmap(l.id.uid, l.id.gid);
+  if (!l.id.rootless) {
+    for (MountOp& op : l.plan.mounts) {
       if (op.kind != MountOp::Kind::kBind || op.read_only) continue;
       struct stat st;
-      if (::stat(op.source.c_str(), &st) != 0 || (st.st_uid == id->uid && st.st_gid == id->gid))
+      if (::stat(op.source.c_str(), &st) != 0 || (st.st_uid == l.id.uid && st.st_gid == l.id.gid))
         continue;
       auto tree = idmap.clone_tree(op.source, st.st_uid, st.st_gid);
       if (!tree) {
         log::warn("{}: {}; the workload (uid {}) may be unable to write there", op.target,
-                  tree.error().describe(), id->uid);
+                  tree.error().describe(), l.id.uid);
         continue;
       }
       op.tree_fd = tree->get();
-      trees.push_back(std::move(*tree));
+      l.trees.push_back(std::move(*tree));
     }
   }
 
@@ -242,74 +237,80 @@ Result<Outcome> run(const RunOptions& options) {
       return fail("this kernel has no Landlock and the policy says landlock: hard_requirement");
     log::warn("this kernel has no Landlock: running with mount isolation only (best_effort)");
   }
-  std::vector<UniqueFd> std_fd_paths;
-  if (abi > 0) add_std_fd_rules(plan->landlock, std_fd_paths, abi);
+  // A long-lived sandbox's commands get their own stdio from exec requests, never ward's.
+  if (abi > 0 && !persistent) add_std_fd_rules(l.plan.landlock, l.std_fd_paths, abi);
 
   // HOME: the caller's home when the policy exposes it, else the workdir.
   std::string home = options.workdir;
   if (const char* h = ::getenv("HOME")) {
-    for (const auto& op : plan->mounts)
+    for (const auto& op : l.plan.mounts)
       if (op.kind == MountOp::Kind::kBind && path_within(h, op.target)) home = h;
   }
   std::vector<std::string> host_env;
   for (char** e = environ; e && *e; ++e) host_env.emplace_back(*e);
-  EnvContext env_context{home, id->user_name, plan->workdir, options.egress_port};
+  EnvContext env_context{home, l.id.user_name, l.plan.workdir, options.egress_port};
   if (!options.trust_layer.empty()) env_context.ca_bundle = "/etc/ward/tls/ca-bundle.pem";
   env_context.secrets = options.secret_env;
   env_context.inference = options.inference;
-  std::vector<std::string> env = build_environment(policy.environment, host_env, env_context);
-  std::vector<std::string> argv = options.argv;
-  std::vector<std::string> search;
-  const std::string path_var = env_value(env, "PATH");
+  l.env = build_environment(policy.environment, host_env, env_context);
+  l.argv = options.argv;
+  const std::string path_var = env_value(l.env, "PATH");
   for (auto dir : split(path_var, ':'))
-    if (!dir.empty()) search.emplace_back(dir);
-  std::vector<char*> argv_c = c_strings(argv), env_c = c_strings(env), search_c = c_strings(search);
+    if (!dir.empty()) l.search.emplace_back(dir);
+  l.argv_c = c_strings(l.argv);
+  l.env_c = c_strings(l.env);
+  l.search_c = c_strings(l.search);
 
-  auto cgroups = Cgroups::create(policy.resources, "ward-" + std::to_string(::getpid()));
+  const std::string cgroup_name =
+      options.cgroup_name.empty() ? "ward-" + std::to_string(::getpid()) : options.cgroup_name;
+  auto cgroups = Cgroups::create(policy.resources, cgroup_name);
   if (!cgroups) return tl::unexpected(cgroups.error());
+  l.cgroups.emplace(std::move(*cgroups));
 
-  ChildSpec spec;
-  spec.mounts = plan->mounts.data();
-  spec.mount_count = plan->mounts.size();
+  ChildSpec& spec = l.spec;
+  spec.persistent = persistent;
+  spec.mounts = l.plan.mounts.data();
+  spec.mount_count = l.plan.mounts.size();
   spec.landlock_abi = abi;
-  spec.landlock_rules = plan->landlock.data();
-  spec.landlock_rule_count = plan->landlock.size();
+  spec.landlock_rules = l.plan.landlock.data();
+  spec.landlock_rule_count = l.plan.landlock.size();
   auto program = seccomp::embedded();
   spec.seccomp = program.data();
   spec.seccomp_len = static_cast<unsigned short>(program.size());
-  spec.argv = argv_c.data();
-  spec.envp = env_c.data();
-  spec.search_path = search_c.data();
-  spec.workdir = plan->workdir.c_str();
-  spec.set_groups = !id->rootless;
-  spec.new_process_group = !::isatty(STDIN_FILENO);
-  spec.uid = id->uid;
-  spec.gid = id->gid;
+  spec.argv = persistent ? nullptr : l.argv_c.data();
+  spec.envp = l.env_c.data();
+  spec.search_path = l.search_c.data();
+  spec.workdir = l.plan.workdir.c_str();
+  spec.set_groups = !l.id.rootless;
+  spec.new_process_group = persistent || !::isatty(STDIN_FILENO);
+  spec.uid = l.id.uid;
+  spec.gid = l.id.gid;
   spec.rlimits[spec.rlimit_count++] = {RLIMIT_CORE, 0};
   const auto& res = policy.resources;
-  if (res.memory_bytes && !cgroups->memory_in_cgroup)
+  if (res.memory_bytes && !l.cgroups->memory_in_cgroup)
     spec.rlimits[spec.rlimit_count++] = {RLIMIT_AS, *res.memory_bytes};
-  if (res.pids && !cgroups->pids_in_cgroup)
+  if (res.pids && !l.cgroups->pids_in_cgroup)
     spec.rlimits[spec.rlimit_count++] = {RLIMIT_NPROC, *res.pids};
-  if (res.cpus && !cgroups->cpu_in_cgroup)
+  if (res.cpus && !l.cgroups->cpu_in_cgroup)
     log::warn("no writable cgroup cpu controller: the cpu limit is not enforced");
   if (res.timeout) spec.timeout_ms = res.timeout->count();
   spec.grace_ms = options.grace.count();
-  std::vector<int> cgroup_fds = cgroups->parent_fds();
+  std::vector<int> cgroup_fds = l.cgroups->parent_fds();
   for (int fd : cgroup_fds) spec.cgroup_parent_fds[spec.cgroup_count++] = fd;
-  spec.cgroup_name = cgroups->name().c_str();
+  spec.cgroup_name = l.cgroups->name().c_str();
   spec.title_start = g_title_start;
   spec.title_end = g_title_end;
   spec.egress_port = options.egress_port;
+  spec.workload_cgroup_ns = l.cgroups->mode() != Cgroups::Mode::kNone;
 
   if (options.verbose) {
     log::debug("identity: {} uid {} gid {} inside, uid {} on the host",
-               id->rootless ? "rootless" : "root", id->uid, id->gid, id->host_uid);
+               l.id.rootless ? "rootless" : "root", l.id.uid, l.id.gid, l.id.host_uid);
     log::debug("landlock: {}", abi ? "ABI " + std::to_string(abi) : std::string("unavailable"));
     log::debug("seccomp: {} BPF instructions", program.size());
-    log::debug("limits: {}",
-               cgroups->description.empty() ? std::string("rlimits only") : cgroups->description);
-    for (const auto& op : plan->mounts)
+    log::debug("limits: {}", l.cgroups->description.empty() ? std::string("rlimits only")
+                                                            : l.cgroups->description);
+    for (const auto& op : l.plan.mounts)
       log::debug("mount {} {} ({})", op.target,
                  op.kind == MountOp::Kind::kSymlink   ? "-> " + op.source
                  : op.kind == MountOp::Kind::kOverlay ? "+ " + op.source
@@ -319,29 +320,33 @@ Result<Outcome> run(const RunOptions& options) {
                  : op.read_only                       ? "ro"
                                                       : "rw");
   }
+  return launch;
+}
 
+Result<void> Launch::start() {
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
     return fail_errno("socketpair");
-  UniqueFd sock(pair[0]), child_sock(pair[1]);
+  sock.reset(pair[0]);
+  UniqueFd child_sock(pair[1]);
   spec.sock = child_sock.get();
   spec.parent_sock = sock.get();
 
   // Signals are blocked before clone so that none is lost in between; both sides read them
   // through a signalfd.
-  sigset_t set, old_mask;
+  sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGCHLD);
   for (int sig : kForwardedSignals) sigaddset(&set, sig);
   ::sigprocmask(SIG_BLOCK, &set, &old_mask);
-  UniqueFd sigfd(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
+  mask_saved = true;
+  sigfd.reset(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
   if (!sigfd) {
     int err = errno;
-    ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+    abort();
     return fail("signalfd", err);
   }
 
-  spec.workload_cgroup_ns = cgroups->mode() != Cgroups::Mode::kNone;
   const unsigned long flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
                               CLONE_NEWUTS | CLONE_NEWIPC |
                               (spec.workload_cgroup_ns ? 0 : CLONE_NEWCGROUP) | SIGCHLD;
@@ -349,12 +354,15 @@ Result<Outcome> run(const RunOptions& options) {
   // copy-on-write fault hits either side afterwards, and there is no second address space to
   // tear down when the sandbox ends (measured: ~4 ms of a ~16 ms start here). The init's code is
   // written for it: raw syscalls only (sys.h), no allocation, only `spec` and its own stack.
-  InitStack stack;
-  if (!stack) return fail_errno("mmap (the init's stack)");
+  if (!stack) {
+    int err = errno;
+    abort();
+    return fail("mmap (the init's stack)", err);
+  }
   long pid = ::clone(init_entry, stack.top(), static_cast<int>(flags | CLONE_VM), &spec);
   if (pid < 0) {
     int err = errno;
-    ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+    abort();
     if (err == EPERM || err == ENOSPC || err == EUSERS)
       return fail(
           "cannot create the sandbox's namespaces (are unprivileged user namespaces "
@@ -362,36 +370,63 @@ Result<Outcome> run(const RunOptions& options) {
           err);
     return fail("clone", err);
   }
-  const pid_t init = static_cast<pid_t>(pid);
-  const long prepare_us = micros_since(g_main_started);
-  struct rusage before_clone;
-  ::getrusage(RUSAGE_SELF, &before_clone);
-  const auto cloned = std::chrono::steady_clock::now();
-  const std::int64_t clone_ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(cloned.time_since_epoch()).count();
-  long setup_us = 0;
+  init = static_cast<pid_t>(pid);
+  cloned = std::chrono::steady_clock::now();
   child_sock.reset();
   std_fd_paths.clear();
   trees.clear();
 
-  auto abort_start = [&](Error e) -> Result<Outcome> {
-    ::kill(init, SIGKILL);
-    ::waitpid(init, nullptr, 0);
-    ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+  auto failed = [&](Error e) -> Result<void> {
+    abort();
     return tl::unexpected(std::move(e));
   };
-
   // Sync 2: id maps, cgroup, go.
-  if (id->rootless) {
-    if (auto r = write_proc(init, "setgroups", "deny"); !r) return abort_start(r.error());
+  if (id.rootless) {
+    if (auto r = write_proc(init, "setgroups", "deny"); !r) return failed(r.error());
   }
-  if (auto r = write_proc(init, "uid_map", id->uid_map); !r) return abort_start(r.error());
-  if (auto r = write_proc(init, "gid_map", id->gid_map); !r) return abort_start(r.error());
-  if (auto r = cgroups->attach(init); !r) return abort_start(r.error());
+  if (auto r = write_proc(init, "uid_map", id.uid_map); !r) return failed(r.error());
+  if (auto r = write_proc(init, "gid_map", id.gid_map); !r) return failed(r.error());
+  if (auto r = cgroups->attach(init); !r) return failed(r.error());
   Message go;
   go.type = Message::kGo;
   if (::send(sock.get(), &go, sizeof go, MSG_NOSIGNAL) != sizeof go)
-    return abort_start(Error{"cannot reach the sandbox init", errno});
+    return failed(Error{"cannot reach the sandbox init", errno});
+  return {};
+}
+
+void Launch::abort() {
+  if (init > 0) {
+    ::kill(init, SIGKILL);
+    ::waitpid(init, nullptr, 0);
+    init = 0;
+  }
+  if (mask_saved) {
+    ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+    mask_saved = false;
+  }
+}
+
+Launch::~Launch() {
+  // The init runs on memory this object owns: it must be gone first.
+  abort();
+}
+
+Result<Outcome> run(const RunOptions& options) {
+  const policy::Policy& policy = *options.policy;
+  auto prepared = Launch::prepare(options, false);
+  if (!prepared) return tl::unexpected(prepared.error());
+  Launch& l = **prepared;
+  const long prepare_us = micros_since(g_main_started);
+  struct rusage before_clone;
+  ::getrusage(RUSAGE_SELF, &before_clone);
+  if (auto started = l.start(); !started) return tl::unexpected(started.error());
+  const pid_t init = l.init;
+  const std::int64_t clone_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(l.cloned.time_since_epoch()).count();
+  long setup_us = 0;
+  UniqueFd& sock = l.sock;
+  UniqueFd& sigfd = l.sigfd;
+  auto& cgroups = l.cgroups;
 
   // Sync 3 .. 5: wait for the init's reports while forwarding signals.
   Outcome outcome;
@@ -409,21 +444,22 @@ Result<Outcome> run(const RunOptions& options) {
       // gone before we return.
       ::kill(init, SIGKILL);
       ::waitpid(init, &init_status, 0);
+      l.init = 0;
       break;
     }
     if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
       Message m;
-      EgressEndpoint egress;
-      ssize_t got = receive_message(sock.get(), m, egress);
+      std::vector<UniqueFd> fds;
+      ssize_t got = receive_message(sock.get(), m, &fds);
       if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) sock_open = false;
       if (got == sizeof m) {
         if (m.type == Message::kReady) {
           ready = true;
-          if (egress.listener && options.on_egress) {
-            egress.init_pid = init;
+          if (fds.size() == 2 && options.on_egress) {
+            EgressEndpoint egress{std::move(fds[0]), std::move(fds[1]), init};
             options.on_egress(std::move(egress));
           }
-          setup_us = micros_since(cloned);
+          setup_us = micros_since(l.cloned);
           if (options.verbose) {
             std::string steps, costs;
             std::int64_t prev = clone_ns;
@@ -447,7 +483,10 @@ Result<Outcome> run(const RunOptions& options) {
     while (::read(sigfd.get(), &si, sizeof si) == sizeof si) {
       int sig = static_cast<int>(si.ssi_signo);
       if (sig == SIGCHLD) {
-        if (::waitpid(init, &init_status, WNOHANG) == init) init_alive = false;
+        if (::waitpid(init, &init_status, WNOHANG) == init) {
+          init_alive = false;
+          l.init = 0;
+        }
         continue;
       }
       // Forward what a process sent us (kill(1), a supervisor); a terminal-generated signal
@@ -469,7 +508,7 @@ Result<Outcome> run(const RunOptions& options) {
         exit_reported = true;
       }
   }
-  ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+  l.abort();  // the init is gone: this restores the signal mask
   const bool oom = cgroups->oom_killed();
   cgroups->remove();
   if (options.verbose) {

@@ -57,6 +57,8 @@ struct RunOptions {
   bool inference = false;
   // Credential placeholders (NAME, placeholder) for the workload's environment.
   std::vector<std::pair<std::string, std::string>> secret_env;
+  // The name of the sandbox's cgroups ("": ward-PID).
+  std::string cgroup_name;
   // When set, a SIGHUP sent to ward calls it (a policy reload) instead of reaching the workload.
   std::function<void()> on_sighup;
 };
@@ -67,6 +69,59 @@ struct Outcome {
   int exit_code = 0;    // what `ward run` exits with
   int signal = 0;       // kSignaled: the signal that ended the workload
   std::string message;  // one sentence for people; empty for a plain exit
+};
+
+// A long-lived sandbox (the gateway's): its init stays up with no command of its own until it is
+// stopped, and starts commands on request, each under the same policy and hardening as `ward
+// run`'s workload (namespaces, mounts, Landlock, seccomp, ids, capabilities, rlimits, cgroups).
+// Single-threaded: one owner polls socket_fd() and signal_fd() and calls the rest.
+class Persistent {
+ public:
+  struct Exec {
+    std::vector<std::string> argv;
+    std::vector<std::string> env;  // "NAME=value", over the sandbox's own environment
+    std::string workdir;           // "": the sandbox's working directory
+    UniqueFd stdio[3];             // the command's stdin, stdout and stderr
+  };
+  struct Event {
+    enum class Kind { kStarted, kFailed, kExited };
+    Kind kind = Kind::kStarted;
+    int slot = -1;
+    pid_t pid = 0;        // kStarted: inside the sandbox
+    int status = 0;       // kExited: the wait status
+    int exit_code = 0;    // kFailed: 126/127/125; kExited: code, or 128+signal
+    std::string message;  // kFailed: why
+  };
+
+  // Builds the sandbox and returns once its init is ready (an Error: nothing runs). `options`'
+  // argv is ignored; on_egress is not called: take_egress() hands the listener over instead.
+  static Result<std::unique_ptr<Persistent>> start(RunOptions options);
+  ~Persistent();  // kills the sandbox when it still runs (its owner should stop() it first)
+  Persistent(const Persistent&) = delete;
+  Persistent& operator=(const Persistent&) = delete;
+
+  pid_t init_pid() const;
+  const std::string& workdir() const;  // inside the sandbox
+  // The egress listener and sock_diag socket (empty after the first call, or without egress).
+  EgressEndpoint take_egress();
+  int socket_fd() const;  // readable when read_events() has something
+  int signal_fd() const;  // readable when read_signals() has something
+
+  // Starts a command; its start (or failure) and its end arrive as events for the returned slot.
+  Result<int> exec(Exec exec);
+  void signal(int slot, int sig);  // to the command's process group
+  void stop();                     // the stop protocol (SIGTERM, grace, SIGKILL) for everything
+  std::vector<Event> read_events();
+  // Reaps the init when it has exited; returns the other signals that arrived (SIGTERM, SIGINT,
+  // SIGHUP...) for the owner to act on.
+  std::vector<int> read_signals();
+  bool ended() const;
+  Outcome outcome() const;  // once ended(): timed out, stopped, out of memory, died
+
+ private:
+  struct Impl;
+  explicit Persistent(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
 };
 
 // Lets the sandbox init replace its visible command line (ward's argv, which may name files and

@@ -101,6 +101,9 @@ inline long send(int fd, const void* buf, size_t n, int flags) {
 inline long recv(int fd, void* buf, size_t n, int flags) {
   return call(SYS_recvfrom, fd, buf, n, flags, 0, 0);
 }
+inline long recvmsg(int fd, struct msghdr* msg, int flags) {
+  return call(SYS_recvmsg, fd, msg, flags);
+}
 inline long sendmsg(int fd, const struct msghdr* msg, int flags) {
   return call(SYS_sendmsg, fd, msg, flags);
 }

@@ -1,0 +1,90 @@
+// What run() (launcher.cc) and a long-lived sandbox (persistent.cc) share: everything prepared
+// before the init is cloned, kept alive (and at a fixed address: ChildSpec points into it) for as
+// long as the init runs, and the clone itself with the parent's half of sync 2.
+#pragma once
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/fd.h"
+#include "base/result.h"
+#include "sandbox/cgroup.h"
+#include "sandbox/child.h"
+#include "sandbox/identity.h"
+#include "sandbox/plan.h"
+#include "sandbox/sandbox.h"
+
+namespace ward::sandbox {
+
+// The placeholders of protected names that did not exist (plan.h): created before the sandbox
+// starts, removed when it has ended if they are still empty. A placeholder that cannot be
+// created loses its mount (the name then stays unprotected, with a warning).
+class Placeholders {
+ public:
+  Placeholders() = default;
+  Placeholders(const Placeholders&) = delete;
+  Placeholders& operator=(const Placeholders&) = delete;
+  void create(Plan& plan);
+  ~Placeholders();
+
+ private:
+  std::vector<Placeholder> created_;
+};
+
+// The init's stack; unmapped once the init has been reaped (its owner waits for it on every path).
+class InitStack {
+ public:
+  static constexpr size_t kSize = 256 * 1024;
+  InitStack();
+  ~InitStack();
+  InitStack(const InitStack&) = delete;
+  InitStack& operator=(const InitStack&) = delete;
+  explicit operator bool() const;
+  char* top() const { return static_cast<char*>(base_) + kSize; }
+
+ private:
+  void* base_;
+};
+
+struct Launch {
+  const RunOptions* options = nullptr;
+  Plan plan;
+  Identity id;
+  Placeholders placeholders;
+  std::vector<UniqueFd> trees;         // idmapped writable trees (as root)
+  std::vector<UniqueFd> std_fd_paths;  // O_PATH fds of ward's terminal / redirected files
+  std::vector<std::string> argv, env, search;
+  std::vector<char*> argv_c, env_c, search_c;
+  std::optional<Cgroups> cgroups;
+  ChildSpec spec;
+  UniqueFd sock;        // the parent's end of the sync socket
+  UniqueFd sigfd;       // SIGCHLD and the forwarded signals
+  sigset_t old_mask{};  // restored by the owner once the init is gone
+  bool mask_saved = false;
+  InitStack stack;
+  pid_t init = 0;
+  std::chrono::steady_clock::time_point cloned;
+
+  // Everything before clone. `persistent`: a long-lived sandbox (no command of its own; commands
+  // are started later through exec requests, the caller's terminal is not shown inside).
+  static Result<std::unique_ptr<Launch>> prepare(const RunOptions& options, bool persistent);
+  // Clones the init, writes its id maps, moves it into the cgroups and sends kGo (sync 2). On an
+  // Error the init is gone and the signal mask restored.
+  Result<void> start();
+  // Kills and reaps the init (when it is still there) and restores the signal mask.
+  void abort();
+  ~Launch();
+};
+
+// One message from the init, nonblocking; fds sent with it (SCM_RIGHTS) land in `fds`.
+ssize_t receive_message(int sock, Message& m, std::vector<UniqueFd>* fds);
+
+std::string describe_error(const ChildError& e);
+
+}  // namespace ward::sandbox
