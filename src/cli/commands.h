@@ -4,6 +4,10 @@
 
 #include <CLI/App.hpp>
 
+#include <functional>
+#include <string>
+#include <vector>
+
 namespace ward::cli {
 
 // Registered subcommand: a function run after parsing, returning the process exit code.
@@ -15,5 +19,18 @@ Action add_run(CLI::App& app, std::vector<std::string> command_after_dashes);
 Action add_demo(CLI::App& app);
 Action add_policy(CLI::App& app);
 Action add_doctor(CLI::App& app);
+
+// Clients of the gateway (`ward gateway`, docs/gateway-api.md), in sandbox_cmd.cc. `ward sandbox
+// create|exec ... -- CMD ARGS` take the command after "--" as `ward run` does; `ward policy`
+// (above) has the gateway's get|set|list besides lint and show-default.
+Action add_sandbox(CLI::App& app, std::vector<std::string> command_after_dashes);
+Action add_logs(CLI::App& app);
+Action add_status(CLI::App& app);
+Action add_provider(CLI::App& app);
+
+// `ward gateway` and its internal `ward __sandbox DIR`, in gateway_cmd.cc (registered in main.cc
+// once that file is part of the build).
+Action add_gateway(CLI::App& app);
+Action add_supervisor(CLI::App& app);
 
 }  // namespace ward::cli

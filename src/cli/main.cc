@@ -20,7 +20,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("ward ") + WARD_VERSION);
   app.fallthrough(false);
 
-  // Cut at the first "--": CLI11 sees the options, the sandbox gets the command untouched.
+  // Cut at the first "--": CLI11 sees the options, the sandbox gets the command untouched (ward
+  // run, ward sandbox create and exec).
   int cli_argc = argc;
   std::vector<std::string> command;
   for (int i = 1; i < argc; ++i) {
@@ -30,10 +31,16 @@ int main(int argc, char** argv) {
       break;
     }
   }
-  ward::cli::Action run = ward::cli::add_run(app, std::move(command));
+  ward::cli::Action run = ward::cli::add_run(app, command);
   ward::cli::Action demo = ward::cli::add_demo(app);
   ward::cli::Action policy = ward::cli::add_policy(app);
   ward::cli::Action doctor = ward::cli::add_doctor(app);
+  ward::cli::Action sandbox = ward::cli::add_sandbox(app, std::move(command));
+  ward::cli::Action logs = ward::cli::add_logs(app);
+  ward::cli::Action status = ward::cli::add_status(app);
+  ward::cli::Action provider = ward::cli::add_provider(app);
+  ward::cli::Action gateway = ward::cli::add_gateway(app);
+  ward::cli::Action supervisor = ward::cli::add_supervisor(app);
   CLI::App* version = app.add_subcommand("version", "Print ward's version");
   CLI::App* help = app.add_subcommand("help", "Show this help, or a command's: ward help run");
   std::string help_topic;
@@ -51,6 +58,12 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("demo")) return demo();
   if (app.got_subcommand("policy")) return policy();
   if (app.got_subcommand("doctor")) return doctor();
+  if (app.got_subcommand("sandbox")) return sandbox();
+  if (app.got_subcommand("logs")) return logs();
+  if (app.got_subcommand("status")) return status();
+  if (app.got_subcommand("provider")) return provider();
+  if (app.got_subcommand("gateway")) return gateway();
+  if (app.got_subcommand("__sandbox")) return supervisor();
   if (version->parsed()) {
     std::printf("ward %s\n", WARD_VERSION);
     return 0;

@@ -130,7 +130,8 @@ Vault& Vault::operator=(Vault&&) noexcept = default;
 Vault::~Vault() = default;
 
 Result<Vault> Vault::create(std::vector<const Profile*> providers,
-                            const std::vector<std::string>& host_env) {
+                            const std::vector<std::string>& host_env,
+                            const std::vector<std::string>& reuse) {
   auto state = std::make_unique<State>();
   std::unordered_map<std::string_view, std::string_view> env;
   for (const std::string& entry : host_env) {
@@ -174,12 +175,19 @@ Result<Vault> Vault::create(std::vector<const Profile*> providers,
           add_unique(existing->providers, p->id);
           continue;
         }
-        Result<std::string> random = random_hex();
-        if (!random) return tl::unexpected(random.error());
-        State::Variable v{name,
-                          std::string(it->second),
-                          fmt::format("{}{}-{}", kPlaceholderPrefix, name, *random),
-                          {p->id}};
+        const std::string prefix = fmt::format("{}{}-", kPlaceholderPrefix, name);
+        std::string placeholder;
+        for (const std::string& r : reuse)
+          if (r.size() == name.size() + 1 + prefix.size() + detail::kRandomHexDigits &&
+              r.compare(0, name.size() + 1, name + "=") == 0 &&
+              r.compare(name.size() + 1, prefix.size(), prefix) == 0)
+            placeholder = r.substr(name.size() + 1);
+        if (placeholder.empty()) {
+          Result<std::string> random = random_hex();
+          if (!random) return tl::unexpected(random.error());
+          placeholder = prefix + *random;
+        }
+        State::Variable v{name, std::string(it->second), std::move(placeholder), {p->id}};
         state->by_placeholder.emplace(v.placeholder, state->variables.size());
         state->environment.push_back(name + "=" + v.placeholder);
         state->variables.push_back(std::move(v));

@@ -64,8 +64,11 @@ class Vault {
   // its variables that is set (and not empty) gets a placeholder. Errors: a required credential
   // with none of its variables set (names them), a value holding CR, LF or NUL (names the
   // variable, never the value), two different profiles with one id, getrandom(2) failing.
+  // `reuse`: "NAME=placeholder" entries of an earlier vault's environment() — a variable named
+  // there keeps its placeholder (a gateway re-attaching to a sandbox that already holds them).
   static Result<Vault> create(std::vector<const Profile*> providers,
-                              const std::vector<std::string>& host_env);
+                              const std::vector<std::string>& host_env,
+                              const std::vector<std::string>& reuse = {});
 
   Vault(Vault&&) noexcept;
   Vault& operator=(Vault&&) noexcept;

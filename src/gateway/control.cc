@@ -1,0 +1,66 @@
+#include "gateway/control.h"
+
+#include <sys/socket.h>
+
+#include <cstring>
+
+namespace ward::gateway {
+
+Result<void> send_control(int sock, const nlohmann::json& body, std::span<const int> fds) {
+  const std::string text = body.dump();
+  if (text.size() > kMaxControlMessage) return fail("control message too large");
+  if (fds.size() > 3) return fail("at most three fds per control message");
+  struct iovec iov = {const_cast<char*>(text.data()), text.size()};
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(struct cmsghdr) char control[CMSG_SPACE(3 * sizeof(int))] = {};
+  if (!fds.empty()) {
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(fds.size() * sizeof(int));
+    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
+    std::memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
+  }
+  ssize_t sent;
+  do sent = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
+  while (sent < 0 && errno == EINTR);
+  if (sent != static_cast<ssize_t>(text.size())) return fail_errno("send a control message");
+  return {};
+}
+
+Result<std::optional<ControlMessage>> receive_control(int sock) {
+  std::string buffer(kMaxControlMessage + 1, '\0');
+  struct iovec iov = {buffer.data(), buffer.size()};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(3 * sizeof(int))];
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t got;
+  do got = ::recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+  while (got < 0 && errno == EINTR);
+  if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return std::nullopt;
+  if (got < 0) return fail_errno("receive a control message");
+  ControlMessage m;
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    for (std::size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); ++i) {
+      int fd;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      m.fds.emplace_back(fd);
+    }
+  }
+  if (got == 0) return fail("closed");
+  if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) return fail("control message truncated");
+  buffer.resize(static_cast<std::size_t>(got));
+  m.body = nlohmann::json::parse(buffer, nullptr, false);
+  if (!m.body.is_object() || !m.body.contains("op") || !m.body["op"].is_string())
+    return fail("malformed control message");
+  return m;
+}
+
+}  // namespace ward::gateway

@@ -1,0 +1,1440 @@
+// `ward gateway`: sandboxes as long-lived objects behind an HTTP/JSON API (docs/gateway-api.md).
+#include "gateway/gateway.h"
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <grp.h>
+#include <openssl/rand.h>
+#include <spawn.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/url/parse.hpp>
+
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <regex>
+
+#include "base/log.h"
+#include "creds/profile.h"
+#include "creds/vault.h"
+#include "gateway/http_util.h"
+#include "gateway/runtime.h"
+#include "gateway/secrets.h"
+#include "gateway/spec.h"
+#include "gateway/store.h"
+#include "policy/policy.h"
+
+extern char** environ;
+
+namespace ward::gateway {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+using local = asio::local::stream_protocol;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+constexpr std::size_t kMaxBody = 1 << 20;
+constexpr std::size_t kMaxUpload = 64 << 20;
+constexpr auto kStartTimeout = std::chrono::seconds(30);
+constexpr auto kExecStartTimeout = std::chrono::seconds(10);
+constexpr auto kDrainAfterExit = std::chrono::milliseconds(200);
+constexpr std::uint16_t kEgressPort = 3128;
+
+std::int64_t unix_now() {
+  return static_cast<std::int64_t>(std::time(nullptr));
+}
+
+std::string random_id() {
+  unsigned char bytes[8];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) std::abort();  // no randomness: nothing is safe
+  static const char* kHex = "0123456789abcdef";
+  std::string id = "sb-";
+  for (unsigned char b : bytes) {
+    id += kHex[b >> 4];
+    id += kHex[b & 15];
+  }
+  return id;
+}
+
+bool valid_name(const std::string& name) {
+  static const std::regex kName("[a-z0-9][a-z0-9-]{0,62}");
+  return std::regex_match(name, kName);
+}
+
+Reply too_large() {
+  return Reply::error(413, "body_too_large", "the body is larger than the endpoint accepts");
+}
+
+Reply bad_request(const std::string& why) {
+  return Reply::error(400, "bad_request", "malformed HTTP request: " + why);
+}
+
+// rm -rf without following symlinks out of the tree.
+void remove_tree(const std::string& path) {
+  ::nftw(
+      path.c_str(),
+      [](const char* p, const struct stat*, int type, struct FTW*) {
+        if (type == FTW_DP)
+          ::rmdir(p);
+        else
+          ::unlink(p);
+        return 0;
+      },
+      64, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+// Commands in a running sandbox.
+struct Started {
+  std::string sandbox;
+  std::int64_t id = 0;
+  pid_t pid = 0;
+  json failure;  // set when it did not start: {"op":"failed","code","message"}
+  std::shared_ptr<ExecState> state;
+  std::shared_ptr<asio::posix::stream_descriptor> out, err;
+};
+struct Finished {
+  int code = 0;
+  int signal = 0;
+  bool timed_out = false;
+  bool client_gone = false;
+  bool lost = false;  // the sandbox ended first
+};
+struct Collected {
+  std::string out, err;
+  std::string error;  // "" on exit code 0
+};
+
+class Gateway {
+ public:
+  Gateway(const GatewayOptions& options, Store store, SecretStore secrets)
+      : options_(options), store_(std::move(store)), secrets_(std::move(secrets)) {}
+
+  int run();
+
+ private:
+  // ---- sandboxes ----
+  std::string dir_of(const std::string& id) const {
+    return options_.state_dir + "/sandboxes/" + id;
+  }
+  json sandbox_json(const SandboxRecord& r) const;
+  Result<std::shared_ptr<const policy::Policy>> active_policy(const SandboxRecord& r);
+  asio::awaitable<Reply> start_sandbox(SandboxRecord& record);
+  asio::awaitable<Reply> stop_sandbox(SandboxRecord& record);
+  void attach(const std::string& id, UniqueFd control, pid_t supervisor_pid);
+  Result<std::shared_ptr<creds::Vault>> make_vault(const SandboxRecord& record,
+                                                   const std::vector<std::string>& reuse);
+  void on_message(Runtime& rt, const json& m, std::vector<UniqueFd>& fds);
+  void on_closed(Runtime& rt);
+  void reattach_all();
+  void settle(const std::string& id);
+
+  // ---- the API ----
+  asio::awaitable<void> accept_loop(local::acceptor& acceptor);
+  asio::awaitable<void> serve(local::socket socket);
+  asio::awaitable<Reply> route(Request& req, local::socket& socket, bool& streamed);
+  asio::awaitable<Reply> create(const json& body);
+  asio::awaitable<Reply> exec(SandboxRecord& record, const json& body, local::socket& socket,
+                              bool& streamed);
+
+  // `data` is only valid until the returned awaitable completes.
+  using OutputSink = std::function<asio::awaitable<bool>(bool is_stderr, const std::string& data)>;
+  asio::awaitable<Result<Started>> start_command(Runtime& rt, json argv,
+                                                 std::vector<std::string> env, std::string workdir,
+                                                 std::string stdin_data);
+  asio::awaitable<Finished> pump(const Started& s, OutputSink sink,
+                                 std::optional<std::chrono::milliseconds> timeout);
+  asio::awaitable<Collected> collect(Runtime& rt, json argv, std::string stdin_data);
+  void forget(const Started& s);
+  void kill_command(const Started& s);
+  asio::awaitable<Reply> logs(const SandboxRecord& record, const Query& query,
+                              local::socket& socket, bool& streamed);
+  Reply set_policy(SandboxRecord& record, const json& body);
+  Reply status();
+  Reply metrics();
+  asio::awaitable<Reply> files_get(const SandboxRecord& record, const Query& query);
+  asio::awaitable<Reply> files_put(const SandboxRecord& record, const Query& query,
+                                   const Request& req);
+  Reply providers_post(const json& body);
+
+  Result<std::optional<SandboxRecord>> find(const std::string& key) {
+    return store_.find_sandbox(key);
+  }
+
+  const GatewayOptions& options_;
+  asio::io_context io_{1};
+  Store store_;
+  SecretStore secrets_;
+  std::map<std::string, std::unique_ptr<Runtime>> runtimes_;
+  std::string exe_;
+  std::int64_t started_at_ = unix_now();
+  bool stopping_ = false;
+  // /metrics counters.
+  std::map<std::string, std::uint64_t> requests_;
+  std::uint64_t execs_ = 0;
+  Histogram exec_seconds_;
+};
+
+// ---- sandbox objects ----
+
+json Gateway::sandbox_json(const SandboxRecord& r) const {
+  json spec = json::parse(r.spec, nullptr, false);
+  json j = {{"id", r.id},
+            {"name", r.name},
+            {"status", r.status},
+            {"reason", r.reason},
+            {"created_at", rfc3339(r.created_at)},
+            {"updated_at", rfc3339(r.updated_at)},
+            {"workdir", r.workdir},
+            {"managed_workspace", r.managed_workspace},
+            {"command", spec.is_object() ? spec.value("command", json::array()) : json::array()},
+            {"labels", r.labels},
+            {"providers", r.providers},
+            {"max_lifetime_s", spec.is_object() ? spec.value("max_lifetime_s", 0) : 0},
+            {"idle_ttl_s", spec.is_object() ? spec.value("idle_ttl_s", 0) : 0}};
+  auto revision = const_cast<Store&>(store_).active_revision(r.id);
+  j["policy_revision"] = revision && *revision ? (*revision)->revision : 0;
+  if (r.exit_code)
+    j["exit"] = {{"code", *r.exit_code}, {"signal", r.exit_signal}, {"at", rfc3339(r.exit_at)}};
+  auto it = runtimes_.find(r.id);
+  if (it != runtimes_.end() && it->second->init_pid()) j["init_pid"] = it->second->init_pid();
+  return j;
+}
+
+Result<std::shared_ptr<const policy::Policy>> Gateway::active_policy(const SandboxRecord& r) {
+  auto revision = store_.active_revision(r.id);
+  if (!revision) return tl::unexpected(revision.error());
+  if (!*revision) return fail("the sandbox has no policy revision");
+  policy::LoadResult loaded = policy::load_string((*revision)->content, "policy");
+  if (!loaded.ok()) return fail(loaded.first_error());
+  return std::make_shared<const policy::Policy>(std::move(*loaded.policy));
+}
+
+// Spawns the supervisor (`ward __sandbox DIR`), in a session of its own so that nothing aimed at
+// the gateway's terminal or process group reaches it, and waits for its hello.
+asio::awaitable<Reply> Gateway::start_sandbox(SandboxRecord& record) {
+  const std::string dir = dir_of(record.id);
+  json spec_json = json::parse(record.spec, nullptr, false);
+  auto policy = active_policy(record);
+  if (!policy) co_return Reply::error(500, "internal", policy.error().describe());
+  auto revision = store_.active_revision(record.id);
+  const std::string policy_file = dir + "/policy.yaml";
+  if (auto r = write_file_atomic(policy_file, (*revision)->content, 0600); !r)
+    co_return Reply::error(500, "internal", r.error().describe());
+
+  SandboxSpec spec;
+  spec.id = record.id;
+  spec.name = record.name;
+  spec.policy_file = policy_file;
+  spec.workdir = record.workdir;
+  spec.command = spec_json.value("command", std::vector<std::string>{});
+  for (auto& [k, v] : spec_json.value("env", std::map<std::string, std::string>{}))
+    spec.env.push_back(k + "=" + v);
+  spec.trust_layer = options_.trust_layer;
+  spec.hidden = {options_.state_dir};
+  spec.max_lifetime_ms = spec_json.value("max_lifetime_s", std::int64_t{0}) * 1000;
+  spec.egress_port = kEgressPort;
+  // Providers: placeholders in the sandbox; the values stay with the gateway (its proxy).
+  if (!record.providers.empty()) {
+    auto vault = make_vault(record, {});
+    if (!vault) co_return Reply::error(409, "conflict", vault.error().describe());
+    for (const std::string& entry : (*vault)->environment()) {
+      const auto eq = entry.find('=');
+      spec.secret_env.emplace_back(entry.substr(0, eq), entry.substr(eq + 1));
+    }
+  }
+  if (auto r = write_spec(dir + "/spec.json", spec); !r)
+    co_return Reply::error(500, "internal", r.error().describe());
+  ::unlink((dir + "/state.json").c_str());
+
+  int pair[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
+    co_return Reply::error(500, "internal", std::string("socketpair: ") + std::strerror(errno));
+  UniqueFd ours(pair[0]), theirs(pair[1]);
+  if (theirs.get() == 3) theirs.reset(::fcntl(3, F_DUPFD_CLOEXEC, 4));  // dup2(3, 3) keeps CLOEXEC
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  const std::string log_file = dir + "/supervisor.log";
+  posix_spawn_file_actions_addopen(&actions, 1, log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND,
+                                   0600);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  posix_spawn_file_actions_adddup2(&actions, theirs.get(), 3);
+  // Nothing else of the gateway's (Asio accepts API clients without CLOEXEC): a client's
+  // connection held open by a supervisor would never see its end.
+  posix_spawn_file_actions_addclosefrom_np(&actions, 4);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, defaults;
+  sigemptyset(&none);
+  sigfillset(&defaults);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr,
+                           POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  std::string arg0 = "ward", arg1 = "__sandbox", arg2 = dir;
+  char* argv[] = {arg0.data(), arg1.data(), arg2.data(), nullptr};
+  pid_t pid = 0;
+  const int rc = ::posix_spawn(&pid, exe_.c_str(), &actions, &attr, argv, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  theirs.reset();
+  if (rc != 0)
+    co_return Reply::error(500, "internal",
+                           "cannot start the supervisor: " + std::string(std::strerror(rc)));
+
+  record.status = "creating";
+  record.reason.clear();
+  record.exit_code.reset();
+  record.exit_signal = 0;
+  record.exit_at = 0;
+  record.updated_at = unix_now();
+  static_cast<void>(store_.update_sandbox(record));
+  attach(record.id, std::move(ours), pid);
+  Runtime& rt = *runtimes_.at(record.id);
+  rt.policy = *policy;
+  auto hello = co_await rt.hello().wait(kStartTimeout);
+  auto fresh = store_.find_sandbox(record.id);
+  if (fresh && *fresh) record = **fresh;
+  if (!hello || (*hello)["op"] != "hello") {
+    std::string why = hello ? hello->value("message", "the sandbox could not start")
+                            : "the sandbox did not start in time";
+    if (!hello) ::kill(pid, SIGKILL);
+    record.status = "error";
+    record.reason = why;
+    record.updated_at = unix_now();
+    static_cast<void>(store_.update_sandbox(record));
+    co_return Reply::error(500, "start_failed", why);
+  }
+  co_return Reply::json(200, sandbox_json(record));
+}
+
+Result<std::shared_ptr<creds::Vault>> Gateway::make_vault(const SandboxRecord& record,
+                                                          const std::vector<std::string>& reuse) {
+  std::vector<const creds::Profile*> profiles;
+  std::vector<std::string> values;
+  for (const std::string& name : record.providers) {
+    auto found = store_.find_provider(name);
+    if (!found || !*found) return fail("provider " + name + " does not exist");
+    const creds::Profile* profile = creds::builtin_profile((*found)->profile);
+    if (!profile) return fail("provider " + name + ": unknown profile " + (*found)->profile);
+    profiles.push_back(profile);
+    if (auto v = secrets_.get(name))
+      for (auto& [var, value] : *v) values.push_back(var + "=" + value);
+  }
+  auto made = creds::Vault::create(profiles, values, reuse);
+  if (!made) return tl::unexpected(made.error());
+  return std::make_shared<creds::Vault>(std::move(*made));
+}
+
+void Gateway::attach(const std::string& id, UniqueFd control, pid_t supervisor_pid) {
+  auto rt = std::make_unique<Runtime>(io_, id, std::move(control), supervisor_pid);
+  Runtime& ref = *rt;
+  runtimes_[id] = std::move(rt);
+  ref.start(
+      [this](Runtime& r, const json& m, std::vector<UniqueFd>& fds) { on_message(r, m, fds); },
+      [this](Runtime& r) { on_closed(r); });
+}
+
+void Gateway::on_message(Runtime& rt, const json& m, std::vector<UniqueFd>& fds) {
+  const std::string op = m["op"].get<std::string>();
+  auto found = store_.find_sandbox(rt.id());
+  if (!found || !*found) return;
+  SandboxRecord record = **found;
+  if (op == "hello") {
+    record.status = "running";
+    record.reason.clear();
+    if (m.contains("main") && m["main"].is_object()) {
+      record.exit_code = m["main"].value("code", 0);
+      record.exit_signal = m["main"].value("signal", 0);
+      record.exit_at = m["main"].value("at", std::int64_t{0});
+    }
+    if (fds.size() == 2 && !rt.proxy) {
+      if (!rt.policy) {
+        auto p = active_policy(record);
+        if (p) rt.policy = *p;
+      }
+      proxy::Options po;
+      po.audit_path = dir_of(record.id) + "/audit.jsonl";
+      po.audit_stderr = options_.verbose;
+      if (!options_.trust_layer.empty()) {
+        po.ca_state_dir = options_.state_dir;
+        po.upstream_ca = options_.upstream_ca;
+      }
+      if (!options_.hosts_file.empty()) {
+        auto hosts = proxy::HostsFile::load(options_.hosts_file);
+        if (hosts) po.hosts = std::move(*hosts);
+      }
+      if (!record.providers.empty()) {
+        // The placeholders the sandbox holds were made when it started (spec.json keeps them):
+        // the vault is made again around them, with the values from the secret store.
+        std::vector<std::string> reuse;
+        if (auto spec = read_spec(dir_of(record.id) + "/spec.json"))
+          for (auto& [name, placeholder] : spec->secret_env)
+            reuse.push_back(name + "=" + placeholder);
+        auto vault = make_vault(record, reuse);
+        if (vault)
+          po.vault = std::move(*vault);
+        else
+          log::error("sandbox {}: credentials: {}", record.name, vault.error().describe());
+      }
+      auto made = proxy::Proxy::create(std::move(po), rt.policy);
+      if (made) {
+        rt.proxy = std::move(*made);
+        rt.proxy->serve(record.id, std::move(fds[0]), std::move(fds[1]), rt.init_pid());
+      } else {
+        log::error("sandbox {}: egress proxy: {}", record.name, made.error().describe());
+      }
+    }
+  } else if (op == "main_exit") {
+    record.exit_code = m.value("code", 0);
+    record.exit_signal = m.value("signal", 0);
+    record.exit_at = unix_now();
+  } else if (op == "ended") {
+    record.status = m.value("status", "stopped");
+    record.reason = m.value("reason", "");
+  } else {
+    return;
+  }
+  record.updated_at = unix_now();
+  static_cast<void>(store_.update_sandbox(record));
+}
+
+// The supervisor's connection ended: the sandbox is gone (or the supervisor died with it).
+void Gateway::on_closed(Runtime& rt) {
+  const std::string id = rt.id();
+  if (stopping_) return;
+  settle(id);
+  // Destroyed later: we are inside its read loop.
+  auto it = runtimes_.find(id);
+  if (it == runtimes_.end()) return;
+  std::shared_ptr<Runtime> doomed(std::move(it->second));
+  runtimes_.erase(it);
+  asio::post(io_, [doomed] {});
+}
+
+// Records what became of a sandbox whose supervisor is gone: its state file says, else error.
+void Gateway::settle(const std::string& id) {
+  auto found = store_.find_sandbox(id);
+  if (!found || !*found) return;
+  SandboxRecord record = **found;
+  if (record.status != "running" && record.status != "creating") return;
+  auto state = read_state(dir_of(id) + "/state.json");
+  if (state && state->status != "running") {
+    record.status = state->status;
+    record.reason = state->reason;
+    if (state->main) {
+      record.exit_code = state->main->code;
+      record.exit_signal = state->main->signal;
+      record.exit_at = state->main->at;
+    }
+  } else {
+    record.status = "error";
+    record.reason = "the sandbox's supervisor died";
+  }
+  record.updated_at = unix_now();
+  static_cast<void>(store_.update_sandbox(record));
+}
+
+asio::awaitable<Reply> Gateway::stop_sandbox(SandboxRecord& record) {
+  auto it = runtimes_.find(record.id);
+  if (it == runtimes_.end()) {
+    if (record.status == "running" || record.status == "creating") {
+      record.status = "stopped";
+      record.reason = "stopped";
+      record.updated_at = unix_now();
+      static_cast<void>(store_.update_sandbox(record));
+    }
+    co_return Reply::json(200, sandbox_json(record));
+  }
+  Runtime& rt = *it->second;
+  static_cast<void>(rt.send(json{{"op", "stop"}}));
+  auto ended = co_await rt.ended().wait(std::chrono::seconds(60));
+  if (!ended) {
+    ::kill(rt.supervisor_pid(), SIGKILL);
+    co_await rt.ended().wait(std::chrono::seconds(5));
+  }
+  auto fresh = store_.find_sandbox(record.id);
+  if (fresh && *fresh) record = **fresh;
+  if (record.status == "running" || record.status == "creating") {
+    record.status = "stopped";
+    record.reason = "stopped";
+    record.updated_at = unix_now();
+    static_cast<void>(store_.update_sandbox(record));
+  }
+  co_return Reply::json(200, sandbox_json(record));
+}
+
+// At start-up: every sandbox the store says runs is either re-attached (its supervisor answers
+// on its control socket; the egress listener comes back with the hello) or settled.
+void Gateway::reattach_all() {
+  auto all = store_.list_sandboxes();
+  if (!all) return;
+  for (const SandboxRecord& r : *all) {
+    if (r.status != "running" && r.status != "creating") continue;
+    const std::string path = dir_of(r.id) + "/control.sock";
+    UniqueFd sock(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    struct sockaddr_un addr = {};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+    if (!sock || ::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      settle(r.id);
+      continue;
+    }
+    auto state = read_state(dir_of(r.id) + "/state.json");
+    attach(r.id, std::move(sock), state ? state->supervisor_pid : 0);
+    static_cast<void>(runtimes_.at(r.id)->send(json{{"op", "hello"}}));
+    log::info("re-attached sandbox {} ({})", r.name, r.id);
+  }
+}
+
+// ---- the API ----
+
+asio::awaitable<void> Gateway::accept_loop(local::acceptor& acceptor) {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(kNoThrow);
+    if (ec == asio::error::operation_aborted || stopping_) co_return;
+    if (ec) continue;
+    asio::co_spawn(io_, serve(std::move(socket)), asio::detached);
+  }
+}
+
+asio::awaitable<void> Gateway::serve(local::socket socket) {
+  struct ucred peer = {};
+  socklen_t len = sizeof peer;
+  ::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &peer, &len);
+  beast::flat_buffer buffer;
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(16 * 1024);
+    parser.body_limit(kMaxUpload);  // the real limit is chosen once the target is known
+    auto [ec, n] = co_await http::async_read_header(socket, buffer, parser, kNoThrow);
+    if (ec) {
+      if (ec == http::error::body_limit) {
+        co_await write_reply(socket, too_large(), false);
+      } else if (ec != http::error::end_of_stream && ec != asio::error::eof &&
+                 ec != asio::error::connection_reset) {
+        co_await write_reply(socket, bad_request(ec.message()), false);
+      }
+      co_return;
+    }
+    const bool upload = parser.get().target().starts_with("/v1/sandboxes/") &&
+                        parser.get().target().find("/files") != std::string_view::npos;
+    const std::size_t limit = upload ? kMaxUpload : kMaxBody;
+    if (parser.content_length() && *parser.content_length() > limit) {
+      co_await write_reply(socket, too_large(), false);
+      co_return;
+    }
+    parser.body_limit(limit);
+    std::tie(ec, n) = co_await http::async_read(socket, buffer, parser, kNoThrow);
+    if (ec == http::error::body_limit) {
+      co_await write_reply(socket, too_large(), false);
+      co_return;
+    }
+    if (ec) {
+      co_await write_reply(socket, bad_request(ec.message()), false);
+      co_return;
+    }
+    Request req = parser.release();
+    const bool keep_alive = req.keep_alive();
+    bool streamed = false;
+    Reply reply = co_await route(req, socket, streamed);
+    if (options_.verbose)
+      log::info("uid {}: {} {} -> {}", peer.uid, std::string(req.method_string()),
+                std::string(req.target()), streamed ? 200 : reply.status);
+    if (streamed) co_return;  // the stream ended the connection
+    if (!co_await write_reply(socket, std::move(reply), keep_alive) || !keep_alive) co_return;
+  }
+}
+
+asio::awaitable<Reply> Gateway::route(Request& req, local::socket& socket, bool& streamed) {
+  auto target = boost::urls::parse_origin_form(req.target());
+  if (!target) co_return Reply::error(400, "bad_request", "malformed request target");
+  std::vector<std::string> seg;
+  for (auto s : target->segments()) seg.push_back(s);
+  Query query;
+  for (auto p : target->params()) query.emplace_back(p.key, p.value);
+  const http::verb method = req.method();
+  ++requests_[std::string(req.method_string())];
+
+  if (seg.size() == 1 && seg[0] == "metrics") {
+    if (method != http::verb::get) co_return Reply::not_allowed();
+    co_return metrics();
+  }
+  if (seg.empty() || seg[0] != "v1") co_return Reply::error(404, "not_found", "no such endpoint");
+  seg.erase(seg.begin());
+
+  json body;
+  const bool has_json_body =
+      !req.body().empty() && !(seg.size() == 3 && seg[0] == "sandboxes" && seg[2] == "files");
+  if (has_json_body) {
+    body = json::parse(req.body(), nullptr, false);
+    if (body.is_discarded() || !body.is_object())
+      co_return Reply::error(400, "invalid_json", "the body is not a JSON object");
+  }
+
+  if (seg.size() == 1 && seg[0] == "status") {
+    if (method != http::verb::get) co_return Reply::not_allowed();
+    co_return status();
+  }
+  if (seg.size() == 1 && seg[0] == "policy") {
+    if (method == http::verb::get) {
+      auto text = store_.setting("default_policy");
+      std::string policy = text && *text ? **text : std::string(policy::default_policy_yaml());
+      co_return Reply::json(200, {{"policy", policy}, {"hash", sha256_hex(policy)}});
+    }
+    if (method != http::verb::put) co_return Reply::not_allowed();
+    if (auto bad = check_fields(body, {"policy"}, {"policy"})) co_return *bad;
+    if (!body["policy"].is_string())
+      co_return Reply::error(400, "bad_request", "policy must be a string");
+    const std::string text = body["policy"];
+    policy::LoadResult loaded = policy::load_string(text, "policy");
+    if (!loaded.ok()) co_return Reply::invalid_policy(loaded);
+    auto old = store_.setting("default_policy");
+    const bool changed = !(old && *old && **old == text);
+    if (auto r = store_.set_setting("default_policy", text); !r)
+      co_return Reply::error(500, "internal", r.error().describe());
+    co_return Reply::json(200, {{"hash", sha256_hex(text)}, {"changed", changed}});
+  }
+  if (seg[0] == "providers") {
+    if (seg.size() == 1 && method == http::verb::post) co_return providers_post(body);
+    if (seg.size() == 1 && method == http::verb::get) {
+      auto all = store_.list_providers();
+      if (!all) co_return Reply::error(500, "internal", all.error().describe());
+      json list = json::array();
+      for (const auto& p : *all) list.push_back(provider_json(p));
+      co_return Reply::json(200, {{"providers", list}});
+    }
+    if (seg.size() != 2) co_return Reply::error(404, "not_found", "no such endpoint");
+    if (method == http::verb::get) {
+      auto p = store_.find_provider(seg[1]);
+      if (!p || !*p) co_return Reply::error(404, "not_found", "no provider " + seg[1]);
+      co_return Reply::json(200, provider_json(**p));
+    }
+    if (method == http::verb::delete_) {
+      auto all = store_.list_sandboxes();
+      if (all)
+        for (const auto& s : *all)
+          if (std::find(s.providers.begin(), s.providers.end(), seg[1]) != s.providers.end())
+            co_return Reply::error(409, "conflict",
+                                   "provider " + seg[1] + " is attached to sandbox " + s.name);
+      auto gone = store_.delete_provider(seg[1]);
+      if (!gone) co_return Reply::error(500, "internal", gone.error().describe());
+      if (!*gone) co_return Reply::error(404, "not_found", "no provider " + seg[1]);
+      if (auto r = secrets_.erase(seg[1]); !r)
+        co_return Reply::error(500, "internal", r.error().describe());
+      co_return Reply::json(200, {{"deleted", seg[1]}});
+    }
+    co_return Reply::not_allowed();
+  }
+  if (seg[0] != "sandboxes") co_return Reply::error(404, "not_found", "no such endpoint");
+  if (seg.size() == 1) {
+    if (method == http::verb::post) co_return co_await create(body);
+    if (method != http::verb::get) co_return Reply::not_allowed();
+    auto all = store_.list_sandboxes();
+    if (!all) co_return Reply::error(500, "internal", all.error().describe());
+    json list = json::array();
+    for (const auto& r : *all) {
+      bool match = true;
+      for (const auto& [k, v] : query) {
+        if (k != "label") continue;
+        const auto eq = v.find('=');
+        auto it = r.labels.find(v.substr(0, eq));
+        match = match && it != r.labels.end() &&
+                (eq == std::string::npos || it->second == v.substr(eq + 1));
+      }
+      if (match) list.push_back(sandbox_json(r));
+    }
+    co_return Reply::json(200, {{"sandboxes", list}});
+  }
+
+  auto found = find(seg[1]);
+  if (!found) co_return Reply::error(500, "internal", found.error().describe());
+  if (!*found) co_return Reply::error(404, "not_found", "no sandbox named " + seg[1]);
+  SandboxRecord record = **found;
+  if (seg.size() == 2) {
+    if (method == http::verb::get) co_return Reply::json(200, sandbox_json(record));
+    if (method != http::verb::delete_) co_return Reply::not_allowed();
+    if (runtimes_.count(record.id)) co_await stop_sandbox(record);
+    if (auto r = store_.delete_sandbox(record.id); !r)
+      co_return Reply::error(500, "internal", r.error().describe());
+    remove_tree(dir_of(record.id));
+    if (record.managed_workspace) remove_tree(record.workdir);
+    co_return Reply::json(200, {{"deleted", record.id}});
+  }
+  const std::string& action = seg[2];
+  if (seg.size() == 3 && action == "stop") {
+    if (method != http::verb::post) co_return Reply::not_allowed();
+    co_return co_await stop_sandbox(record);
+  }
+  if (seg.size() == 3 && action == "start") {
+    if (method != http::verb::post) co_return Reply::not_allowed();
+    if (runtimes_.count(record.id))
+      co_return Reply::error(409, "conflict", "sandbox " + record.name + " is already running");
+    co_return co_await start_sandbox(record);
+  }
+  if (seg.size() == 3 && action == "exec") {
+    if (method != http::verb::post) co_return Reply::not_allowed();
+    co_return co_await exec(record, body, socket, streamed);
+  }
+  if (seg.size() == 3 && action == "logs") {
+    if (method != http::verb::get) co_return Reply::not_allowed();
+    co_return co_await logs(record, query, socket, streamed);
+  }
+  if (seg.size() == 3 && action == "files") {
+    if (method == http::verb::get) co_return co_await files_get(record, query);
+    if (method == http::verb::put) co_return co_await files_put(record, query, req);
+    co_return Reply::not_allowed();
+  }
+  if (action == "policy" && seg.size() == 3) {
+    if (method == http::verb::put) co_return set_policy(record, body);
+    if (method != http::verb::get) co_return Reply::not_allowed();
+    auto rev = store_.active_revision(record.id);
+    if (!rev || !*rev) co_return Reply::error(500, "internal", "no active policy revision");
+    co_return Reply::json(200, revision_json(**rev, true));
+  }
+  if (action == "policy" && seg.size() == 4 && seg[3] == "revisions") {
+    if (method != http::verb::get) co_return Reply::not_allowed();
+    auto all = store_.revisions(record.id);
+    if (!all) co_return Reply::error(500, "internal", all.error().describe());
+    json list = json::array();
+    for (const auto& r : *all) list.push_back(revision_json(r, false));
+    co_return Reply::json(200, {{"revisions", list}});
+  }
+  co_return Reply::error(404, "not_found", "no such endpoint");
+}
+
+asio::awaitable<Reply> Gateway::create(const json& body) {
+  static const std::vector<std::string> kFields = {
+      "name",   "policy",    "workdir",        "command",   "env",
+      "labels", "providers", "max_lifetime_s", "idle_ttl_s"};
+  if (auto bad = check_fields(body, kFields, {})) co_return *bad;
+  SandboxRecord record;
+  record.id = random_id();
+  record.name = body.value("name", record.id);
+  if (!body.contains("name") || !body["name"].is_string()) {
+    if (body.contains("name")) co_return Reply::error(400, "invalid_name", "name must be a string");
+  }
+  if (!valid_name(record.name))
+    co_return Reply::error(400, "invalid_name",
+                           "a name is 1-63 characters of a-z, 0-9 and '-', starting with a letter "
+                           "or digit");
+  auto existing = store_.find_sandbox(record.name);
+  if (existing && *existing)
+    co_return Reply::error(409, "already_exists", "a sandbox named " + record.name + " exists");
+
+  // Types of the optional fields.
+  auto string_list = [&](const char* key) {
+    return !body.contains(key) ||
+           (body[key].is_array() && std::all_of(body[key].begin(), body[key].end(),
+                                                [](const json& v) { return v.is_string(); }));
+  };
+  auto string_map = [&](const char* key) {
+    return !body.contains(key) ||
+           (body[key].is_object() && std::all_of(body[key].begin(), body[key].end(),
+                                                 [](const json& v) { return v.is_string(); }));
+  };
+  if (!string_list("command") || !string_list("providers"))
+    co_return Reply::error(400, "bad_request", "command and providers are lists of strings");
+  if (!string_map("env") || !string_map("labels"))
+    co_return Reply::error(400, "bad_request", "env and labels are objects of strings");
+  for (const char* key : {"max_lifetime_s", "idle_ttl_s"})
+    if (body.contains(key) && (!body[key].is_number_integer() || body[key].get<std::int64_t>() < 0))
+      co_return Reply::error(400, "bad_request", std::string(key) + " is a whole number >= 0");
+  if (body.contains("env"))
+    for (auto& [k, v] : body["env"].items())
+      if (k.empty() || k.find('=') != std::string::npos)
+        co_return Reply::error(400, "bad_request", "env: not a variable name: " + k);
+
+  std::string text;
+  if (body.contains("policy")) {
+    if (!body["policy"].is_string())
+      co_return Reply::error(400, "bad_request", "policy must be a string");
+    text = body["policy"];
+  } else {
+    auto d = store_.setting("default_policy");
+    text = d && *d ? **d : std::string(policy::default_policy_yaml());
+  }
+  policy::LoadResult loaded = policy::load_string(text, "policy");
+  if (!loaded.ok()) co_return Reply::invalid_policy(loaded);
+
+  if (body.contains("workdir")) {
+    if (!body["workdir"].is_string())
+      co_return Reply::error(400, "bad_request", "workdir must be a string");
+    const std::string w = body["workdir"];
+    char real[PATH_MAX];
+    struct stat st;
+    if (w.empty() || w[0] != '/' || !::realpath(w.c_str(), real) || ::stat(real, &st) != 0 ||
+        !S_ISDIR(st.st_mode))
+      co_return Reply::error(400, "invalid_path", "workdir must be an existing absolute directory");
+    if (std::string(real) == "/")
+      co_return Reply::error(400, "invalid_path", "workdir cannot be /");
+    record.workdir = real;
+  } else {
+    record.workdir = options_.state_dir + "/workspaces/" + record.name;
+    record.managed_workspace = true;
+  }
+  for (const auto& name : body.value("providers", std::vector<std::string>{})) {
+    auto p = store_.find_provider(name);
+    if (!p || !*p) co_return Reply::error(409, "conflict", "no provider named " + name);
+    record.providers.push_back(name);
+  }
+  record.labels = body.value("labels", std::map<std::string, std::string>{});
+  json spec = {{"command", body.value("command", std::vector<std::string>{})},
+               {"env", body.value("env", std::map<std::string, std::string>{})},
+               {"max_lifetime_s", body.value("max_lifetime_s", std::int64_t{0})},
+               {"idle_ttl_s", body.value("idle_ttl_s", std::int64_t{0})}};
+  record.spec = spec.dump();
+  record.status = "creating";
+  record.created_at = record.updated_at = unix_now();
+
+  const std::string dir = dir_of(record.id);
+  if (::mkdir(dir.c_str(), 0700) != 0)
+    co_return Reply::error(500, "internal", "mkdir " + dir + ": " + std::strerror(errno));
+  if (record.managed_workspace && ::mkdir(record.workdir.c_str(), 0755) != 0) {
+    remove_tree(dir);
+    co_return Reply::error(500, "internal",
+                           "mkdir " + record.workdir + ": " + std::strerror(errno));
+  }
+  if (auto r = store_.insert_sandbox(record); !r) {
+    remove_tree(dir);
+    if (record.managed_workspace) remove_tree(record.workdir);
+    if (r.error().message == "already exists")
+      co_return Reply::error(409, "already_exists", "a sandbox named " + record.name + " exists");
+    co_return Reply::error(500, "internal", r.error().describe());
+  }
+  if (auto r = store_.add_revision(record.id, text); !r)
+    co_return Reply::error(500, "internal", r.error().describe());
+  Reply reply = co_await start_sandbox(record);
+  if (reply.status == 200) reply.status = 201;
+  co_return reply;
+}
+
+Reply Gateway::set_policy(SandboxRecord& record, const json& body) {
+  if (auto bad = check_fields(body, {"policy"}, {"policy"})) return *bad;
+  if (!body["policy"].is_string())
+    return Reply::error(400, "bad_request", "policy must be a string");
+  const std::string text = body["policy"];
+  policy::LoadResult loaded = policy::load_string(text, "policy");
+  if (!loaded.ok()) return Reply::invalid_policy(loaded);
+  auto running = active_policy(record);
+  if (!running) return Reply::error(500, "internal", running.error().describe());
+  if (std::string section = policy::changed_static_section(**running, *loaded.policy);
+      !section.empty())
+    return Reply::error(409, "conflict",
+                        "the update changes " + section +
+                            ", a static section: only network_policies can change while a "
+                            "sandbox exists");
+  auto added = store_.add_revision(record.id, text);
+  if (!added) return Reply::error(500, "internal", added.error().describe());
+  if (added->changed) {
+    auto it = runtimes_.find(record.id);
+    if (it != runtimes_.end() && it->second->proxy) {
+      auto policy = std::make_shared<const policy::Policy>(std::move(*loaded.policy));
+      it->second->policy = policy;
+      it->second->proxy->install(policy);
+    }
+  }
+  return Reply::json(200, {{"revision", added->revision.revision},
+                           {"hash", added->revision.hash},
+                           {"changed", added->changed}});
+}
+
+// ---- exec ----
+
+// Tells the exec's pump when the client goes away: its socket turns readable (EOF) while the
+// gateway only writes. Ended by socket.cancel().
+asio::awaitable<void> watch_client(local::socket* socket, std::shared_ptr<ExecState> state) {
+  std::tuple<boost::system::error_code> waited =
+      co_await socket->async_wait(local::socket::wait_read, kNoThrow);
+  if (std::get<0>(waited) == asio::error::operation_aborted) co_return;
+  char probe;
+  if (::recv(socket->native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT) > 0) co_return;
+  state->events.try_send(boost::system::error_code{}, ExecEvent{ExecEvent::Kind::kClientGone, ""});
+}
+
+// The exec stream's lines (built outside coroutines: GCC 12 mishandles string-literal
+// initializer lists inside them).
+json started_line(pid_t pid) {
+  return {{"type", "started"}, {"pid", pid}};
+}
+
+json exit_line(const Finished& f) {
+  if (f.lost) return {{"type", "error"}, {"code", 125}, {"message", "the sandbox ended"}};
+  return {{"type", "exit"}, {"code", f.code}, {"signal", f.signal}, {"timed_out", f.timed_out}};
+}
+
+Reply failed_reply(const json& failure) {
+  Reply r = Reply::json(200, {{"type", "error"},
+                              {"code", failure.value("code", 125)},
+                              {"message", failure.value("message", "")}});
+  r.content_type = "application/x-ndjson";
+  return r;
+}
+
+// Starts a command in a running sandbox: pipes for its stdio, the request to the supervisor, its
+// answer. The command's stdout and stderr then arrive on the returned state's channel.
+asio::awaitable<Result<Started>> Gateway::start_command(Runtime& rt, json argv,
+                                                        std::vector<std::string> env,
+                                                        std::string workdir,
+                                                        std::string stdin_data) {
+  int in[2], out[2], err[2];
+  if (::pipe2(in, O_CLOEXEC) != 0) co_return fail_errno("pipe");
+  UniqueFd in_r(in[0]), in_w(in[1]);
+  if (::pipe2(out, O_CLOEXEC) != 0) co_return fail_errno("pipe");
+  UniqueFd out_r(out[0]), out_w(out[1]);
+  if (::pipe2(err, O_CLOEXEC) != 0) co_return fail_errno("pipe");
+  UniqueFd err_r(err[0]), err_w(err[1]);
+
+  Started s;
+  s.sandbox = rt.id();
+  s.id = rt.next_exec_id();
+  s.state = std::make_shared<ExecState>(io_.get_executor());
+  rt.add_exec(s.id, s.state);
+  json request = {{"op", "exec"}, {"id", s.id}, {"argv", argv}, {"env", env}, {"workdir", workdir}};
+  const int fds[3] = {in_r.get(), out_w.get(), err_w.get()};
+  if (auto r = rt.send(request, fds); !r) {
+    forget(s);
+    co_return tl::unexpected(r.error());
+  }
+  in_r.reset();
+  out_w.reset();
+  err_w.reset();
+  auto answer = co_await s.state->started.wait(kExecStartTimeout);
+  if (!answer || (*answer)["op"] != "started") {
+    forget(s);
+    s.failure =
+        answer ? *answer
+               : json{{"op", "failed"}, {"code", 125}, {"message", "the command did not start"}};
+    co_return s;
+  }
+  s.pid = (*answer).value("pid", 0);
+  ++execs_;
+
+  // stdin written then closed; stdout and stderr read until their end.
+  auto in_pipe = std::make_shared<asio::posix::stream_descriptor>(io_, in_w.release());
+  asio::co_spawn(io_, feed(in_pipe, std::move(stdin_data)), asio::detached);
+  s.out = std::make_shared<asio::posix::stream_descriptor>(io_, out_r.release());
+  s.err = std::make_shared<asio::posix::stream_descriptor>(io_, err_r.release());
+  asio::co_spawn(io_, drain_pipe(s.out, s.state, false), asio::detached);
+  asio::co_spawn(io_, drain_pipe(s.err, s.state, true), asio::detached);
+  co_return s;
+}
+
+void Gateway::forget(const Started& s) {
+  auto found = runtimes_.find(s.sandbox);
+  if (found != runtimes_.end()) found->second->remove_exec(s.id);
+}
+
+void Gateway::kill_command(const Started& s) {
+  auto found = runtimes_.find(s.sandbox);
+  if (found != runtimes_.end())
+    static_cast<void>(
+        found->second->send(json{{"op", "signal"}, {"id", s.id}, {"signal", SIGKILL}}));
+}
+
+// Delivers a started command's output to `sink` until it exits (and its output has ended, or a
+// background process kept the pipes open for longer than kDrainAfterExit). A sink returning
+// false, the timeout, or the client going away (kClientGone) kill the command.
+asio::awaitable<Finished> Gateway::pump(const Started& s, OutputSink sink,
+                                        std::optional<std::chrono::milliseconds> timeout) {
+  auto state = s.state;
+  asio::steady_timer deadline(io_);
+  if (timeout) {
+    deadline.expires_after(*timeout);
+    deadline.async_wait([state](boost::system::error_code ec) {
+      if (!ec)
+        state->events.try_send(boost::system::error_code{},
+                               ExecEvent{ExecEvent::Kind::kTimeout, ""});
+    });
+  }
+  Finished f;
+  bool out_open = true, err_open = true, killed = false;
+  std::optional<json> exit;
+  asio::steady_timer drain(io_);
+  while (!(exit && !out_open && !err_open)) {
+    if (exit) {
+      drain.expires_after(kDrainAfterExit);
+      drain.async_wait([state](boost::system::error_code ec) {
+        if (!ec)
+          state->events.try_send(boost::system::error_code{},
+                                 ExecEvent{ExecEvent::Kind::kStdoutEnd, "drained"});
+      });
+    }
+    // (No structured binding and no co_await inside a switch here: GCC 12 destroys such
+    // coroutine temporaries twice.)
+    std::tuple<boost::system::error_code, ExecEvent> received =
+        co_await state->events.async_receive(kNoThrow);
+    if (std::get<0>(received)) break;
+    ExecEvent event = std::move(std::get<1>(received));
+    const bool output =
+        event.kind == ExecEvent::Kind::kStdout || event.kind == ExecEvent::Kind::kStderr;
+    if (output && !f.client_gone) {
+      const bool delivered = co_await sink(event.kind == ExecEvent::Kind::kStderr, event.data);
+      if (!delivered) {
+        f.client_gone = true;
+        if (!killed) kill_command(s);
+        killed = true;
+      }
+    }
+    if (event.kind == ExecEvent::Kind::kStdoutEnd) {
+      out_open = false;
+      if (event.data == "drained") err_open = false;
+    } else if (event.kind == ExecEvent::Kind::kStderrEnd) {
+      err_open = false;
+    } else if (event.kind == ExecEvent::Kind::kExit) {
+      exit = json::parse(event.data, nullptr, false);
+      drain.cancel();
+    } else if (event.kind == ExecEvent::Kind::kClientGone ||
+               event.kind == ExecEvent::Kind::kTimeout) {
+      if (event.kind == ExecEvent::Kind::kTimeout) f.timed_out = true;
+      if (event.kind == ExecEvent::Kind::kClientGone) f.client_gone = true;
+      if (!killed) kill_command(s);
+      killed = true;
+    }
+  }
+  deadline.cancel();
+  drain.cancel();
+  boost::system::error_code ignored;
+  s.out->close(ignored);
+  s.err->close(ignored);
+  forget(s);
+  f.lost = !exit || exit->value("lost", false);
+  f.code = exit ? exit->value("code", 125) : 125;
+  f.signal = exit ? exit->value("signal", 0) : 0;
+  co_return f;
+}
+
+asio::awaitable<Collected> Gateway::collect(Runtime& rt, json argv, std::string stdin_data) {
+  Collected c;
+  auto started = co_await start_command(rt, std::move(argv), {}, "", std::move(stdin_data));
+  if (!started) {
+    c.error = started.error().describe();
+    co_return c;
+  }
+  if (!started->failure.is_null()) {
+    c.error = started->failure.value("message", "the command did not start");
+    co_return c;
+  }
+  std::size_t total = 0;
+  bool too_big = false;
+  Finished f = co_await pump(
+      *started,
+      [&](bool is_stderr, const std::string& data) -> asio::awaitable<bool> {
+        total += data.size();
+        if (total > kMaxUpload) {
+          too_big = true;
+          co_return false;
+        }
+        (is_stderr ? c.err : c.out) += data;
+        co_return true;
+      },
+      std::chrono::seconds(120));
+  if (too_big)
+    c.error = "more than 64 MiB";
+  else if (f.lost)
+    c.error = "the sandbox ended";
+  else if (f.timed_out)
+    c.error = "timed out";
+  else if (f.code != 0)
+    c.error = "exit code " + std::to_string(f.code) + ": " + c.err;
+  co_return c;
+}
+
+asio::awaitable<Reply> Gateway::exec(SandboxRecord& record, const json& body, local::socket& socket,
+                                     bool& streamed) {
+  if (auto bad =
+          check_fields(body, {"command", "env", "workdir", "stdin", "timeout_ms"}, {"command"}))
+    co_return *bad;
+  if (!body["command"].is_array() || body["command"].empty() ||
+      !std::all_of(body["command"].begin(), body["command"].end(),
+                   [](const json& v) { return v.is_string(); }))
+    co_return Reply::error(400, "bad_request", "command is a non-empty list of strings");
+  if (body.contains("env") && !body["env"].is_object())
+    co_return Reply::error(400, "bad_request", "env is an object of strings");
+  if (body.contains("stdin") && !body["stdin"].is_string())
+    co_return Reply::error(400, "bad_request", "stdin is a string");
+  if (body.contains("workdir") && !body["workdir"].is_string())
+    co_return Reply::error(400, "bad_request", "workdir is a string");
+  if (body.contains("timeout_ms") &&
+      (!body["timeout_ms"].is_number_integer() || body["timeout_ms"].get<std::int64_t>() <= 0))
+    co_return Reply::error(400, "bad_request", "timeout_ms is a whole number > 0");
+  std::vector<std::string> env;
+  if (body.contains("env")) {
+    for (auto& [k, v] : body["env"].items()) {
+      if (!v.is_string() || k.empty() || k.find('=') != std::string::npos)
+        co_return Reply::error(400, "bad_request", "env is an object of strings");
+      env.push_back(k + "=" + v.get<std::string>());
+    }
+  }
+  auto it = runtimes_.find(record.id);
+  if (it == runtimes_.end() || record.status != "running")
+    co_return Reply::error(409, "not_running", "sandbox " + record.name + " is not running");
+  const auto began = std::chrono::steady_clock::now();
+  auto started = co_await start_command(*it->second, body["command"], std::move(env),
+                                        body.value("workdir", ""), body.value("stdin", ""));
+  if (!started) co_return Reply::error(503, "unavailable", started.error().describe());
+  if (!started->failure.is_null()) co_return failed_reply(started->failure);
+
+  // From here on the answer streams, and the client going away kills the command: its socket
+  // turns readable (EOF) while we only write.
+  streamed = true;
+  ChunkedWriter writer(socket);
+  co_await writer.begin("application/x-ndjson");
+  co_await writer.line(started_line(started->pid));
+  asio::co_spawn(io_, watch_client(&socket, started->state), asio::detached);
+  std::optional<std::chrono::milliseconds> timeout;
+  if (body.contains("timeout_ms"))
+    timeout = std::chrono::milliseconds(body["timeout_ms"].get<std::int64_t>());
+  Finished f = co_await pump(
+      *started,
+      [&writer](bool is_stderr, const std::string& data) -> asio::awaitable<bool> {
+        json line = {{"type", std::string(is_stderr ? "stderr" : "stdout")},
+                     {"data", base64(data)}};
+        co_return co_await writer.line(line);
+      },
+      timeout);
+  boost::system::error_code ignored;
+  socket.cancel(ignored);
+  exec_seconds_.observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
+  if (!f.client_gone) {
+    co_await writer.line(exit_line(f));
+    co_await writer.end();
+  }
+  socket.close(ignored);
+  co_return Reply{};
+}
+
+// ---- logs ----
+
+asio::awaitable<Reply> Gateway::logs(const SandboxRecord& record, const Query& query,
+                                     local::socket& socket, bool& streamed) {
+  std::string source = "all";
+  long tail = -1;
+  bool follow = false;
+  for (const auto& [k, v] : query) {
+    if (k == "source") source = v;
+    if (k == "tail") {
+      char* end = nullptr;
+      tail = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end || tail < 0)
+        co_return Reply::error(400, "bad_request", "tail is a whole number");
+    }
+    if (k == "follow") follow = v == "1" || v == "true";
+  }
+  if (source != "all" && source != "audit" && source != "output")
+    co_return Reply::error(400, "bad_request", "source is audit, output or all");
+  std::vector<LogFile> files;
+  if (source != "output") files.push_back(LogFile{dir_of(record.id) + "/audit.jsonl", "audit"});
+  if (source != "audit") files.push_back(LogFile{dir_of(record.id) + "/output.log", "output"});
+
+  streamed = true;
+  ChunkedWriter writer(socket);
+  if (!co_await writer.begin("application/x-ndjson")) co_return Reply{};
+  for (LogFile& f : files) {
+    for (const std::string& line : f.initial(tail))
+      if (!co_await writer.line_text(f.format(line))) co_return Reply{};
+  }
+  if (follow) {
+    // New lines as they are written, until the client goes away or the gateway stops.
+    asio::steady_timer tick(io_);
+    for (;;) {
+      tick.expires_after(std::chrono::milliseconds(100));
+      co_await tick.async_wait(kNoThrow);
+      if (stopping_) break;
+      char probe;
+      const ssize_t peek = ::recv(socket.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (peek == 0 || (peek < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) co_return Reply{};
+      for (LogFile& f : files)
+        for (const std::string& line : f.more())
+          if (!co_await writer.line_text(f.format(line))) co_return Reply{};
+    }
+  }
+  co_await writer.end();
+  boost::system::error_code ignored;
+  socket.close(ignored);
+  co_return Reply{};
+}
+
+// ---- files ----
+
+json tar_pack(const std::string& dir) {
+  return {"tar", "-C", dir, "-cf", "-", "."};
+}
+
+json tar_unpack(const std::string& dir) {
+  return {"tar", "-C", dir, "--no-same-owner", "--no-same-permissions", "-xf", "-"};
+}
+
+// Single files are read and written by the gateway itself, beneath the workspace (openat2
+// RESOLVE_BENEATH: no `..` or symlink leads out). Directories travel as tar archives packed and
+// unpacked by `tar` inside the sandbox — with the sandbox's own rights, never the gateway's — so
+// the sandbox must be running for them.
+asio::awaitable<Reply> Gateway::files_get(const SandboxRecord& record, const Query& query) {
+  auto path = query_value(query, "path");
+  if (!path) co_return Reply::error(400, "bad_request", "path is required");
+  auto opened = open_in_workspace(record.workdir, *path, O_RDONLY);
+  if (!opened) co_return Reply::error(400, "invalid_path", opened.error().describe());
+  struct stat st;
+  if (::fstat(opened->get(), &st) != 0) co_return Reply::error(500, "internal", "fstat");
+  if (S_ISDIR(st.st_mode)) {
+    auto it = runtimes_.find(record.id);
+    if (it == runtimes_.end() || record.status != "running")
+      co_return Reply::error(409, "not_running",
+                             "a directory is packed inside the sandbox: start it first");
+    const std::string inside = record.workdir + "/" + *path;
+    Collected c = co_await collect(*it->second, tar_pack(inside), "");
+    if (!c.error.empty()) co_return Reply::error(500, "internal", "tar: " + c.error);
+    Reply r;
+    r.content_type = "application/x-tar";
+    r.body = std::move(c.out);
+    co_return r;
+  }
+  if (!S_ISREG(st.st_mode)) co_return Reply::error(400, "invalid_path", "not a regular file");
+  if (static_cast<std::size_t>(st.st_size) > kMaxUpload)
+    co_return Reply::error(413, "body_too_large", "the file is larger than 64 MiB");
+  std::string data(static_cast<std::size_t>(st.st_size), '\0');
+  std::size_t at = 0;
+  while (at < data.size()) {
+    ssize_t n = ::read(opened->get(), data.data() + at, data.size() - at);
+    if (n <= 0) break;
+    at += static_cast<std::size_t>(n);
+  }
+  data.resize(at);
+  Reply r;
+  r.content_type = "application/octet-stream";
+  r.body = std::move(data);
+  co_return r;
+}
+
+asio::awaitable<Reply> Gateway::files_put(const SandboxRecord& record, const Query& query,
+                                          const Request& req) {
+  auto path = query_value(query, "path");
+  if (!path) co_return Reply::error(400, "bad_request", "path is required");
+  if (req[http::field::content_type] == "application/x-tar") {
+    auto it = runtimes_.find(record.id);
+    if (it == runtimes_.end() || record.status != "running")
+      co_return Reply::error(409, "not_running",
+                             "a directory is unpacked inside the sandbox: start it first");
+    auto dir = open_in_workspace(record.workdir, *path, O_RDONLY | O_DIRECTORY, true);
+    if (!dir) co_return Reply::error(400, "invalid_path", dir.error().describe());
+    const std::string inside = record.workdir + "/" + *path;
+    Collected c = co_await collect(*it->second, tar_unpack(inside), req.body());
+    if (!c.error.empty()) co_return Reply::error(400, "bad_request", "tar: " + c.error);
+    co_return Reply::json(200, {{"path", *path}, {"bytes", req.body().size()}});
+  }
+  auto file = open_in_workspace(record.workdir, *path, O_WRONLY | O_CREAT | O_TRUNC);
+  if (!file) co_return Reply::error(400, "invalid_path", file.error().describe());
+  const std::string& data = req.body();
+  for (std::size_t at = 0; at < data.size();) {
+    ssize_t n = ::write(file->get(), data.data() + at, data.size() - at);
+    if (n <= 0)
+      co_return Reply::error(500, "internal", std::string("write: ") + std::strerror(errno));
+    at += static_cast<std::size_t>(n);
+  }
+  co_return Reply::json(200, {{"path", *path}, {"bytes", data.size()}});
+}
+
+// ---- providers ----
+
+Reply Gateway::providers_post(const json& body) {
+  if (auto bad = check_fields(body, {"name", "profile", "values"}, {"name", "values"})) return *bad;
+  if (!body["name"].is_string() || !valid_name(body["name"]))
+    return Reply::error(400, "invalid_name", "a provider name is 1-63 characters of a-z, 0-9, '-'");
+  const std::string name = body["name"];
+  const std::string profile_id = body.value("profile", name);
+  const creds::Profile* profile = creds::builtin_profile(profile_id);
+  if (!profile) return Reply::error(400, "bad_request", "no built-in profile named " + profile_id);
+  if (!body["values"].is_object() || body["values"].empty())
+    return Reply::error(400, "bad_request", "values is an object of VARIABLE: value");
+  std::map<std::string, std::string> values;
+  std::vector<std::string> known;
+  for (const auto& c : profile->credentials)
+    for (const auto& v : c.env_vars) known.push_back(v);
+  for (auto& [k, v] : body["values"].items()) {
+    if (!v.is_string()) return Reply::error(400, "bad_request", "values are strings");
+    if (std::find(known.begin(), known.end(), k) == known.end())
+      return Reply::error(400, "bad_request", "profile " + profile_id + " has no variable " + k);
+    values[k] = v.get<std::string>();
+  }
+  ProviderRecord record{name, profile_id, {}, unix_now()};
+  for (const auto& [k, v] : values) record.variables.push_back(k);
+  if (auto r = store_.insert_provider(record); !r) {
+    if (r.error().message == "already exists")
+      return Reply::error(409, "already_exists", "a provider named " + name + " exists");
+    return Reply::error(500, "internal", r.error().describe());
+  }
+  if (auto r = secrets_.put(name, values); !r) {
+    static_cast<void>(store_.delete_provider(name));
+    return Reply::error(500, "internal", r.error().describe());
+  }
+  return Reply::json(201, provider_json(record));
+}
+
+// ---- status and metrics ----
+
+Reply Gateway::status() {
+  json counts = {{"creating", 0}, {"running", 0}, {"stopped", 0}, {"error", 0}};
+  auto all = store_.list_sandboxes();
+  if (all)
+    for (const auto& r : *all) counts[r.status] = counts.value(r.status, 0) + 1;
+  return Reply::json(200, {{"version", WARD_VERSION},
+                           {"state_dir", options_.state_dir},
+                           {"socket", options_.socket_path},
+                           {"pid", ::getpid()},
+                           {"uptime_s", unix_now() - started_at_},
+                           {"sandboxes", counts}});
+}
+
+Reply Gateway::metrics() {
+  std::string out;
+  out += "# HELP ward_sandboxes Sandboxes by state.\n# TYPE ward_sandboxes gauge\n";
+  std::map<std::string, int> counts = {
+      {"creating", 0}, {"running", 0}, {"stopped", 0}, {"error", 0}};
+  auto all = store_.list_sandboxes();
+  if (all)
+    for (const auto& r : *all) ++counts[r.status];
+  for (const auto& [state, n] : counts)
+    out += "ward_sandboxes{state=\"" + state + "\"} " + std::to_string(n) + "\n";
+  out +=
+      "# HELP ward_api_requests_total API requests by method.\n# TYPE ward_api_requests_total "
+      "counter\n";
+  for (const auto& [method, n] : requests_)
+    out += "ward_api_requests_total{method=\"" + method + "\"} " + std::to_string(n) + "\n";
+  out += "# HELP ward_execs_total Commands started with exec.\n# TYPE ward_execs_total counter\n";
+  out += "ward_execs_total " + std::to_string(execs_) + "\n";
+  out += exec_seconds_.render("ward_exec_duration_seconds",
+                              "Exec round trips, from request to the command's exit.");
+  out += proxy_metrics(options_.state_dir + "/sandboxes");
+  Reply r;
+  r.status = 200;
+  r.content_type = "text/plain; version=0.0.4";
+  r.body = std::move(out);
+  return r;
+}
+
+int Gateway::run() {
+  char exe[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) {
+    log::error("cannot find ward's own executable: {}", std::strerror(errno));
+    return 1;
+  }
+  exe_.assign(exe, static_cast<std::size_t>(n));
+
+  const std::string socket_path = options_.socket_path;
+  ::unlink(socket_path.c_str());
+  local::acceptor acceptor(io_);
+  boost::system::error_code ec;
+  acceptor.open(local(), ec);
+  const mode_t old = ::umask(options_.socket_group.empty() ? 0177 : 0117);
+  if (!ec) acceptor.bind(local::endpoint(socket_path), ec);
+  ::umask(old);
+  if (!ec) acceptor.listen(128, ec);
+  if (ec) {
+    log::error("{}: {}", socket_path, ec.message());
+    return 1;
+  }
+  if (!options_.socket_group.empty()) {
+    struct group* g = ::getgrnam(options_.socket_group.c_str());
+    if (!g || ::chown(socket_path.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0) {
+      log::error("--socket-group {}: no such group, or the socket cannot be given to it",
+                 options_.socket_group);
+      return 1;
+    }
+  }
+
+  asio::signal_set signals(io_, SIGINT, SIGTERM, SIGCHLD);
+  std::function<void(boost::system::error_code, int)> on_signal;
+  on_signal = [&](boost::system::error_code e, int sig) {
+    if (e) return;
+    if (sig == SIGCHLD) {
+      // Supervisors the gateway started: reaped here, their end is told by their socket.
+      while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+      }
+      signals.async_wait(on_signal);
+      return;
+    }
+    log::info("{}: stopping the gateway ({})", sig == SIGINT ? "SIGINT" : "SIGTERM",
+              options_.stop_sandboxes_on_exit ? "and its sandboxes" : "sandboxes keep running");
+    asio::co_spawn(
+        io_,
+        [this, &acceptor, &signals]() -> asio::awaitable<void> {
+          if (options_.stop_sandboxes_on_exit) {
+            std::vector<std::string> ids;
+            for (auto& [id, rt] : runtimes_) ids.push_back(id);
+            for (const std::string& id : ids) {
+              auto r = store_.find_sandbox(id);
+              if (r && *r) co_await stop_sandbox(**r);
+            }
+          }
+          stopping_ = true;
+          boost::system::error_code ignored;
+          acceptor.close(ignored);
+          signals.cancel(ignored);
+          runtimes_.clear();
+          io_.stop();
+        },
+        asio::detached);
+  };
+  signals.async_wait(on_signal);
+
+  reattach_all();
+  asio::co_spawn(io_, accept_loop(acceptor), asio::detached);
+  log::info("gateway listening on {} (state in {})", socket_path, options_.state_dir);
+  io_.run();
+  ::unlink(socket_path.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int run_gateway(const GatewayOptions& given) {
+  GatewayOptions options = given;
+  if (options.socket_path.empty()) options.socket_path = options.state_dir + "/gateway.sock";
+  for (const std::string& sub :
+       {std::string(), std::string("/sandboxes"), std::string("/workspaces")}) {
+    const std::string dir = options.state_dir + sub;
+    if (::mkdir(dir.c_str(), sub == "/workspaces" ? 0755 : 0700) != 0 && errno != EEXIST) {
+      log::error("mkdir {}: {}", dir, std::strerror(errno));
+      return 1;
+    }
+  }
+  // One gateway per state directory.
+  const std::string lock_path = options.state_dir + "/gateway.lock";
+  UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  if (!lock || ::flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+    log::error("another gateway is running with the state directory {}", options.state_dir);
+    return 1;
+  }
+  auto store = Store::open(options.state_dir + "/ward.db");
+  if (!store) {
+    log::error("{}", store.error().describe());
+    return 1;
+  }
+  auto secrets = SecretStore::open(options.state_dir + "/secrets.json");
+  if (!secrets) {
+    log::error("{}", secrets.error().describe());
+    return 1;
+  }
+  Gateway gateway(options, std::move(*store), std::move(*secrets));
+  return gateway.run();
+}
+
+}  // namespace ward::gateway

@@ -1,0 +1,343 @@
+// The supervisor of one long-lived sandbox: `ward __sandbox DIR`, started by the gateway.
+//
+// It owns the sandbox (the init is its child and shares its memory), so the sandbox outlives the
+// gateway: a gateway that restarts connects to DIR/control.sock and takes the egress listener
+// again. It is single-threaded: one poll loop over the init's socket, the signalfd, the control
+// listener and the connected gateways.
+#include "gateway/supervisor.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <list>
+#include <map>
+#include <memory>
+
+#include "base/log.h"
+#include "gateway/control.h"
+#include "gateway/spec.h"
+#include "policy/policy.h"
+#include "sandbox/sandbox.h"
+
+namespace ward::gateway {
+namespace {
+
+using nlohmann::json;
+using sandbox::Persistent;
+
+constexpr int kFirstGatewayFd = 3;  // the socketpair end of the gateway that started us
+
+struct Client {
+  UniqueFd sock;
+  bool closed = false;
+};
+
+struct Running {
+  bool main = false;         // the sandbox's main command
+  Client* client = nullptr;  // who asked for it; null once that gateway went away
+  std::int64_t id = 0;       // the gateway's exec id
+};
+
+class Supervisor {
+ public:
+  Supervisor(std::string dir, SandboxSpec spec, std::unique_ptr<Persistent> sandbox)
+      : dir_(std::move(dir)), spec_(std::move(spec)), sandbox_(std::move(sandbox)) {
+    egress_ = sandbox_->take_egress();
+  }
+
+  Result<void> listen();
+  Result<void> start_main();
+  Client& add_client(UniqueFd sock) { return clients_.emplace_back(Client{std::move(sock)}); }
+  void hello(Client& c);
+  int loop();
+
+ private:
+  void publish(const json& m) {
+    for (Client& c : clients_)
+      if (!c.closed) static_cast<void>(send_control(c.sock.get(), m));
+  }
+  void save_state();
+  void on_request(Client& c, ControlMessage m);
+  void on_event(const Persistent::Event& e);
+  void drop(Client& c);
+
+  std::string dir_;
+  SandboxSpec spec_;
+  std::unique_ptr<Persistent> sandbox_;
+  sandbox::EgressEndpoint egress_;
+  UniqueFd listener_;
+  std::list<Client> clients_;
+  std::map<int, Running> running_;  // by exec slot
+  SandboxState state_;
+  bool stopping_ = false;
+};
+
+std::int64_t unix_now() {
+  return static_cast<std::int64_t>(std::time(nullptr));
+}
+
+Result<void> Supervisor::listen() {
+  const std::string path = dir_ + "/control.sock";
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) return fail(path + ": path too long for a socket");
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  listener_.reset(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!listener_) return fail_errno("socket");
+  ::unlink(path.c_str());
+  const mode_t old = ::umask(0077);
+  const int rc = ::bind(listener_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::umask(old);
+  if (rc != 0) return fail_errno("bind " + path);
+  if (::listen(listener_.get(), 16) != 0) return fail_errno("listen " + path);
+  return {};
+}
+
+Result<void> Supervisor::start_main() {
+  state_.status = "running";
+  state_.supervisor_pid = ::getpid();
+  state_.init_pid = sandbox_->init_pid();
+  if (spec_.command.empty()) {
+    save_state();
+    return {};
+  }
+  const std::string log = dir_ + "/output.log";
+  UniqueFd out(::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  if (!out) return fail_errno("open " + log);
+  Persistent::Exec exec;
+  exec.argv = spec_.command;
+  exec.env = spec_.env;
+  exec.stdio[0].reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  exec.stdio[1].reset(::dup(out.get()));
+  exec.stdio[2] = std::move(out);
+  auto slot = sandbox_->exec(std::move(exec));
+  if (!slot) return tl::unexpected(slot.error());
+  running_[*slot] = Running{true, nullptr, 0};
+  save_state();
+  return {};
+}
+
+void Supervisor::save_state() {
+  if (auto r = write_state(dir_ + "/state.json", state_); !r)
+    log::error("{}", r.error().describe());
+}
+
+void Supervisor::hello(Client& c) {
+  json m = {{"op", "hello"},
+            {"init_pid", sandbox_->init_pid()},
+            {"supervisor_pid", ::getpid()},
+            {"workdir", sandbox_->workdir()},
+            {"main", nullptr}};
+  if (state_.main)
+    m["main"] = {
+        {"code", state_.main->code}, {"signal", state_.main->signal}, {"at", state_.main->at}};
+  std::vector<int> fds;
+  if (egress_.listener) fds = {egress_.listener.get(), egress_.diag.get()};
+  if (!send_control(c.sock.get(), m, fds)) drop(c);
+}
+
+void Supervisor::drop(Client& c) {
+  if (c.closed) return;
+  c.closed = true;
+  c.sock.reset();
+  // Commands started for a gateway that went away have nobody to stream to.
+  for (auto& [slot, r] : running_) {
+    if (r.client != &c) continue;
+    r.client = nullptr;
+    sandbox_->signal(slot, SIGKILL);
+  }
+}
+
+void Supervisor::on_request(Client& c, ControlMessage m) {
+  const std::string op = m.body["op"].get<std::string>();
+  if (op == "hello") return hello(c);
+  if (op == "stop") {
+    stopping_ = true;
+    sandbox_->stop();
+    return;
+  }
+  const std::int64_t id = m.body.value("id", std::int64_t{0});
+  if (op == "signal") {
+    for (auto& [slot, r] : running_)
+      if (r.client == &c && r.id == id) sandbox_->signal(slot, m.body.value("signal", SIGKILL));
+    return;
+  }
+  if (op != "exec") return;
+  auto refuse = [&](int code, const std::string& message) {
+    static_cast<void>(send_control(
+        c.sock.get(), {{"op", "failed"}, {"id", id}, {"code", code}, {"message", message}}));
+  };
+  Persistent::Exec exec;
+  try {
+    exec.argv = m.body.at("argv").get<std::vector<std::string>>();
+    exec.env = spec_.env;
+    for (auto& e : m.body.value("env", std::vector<std::string>{})) exec.env.push_back(e);
+    exec.workdir = m.body.value("workdir", "");
+  } catch (const json::exception&) {
+    return refuse(sandbox::kExitSetupFailed, "malformed exec request");
+  }
+  if (m.fds.size() != 3) return refuse(sandbox::kExitSetupFailed, "exec needs three fds");
+  for (int i = 0; i < 3; ++i) exec.stdio[i] = std::move(m.fds[i]);
+  auto slot = sandbox_->exec(std::move(exec));
+  if (!slot) return refuse(sandbox::kExitSetupFailed, slot.error().describe());
+  running_[*slot] = Running{false, &c, id};
+}
+
+void Supervisor::on_event(const Persistent::Event& e) {
+  auto it = running_.find(e.slot);
+  if (it == running_.end()) return;
+  const Running r = it->second;
+  if (e.kind != Persistent::Event::Kind::kStarted) running_.erase(it);
+  if (r.main) {
+    if (e.kind == Persistent::Event::Kind::kStarted) return;
+    MainExit exit{e.exit_code, 0, unix_now()};
+    if (e.kind == Persistent::Event::Kind::kExited && WIFSIGNALED(e.status))
+      exit.signal = WTERMSIG(e.status);
+    state_.main = exit;
+    state_.reason =
+        e.kind == Persistent::Event::Kind::kFailed
+            ? e.message
+            : (exit.signal ? "the main command was killed by signal " + std::to_string(exit.signal)
+                           : "the main command exited with code " + std::to_string(exit.code));
+    state_.status = exit.code == 0 ? "stopped" : "error";
+    save_state();
+    publish({{"op", "main_exit"}, {"code", exit.code}, {"signal", exit.signal}});
+    // The sandbox lives as long as its main command (as a container does).
+    sandbox_->stop();
+    return;
+  }
+  if (!r.client || r.client->closed) return;
+  json m;
+  switch (e.kind) {
+    case Persistent::Event::Kind::kStarted:
+      m = {{"op", "started"}, {"id", r.id}, {"pid", e.pid}};
+      break;
+    case Persistent::Event::Kind::kFailed:
+      m = {{"op", "failed"}, {"id", r.id}, {"code", e.exit_code}, {"message", e.message}};
+      break;
+    case Persistent::Event::Kind::kExited:
+      m = {{"op", "exit"},
+           {"id", r.id},
+           {"code", e.exit_code},
+           {"signal", WIFSIGNALED(e.status) ? WTERMSIG(e.status) : 0}};
+      break;
+  }
+  if (!send_control(r.client->sock.get(), m)) drop(*r.client);
+}
+
+int Supervisor::loop() {
+  while (!sandbox_->ended()) {
+    std::vector<struct pollfd> fds = {{sandbox_->socket_fd(), POLLIN, 0},
+                                      {sandbox_->signal_fd(), POLLIN, 0},
+                                      {listener_.get(), POLLIN, 0}};
+    std::vector<Client*> polled;
+    for (Client& c : clients_) {
+      if (c.closed) continue;
+      fds.push_back({c.sock.get(), POLLIN, 0});
+      polled.push_back(&c);
+    }
+    if (::poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR) break;
+    if (fds[0].revents)
+      for (const auto& e : sandbox_->read_events()) on_event(e);
+    if (fds[1].revents) {
+      for (int sig : sandbox_->read_signals()) {
+        // SIGTERM / SIGINT to the supervisor: stop the sandbox (the host is shutting down).
+        if ((sig == SIGTERM || sig == SIGINT) && !stopping_) {
+          stopping_ = true;
+          sandbox_->stop();
+        }
+      }
+    }
+    if (fds[2].revents & POLLIN) {
+      for (;;) {
+        int fd = ::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd < 0) break;
+        add_client(UniqueFd(fd));
+      }
+    }
+    for (std::size_t i = 0; i < polled.size(); ++i) {
+      if (!fds[3 + i].revents) continue;
+      Client& c = *polled[i];
+      for (;;) {
+        auto m = receive_control(c.sock.get());
+        if (!m) {
+          drop(c);
+          break;
+        }
+        if (!*m) break;
+        on_request(c, std::move(**m));
+        if (c.closed) break;
+      }
+    }
+    clients_.remove_if([](const Client& c) { return c.closed; });
+  }
+  // The sandbox is gone: say how, once, to whoever listens, and leave the account behind.
+  const sandbox::Outcome outcome = sandbox_->outcome();
+  if (!state_.main) {
+    const bool failed = outcome.kind == sandbox::Outcome::Kind::kSetupFailed ||
+                        outcome.kind == sandbox::Outcome::Kind::kOutOfMemory;
+    state_.status = failed ? "error" : "stopped";
+    state_.reason = stopping_ ? "stopped" : outcome.message;
+  }
+  state_.init_pid = 0;
+  save_state();
+  ::unlink((dir_ + "/control.sock").c_str());
+  publish({{"op", "ended"}, {"status", state_.status}, {"reason", state_.reason}});
+  return 0;
+}
+
+}  // namespace
+
+int supervisor_main(const std::string& dir) {
+  UniqueFd first(kFirstGatewayFd);
+  if (::fcntl(first.get(), F_GETFD) < 0) first.release();
+  if (first) ::fcntl(first.get(), F_SETFD, FD_CLOEXEC);
+  auto refuse = [&](const std::string& why) {
+    log::error("{}", why);
+    SandboxState state;
+    state.status = "error";
+    state.reason = why;
+    static_cast<void>(write_state(dir + "/state.json", state));
+    if (first) static_cast<void>(send_control(first.get(), {{"op", "error"}, {"message", why}}));
+    return 1;
+  };
+
+  auto spec = read_spec(dir + "/spec.json");
+  if (!spec) return refuse(spec.error().describe());
+  policy::LoadResult loaded = policy::load_file(spec->policy_file);
+  if (!loaded.ok()) return refuse(loaded.first_error());
+  auto policy = std::make_shared<policy::Policy>(std::move(*loaded.policy));
+  if (spec->max_lifetime_ms > 0) {
+    const std::chrono::milliseconds lifetime(spec->max_lifetime_ms);
+    if (!policy->resources.timeout || *policy->resources.timeout > lifetime)
+      policy->resources.timeout = lifetime;
+  }
+
+  sandbox::RunOptions options;
+  options.policy = policy.get();
+  options.workdir = spec->workdir;
+  options.egress_port = spec->egress_port;
+  options.trust_layer = spec->trust_layer;
+  options.hidden = spec->hidden;
+  options.secret_env = spec->secret_env;
+  options.inference = spec->inference;
+  options.grace = std::chrono::milliseconds(spec->grace_ms);
+  options.cgroup_name = "ward-" + spec->id;
+  auto sandbox = Persistent::start(std::move(options));
+  if (!sandbox) return refuse(sandbox.error().describe());
+
+  Supervisor supervisor(dir, std::move(*spec), std::move(*sandbox));
+  if (auto r = supervisor.listen(); !r) return refuse(r.error().describe());
+  if (auto r = supervisor.start_main(); !r) return refuse(r.error().describe());
+  if (first) supervisor.hello(supervisor.add_client(std::move(first)));
+  return supervisor.loop();
+}
+
+}  // namespace ward::gateway

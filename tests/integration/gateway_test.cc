@@ -1,0 +1,539 @@
+// `ward gateway` and `ward sandbox ...`: a real gateway process, driven through its API (a raw
+// HTTP client over its Unix socket, for exact control of malformed input) and through ward's own
+// CLI. Covers the "Lifecycle (daemon)" scenarios: policy on exec'd commands, policy revisions,
+// stop/start/delete, upload/download (no escape through symlinks), the main process's exit, a
+// gateway killed with SIGKILL and restarted, many sandboxes at once, and bad API input.
+#include <dirent.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <thread>
+
+#include "integration/harness.h"
+
+namespace ward::test {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+struct HttpReply {
+  int status = 0;
+  std::string head;
+  std::string body;  // de-chunked
+  json json_body() const { return json::parse(body, nullptr, false); }
+};
+
+std::string dechunk(const std::string& raw) {
+  std::string out;
+  std::size_t at = 0;
+  for (;;) {
+    std::size_t eol = raw.find("\r\n", at);
+    if (eol == std::string::npos) break;
+    std::size_t size = std::stoul(raw.substr(at, eol - at), nullptr, 16);
+    if (size == 0) break;
+    out += raw.substr(eol + 2, size);
+    at = eol + 2 + size + 2;
+  }
+  return out;
+}
+
+// One request on a fresh connection (Connection: close), the whole answer read.
+HttpReply http(const std::string& socket_path, const std::string& method, const std::string& target,
+               const std::string& body = "", const std::string& extra_headers = "",
+               const std::string& raw_request = "") {
+  HttpReply reply;
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket_path.c_str());
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return reply;
+  }
+  std::string request = raw_request;
+  if (request.empty()) {
+    request =
+        method + " " + target + " HTTP/1.1\r\nHost: ward\r\nConnection: close\r\n" + extra_headers;
+    if (!body.empty() || method == "POST" || method == "PUT")
+      request +=
+          "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+          "\r\n";
+    request += "\r\n" + body;
+  }
+  for (std::size_t at = 0; at < request.size();) {
+    ssize_t n = ::send(fd, request.data() + at, request.size() - at, MSG_NOSIGNAL);
+    if (n <= 0) break;
+    at += static_cast<std::size_t>(n);
+  }
+  const auto began = std::chrono::steady_clock::now();
+  struct timeval tv = {60, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string raw;
+  char buf[65536];
+  ssize_t n;
+  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) raw.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  if (std::chrono::steady_clock::now() - began > 5s)
+    ADD_FAILURE() << method << " " << target << " took more than 5 s";
+  const std::size_t end = raw.find("\r\n\r\n");
+  if (end == std::string::npos || raw.size() < 12) return reply;
+  reply.status = std::atoi(raw.substr(9, 3).c_str());
+  reply.head = raw.substr(0, end);
+  reply.body = raw.substr(end + 4);
+  if (reply.head.find("Transfer-Encoding: chunked") != std::string::npos)
+    reply.body = dechunk(reply.body);
+  return reply;
+}
+
+struct ExecResult {
+  int code = -1;
+  std::string out, err;
+  json last;
+};
+
+// The base64 the exec stream carries.
+std::string unbase64(const std::string& in) {
+  static const std::string kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  int val = 0, bits = -8;
+  for (char c : in) {
+    auto pos = kAlphabet.find(c);
+    if (pos == std::string::npos) break;
+    val = (val << 6) + static_cast<int>(pos);
+    bits += 6;
+    if (bits >= 0) {
+      out.push_back(static_cast<char>((val >> bits) & 0xFF));
+      bits -= 8;
+    }
+  }
+  return out;
+}
+
+class Gateway {
+ public:
+  explicit Gateway(Mode mode) : mode_(mode), dir_(std::make_unique<TempDir>(mode)) {
+    state_ = dir_->mkdir("state", 0700);
+    socket_ = state_ + "/gateway.sock";
+  }
+  ~Gateway() {
+    stop();
+    // Sandboxes outlive gateways by design: the test's own end with their supervisors.
+    for (pid_t pid : supervisors()) ::kill(pid, SIGKILL);
+  }
+
+  // The supervisor of each sandbox still running (from its state file).
+  std::vector<pid_t> supervisors() const {
+    std::vector<pid_t> pids;
+    if (DIR* d = ::opendir((state_ + "/sandboxes").c_str())) {
+      while (struct dirent* e = ::readdir(d)) {
+        json state = json::parse(read_file(state_ + "/sandboxes/" + e->d_name + "/state.json"),
+                                 nullptr, false);
+        if (state.is_object() && state["status"] == "running" &&
+            ::kill(state.value("supervisor_pid", 0), 0) == 0)
+          pids.push_back(state.value("supervisor_pid", 0));
+      }
+      ::closedir(d);
+    }
+    return pids;
+  }
+
+  void start() {
+    RunOptions o;
+    o.mode = mode_;
+    o.timeout = 600s;
+    process_ = std::make_unique<Background>(
+        ward_background({"gateway", "--state-dir", state_}, o, dir_->path()), dir_->path());
+    ASSERT_TRUE(wait_until([&] { return http(socket_, "GET", "/v1/status").status == 200; }, 10s))
+        << process_->err();
+  }
+  void stop() {
+    if (!process_) return;
+    ::kill(process_->pid(), SIGTERM);
+    process_->wait(10s);
+    process_.reset();
+  }
+  void kill9() {
+    ::kill(process_->pid(), SIGKILL);
+    process_->wait(5s);
+    process_.reset();
+  }
+
+  HttpReply get(const std::string& target) { return http(socket_, "GET", target); }
+  HttpReply post(const std::string& target, const json& body) {
+    return http(socket_, "POST", target, body.dump());
+  }
+  HttpReply put(const std::string& target, const json& body) {
+    return http(socket_, "PUT", target, body.dump());
+  }
+  HttpReply del(const std::string& target) { return http(socket_, "DELETE", target); }
+
+  json create(const json& body) {
+    HttpReply r = post("/v1/sandboxes", body);
+    EXPECT_EQ(r.status, 201) << r.body << process_->err();
+    return r.json_body();
+  }
+  ExecResult exec(const std::string& name, const json& body) {
+    HttpReply r = post("/v1/sandboxes/" + name + "/exec", body);
+    ExecResult e;
+    EXPECT_EQ(r.status, 200) << r.body;
+    std::istringstream lines(r.body);
+    for (std::string line; std::getline(lines, line);) {
+      json j = json::parse(line, nullptr, false);
+      if (!j.is_object()) continue;
+      if (j["type"] == "stdout") e.out += unbase64(j["data"]);
+      if (j["type"] == "stderr") e.err += unbase64(j["data"]);
+      if (j["type"] == "exit" || j["type"] == "error") {
+        e.code = j.value("code", -1);
+        e.last = j;
+      }
+    }
+    return e;
+  }
+  ExecResult sh(const std::string& name, const std::string& script) {
+    return exec(name, {{"command", {"/bin/bash", "-c", script}}});
+  }
+  // `ward ARGS --gateway SOCKET` as the mode's user.
+  Result cli(std::vector<std::string> args, const std::string& stdin_data = "") {
+    args.insert(args.begin() + (args.size() > 1 ? 2 : 1), {"--gateway", socket_});
+    RunOptions o;
+    o.mode = mode_;
+    o.stdin_data = stdin_data;
+    o.cwd = dir_->path();
+    return ward(args, o);
+  }
+
+  const std::string& state() const { return state_; }
+  const std::string& socket() const { return socket_; }
+  TempDir& dir() { return *dir_; }
+  std::string log() const { return process_ ? process_->err() : ""; }
+
+ private:
+  Mode mode_;
+  std::unique_ptr<TempDir> dir_;
+  std::string state_, socket_;
+  std::unique_ptr<Background> process_;
+};
+
+class GatewayTest : public ModeTest {};
+
+std::string policy_with_network(const std::string& network = "") {
+  return policy_yaml("", "", network);
+}
+
+TEST_P(GatewayTest, LifecyclePolicyAppliesToExecStopStartDelete) {
+  Gateway g(mode());
+  g.start();
+  const std::string secret = g.dir().write("secret.txt", "TOP-SECRET\n", 0644);
+  json created = g.create(
+      {{"name", "agent-1"}, {"policy", policy_with_network()}, {"labels", {{"team", "infra"}}}});
+  ASSERT_EQ(created["status"], "running") << created.dump();
+  ASSERT_TRUE(created["managed_workspace"].get<bool>());
+  const std::string workdir = created["workdir"];
+
+  ExecResult hi = g.exec("agent-1", {{"command", {"/bin/echo", "hi"}}});
+  EXPECT_EQ(hi.code, 0);
+  EXPECT_EQ(hi.out, "hi\n");
+  // The policy holds for exec'd commands: the workspace is writable, a file outside is not
+  // readable, the host's processes are not visible, and there is no network but the proxy.
+  ExecResult w = g.sh("agent-1", "echo kept > kept.txt && pwd");
+  EXPECT_EQ(w.code, 0) << w.err;
+  EXPECT_EQ(w.out, workdir + "\n");
+  ExecResult r = g.sh("agent-1", "cat " + secret);
+  EXPECT_NE(r.code, 0);
+  EXPECT_EQ(r.out.find("TOP-SECRET"), std::string::npos);
+  ExecResult ps = g.sh("agent-1", "ls /proc | grep -c '^[0-9]'");
+  EXPECT_LE(std::stoi(ps.out), 4) << ps.out;
+  ExecResult net = g.sh("agent-1", "exec 3<>/dev/tcp/192.0.2.1/80");
+  EXPECT_NE(net.code, 0);
+  // stdin, stderr and the exit code travel separately.
+  ExecResult io = g.exec("agent-1", {{"command", {"/bin/sh", "-c", "cat; echo err >&2; exit 7"}},
+                                     {"stdin", "from stdin"}});
+  EXPECT_EQ(io.code, 7);
+  EXPECT_EQ(io.out, "from stdin");
+  EXPECT_EQ(io.err, "err\n");
+  ExecResult missing = g.exec("agent-1", {{"command", {"no-such-command"}}});
+  EXPECT_EQ(missing.code, 127) << missing.last.dump();
+  ExecResult slow = g.exec("agent-1", {{"command", {"/bin/sleep", "30"}}, {"timeout_ms", 300}});
+  EXPECT_TRUE(slow.last.value("timed_out", false)) << slow.last.dump();
+
+  // Listing and labels.
+  json list = g.get("/v1/sandboxes?label=team=infra").json_body();
+  ASSERT_EQ(list["sandboxes"].size(), 1u);
+  EXPECT_EQ(g.get("/v1/sandboxes?label=team=other").json_body()["sandboxes"].size(), 0u);
+
+  // Stop keeps the workspace; start brings the sandbox back with it.
+  json stopped = g.post("/v1/sandboxes/agent-1/stop", json::object()).json_body();
+  EXPECT_EQ(stopped["status"], "stopped") << stopped.dump();
+  EXPECT_EQ(g.post("/v1/sandboxes/agent-1/exec", {{"command", {"/bin/true"}}}).status, 409);
+  EXPECT_TRUE(exists(workdir + "/kept.txt"));
+  json again = g.post("/v1/sandboxes/agent-1/start", json::object()).json_body();
+  EXPECT_EQ(again["status"], "running") << again.dump();
+  EXPECT_EQ(g.sh("agent-1", "cat kept.txt").out, "kept\n");
+
+  // Delete removes everything, running or stopped.
+  EXPECT_EQ(g.del("/v1/sandboxes/agent-1").status, 200);
+  EXPECT_EQ(g.get("/v1/sandboxes/agent-1").status, 404);
+  EXPECT_FALSE(exists(workdir));
+  EXPECT_TRUE(g.supervisors().empty());
+  EXPECT_NE(::kill(created["init_pid"].get<int>(), 0), 0);
+  json second = g.create({{"name", "agent-2"}, {"policy", policy_with_network()}});
+  g.post("/v1/sandboxes/agent-2/stop", json::object());
+  EXPECT_EQ(g.del("/v1/sandboxes/agent-2").status, 200);
+  EXPECT_EQ(g.get("/v1/sandboxes").json_body()["sandboxes"].size(), 0u);
+}
+
+TEST_P(GatewayTest, MainProcessExitIsVisibleAndAnErroredSandboxRecoversOrIsDeleted) {
+  Gateway g(mode());
+  g.start();
+  g.create({{"name", "job"},
+            {"policy", policy_with_network()},
+            {"command", {"/bin/sh", "-c", "echo working; exit 3"}}});
+  ASSERT_TRUE(
+      wait_until([&] { return g.get("/v1/sandboxes/job").json_body()["status"] == "error"; }, 10s));
+  json job = g.get("/v1/sandboxes/job").json_body();
+  EXPECT_EQ(job["exit"]["code"], 3) << job.dump();
+  EXPECT_NE(job["reason"].get<std::string>().find("code 3"), std::string::npos);
+  // Its output is in the logs.
+  HttpReply logs = g.get("/v1/sandboxes/job/logs?source=output");
+  EXPECT_NE(logs.body.find("working"), std::string::npos) << logs.body;
+  // Recover: start runs the main command again.
+  EXPECT_EQ(g.post("/v1/sandboxes/job/start", json::object()).status, 200);
+  ASSERT_TRUE(
+      wait_until([&] { return g.get("/v1/sandboxes/job").json_body()["status"] == "error"; }, 10s));
+  EXPECT_EQ(g.del("/v1/sandboxes/job").status, 200);
+}
+
+TEST_P(GatewayTest, PolicyRevisionsAreIdempotentAndStaticChangesAreRefused) {
+  Gateway g(mode());
+  g.start();
+  const std::string p1 = policy_with_network();
+  g.create({{"name", "p"}, {"policy", p1}});
+  json same = g.put("/v1/sandboxes/p/policy", {{"policy", p1}}).json_body();
+  EXPECT_FALSE(same["changed"].get<bool>());
+  EXPECT_EQ(same["revision"], 1);
+  const std::string p2 = policy_with_network(
+      "network_policies:\n  pkgs:\n    name: pkgs\n    endpoints:\n      - host: "
+      "pypi.org\n        port: 443\n    binaries:\n      - path: /**\n");
+  json next = g.put("/v1/sandboxes/p/policy", {{"policy", p2}}).json_body();
+  EXPECT_TRUE(next["changed"].get<bool>()) << next.dump();
+  EXPECT_EQ(next["revision"], 2);
+  EXPECT_EQ(g.put("/v1/sandboxes/p/policy", {{"policy", p2}}).json_body()["revision"], 2);
+  json revisions = g.get("/v1/sandboxes/p/policy/revisions").json_body();
+  ASSERT_EQ(revisions["revisions"].size(), 2u);
+  EXPECT_EQ(revisions["revisions"][0]["status"], "superseded");
+  EXPECT_EQ(revisions["revisions"][1]["status"], "active");
+  // A static section cannot change under a running sandbox; an invalid file changes nothing.
+  HttpReply stat = g.put("/v1/sandboxes/p/policy", {{"policy", policy_yaml("/opt", "", "")}});
+  EXPECT_EQ(stat.status, 409) << stat.body;
+  HttpReply bad = g.put("/v1/sandboxes/p/policy", {{"policy", "version: 1\nbogus: 1\n"}});
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.json_body()["error"], "invalid_policy");
+  EXPECT_EQ(g.get("/v1/sandboxes/p/policy").json_body()["revision"], 2);
+  // The new network section is live in the running proxy: a CONNECT to a host it does not name
+  // is refused with the policy's 403.
+  ExecResult denied = g.sh("p",
+                           "exec 3<>/dev/tcp/127.0.0.1/3128; printf 'CONNECT example.com:443 "
+                           "HTTP/1.1\\r\\n\\r\\n' >&3; head -c 12 <&3");
+  EXPECT_EQ(denied.out, "HTTP/1.1 403") << denied.err;
+}
+
+TEST_P(GatewayTest, UploadDownloadRoundTripAndNoEscapeThroughSymlinks) {
+  Gateway g(mode());
+  g.start();
+  json s = g.create({{"name", "files"}, {"policy", policy_with_network()}});
+  const std::string outside = g.dir().write("outside/secret.txt", "HOST-SECRET\n", 0644);
+  std::string blob;
+  for (int i = 0; i < 70000; ++i) blob += static_cast<char>(i * 7 % 256);
+  HttpReply up =
+      http(g.socket(), "PUT", "/v1/sandboxes/files/files?path=sub/dir/blob.bin", blob, "");
+  ASSERT_EQ(up.status, 200) << up.body;
+  EXPECT_EQ(g.sh("files", "wc -c < sub/dir/blob.bin").out, "70000\n");
+  HttpReply down = g.get("/v1/sandboxes/files/files?path=sub/dir/blob.bin");
+  EXPECT_EQ(down.status, 200);
+  EXPECT_TRUE(down.body == blob);
+  // A directory comes back as a tar archive, packed inside the sandbox.
+  HttpReply tar = g.get("/v1/sandboxes/files/files?path=sub");
+  EXPECT_EQ(tar.status, 200) << tar.body;
+  EXPECT_NE(tar.body.find("blob.bin"), std::string::npos);
+
+  // MUST: a download that would follow a symlink out of the workspace is refused, and so is
+  // an upload through one, and `..`.
+  ASSERT_EQ(
+      g.sh("files", "ln -s " + outside + " link && ln -s " + outside.substr(0, outside.rfind('/')) +
+                        " dirlink && ln -s ../../.. up")
+          .code,
+      0);
+  for (const std::string path : {"link", "dirlink/secret.txt", "../outside/secret.txt",
+                                 "up/etc/passwd", "/../../etc/passwd"}) {
+    HttpReply r = g.get("/v1/sandboxes/files/files?path=" + path);
+    EXPECT_EQ(r.status, 400) << path << ": " << r.body;
+    EXPECT_EQ(r.body.find("HOST-SECRET"), std::string::npos);
+  }
+  for (const std::string path : {"link", "dirlink/new.txt", "../escape.txt", "up/tmp/x"}) {
+    HttpReply r = http(g.socket(), "PUT", "/v1/sandboxes/files/files?path=" + path, "x", "");
+    EXPECT_EQ(r.status, 400) << path << ": " << r.body;
+  }
+  EXPECT_EQ(read_file(outside), "HOST-SECRET\n");
+  EXPECT_FALSE(exists(g.dir().path() + "/outside/new.txt"));
+}
+
+TEST_P(GatewayTest, SandboxesOutliveAGatewayKilledWithSigkill) {
+  Gateway g(mode());
+  g.start();
+  json a = g.create({{"name", "survivor"}, {"policy", policy_with_network()}});
+  ASSERT_EQ(g.sh("survivor", "echo before > state.txt").code, 0);
+  const int init_pid = a["init_pid"];
+  g.kill9();
+  // The sandbox keeps running without its gateway.
+  EXPECT_EQ(::kill(init_pid, 0), 0);
+  g.start();
+  json after = g.get("/v1/sandboxes/survivor").json_body();
+  EXPECT_EQ(after["status"], "running") << after.dump() << g.log();
+  EXPECT_EQ(after["init_pid"], init_pid);
+  // Reachable: exec works and sees the same filesystem.
+  EXPECT_EQ(g.sh("survivor", "cat state.txt").out, "before\n");
+  // Its egress is policed again by the new gateway: a CONNECT the policy does not allow gets
+  // the policy's 403, and the decision is in its audit log.
+  ExecResult denied = g.sh("survivor",
+                           "exec 3<>/dev/tcp/127.0.0.1/3128; printf 'CONNECT example.com:443 "
+                           "HTTP/1.1\\r\\n\\r\\n' >&3; head -c 12 <&3");
+  EXPECT_EQ(denied.out, "HTTP/1.1 403") << denied.err;
+  HttpReply audit = g.get("/v1/sandboxes/survivor/logs?source=audit&tail=5");
+  EXPECT_NE(audit.body.find("example.com"), std::string::npos) << audit.body;
+  // SIGTERM stops the gateway and leaves the sandbox running, too.
+  g.stop();
+  EXPECT_EQ(::kill(init_pid, 0), 0);
+  g.start();
+  EXPECT_EQ(g.get("/v1/sandboxes/survivor").json_body()["status"], "running");
+  EXPECT_EQ(g.del("/v1/sandboxes/survivor").status, 200);
+  EXPECT_TRUE(wait_until([&] { return ::kill(init_pid, 0) != 0; }, 5s));
+}
+
+TEST_P(GatewayTest, MalformedInputGets4xxAndChangesNothing) {
+  Gateway g(mode());
+  g.start();
+  g.create({{"name", "keep"}, {"policy", policy_with_network()}});
+  const std::string before = g.get("/v1/sandboxes").body;
+  struct Case {
+    std::string method, target, body;
+    int status;
+  };
+  const std::vector<Case> cases = {
+      {"POST", "/v1/sandboxes", "{not json", 400},
+      {"POST", "/v1/sandboxes", "[1,2]", 400},
+      {"POST", "/v1/sandboxes", R"({"name":"x","bogus":1})", 400},
+      {"POST", "/v1/sandboxes", R"({"name":"../../etc"})", 400},
+      {"POST", "/v1/sandboxes", R"({"name":"UPPER"})", 400},
+      {"POST", "/v1/sandboxes", R"({"name":"keep"})", 409},
+      {"POST", "/v1/sandboxes", R"({"name":"w","workdir":"relative/dir"})", 400},
+      {"POST", "/v1/sandboxes", R"({"name":"w","workdir":"/"})", 400},
+      {"POST", "/v1/sandboxes", R"({"name":"p","policy":"version: 1\nnope: 2\n"})", 400},
+      {"POST", "/v1/sandboxes", R"({"name":"c","command":"not a list"})", 400},
+      {"POST", "/v1/sandboxes", R"({"name":"e","env":{"A=B":"c"}})", 400},
+      {"GET", "/v1/sandboxes/..%2F..%2Fetc", "", 404},
+      {"GET", "/v1/sandboxes/keep/files?path=../../../../etc/shadow", "", 400},
+      {"GET", "/v1/sandboxes/keep/files", "", 400},
+      {"POST", "/v1/sandboxes/keep/exec", R"({"command":[]})", 400},
+      {"POST", "/v1/sandboxes/keep/exec", R"({"command":["true"],"shell":1})", 400},
+      {"POST", "/v1/sandboxes/keep/exec", R"({"command":["true"],"timeout_ms":-1})", 400},
+      {"GET", "/v1/sandboxes/keep/logs?tail=abc", "", 400},
+      {"DELETE", "/v1/status", "", 405},
+      {"GET", "/v1/nothing", "", 404},
+      {"GET", "/elsewhere", "", 404},
+      {"PUT", "/v1/policy", R"({"policy":5})", 400},
+  };
+  for (const Case& c : cases) {
+    HttpReply r = http(g.socket(), c.method, c.target, c.body);
+    EXPECT_EQ(r.status, c.status) << c.method << " " << c.target << " " << c.body << ": " << r.body;
+    json j = r.json_body();
+    EXPECT_TRUE(j.is_object() && j.contains("error") && j.contains("message"))
+        << c.target << ": " << r.body;
+  }
+  // A body over 1 MiB: 413 before anything is parsed.
+  HttpReply huge =
+      http(g.socket(), "POST", "/v1/sandboxes", "{\"name\":\"" + std::string(2 << 20, 'a') + "\"}");
+  EXPECT_EQ(huge.status, 413);
+  // Garbage instead of HTTP.
+  HttpReply garbage = http(g.socket(), "", "", "", "", "\x01\x02 nonsense\r\n\r\n");
+  EXPECT_EQ(garbage.status, 400);
+  EXPECT_EQ(g.get("/v1/sandboxes").body, before);
+  EXPECT_EQ(g.sh("keep", "echo alive").out, "alive\n");
+}
+
+TEST_P(GatewayTest, TheCliDrivesTheGateway) {
+  Gateway g(mode());
+  // Without a gateway the CLI says how to start one.
+  Result none = g.cli({"sandbox", "list"});
+  EXPECT_NE(none.exit_code, 0);
+  EXPECT_NE(none.err.find("ward gateway"), std::string::npos) << none.err;
+  g.start();
+  const std::string policy = g.dir().write("policy.yaml", policy_with_network());
+  Result created = g.cli({"sandbox", "create", "cli-box", "-p", policy});
+  ASSERT_EQ(created.exit_code, 0) << created.out << created.err;
+  Result list = g.cli({"sandbox", "list"});
+  EXPECT_NE(list.out.find("cli-box"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("running"), std::string::npos) << list.out;
+  Result as_json = g.cli({"sandbox", "get", "cli-box", "-o", "json"});
+  EXPECT_EQ(json::parse(as_json.out, nullptr, false)["status"], "running") << as_json.out;
+  Result exec = g.cli(
+      {"sandbox", "exec", "cli-box", "--", "/bin/sh", "-c", "echo out; echo err >&2; exit 4"});
+  EXPECT_EQ(exec.exit_code, 4);
+  EXPECT_EQ(exec.out, "out\n");
+  EXPECT_NE(exec.err.find("err"), std::string::npos);
+  Result piped = g.cli({"sandbox", "exec", "cli-box", "--", "/bin/cat"}, "piped in\n");
+  EXPECT_EQ(piped.out, "piped in\n");
+  Result revisions = g.cli({"policy", "list", "cli-box"});
+  EXPECT_EQ(revisions.exit_code, 0) << revisions.err;
+  Result status = g.cli({"status"});
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_EQ(g.cli({"sandbox", "stop", "cli-box"}).exit_code, 0);
+  EXPECT_EQ(g.cli({"sandbox", "delete", "cli-box"}).exit_code, 0);
+  Result gone = g.cli({"sandbox", "get", "cli-box"});
+  EXPECT_NE(gone.exit_code, 0);
+  EXPECT_NE(gone.err.find("not_found"), std::string::npos) << gone.err;
+}
+
+TEST_P(GatewayTest, AHundredSandboxesAtOnceEachExeced) {
+  if (mode() == Mode::kRootless) GTEST_SKIP() << "once is enough (root mode covers it)";
+  Gateway g(mode());
+  g.start();
+  constexpr int kCount = 100;
+  std::vector<std::thread> threads;
+  std::vector<int> created(kCount, 0), execed(kCount, -1);
+  const std::string policy = policy_with_network();
+  for (int i = 0; i < kCount; ++i) {
+    threads.emplace_back([&, i] {
+      const std::string name = "many-" + std::to_string(i);
+      created[i] =
+          http(g.socket(), "POST", "/v1/sandboxes", json{{"name", name}, {"policy", policy}}.dump())
+              .status;
+      HttpReply r = http(g.socket(), "POST", "/v1/sandboxes/" + name + "/exec",
+                         json{{"command", {"/bin/echo", name}}}.dump());
+      if (r.body.find("\"exit\"") != std::string::npos &&
+          r.body.find("\"code\":0") != std::string::npos)
+        execed[i] = 0;
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kCount; ++i) {
+    EXPECT_EQ(created[i], 201) << i;
+    EXPECT_EQ(execed[i], 0) << i;
+  }
+  json status = g.get("/v1/status").json_body();
+  EXPECT_EQ(status["sandboxes"]["running"], kCount) << status.dump();
+  for (int i = 0; i < kCount; ++i)
+    EXPECT_EQ(g.del("/v1/sandboxes/many-" + std::to_string(i)).status, 200);
+}
+
+WARD_INSTANTIATE_BOTH_MODES(GatewayTest);
+
+}  // namespace
+}  // namespace ward::test
