@@ -135,7 +135,8 @@ class Gateway {
   json sandbox_json(const SandboxRecord& r) const;
   Result<std::shared_ptr<const policy::Policy>> active_policy(const SandboxRecord& r);
   asio::awaitable<Reply> start_sandbox(SandboxRecord& record);
-  asio::awaitable<Reply> stop_sandbox(SandboxRecord& record);
+  asio::awaitable<Reply> stop_sandbox(SandboxRecord& record, std::string reason = "stopped");
+  asio::awaitable<void> idle_sweep();
   void attach(const std::string& id, UniqueFd control, pid_t supervisor_pid);
   Result<std::shared_ptr<creds::Vault>> make_vault(const SandboxRecord& record,
                                                    const std::vector<std::string>& reuse);
@@ -308,6 +309,7 @@ asio::awaitable<Reply> Gateway::start_sandbox(SandboxRecord& record) {
   attach(record.id, std::move(ours), pid);
   Runtime& rt = *runtimes_.at(record.id);
   rt.policy = *policy;
+  rt.idle_ttl = std::chrono::seconds(spec_json.value("idle_ttl_s", std::int64_t{0}));
   auto hello = co_await rt.hello().wait(kStartTimeout);
   auto fresh = store_.find_sandbox(record.id);
   if (fresh && *fresh) record = **fresh;
@@ -451,7 +453,7 @@ void Gateway::settle(const std::string& id) {
   static_cast<void>(store_.update_sandbox(record));
 }
 
-asio::awaitable<Reply> Gateway::stop_sandbox(SandboxRecord& record) {
+asio::awaitable<Reply> Gateway::stop_sandbox(SandboxRecord& record, std::string reason) {
   auto it = runtimes_.find(record.id);
   if (it == runtimes_.end()) {
     if (record.status == "running" || record.status == "creating") {
@@ -471,13 +473,37 @@ asio::awaitable<Reply> Gateway::stop_sandbox(SandboxRecord& record) {
   }
   auto fresh = store_.find_sandbox(record.id);
   if (fresh && *fresh) record = **fresh;
-  if (record.status == "running" || record.status == "creating") {
+  if (record.status == "running" || record.status == "creating" ||
+      (record.status == "stopped" && !record.exit_code)) {
     record.status = "stopped";
-    record.reason = "stopped";
+    record.reason = reason;
     record.updated_at = unix_now();
     static_cast<void>(store_.update_sandbox(record));
   }
   co_return Reply::json(200, sandbox_json(record));
+}
+
+// Stops the sandboxes whose idle TTL has passed with no command running.
+asio::awaitable<void> Gateway::idle_sweep() {
+  asio::steady_timer tick(io_);
+  while (!stopping_) {
+    tick.expires_after(std::chrono::seconds(1));
+    co_await tick.async_wait(kNoThrow);
+    const auto now = std::chrono::steady_clock::now();
+    std::vector<std::string> expired;
+    for (auto& [id, rt] : runtimes_)
+      if (rt->idle_expired(now)) {
+        rt->idle_ttl = std::chrono::seconds(0);  // once
+        expired.push_back(id);
+      }
+    for (const std::string& id : expired) {
+      auto found = store_.find_sandbox(id);
+      if (!found || !*found) continue;
+      SandboxRecord record = **found;
+      log::info("sandbox {}: idle for its TTL, stopping it", record.name);
+      co_await stop_sandbox(record, "stopped: idle for longer than its idle TTL");
+    }
+  }
 }
 
 // At start-up: every sandbox the store says runs is either re-attached (its supervisor answers
@@ -498,6 +524,10 @@ void Gateway::reattach_all() {
     }
     auto state = read_state(dir_of(r.id) + "/state.json");
     attach(r.id, std::move(sock), state ? state->supervisor_pid : 0);
+    json spec = json::parse(r.spec, nullptr, false);
+    if (spec.is_object())
+      runtimes_.at(r.id)->idle_ttl =
+          std::chrono::seconds(spec.value("idle_ttl_s", std::int64_t{0}));
     static_cast<void>(runtimes_.at(r.id)->send(json{{"op", "hello"}}));
     log::info("re-attached sandbox {} ({})", r.name, r.id);
   }
@@ -1397,6 +1427,7 @@ int Gateway::run() {
 
   reattach_all();
   asio::co_spawn(io_, accept_loop(acceptor), asio::detached);
+  asio::co_spawn(io_, idle_sweep(), asio::detached);
   log::info("gateway listening on {} (state in {})", socket_path, options_.state_dir);
   io_.run();
   ::unlink(socket_path.c_str());

@@ -96,8 +96,18 @@ class Runtime {
   std::int64_t next_exec_id() { return ++exec_ids_; }
   void add_exec(std::int64_t id, std::shared_ptr<ExecState> state) {
     execs_[id] = std::move(state);
+    touch();
   }
-  void remove_exec(std::int64_t id) { execs_.erase(id); }
+  void remove_exec(std::int64_t id) {
+    execs_.erase(id);
+    touch();
+  }
+  // Idle TTL: stopped once no command has run for this long (0: never).
+  std::chrono::seconds idle_ttl{0};
+  void touch() { last_active_ = std::chrono::steady_clock::now(); }
+  bool idle_expired(std::chrono::steady_clock::time_point now) const {
+    return idle_ttl.count() > 0 && execs_.empty() && now - last_active_ >= idle_ttl;
+  }
   std::size_t exec_count() const { return execs_.size(); }
 
   // The sandbox's egress proxy (null until hello brought the listener).
@@ -118,6 +128,7 @@ class Runtime {
   Latch hello_;
   Latch ended_;
   std::int64_t exec_ids_ = 0;
+  std::chrono::steady_clock::time_point last_active_ = std::chrono::steady_clock::now();
   std::map<std::int64_t, std::shared_ptr<ExecState>> execs_;
   std::function<void(Runtime&, const json&, std::vector<UniqueFd>&)> on_message_;
   std::function<void(Runtime&)> on_closed_;

@@ -224,6 +224,18 @@ class Gateway {
 
 class GatewayTest : public ModeTest {};
 
+// grep -rl for `needle` under `dir` (fixed string, binary files included).
+Result ward_test_grep(const std::string& dir, const std::string& needle) {
+  Result r;
+  std::string cmd = "grep -rlaF " + shell_quote(needle) + " " + shell_quote(dir) + " 2>/dev/null";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  char buf[4096];
+  size_t n;
+  while (p && (n = ::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
+  r.exit_code = p ? ::pclose(p) : -1;
+  return r;
+}
+
 std::string policy_with_network(const std::string& network = "") {
   return policy_yaml("", "", network);
 }
@@ -309,6 +321,27 @@ TEST_P(GatewayTest, MainProcessExitIsVisibleAndAnErroredSandboxRecoversOrIsDelet
   ASSERT_TRUE(
       wait_until([&] { return g.get("/v1/sandboxes/job").json_body()["status"] == "error"; }, 10s));
   EXPECT_EQ(g.del("/v1/sandboxes/job").status, 200);
+}
+
+TEST_P(GatewayTest, IdleTtlAndMaximumLifetimeStopSandboxes) {
+  Gateway g(mode());
+  g.start();
+  g.create({{"name", "idle"}, {"policy", policy_with_network()}, {"idle_ttl_s", 1}});
+  g.create({{"name", "short"}, {"policy", policy_with_network()}, {"max_lifetime_s", 1}});
+  // A command running keeps an idle TTL from expiring.
+  EXPECT_EQ(g.exec("idle", {{"command", {"/bin/sleep", "1.5"}}}).code, 0);
+  EXPECT_EQ(g.get("/v1/sandboxes/idle").json_body()["status"], "running");
+  auto stopped = [&](const std::string& name) {
+    return g.get("/v1/sandboxes/" + name).json_body()["status"] == "stopped";
+  };
+  ASSERT_TRUE(wait_until([&] { return stopped("idle"); }, 5s));
+  EXPECT_NE(g.get("/v1/sandboxes/idle").json_body()["reason"].get<std::string>().find("idle"),
+            std::string::npos);
+  ASSERT_TRUE(wait_until([&] { return stopped("short"); }, 5s));
+  EXPECT_NE(
+      g.get("/v1/sandboxes/short").json_body()["reason"].get<std::string>().find("time limit"),
+      std::string::npos)
+      << g.get("/v1/sandboxes/short").body;
 }
 
 TEST_P(GatewayTest, PolicyRevisionsAreIdempotentAndStaticChangesAreRefused) {
@@ -499,6 +532,68 @@ TEST_P(GatewayTest, TheCliDrivesTheGateway) {
   Result gone = g.cli({"sandbox", "get", "cli-box"});
   EXPECT_NE(gone.exit_code, 0);
   EXPECT_NE(gone.err.find("not_found"), std::string::npos) << gone.err;
+}
+
+// A provider's value stays with the gateway: the API never returns it, the sandbox sees only a
+// placeholder, and nothing the gateway writes besides secrets.json (0600) holds it.
+TEST_P(GatewayTest, ProviderValuesNeverLeaveTheGateway) {
+  Gateway g(mode());
+  g.start();
+  const std::string secret = "ghp_WARDTESTCANARY0123456789abcdefABCDEF";
+  HttpReply made =
+      g.post("/v1/providers", {{"name", "github"}, {"values", {{"GITHUB_TOKEN", secret}}}});
+  ASSERT_EQ(made.status, 201) << made.body;
+  EXPECT_EQ(made.body.find(secret), std::string::npos);
+  EXPECT_EQ(g.get("/v1/providers").body.find(secret), std::string::npos);
+  EXPECT_EQ(g.get("/v1/providers/github").json_body()["variables"][0], "GITHUB_TOKEN");
+  EXPECT_EQ(
+      g.post("/v1/providers", {{"name", "github"}, {"values", {{"GITHUB_TOKEN", "x"}}}}).status,
+      409);
+  EXPECT_EQ(g.post("/v1/providers", {{"name", "bad"}, {"values", {{"NOT_A_VAR", "x"}}}}).status,
+            400);
+  json s =
+      g.create({{"name", "cred"}, {"policy", policy_with_network()}, {"providers", {"github"}}});
+  EXPECT_EQ(s.dump().find(secret), std::string::npos);
+  ExecResult env = g.sh("cred", "echo $GITHUB_TOKEN; cat /proc/self/environ | tr '\\0' '\\n'");
+  EXPECT_NE(env.out.find("wardcred-GITHUB_TOKEN-"), std::string::npos) << env.out;
+  EXPECT_EQ(env.out.find(secret), std::string::npos);
+  // The provider is in use: it cannot be deleted under the sandbox.
+  EXPECT_EQ(g.del("/v1/providers/github").status, 409);
+  // Everything in the state directory but the secret store is free of the value.
+  Result grep = ward_test_grep(g.state(), secret);
+  EXPECT_EQ(grep.out, g.state() + "/secrets.json\n") << grep.out;
+  struct stat st;
+  ASSERT_EQ(::stat((g.state() + "/secrets.json").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(g.del("/v1/sandboxes/cred").status, 200);
+  EXPECT_EQ(g.del("/v1/providers/github").status, 200);
+  EXPECT_EQ(ward_test_grep(g.state(), secret).out, "");
+}
+
+TEST_P(GatewayTest, MetricsAndLogsFollow) {
+  Gateway g(mode());
+  g.start();
+  g.create({{"name", "m"},
+            {"policy", policy_with_network()},
+            {"command", {"/bin/sh", "-c", "while :; do echo tick; sleep 0.1; done"}}});
+  EXPECT_EQ(g.sh("m", "true").code, 0);
+  HttpReply metrics = g.get("/metrics");
+  EXPECT_EQ(metrics.status, 200);
+  EXPECT_NE(metrics.body.find("ward_sandboxes{state=\"running\"} 1"), std::string::npos)
+      << metrics.body;
+  EXPECT_NE(metrics.body.find("ward_execs_total 1"), std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find("ward_exec_duration_seconds_count 1"), std::string::npos);
+  // logs -f through the CLI: new lines keep arriving until the client stops reading.
+  RunOptions o;
+  o.mode = mode();
+  o.timeout = 1500ms;
+  Result follow = ward({"logs", "m", "--gateway", g.socket(), "--source", "output", "-f"}, o);
+  EXPECT_TRUE(follow.timed_out);
+  std::size_t ticks = 0;
+  for (std::size_t at = 0; (at = follow.out.find("tick", at)) != std::string::npos; ++at) ++ticks;
+  EXPECT_GE(ticks, 8u) << follow.out;
+  Result tail = g.cli({"logs", "m", "--source", "output", "--tail", "3"});
+  EXPECT_EQ(std::count(tail.out.begin(), tail.out.end(), '\n'), 3) << tail.out;
 }
 
 TEST_P(GatewayTest, AHundredSandboxesAtOnceEachExeced) {
