@@ -15,15 +15,7 @@ Result<void> send_control(int sock, const nlohmann::json& body, std::span<const 
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   alignas(struct cmsghdr) char control[CMSG_SPACE(3 * sizeof(int))] = {};
-  if (!fds.empty()) {
-    msg.msg_control = control;
-    msg.msg_controllen = CMSG_SPACE(fds.size() * sizeof(int));
-    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
-    std::memcpy(CMSG_DATA(c), fds.data(), fds.size() * sizeof(int));
-  }
+  attach_fds(msg, control, fds.data(), fds.size());
   ssize_t sent;
   do sent = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
   while (sent < 0 && errno == EINTR);
@@ -46,14 +38,7 @@ Result<std::optional<ControlMessage>> receive_control(int sock) {
   if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return std::nullopt;
   if (got < 0) return fail_errno("receive a control message");
   ControlMessage m;
-  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    for (std::size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); ++i) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-      m.fds.emplace_back(fd);
-    }
-  }
+  for_each_passed_fd(msg, [&](int fd) { m.fds.emplace_back(fd); });
   if (got == 0) return fail("closed");
   if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) return fail("control message truncated");
   buffer.resize(static_cast<std::size_t>(got));

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "base/fd.h"
+#include "base/files.h"
 
 namespace ward::gateway {
 namespace {
@@ -17,29 +18,6 @@ namespace {
 using nlohmann::json;
 
 constexpr size_t kMaxFileSize = 16 << 20;
-
-Result<std::string> read_all(int fd, const std::string& path) {
-  std::string out;
-  char buf[16384];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail_errno("cannot read " + path);
-    if (n == 0) return out;
-    out.append(buf, static_cast<size_t>(n));
-    if (out.size() > kMaxFileSize) return fail(path + " is larger than 16 MiB");
-  }
-}
-
-Result<void> write_all(int fd, std::string_view data, const std::string& path) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail_errno("cannot write " + path);
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return {};
-}
 
 // The file's owner and mode, checked on the open descriptor (no window for a swap).
 Result<void> check_private(int fd, const std::string& path) {
@@ -92,8 +70,9 @@ Result<SecretStore> SecretStore::open(std::string path) {
   if (!fd && errno == ELOOP) return fail(path + " is a symbolic link; refusing it for secrets");
   if (!fd) return fail_errno("cannot open " + path);
   if (auto r = check_private(fd.get(), path); !r) return tl::unexpected(r.error());
-  auto text = read_all(fd.get(), path);
+  auto text = files::read_all(fd.get(), path);
   if (!text) return tl::unexpected(text.error());
+  if (text->size() > kMaxFileSize) return fail(path + " is larger than 16 MiB");
   auto providers = parse(*text, path);
   if (!providers) return tl::unexpected(providers.error());
   return SecretStore(std::move(path), std::move(*providers));
@@ -137,29 +116,9 @@ Result<void> SecretStore::save(const Providers& providers) const {
   size_t slash = path_.rfind('/');
   std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path_.substr(0, slash);
   std::string base = slash == std::string::npos ? path_ : path_.substr(slash + 1);
-  UniqueFd dirfd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dirfd) return fail_errno("cannot open directory " + dir);
-
-  // mkostemp creates the file with O_EXCL and mode 0600: never readable by anyone else.
-  std::string tmp = (dir == "/" ? "" : dir) + "/." + base + ".tmp-XXXXXX";
-  UniqueFd fd(::mkostemp(tmp.data(), O_CLOEXEC));
-  if (!fd) return fail_errno("cannot create a temporary file beside " + path_);
-  auto written = [&]() -> Result<void> {
-    if (::fchmod(fd.get(), 0600) != 0) return fail_errno("cannot chmod " + tmp);
-    if (auto w = write_all(fd.get(), text, tmp); !w) return w;
-    if (::fsync(fd.get()) != 0) return fail_errno("cannot sync " + tmp);
-    if (::rename(tmp.c_str(), path_.c_str()) != 0)
-      return fail_errno("cannot rename " + tmp + " to " + path_);
-    return {};
-  }();
-  if (!written) {
-    ::unlink(tmp.c_str());
-    return written;
-  }
-  // Makes the rename durable. A failure here loses nothing already written: the new content is
-  // in place, and this store already describes it.
-  ::fsync(dirfd.get());
-  return {};
+  // Written to a temporary file made 0600 from the start, synced, renamed over the store. One
+  // gateway (it holds the state directory's lock) writes it.
+  return files::replace(dir, base, text, 0600);
 }
 
 }  // namespace ward::gateway

@@ -5,7 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "base/fd.h"
+#include "base/files.h"
 #include "policy/reader.h"
 
 namespace ward::gateway {
@@ -24,24 +24,10 @@ Result<json> read_json(const std::string& path) {
 }  // namespace
 
 Result<void> write_file_atomic(const std::string& path, const std::string& data, int mode) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
-  if (!fd) return fail_errno("open " + tmp);
-  for (std::size_t at = 0; at < data.size();) {
-    ssize_t n = ::write(fd.get(), data.data() + at, data.size() - at);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      ::unlink(tmp.c_str());
-      return fail_errno("write " + tmp);
-    }
-    at += static_cast<std::size_t>(n);
-  }
-  fd.reset();
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    return fail_errno("rename " + path);
-  }
-  return {};
+  const std::size_t slash = path.rfind('/');
+  if (slash == std::string::npos || slash == 0) return fail(path + ": not a path in a directory");
+  return files::replace(path.substr(0, slash), path.substr(slash + 1), data,
+                        static_cast<mode_t>(mode));
 }
 
 Result<void> write_spec(const std::string& path, const SandboxSpec& s) {

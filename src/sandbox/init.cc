@@ -29,6 +29,7 @@
 #include <climits>
 #include <cstring>
 
+#include "base/fd.h"
 #include "sandbox/child.h"
 #include "sandbox/sys.h"
 
@@ -348,16 +349,8 @@ bool send_ready(int sock, const Message& m, const EgressFds& egress) {
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   alignas(struct cmsghdr) char control[CMSG_SPACE(2 * sizeof(int))] = {};
-  if (egress.listener >= 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(2 * sizeof(int));
-    int fds[2] = {egress.listener, egress.diag};
-    std::memcpy(CMSG_DATA(c), fds, sizeof fds);
-  }
+  const int fds[2] = {egress.listener, egress.diag};
+  if (egress.listener >= 0) attach_fds(msg, control, fds, 2);
   ssize_t n;
   do n = sys::sendmsg(sock, &msg, MSG_NOSIGNAL);
   while (n < 0 && sys::last_err == EINTR);
@@ -604,17 +597,12 @@ struct Supervisor {
     if (got < 0) return sys::last_err == EINTR || sys::last_err == EAGAIN;
     if (got == 0) return false;
     int n = 0;
-    for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-      for (std::size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); ++i) {
-        int fd;
-        std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-        if (n < 3)
-          fds[n++] = fd;
-        else
-          sys::close(fd);
-      }
-    }
+    for_each_passed_fd(msg, [&](int fd) {
+      if (n < 3)
+        fds[n++] = fd;
+      else
+        sys::close(fd);
+    });
     if (got != static_cast<ssize_t>(sizeof m) || !spec.persistent) {
       for (int fd : fds)
         if (fd >= 0) sys::close(fd);

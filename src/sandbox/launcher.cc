@@ -107,18 +107,12 @@ ssize_t receive_message(int sock, Message& m, std::vector<UniqueFd>* fds) {
   msg.msg_controllen = sizeof control;
   ssize_t got = ::recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
   if (got <= 0) return got;
-  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    const std::size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (std::size_t i = 0; i < n; ++i) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-      if (fds)
-        fds->emplace_back(fd);
-      else
-        ::close(fd);
-    }
-  }
+  for_each_passed_fd(msg, [&](int fd) {
+    if (fds)
+      fds->emplace_back(fd);
+    else
+      ::close(fd);
+  });
   return got;
 }
 

@@ -5,7 +5,7 @@
 
 #include <cerrno>
 
-#include "tls/files.h"
+#include "base/files.h"
 
 namespace ward::tls {
 namespace {

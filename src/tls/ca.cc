@@ -12,7 +12,7 @@
 #include <cctype>
 #include <cstdio>
 
-#include "tls/files.h"
+#include "base/files.h"
 
 namespace ward::tls {
 namespace {

@@ -14,9 +14,9 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "base/files.h"
 #include "base/log.h"
 #include "tls/bundle.h"
-#include "tls/files.h"
 
 namespace ward::tls {
 

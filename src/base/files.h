@@ -1,5 +1,6 @@
-// The files of ward's TLS state directory: created with their final mode from the start,
-// replaced atomically, and written by one process at a time. Internal to ward_tls.
+// Files of ward's state directory: created with their final mode from the start,
+// replaced atomically, and written by one process at a time. Used by the CA, the gateway state and
+// its secret store.
 #pragma once
 
 #include <sys/types.h>
@@ -10,7 +11,7 @@
 #include "base/fd.h"
 #include "base/result.h"
 
-namespace ward::tls::files {
+namespace ward::files {
 
 // mkdir -p: every directory it creates gets `mode`; existing ones are left as they are.
 Result<void> make_dirs(const std::string& path, mode_t mode);
@@ -27,4 +28,4 @@ Result<std::string> read_all(int fd, const std::string& path);
 Result<void> replace(const std::string& dir, const std::string& name, std::string_view data,
                      mode_t mode);
 
-}  // namespace ward::tls::files
+}  // namespace ward::files

@@ -1,4 +1,4 @@
-#include "tls/files.h"
+#include "base/files.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -7,7 +7,7 @@
 
 #include <cerrno>
 
-namespace ward::tls::files {
+namespace ward::files {
 
 Result<void> make_dirs(const std::string& path, mode_t mode) {
   if (path.empty()) return fail("empty directory path");
@@ -90,4 +90,4 @@ Result<void> replace(const std::string& dir, const std::string& name, std::strin
   return {};
 }
 
-}  // namespace ward::tls::files
+}  // namespace ward::files
