@@ -583,7 +583,15 @@ asio::awaitable<void> Gateway::serve(local::socket socket) {
     Request req = parser.release();
     const bool keep_alive = req.keep_alive();
     bool streamed = false;
-    Reply reply = co_await route(req, socket, streamed);
+    Reply reply;
+    try {
+      reply = co_await route(req, socket, streamed);
+    } catch (const std::exception& e) {
+      // Input the checks did not foresee (a JSON value of an unexpected type): refused, never a
+      // dropped connection. (A stream already under way just ends.)
+      reply = Reply::error(400, "bad_request",
+                           std::string("the request cannot be handled: ") + e.what());
+    }
     if (options_.verbose)
       log::info("uid {}: {} {} -> {}", peer.uid, std::string(req.method_string()),
                 std::string(req.target()), streamed ? 200 : reply.status);
@@ -608,8 +616,9 @@ asio::awaitable<Reply> Gateway::route(Request& req, local::socket& socket, bool&
   }
   if (seg.empty() || seg[0] != "v1") co_return Reply::error(404, "not_found", "no such endpoint");
   seg.erase(seg.begin());
+  if (seg.empty()) co_return Reply::error(404, "not_found", "no such endpoint");
 
-  json body;
+  json body = json::object();
   const bool has_json_body =
       !req.body().empty() && !(seg.size() == 3 && seg[0] == "sandboxes" && seg[2] == "files");
   if (has_json_body) {
@@ -643,7 +652,8 @@ asio::awaitable<Reply> Gateway::route(Request& req, local::socket& socket, bool&
   }
   if (seg[0] == "providers") {
     if (seg.size() == 1 && method == http::verb::post) co_return providers_post(body);
-    if (seg.size() == 1 && method == http::verb::get) {
+    if (seg.size() == 1 && method != http::verb::get) co_return Reply::not_allowed();
+    if (seg.size() == 1) {
       auto all = store_.list_providers();
       if (!all) co_return Reply::error(500, "internal", all.error().describe());
       json list = json::array();
@@ -756,10 +766,9 @@ asio::awaitable<Reply> Gateway::create(const json& body) {
   if (auto bad = check_fields(body, kFields, {})) co_return *bad;
   SandboxRecord record;
   record.id = random_id();
+  if (body.contains("name") && !body["name"].is_string())
+    co_return Reply::error(400, "invalid_name", "name must be a string");
   record.name = body.value("name", record.id);
-  if (!body.contains("name") || !body["name"].is_string()) {
-    if (body.contains("name")) co_return Reply::error(400, "invalid_name", "name must be a string");
-  }
   if (!valid_name(record.name))
     co_return Reply::error(400, "invalid_name",
                            "a name is 1-63 characters of a-z, 0-9 and '-', starting with a letter "
@@ -1257,7 +1266,7 @@ asio::awaitable<Reply> Gateway::files_put(const SandboxRecord& record, const Que
                                           const Request& req) {
   auto path = query_value(query, "path");
   if (!path) co_return Reply::error(400, "bad_request", "path is required");
-  if (req[http::field::content_type] == "application/x-tar") {
+  if (req[http::field::content_type].starts_with("application/x-tar")) {
     auto it = runtimes_.find(record.id);
     if (it == runtimes_.end() || record.status != "running")
       co_return Reply::error(409, "not_running",
@@ -1288,6 +1297,8 @@ Reply Gateway::providers_post(const json& body) {
   if (!body["name"].is_string() || !valid_name(body["name"]))
     return Reply::error(400, "invalid_name", "a provider name is 1-63 characters of a-z, 0-9, '-'");
   const std::string name = body["name"];
+  if (body.contains("profile") && !body["profile"].is_string())
+    return Reply::error(400, "bad_request", "profile must be a string");
   const std::string profile_id = body.value("profile", name);
   const creds::Profile* profile = creds::builtin_profile(profile_id);
   if (!profile) return Reply::error(400, "bad_request", "no built-in profile named " + profile_id);

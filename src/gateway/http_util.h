@@ -107,7 +107,7 @@ class Histogram {
   double sum_ = 0;
 };
 
-// ward_egress_decisions_total{sandbox,action} from each sandbox's audit file (counted as it
+// ward_egress_decisions_total{sandbox,action,rule} from each sandbox's audit file (counted as it
 // grows; offsets remembered between scrapes).
 std::string proxy_metrics(const std::string& sandboxes_dir);
 
