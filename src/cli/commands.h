@@ -33,4 +33,7 @@ Action add_provider(CLI::App& app);
 Action add_gateway(CLI::App& app);
 Action add_supervisor(CLI::App& app);
 
+// `ward mcp` (MCP over stdio), in mcp_cmd.cc.
+Action add_mcp(CLI::App& app);
+
 }  // namespace ward::cli

@@ -1,12 +1,6 @@
 #include "cli/gateway_client.h"
 
-#include <sys/un.h>
 #include <yaml-cpp/yaml.h>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http.hpp>
 
 #include <cerrno>
 #include <cstdio>
@@ -19,73 +13,6 @@
 
 namespace ward::cli {
 namespace {
-
-namespace http = boost::beast::http;
-using Local = boost::asio::local::stream_protocol;
-
-// The answer's head as the handlers see it.
-Response head_of(const http::response_parser<http::string_body>& parser) {
-  const auto& message = parser.get();
-  Response head;
-  head.status = message.result_int();
-  head.content_type = std::string(message[http::field::content_type]);
-  return head;
-}
-
-// One exchange on a new connection. With `on_data`, a 2xx body goes to it as it arrives.
-Result<Response> exchange(const std::string& path, const Request& request,
-                          const GatewayClient::DataHandler* on_data) {
-  if (path.size() >= sizeof(sockaddr_un::sun_path))  // asio's endpoint would throw
-    return fail("the gateway's socket path " + path + " is too long for a Unix socket",
-                ENAMETOOLONG);
-  boost::asio::io_context io;
-  Local::socket socket(io);
-  boost::system::error_code ec;
-  socket.connect(Local::endpoint(path), ec);
-  if (ec) return fail("cannot connect to the gateway at " + path, ec.value());
-
-  http::verb verb = http::string_to_verb(request.method);
-  if (verb == http::verb::unknown) std::abort();  // a programming error: the methods are fixed
-  http::request<http::string_body> message{verb, request.target, 11};
-  message.set(http::field::host, "ward");
-  message.set(http::field::user_agent, "ward/" WARD_VERSION);
-  message.keep_alive(false);
-  for (const auto& [name, value] : request.headers) message.set(name, value);
-  if (request.body) {
-    message.set(http::field::content_type, request.content_type);
-    message.body() = *request.body;
-  }
-  message.prepare_payload();
-  http::write(socket, message, ec);
-  // A gateway that answers before reading the whole body (413) may reset the connection: its
-  // answer can still be read.
-  if (ec && ec != boost::asio::error::broken_pipe && ec != boost::asio::error::connection_reset)
-    return fail("sending to the gateway at " + path + ": " + ec.message());
-
-  boost::beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
-  parser.body_limit(boost::none);  // bounded by the gateway (files: 64 MiB), streams are endless
-  http::read_header(socket, buffer, parser, ec);
-  if (ec) return fail("reading the gateway's answer: " + ec.message());
-  Response head = head_of(parser);
-  if (!on_data || !head.ok()) {
-    http::read(socket, buffer, parser, ec);
-    if (ec) return fail("reading the gateway's answer: " + ec.message());
-    head.body = std::move(parser.get().body());
-    return head;
-  }
-  // The string body appends what each read parsed; hand it over and start again.
-  std::string& body = parser.get().body();
-  while (!parser.is_done()) {
-    http::read_some(socket, buffer, parser, ec);
-    if (ec) return fail("the gateway's answer broke off: " + ec.message());
-    if (body.empty()) continue;
-    const bool more = (*on_data)(head, body);
-    body.clear();
-    if (!more) break;  // the socket closes on return
-  }
-  return head;
-}
 
 // "2026-12-04T05:00:00Z" or with fractional seconds / an offset; nullopt when unreadable.
 std::optional<std::time_t> parse_time(const std::string& text) {
@@ -170,46 +97,23 @@ void emit_yaml(YAML::Emitter& out, const Json& value) {
 
 }  // namespace
 
-Result<Response> GatewayClient::request(const Request& request) const {
-  return exchange(socket_path_, request, nullptr);
-}
-
-Result<Response> GatewayClient::stream(const Request& request, const DataHandler& on_data) const {
-  return exchange(socket_path_, request, &on_data);
-}
-
-Result<Response> GatewayClient::stream_lines(const Request& request,
-                                             const LineHandler& on_line) const {
-  std::string pending;
-  bool stopped = false;
-  DataHandler split = [&](const Response&, std::string_view bytes) {
-    pending.append(bytes);
-    std::size_t start = 0;
-    for (std::size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
-      std::string_view line(pending.data() + start, nl - start);
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      if (!on_line(line)) {
-        stopped = true;
-        return false;
-      }
-    }
-    pending.erase(0, start);
-    return true;
-  };
-  auto answer = exchange(socket_path_, request, &split);
-  if (answer && answer->ok() && !stopped && !pending.empty()) on_line(pending);
-  return answer;
-}
-
-std::string gateway_socket(const std::string& flag) {
-  if (!flag.empty()) return flag;
-  if (const char* env = std::getenv("WARD_GATEWAY"); env && *env) return env;
-  return state_dir("") + "/gateway.sock";
+client::Endpoint gateway_endpoint(const std::string& flag) {
+  client::Endpoint endpoint;
+  if (!flag.empty())
+    endpoint.address = flag;
+  else if (const char* env = std::getenv("WARD_GATEWAY"); env && *env)
+    endpoint.address = env;
+  else
+    endpoint.address = state_dir("") + "/gateway.sock";
+  if (endpoint.is_tcp())
+    if (const char* token = std::getenv("WARD_GATEWAY_TOKEN")) endpoint.token = token;
+  return endpoint;
 }
 
 void add_gateway_options(CLI::App* command, GatewayOptions& options) {
   command->add_option("--gateway", options.gateway,
-                      "The gateway's socket (default: $WARD_GATEWAY, else gateway.sock in ward's "
+                      "The gateway: its socket, or http://HOST:PORT with the token in "
+                      "$WARD_GATEWAY_TOKEN (default: $WARD_GATEWAY, else gateway.sock in ward's "
                       "state directory)");
   command->add_option("-o,--output", options.output, "table, json or yaml")
       ->check(CLI::IsMember({"table", "json", "yaml"}))
@@ -217,7 +121,7 @@ void add_gateway_options(CLI::App* command, GatewayOptions& options) {
 }
 
 GatewayClient connect_client(const GatewayOptions& options) {
-  return GatewayClient(gateway_socket(options.gateway));
+  return GatewayClient(gateway_endpoint(options.gateway));
 }
 
 int report_transport_error(const GatewayClient& client, const Error& error) {
@@ -225,7 +129,7 @@ int report_transport_error(const GatewayClient& client, const Error& error) {
     std::fprintf(stderr,
                  "ward: no gateway is running at %s: start one with 'ward gateway' (or set "
                  "--gateway / WARD_GATEWAY)\n",
-                 client.socket_path().c_str());
+                 client.address().c_str());
   else
     std::fprintf(stderr, "ward: %s\n", error.describe().c_str());
   return 1;

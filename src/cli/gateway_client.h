@@ -14,54 +14,20 @@
 #include <vector>
 
 #include "base/result.h"
+#include "client/client.h"
 
 namespace ward::cli {
 
 // Answers keep the gateway's key order when printed again (-o json, -o yaml).
 using Json = nlohmann::ordered_json;
 
-struct Request {
-  std::string method = "GET";
-  std::string target;               // origin form: "/v1/sandboxes?label=team%3Dinfra"
-  std::optional<std::string> body;  // sent with `content_type` when set
-  std::string content_type = "application/json";
-  std::vector<std::pair<std::string, std::string>> headers;
-};
+using client::GatewayClient;
+using client::Request;
+using client::Response;
 
-struct Response {
-  unsigned status = 0;
-  std::string content_type;
-  std::string body;  // empty for a streamed 2xx answer: its bytes went to the handler
-  bool ok() const { return status >= 200 && status < 300; }
-};
-
-// One request per connection. Errors are the transport's: the connection (err: the errno of
-// connect(2), ENOENT or ECONNREFUSED when no gateway listens), or a broken exchange.
-class GatewayClient {
- public:
-  explicit GatewayClient(std::string socket_path) : socket_path_(std::move(socket_path)) {}
-  const std::string& socket_path() const { return socket_path_; }
-
-  // The whole answer.
-  Result<Response> request(const Request& request) const;
-
-  // A 2xx answer's body is handed to `on_data` piece by piece as it arrives (after chunked
-  // framing is undone); returning false closes the connection, which cancels what the request
-  // started (an exec). Other answers are read whole into Response::body, as request() does.
-  using DataHandler = std::function<bool(const Response& head, std::string_view bytes)>;
-  Result<Response> stream(const Request& request, const DataHandler& on_data) const;
-
-  // Splits a stream into lines (without "\n" or "\r\n"); a last line without "\n" is delivered
-  // when the answer ends.
-  using LineHandler = std::function<bool(std::string_view line)>;
-  Result<Response> stream_lines(const Request& request, const LineHandler& on_line) const;
-
- private:
-  std::string socket_path_;
-};
-
-// --gateway when given, else $WARD_GATEWAY, else <state dir>/gateway.sock.
-std::string gateway_socket(const std::string& flag);
+// --gateway when given, else $WARD_GATEWAY, else <state dir>/gateway.sock; a URL
+// (http://HOST:PORT) takes its bearer token from $WARD_GATEWAY_TOKEN.
+client::Endpoint gateway_endpoint(const std::string& flag);
 
 // Options every gateway command takes: `--gateway PATH` and `-o table|json|yaml`.
 struct GatewayOptions {

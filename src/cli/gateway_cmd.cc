@@ -3,11 +3,20 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <openssl/rand.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "base/files.h"
 #include "base/log.h"
 #include "cli/commands.h"
 #include "cli/egress_setup.h"
+#include "cli/mcp_setup.h"
 #include "gateway/gateway.h"
 #include "gateway/supervisor.h"
+#include "mcp/http.h"
 
 namespace ward::cli {
 
@@ -34,8 +43,19 @@ Action add_gateway(CLI::App& app) {
   cmd->add_option("--hosts", options->hosts_file,
                   "A hosts file the sandboxes' egress proxies resolve names from before DNS")
       ->check(CLI::ExistingFile);
+  cmd->add_option("--listen", options->listen,
+                  "Also serve the API and /mcp over TCP at HOST:PORT (repeatable), with a bearer "
+                  "token");
+  auto token_file = std::make_shared<std::string>();
+  cmd->add_option("--token-file", *token_file,
+                  "The bearer token for --listen (default: $WARD_GATEWAY_TOKEN, else one is made "
+                  "and kept in STATE/token, 0600)");
+  cmd->add_flag("--no-auth", options->no_auth,
+                "No token on --listen; refused unless every --listen address is a loopback one");
+  auto mcp = std::make_shared<McpSetup>();
+  add_mcp_options(cmd, *mcp);
   cmd->add_flag("-v,--verbose", options->verbose, "Log each API request and egress decision");
-  return [options, state]() {
+  return [options, state, token_file, mcp]() {
     log::set_verbose(options->verbose);
     options->state_dir = state_dir(*state);
     if (::mkdir(options->state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
@@ -51,6 +71,28 @@ Action add_gateway(CLI::App& app) {
     else
       log::warn("ward's CA: {}; HTTPS interception is off for every sandbox",
                 trust.error().describe());
+    if (!options->listen.empty() && !options->no_auth) {
+      auto token = bearer_token(*token_file, options->state_dir);
+      if (!token) {
+        log::error("{}", token.error().describe());
+        return 1;
+      }
+      options->token = *token;
+    }
+    // MCP at /mcp: its tools reach the sandboxes through this gateway's own socket.
+    if (options->socket_path.empty()) options->socket_path = options->state_dir + "/gateway.sock";
+    auto server = make_mcp_server(*mcp, client::Endpoint{options->socket_path, {}});
+    if (!server) return 1;
+    auto endpoint = std::make_shared<mcp::HttpEndpoint>(*server->server);
+    options->mcp = [endpoint](gateway::HandOff h) { endpoint->serve(std::move(h)); };
+    options->on_listening = [server, endpoint] {
+      // Chat sandboxes stopped long enough are deleted; sessions idle for an hour end.
+      for (;;) {
+        if (server->sandboxes) (void)server->sandboxes->sweep();
+        endpoint->expire(std::chrono::hours(1));
+        std::this_thread::sleep_for(std::chrono::minutes(1));
+      }
+    };
     return gateway::run_gateway(*options);
   };
 }

@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
   ward::cli::Action provider = ward::cli::add_provider(app);
   ward::cli::Action gateway = ward::cli::add_gateway(app);
   ward::cli::Action supervisor = ward::cli::add_supervisor(app);
+  ward::cli::Action mcp = ward::cli::add_mcp(app);
   CLI::App* version = app.add_subcommand("version", "Print ward's version");
   CLI::App* help = app.add_subcommand("help", "Show this help, or a command's: ward help run");
   std::string help_topic;
@@ -64,6 +65,7 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("provider")) return provider();
   if (app.got_subcommand("gateway")) return gateway();
   if (app.got_subcommand("__sandbox")) return supervisor();
+  if (app.got_subcommand("mcp")) return mcp();
   if (version->parsed()) {
     std::printf("ward %s\n", WARD_VERSION);
     return 0;

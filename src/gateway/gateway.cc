@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <grp.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <spawn.h>
 #include <sys/file.h>
 #include <sys/socket.h>
@@ -16,10 +18,13 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/url/parse.hpp>
@@ -28,6 +33,7 @@
 #include <fstream>
 #include <map>
 #include <regex>
+#include <thread>
 
 #include "base/log.h"
 #include "creds/profile.h"
@@ -51,6 +57,7 @@ constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
 constexpr std::size_t kMaxBody = 1 << 20;
 constexpr std::size_t kMaxUpload = 64 << 20;
+constexpr std::size_t kMaxMcpBody = 32 << 20;  // mcp/http.h
 constexpr auto kStartTimeout = std::chrono::seconds(30);
 constexpr auto kExecStartTimeout = std::chrono::seconds(10);
 constexpr auto kDrainAfterExit = std::chrono::milliseconds(200);
@@ -147,10 +154,16 @@ class Gateway {
 
   // ---- the API ----
   asio::awaitable<void> accept_loop(local::acceptor& acceptor);
-  asio::awaitable<void> serve(local::socket socket);
-  asio::awaitable<Reply> route(Request& req, local::socket& socket, bool& streamed);
+  asio::awaitable<void> accept_tcp(asio::ip::tcp::acceptor& acceptor, bool loopback);
+  // The --listen checks: the bearer token, and Host/Origin on a loopback address.
+  std::optional<Reply> refuse_tcp(const Request& req, bool loopback) const;
+  asio::awaitable<void> serve(Socket socket, bool tcp, bool loopback);
+  // Gives the connection to the MCP endpoint (GatewayOptions::mcp).
+  void hand_off(Socket& socket, Request& req, beast::flat_buffer& buffer, bool tcp, bool loopback,
+                uid_t uid);
+  asio::awaitable<Reply> route(Request& req, Socket& socket, bool& streamed);
   asio::awaitable<Reply> create(const json& body);
-  asio::awaitable<Reply> exec(SandboxRecord& record, const json& body, local::socket& socket,
+  asio::awaitable<Reply> exec(SandboxRecord& record, const json& body, Socket& socket,
                               bool& streamed);
 
   // `data` is only valid until the returned awaitable completes.
@@ -163,8 +176,8 @@ class Gateway {
   asio::awaitable<Collected> collect(Runtime& rt, json argv, std::string stdin_data);
   void forget(const Started& s);
   void kill_command(const Started& s);
-  asio::awaitable<Reply> logs(const SandboxRecord& record, const Query& query,
-                              local::socket& socket, bool& streamed);
+  asio::awaitable<Reply> logs(const SandboxRecord& record, const Query& query, Socket& socket,
+                              bool& streamed);
   Reply set_policy(SandboxRecord& record, const json& body);
   Reply status();
   Reply metrics();
@@ -540,14 +553,84 @@ asio::awaitable<void> Gateway::accept_loop(local::acceptor& acceptor) {
     auto [ec, socket] = co_await acceptor.async_accept(kNoThrow);
     if (ec == asio::error::operation_aborted || stopping_) co_return;
     if (ec) continue;
-    asio::co_spawn(io_, serve(std::move(socket)), asio::detached);
+    const int family = socket.local_endpoint().protocol().family();
+    Socket generic(io_, asio::generic::stream_protocol(family, 0), socket.release());
+    asio::co_spawn(io_, serve(std::move(generic), false, false), asio::detached);
   }
 }
 
-asio::awaitable<void> Gateway::serve(local::socket socket) {
+asio::awaitable<void> Gateway::accept_tcp(asio::ip::tcp::acceptor& acceptor, bool loopback) {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor.async_accept(kNoThrow);
+    if (ec == asio::error::operation_aborted || stopping_) co_return;
+    if (ec) continue;
+    boost::system::error_code ignored;
+    socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+    const int family = socket.local_endpoint().protocol().family();
+    Socket generic(io_, asio::generic::stream_protocol(family, IPPROTO_TCP), socket.release());
+    asio::co_spawn(io_, serve(std::move(generic), true, loopback), asio::detached);
+  }
+}
+
+// The host part of a Host header or an Origin's authority: "localhost", "127.0.0.1", "::1".
+std::string host_of(std::string_view value) {
+  if (auto scheme = value.find("://"); scheme != std::string_view::npos)
+    value.remove_prefix(scheme + 3);
+  if (value.starts_with('[')) return std::string(value.substr(1, value.find(']') - 1));
+  return std::string(value.substr(0, value.find(':')));
+}
+
+std::optional<Reply> Gateway::refuse_tcp(const Request& req, bool loopback) const {
+  if (loopback) {
+    auto local_name = [](std::string_view value) {
+      const std::string host = host_of(value);
+      return host == "localhost" || host == "127.0.0.1" || host == "::1";
+    };
+    const auto origin = req[http::field::origin];
+    if (!local_name(req[http::field::host]) || (!origin.empty() && !local_name(origin)))
+      return Reply::error(403, "forbidden",
+                          "a Host or Origin that is not localhost is refused on a loopback "
+                          "listener");
+  }
+  if (options_.no_auth) return std::nullopt;
+  const std::string_view given = req[http::field::authorization];
+  const std::string expected = "Bearer " + options_.token;
+  // Compared as SHA-256 digests: constant time, whatever the lengths.
+  unsigned char a[SHA256_DIGEST_LENGTH], b[SHA256_DIGEST_LENGTH];
+  ::SHA256(reinterpret_cast<const unsigned char*>(given.data()), given.size(), a);
+  ::SHA256(reinterpret_cast<const unsigned char*>(expected.data()), expected.size(), b);
+  if (CRYPTO_memcmp(a, b, sizeof a) != 0) {
+    Reply r = Reply::error(401, "unauthorized", "a valid bearer token is required");
+    r.www_authenticate = true;
+    return r;
+  }
+  return std::nullopt;
+}
+
+void Gateway::hand_off(Socket& socket, Request& req, beast::flat_buffer& buffer, bool tcp,
+                       bool loopback, uid_t uid) {
+  HandOff h;
+  h.request = std::move(req);
+  h.buffered = beast::buffers_to_string(buffer.data());
+  h.tcp = tcp;
+  h.loopback = loopback;
+  h.peer_uid = uid;
+  if (tcp)
+    h.refused = [this, loopback](const Request& r) {
+      auto no = refuse_tcp(r, loopback);
+      return no ? no->status : 0;
+    };
+  boost::system::error_code ignored;
+  socket.native_non_blocking(false, ignored);
+  h.fd = socket.release(ignored);
+  if (h.fd >= 0) options_.mcp(std::move(h));
+}
+
+asio::awaitable<void> Gateway::serve(Socket socket, bool tcp, bool loopback) {
   struct ucred peer = {};
+  peer.uid = static_cast<uid_t>(-1);
   socklen_t len = sizeof peer;
-  ::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &peer, &len);
+  if (!tcp) ::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &peer, &len);
   beast::flat_buffer buffer;
   for (;;) {
     http::request_parser<http::string_body> parser;
@@ -565,7 +648,8 @@ asio::awaitable<void> Gateway::serve(local::socket socket) {
     }
     const bool upload = parser.get().target().starts_with("/v1/sandboxes/") &&
                         parser.get().target().find("/files") != std::string_view::npos;
-    const std::size_t limit = upload ? kMaxUpload : kMaxBody;
+    const bool mcp = parser.get().target() == "/mcp" || parser.get().target().starts_with("/mcp?");
+    const std::size_t limit = upload ? kMaxUpload : mcp ? kMaxMcpBody : kMaxBody;
     if (parser.content_length() && *parser.content_length() > limit) {
       co_await write_reply(socket, too_large(), false);
       co_return;
@@ -584,8 +668,20 @@ asio::awaitable<void> Gateway::serve(local::socket socket) {
     const bool keep_alive = req.keep_alive();
     bool streamed = false;
     Reply reply;
+    std::optional<Reply> refused;
+    if (tcp) refused = refuse_tcp(req, loopback);
+    const std::string_view path = req.target().substr(0, req.target().find('?'));
+    if (!refused && path == "/mcp" && options_.mcp) {
+      // The MCP endpoint takes the connection over, on a thread of its own.
+      hand_off(socket, req, buffer, tcp, loopback, peer.uid);
+      co_return;
+    }
     try {
-      reply = co_await route(req, socket, streamed);
+      // (No co_await inside a conditional expression: GCC 12 destroys its temporary twice.)
+      if (refused)
+        reply = std::move(*refused);
+      else
+        reply = co_await route(req, socket, streamed);
     } catch (const std::exception& e) {
       // Input the checks did not foresee (a JSON value of an unexpected type): refused, never a
       // dropped connection. (A stream already under way just ends.)
@@ -600,7 +696,7 @@ asio::awaitable<void> Gateway::serve(local::socket socket) {
   }
 }
 
-asio::awaitable<Reply> Gateway::route(Request& req, local::socket& socket, bool& streamed) {
+asio::awaitable<Reply> Gateway::route(Request& req, Socket& socket, bool& streamed) {
   auto target = boost::urls::parse_origin_form(req.target());
   if (!target) co_return Reply::error(400, "bad_request", "malformed request target");
   std::vector<std::string> seg;
@@ -898,9 +994,9 @@ Reply Gateway::set_policy(SandboxRecord& record, const json& body) {
 
 // Tells the exec's pump when the client goes away: its socket turns readable (EOF) while the
 // gateway only writes. Ended by socket.cancel().
-asio::awaitable<void> watch_client(local::socket* socket, std::shared_ptr<ExecState> state) {
+asio::awaitable<void> watch_client(Socket* socket, std::shared_ptr<ExecState> state) {
   std::tuple<boost::system::error_code> waited =
-      co_await socket->async_wait(local::socket::wait_read, kNoThrow);
+      co_await socket->async_wait(Socket::wait_read, kNoThrow);
   if (std::get<0>(waited) == asio::error::operation_aborted) co_return;
   char probe;
   if (::recv(socket->native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT) > 0) co_return;
@@ -1095,7 +1191,7 @@ asio::awaitable<Collected> Gateway::collect(Runtime& rt, json argv, std::string 
   co_return c;
 }
 
-asio::awaitable<Reply> Gateway::exec(SandboxRecord& record, const json& body, local::socket& socket,
+asio::awaitable<Reply> Gateway::exec(SandboxRecord& record, const json& body, Socket& socket,
                                      bool& streamed) {
   if (auto bad =
           check_fields(body, {"command", "env", "workdir", "stdin", "timeout_ms"}, {"command"}))
@@ -1163,7 +1259,7 @@ asio::awaitable<Reply> Gateway::exec(SandboxRecord& record, const json& body, lo
 // ---- logs ----
 
 asio::awaitable<Reply> Gateway::logs(const SandboxRecord& record, const Query& query,
-                                     local::socket& socket, bool& streamed) {
+                                     Socket& socket, bool& streamed) {
   std::string source = "all";
   long tail = -1;
   bool follow = false;
@@ -1401,6 +1497,45 @@ int Gateway::run() {
     }
   }
 
+  // --listen: TCP listeners.
+  std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> tcp;
+  for (const std::string& address : options_.listen) {
+    const auto colon = address.rfind(':');
+    std::string host = colon == std::string::npos ? "" : address.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+      host = host.substr(1, host.size() - 2);
+    const std::string port = colon == std::string::npos ? "" : address.substr(colon + 1);
+    auto ip = asio::ip::make_address(host, ec);
+    char* end = nullptr;
+    const unsigned long number = std::strtoul(port.c_str(), &end, 10);
+    if (ec || port.empty() || *end || number > 65535) {
+      log::error("--listen {}: not an IP address and port (127.0.0.1:8080, [::1]:8080)", address);
+      return 1;
+    }
+    if (options_.no_auth && !ip.is_loopback()) {
+      log::error("--listen {}: --no-auth is only allowed on a loopback address", address);
+      return 1;
+    }
+    if (!options_.no_auth && options_.token.empty()) {
+      log::error("--listen {}: a bearer token is needed", address);
+      return 1;
+    }
+    auto acceptor = std::make_unique<asio::ip::tcp::acceptor>(io_);
+    const asio::ip::tcp::endpoint where(ip, static_cast<unsigned short>(number));
+    acceptor->open(where.protocol(), ec);
+    if (!ec) acceptor->set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor->bind(where, ec);
+    if (!ec) acceptor->listen(128, ec);
+    if (ec) {
+      log::error("--listen {}: {}", address, ec.message());
+      return 1;
+    }
+    log::info("gateway listening on http://{} ({})", address,
+              options_.no_auth ? "no token: loopback only" : "bearer token");
+    asio::co_spawn(io_, accept_tcp(*acceptor, ip.is_loopback()), asio::detached);
+    tcp.push_back(std::move(acceptor));
+  }
+
   asio::signal_set signals(io_, SIGINT, SIGTERM, SIGCHLD);
   std::function<void(boost::system::error_code, int)> on_signal;
   on_signal = [&](boost::system::error_code e, int sig) {
@@ -1416,7 +1551,7 @@ int Gateway::run() {
               options_.stop_sandboxes_on_exit ? "and its sandboxes" : "sandboxes keep running");
     asio::co_spawn(
         io_,
-        [this, &acceptor, &signals]() -> asio::awaitable<void> {
+        [this, &acceptor, &tcp, &signals]() -> asio::awaitable<void> {
           if (options_.stop_sandboxes_on_exit) {
             std::vector<std::string> ids;
             for (auto& [id, rt] : runtimes_) ids.push_back(id);
@@ -1428,6 +1563,7 @@ int Gateway::run() {
           stopping_ = true;
           boost::system::error_code ignored;
           acceptor.close(ignored);
+          for (auto& a : tcp) a->close(ignored);
           signals.cancel(ignored);
           runtimes_.clear();
           io_.stop();
@@ -1440,6 +1576,7 @@ int Gateway::run() {
   asio::co_spawn(io_, accept_loop(acceptor), asio::detached);
   asio::co_spawn(io_, idle_sweep(), asio::detached);
   log::info("gateway listening on {} (state in {})", socket_path, options_.state_dir);
+  if (options_.on_listening) std::thread(options_.on_listening).detach();
   io_.run();
   ::unlink(socket_path.c_str());
   return 0;

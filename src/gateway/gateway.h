@@ -5,10 +5,31 @@
 // thread of its own. State lives in SQLite (store.h); provider values apart (secrets.h).
 #pragma once
 
+#include <sys/types.h>
+
+#include <functional>
 #include <string>
 #include <vector>
 
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
 namespace ward::gateway {
+
+// A connection the gateway hands to another server once its first request is read (the MCP
+// endpoint at /mcp, which serves the rest of the connection on a thread of its own).
+struct HandOff {
+  int fd = -1;  // the connection, blocking; the receiver closes it
+  boost::beast::http::request<boost::beast::http::string_body> request;
+  std::string buffered;   // bytes read past the request (a pipelined next one)
+  bool tcp = false;       // from a --listen address (the bearer token was checked)
+  bool loopback = false;  // ... and that address is a loopback one
+  uid_t peer_uid = static_cast<uid_t>(-1);  // on the Unix socket
+  // The --listen checks for each later request on the connection: 0 when it may pass, else
+  // the status to refuse it with (401 no valid token, 403 a foreign Host or Origin).
+  std::function<int(const boost::beast::http::request<boost::beast::http::string_body>&)> refused;
+};
+using HandOffHandler = std::function<void(HandOff)>;
 
 struct GatewayOptions {
   std::string state_dir;     // resolved (cli::state_dir)
@@ -19,6 +40,17 @@ struct GatewayOptions {
   std::string hosts_file;                // --hosts for every sandbox's proxy
   std::string trust_layer;               // the CA layer (cli::prepare_trust), "" for none
   bool verbose = false;
+  // TCP listeners ("HOST:PORT", --listen) besides the Unix socket. Every request on them carries
+  // `Authorization: Bearer TOKEN` (compared in constant time) unless `no_auth`, which only a
+  // loopback address may use; on a loopback address, a Host or Origin that is not localhost,
+  // 127.0.0.1 or [::1] is refused (403: DNS rebinding).
+  std::vector<std::string> listen;
+  std::string token;
+  bool no_auth = false;
+  // Served at /mcp; unset: 404.
+  HandOffHandler mcp;
+  // Runs on a thread of its own once the gateway's socket listens (`ward mcp --embedded`).
+  std::function<void()> on_listening;
 };
 
 // Runs until SIGTERM or SIGINT; returns the process's exit code.

@@ -71,10 +71,11 @@ Reply Reply::invalid_policy(const policy::LoadResult& loaded) {
   return json(400, {{"error", "invalid_policy"}, {"message", first}, {"diagnostics", diagnostics}});
 }
 
-asio::awaitable<bool> write_reply(UnixSocket& socket, Reply reply, bool keep_alive) {
+asio::awaitable<bool> write_reply(Socket& socket, Reply reply, bool keep_alive) {
   http::response<http::string_body> res{static_cast<http::status>(reply.status), 11};
   res.set(http::field::server, "ward");
   res.set(http::field::content_type, reply.content_type);
+  if (reply.www_authenticate) res.set(http::field::www_authenticate, "Bearer");
   res.keep_alive(keep_alive);
   res.body() = std::move(reply.body);
   res.prepare_payload();

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <nlohmann/json.hpp>
 
@@ -25,12 +25,14 @@ namespace ward::gateway {
 using json = nlohmann::json;
 using Request = boost::beast::http::request<boost::beast::http::string_body>;
 using Query = std::vector<std::pair<std::string, std::string>>;
-using UnixSocket = boost::asio::local::stream_protocol::socket;
+// A client connection: on the Unix socket or a TCP listener.
+using Socket = boost::asio::generic::stream_protocol::socket;
 
 struct Reply {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  bool www_authenticate = false;  // 401: `WWW-Authenticate: Bearer`
 
   static Reply json(int status, const nlohmann::json& value);
   static Reply error(int status, std::string_view code, std::string_view message);
@@ -40,7 +42,7 @@ struct Reply {
 };
 
 // Writes a whole reply; false when the client is gone.
-boost::asio::awaitable<bool> write_reply(UnixSocket& socket, Reply reply, bool keep_alive);
+boost::asio::awaitable<bool> write_reply(Socket& socket, Reply reply, bool keep_alive);
 
 // 400 unknown_field / bad_request when `body` has a key outside `allowed` or lacks a `required`.
 std::optional<Reply> check_fields(const json& body, std::initializer_list<const char*> allowed,
@@ -59,14 +61,14 @@ std::string rfc3339(std::int64_t unix_seconds);
 // gone.
 class ChunkedWriter {
  public:
-  explicit ChunkedWriter(UnixSocket& socket) : socket_(socket) {}
+  explicit ChunkedWriter(Socket& socket) : socket_(socket) {}
   boost::asio::awaitable<bool> begin(std::string_view content_type);
   boost::asio::awaitable<bool> line(const json& value) { return line_text(value.dump()); }
   boost::asio::awaitable<bool> line_text(std::string text);
   boost::asio::awaitable<bool> end();
 
  private:
-  UnixSocket& socket_;
+  Socket& socket_;
   bool ok_ = true;
 };
 

@@ -1,0 +1,449 @@
+#include "mcp/http.h"
+
+#include <openssl/rand.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+
+#include "base/log.h"
+
+namespace ward::mcp {
+
+namespace http = boost::beast::http;
+using Clock = std::chrono::steady_clock;
+
+struct HttpEndpoint::Live {
+  explicit Live(std::string id) : session(std::move(id)) {}
+  Session session;
+  bool own_chat = true;  // the chat id is the session's own: its sandbox ends with it
+  std::mutex mutex;
+  std::condition_variable wake;
+  std::deque<json> outbox;  // for the standalone GET stream
+  bool stream_open = false;
+  bool ended = false;
+  Clock::time_point last_used = Clock::now();
+};
+
+namespace {
+
+std::string random_hex(int bytes) {
+  unsigned char b[32];
+  if (RAND_bytes(b, bytes) != 1) std::abort();  // no randomness: nothing is safe
+  static const char* kHex = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < bytes; ++i) {
+    out += kHex[b[i] >> 4];
+    out += kHex[b[i] & 15];
+  }
+  return out;
+}
+
+bool write_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+// The peer closed its end (or reset it).
+bool peer_gone(int fd) {
+  pollfd p{fd, POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+const char* reason(int status) {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 202:
+      return "Accepted";
+    case 400:
+      return "Bad Request";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 406:
+      return "Not Acceptable";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Payload Too Large";
+    case 415:
+      return "Unsupported Media Type";
+    default:
+      return "Error";
+  }
+}
+
+// One response, written by hand: a whole one, or the head of a chunked SSE stream.
+struct Reply {
+  int status = 200;
+  std::string content_type;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+
+  std::string head(bool keep_alive, bool chunked) const {
+    std::string h = "HTTP/1.1 " + std::to_string(status) + " " + reason(status) + "\r\n";
+    h += "Server: ward\r\n";
+    for (const auto& [k, v] : headers) h += k + ": " + v + "\r\n";
+    if (!content_type.empty()) h += "Content-Type: " + content_type + "\r\n";
+    if (chunked)
+      h += "Transfer-Encoding: chunked\r\nCache-Control: no-cache\r\n";
+    else
+      h += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+    h += keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
+    return h + "\r\n";
+  }
+};
+
+Reply json_reply(int status, const json& body) {
+  return {status, "application/json", dump(body) + "\n", {}};
+}
+
+// An HTTP-level refusal, with a JSON-RPC error body as the SDKs expect.
+Reply refuse(int status, int code, const std::string& message) {
+  return json_reply(status, Server::error(nullptr, code, message));
+}
+
+// SSE frames as chunks of a chunked body.
+class SseStream final : public Stream {
+ public:
+  explicit SseStream(int fd) : fd_(fd) {}
+  void send(const json& message) override { frame("event: message\ndata: " + dump(message)); }
+  bool comment(const std::string& text) { return frame(": " + text); }
+  bool frame(const std::string& text) {
+    std::lock_guard lock(mutex_);
+    if (!ok_) return false;
+    const std::string data = text + "\n\n";
+    char size[16];
+    std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+    ok_ = write_all(fd_, std::string(size) + data + "\r\n");
+    return ok_;
+  }
+  bool end() {
+    std::lock_guard lock(mutex_);
+    return ok_ && write_all(fd_, "0\r\n\r\n");
+  }
+  bool gone() const override { return !ok_ || peer_gone(fd_); }
+
+ private:
+  int fd_;
+  std::mutex mutex_;
+  bool ok_ = true;
+};
+
+// Notifications outside any request (none are sent on a JSON reply): to the GET stream.
+class OutboxStream final : public Stream {
+ public:
+  explicit OutboxStream(HttpEndpoint::Live& live) : live_(live) {}
+  void send(const json& message) override {
+    std::lock_guard lock(live_.mutex);
+    if (!live_.stream_open) return;  // nobody listens: dropped, as the spec allows
+    live_.outbox.push_back(message);
+    live_.wake.notify_all();
+  }
+
+ private:
+  HttpEndpoint::Live& live_;
+};
+
+bool accepts(std::string_view accept, std::string_view type) {
+  return accept.find(type) != std::string_view::npos ||
+         accept.find("*/*") != std::string_view::npos;
+}
+
+}  // namespace
+
+// One request on an MCP connection.
+struct Exchange {
+  HttpEndpoint& endpoint;
+  int fd;
+  const gateway::HandOff& origin;
+
+  std::shared_ptr<HttpEndpoint::Live> find(const std::string& id) {
+    std::lock_guard lock(endpoint.mutex_);
+    auto it = endpoint.sessions_.find(id);
+    return it == endpoint.sessions_.end() ? nullptr : it->second;
+  }
+
+  // The session a request names; a Reply when it does not name a live one.
+  std::variant<std::shared_ptr<HttpEndpoint::Live>, Reply> session_of(
+      const http::request<http::string_body>& req) {
+    const std::string id(req["Mcp-Session-Id"]);
+    if (id.empty()) return refuse(400, -32000, "Mcp-Session-Id header is required");
+    auto live = find(id);
+    if (!live) return refuse(404, -32001, "no such session (it ended, or the gateway restarted)");
+    const std::string version(req["MCP-Protocol-Version"]);
+    const auto& v = Server::versions();
+    if (!version.empty() && std::find(v.begin(), v.end(), version) == v.end())
+      return refuse(400, -32000, "unsupported MCP-Protocol-Version: " + version);
+    std::lock_guard lock(live->mutex);
+    live->last_used = Clock::now();
+    return live;
+  }
+
+  // Returns false when the connection must close.
+  bool handle(http::request<http::string_body>& req) {
+    const bool keep_alive = req.keep_alive();
+    Reply reply;
+    switch (req.method()) {
+      case http::verb::post:
+        return post(req, keep_alive);
+      case http::verb::get:
+        return get(req);
+      case http::verb::delete_:
+        reply = remove(req);
+        break;
+      default:
+        reply = refuse(405, -32000, "method not allowed");
+        reply.headers.push_back({"Allow", "GET, POST, DELETE"});
+    }
+    return write_all(fd, reply.head(keep_alive, false) + reply.body) && keep_alive;
+  }
+
+  bool post(http::request<http::string_body>& req, bool keep_alive) {
+    auto send = [&](const Reply& r) {
+      return write_all(fd, r.head(keep_alive, false) + r.body) && keep_alive;
+    };
+    const std::string_view accept = req[http::field::accept];
+    if (!accepts(accept, "application/json") || !accepts(accept, "text/event-stream"))
+      return send(
+          refuse(406, -32000, "Accept must list both application/json and text/event-stream"));
+    if (!req[http::field::content_type].starts_with("application/json"))
+      return send(refuse(415, -32000, "Content-Type must be application/json"));
+    json message = json::parse(req.body(), nullptr, false);
+    if (message.is_discarded()) return send(refuse(400, -32700, "parse error: not JSON"));
+    if (message.is_array())
+      return send(refuse(400, -32600, "batches are not accepted: one message per POST"));
+    if (!message.is_object()) return send(refuse(400, -32600, "not a JSON-RPC message"));
+
+    std::shared_ptr<HttpEndpoint::Live> live;
+    if (message.value("method", "") == "initialize") {
+      live = std::make_shared<HttpEndpoint::Live>(random_hex(16));
+      std::string chat(req["X-Chat-Id"]);
+      if (chat.empty()) chat = std::string(req["X-OpenWebUI-Chat-Id"]);
+      if (!chat.empty() && !Sandboxes::valid_chat_id(chat))
+        return send(refuse(400, -32602,
+                           "X-Chat-Id must be 1-128 characters of A-Z a-z 0-9 . _ - (not "
+                           "starting with . or -)"));
+      live->own_chat = chat.empty();
+      live->session.chat_id = chat.empty() ? "s-" + live->session.id() : chat;
+      OutboxStream out(*live);
+      auto answer = endpoint.server_.handle(live->session, message, out);
+      if (!answer) return send(refuse(400, -32600, "initialize must be a request"));
+      Reply r = json_reply(200, *answer);
+      if (!answer->contains("error")) {
+        r.headers.push_back({"Mcp-Session-Id", live->session.id()});
+        std::lock_guard lock(endpoint.mutex_);
+        endpoint.sessions_[live->session.id()] = live;
+      }
+      return send(r);
+    }
+    auto found = session_of(req);
+    if (auto* r = std::get_if<Reply>(&found)) return send(*r);
+    live = std::get<std::shared_ptr<HttpEndpoint::Live>>(found);
+    // A chat stays with its session: another X-Chat-Id is refused, never followed.
+    const std::string chat(req["X-Chat-Id"]);
+    if (!chat.empty() && !live->own_chat && chat != live->session.chat_id)
+      return send(refuse(400, -32602, "this session belongs to another chat id"));
+
+    const bool request =
+        message.contains("method") && message.contains("id") && !message["id"].is_null();
+    if (!request) {  // a notification or a response: accepted
+      OutboxStream out(*live);
+      endpoint.server_.handle(live->session, message, out);
+      return send({202, "", "", {}});
+    }
+    // A request is answered on an SSE stream of its own: its notifications (progress, log
+    // messages) and requests to the client (sampling, elicitation) first, the response last.
+    Reply head{200, "text/event-stream", "", {}};
+    if (!write_all(fd, head.head(keep_alive, true))) return false;
+    SseStream sse(fd);
+    auto answer = endpoint.server_.handle(live->session, message, sse);
+    if (answer) sse.send(*answer);
+    return sse.end() && keep_alive;
+  }
+
+  bool get(http::request<http::string_body>& req) {
+    const bool keep_alive = req.keep_alive();
+    if (!accepts(req[http::field::accept], "text/event-stream")) {
+      Reply r = refuse(406, -32000, "Accept must list text/event-stream");
+      return write_all(fd, r.head(keep_alive, false) + r.body) && keep_alive;
+    }
+    auto found = session_of(req);
+    if (auto* r = std::get_if<Reply>(&found))
+      return write_all(fd, r->head(keep_alive, false) + r->body) && keep_alive;
+    auto live = std::get<std::shared_ptr<HttpEndpoint::Live>>(found);
+    {
+      std::lock_guard lock(live->mutex);
+      if (live->stream_open) {
+        Reply r = refuse(409, -32000, "this session's GET stream is already open");
+        return write_all(fd, r.head(keep_alive, false) + r.body) && keep_alive;
+      }
+      live->stream_open = true;
+    }
+    Reply head{200, "text/event-stream", "", {}};
+    SseStream sse(fd);
+    bool ok = write_all(fd, head.head(false, true)) && sse.comment("stream open");
+    auto last_ping = Clock::now();
+    while (ok) {
+      std::unique_lock lock(live->mutex);
+      live->wake.wait_for(lock, std::chrono::milliseconds(500),
+                          [&] { return live->ended || !live->outbox.empty(); });
+      if (live->ended) break;
+      std::deque<json> batch;
+      batch.swap(live->outbox);
+      live->last_used = Clock::now();
+      lock.unlock();
+      for (const json& m : batch) ok = ok && sse.frame("event: message\ndata: " + dump(m));
+      if (Clock::now() - last_ping > std::chrono::seconds(15)) {
+        ok = ok && sse.comment("ping");
+        last_ping = Clock::now();
+      }
+      if (sse.gone()) break;
+    }
+    {
+      std::lock_guard lock(live->mutex);
+      live->stream_open = false;
+    }
+    if (ok) sse.end();
+    return false;
+  }
+
+  Reply remove(http::request<http::string_body>& req) {
+    auto found = session_of(req);
+    if (auto* r = std::get_if<Reply>(&found)) return *r;
+    auto live = std::get<std::shared_ptr<HttpEndpoint::Live>>(found);
+    {
+      std::lock_guard lock(endpoint.mutex_);
+      endpoint.sessions_.erase(live->session.id());
+    }
+    end_session(*live);
+    return {200, "", "", {}};
+  }
+
+  void end_session(HttpEndpoint::Live& live) {
+    {
+      std::lock_guard lock(live.mutex);
+      live.ended = true;
+      live.wake.notify_all();
+    }
+    live.session.close();
+    if (live.own_chat && endpoint.server_.sandboxes())
+      if (auto r = endpoint.server_.sandboxes()->remove(live.session.chat_id); !r)
+        log::warn("mcp: removing the sandbox of session {}: {}", live.session.id(),
+                  r.error().describe());
+  }
+};
+
+HttpEndpoint::~HttpEndpoint() = default;
+
+void HttpEndpoint::serve(gateway::HandOff connection) {
+  std::thread([this, c = std::move(connection)]() mutable {
+    this->connection(std::move(c));
+  }).detach();
+}
+
+void HttpEndpoint::connection(gateway::HandOff h) {
+  const int fd = h.fd;
+  Exchange exchange{*this, fd, h};
+  // The first request came with the connection; later ones are read here.
+  boost::asio::io_context io;
+  boost::asio::generic::stream_protocol::socket socket(io);
+  boost::system::error_code ec;
+  int family = AF_UNIX;
+  {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) family = ss.ss_family;
+  }
+  socket.assign(boost::asio::generic::stream_protocol(family, family == AF_UNIX ? 0 : IPPROTO_TCP),
+                fd, ec);
+  if (ec) {
+    ::close(fd);
+    return;
+  }
+  boost::beast::flat_buffer buffer;
+  {
+    auto b = buffer.prepare(h.buffered.size());
+    std::memcpy(b.data(), h.buffered.data(), h.buffered.size());
+    buffer.commit(h.buffered.size());
+  }
+  bool more = exchange.handle(h.request);
+  while (more) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(16 * 1024);
+    parser.body_limit(kMaxHttpBody);
+    http::read(socket, buffer, parser, ec);
+    if (ec) {
+      if (ec == http::error::body_limit) {
+        Reply r = refuse(413, -32000, "the message is larger than 32 MiB");
+        write_all(fd, r.head(false, false) + r.body);
+      } else if (ec != http::error::end_of_stream && ec != boost::asio::error::eof &&
+                 ec != boost::asio::error::connection_reset) {
+        Reply r = refuse(400, -32000, "malformed HTTP request: " + ec.message());
+        write_all(fd, r.head(false, false) + r.body);
+      }
+      break;
+    }
+    auto req = parser.release();
+    const std::string_view path = req.target().substr(0, req.target().find('?'));
+    if (path != "/mcp") {
+      // This connection belongs to the MCP endpoint now; the API answers on a new one.
+      Reply r = refuse(404, -32000, "only /mcp is served on this connection");
+      write_all(fd, r.head(false, false) + r.body);
+      break;
+    }
+    if (h.refused) {
+      if (const int status = h.refused(req); status != 0) {
+        Reply r = refuse(status, -32000,
+                         status == 401 ? "a valid bearer token is required"
+                                       : "a Host or Origin that is not localhost is refused");
+        if (status == 401) r.headers.push_back({"WWW-Authenticate", "Bearer"});
+        write_all(fd, r.head(false, false) + r.body);
+        break;
+      }
+    }
+    more = exchange.handle(req);
+  }
+  boost::system::error_code ignored;
+  socket.close(ignored);
+}
+
+int HttpEndpoint::expire(std::chrono::seconds idle) {
+  std::vector<std::shared_ptr<Live>> ended;
+  {
+    std::lock_guard lock(mutex_);
+    const auto now = Clock::now();
+    for (auto it = sessions_.begin(); it != sessions_.end();) {
+      std::unique_lock l(it->second->mutex);
+      if (!it->second->stream_open && now - it->second->last_used > idle) {
+        l.unlock();
+        ended.push_back(it->second);
+        it = sessions_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  gateway::HandOff none;
+  for (auto& live : ended) Exchange{*this, -1, none}.end_session(*live);
+  return static_cast<int>(ended.size());
+}
+
+}  // namespace ward::mcp

@@ -1,0 +1,93 @@
+#include "mcp/stdio.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <list>
+#include <thread>
+
+#include "base/log.h"
+
+namespace ward::mcp {
+namespace {
+
+class LineWriter final : public Stream {
+ public:
+  explicit LineWriter(int fd) : fd_(fd) {}
+  void send(const json& message) override {
+    const std::string line = dump(message) + "\n";
+    std::lock_guard lock(mutex_);
+    std::string_view rest = line;
+    while (!rest.empty()) {
+      const ssize_t n = ::write(fd_, rest.data(), rest.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;  // the client is gone; stdin's end will follow
+      rest.remove_prefix(static_cast<std::size_t>(n));
+    }
+  }
+
+ private:
+  int fd_;
+  std::mutex mutex_;
+};
+
+}  // namespace
+
+int serve_stdio(Server& server, const std::string& chat_id, int in_fd, int out_fd) {
+  Session session("stdio");
+  session.chat_id = chat_id;
+  LineWriter out(out_fd);
+  struct Worker {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done = std::make_shared<std::atomic<bool>>(false);
+  };
+  std::list<Worker> workers;
+  std::string pending;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(in_fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    pending.append(buf, static_cast<std::size_t>(n));
+    std::size_t start = 0;
+    for (std::size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
+      std::string_view line(pending.data() + start, nl - start);
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
+      json message = json::parse(line, nullptr, false);
+      if (message.is_discarded()) {
+        out.send(Server::error(nullptr, -32700, "parse error: a line that is not JSON"));
+        continue;
+      }
+      const bool request = message.is_object() && message.contains("method") &&
+                           message.contains("id") && !message["id"].is_null();
+      const std::string method = request ? message.value("method", "") : "";
+      if (!request || method == "initialize" || method == "ping") {
+        // Quick, or must be in order (initialize before what follows): on this thread.
+        if (auto answer = server.handle(session, message, out)) out.send(*answer);
+        continue;
+      }
+      Worker& w = workers.emplace_back();
+      w.thread =
+          std::thread([&server, &session, &out, done = w.done, message = std::move(message)] {
+            if (auto answer = server.handle(session, message, out)) out.send(*answer);
+            *done = true;
+          });
+    }
+    pending.erase(0, start);
+    for (auto it = workers.begin(); it != workers.end();) {  // the finished ones
+      if (*it->done) {
+        it->thread.join();
+        it = workers.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  session.close();
+  for (auto& w : workers) w.thread.join();
+  return 0;
+}
+
+}  // namespace ward::mcp
