@@ -442,7 +442,7 @@ json sandbox_info(Runner& runner, const json&) {
     << "Workspace (read-write, the working directory; relative paths resolve here, and "
        "upload_file/download_file move files in and out of it): "
     << sandbox->workdir << "\n"
-    << "Writable: " << join(p.filesystem.read_write, "nothing else") << ", and a private /tmp\n"
+    << "Writable: " << join(p.filesystem.read_write, "nothing else") << "\n"
     << "Read-only: " << join(p.filesystem.read_only, "nothing") << "\n"
     << "Everything else on the host is invisible.\n";
   if (p.network.empty()) {
