@@ -14,7 +14,9 @@ _ward_takes_value() {
       --provider | --inference | --provider-profile | --header-timeout | --idle-timeout | \
       --max-connections | -o | --output | --gateway | --label | --env | --max-lifetime | \
       --idle-ttl | --timeout | --tail | --source | --profile | --value | --socket | \
-      --socket-group)
+      --socket-group | --listen | --token-file | --mcp-policy | --mcp-idle-ttl | \
+      --mcp-remove-after | --mcp-command-timeout | --mcp-progress-every | --chat | \
+      --command-timeout)
       return 0
       ;;
   esac
@@ -63,9 +65,13 @@ _ward_options() { # the options of a command path ("sandbox exec")
     "policy set") echo "--default $common" ;;
     gateway)
       echo "--state-dir --socket --socket-group --stop-sandboxes-on-exit --upstream-ca --hosts" \
-        "-v --verbose -h --help"
+        "--listen --token-file --no-auth --mcp-policy --mcp-idle-ttl --mcp-remove-after" \
+        "--mcp-command-timeout --mcp-progress-every --mcp-fixtures -v --verbose -h --help"
       ;;
-    mcp) echo "--gateway -h --help" ;;
+    mcp)
+      echo "--gateway --embedded --state-dir --chat --policy --command-timeout --fixtures" \
+        "-h --help"
+      ;;
     "sandbox create")
       echo "-p --policy -w --workdir --label --env --provider --max-lifetime --idle-ttl $common"
       ;;
@@ -126,7 +132,8 @@ _ward() {
 
   # The value of an option.
   case $prev in
-    -p | --policy | --hosts | --audit | --upstream-ca | --inference | --provider-profile | --gateway)
+    -p | --policy | --hosts | --audit | --upstream-ca | --inference | --provider-profile | --gateway | \
+      --token-file | --mcp-policy)
       _ward_files
       return 0
       ;;
