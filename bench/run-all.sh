@@ -4,7 +4,7 @@
 #   bench/setup-peers.sh && bench/run-all.sh
 #
 # Runs bench/startup.sh, bench/memory.sh, bench/density.sh, bench/proxy.sh, bench/https.sh,
-# bench/inference.sh and bench/gateway.sh (each one's own environment applies: WARD, SRT, PEERS,
+# bench/inference.sh, bench/gateway.sh and bench/mcp.sh (each one's own environment applies: WARD, SRT, PEERS,
 # RUNS, N, ...; proxy.sh and https.sh need root and skip without it),
 # keeps going when one fails, and writes
 # bench/results/summary-YYYY-MM-DD.md (their tables, the machine, the commit) and
@@ -24,7 +24,7 @@ doc, results = sys.argv[1:]
 text = open(doc).read()
 for name, f in (("startup", "startup-summary.md"), ("memory", "memory.md"), ("density", "density.md"),
                 ("proxy", "proxy.md"), ("https", "https.md"), ("inference", "inference.md"),
-                ("gateway", "gateway.md")):
+                ("gateway", "gateway.md"), ("mcp", "mcp.md")):
     path = os.path.join(results, f)
     if not os.path.exists(path):
         continue
@@ -50,7 +50,7 @@ logfile="$RESULTS/run-$day.log"
 
 status=()
 failed=0
-for b in startup memory density proxy https inference gateway; do
+for b in startup memory density proxy https inference gateway mcp; do
   log "=== $b ($(date -u +%T))"
   rm -f "$RESULTS/$b.md" "$RESULTS/$b-summary.md" # so that a failed run leaves no stale table
   rc=0
@@ -67,13 +67,13 @@ done
   echo "Versions: $(versions_line)  "
   echo "Scripts: ${status[*]}"
   echo
-  for f in startup-summary memory density proxy https inference gateway; do
+  for f in startup-summary memory density proxy https inference gateway mcp; do
     if [[ -f "$RESULTS/$f.md" ]]; then
       sed 's/^### /## /' "$RESULTS/$f.md"
       echo
     fi
   done
-  echo "Full output: run-$day.log; raw data: startup.json, memory.json, density.json, proxy.json, https.json, inference.json and gateway.json (and proxy.log, https.log, inference.log, gateway.log)."
+  echo "Full output: run-$day.log; raw data: startup.json, memory.json, density.json, proxy.json, https.json, inference.json, gateway.json and mcp.json (and proxy.log, https.log, inference.log, gateway.log)."
 } >"$summary"
 log "summary: $summary"
 
