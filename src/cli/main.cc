@@ -46,8 +46,6 @@ int main(int argc, char** argv) {
   CLI::App* help = app.add_subcommand("help", "Show this help, or a command's: ward help run");
   std::string help_topic;
   help->add_option("command", help_topic, "A command to explain");
-  // Rendered before parsing: once a subcommand is parsed, CLI11 renders that subcommand's help.
-  const std::string usage = app.help();
 
   try {
     app.parse(cli_argc, argv);
@@ -80,6 +78,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ward: no command named '%s'\n", help_topic.c_str());
     return 2;
   }
-  std::fputs(usage.c_str(), stdout);
-  return app.get_subcommands().empty() && argc > 1 ? 2 : 0;
+  // The whole usage, rendered only now (most runs never need it): clear() forgets the parsed
+  // `help`, whose own help CLI11 would render instead.
+  const int rc = app.get_subcommands().empty() && argc > 1 ? 2 : 0;
+  app.clear();
+  std::fputs(app.help().c_str(), stdout);
+  return rc;
 }
