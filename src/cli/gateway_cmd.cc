@@ -5,6 +5,7 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -85,12 +86,14 @@ Action add_gateway(CLI::App& app) {
     if (!server) return 1;
     auto endpoint = std::make_shared<mcp::HttpEndpoint>(*server->server);
     options->mcp = [endpoint](gateway::HandOff h) { endpoint->serve(std::move(h)); };
-    options->on_listening = [server, endpoint] {
-      // Chat sandboxes stopped long enough are deleted; sessions idle for an hour end.
+    // Chat sandboxes stopped long enough are deleted; sessions idle for an hour end. Looked at
+    // every minute, or more often when --mcp-remove-after is short.
+    const auto period = std::chrono::seconds(std::clamp(mcp->remove_after_s / 4, 1L, 60L));
+    options->on_listening = [server, endpoint, period] {
       for (;;) {
         if (server->sandboxes) (void)server->sandboxes->sweep();
         endpoint->expire(std::chrono::hours(1));
-        std::this_thread::sleep_for(std::chrono::minutes(1));
+        std::this_thread::sleep_for(period);
       }
     };
     return gateway::run_gateway(*options);

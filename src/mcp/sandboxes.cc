@@ -113,9 +113,11 @@ Result<json> Sandboxes::call(const client::Request& request, std::initializer_li
   return body;
 }
 
-Result<SandboxRef> Sandboxes::open(const std::string& chat_id) {
+Result<SandboxRef> Sandboxes::open(const std::string& chat_id, bool fresh) {
   if (!valid_chat_id(chat_id)) return fail("not a valid chat id", EINVAL);
   std::lock_guard lock(mutex_);
+  if (!fresh)
+    if (auto it = known_.find(chat_id); it != known_.end()) return it->second;
   const std::string name = name_for(chat_id);
   for (int attempt = 0; attempt < 3; ++attempt) {
     auto got = client_.request({.method = "GET", .target = "/v1/sandboxes/" + name});
@@ -161,6 +163,8 @@ Result<void> Sandboxes::remove(const std::string& chat_id) {
   if (!got->contains("labels") || (*got)["labels"].value("ward.mcp.chat", "") != chat_id) return {};
   auto r = call({.method = "DELETE", .target = "/v1/sandboxes/" + name}, {200, 404});
   if (!r) return tl::unexpected(r.error());
+  std::lock_guard lock(mutex_);
+  known_.erase(chat_id);
   return {};
 }
 
@@ -210,7 +214,8 @@ Result<ExecResult> Sandboxes::exec(const SandboxRef& sandbox, const ExecRequest&
   if (result.cancelled) return result;
   if (!answer->ok()) {
     auto error = json::parse(answer->body, nullptr, false);
-    if (error.is_object() && error.value("error", "") == "not_running")
+    if (error.is_object() &&
+        (error.value("error", "") == "not_running" || error.value("error", "") == "not_found"))
       return fail("the sandbox is not running", ESRCH);
     if (error.is_object() && error.contains("code") && error["code"].is_number_integer()) {
       result.code = error["code"];  // could not start: 126/127
@@ -275,8 +280,11 @@ Result<int> Sandboxes::sweep() {
     const std::string updated = s.value("updated_at", "");
     if (!strptime(updated.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm)) continue;
     if (now - timegm(&tm) < options_.remove_after.count()) continue;
-    if (call({.method = "DELETE", .target = "/v1/sandboxes/" + s.value("name", "")}, {200, 404}))
-      ++removed;
+    if (!call({.method = "DELETE", .target = "/v1/sandboxes/" + s.value("name", "")}, {200, 404}))
+      continue;
+    ++removed;
+    std::lock_guard lock(mutex_);
+    known_.erase(s.value("labels", json::object()).value("ward.mcp.chat", ""));
   }
   return removed;
 }

@@ -84,8 +84,9 @@ class Sandboxes {
   // kept in the sandbox's labels and checked on every use, so two ids never share a sandbox.
   static std::string name_for(std::string_view chat_id);
 
-  // The chat's sandbox, running: created or started as needed.
-  Result<SandboxRef> open(const std::string& chat_id);
+  // The chat's sandbox, running: created or started as needed. The answer is remembered; with
+  // `fresh` (after an exec found it stopped or gone) it is looked up again.
+  Result<SandboxRef> open(const std::string& chat_id, bool fresh = false);
   // Deletes the chat's sandbox (its workspace too); no error when there is none.
   Result<void> remove(const std::string& chat_id);
 
@@ -112,8 +113,8 @@ class Sandboxes {
 
   client::GatewayClient client_;
   SandboxesOptions options_;
-  std::mutex mutex_;  // one open() per chat at a time
-  std::map<std::string, SandboxRef> known_;
+  std::mutex mutex_;                         // one open() at a time
+  std::map<std::string, SandboxRef> known_;  // chat id → its sandbox, as last opened
 };
 
 }  // namespace ward::mcp

@@ -213,7 +213,7 @@ json Server::call_tool(Session& session, const json& id, const json& params, Str
   auto cancelled = session.begin(id);
   const std::string chat = session.chat_id;
   ToolCall call;
-  call.sandbox = [this, chat](bool) { return sandboxes_->open(chat); };
+  call.sandbox = [this, chat](bool fresh) { return sandboxes_->open(chat, fresh); };
   if (!progress_token.is_null())
     call.progress = [&stream, progress_token](double progress, const std::string& text) {
       stream.send(
