@@ -89,6 +89,17 @@ TEST(Ocsf, HttpRecordsRedactTheQuery) {
   EXPECT_EQ(redact_query("/a?"), "/a?");
 }
 
+TEST(Ocsf, ARelayedHttpRequestCarriesItsLatencyARefusedOneNone) {
+  HttpEvent refused{denied(), "GET", "/", 403};
+  EXPECT_FALSE(http_activity(refused).contains("duration"));
+  HttpEvent relayed{denied(), "GET", "/", 200};
+  relayed.network.action = Action::kAllowed;
+  relayed.duration = std::chrono::microseconds(2500);
+  nlohmann::json r = http_activity(relayed);
+  EXPECT_EQ(r["duration"], 2);  // OCSF's milliseconds
+  EXPECT_EQ(r["unmapped"]["duration_us"], 2500);
+}
+
 ApiEvent api_call() {
   ApiEvent e;
   e.network = denied();

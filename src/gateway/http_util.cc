@@ -281,6 +281,7 @@ std::string proxy_metrics(const std::string& sandboxes_dir) {
     std::map<std::pair<std::string, std::string>, std::uint64_t> decisions;  // (action, rule)
   };
   static std::map<std::string, Counted> by_sandbox;
+  static Histogram latency;  // every sandbox's, since the gateway started
   if (DIR* d = ::opendir(sandboxes_dir.c_str())) {
     while (struct dirent* e = ::readdir(d)) {
       std::string id = e->d_name;
@@ -295,6 +296,11 @@ std::string proxy_metrics(const std::string& sandboxes_dir) {
         if (record.contains("unmapped") && record["unmapped"].is_object())
           rule = record["unmapped"].value("rule", "");
         ++it->second.decisions[{action, rule}];
+        // Relayed HTTP requests carry their latency.
+        if (record.value("class_uid", 0) == 4002 && record["unmapped"].is_object() &&
+            record["unmapped"].contains("duration_us") &&
+            record["unmapped"]["duration_us"].is_number())
+          latency.observe(record["unmapped"]["duration_us"].get<double>() / 1e6);
       }
     }
     ::closedir(d);
@@ -313,7 +319,9 @@ std::string proxy_metrics(const std::string& sandboxes_dir) {
              "\",rule=\"" + key.second + "\"} " + std::to_string(n) + "\n";
     ++it;
   }
-  return out;
+  return out + latency.render("ward_egress_request_duration_seconds",
+                              "HTTP requests relayed by the egress proxies, from the request's "
+                              "head to the end of the response");
 }
 
 }  // namespace ward::gateway

@@ -1082,6 +1082,9 @@ asio::awaitable<bool> Session::exchange(Client& client, Upstream& upstream, Requ
   response.keep_alive(keep_alive);
   record.status = response.result_int();
   auto ec = co_await relay(client, upstream, upstream_buffer_, *res);
+  record.duration = std::max(std::chrono::microseconds(1),
+                             std::chrono::duration_cast<std::chrono::microseconds>(
+                                 std::chrono::system_clock::now() - record.network.time));
   engine_.audit.write(record);
   if (ec || !upstream_keep_alive || upstream_buffer_.size()) {
     beast::error_code ignored;

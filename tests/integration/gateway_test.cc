@@ -589,6 +589,9 @@ TEST_P(GatewayTest, MetricsAndLogsFollow) {
       << metrics.body;
   EXPECT_NE(metrics.body.find("ward_execs_total 1"), std::string::npos) << metrics.body;
   EXPECT_NE(metrics.body.find("ward_exec_duration_seconds_count 1"), std::string::npos);
+  // No request was relayed: the latency histogram is there, empty.
+  EXPECT_NE(metrics.body.find("ward_egress_request_duration_seconds_count 0"), std::string::npos)
+      << metrics.body;
   // logs -f through the CLI: new lines keep arriving until the client stops reading.
   RunOptions o;
   o.mode = mode();
