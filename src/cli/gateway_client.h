@@ -49,6 +49,14 @@ GatewayClient connect_client(const GatewayOptions& options);
 int report_transport_error(const GatewayClient& client, const Error& error);  // returns 1
 int report_api_error(const Response& response, std::string_view policy_file = "policy");  // 1
 
+// What ward exits with for an exec's `exit` event: the code, 128+N for a signal, 124 on timeout.
+int exit_status(const Json& event);
+
+// `ward sandbox connect`: an interactive terminal over the gateway's WebSocket; returns the
+// remote command's exit status.
+int connect_terminal(const GatewayOptions& options, const std::string& name,
+                     const std::vector<std::string>& command, const std::string& workdir);
+
 // Runs a command's action; an answer of the wrong shape (a string where a number belongs) is the
 // gateway's fault: a message and exit 1, not an abort.
 int guarded(const std::function<int()>& action);

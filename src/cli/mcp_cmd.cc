@@ -5,6 +5,7 @@
 #include <openssl/rand.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -86,13 +87,19 @@ Result<std::unique_ptr<EmbeddedGateway>> start_embedded(const std::string& state
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, 2, 1);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  const int rc = posix_spawn(&g->pid, exe, &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) return fail("starting the embedded gateway", rc);
+  // fork, not posix_spawn: the gateway must get SIGTERM (and stop its sandboxes) when this
+  // process dies, however it dies.
+  const pid_t parent = ::getpid();
+  g->pid = ::fork();
+  if (g->pid < 0) return fail_errno("fork");
+  if (g->pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(1);
+    const int null = ::open("/dev/null", O_RDONLY);
+    if (null < 0 || ::dup2(null, 0) < 0 || ::dup2(2, 1) < 0) ::_exit(1);
+    ::execve(exe, argv.data(), environ);
+    ::_exit(127);
+  }
   // Ready once it answers.
   client::GatewayClient probe(g->state_dir + "/gateway.sock");
   for (int i = 0; i < 200; ++i) {

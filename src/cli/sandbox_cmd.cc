@@ -276,13 +276,16 @@ struct ExecArgs {
   std::vector<std::string> command;
 };
 
-// What ward exits with for one `exit` event: the code, 128+N for a signal, 124 on timeout.
+}  // namespace
+
 int exit_status(const Json& event) {
   if (event.value("timed_out", false)) return 124;
   const int signal = event.value("signal", 0);
   if (signal > 0) return 128 + signal;
   return event.value("code", 1);
 }
+
+namespace {
 
 int exec(const GatewayOptions& options, const ExecArgs& args) {
   if (args.command.empty()) {
@@ -851,6 +854,28 @@ Action add_sandbox(CLI::App& app, std::vector<std::string> command_after_dashes)
     command.insert(command.end(), args->after_dashes.begin(), args->after_dashes.end());
     args->exec.command = std::move(command);
     return exec(args->options, args->exec);
+  });
+
+  CLI::App* connect_cmd =
+      sandbox->add_subcommand("connect", "An interactive terminal in a running sandbox");
+  connect_cmd->add_option("name", args->name, "The sandbox's name or id")->required();
+  connect_cmd->add_option("-w,--workdir", args->exec.workdir, "The shell's working directory");
+  connect_cmd->prefix_command();
+  connect_cmd->footer(
+      "ward sandbox connect NAME [-- CMD ARGS...]: a shell (bash when the sandbox has it) or CMD "
+      "on a terminal, under the sandbox's policy. The local terminal is raw meanwhile: Ctrl-C "
+      "and the window size go to the sandbox. Exit status: the command's own.");
+  add_gateway_options(connect_cmd, o);
+  table->emplace_back(connect_cmd, [args, connect_cmd] {
+    std::vector<std::string> command = connect_cmd->remaining();
+    if (!command.empty() && command[0].size() > 1 && command[0][0] == '-') {
+      std::fprintf(stderr, "ward: sandbox connect: unknown option %s (the command goes after --)\n",
+                   command[0].c_str());
+      return 2;
+    }
+    command.insert(command.end(), args->after_dashes.begin(), args->after_dashes.end());
+    return guarded(
+        [&] { return connect_terminal(args->options, args->name, command, args->exec.workdir); });
   });
 
   for (const char* verb : {"stop", "start", "delete"}) {

@@ -8,7 +8,9 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <spawn.h>
+#include <stdlib.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -27,6 +29,7 @@
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
 #include <boost/url/parse.hpp>
 
 #include <ctime>
@@ -114,6 +117,11 @@ struct Started {
   json failure;  // set when it did not start: {"op":"failed","code","message"}
   std::shared_ptr<ExecState> state;
   std::shared_ptr<asio::posix::stream_descriptor> out, err;
+  std::shared_ptr<asio::posix::stream_descriptor> terminal;  // a terminal's master side (connect)
+};
+// A terminal for a command (connect): its size.
+struct Terminal {
+  unsigned short cols = 80, rows = 24;
 };
 struct Finished {
   int code = 0;
@@ -168,9 +176,14 @@ class Gateway {
 
   // `data` is only valid until the returned awaitable completes.
   using OutputSink = std::function<asio::awaitable<bool>(bool is_stderr, const std::string& data)>;
+  // With `terminal`, the command's stdio is a new pseudo-terminal's slave side and
+  // Started::terminal its master side (stdin_data unused; stderr is the terminal's output too).
   asio::awaitable<Result<Started>> start_command(Runtime& rt, json argv,
                                                  std::vector<std::string> env, std::string workdir,
-                                                 std::string stdin_data);
+                                                 std::string stdin_data,
+                                                 std::optional<Terminal> terminal = std::nullopt);
+  asio::awaitable<Reply> connect(SandboxRecord& record, const Request& req, const Query& query,
+                                 Socket& socket, bool& streamed);
   asio::awaitable<Finished> pump(const Started& s, OutputSink sink,
                                  std::optional<std::chrono::milliseconds> timeout);
   asio::awaitable<Collected> collect(Runtime& rt, json argv, std::string stdin_data);
@@ -824,6 +837,10 @@ asio::awaitable<Reply> Gateway::route(Request& req, Socket& socket, bool& stream
       co_return Reply::error(409, "conflict", "sandbox " + record.name + " is already running");
     co_return co_await start_sandbox(record);
   }
+  if (seg.size() == 3 && action == "connect") {
+    if (method != http::verb::get) co_return Reply::not_allowed();
+    co_return co_await connect(record, req, query, socket, streamed);
+  }
   if (seg.size() == 3 && action == "exec") {
     if (method != http::verb::post) co_return Reply::not_allowed();
     co_return co_await exec(record, body, socket, streamed);
@@ -1024,10 +1041,26 @@ Reply failed_reply(const json& failure) {
 
 // Starts a command in a running sandbox: pipes for its stdio, the request to the supervisor, its
 // answer. The command's stdout and stderr then arrive on the returned state's channel.
+// A pseudo-terminal of the size asked: {master, slave}.
+Result<std::pair<UniqueFd, UniqueFd>> open_terminal(const Terminal& size) {
+  UniqueFd master(::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!master || ::grantpt(master.get()) != 0 || ::unlockpt(master.get()) != 0)
+    return fail_errno("posix_openpt");
+  char name[128];
+  if (::ptsname_r(master.get(), name, sizeof name) != 0) return fail_errno("ptsname");
+  UniqueFd slave(::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!slave) return fail_errno(std::string("open ") + name);
+  struct winsize ws = {};
+  ws.ws_col = size.cols;
+  ws.ws_row = size.rows;
+  ::ioctl(master.get(), TIOCSWINSZ, &ws);
+  return std::make_pair(std::move(master), std::move(slave));
+}
+
 asio::awaitable<Result<Started>> Gateway::start_command(Runtime& rt, json argv,
                                                         std::vector<std::string> env,
-                                                        std::string workdir,
-                                                        std::string stdin_data) {
+                                                        std::string workdir, std::string stdin_data,
+                                                        std::optional<Terminal> terminal) {
   int in[2], out[2], err[2];
   if (::pipe2(in, O_CLOEXEC) != 0) co_return fail_errno("pipe");
   UniqueFd in_r(in[0]), in_w(in[1]);
@@ -1035,6 +1068,19 @@ asio::awaitable<Result<Started>> Gateway::start_command(Runtime& rt, json argv,
   UniqueFd out_r(out[0]), out_w(out[1]);
   if (::pipe2(err, O_CLOEXEC) != 0) co_return fail_errno("pipe");
   UniqueFd err_r(err[0]), err_w(err[1]);
+  UniqueFd master;
+  if (terminal) {
+    // The terminal is all three: the command's stdio is its slave side, its output is read
+    // from the master. The pipes' replaced ends close, so stderr's pipe reads as ended at once.
+    auto pty = open_terminal(*terminal);
+    if (!pty) co_return tl::unexpected(pty.error());
+    master = std::move(pty->first);
+    in_r = UniqueFd(::fcntl(pty->second.get(), F_DUPFD_CLOEXEC, 0));
+    out_w = UniqueFd(::fcntl(pty->second.get(), F_DUPFD_CLOEXEC, 0));
+    err_w = std::move(pty->second);
+    out_r = UniqueFd(::fcntl(master.get(), F_DUPFD_CLOEXEC, 0));
+    if (!in_r || !out_w || !out_r) co_return fail_errno("dup");
+  }
 
   Started s;
   s.sandbox = rt.id();
@@ -1042,6 +1088,7 @@ asio::awaitable<Result<Started>> Gateway::start_command(Runtime& rt, json argv,
   s.state = std::make_shared<ExecState>(io_.get_executor());
   rt.add_exec(s.id, s.state);
   json request = {{"op", "exec"}, {"id", s.id}, {"argv", argv}, {"env", env}, {"workdir", workdir}};
+  if (terminal) request["tty"] = true;
   const int fds[3] = {in_r.get(), out_w.get(), err_w.get()};
   if (auto r = rt.send(request, fds); !r) {
     forget(s);
@@ -1062,8 +1109,12 @@ asio::awaitable<Result<Started>> Gateway::start_command(Runtime& rt, json argv,
   ++execs_;
 
   // stdin written then closed; stdout and stderr read until their end.
-  auto in_pipe = std::make_shared<asio::posix::stream_descriptor>(io_, in_w.release());
-  asio::co_spawn(io_, feed(in_pipe, std::move(stdin_data)), asio::detached);
+  if (terminal) {
+    s.terminal = std::make_shared<asio::posix::stream_descriptor>(io_, master.release());
+  } else {
+    auto in_pipe = std::make_shared<asio::posix::stream_descriptor>(io_, in_w.release());
+    asio::co_spawn(io_, feed(in_pipe, std::move(stdin_data)), asio::detached);
+  }
   s.out = std::make_shared<asio::posix::stream_descriptor>(io_, out_r.release());
   s.err = std::make_shared<asio::posix::stream_descriptor>(io_, err_r.release());
   asio::co_spawn(io_, drain_pipe(s.out, s.state, false), asio::detached);
@@ -1253,6 +1304,147 @@ asio::awaitable<Reply> Gateway::exec(SandboxRecord& record, const json& body, So
     co_await writer.end();
   }
   socket.close(ignored);
+  co_return Reply{};
+}
+
+// ---- connect: a terminal over WebSocket ----
+
+using WebSocket = beast::websocket::stream<Socket&>;
+
+// One `connect`: the client's WebSocket and the command's terminal.
+struct Connection {
+  Connection(Socket& socket, asio::any_io_executor executor) : ws(socket), done(executor) {}
+  WebSocket ws;
+  std::shared_ptr<asio::posix::stream_descriptor> terminal;  // the master side
+  std::shared_ptr<ExecState> state;
+  std::function<void(int)> signal;  // to the command's process group
+  Latch done;                       // the client's side has ended
+};
+
+// A text frame from the client: {"type":"resize","cols":C,"rows":R} or {"type":"signal",
+// "signal":N}. Anything else is ignored.
+void control(Connection& c, const json& m) {
+  if (!m.is_object()) return;
+  const std::string type = m.value("type", "");
+  if (type == "resize") {
+    const json cols = m.value("cols", json()), rows = m.value("rows", json());
+    if (!cols.is_number_unsigned() || !rows.is_number_unsigned()) return;
+    struct winsize ws = {};
+    ws.ws_col = static_cast<unsigned short>(std::clamp<std::uint64_t>(cols, 1, 1000));
+    ws.ws_row = static_cast<unsigned short>(std::clamp<std::uint64_t>(rows, 1, 1000));
+    ::ioctl(c.terminal->native_handle(), TIOCSWINSZ, &ws);  // the kernel sends SIGWINCH
+  } else if (type == "signal") {
+    const json sig = m.value("signal", json());
+    if (sig.is_number_integer() && sig.get<int>() >= 1 && sig.get<int>() <= 31)
+      c.signal(sig.get<int>());
+  }
+}
+
+// The client's frames until it goes: binary ones are typed into the terminal, text ones are
+// control messages. Its end kills the command (as an exec client's going away does).
+asio::awaitable<void> terminal_input(std::shared_ptr<Connection> c) {
+  beast::flat_buffer buffer;
+  for (;;) {
+    std::tuple<boost::system::error_code, std::size_t> got =
+        co_await c->ws.async_read(buffer, kNoThrow);
+    if (std::get<0>(got)) break;
+    if (c->ws.got_text()) {
+      control(*c, json::parse(beast::buffers_to_string(buffer.data()), nullptr, false));
+      buffer.consume(buffer.size());
+      continue;
+    }
+    std::tuple<boost::system::error_code, std::size_t> wrote =
+        co_await asio::async_write(*c->terminal, buffer.data(), kNoThrow);
+    buffer.consume(buffer.size());
+    if (std::get<0>(wrote)) break;
+  }
+  c->state->events.try_send(boost::system::error_code{},
+                            ExecEvent{ExecEvent::Kind::kClientGone, ""});
+  c->done.set(json(true));
+}
+
+// The terminal's output, as binary frames.
+asio::awaitable<bool> send_output(Connection* c, std::string data) {
+  std::tuple<boost::system::error_code, std::size_t> wrote =
+      co_await c->ws.async_write(asio::buffer(data), kNoThrow);
+  co_return !std::get<0>(wrote);
+}
+
+asio::awaitable<Reply> Gateway::connect(SandboxRecord& record, const Request& req,
+                                        const Query& query, Socket& socket, bool& streamed) {
+  if (!beast::websocket::is_upgrade(req))
+    co_return Reply::error(400, "bad_request",
+                           "connect is a WebSocket: send a GET with Upgrade: websocket");
+  json argv = json::array();
+  std::vector<std::string> env;
+  std::string workdir;
+  Terminal size;
+  static const std::regex kTerm("[A-Za-z0-9._+-]{1,64}");
+  for (const auto& [k, v] : query) {
+    if (k == "command") {
+      argv.push_back(v);
+    } else if (k == "cols" || k == "rows") {
+      char* end = nullptr;
+      const unsigned long n = std::strtoul(v.c_str(), &end, 10);
+      if (v.empty() || *end || n < 1 || n > 1000)
+        co_return Reply::error(400, "bad_request", k + " is a whole number from 1 to 1000");
+      (k == "cols" ? size.cols : size.rows) = static_cast<unsigned short>(n);
+    } else if (k == "term") {
+      if (!std::regex_match(v, kTerm))
+        co_return Reply::error(400, "bad_request", "term is a terminal type such as xterm");
+      env.push_back("TERM=" + v);
+    } else if (k == "workdir") {
+      workdir = v;
+    }
+  }
+  if (env.empty()) env.push_back("TERM=xterm-256color");
+  if (argv.empty())  // an interactive shell: bash when the sandbox has it
+    argv = {"/bin/sh", "-c",
+            "if command -v bash >/dev/null 2>&1; then exec bash -i; else exec sh -i; fi"};
+  auto it = runtimes_.find(record.id);
+  if (it == runtimes_.end() || record.status != "running")
+    co_return Reply::error(409, "not_running", "sandbox " + record.name + " is not running");
+  auto started =
+      co_await start_command(*it->second, std::move(argv), std::move(env), workdir, "", size);
+  if (!started) co_return Reply::error(503, "unavailable", started.error().describe());
+  if (!started->failure.is_null()) co_return failed_reply(started->failure);
+
+  streamed = true;
+  auto c = std::make_shared<Connection>(socket, io_.get_executor());
+  c->terminal = started->terminal;
+  c->state = started->state;
+  c->signal = [this, id = record.id, exec = started->id](int sig) {
+    if (auto r = runtimes_.find(id); r != runtimes_.end())
+      static_cast<void>(r->second->send(json{{"op", "signal"}, {"id", exec}, {"signal", sig}}));
+  };
+  std::tuple<boost::system::error_code> accepted = co_await c->ws.async_accept(req, kNoThrow);
+  if (std::get<0>(accepted)) {
+    c->state->events.try_send(boost::system::error_code{},
+                              ExecEvent{ExecEvent::Kind::kClientGone, ""});
+    c->done.set(json(true));
+  } else {
+    c->ws.binary(true);
+    asio::co_spawn(io_, terminal_input(c), asio::detached);
+  }
+  Connection* conn = c.get();
+  Finished f = co_await pump(
+      *started, [conn](bool, const std::string& data) { return send_output(conn, data); },
+      std::nullopt);
+  boost::system::error_code ignored;
+  started->terminal->close(ignored);
+  if (!f.client_gone) {
+    c->ws.text(true);
+    const std::string last = exit_line(f).dump();
+    co_await send_output(conn, last);
+    std::tuple<boost::system::error_code> closed =
+        co_await c->ws.async_close(beast::websocket::close_code::normal, kNoThrow);
+    if (std::get<0>(closed)) socket.close(ignored);
+  }
+  // The reader holds the socket: it ends before the connection's frame does.
+  if (!(co_await c->done.wait(std::chrono::seconds(5)))) {
+    socket.close(ignored);
+    co_await c->done.wait(std::chrono::seconds(5));
+  }
   co_return Reply{};
 }
 

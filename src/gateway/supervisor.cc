@@ -180,6 +180,7 @@ void Supervisor::on_request(Client& c, ControlMessage m) {
     exec.env = spec_.env;
     for (auto& e : m.body.value("env", std::vector<std::string>{})) exec.env.push_back(e);
     exec.workdir = m.body.value("workdir", "");
+    exec.tty = m.body.value("tty", false);
   } catch (const json::exception&) {
     return refuse(sandbox::kExitSetupFailed, "malformed exec request");
   }

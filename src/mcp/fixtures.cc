@@ -37,7 +37,7 @@ std::optional<json> ask(Session& session, Stream& stream, const char* method, js
 }
 
 std::string elicited(const json& r) {
-  return "action=" + r.value("action", "") +
+  return "action=" + string_member(r, "action") +
          ", content=" + r.value("content", json::object()).dump();
 }
 
@@ -139,7 +139,7 @@ std::optional<json> call_tool(const std::string& name, const json& args, Session
          json::array({{{"type", "text"},
                        {"text", "This tool intentionally returns an error for testing"}}})}};
   if (name == "test_sampling") {
-    const std::string prompt = args.value("prompt", "");
+    const std::string prompt = string_member(args, "prompt");
     auto r =
         ask(session, stream, "sampling/createMessage",
             {{"messages",
@@ -153,7 +153,7 @@ std::optional<json> call_tool(const std::string& name, const json& args, Session
   }
   if (name == "test_elicitation") {
     auto r = ask(session, stream, "elicitation/create",
-                 {{"message", args.value("message", "")},
+                 {{"message", string_member(args, "message")},
                   {"requestedSchema",
                    {{"type", "object"},
                     {"properties",
@@ -303,7 +303,7 @@ std::optional<json> handle(const std::string& method, const json& params, Sessio
                                {"description", "A prompt that includes image content"}}})}};
   }
   if (method == "prompts/get") {
-    const std::string name = params.value("name", "");
+    const std::string name = string_member(params, "name");
     const json args = params.value("arguments", json::object());
     auto user = [](json content) {
       return json{{"role", "user"}, {"content", std::move(content)}};

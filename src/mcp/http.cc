@@ -233,7 +233,7 @@ struct Exchange {
     if (!message.is_object()) return send(refuse(400, -32600, "not a JSON-RPC message"));
 
     std::shared_ptr<HttpEndpoint::Live> live;
-    if (message.value("method", "") == "initialize") {
+    if (string_member(message, "method") == "initialize") {
       live = std::make_shared<HttpEndpoint::Live>(random_hex(16));
       std::string chat(req["X-Chat-Id"]);
       if (chat.empty()) chat = std::string(req["X-OpenWebUI-Chat-Id"]);
@@ -257,10 +257,12 @@ struct Exchange {
     auto found = session_of(req);
     if (auto* r = std::get_if<Reply>(&found)) return send(*r);
     live = std::get<std::shared_ptr<HttpEndpoint::Live>>(found);
-    // A chat stays with its session: another X-Chat-Id is refused, never followed.
-    const std::string chat(req["X-Chat-Id"]);
-    if (!chat.empty() && !live->own_chat && chat != live->session.chat_id)
-      return send(refuse(400, -32602, "this session belongs to another chat id"));
+    // A chat stays with its session: another chat id is refused, never followed.
+    for (const char* header : {"X-Chat-Id", "X-OpenWebUI-Chat-Id"}) {
+      const std::string_view chat = req[header];
+      if (!chat.empty() && chat != live->session.chat_id)
+        return send(refuse(400, -32602, "this session belongs to another chat id"));
+    }
 
     const bool request =
         message.contains("method") && message.contains("id") && !message["id"].is_null();
@@ -384,7 +386,17 @@ void HttpEndpoint::connection(gateway::HandOff h) {
     std::memcpy(b.data(), h.buffered.data(), h.buffered.size());
     buffer.commit(h.buffered.size());
   }
-  bool more = exchange.handle(h.request);
+  // Whatever a request holds, the answer is an HTTP error, never the gateway's end.
+  auto handle = [&](http::request<http::string_body>& req) {
+    try {
+      return exchange.handle(req);
+    } catch (const std::exception& e) {
+      Reply r = refuse(400, -32600, std::string("the request cannot be handled: ") + e.what());
+      write_all(fd, r.head(false, false) + r.body);
+      return false;
+    }
+  };
+  bool more = handle(h.request);
   while (more) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(16 * 1024);
@@ -419,7 +431,7 @@ void HttpEndpoint::connection(gateway::HandOff h) {
         break;
       }
     }
-    more = exchange.handle(req);
+    more = handle(req);
   }
   boost::system::error_code ignored;
   socket.close(ignored);

@@ -24,6 +24,12 @@ json result(const json& id, json value) {
 
 }  // namespace
 
+std::string string_member(const json& object, const char* key) {
+  if (!object.is_object()) return "";
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 std::string dump(const json& message) {
   return message.dump(-1, ' ', false, json::error_handler_t::replace);
 }
@@ -94,7 +100,7 @@ json Server::error(const json& id, int code, const std::string& message) {
 }
 
 json Server::initialize(Session& session, const json& params) {
-  const std::string asked = params.is_object() ? params.value("protocolVersion", "") : "";
+  const std::string asked = params.is_object() ? string_member(params, "protocolVersion") : "";
   const auto& v = versions();
   session.protocol_version = std::find(v.begin(), v.end(), asked) != v.end() ? asked : kLatest;
   if (params.is_object() && params.contains("capabilities") && params["capabilities"].is_object())
@@ -117,7 +123,20 @@ json Server::initialize(Session& session, const json& params) {
 }
 
 std::optional<json> Server::handle(Session& session, const json& message, Stream& stream) {
-  if (!message.is_object() || message.value("jsonrpc", "") != "2.0")
+  try {
+    return dispatch(session, message, stream);
+  } catch (const std::exception& e) {
+    // A member of an unexpected type somewhere the checks did not foresee: refused, never fatal.
+    const bool request = message.is_object() && message.contains("id") &&
+                         (message["id"].is_string() || message["id"].is_number_integer());
+    if (!request) return std::nullopt;
+    return error(message["id"], kInvalidParams,
+                 std::string("the request cannot be handled: ") + e.what());
+  }
+}
+
+std::optional<json> Server::dispatch(Session& session, const json& message, Stream& stream) {
+  if (!message.is_object() || string_member(message, "jsonrpc") != "2.0")
     return error(message.is_object() && message.contains("id") ? message["id"] : json(),
                  kInvalidRequest, "not a JSON-RPC 2.0 message");
   const bool has_id = message.contains("id") && !message["id"].is_null();
@@ -143,12 +162,16 @@ std::optional<json> Server::handle(Session& session, const json& message, Stream
     return error(nullptr, kInvalidRequest, "id must be a string or an integer");
   if (!params.is_object()) return error(id, kInvalidParams, "params must be an object");
 
-  if (method == "initialize") return result(id, initialize(session, params));
+  if (method == "initialize") {
+    if (!params.contains("protocolVersion") || !params["protocolVersion"].is_string())
+      return error(id, kInvalidParams, "initialize needs protocolVersion, a string");
+    return result(id, initialize(session, params));
+  }
   if (method == "ping") return result(id, json::object());
   if (method == "logging/setLevel") {
     static const std::vector<std::string> kLevels = {"debug", "info",     "notice", "warning",
                                                      "error", "critical", "alert",  "emergency"};
-    const std::string level = params.value("level", "");
+    const std::string level = string_member(params, "level");
     if (std::find(kLevels.begin(), kLevels.end(), level) == kLevels.end())
       return error(id, kInvalidParams, "level must be one of RFC 5424's: debug ... emergency");
     session.log_level = level;
@@ -186,7 +209,7 @@ std::optional<json> Server::handle(Session& session, const json& message, Stream
   if (options_.fixtures) {
     if (auto answer = fixtures::handle(method, params, session, stream))
       return answer->contains("error") ? error(id, (*answer)["error"].value("code", -32603),
-                                               (*answer)["error"].value("message", ""))
+                                               string_member((*answer)["error"], "message"))
                                        : result(id, std::move(*answer));
   }
   if (method == "prompts/list") return result(id, {{"prompts", json::array()}});
@@ -205,7 +228,7 @@ json Server::call_tool(Session& session, const json& id, const json& params, Str
   if (options_.fixtures) {
     if (auto answer = fixtures::call_tool(name, args, session, stream, progress_token))
       return answer->contains("error") ? error(id, (*answer)["error"].value("code", -32603),
-                                               (*answer)["error"].value("message", ""))
+                                               string_member((*answer)["error"], "message"))
                                        : result(id, std::move(*answer));
   }
   if (!sandboxes_) return error(id, kInvalidParams, "no tool named " + name);
@@ -230,7 +253,7 @@ json Server::call_tool(Session& session, const json& id, const json& params, Str
 }
 
 json Server::read_resource(Session& session, const json& id, const json& params) {
-  const std::string uri = params.value("uri", "");
+  const std::string uri = string_member(params, "uri");
   if (options_.fixtures) {
     if (auto contents = fixtures::read_resource(uri)) return result(id, {{"contents", *contents}});
   }

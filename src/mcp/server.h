@@ -96,6 +96,7 @@ class Server {
   const ServerOptions& options() const { return options_; }
 
  private:
+  std::optional<json> dispatch(Session& session, const json& message, Stream& stream);
   json initialize(Session& session, const json& params);
   json call_tool(Session& session, const json& id, const json& params, Stream& stream);
   json read_resource(Session& session, const json& id, const json& params);
@@ -106,5 +107,8 @@ class Server {
 
 // Serialises a message as one line of JSON (invalid UTF-8 replaced).
 std::string dump(const json& message);
+
+// `object[key]` when it is a string, else "" (never throws: messages are the client's).
+std::string string_member(const json& object, const char* key);
 
 }  // namespace ward::mcp

@@ -119,7 +119,8 @@ struct ExecSlot {
   char* const* argv = nullptr;
   char* const* envp = nullptr;
   const char* workdir = nullptr;
-  pid_t pid = 0;  // the init's bookkeeping: the running command's pid inside (0: free)
+  bool tty = false;  // its stdin is a terminal: setsid() and make it the controlling terminal
+  pid_t pid = 0;     // the init's bookkeeping: the running command's pid inside (0: free)
 };
 inline constexpr int kMaxExecs = 256;
 

@@ -384,7 +384,8 @@ struct WorkloadArgs {
   char* const* argv;
   char* const* envp;
   const char* workdir;
-  int stdio[3];  // persistent mode: become fds 0, 1, 2 (-1: keep the init's)
+  int stdio[3];      // persistent mode: become fds 0, 1, 2 (-1: keep the init's)
+  bool tty = false;  // stdin is a terminal: a session of its own, the terminal its controlling one
 };
 
 bool drop_bounding_set(const Failure& f) {
@@ -442,10 +443,15 @@ int workload_main(void* arg) {
   sys::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 
   StepTrace& trace = spec.trace;
-  if (spec.new_process_group) sys::call(SYS_setpgid, 0, 0);
+  if (args->tty)
+    sys::call(SYS_setsid);  // its own session and process group, as the signals expect
+  else if (spec.new_process_group)
+    sys::call(SYS_setpgid, 0, 0);
   for (int i = 0; i < 3; ++i)
     if (args->stdio[i] >= 0 && sys::call(SYS_dup3, args->stdio[i], i, 0) < 0)
       return f(Step::kSpawn, "dup3", sys::last_err), 1;
+  if (args->tty && sys::call(SYS_ioctl, 0, TIOCSCTTY, 0) < 0)
+    return f(Step::kSpawn, "ioctl(TIOCSCTTY)", sys::last_err), 1;
   if (spec.workload_cgroup_ns && sys::unshare(CLONE_NEWCGROUP) != 0)
     return f(Step::kCgroupNamespace, "unshare(CLONE_NEWCGROUP)", sys::last_err), 1;
   trace.add(Step::kCgroupNamespace);
@@ -562,7 +568,8 @@ struct Supervisor {
       Failure{&reply.error}(Step::kSpawn, "exec slot", kill_at ? ESHUTDOWN : EINVAL);
     } else {
       const ExecSlot& e = spec.execs[slot];
-      WorkloadArgs args{&spec, landlock_fd, e.argv, e.envp, e.workdir, {fds[0], fds[1], fds[2]}};
+      WorkloadArgs args{&spec, landlock_fd, e.argv, e.envp, e.workdir, {fds[0], fds[1], fds[2]},
+                        e.tty};
       pid_t pid = spawn(spec, args);
       if (pid < 0) {
         reply.type = Message::kExecFailed;

@@ -165,6 +165,7 @@ Result<int> Persistent::exec(Exec exec) {
   s.argv = p->argv_c.data();
   s.envp = p->env_c.data();
   s.workdir = p->workdir.c_str();
+  s.tty = exec.tty;
 
   Message req;
   req.type = Message::kExec;

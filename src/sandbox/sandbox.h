@@ -82,6 +82,9 @@ class Persistent {
     std::vector<std::string> env;  // "NAME=value", over the sandbox's own environment
     std::string workdir;           // "": the sandbox's working directory
     UniqueFd stdio[3];             // the command's stdin, stdout and stderr
+    // stdin is a terminal's slave side: the command leads a session of its own with it as the
+    // controlling terminal (for `ward sandbox connect`).
+    bool tty = false;
   };
   struct Event {
     enum class Kind { kStarted, kFailed, kExited };

@@ -507,6 +507,64 @@ TEST_P(GatewayTest, MalformedInputGets4xxAndChangesNothing) {
   EXPECT_EQ(g.sh("keep", "echo alive").out, "alive\n");
 }
 
+// A shell command's combined output and exit code (the host's, as root).
+std::pair<int, std::string> host_shell(const std::string& command) {
+  std::string out;
+  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+  if (!p) return {-1, ""};
+  char buf[4096];
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  const int status = ::pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128, out};
+}
+
+TEST_P(GatewayTest, ConnectGivesAnInteractiveTerminalThatDiesWithItsClient) {
+  if (::access("/usr/bin/script", X_OK) != 0) GTEST_SKIP() << "script(1) (util-linux) is missing";
+  Gateway g(mode());
+  g.start();
+  g.create({{"name", "term"}});
+  // Not a WebSocket: refused.
+  EXPECT_EQ(g.get("/v1/sandboxes/term/connect").status, 400);
+  // script(1) gives ward a terminal, as a user's shell would; what is typed is the shell's.
+  const std::string connect =
+      shell_quote(ward_binary()) + " sandbox connect term --gateway " + shell_quote(g.socket());
+  auto [code, out] = host_shell(
+      "printf '%s\\n' 'stty size; [ -t 0 ] && echo IS-A-TTY; echo $((6*7)); exit 3' | "
+      "timeout 30 script -qec " +
+      shell_quote(connect) + " /dev/null");
+  EXPECT_EQ(code, 3) << out;  // the remote shell's exit status
+  EXPECT_NE(out.find("IS-A-TTY"), std::string::npos) << out;
+  EXPECT_NE(out.find("24 80"), std::string::npos) << out;  // no size known: 80×24
+  EXPECT_NE(out.find("42"), std::string::npos) << out;
+  // The same policy as every command: the host's files stay out of reach.
+  auto [code2, out2] =
+      host_shell("printf '%s\\n' 'cat /etc/shadow; exit' | timeout 30 script -qec " +
+                 shell_quote(connect + " -- /bin/sh") + " /dev/null");
+  EXPECT_NE(out2.find("Permission denied"), std::string::npos) << out2;
+
+  // A client that dies takes its command with it.
+  const std::string bg_out = g.dir().file("connect.out");
+  auto [started, bg] = host_shell("((sleep 59.123 | timeout 60 script -qec " +
+                                  shell_quote(connect + " -- sleep 4321") + " /dev/null) >" +
+                                  bg_out + " 2>&1 </dev/null &)");
+  ASSERT_EQ(started, 0) << bg;
+  ASSERT_TRUE(wait_until(
+      [&] { return g.sh("term", "ps -eo args").out.find("sleep 4321") != std::string::npos; }, 10s))
+      << read_file(bg_out) << g.log();
+  std::vector<pid_t> clients;
+  for (pid_t pid : pids_matching("connect term --gateway"))
+    if (read_file("/proc/" + std::to_string(pid) + "/comm") == "ward\n") clients.push_back(pid);
+  ASSERT_FALSE(clients.empty());
+  kill_pids(clients);
+  EXPECT_TRUE(wait_until(
+      [&] { return g.sh("term", "ps -eo args").out.find("sleep 4321") == std::string::npos; }, 10s))
+      << g.sh("term", "ps -eo args").out;
+  kill_pids(pids_matching("sleep 4321"));
+  kill_pids(pids_matching("sleep 59.123"));  // what fed the dead client's input
+  EXPECT_EQ(g.post("/v1/sandboxes/term/stop", json::object()).status, 200);
+  EXPECT_EQ(g.get("/v1/sandboxes/term/connect").status, 400);
+}
+
 TEST_P(GatewayTest, TheCliDrivesTheGateway) {
   Gateway g(mode());
   // Without a gateway the CLI says how to start one.

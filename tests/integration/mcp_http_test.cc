@@ -1,0 +1,1273 @@
+// MCP over Streamable HTTP at the gateway's /mcp, attacked and used through a raw HTTP client on
+// 127.0.0.1 (so that malformed input is sent exactly): the bearer token and --no-auth, DNS
+// rebinding, protocol errors, chat ids and the sandboxes they pick, what a chat's sandbox holds,
+// the tools' observable behaviour (exit codes, truncation, timeout, progress, cancellation,
+// files and images), sessions ending, each session's audit resource, and no test fixtures by
+// default. The MCP project's own clients are in mcp_test.cc.
+#include <dirent.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "integration/egress_util.h"
+#include "integration/harness.h"
+
+namespace ward::test {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// ---- a small HTTP/1.1 client ----
+
+struct Reply {
+  int status = 0;
+  std::string head;
+  std::string body;  // de-chunked
+
+  // A header's value ("" when absent); the name is matched without regard to case.
+  std::string header(const std::string& name) const {
+    std::string lower_head = head, lower_name = name + ":";
+    for (char& c : lower_head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (char& c : lower_name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::size_t at = lower_head.find("\r\n" + lower_name);
+    if (at == std::string::npos) return "";
+    at += 2 + lower_name.size();
+    std::size_t end = head.find("\r\n", at);
+    std::string value = head.substr(at, end == std::string::npos ? std::string::npos : end - at);
+    while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+    return value;
+  }
+  json json_body() const { return json::parse(body, nullptr, false); }
+  bool sse() const { return header("Content-Type").starts_with("text/event-stream"); }
+  // The JSON of each SSE frame's data lines, in order.
+  std::vector<json> events() const {
+    std::vector<json> out;
+    std::size_t at = 0;
+    while (at < body.size()) {
+      std::size_t end = body.find("\n\n", at);
+      if (end == std::string::npos) end = body.size();
+      std::string data;
+      std::istringstream lines(body.substr(at, end - at));
+      for (std::string line; std::getline(lines, line);)
+        if (line.starts_with("data:")) data += line.substr(line[5] == ' ' ? 6 : 5);
+      if (!data.empty()) out.push_back(json::parse(data, nullptr, false));
+      at = end + 2;
+    }
+    return out;
+  }
+  // The JSON-RPC response: the JSON body, or the last SSE frame.
+  json rpc() const {
+    if (!sse()) return json_body();
+    auto e = events();
+    return e.empty() ? json() : e.back();
+  }
+};
+
+// The responses in `raw`, as many as there are complete ones (Content-Length or chunked; a body
+// without either runs to the end).
+std::vector<Reply> parse_replies(const std::string& raw) {
+  std::vector<Reply> out;
+  std::size_t at = 0;
+  while (at < raw.size()) {
+    const std::size_t end = raw.find("\r\n\r\n", at);
+    if (end == std::string::npos || end - at < 12 || raw.compare(at, 5, "HTTP/") != 0) break;
+    Reply r;
+    r.status = std::atoi(raw.substr(at + 9, 3).c_str());
+    r.head = raw.substr(at, end - at);
+    at = end + 4;
+    if (r.header("Transfer-Encoding") == "chunked") {
+      for (;;) {
+        const std::size_t eol = raw.find("\r\n", at);
+        if (eol == std::string::npos) return out;  // incomplete
+        const std::size_t size = std::strtoul(raw.substr(at, eol - at).c_str(), nullptr, 16);
+        if (size == 0) {
+          at = eol + 4;
+          break;
+        }
+        if (eol + 2 + size > raw.size()) return out;
+        r.body += raw.substr(eol + 2, size);
+        at = eol + 2 + size + 2;
+      }
+    } else if (std::string length = r.header("Content-Length"); !length.empty()) {
+      const std::size_t n = std::strtoul(length.c_str(), nullptr, 10);
+      if (at + n > raw.size()) return out;
+      r.body = raw.substr(at, n);
+      at += n;
+    } else {
+      r.body = raw.substr(at);
+      at = raw.size();
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+// One connection, to 127.0.0.1:PORT or a Unix socket.
+class Conn {
+ public:
+  static std::unique_ptr<Conn> tcp(int port) {
+    auto c = std::make_unique<Conn>(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    if (::connect(c->fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) c->close();
+    return c;
+  }
+  static std::unique_ptr<Conn> unix_socket(const std::string& path) {
+    auto c = std::make_unique<Conn>(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+    if (::connect(c->fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) c->close();
+    return c;
+  }
+  explicit Conn(int fd) : fd_(fd) {}
+  ~Conn() { close(); }
+  Conn(const Conn&) = delete;
+
+  bool connected() const { return fd_ >= 0; }
+  bool send(std::string_view data) {
+    while (fd_ >= 0 && !data.empty()) {
+      const ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return fd_ >= 0;
+  }
+  // Reads until `done` (given what arrived) or the peer closes (true) or `timeout` passes.
+  bool read(const std::function<bool(const std::string&)>& done,
+            std::chrono::milliseconds timeout) {
+    const auto deadline = Clock::now() + timeout;
+    while (fd_ >= 0 && !(done && done(raw_))) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+      if (left <= 0) return false;
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+      char buf[65536];
+      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        eof_ = true;
+        return true;
+      }
+      raw_.append(buf, static_cast<std::size_t>(n));
+    }
+    return true;
+  }
+  bool read_to_end(std::chrono::milliseconds timeout) { return read(nullptr, timeout) && eof_; }
+  bool eof() const { return eof_; }
+  const std::string& raw() const { return raw_; }
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_;
+  std::string raw_;
+  bool eof_ = false;
+};
+
+// One request's bytes. `headers`: complete lines ("Name: value\r\n"); a Host line is added when
+// they have none; Content-Length when there is a body or the method is POST.
+std::string request_bytes(const std::string& method, const std::string& target, int port,
+                          const std::string& headers = "", const std::string& body = "",
+                          bool keep_alive = false) {
+  std::string r = method + " " + target + " HTTP/1.1\r\n";
+  if (headers.find("Host:") == std::string::npos)
+    r += "Host: 127.0.0.1:" + std::to_string(port) + "\r\n";
+  r += headers;
+  r += keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
+  if (!body.empty() || method == "POST")
+    r += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  return r + "\r\n" + body;
+}
+
+// Sends `bytes` on a new TCP connection and reads every response until the gateway closes it.
+std::vector<Reply> roundtrip_all(int port, const std::string& bytes,
+                                 std::chrono::milliseconds timeout = 30s) {
+  auto c = Conn::tcp(port);
+  if (!c->connected()) {
+    ADD_FAILURE() << "cannot connect to 127.0.0.1:" << port;
+    return {};
+  }
+  c->send(bytes);
+  if (!c->read_to_end(timeout)) ADD_FAILURE() << "the gateway did not close the connection";
+  return parse_replies(c->raw());
+}
+
+Reply roundtrip(int port, const std::string& bytes, std::chrono::milliseconds timeout = 30s) {
+  auto replies = roundtrip_all(port, bytes, timeout);
+  return replies.empty() ? Reply{} : replies.front();
+}
+
+const std::string kMcpHeaders =
+    "Accept: application/json, text/event-stream\r\nContent-Type: application/json\r\n";
+
+json initialize_message(int id = 1) {
+  return {{"jsonrpc", "2.0"},
+          {"id", id},
+          {"method", "initialize"},
+          {"params",
+           {{"protocolVersion", "2025-06-18"},
+            {"capabilities", json::object()},
+            {"clientInfo", {{"name", "ward-test"}, {"version", "1"}}}}}};
+}
+
+// ---- base64 (tool arguments and results) ----
+
+const std::string kB64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+std::string base64(std::string_view in) {
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
+                       (static_cast<unsigned char>(in[i + 1]) << 8) |
+                       static_cast<unsigned char>(in[i + 2]);
+    for (int s : {18, 12, 6, 0}) out += kB64[(v >> s) & 63];
+  }
+  if (i < in.size()) {
+    unsigned v = static_cast<unsigned char>(in[i]) << 16;
+    if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
+    out += kB64[v >> 18];
+    out += kB64[(v >> 12) & 63];
+    out += i + 1 < in.size() ? kB64[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+std::string unbase64(const std::string& in) {
+  std::string out;
+  int val = 0, bits = -8;
+  for (char c : in) {
+    const auto pos = kB64.find(c);
+    if (pos == std::string::npos) break;
+    val = (val << 6) + static_cast<int>(pos);
+    bits += 6;
+    if (bits >= 0) {
+      out.push_back(static_cast<char>((val >> bits) & 0xFF));
+      bits -= 8;
+    }
+  }
+  return out;
+}
+
+// ---- the gateway ----
+
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// The sandbox name a chat id maps to: "mcp-" and 20 hex digits of its SHA-256.
+std::string sandbox_name_for(const std::string& chat) {
+  return "mcp-" + sh_output("printf %s " + shell_quote(chat) + " | sha256sum | cut -c1-20");
+}
+
+// `ward gateway --listen 127.0.0.1:PORT` (with --no-auth, or the bearer token `token`) on a
+// state directory of its own, run as root.
+class McpGateway {
+ public:
+  explicit McpGateway(const std::vector<std::string>& extra, const std::string& token = "")
+      : dir_(Mode::kRoot), port_(free_port()) {
+    state_ = dir_.file("state");
+    std::vector<std::string> args = {"gateway", "--state-dir", state_, "--listen",
+                                     "127.0.0.1:" + std::to_string(port_)};
+    if (token.empty()) {
+      args.push_back("--no-auth");
+    } else {
+      args.push_back("--token-file");
+      args.push_back(dir_.write("token", token + "\n", 0600));
+    }
+    args.push_back("--stop-sandboxes-on-exit");
+    args.insert(args.end(), extra.begin(), extra.end());
+    RunOptions options;
+    options.timeout = 600s;
+    process_ =
+        std::make_unique<Background>(ward_background(args, options, dir_.path()), dir_.path());
+    const std::string auth = token.empty() ? "" : "Authorization: Bearer " + token + "\r\n";
+    ready_ = wait_until(
+        [&] {
+          auto c = Conn::tcp(port_);
+          if (!c->connected()) return false;
+          c->send(request_bytes("GET", "/v1/status", port_, auth));
+          c->read_to_end(2s);
+          auto r = parse_replies(c->raw());
+          return !r.empty() && r[0].status == 200;
+        },
+        10s);
+  }
+  ~McpGateway() {
+    ::kill(process_->pid(), SIGTERM);
+    process_->wait(15s);
+    // --stop-sandboxes-on-exit ends them; whatever a failed test left running is ended here.
+    if (DIR* d = ::opendir((state_ + "/sandboxes").c_str())) {
+      while (struct dirent* e = ::readdir(d)) {
+        json state = json::parse(read_file(state_ + "/sandboxes/" + e->d_name + "/state.json"),
+                                 nullptr, false);
+        if (state.is_object() && state.value("status", "") == "running" &&
+            state.value("supervisor_pid", 0) > 1)
+          ::kill(state.value("supervisor_pid", 0), SIGKILL);
+      }
+      ::closedir(d);
+    }
+  }
+
+  bool ready() const { return ready_; }
+  int port() const { return port_; }
+  const std::string& state() const { return state_; }
+  TempDir& dir() { return dir_; }
+  std::string log() const { return process_->err(); }
+
+  // The gateway's API on its Unix socket.
+  Reply api(const std::string& method, const std::string& target) {
+    auto c = Conn::unix_socket(state_ + "/gateway.sock");
+    c->send(request_bytes(method, target, 0, "Host: ward\r\n"));
+    c->read_to_end(30s);
+    auto r = parse_replies(c->raw());
+    return r.empty() ? Reply{} : r[0];
+  }
+  // Every sandbox, by name.
+  std::map<std::string, json> sandboxes() {
+    std::map<std::string, json> out;
+    for (const json& s : api("GET", "/v1/sandboxes").json_body().value("sandboxes", json::array()))
+      out[s.value("name", "")] = s;
+    return out;
+  }
+
+ private:
+  TempDir dir_;
+  int port_;
+  std::string state_;
+  std::unique_ptr<Background> process_;
+  bool ready_ = false;
+};
+
+// One MCP session: initialize, then requests with its Mcp-Session-Id, each on a new connection.
+class McpSession {
+ public:
+  // `chat_header`: "X-Chat-Id: ..." or another header line without CRLF; "" for none.
+  McpSession(int port, const std::string& chat_header = "") : port_(port) {
+    const std::string headers = kMcpHeaders + (chat_header.empty() ? "" : chat_header + "\r\n");
+    init_ = roundtrip(port_,
+                      request_bytes("POST", "/mcp", port_, headers, initialize_message().dump()));
+    id_ = init_.header("Mcp-Session-Id");
+    if (!id_.empty()) post({{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}});
+  }
+
+  const Reply& init() const { return init_; }
+  const std::string& id() const { return id_; }
+
+  std::string request_for(const json& message, const std::string& extra = "",
+                          bool keep_alive = false) const {
+    return request_bytes("POST", "/mcp", port_,
+                         kMcpHeaders + "Mcp-Session-Id: " + id_ + "\r\n" + extra, message.dump(),
+                         keep_alive);
+  }
+  Reply post(const json& message, const std::string& extra = "") {
+    return roundtrip(port_, request_for(message, extra), 120s);
+  }
+  // A request's JSON-RPC response.
+  json request(const std::string& method, const json& params = json::object()) {
+    Reply r = post({{"jsonrpc", "2.0"}, {"id", ++next_}, {"method", method}, {"params", params}});
+    EXPECT_EQ(r.status, 200) << method << ": " << r.body;
+    return r.rpc();
+  }
+  // A tool's result; every one is a text block mirrored in structuredContent.result.
+  json call(const std::string& tool, const json& args) {
+    json answer = request("tools/call", {{"name", tool}, {"arguments", args}});
+    json result = answer.value("result", json());
+    EXPECT_TRUE(result.is_object()) << tool << ": " << answer.dump();
+    if (!result.is_object()) return json::object();
+    EXPECT_TRUE(result.contains("isError") && result["isError"].is_boolean()) << result.dump();
+    EXPECT_EQ(result["content"][0]["type"], "text") << result.dump();
+    EXPECT_TRUE(result["structuredContent"]["result"].is_string()) << result.dump();
+    EXPECT_EQ(result["structuredContent"]["result"], result["content"][0]["text"]);
+    return result;
+  }
+  static std::string text(const json& result) {
+    return result.is_object() && result.contains("content") ? result["content"][0].value("text", "")
+                                                            : "";
+  }
+  static bool is_error(const json& result) { return result.value("isError", false); }
+  // bash_tool's text.
+  std::string bash(const std::string& command) {
+    return text(call("bash_tool", {{"command", command}, {"description", "test"}}));
+  }
+
+ private:
+  int port_;
+  Reply init_;
+  std::string id_;
+  int next_ = 1;
+};
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+// A request through the sandbox's proxy for http://HOST/ (the proxy denies a host no rule names
+// and audits it); prints the first 12 bytes of the answer.
+std::string proxy_get(const std::string& host) {
+  return "exec 3<>/dev/tcp/127.0.0.1/3128 && printf 'GET http://" + host +
+         "/ HTTP/1.1\\r\\nHost: " + host + "\\r\\n\\r\\n' >&3 && head -c 12 <&3";
+}
+
+#define WARD_NEED_SANDBOXES()                                                   \
+  do {                                                                          \
+    if (auto why = unavailable(Mode::kRoot); !why.empty()) GTEST_SKIP() << why; \
+  } while (0)
+
+// ---- the bearer token, and --no-auth only on loopback ----
+
+TEST(McpHttpAuth, EveryRequestNeedsTheTokenOnEveryConnection) {
+  const std::string token = "wt-" + std::string(29, 'k') + unique_marker();
+  McpGateway g({}, token);
+  ASSERT_TRUE(g.ready()) << g.log();
+  const int port = g.port();
+  std::string same_length = token;
+  same_length.back() = same_length.back() == 'x' ? 'y' : 'x';
+  const std::vector<std::pair<std::string, std::string>> wrong = {
+      {"none", ""},
+      {"same length", "Authorization: Bearer " + same_length + "\r\n"},
+      {"shorter", "Authorization: Bearer " + token.substr(0, 5) + "\r\n"},
+      {"longer", "Authorization: Bearer " + token + "0\r\n"},
+      {"empty", "Authorization: Bearer \r\n"},
+      {"no scheme", "Authorization: " + token + "\r\n"},
+      {"basic", "Authorization: Basic " + base64("user:" + token) + "\r\n"},
+  };
+  for (const auto& [what, header] : wrong) {
+    Reply status = roundtrip(port, request_bytes("GET", "/v1/status", port, header));
+    EXPECT_EQ(status.status, 401) << what << ": " << status.head;
+    EXPECT_EQ(status.header("WWW-Authenticate"), "Bearer") << what << ": " << status.head;
+    EXPECT_FALSE(contains(status.body, "sandboxes")) << status.body;
+    Reply init = roundtrip(port, request_bytes("POST", "/mcp", port, kMcpHeaders + header,
+                                               initialize_message().dump()));
+    EXPECT_EQ(init.status, 401) << what << ": " << init.head;
+    EXPECT_EQ(init.header("WWW-Authenticate"), "Bearer") << what;
+    EXPECT_EQ(init.header("Mcp-Session-Id"), "") << what;
+    Reply get = roundtrip(
+        port, request_bytes("GET", "/mcp", port, "Accept: text/event-stream\r\n" + header));
+    EXPECT_EQ(get.status, 401) << what << ": " << get.head;
+  }
+  const std::string right = "Authorization: Bearer " + token + "\r\n";
+  Reply status = roundtrip(port, request_bytes("GET", "/v1/status", port, right));
+  EXPECT_EQ(status.status, 200) << status.body;
+  // With the token: a session. Its id is no credential: without the token it gets 401.
+  Reply init = roundtrip(
+      port, request_bytes("POST", "/mcp", port, kMcpHeaders + right, initialize_message().dump()));
+  ASSERT_EQ(init.status, 200) << init.body;
+  const std::string session = init.header("Mcp-Session-Id");
+  ASSERT_FALSE(session.empty()) << init.head;
+  const json ping = {{"jsonrpc", "2.0"}, {"id", 2}, {"method", "ping"}};
+  Reply no_token = roundtrip(
+      port, request_bytes("POST", "/mcp", port, kMcpHeaders + "Mcp-Session-Id: " + session + "\r\n",
+                          ping.dump()));
+  EXPECT_EQ(no_token.status, 401) << no_token.body;
+  Reply with_token =
+      roundtrip(port, request_bytes("POST", "/mcp", port,
+                                    kMcpHeaders + right + "Mcp-Session-Id: " + session + "\r\n",
+                                    ping.dump()));
+  EXPECT_EQ(with_token.status, 200) << with_token.body;
+  EXPECT_EQ(with_token.rpc()["result"], json::object()) << with_token.body;
+  // The check is per request, not per connection: after an authorised request on a kept-alive
+  // MCP connection, one without the token is refused.
+  auto replies = roundtrip_all(
+      port,
+      request_bytes("POST", "/mcp", port,
+                    kMcpHeaders + right + "Mcp-Session-Id: " + session + "\r\n", ping.dump(),
+                    true) +
+          request_bytes("POST", "/mcp", port, kMcpHeaders + "Mcp-Session-Id: " + session + "\r\n",
+                        json{{"jsonrpc", "2.0"}, {"id", 3}, {"method", "tools/list"}}.dump()));
+  ASSERT_EQ(replies.size(), 2u);
+  EXPECT_EQ(replies[0].status, 200);
+  EXPECT_EQ(replies[1].status, 401) << replies[1].body;
+  EXPECT_EQ(replies[1].header("WWW-Authenticate"), "Bearer");
+  EXPECT_FALSE(contains(replies[1].body, "bash_tool"));
+}
+
+TEST(McpHttpAuth, NoAuthIsRefusedOnAnAddressThatIsNotLoopback) {
+  TempDir dir(Mode::kRoot);
+  RunOptions options;
+  options.timeout = 15s;
+  for (const std::vector<std::string>& listen :
+       {std::vector<std::string>{"--listen", "0.0.0.0:" + std::to_string(free_port())},
+        std::vector<std::string>{"--listen", "[::]:" + std::to_string(free_port())},
+        std::vector<std::string>{"--listen", "127.0.0.1:" + std::to_string(free_port()), "--listen",
+                                 "0.0.0.0:" + std::to_string(free_port())}}) {
+    std::vector<std::string> args = {"gateway", "--state-dir", dir.file("state"), "--no-auth"};
+    args.insert(args.end(), listen.begin(), listen.end());
+    Result r = ward(args, options);
+    EXPECT_FALSE(r.timed_out) << "the gateway kept running with --no-auth on " << listen.back();
+    EXPECT_NE(r.exit_code, 0) << listen.back();
+    EXPECT_TRUE(contains(r.err, "--no-auth")) << r.err;
+    EXPECT_TRUE(contains(r.err, "loopback")) << r.err;
+  }
+}
+
+// ---- one gateway for the rest ----
+
+class McpHttp : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { gateway_ = new McpGateway({"--mcp-progress-every", "1"}); }
+  static void TearDownTestSuite() {
+    delete gateway_;
+    gateway_ = nullptr;
+  }
+  void SetUp() override { ASSERT_TRUE(gateway_->ready()) << gateway_->log(); }
+
+  McpGateway& g() { return *gateway_; }
+  int port() { return gateway_->port(); }
+  Reply post(const std::string& headers, const std::string& body) {
+    return roundtrip(port(), request_bytes("POST", "/mcp", port(), headers, body));
+  }
+  // A chat id no other test uses.
+  static std::string chat(const std::string& name) { return name + "-" + unique_marker(); }
+
+  static McpGateway* gateway_;
+};
+McpGateway* McpHttp::gateway_ = nullptr;
+
+TEST_F(McpHttp, AHostOrOriginThatIsNotLocalhostIsRefused) {
+  const std::string init = initialize_message().dump();
+  const std::string p = std::to_string(port());
+  for (const std::string& bad : std::vector<std::string>{
+           "Host: evil.example\r\n", "Host: evil.example:" + p + "\r\n",
+           "Host: localhost.evil.example\r\n", "Host: 127.0.0.1.nip.io:" + p + "\r\n",
+           "Host: 127.0.0.1:" + p + "\r\nOrigin: http://evil.example\r\n",
+           "Host: localhost:" + p + "\r\nOrigin: https://localhost.evil.example:" + p + "\r\n"}) {
+    Reply mcp = post(kMcpHeaders + bad, init);
+    EXPECT_EQ(mcp.status, 403) << bad << mcp.body;
+    EXPECT_EQ(mcp.header("Mcp-Session-Id"), "") << bad;
+    Reply status = roundtrip(port(), request_bytes("GET", "/v1/status", port(), bad));
+    EXPECT_EQ(status.status, 403) << bad << status.body;
+  }
+  for (const std::string& good : std::vector<std::string>{
+           "Host: localhost:" + p + "\r\n", "Host: 127.0.0.1:" + p + "\r\n",
+           "Host: [::1]:" + p + "\r\n", "Host: localhost\r\nOrigin: http://localhost:3000\r\n",
+           "Host: 127.0.0.1:" + p + "\r\nOrigin: http://127.0.0.1:" + p + "\r\n"}) {
+    Reply mcp = post(kMcpHeaders + good, init);
+    EXPECT_EQ(mcp.status, 200) << good << mcp.body;
+    EXPECT_NE(mcp.header("Mcp-Session-Id"), "") << good;
+  }
+  // A later request on a kept-alive MCP connection is checked too.
+  auto replies = roundtrip_all(
+      port(),
+      request_bytes("POST", "/mcp", port(), kMcpHeaders, init, true) +
+          request_bytes("POST", "/mcp", port(), kMcpHeaders + "Host: evil.example\r\n", init));
+  ASSERT_EQ(replies.size(), 2u);
+  EXPECT_EQ(replies[0].status, 200);
+  EXPECT_EQ(replies[1].status, 403) << replies[1].body;
+  EXPECT_EQ(replies[1].header("Mcp-Session-Id"), "");
+}
+
+TEST_F(McpHttp, ProtocolErrorsGetTheirStatusAndTheGatewayKeepsAnswering) {
+  const std::string init = initialize_message().dump();
+  const std::string json_type = "Content-Type: application/json\r\n";
+  // Accept must list both types.
+  for (const char* accept : {"", "Accept: application/json\r\n", "Accept: text/event-stream\r\n",
+                             "Accept: text/html\r\n"}) {
+    Reply r = post(accept + json_type, init);
+    EXPECT_EQ(r.status, 406) << accept << r.body;
+    EXPECT_EQ(r.header("Mcp-Session-Id"), "");
+  }
+  Reply text =
+      post("Accept: application/json, text/event-stream\r\nContent-Type: text/plain\r\n", init);
+  EXPECT_EQ(text.status, 415) << text.body;
+  Reply none = post("Accept: application/json, text/event-stream\r\n", init);
+  EXPECT_EQ(none.status, 415) << none.body;
+  Reply not_json = post(kMcpHeaders, "{\"jsonrpc\":\"2.0\",\"id\":1,");
+  EXPECT_EQ(not_json.status, 400);
+  EXPECT_EQ(not_json.json_body()["error"]["code"], -32700) << not_json.body;
+  Reply batch = post(kMcpHeaders, "[" + init + "]");
+  EXPECT_EQ(batch.status, 400) << batch.body;
+  EXPECT_EQ(batch.header("Mcp-Session-Id"), "");
+  Reply scalar = post(kMcpHeaders, "42");
+  EXPECT_EQ(scalar.status, 400) << scalar.body;
+
+  McpSession s(port());
+  ASSERT_EQ(s.init().status, 200) << s.init().body;
+  ASSERT_FALSE(s.id().empty());
+  const json list = {{"jsonrpc", "2.0"}, {"id", 5}, {"method", "tools/list"}};
+  Reply missing = post(kMcpHeaders, list.dump());
+  EXPECT_EQ(missing.status, 400) << missing.body;
+  Reply unknown =
+      post(kMcpHeaders + "Mcp-Session-Id: 0123456789abcdef0123456789abcdef\r\n", list.dump());
+  EXPECT_EQ(unknown.status, 404) << unknown.body;
+  Reply old_version = s.post(list, "MCP-Protocol-Version: 1999-01-01\r\n");
+  EXPECT_EQ(old_version.status, 400) << old_version.body;
+  Reply good_version = s.post(list, "MCP-Protocol-Version: 2025-06-18\r\n");
+  EXPECT_EQ(good_version.status, 200) << good_version.body;
+  Reply put = roundtrip(
+      port(), request_bytes("PUT", "/mcp", port(),
+                            kMcpHeaders + "Mcp-Session-Id: " + s.id() + "\r\n", list.dump()));
+  EXPECT_EQ(put.status, 405) << put.body;
+  Reply get_json = roundtrip(
+      port(), request_bytes("GET", "/mcp", port(),
+                            "Accept: application/json\r\nMcp-Session-Id: " + s.id() + "\r\n"));
+  EXPECT_EQ(get_json.status, 406) << get_json.body;
+  // A notification and a response: 202, no body.
+  Reply note = s.post({{"jsonrpc", "2.0"}, {"method", "notifications/progress"}});
+  EXPECT_EQ(note.status, 202);
+  EXPECT_EQ(note.body, "");
+  Reply response = s.post({{"jsonrpc", "2.0"}, {"id", "not-asked"}, {"result", json::object()}});
+  EXPECT_EQ(response.status, 202);
+  // JSON-RPC errors travel in a 200.
+  EXPECT_EQ(s.request("no/such/method")["error"]["code"], -32601);
+  EXPECT_EQ(s.request("ping")["result"], json::object());
+
+  // More than 32 MiB: 413 as soon as the header says so, on a first request and on a later one
+  // on a kept-alive MCP connection.
+  const std::string huge = "Content-Length: " + std::to_string((32 << 20) + 1) + "\r\n";
+  Reply big = roundtrip(port(), "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n" + kMcpHeaders + huge +
+                                    "Mcp-Session-Id: " + s.id() + "\r\n\r\n{");
+  EXPECT_EQ(big.status, 413) << big.head;
+  auto later = roundtrip_all(port(), s.request_for(list, "", true) +
+                                         "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n" + kMcpHeaders +
+                                         huge + "Mcp-Session-Id: " + s.id() + "\r\n\r\n{");
+  ASSERT_EQ(later.size(), 2u);
+  EXPECT_EQ(later[0].status, 200);
+  EXPECT_EQ(later[1].status, 413) << later[1].head;
+  // Garbage instead of HTTP, first on a connection and after a request on an MCP connection.
+  Reply garbage = roundtrip(port(), std::string("\x01\x02 nonsense\xff\r\n\r\n", 16));
+  EXPECT_EQ(garbage.status, 400) << garbage.head;
+  auto after =
+      roundtrip_all(port(), s.request_for(list, "", true) + "\x16\x03\x01 not http\r\n\r\n");
+  ASSERT_EQ(after.size(), 2u);
+  EXPECT_EQ(after[0].status, 200);
+  EXPECT_EQ(after[1].status, 400) << after[1].head;
+  // Still answering, and the session still works.
+  EXPECT_EQ(s.request("ping")["result"], json::object());
+  EXPECT_EQ(roundtrip(port(), request_bytes("GET", "/v1/status", port())).status, 200);
+}
+
+TEST_F(McpHttp, InvalidChatIdsAreRefusedAndCreateNothing) {
+  WARD_NEED_SANDBOXES();
+  const auto before = g().sandboxes();
+  const std::string workspaces = sh_output("ls " + shell_quote(g().state()) + "/workspaces");
+  for (const std::string& header : std::vector<std::string>{
+           "X-Chat-Id: ../../etc", "X-Chat-Id: a/b", "X-Chat-Id: .hidden", "X-Chat-Id: -rf",
+           "X-Chat-Id: " + std::string(129, 'a'), "X-Chat-Id: " + std::string(200, 'b'),
+           "X-Chat-Id: x y", "X-Chat-Id: semi;colon", "X-Chat-Id: %2e%2e",
+           "X-OpenWebUI-Chat-Id: ../owui", "X-OpenWebUI-Chat-Id: a/b"}) {
+    McpSession s(port(), header);
+    EXPECT_EQ(s.init().status, 400) << header << ": " << s.init().body;
+    EXPECT_EQ(s.id(), "") << header;
+    EXPECT_TRUE(s.init().json_body().contains("error")) << s.init().body;
+  }
+  EXPECT_EQ(g().sandboxes().size(), before.size());
+  EXPECT_EQ(sh_output("ls " + shell_quote(g().state()) + "/workspaces"), workspaces);
+  EXPECT_FALSE(exists(g().state() + "/etc"));
+  EXPECT_FALSE(exists(g().dir().path() + "/etc"));
+  // 128 characters is the most there may be.
+  McpSession longest(port(), "X-Chat-Id: " + std::string(128, 'c'));
+  EXPECT_EQ(longest.init().status, 200) << longest.init().body;
+}
+
+TEST_F(McpHttp, ChatIdsPickTheSandboxAndASessionKeepsItsChat) {
+  WARD_NEED_SANDBOXES();
+  const std::string a = chat("chat.A_1"), b = chat("chat-B");
+  const std::string secret = "A-ONLY-" + unique_marker();
+  McpSession sa(port(), "X-Chat-Id: " + a), sb(port(), "X-OpenWebUI-Chat-Id: " + b);
+  ASSERT_FALSE(sa.id().empty()) << sa.init().body;
+  ASSERT_FALSE(sb.id().empty()) << sb.init().body;
+  json created =
+      sa.call("create_file", {{"path", "secret.txt"}, {"file_text", secret}, {"description", "t"}});
+  ASSERT_FALSE(McpSession::is_error(created)) << created.dump();
+  EXPECT_EQ(sb.bash("echo b > b.txt && ls"), "b.txt\n");
+
+  // Two sandboxes, named from the ids' digests and labelled with them.
+  auto all = g().sandboxes();
+  const std::string name_a = sandbox_name_for(a), name_b = sandbox_name_for(b);
+  ASSERT_TRUE(all.count(name_a)) << name_a << " " << g().api("GET", "/v1/sandboxes").body;
+  ASSERT_TRUE(all.count(name_b)) << name_b;
+  EXPECT_NE(name_a, name_b);
+  EXPECT_EQ(all[name_a]["labels"]["ward.mcp.chat"], a);
+  EXPECT_EQ(all[name_a]["labels"]["ward.mcp"], "1");
+  EXPECT_EQ(all[name_b]["labels"]["ward.mcp.chat"], b);
+  const std::string workdir_a = all[name_a]["workdir"];
+  EXPECT_EQ(read_file(workdir_a + "/secret.txt"), secret);
+
+  // B cannot reach A's files, by its path or next door.
+  const std::string from_b = sb.bash("cat secret.txt; cat " + shell_quote(workdir_a) +
+                                     "/secret.txt; cat ../" + name_a + "/secret.txt; ls -R ..");
+  EXPECT_FALSE(contains(from_b, secret)) << from_b;
+  EXPECT_FALSE(contains(sb.bash("ls"), "secret.txt"));
+  EXPECT_FALSE(contains(sa.bash("ls"), "b.txt"));
+
+  // The same chat in a second session: the same sandbox, the file is there.
+  McpSession sa2(port(), "X-Chat-Id: " + a);
+  ASSERT_FALSE(sa2.id().empty());
+  EXPECT_EQ(sa2.bash("cat secret.txt"), secret);
+  EXPECT_EQ(g().sandboxes().size(), all.size());
+
+  // A session keeps its chat: another X-Chat-Id is refused; the same one is fine; the other
+  // header never switches it either.
+  const json ls = {{"jsonrpc", "2.0"},
+                   {"id", 7},
+                   {"method", "tools/call"},
+                   {"params",
+                    {{"name", "bash_tool"},
+                     {"arguments", {{"command", "ls; cat secret.txt"}, {"description", "t"}}}}}};
+  Reply switched = sa2.post(ls, "X-Chat-Id: " + b + "\r\n");
+  EXPECT_EQ(switched.status, 400) << switched.body;
+  EXPECT_FALSE(contains(switched.body, "b.txt"));
+  Reply same = sa2.post(ls, "X-Chat-Id: " + a + "\r\n");
+  EXPECT_EQ(same.status, 200);
+  EXPECT_TRUE(contains(same.body, secret)) << same.body;
+  Reply other_header = sa2.post(ls, "X-OpenWebUI-Chat-Id: " + b + "\r\n");
+  EXPECT_FALSE(contains(other_header.body, "b.txt")) << other_header.body;
+  // A session without a chat id cannot join one later.
+  McpSession own(port());
+  Reply join = own.post(ls, "X-Chat-Id: " + a + "\r\n");
+  EXPECT_FALSE(contains(join.body, secret)) << join.body;
+
+  // Ending one session of a shared chat leaves its sandbox to the other.
+  Reply ended = roundtrip(
+      port(), request_bytes("DELETE", "/mcp", port(), "Mcp-Session-Id: " + sa.id() + "\r\n"));
+  EXPECT_EQ(ended.status, 200);
+  EXPECT_TRUE(g().sandboxes().count(name_a));
+  EXPECT_EQ(sa2.bash("cat secret.txt"), secret);
+}
+
+TEST_F(McpHttp, TheSandboxHoldsFilesNetworkAndTheHost) {
+  WARD_NEED_SANDBOXES();
+  const std::string m = unique_marker();
+  const std::string secret = "HOST-SECRET-" + m;
+  const std::string secret_file = g().dir().write("outside/secret.txt", secret + "\n", 0644);
+  // A service on the host's loopback that the sandbox must not reach.
+  int listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(listener, 8), 0);
+  ::getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string host_port = std::to_string(ntohs(addr.sin_port));
+
+  McpSession s(port(), "X-Chat-Id: " + chat("holds"));
+  ASSERT_FALSE(s.id().empty());
+  const std::string read =
+      s.bash("cat " + shell_quote(secret_file) + " /proc/1/root" + shell_quote(secret_file) +
+             " /proc/self/root" + shell_quote(secret_file) +
+             "; cat /etc/shadow >/dev/null 2>&1 && echo SHADOW-READ; test -e " +
+             shell_quote(g().state() + "/gateway.sock") + " && echo SOCKET-SEEN; true");
+  EXPECT_FALSE(contains(read, secret)) << read;
+  const std::string listing =
+      s.bash("ls -A " + shell_quote(g().dir().path()) + " /root /home 2>&1; true");
+  EXPECT_FALSE(contains(listing, "outside")) << listing;
+  EXPECT_FALSE(contains(read, "SHADOW-READ")) << read;
+  EXPECT_FALSE(contains(read, "SOCKET-SEEN")) << read;
+
+  // Writes outside the workspace (and its private /tmp) do not reach the host.
+  const std::string writes =
+      s.bash("for f in /etc/ward-" + m + " /usr/ward-" + m + " " +
+             shell_quote(g().dir().path() + "/outside/ward-" + m) + " " +
+             shell_quote(g().state() + "/ward-" + m) + " ../ward-" + m + " /tmp/ward-" + m +
+             "; do echo x > $f 2>/dev/null && echo \"wrote $f\"; done; true");
+  EXPECT_FALSE(contains(writes, "wrote /etc")) << writes;
+  EXPECT_FALSE(contains(writes, "wrote /usr")) << writes;
+  for (const std::string& host_path :
+       {"/etc/ward-" + m, "/usr/ward-" + m, g().dir().path() + "/outside/ward-" + m,
+        g().state() + "/ward-" + m, g().state() + "/workspaces/ward-" + m, "/tmp/ward-" + m})
+    EXPECT_FALSE(exists(host_path)) << host_path << " was written from the sandbox: " << writes;
+  EXPECT_EQ(read_file(secret_file), secret + "\n");
+
+  // No connection leaves but through the proxy, which denies what no rule names: not the
+  // host's loopback services (this gateway's unauthenticated port included), not the internet.
+  const std::string net = s.bash(
+      "for t in 127.0.0.1/" + host_port + " 127.0.0.1/" + std::to_string(port()) +
+      " 127.0.0.1/1 192.0.2.1/80 1.1.1.1/443 10.0.0.1/22; do "
+      "timeout 5 bash -c \"exec 3<>/dev/tcp/${t%/*}/${t#*/}\" 2>/dev/null && echo \"reached $t\"; "
+      "done; " +
+      proxy_get("denied-" + m + ".example") + "; echo");
+  EXPECT_FALSE(contains(net, "reached")) << net;
+  EXPECT_TRUE(contains(net, "HTTP/1.1 403")) << net;
+  EXPECT_LT(::accept(listener, nullptr, nullptr), 0) << "the sandbox reached the host's loopback";
+  ::close(listener);
+}
+
+TEST_F(McpHttp, BashToolReportsOutputExitCodesAndTruncation) {
+  WARD_NEED_SANDBOXES();
+  McpSession s(port(), "X-Chat-Id: " + chat("bash"));
+  ASSERT_FALSE(s.id().empty());
+  auto bash = [&](const std::string& command) {
+    return s.call("bash_tool", {{"command", command}, {"description", "t"}});
+  };
+  json echo = bash("echo hello; echo to-stderr >&2");
+  EXPECT_FALSE(McpSession::is_error(echo));
+  EXPECT_EQ(McpSession::text(echo), "hello\nto-stderr\n");
+  json pwd = bash("pwd");
+  EXPECT_TRUE(McpSession::text(pwd).starts_with(g().state() + "/workspaces/mcp-"))
+      << McpSession::text(pwd);
+  json f = bash("false");
+  EXPECT_TRUE(McpSession::is_error(f));
+  EXPECT_EQ(McpSession::text(f), "[Exit code: 1]");
+  json seven = bash("echo partial; exit 7");
+  EXPECT_TRUE(McpSession::is_error(seven));
+  EXPECT_EQ(McpSession::text(seven), "partial\n\n[Exit code: 7]");
+  json empty = bash("true");
+  EXPECT_FALSE(McpSession::is_error(empty));
+  EXPECT_EQ(McpSession::text(empty), "[No output]");
+  // Exit 1 of grep is an answer ("no match"), not a failure; exit 2 (no such file) is one.
+  bash("printf 'one\\ntwo\\n' > words.txt");
+  json nomatch = bash("grep nomatch words.txt");
+  EXPECT_FALSE(McpSession::is_error(nomatch)) << nomatch.dump();
+  json piped = bash("cat words.txt | grep -c nomatch");
+  EXPECT_FALSE(McpSession::is_error(piped)) << piped.dump();
+  json test_false = bash("test -e nothing-here");
+  EXPECT_FALSE(McpSession::is_error(test_false)) << test_false.dump();
+  json missing = bash("grep one no-such-file");
+  EXPECT_TRUE(McpSession::is_error(missing));
+  EXPECT_TRUE(contains(McpSession::text(missing), "[Exit code: 2]"));
+  json cmd_missing = bash("no-such-command-here");
+  EXPECT_TRUE(McpSession::is_error(cmd_missing));
+  EXPECT_TRUE(contains(McpSession::text(cmd_missing), "[Exit code: 127]"));
+  // 100,000 characters: the first and last 15,000 with a line saying what was cut.
+  json big = bash(
+      "head -c 40000 /dev/zero | tr '\\0' a; head -c 20000 /dev/zero | tr '\\0' b; "
+      "head -c 40000 /dev/zero | tr '\\0' c");
+  EXPECT_FALSE(McpSession::is_error(big));
+  const std::string expected = std::string(15000, 'a') +
+                               "\n\n[... 70000 characters truncated ...]\n\n" +
+                               std::string(15000, 'c');
+  const std::string got = McpSession::text(big);
+  EXPECT_EQ(got.size(), expected.size());
+  EXPECT_TRUE(got == expected) << got.substr(0, 100) << " ... " << got.substr(14990, 60);
+  json zeros = bash("head -c 100000 /dev/zero | tr '\\0' a");
+  EXPECT_EQ(McpSession::text(zeros), std::string(15000, 'a') +
+                                         "\n\n[... 70000 characters truncated ...]\n\n" +
+                                         std::string(15000, 'a'));
+  // Bad arguments: an error result, not a crash.
+  EXPECT_TRUE(McpSession::is_error(s.call("bash_tool", {{"command", 5}, {"description", "t"}})));
+  EXPECT_TRUE(McpSession::is_error(s.call("bash_tool", {{"description", "t"}})));
+  EXPECT_EQ(s.request("tools/call", {{"name", "no_such_tool"}, {"arguments", json::object()}})
+                .contains("error"),
+            true);
+}
+
+TEST_F(McpHttp, ProgressNotificationsComeFirstOnTheSameStream) {
+  WARD_NEED_SANDBOXES();
+  McpSession s(port(), "X-Chat-Id: " + chat("progress"));
+  ASSERT_FALSE(s.id().empty());
+  const auto began = Clock::now();
+  Reply r = s.post({{"jsonrpc", "2.0"},
+                    {"id", 41},
+                    {"method", "tools/call"},
+                    {"params",
+                     {{"name", "bash_tool"},
+                      {"arguments", {{"command", "sleep 3; echo slept"}, {"description", "t"}}},
+                      {"_meta", {{"progressToken", "tok-41"}}}}}});
+  EXPECT_GE(Clock::now() - began, 3s);
+  ASSERT_EQ(r.status, 200);
+  EXPECT_TRUE(r.sse()) << r.head;
+  EXPECT_EQ(r.header("Transfer-Encoding"), "chunked");
+  auto events = r.events();
+  ASSERT_GE(events.size(), 3u) << r.body;
+  double last = -1;
+  for (std::size_t i = 0; i + 1 < events.size(); ++i) {
+    EXPECT_EQ(events[i]["method"], "notifications/progress") << events[i].dump();
+    EXPECT_EQ(events[i]["params"]["progressToken"], "tok-41");
+    const double progress = events[i]["params"].value("progress", -1.0);
+    EXPECT_GT(progress, last) << r.body;
+    last = progress;
+  }
+  EXPECT_EQ(events.back()["id"], 41);
+  EXPECT_EQ(events.back()["result"]["content"][0]["text"], "slept\n") << events.back().dump();
+  // Without a progress token: the response alone.
+  Reply quiet =
+      s.post({{"jsonrpc", "2.0"},
+              {"id", 42},
+              {"method", "tools/call"},
+              {"params",
+               {{"name", "bash_tool"},
+                {"arguments", {{"command", "sleep 1.5; echo ok"}, {"description", "t"}}}}}});
+  EXPECT_EQ(quiet.events().size(), 1u) << quiet.body;
+}
+
+TEST_F(McpHttp, CancellingACallKillsItsCommand) {
+  WARD_NEED_SANDBOXES();
+  McpSession s(port(), "X-Chat-Id: " + chat("cancel"));
+  McpSession other(port(), "X-Chat-Id: " + chat("other"));
+  ASSERT_FALSE(s.id().empty());
+  ASSERT_FALSE(other.id().empty());
+  const std::string m = unique_marker();
+  const std::string sleeper = "sleep 60." + m;
+  const json call = {
+      {"jsonrpc", "2.0"},
+      {"id", 9},
+      {"method", "tools/call"},
+      {"params",
+       {{"name", "bash_tool"},
+        {"arguments", {{"command", sleeper + "; echo done"}, {"description", "t"}}}}}};
+  Reply result;
+  std::atomic<bool> returned = false;
+  Clock::time_point returned_at;
+  std::thread caller([&] {
+    result = s.post(call);
+    returned_at = Clock::now();
+    returned = true;
+  });
+  const bool started = wait_until([&] { return !pids_matching(sleeper).empty(); }, 10s);
+  EXPECT_TRUE(started) << "the command never started";
+  // Another session cannot cancel this session's request 9.
+  const json cancel = {{"jsonrpc", "2.0"},
+                       {"method", "notifications/cancelled"},
+                       {"params", {{"requestId", 9}, {"reason", "test"}}}};
+  EXPECT_EQ(other.post(cancel).status, 202);
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_FALSE(returned.load()) << result.body;
+  EXPECT_FALSE(pids_matching(sleeper).empty());
+  // The session's own cancellation, from another connection.
+  const auto cancelled_at = Clock::now();
+  EXPECT_EQ(s.post(cancel).status, 202);
+  const bool back = wait_until([&] { return returned.load(); }, 10s);
+  if (!back) kill_pids(pids_matching(sleeper));
+  caller.join();
+  ASSERT_TRUE(back);
+  EXPECT_LT(returned_at - cancelled_at, 5s);
+  json answer = result.rpc();
+  EXPECT_EQ(answer["id"], 9) << result.body;
+  EXPECT_TRUE(answer["result"].value("isError", false)) << result.body;
+  EXPECT_EQ(answer["result"]["content"][0]["text"], "[Cancelled]") << result.body;
+  EXPECT_FALSE(contains(result.body, "done"));
+  EXPECT_TRUE(wait_until([&] { return pids_matching(sleeper).empty(); }, 5s))
+      << "the cancelled command is still running";
+  kill_pids(pids_matching(sleeper));
+  EXPECT_FALSE(contains(s.bash("ps -eo args"), sleeper));
+}
+
+TEST_F(McpHttp, FileToolsWorkInTheWorkspaceOnly) {
+  WARD_NEED_SANDBOXES();
+  McpSession s(port(), "X-Chat-Id: " + chat("files"));
+  ASSERT_FALSE(s.id().empty());
+  // create_file with a relative path: inside the workspace, parents made.
+  json created = s.call(
+      "create_file",
+      {{"path", "notes/deep/a.txt"}, {"file_text", "alpha\nbeta\ngamma\n"}, {"description", "t"}});
+  ASSERT_FALSE(McpSession::is_error(created)) << created.dump();
+  EXPECT_EQ(s.bash("cat notes/deep/a.txt"), "alpha\nbeta\ngamma\n");
+  json viewed = s.call("view", {{"path", "notes/deep/a.txt"}, {"description", "t"}});
+  EXPECT_FALSE(McpSession::is_error(viewed));
+  EXPECT_EQ(McpSession::text(viewed), "     1\talpha\n     2\tbeta\n     3\tgamma\n");
+  json range = s.call(
+      "view", {{"path", "./notes/deep/a.txt"}, {"view_range", {2, 3}}, {"description", "t"}});
+  EXPECT_EQ(McpSession::text(range), "     2\tbeta\n     3\tgamma\n");
+  json dir = s.call("view", {{"path", "notes"}, {"description", "t"}});
+  EXPECT_FALSE(McpSession::is_error(dir));
+  EXPECT_TRUE(contains(McpSession::text(dir), "notes/deep/a.txt")) << McpSession::text(dir);
+  EXPECT_TRUE(
+      McpSession::is_error(s.call("view", {{"path", "nothing.txt"}, {"description", "t"}})));
+
+  // str_replace: exactly one occurrence, or an error that changes nothing.
+  json replaced = s.call("str_replace", {{"path", "notes/deep/a.txt"},
+                                         {"old_str", "beta"},
+                                         {"new_str", "BETA"},
+                                         {"description", "t"}});
+  EXPECT_FALSE(McpSession::is_error(replaced)) << replaced.dump();
+  EXPECT_EQ(s.bash("cat notes/deep/a.txt"), "alpha\nBETA\ngamma\n");
+  s.call("create_file",
+         {{"path", "dup.txt"}, {"file_text", "dup and dup\n"}, {"description", "t"}});
+  for (const json& bad : {json{{"path", "dup.txt"}, {"old_str", "absent"}, {"new_str", "x"}},
+                          json{{"path", "dup.txt"}, {"old_str", "dup"}, {"new_str", "x"}},
+                          json{{"path", "dup.txt"}, {"old_str", "dup"}, {"new_str", "dup"}},
+                          json{{"path", "no-such.txt"}, {"old_str", "a"}, {"new_str", "b"}}}) {
+    json args = bad;
+    args["description"] = "t";
+    json r = s.call("str_replace", args);
+    EXPECT_TRUE(McpSession::is_error(r)) << args.dump() << " -> " << r.dump();
+  }
+  EXPECT_TRUE(contains(
+      McpSession::text(s.call(
+          "str_replace",
+          {{"path", "dup.txt"}, {"old_str", "dup"}, {"new_str", "x"}, {"description", "t"}})),
+      "2 times"));
+  EXPECT_EQ(s.bash("cat dup.txt"), "dup and dup\n");
+
+  // upload_file and download_file: every byte value survives the round trip.
+  std::string blob;
+  for (int i = 0; i < 3000; ++i) blob += static_cast<char>((i * 131 + i / 256) % 256);
+  json up = s.call("upload_file", {{"path", "bin/blob.bin"}, {"content_base64", base64(blob)}});
+  ASSERT_FALSE(McpSession::is_error(up)) << up.dump();
+  EXPECT_EQ(s.bash("wc -c < bin/blob.bin"), "3000\n");
+  json down = s.call("download_file", {{"path", "bin/blob.bin"}});
+  ASSERT_FALSE(McpSession::is_error(down)) << down.dump();
+  ASSERT_GE(down["content"].size(), 2u) << down.dump();
+  EXPECT_EQ(down["content"][1]["type"], "resource");
+  EXPECT_TRUE(unbase64(down["content"][1]["resource"].value("blob", "")) == blob);
+
+  // An image: an image content item beside the text, the structured result still a string.
+  const std::string png(
+      "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f"
+      "\x15\xc4\x89\x00\x00\x00\nIDATx\x9c"
+      "c\x00\x01\x00\x00\x05\x00\x01\r\n-\xb4\x00\x00\x00\x00IEND\xae"
+      "B`\x82",
+      67);
+  ASSERT_FALSE(McpSession::is_error(
+      s.call("upload_file", {{"path", "pic.png"}, {"content_base64", base64(png)}})));
+  json image = s.call("view", {{"path", "pic.png"}, {"description", "t"}});
+  EXPECT_FALSE(McpSession::is_error(image)) << image.dump();
+  ASSERT_EQ(image["content"].size(), 2u) << image.dump();
+  EXPECT_EQ(image["content"][1]["type"], "image");
+  EXPECT_EQ(image["content"][1]["mimeType"], "image/png");
+  EXPECT_EQ(unbase64(image["content"][1].value("data", "")), png);
+  EXPECT_TRUE(image["structuredContent"]["result"].is_string());
+
+  // Nothing outside the workspace comes out or goes in, through a path or a symlink.
+  ASSERT_EQ(s.bash("ln -s /etc/passwd passwd-link && ln -s /etc etc-link && echo linked"),
+            "linked\n");
+  for (const std::string path : {"/etc/passwd", "../../../../etc/passwd", "passwd-link",
+                                 "etc-link/passwd", "/proc/self/environ"}) {
+    json r = s.call("download_file", {{"path", path}});
+    EXPECT_TRUE(McpSession::is_error(r)) << path << ": " << r.dump();
+    EXPECT_FALSE(contains(r.dump(), "cm9vdDp4")) << path;  // base64 of "root:x"
+    EXPECT_FALSE(contains(r.dump(), "root:x")) << path;
+  }
+  for (const std::string path : {"/etc/ward-upload", "../ward-upload", "etc-link/ward-upload"}) {
+    json r = s.call("upload_file", {{"path", path}, {"content_base64", base64("x")}});
+    EXPECT_TRUE(McpSession::is_error(r)) << path << ": " << r.dump();
+  }
+  EXPECT_FALSE(exists("/etc/ward-upload"));
+  EXPECT_FALSE(exists(g().state() + "/workspaces/ward-upload"));
+  json outside = s.call("create_file",
+                        {{"path", "/etc/ward-created"}, {"file_text", "x"}, {"description", "t"}});
+  EXPECT_TRUE(McpSession::is_error(outside)) << outside.dump();
+  EXPECT_FALSE(exists("/etc/ward-created"));
+}
+
+TEST_F(McpHttp, OtherToolsAnswerWithResults) {
+  WARD_NEED_SANDBOXES();
+  McpSession s(port(), "X-Chat-Id: " + chat("others"));
+  ASSERT_FALSE(s.id().empty());
+  json agent = s.call("sub_agent", {{"task", "say hi"}, {"description", "t"}});
+  if (sh_output("command -v claude codex opencode").empty()) {
+    EXPECT_TRUE(McpSession::is_error(agent)) << agent.dump();
+    EXPECT_TRUE(contains(McpSession::text(agent), "no agent CLI")) << agent.dump();
+  }
+  json info = s.call("sandbox_info", json::object());
+  EXPECT_FALSE(McpSession::is_error(info)) << info.dump();
+  EXPECT_TRUE(contains(McpSession::text(info), g().state() + "/workspaces/mcp-"))
+      << McpSession::text(info);
+}
+
+TEST_F(McpHttp, EndingASessionEndsItsStreamAndItsOwnSandbox) {
+  WARD_NEED_SANDBOXES();
+  McpSession s(port());
+  ASSERT_FALSE(s.id().empty());
+  EXPECT_EQ(s.bash("echo mine > mine.txt && echo ok"), "ok\n");
+  const std::string name = sandbox_name_for("s-" + s.id());
+  auto all = g().sandboxes();
+  ASSERT_TRUE(all.count(name)) << name << " " << g().api("GET", "/v1/sandboxes").body;
+  EXPECT_EQ(all[name]["labels"]["ward.mcp.chat"], "s-" + s.id());
+  const std::string workdir = all[name]["workdir"];
+  EXPECT_TRUE(exists(workdir + "/mine.txt"));
+
+  // The standalone GET stream: one per session.
+  const std::string get = request_bytes(
+      "GET", "/mcp", port(), "Accept: text/event-stream\r\nMcp-Session-Id: " + s.id() + "\r\n");
+  auto stream = Conn::tcp(port());
+  stream->send(get);
+  ASSERT_TRUE(stream->read([](const std::string& raw) { return contains(raw, "\r\n\r\n"); }, 10s));
+  ASSERT_EQ(parse_replies(stream->raw() + "0\r\n\r\n").size(), 1u) << stream->raw();
+  EXPECT_TRUE(stream->raw().starts_with("HTTP/1.1 200")) << stream->raw();
+  EXPECT_TRUE(contains(stream->raw(), "text/event-stream")) << stream->raw();
+  Reply second = roundtrip(port(), get);
+  EXPECT_EQ(second.status, 409) << second.body;
+
+  // DELETE: the session, its stream and its sandbox end.
+  Reply ended = roundtrip(
+      port(), request_bytes("DELETE", "/mcp", port(), "Mcp-Session-Id: " + s.id() + "\r\n"));
+  EXPECT_EQ(ended.status, 200) << ended.body;
+  EXPECT_TRUE(stream->read_to_end(5s)) << "the GET stream outlived its session";
+  EXPECT_EQ(s.post({{"jsonrpc", "2.0"}, {"id", 3}, {"method", "ping"}}).status, 404);
+  EXPECT_EQ(roundtrip(port(), get).status, 404);
+  EXPECT_EQ(roundtrip(port(),
+                      request_bytes("DELETE", "/mcp", port(), "Mcp-Session-Id: " + s.id() + "\r\n"))
+                .status,
+            404);
+  EXPECT_FALSE(g().sandboxes().count(name)) << g().api("GET", "/v1/sandboxes").body;
+  EXPECT_FALSE(exists(workdir));
+}
+
+TEST_F(McpHttp, TheAuditResourceShowsOnlyTheSessionsOwnSandbox) {
+  WARD_NEED_SANDBOXES();
+  const std::string m = unique_marker();
+  McpSession a(port(), "X-Chat-Id: " + chat("audit-a")), b(port(), "X-Chat-Id: " + chat("audit-b"));
+  ASSERT_FALSE(a.id().empty());
+  ASSERT_FALSE(b.id().empty());
+  json resources = a.request("resources/list");
+  ASSERT_TRUE(resources.contains("result")) << resources.dump();
+  ASSERT_EQ(resources["result"]["resources"].size(), 1u) << resources.dump();
+  EXPECT_EQ(resources["result"]["resources"][0]["uri"], "ward://sandbox/audit");
+
+  const std::string host_a = "a-marker-" + m + ".example", host_b = "b-marker-" + m + ".example";
+  EXPECT_EQ(a.bash(proxy_get(host_a)), "HTTP/1.1 403");
+  EXPECT_EQ(b.bash(proxy_get(host_b)), "HTTP/1.1 403");
+  auto audit = [](McpSession& s) {
+    json r = s.request("resources/read", {{"uri", "ward://sandbox/audit"}});
+    return r["result"]["contents"][0].value("text", "");
+  };
+  std::string seen_a, seen_b;
+  EXPECT_TRUE(wait_until(
+      [&] {
+        seen_a = audit(a);
+        seen_b = audit(b);
+        return contains(seen_a, host_a) && contains(seen_b, host_b);
+      },
+      10s))
+      << seen_a << "\n---\n"
+      << seen_b;
+  EXPECT_FALSE(contains(seen_a, host_b)) << seen_a;
+  EXPECT_FALSE(contains(seen_b, host_a)) << seen_b;
+  // Every line is an OCSF record.
+  std::istringstream lines(seen_b);
+  for (std::string line; std::getline(lines, line);)
+    if (!line.empty()) {
+      EXPECT_TRUE(json::parse(line, nullptr, false).contains("class_uid")) << line;
+    }
+  // No other URI reads anything.
+  for (const std::string& uri :
+       std::vector<std::string>{"ward://sandbox/audit/../../etc/passwd", "file:///etc/passwd",
+                                "ward://sandbox/" + sandbox_name_for(chat("audit-b")) + "/audit"}) {
+    json r = a.request("resources/read", {{"uri", uri}});
+    EXPECT_TRUE(r.contains("error")) << uri << ": " << r.dump();
+    EXPECT_FALSE(contains(r.dump(), "root:x")) << uri;
+  }
+}
+
+TEST_F(McpHttp, TestFixturesAreNotServedByDefault) {
+  McpSession s(port());
+  ASSERT_FALSE(s.id().empty()) << s.init().body;
+  EXPECT_FALSE(s.init().json_body()["result"]["capabilities"].contains("prompts"));
+  json tools = s.request("tools/list");
+  std::set<std::string> names;
+  for (const json& t : tools["result"]["tools"]) {
+    names.insert(t.value("name", ""));
+    EXPECT_EQ(t["outputSchema"]["properties"]["result"]["type"], "string") << t.dump();
+  }
+  EXPECT_EQ(names,
+            (std::set<std::string>{"bash_tool", "create_file", "download_file", "sandbox_info",
+                                   "str_replace", "sub_agent", "upload_file", "view"}));
+  for (const std::string& n : names) EXPECT_FALSE(n.starts_with("test_")) << n;
+  json resources = s.request("resources/list");
+  EXPECT_FALSE(contains(resources.dump(), "test://")) << resources.dump();
+  json fixture =
+      s.request("tools/call", {{"name", "test_simple_text"}, {"arguments", json::object()}});
+  EXPECT_TRUE(fixture.contains("error")) << fixture.dump();
+  json prompts = s.request("prompts/list");
+  EXPECT_EQ(prompts["result"]["prompts"], json::array()) << prompts.dump();
+}
+
+// ---- a value of the wrong type in a message ----
+
+// Each message has a member of a type the server does not expect (a number, null, an object
+// where a string belongs). It is an error for that request, never the gateway's end: the gateway
+// and every other session keep working. A gateway is started again after one that died, so that
+// each message is judged on its own.
+TEST(McpHttpRobustness, AMemberOfTheWrongTypeGetsAnErrorNotACrash) {
+  const std::vector<std::pair<bool, std::string>> messages = {
+      // {needs a session, message}
+      {false, R"({"jsonrpc":"2.0","id":1,"method":5})"},
+      {false, R"({"jsonrpc":"2.0","id":1,"method":null})"},
+      {false, R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":5}})"},
+      {false,
+       R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":null}})"},
+      {false, R"({"jsonrpc":2,"id":1,"method":"initialize","params":{}})"},
+      {true, R"({"jsonrpc":2,"id":2,"method":"ping"})"},
+      {true, R"({"jsonrpc":"2.0","id":2,"method":"logging/setLevel","params":{"level":1}})"},
+      {true, R"({"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":{"a":1}}})"},
+      {true, R"({"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":null}})"},
+      {true, R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"view",)"
+             R"("arguments":{"path":["x"],"view_range":[1,"a"]}}})"},
+      {true, R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"bash_tool",)"
+             R"("arguments":[1],"_meta":5}})"},
+      {true, R"({"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":[{}]}})"},
+  };
+  std::unique_ptr<McpGateway> g;
+  auto alive = [&] {
+    auto c = Conn::tcp(g->port());
+    c->send(request_bytes("GET", "/v1/status", g->port()));
+    c->read_to_end(10s);
+    auto r = parse_replies(c->raw());
+    return !r.empty() && r[0].status == 200;
+  };
+  for (const auto& [needs_session, message] : messages) {
+    if (!g || !alive()) {
+      g.reset();
+      g = std::make_unique<McpGateway>(std::vector<std::string>{});
+      ASSERT_TRUE(g->ready()) << g->log();
+    }
+    McpSession s(g->port());
+    ASSERT_FALSE(s.id().empty()) << s.init().body;
+    std::string headers = kMcpHeaders;
+    if (needs_session) headers += "Mcp-Session-Id: " + s.id() + "\r\n";
+    auto c = Conn::tcp(g->port());
+    c->send(request_bytes("POST", "/mcp", g->port(), headers, message));
+    c->read_to_end(30s);
+    const auto replies = parse_replies(c->raw());
+    const Reply r = replies.empty() ? Reply{} : replies[0];
+    EXPECT_TRUE(r.status == 200 || r.status == 202 || r.status == 400)
+        << message << " -> " << r.status << " " << r.body;
+    if (r.status == 200) {
+      EXPECT_TRUE(r.rpc().contains("error") ||
+                  r.rpc().value("result", json::object()).value("isError", false))
+          << message << " -> " << r.body;
+    }
+    if (!alive()) {
+      ADD_FAILURE() << "the gateway died of " << message << ":\n" << g->log();
+      continue;
+    }
+    EXPECT_EQ(s.request("ping")["result"], json::object()) << "after " << message;
+  }
+}
+
+// ---- --mcp-command-timeout ----
+
+TEST(McpHttpTimeout, ACommandPastTheTimeoutIsStoppedAndReported) {
+  WARD_NEED_SANDBOXES();
+  McpGateway g({"--mcp-command-timeout", "2"});
+  ASSERT_TRUE(g.ready()) << g.log();
+  McpSession s(g.port(), "X-Chat-Id: timeout");
+  ASSERT_FALSE(s.id().empty());
+  const std::string sleeper = "sleep 30." + unique_marker();
+  const auto began = Clock::now();
+  json r = s.call("bash_tool",
+                  {{"command", "echo before; " + sleeper + "; echo after"}, {"description", "t"}});
+  const auto took = Clock::now() - began;
+  EXPECT_TRUE(McpSession::is_error(r)) << r.dump();
+  EXPECT_EQ(McpSession::text(r), "before\n\n[Timed out after 2 s]");
+  EXPECT_GE(took, 2s);
+  EXPECT_LT(took, 10s);
+  EXPECT_TRUE(wait_until([&] { return pids_matching(sleeper).empty(); }, 5s))
+      << "the timed-out command is still running";
+  kill_pids(pids_matching(sleeper));
+  // The sandbox still works.
+  EXPECT_EQ(s.bash("echo next"), "next\n");
+}
+
+}  // namespace
+}  // namespace ward::test
