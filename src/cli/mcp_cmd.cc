@@ -5,8 +5,8 @@
 #include <openssl/rand.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/prctl.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
