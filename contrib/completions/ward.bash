@@ -77,6 +77,7 @@ _ward_options() { # the options of a command path ("sandbox exec")
       ;;
     "sandbox list" | "sandbox ls") echo "--label $common" ;;
     "sandbox exec") echo "--env -w --workdir --timeout -n --no-stdin $common" ;;
+    "sandbox connect") echo "-w --workdir $common" ;;
     logs) echo "--tail -f --follow --source $common" ;;
     "provider create") echo "--profile --from-existing --value $common" ;;
     *) echo "$common" ;;
@@ -138,7 +139,7 @@ _ward() {
       return 0
       ;;
     -w | --workdir | --state-dir)
-      [[ $path == "sandbox exec" ]] || _ward_dirs # exec's is a path in the sandbox
+      [[ $path == "sandbox exec" || $path == "sandbox connect" ]] || _ward_dirs # a path in the sandbox
       return 0
       ;;
     -o | --output)
@@ -185,7 +186,7 @@ _ward() {
   case $path in
     "" | help) ((n == 0)) && _ward_reply "$_ward_commands" ;;
     policy) _ward_reply "lint show-default get set list" ;;
-    sandbox) _ward_reply "create list ls get exec stop start delete rm upload download" ;;
+    sandbox) _ward_reply "create list ls get exec connect stop start delete rm upload download" ;;
     provider) _ward_reply "create list ls get delete rm" ;;
     "policy lint") _ward_files ;;
     "policy get" | "policy list") ((n == 0)) && _ward_reply "$(_ward_names sandbox)" ;;
@@ -199,7 +200,7 @@ _ward() {
     "sandbox get" | "sandbox stop" | "sandbox start" | "sandbox delete" | "sandbox rm" | logs)
       ((n == 0)) && _ward_reply "$(_ward_names sandbox)"
       ;;
-    "sandbox exec")
+    "sandbox exec" | "sandbox connect")
       if ((n == 0)); then
         _ward_reply "$(_ward_names sandbox)"
       elif ((n == 1)); then

@@ -1417,6 +1417,12 @@ asio::awaitable<Reply> Gateway::connect(SandboxRecord& record, const Request& re
     if (auto r = runtimes_.find(id); r != runtimes_.end())
       static_cast<void>(r->second->send(json{{"op", "signal"}, {"id", exec}, {"signal", sig}}));
   };
+  // The opening and closing handshakes are bounded; an idle terminal is not.
+  beast::websocket::stream_base::timeout limits{};
+  limits.handshake_timeout = std::chrono::seconds(10);
+  limits.idle_timeout = beast::websocket::stream_base::none();
+  limits.keep_alive_pings = false;
+  c->ws.set_option(limits);
   std::tuple<boost::system::error_code> accepted = co_await c->ws.async_accept(req, kNoThrow);
   if (std::get<0>(accepted)) {
     c->state->events.try_send(boost::system::error_code{},
