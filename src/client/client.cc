@@ -58,13 +58,15 @@ bool read_more(Socket& socket, boost::beast::flat_buffer& buffer,
 }
 
 template <class Socket>
-Result<Response> exchange_on(Socket& socket, const std::string& where, const Request& request,
-                             const std::string& token, const GatewayClient::DataHandler* on_data,
+Result<Response> exchange_on(Socket& socket, const std::string& where, const std::string& host,
+                             const Request& request, const std::string& token,
+                             const GatewayClient::DataHandler* on_data,
                              const GatewayClient::Ticker& ticker) {
   http::verb verb = http::string_to_verb(request.method);
   if (verb == http::verb::unknown) std::abort();  // a programming error: the methods are fixed
   http::request<http::string_body> message{verb, request.target, 11};
-  message.set(http::field::host, "ward");
+  // Over TCP the real authority (a loopback listener refuses other Hosts); "ward" on a socket.
+  message.set(http::field::host, host);
   message.set(http::field::user_agent, "ward/" WARD_VERSION);
   message.keep_alive(false);
   if (!token.empty()) message.set(http::field::authorization, "Bearer " + token);
@@ -127,7 +129,9 @@ Result<Response> exchange(const Endpoint& endpoint, const Request& request,
     asio::connect(socket, found, ec);
     if (ec) return fail("cannot connect to the gateway at " + endpoint.address, ec.value());
     socket.set_option(Tcp::no_delay(true), ec);
-    return exchange_on(socket, endpoint.address, request, endpoint.token, on_data, ticker);
+    const std::string authority = endpoint.address.substr(7, endpoint.address.find('/', 7) - 7);
+    return exchange_on(socket, endpoint.address, authority, request, endpoint.token, on_data,
+                       ticker);
   }
   const std::string& path = endpoint.address;
   if (path.size() >= sizeof(sockaddr_un::sun_path))  // asio's endpoint would throw
@@ -136,7 +140,7 @@ Result<Response> exchange(const Endpoint& endpoint, const Request& request,
   Local::socket socket(io);
   socket.connect(Local::endpoint(path), ec);
   if (ec) return fail("cannot connect to the gateway at " + path, ec.value());
-  return exchange_on(socket, path, request, endpoint.token, on_data, ticker);
+  return exchange_on(socket, path, "ward", request, endpoint.token, on_data, ticker);
 }
 
 }  // namespace
