@@ -443,6 +443,26 @@ std::string proxy_get(const std::string& host) {
 
 // ---- the bearer token, and --no-auth only on loopback ----
 
+TEST(McpHttpAuth, TheCliTalksToATcpGatewayWithItsToken) {
+  if (auto why = unavailable(Mode::kRoot); !why.empty()) GTEST_SKIP() << why;
+  const std::string token = "cli-" + std::string(24, 't') + unique_marker();
+  McpGateway g({}, token);
+  ASSERT_TRUE(g.ready()) << g.log();
+  RunOptions o;
+  const std::string address = "http://127.0.0.1:" + std::to_string(g.port());
+  o.env = {"WARD_GATEWAY=" + address, "WARD_GATEWAY_TOKEN=" + token};
+  Result created = ward({"sandbox", "create", "over-tcp"}, o);
+  EXPECT_EQ(created.exit_code, 0) << created.out << created.err;
+  Result exec = ward({"sandbox", "exec", "over-tcp", "--", "echo", "via tcp"}, o);
+  EXPECT_EQ(exec.exit_code, 0) << exec.err;
+  EXPECT_EQ(exec.out, "via tcp\n");
+  o.env = {"WARD_GATEWAY=" + address, "WARD_GATEWAY_TOKEN=not-the-token-at-all"};
+  Result refused = ward({"sandbox", "list"}, o);
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_TRUE(contains(refused.err, "unauthorized")) << refused.err;
+  EXPECT_FALSE(contains(refused.err + refused.out, token));
+}
+
 TEST(McpHttpAuth, EveryRequestNeedsTheTokenOnEveryConnection) {
   const std::string token = "wt-" + std::string(29, 'k') + unique_marker();
   McpGateway g({}, token);
