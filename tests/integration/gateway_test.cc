@@ -542,25 +542,28 @@ TEST_P(GatewayTest, ConnectGivesAnInteractiveTerminalThatDiesWithItsClient) {
                  shell_quote(connect + " -- /bin/sh") + " /dev/null");
   EXPECT_NE(out2.find("Permission denied"), std::string::npos) << out2;
 
-  // A client that dies takes its command with it.
+  // A client that dies takes its command with it. (Every process is matched by something of this
+  // test's own — its socket path, its numbers — as the other mode's run may be going on beside.)
+  const std::string tag = std::to_string(100000 + ::getpid() % 100000 + (mode() == Mode::kRoot));
+  const std::string feeder = "sleep 59." + tag, remote = "sleep 4" + tag;
   const std::string bg_out = g.dir().file("connect.out");
-  auto [started, bg] = host_shell("((sleep 59.123 | timeout 60 script -qec " +
-                                  shell_quote(connect + " -- sleep 4321") + " /dev/null) >" +
+  auto [started, bg] = host_shell("((" + feeder + " | timeout 60 script -qec " +
+                                  shell_quote(connect + " -- " + remote) + " /dev/null) >" +
                                   bg_out + " 2>&1 </dev/null &)");
   ASSERT_EQ(started, 0) << bg;
   ASSERT_TRUE(wait_until(
-      [&] { return g.sh("term", "ps -eo args").out.find("sleep 4321") != std::string::npos; }, 10s))
+      [&] { return g.sh("term", "ps -eo args").out.find(remote) != std::string::npos; }, 10s))
       << read_file(bg_out) << g.log();
   std::vector<pid_t> clients;
-  for (pid_t pid : pids_matching("connect term --gateway"))
+  for (pid_t pid : pids_matching(g.socket() + " -- " + remote))
     if (read_file("/proc/" + std::to_string(pid) + "/comm") == "ward\n") clients.push_back(pid);
   ASSERT_FALSE(clients.empty());
   kill_pids(clients);
   EXPECT_TRUE(wait_until(
-      [&] { return g.sh("term", "ps -eo args").out.find("sleep 4321") == std::string::npos; }, 10s))
+      [&] { return g.sh("term", "ps -eo args").out.find(remote) == std::string::npos; }, 10s))
       << g.sh("term", "ps -eo args").out;
-  kill_pids(pids_matching("sleep 4321"));
-  kill_pids(pids_matching("sleep 59.123"));  // what fed the dead client's input
+  kill_pids(pids_matching(remote));
+  kill_pids(pids_matching(feeder));  // what fed the dead client's input
   EXPECT_EQ(g.post("/v1/sandboxes/term/stop", json::object()).status, 200);
   EXPECT_EQ(g.get("/v1/sandboxes/term/connect").status, 400);
 }
