@@ -1289,5 +1289,28 @@ TEST(McpHttpTimeout, ACommandPastTheTimeoutIsStoppedAndReported) {
   EXPECT_EQ(s.bash("echo next"), "next\n");
 }
 
+// Idle chat sandboxes stop (their files stay, and the next call starts them again); stopped ones
+// are deleted later, and the chat then starts afresh.
+TEST(McpHttpIdle, IdleChatSandboxesStopAndAreLaterRemoved) {
+  WARD_NEED_SANDBOXES();
+  McpGateway g({"--mcp-idle-ttl", "1", "--mcp-remove-after", "3"});
+  ASSERT_TRUE(g.ready()) << g.log();
+  McpSession s(g.port(), "X-Chat-Id: idle-chat");
+  ASSERT_FALSE(s.id().empty());
+  const std::string name = sandbox_name_for("idle-chat");
+  EXPECT_EQ(s.bash("echo kept > kept.txt && echo ok"), "ok\n");
+  auto status = [&] {
+    auto all = g.sandboxes();
+    return all.count(name) ? all[name].value("status", "") : std::string("gone");
+  };
+  ASSERT_TRUE(wait_until([&] { return status() == "stopped"; }, 10s)) << status();
+  EXPECT_EQ(s.bash("cat kept.txt"), "kept\n");  // started again, the workspace intact
+  ASSERT_TRUE(wait_until([&] { return status() == "gone"; }, 20s)) << status();
+  EXPECT_FALSE(exists(g.state() + "/workspaces/" + name));
+  json r = s.call("bash_tool", {{"command", "cat kept.txt"}, {"description", "d"}});
+  EXPECT_TRUE(McpSession::is_error(r)) << r.dump();  // a new sandbox: nothing of the old one
+  EXPECT_NE(status(), "gone");
+}
+
 }  // namespace
 }  // namespace ward::test
