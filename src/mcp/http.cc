@@ -173,7 +173,6 @@ bool accepts(std::string_view accept, std::string_view type) {
 struct Exchange {
   HttpEndpoint& endpoint;
   int fd;
-  const gateway::HandOff& origin;
 
   std::shared_ptr<HttpEndpoint::Live> find(const std::string& id) {
     std::lock_guard lock(endpoint.mutex_);
@@ -363,7 +362,7 @@ void HttpEndpoint::serve(gateway::HandOff connection) {
 
 void HttpEndpoint::connection(gateway::HandOff h) {
   const int fd = h.fd;
-  Exchange exchange{*this, fd, h};
+  Exchange exchange{*this, fd};
   // The first request came with the connection; later ones are read here.
   boost::asio::io_context io;
   boost::asio::generic::stream_protocol::socket socket(io);
@@ -453,8 +452,7 @@ int HttpEndpoint::expire(std::chrono::seconds idle) {
       }
     }
   }
-  gateway::HandOff none;
-  for (auto& live : ended) Exchange{*this, -1, none}.end_session(*live);
+  for (auto& live : ended) Exchange{*this, -1}.end_session(*live);
   return static_cast<int>(ended.size());
 }
 

@@ -106,8 +106,6 @@ class Sandboxes {
   // Deletes chat sandboxes that have been stopped for longer than remove_after; returns how many.
   Result<int> sweep();
 
-  const client::GatewayClient& client() const { return client_; }
-
  private:
   Result<json> call(const client::Request& request, std::initializer_list<unsigned> ok = {});
 

@@ -138,7 +138,7 @@ struct Runner {
   }
 
   // A file's bytes, read inside the sandbox (so its policy applies); a directory gives its
-  // listing with `listing` set.
+  // listing (two levels deep) with `directory` set.
   struct Read {
     std::string bytes;
     bool directory = false;
