@@ -85,6 +85,8 @@ const char* reason(int status) {
       return "Payload Too Large";
     case 415:
       return "Unsupported Media Type";
+    case 503:
+      return "Service Unavailable";
     default:
       return "Error";
   }
@@ -355,8 +357,18 @@ struct Exchange {
 HttpEndpoint::~HttpEndpoint() = default;
 
 void HttpEndpoint::serve(gateway::HandOff connection) {
+  // A thread per connection, up to a bound: past it a client is told to come back.
+  if (connections_.fetch_add(1) >= kMaxConnections) {
+    connections_.fetch_sub(1);
+    Reply r = refuse(503, -32000, "too many MCP connections; try again");
+    r.headers.push_back({"Retry-After", "1"});
+    write_all(connection.fd, r.head(false, false) + r.body);
+    ::close(connection.fd);
+    return;
+  }
   std::thread([this, c = std::move(connection)]() mutable {
     this->connection(std::move(c));
+    connections_.fetch_sub(1);
   }).detach();
 }
 

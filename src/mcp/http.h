@@ -5,6 +5,7 @@
 // (gateway::HandOff); a thread serves it from then on.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -36,7 +37,9 @@ class HttpEndpoint {
  private:
   void connection(gateway::HandOff h);
 
+  static constexpr int kMaxConnections = 512;
   Server& server_;
+  std::atomic<int> connections_{0};
   std::mutex mutex_;
   std::map<std::string, std::shared_ptr<Live>> sessions_;
   friend struct Exchange;

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstring>
 #include <list>
 #include <thread>
 
@@ -44,12 +45,32 @@ int serve_stdio(Server& server, const std::string& chat_id, int in_fd, int out_f
   };
   std::list<Worker> workers;
   std::string pending;
+  bool skipping = false;  // inside an over-long line
+  constexpr std::size_t kMaxLine = 32 << 20;
   char buf[65536];
   for (;;) {
     const ssize_t n = ::read(in_fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
+    // What is left of earlier reads holds no newline: only this read's bytes can end a line.
+    const bool newline = std::memchr(buf, '\n', static_cast<std::size_t>(n)) != nullptr;
     pending.append(buf, static_cast<std::size_t>(n));
+    if (skipping) {
+      if (!newline) {
+        pending.clear();
+        continue;
+      }
+      pending.erase(0, pending.find('\n') + 1);
+      skipping = false;
+    }
+    if (pending.size() > kMaxLine && !newline) {
+      // A line longer than any message may be: refused, and skipped up to its end.
+      out.send(Server::error(nullptr, -32600, "a message over 32 MiB"));
+      pending.clear();
+      skipping = true;
+      continue;
+    }
+    if (!newline) continue;  // the line goes on
     std::size_t start = 0;
     for (std::size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
       std::string_view line(pending.data() + start, nl - start);
