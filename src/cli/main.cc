@@ -2,8 +2,13 @@
 #include <fcntl.h>
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
+#include <functional>
+#include <iterator>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "cli/commands.h"
 #include "sandbox/sandbox.h"
@@ -31,17 +36,29 @@ int main(int argc, char** argv) {
       break;
     }
   }
-  ward::cli::Action run = ward::cli::add_run(app, command);
-  ward::cli::Action demo = ward::cli::add_demo(app);
-  ward::cli::Action policy = ward::cli::add_policy(app);
-  ward::cli::Action doctor = ward::cli::add_doctor(app);
-  ward::cli::Action sandbox = ward::cli::add_sandbox(app, std::move(command));
-  ward::cli::Action logs = ward::cli::add_logs(app);
-  ward::cli::Action status = ward::cli::add_status(app);
-  ward::cli::Action provider = ward::cli::add_provider(app);
-  ward::cli::Action gateway = ward::cli::add_gateway(app);
-  ward::cli::Action supervisor = ward::cli::add_supervisor(app);
-  ward::cli::Action mcp = ward::cli::add_mcp(app);
+  // Only the command being run is registered: CLI11 building every command's options cost
+  // about a millisecond at each start. Anything else (no command, `help`, an option first, a
+  // typo) gets them all, for the usage and the error messages.
+  using ward::cli::Action;
+  const std::pair<const char*, std::function<Action()>> commands[] = {
+      {"run", [&] { return ward::cli::add_run(app, command); }},
+      {"demo", [&] { return ward::cli::add_demo(app); }},
+      {"policy", [&] { return ward::cli::add_policy(app); }},
+      {"doctor", [&] { return ward::cli::add_doctor(app); }},
+      {"sandbox", [&] { return ward::cli::add_sandbox(app, command); }},
+      {"logs", [&] { return ward::cli::add_logs(app); }},
+      {"status", [&] { return ward::cli::add_status(app); }},
+      {"provider", [&] { return ward::cli::add_provider(app); }},
+      {"gateway", [&] { return ward::cli::add_gateway(app); }},
+      {"__sandbox", [&] { return ward::cli::add_supervisor(app); }},
+      {"mcp", [&] { return ward::cli::add_mcp(app); }},
+  };
+  const std::string_view first = argc > 1 ? argv[1] : "";
+  const bool known = std::any_of(std::begin(commands), std::end(commands),
+                                 [&](const auto& c) { return first == c.first; });
+  std::vector<std::pair<std::string, Action>> actions;
+  for (const auto& [name, add] : commands)
+    if (!known || first == name) actions.emplace_back(name, add());
   CLI::App* version = app.add_subcommand("version", "Print ward's version");
   CLI::App* help = app.add_subcommand("help", "Show this help, or a command's: ward help run");
   std::string help_topic;
@@ -53,17 +70,8 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;  // usage errors: 2, as every Unix tool does
   }
-  if (app.got_subcommand("run")) return run();
-  if (app.got_subcommand("demo")) return demo();
-  if (app.got_subcommand("policy")) return policy();
-  if (app.got_subcommand("doctor")) return doctor();
-  if (app.got_subcommand("sandbox")) return sandbox();
-  if (app.got_subcommand("logs")) return logs();
-  if (app.got_subcommand("status")) return status();
-  if (app.got_subcommand("provider")) return provider();
-  if (app.got_subcommand("gateway")) return gateway();
-  if (app.got_subcommand("__sandbox")) return supervisor();
-  if (app.got_subcommand("mcp")) return mcp();
+  for (const auto& [name, action] : actions)
+    if (app.got_subcommand(name)) return action();
   if (version->parsed()) {
     std::printf("ward %s\n", WARD_VERSION);
     return 0;
