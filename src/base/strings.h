@@ -6,7 +6,13 @@
 #include <string_view>
 #include <vector>
 
+#include "base/result.h"
+
 namespace ward {
+
+// `bytes` bytes from getrandom(2), as lower-case hex (2 digits a byte); fails only when the
+// kernel gives no randomness.
+Result<std::string> random_hex(std::size_t bytes);
 
 std::vector<std::string_view> split(std::string_view s, char sep);
 bool glob_match(std::string_view pattern, std::string_view text);  // fnmatch(3) without flags

@@ -2,7 +2,6 @@
 // talking to the running gateway, or with --embedded to a gateway of its own. Also what the
 // gateway's /mcp shares with it (mcp_setup.h).
 #include <fcntl.h>
-#include <openssl/rand.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 
 #include "base/files.h"
 #include "base/log.h"
+#include "base/strings.h"
 #include "cli/commands.h"
 #include "cli/egress_setup.h"
 #include "cli/gateway_client.h"
@@ -29,18 +29,6 @@ extern char** environ;
 
 namespace ward::cli {
 namespace {
-
-std::string random_hex(int bytes) {
-  unsigned char b[32];
-  if (RAND_bytes(b, bytes) != 1) std::abort();  // no randomness: nothing is safe
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (int i = 0; i < bytes; ++i) {
-    out += kHex[b[i] >> 4];
-    out += kHex[b[i] & 15];
-  }
-  return out;
-}
 
 // rm -rf of a temporary state directory, after its gateway stopped.
 void remove_dir(const std::string& dir) {
@@ -191,13 +179,14 @@ Result<std::string> bearer_token(const std::string& token_file, const std::strin
     if (!text) return tl::unexpected(text.error());
     if (std::string t = trimmed(*text); t.size() >= 16) return t;
   }
-  const std::string token = random_hex(32);
+  auto token = random_hex(32);
+  if (!token) return tl::unexpected(token.error());
   auto lock = files::lock(state_dir);
   if (!lock) return tl::unexpected(lock.error());
-  if (auto r = files::replace(state_dir, "token", token + "\n", 0600); !r)
+  if (auto r = files::replace(state_dir, "token", *token + "\n", 0600); !r)
     return tl::unexpected(r.error());
   log::info("the bearer token for --listen is in {} (0600)", path);
-  return token;
+  return *token;
 }
 
 Action add_mcp(CLI::App& app) {
@@ -260,7 +249,15 @@ Action add_mcp(CLI::App& app) {
     auto server = make_mcp_server(o->setup, endpoint);
     if (!server) return 1;
     const bool own = o->chat.empty();
-    const std::string chat = own ? "stdio-" + random_hex(8) : o->chat;
+    std::string chat = o->chat;
+    if (own) {
+      auto id = random_hex(8);
+      if (!id) {
+        log::error("{}", id.error().describe());
+        return 1;
+      }
+      chat = "stdio-" + *id;
+    }
     ::signal(SIGPIPE, SIG_IGN);
     const int rc = mcp::serve_stdio(*server->server, chat);
     if (own) (void)server->sandboxes->remove(chat);

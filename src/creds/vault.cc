@@ -6,13 +6,13 @@
 
 #include <fmt/core.h>
 #include <string.h>  // explicit_bzero
-#include <sys/random.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <unordered_map>
 
+#include "base/strings.h"
 #include "creds/scan.h"
 #include "policy/matcher.h"
 #include "policy/values.h"
@@ -52,23 +52,6 @@ struct Vault::State {
 namespace {
 
 using Status = Rewrite::Status;
-
-Result<std::string> random_hex() {
-  unsigned char bytes[detail::kRandomHexDigits / 2];
-  std::size_t got = 0;
-  while (got < sizeof bytes) {
-    ssize_t n = ::getrandom(bytes + got, sizeof bytes - got, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return fail_errno("getrandom");
-    }
-    got += static_cast<std::size_t>(n);
-  }
-  std::string out;
-  for (unsigned char b : bytes) out += fmt::format("{:02x}", b);
-  explicit_bzero(bytes, sizeof bytes);
-  return out;
-}
 
 std::string join(const std::vector<std::string>& items, std::string_view sep) {
   std::string out;
@@ -183,7 +166,7 @@ Result<Vault> Vault::create(std::vector<const Profile*> providers,
               r.compare(name.size() + 1, prefix.size(), prefix) == 0)
             placeholder = r.substr(name.size() + 1);
         if (placeholder.empty()) {
-          Result<std::string> random = random_hex();
+          Result<std::string> random = random_hex(detail::kRandomHexDigits / 2);
           if (!random) return tl::unexpected(random.error());
           placeholder = prefix + *random;
         }

@@ -5,7 +5,6 @@
 #include <ftw.h>
 #include <grp.h>
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -39,6 +38,7 @@
 #include <thread>
 
 #include "base/log.h"
+#include "base/strings.h"
 #include "creds/profile.h"
 #include "creds/vault.h"
 #include "gateway/http_util.h"
@@ -71,15 +71,9 @@ std::int64_t unix_now() {
 }
 
 std::string random_id() {
-  unsigned char bytes[8];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) std::abort();  // no randomness: nothing is safe
-  static const char* kHex = "0123456789abcdef";
-  std::string id = "sb-";
-  for (unsigned char b : bytes) {
-    id += kHex[b >> 4];
-    id += kHex[b & 15];
-  }
-  return id;
+  auto hex = random_hex(8);
+  if (!hex) std::abort();  // no randomness: nothing is safe
+  return "sb-" + *hex;
 }
 
 bool valid_name(const std::string& name) {

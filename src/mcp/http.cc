@@ -1,6 +1,5 @@
 #include "mcp/http.h"
 
-#include <openssl/rand.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -15,6 +14,7 @@
 #include <deque>
 
 #include "base/log.h"
+#include "base/strings.h"
 
 namespace ward::mcp {
 
@@ -34,18 +34,6 @@ struct HttpEndpoint::Live {
 };
 
 namespace {
-
-std::string random_hex(int bytes) {
-  unsigned char b[32];
-  if (RAND_bytes(b, bytes) != 1) std::abort();  // no randomness: nothing is safe
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (int i = 0; i < bytes; ++i) {
-    out += kHex[b[i] >> 4];
-    out += kHex[b[i] & 15];
-  }
-  return out;
-}
 
 bool write_all(int fd, std::string_view data) {
   while (!data.empty()) {
@@ -235,7 +223,9 @@ struct Exchange {
 
     std::shared_ptr<HttpEndpoint::Live> live;
     if (string_member(message, "method") == "initialize") {
-      live = std::make_shared<HttpEndpoint::Live>(random_hex(16));
+      auto id = random_hex(16);
+      if (!id) return send(refuse(500, -32603, id.error().describe()));
+      live = std::make_shared<HttpEndpoint::Live>(*id);
       std::string chat(req["X-Chat-Id"]);
       if (chat.empty()) chat = std::string(req["X-OpenWebUI-Chat-Id"]);
       if (!chat.empty() && !Sandboxes::valid_chat_id(chat))
