@@ -2,10 +2,11 @@
 
 #include <openssl/sha.h>
 
-#include <array>
 #include <cctype>
 #include <cerrno>
 #include <ctime>
+
+#include "creds/scan.h"
 
 namespace ward::mcp {
 namespace {
@@ -20,30 +21,6 @@ std::string encode(std::string_view s) {  // for a query value
       out += '%';
       out += kHex[c >> 4];
       out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
-// The gateway's base64 (exec output), undone.
-std::string unbase64(std::string_view in) {
-  static const auto table = [] {
-    std::array<int, 256> t;
-    t.fill(-1);
-    const char* a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for (int i = 0; i < 64; ++i) t[static_cast<unsigned char>(a[i])] = i;
-    return t;
-  }();
-  std::string out;
-  out.reserve(in.size() / 4 * 3);
-  int bits = 0, value = 0;
-  for (unsigned char c : in) {
-    if (table[c] < 0) continue;
-    value = (value << 6) | table[c];
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((value >> bits) & 0xff);
     }
   }
   return out;
@@ -197,7 +174,13 @@ Result<ExecResult> Sandboxes::exec(const SandboxRef& sandbox, const ExecRequest&
         const std::string type = event.value("type", "");
         if (type == "stdout" || type == "stderr") {
           Capture& to = type == "stderr" && request.separate_stderr ? result.err : result.out;
-          to.append(unbase64(event.value("data", "")));
+          // The gateway's base64 of the output bytes; anything else in a stream is its fault.
+          auto bytes = creds::detail::base64_decode(event.value("data", ""));
+          if (!bytes) {
+            failure = "the gateway sent output that is not base64";
+            return false;
+          }
+          to.append(*bytes);
         } else if (type == "exit") {
           result.code = event.value("code", 0);
           result.signal = event.value("signal", 0);

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <sstream>
 
+#include "creds/scan.h"
 #include "policy/policy.h"
 
 namespace ward::mcp {
@@ -12,57 +13,8 @@ namespace {
 
 using json = nlohmann::json;
 
-const char* kBase64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-std::string to_base64(std::string_view in) {
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
-                       (static_cast<unsigned char>(in[i + 1]) << 8) |
-                       static_cast<unsigned char>(in[i + 2]);
-    out += kBase64[v >> 18];
-    out += kBase64[(v >> 12) & 63];
-    out += kBase64[(v >> 6) & 63];
-    out += kBase64[v & 63];
-  }
-  if (i < in.size()) {
-    unsigned v = static_cast<unsigned char>(in[i]) << 16;
-    if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
-    out += kBase64[v >> 18];
-    out += kBase64[(v >> 12) & 63];
-    out += i + 1 < in.size() ? kBase64[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
-// nullopt when `in` is not base64.
-std::optional<std::string> from_base64(std::string_view in) {
-  std::array<int, 256> table;
-  table.fill(-1);
-  for (int i = 0; i < 64; ++i) table[static_cast<unsigned char>(kBase64[i])] = i;
-  std::string out;
-  out.reserve(in.size() / 4 * 3);
-  int bits = 0, value = 0;
-  std::size_t padding = 0;
-  for (unsigned char c : in) {
-    if (c == '\n' || c == '\r' || c == ' ') continue;
-    if (c == '=') {
-      ++padding;
-      continue;
-    }
-    if (table[c] < 0 || padding) return std::nullopt;
-    value = ((value << 6) | table[c]) & 0xffffff;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((value >> bits) & 0xff);
-    }
-  }
-  return out;
-}
+using creds::detail::base64_decode;
+using creds::detail::base64_encode;
 
 // Arguments: a string member, or the default; nullopt when present with another type.
 std::optional<std::string> string_arg(const json& args, const char* key, std::string fallback) {
@@ -137,6 +89,17 @@ struct Runner {
     return result;
   }
 
+  // A helper command's outcome: a failure (cancelled, or its stderr's message, else `otherwise`)
+  // unless it exited 0.
+  static Result<ExecResult> finished(Result<ExecResult> done, const std::string& otherwise) {
+    if (!done) return done;
+    if (done->cancelled) return fail("cancelled");
+    if (done->code == 0) return done;
+    std::string why = done->err.head();
+    while (!why.empty() && why.back() == '\n') why.pop_back();
+    return fail(why.empty() ? otherwise : why);
+  }
+
   // A file's bytes, read inside the sandbox (so its policy applies); a directory gives its
   // listing (two levels deep) with `directory` set.
   struct Read {
@@ -156,14 +119,8 @@ struct Runner {
     r.separate_stderr = true;
     r.head = limits.max_file / 3 * 4 + 16;
     r.timeout = std::chrono::seconds(60);
-    auto done = run(std::move(r), sandbox);
+    auto done = finished(run(std::move(r), sandbox), "cannot read " + path);
     if (!done) return tl::unexpected(done.error());
-    if (done->cancelled) return fail("cancelled");
-    if (done->code != 0) {
-      std::string why = done->err.head();
-      while (!why.empty() && why.back() == '\n') why.pop_back();
-      return fail(why.empty() ? "cannot read " + path : why);
-    }
     if (done->out.truncated())
       return fail(path + " is larger than " + std::to_string(limits.max_file >> 20) +
                   " MiB; read parts of it with bash_tool");
@@ -174,7 +131,7 @@ struct Runner {
       read.bytes = out.substr(2);
       return read;
     }
-    auto bytes = from_base64(std::string_view(out).substr(std::min<std::size_t>(2, out.size())));
+    auto bytes = base64_decode(std::string_view(out).substr(std::min<std::size_t>(2, out.size())));
     if (!bytes) return fail("cannot read " + path);
     read.bytes = std::move(*bytes);
     return read;
@@ -187,18 +144,12 @@ struct Runner {
         "base64 -d > \"$1\"\n";
     ExecRequest r;
     r.argv = {"sh", "-c", kScript, "write", path, make_parents ? "1" : "0"};
-    r.stdin_data = to_base64(content);
+    r.stdin_data = base64_encode(content);
     r.separate_stderr = true;
     r.head = 64 * 1024;
     r.timeout = std::chrono::seconds(60);
-    auto done = run(std::move(r), sandbox);
+    auto done = finished(run(std::move(r), sandbox), "cannot write " + path);
     if (!done) return tl::unexpected(done.error());
-    if (done->cancelled) return fail("cancelled");
-    if (done->code != 0) {
-      std::string why = done->err.head();
-      while (!why.empty() && why.back() == '\n') why.pop_back();
-      return fail(why.empty() ? "cannot write " + path : why);
-    }
     return {};
   }
 };
@@ -327,7 +278,7 @@ json view(Runner& runner, const json& args) {
         "Image " + where + " (" + mime + ", " + std::to_string(bytes.size()) + " bytes)";
     json result = text_result(what, false);
     result["content"].push_back(
-        {{"type", "image"}, {"data", to_base64(bytes)}, {"mimeType", mime}});
+        {{"type", "image"}, {"data", base64_encode(bytes)}, {"mimeType", mime}});
     return result;
   }
   if (bytes.substr(0, 8192).find('\0') != std::string::npos)
@@ -493,7 +444,9 @@ json upload_file(Runner& runner, const json& args) {
   auto content = string_arg(args, "content_base64", "");
   if (!path || path->empty()) return error_result("path is a non-empty string");
   if (!content) return error_result("content_base64 is a string");
-  auto bytes = from_base64(*content);
+  std::string compact = *content;  // base64 as some clients wrap it, in lines
+  std::erase_if(compact, [](char c) { return c == '\n' || c == '\r' || c == ' '; });
+  auto bytes = base64_decode(compact);
   if (!bytes) return error_result("content_base64 is not base64");
   if (bytes->size() > runner.limits.max_file)
     return error_result("the file is larger than " + std::to_string(runner.limits.max_file >> 20) +
@@ -528,7 +481,7 @@ json download_file(Runner& runner, const json& args) {
                                {"resource",
                                 {{"uri", "file://" + where},
                                  {"mimeType", mime ? mime : "application/octet-stream"},
-                                 {"blob", to_base64(*bytes)}}}});
+                                 {"blob", base64_encode(*bytes)}}}});
   return result;
 }
 
