@@ -3,10 +3,12 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -20,6 +22,7 @@
 
 #include <gtest/gtest.h>
 
+#include "creds/scan.h"
 #include "integration/netns.h"
 
 extern char** environ;
@@ -458,6 +461,36 @@ int Background::wait(std::chrono::milliseconds timeout) {
 std::string unique_marker() {
   static int counter = 0;
   return std::to_string(::getpid()) + std::to_string(++counter);
+}
+
+std::pair<int, std::string> host_shell(const std::string& command) {
+  std::string out;
+  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
+  if (!p) return {-1, ""};
+  char buf[4096];
+  while (std::size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  const int status = ::pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128, out};
+}
+
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string base64(std::string_view bytes) {
+  return creds::detail::base64_encode(bytes);
+}
+
+std::string unbase64(std::string_view text) {
+  return creds::detail::base64_decode(text).value_or("");
 }
 
 void kill_pids(const std::vector<pid_t>& pids) {

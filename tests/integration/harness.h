@@ -8,6 +8,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -166,6 +168,14 @@ class Background {
 // {"/bin/sh", "-c", "sleep 1000.$0 & sleep 1000.$0", marker}: the shell's own command line then
 // holds the marker but not "1000.<marker>".
 std::string unique_marker();
+
+// A shell command run on the host as the test's own user: its exit code and combined output.
+std::pair<int, std::string> host_shell(const std::string& command);
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int free_port();
+// RFC 4648 base64 of `bytes`, and back (what is not base64 decodes to "").
+std::string base64(std::string_view bytes);
+std::string unbase64(std::string_view text);
 // SIGKILL to each pid (cleanup of leftovers so that a failing test leaves nothing behind).
 void kill_pids(const std::vector<pid_t>& pids);
 // Every directory named `name` under /sys/fs/cgroup (any hierarchy, any depth).

@@ -2,12 +2,7 @@
 // /mcp (40/40 in the test mode, the checked-in baseline in the normal mode), and the official
 // TypeScript SDK's stdio client against `ward mcp --embedded` (tests/clients/mcp_stdio.cjs).
 // Attacks on the HTTP transport are in mcp_http_test.cc.
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
-
-#include <array>
-#include <cstdio>
 
 #include "integration/egress_util.h"
 #include "integration/harness.h"
@@ -32,29 +27,6 @@ std::string node_tools_missing() {
     return "the MCP conformance suite and SDK are not installed in " + npm_clients() +
            " (tools/test.sh installs them)";
   return "";
-}
-
-// A shell command's combined output and exit code.
-std::pair<int, std::string> shell(const std::string& command) {
-  std::string out;
-  FILE* p = ::popen((command + " 2>&1").c_str(), "r");
-  if (!p) return {-1, ""};
-  std::array<char, 4096> buf;
-  while (std::size_t n = std::fread(buf.data(), 1, buf.size(), p)) out.append(buf.data(), n);
-  const int status = ::pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128, out};
-}
-
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
 }
 
 // `ward gateway --listen 127.0.0.1:PORT --no-auth` on a state directory of its own.
@@ -89,7 +61,7 @@ TEST(McpConformance, TestModePassesEveryCheck) {
   if (auto why = node_tools_missing(); !why.empty()) GTEST_SKIP() << why;
   Gateway gateway({"--mcp-fixtures"});
   ASSERT_TRUE(gateway.ready);
-  auto [code, out] = shell(gateway.suite(""));
+  auto [code, out] = host_shell(gateway.suite(""));
   EXPECT_EQ(code, 0) << out;
   EXPECT_NE(out.find("Total: 40 passed, 0 failed"), std::string::npos) << out;
 }
@@ -99,9 +71,9 @@ TEST(McpConformance, NormalModeFailsOnlyTheFixtureScenarios) {
   Gateway gateway({});
   ASSERT_TRUE(gateway.ready);
   // The suite exits 1 on a failure the baseline does not list, and on a listed one that passed.
-  auto [code, out] =
-      shell(gateway.suite("--expected-failures " + shell_quote(std::string(WARD_CLIENTS_DIR) +
-                                                               "/mcp-conformance-baseline.yml")));
+  auto [code, out] = host_shell(
+      gateway.suite("--expected-failures " +
+                    shell_quote(std::string(WARD_CLIENTS_DIR) + "/mcp-conformance-baseline.yml")));
   EXPECT_EQ(code, 0) << out;
   EXPECT_NE(out.find("Baseline check passed"), std::string::npos) << out;
   // What does not need a fixture passes: the transport, the session rules, DNS rebinding.
@@ -117,7 +89,7 @@ TEST(McpStdio, SdkClientCallsEveryTool) {
   TempDir dir(Mode::kRoot);
   // `ward mcp --embedded` runs its own gateway in a temporary state directory (under
   // XDG_RUNTIME_DIR) and removes it at the end.
-  auto [code, out] = shell(
+  auto [code, out] = host_shell(
       "cd " + shell_quote(dir.path()) + " && XDG_RUNTIME_DIR=" + shell_quote(dir.path()) +
       " NODE_PATH=" + shell_quote(npm_clients() + "/node_modules") + " timeout 240 " +
       shell_quote(node22()) + " " + shell_quote(std::string(WARD_CLIENTS_DIR) + "/mcp_stdio.cjs") +
@@ -126,7 +98,7 @@ TEST(McpStdio, SdkClientCallsEveryTool) {
   EXPECT_EQ(out.find("FAIL"), std::string::npos) << out;
   EXPECT_NE(out.find("ok audit resource shows the denied attempt"), std::string::npos) << out;
   // Nothing of the embedded gateway is left.
-  auto [ls_code, left] = shell("ls -d " + shell_quote(dir.path()) + "/ward-mcp.*");
+  auto [ls_code, left] = host_shell("ls -d " + shell_quote(dir.path()) + "/ward-mcp.*");
   EXPECT_NE(ls_code, 0) << "the embedded gateway's state directory was left behind: " << left;
 }
 
