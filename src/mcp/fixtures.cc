@@ -116,7 +116,8 @@ std::optional<json> call_tool(const std::string& name, const json& args, Session
          {"Tool execution started", "Tool processing data", "Tool execution completed"}) {
       if (!first) std::this_thread::sleep_for(std::chrono::milliseconds(50));
       first = false;
-      stream.send(notification("notifications/message", {{"level", "info"}, {"data", m}}));
+      if (session.log_level <= Session::level_rank("info"))
+        stream.send(notification("notifications/message", {{"level", "info"}, {"data", m}}));
     }
     return text("Tool with logging executed successfully");
   }

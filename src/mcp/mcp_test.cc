@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <map>
 #include <thread>
 
@@ -79,7 +80,7 @@ TEST(McpStdio, BadInputGetsErrorsAndTheSessionGoesOn) {
                R"({"jsonrpc":"2.0","id":7,"method":"ping"})"
                "\n");
   ASSERT_EQ(lines.size(), 7u);
-  // Requests run on threads of their own: answers come in any order, matched by id.
+  // Answers are matched by id (tool calls, on threads of their own, may come back in any order).
   std::map<std::string, json> by_id;
   std::vector<int> unnamed;  // the errors of messages without a usable id, in order
   for (const json& line : lines) {
@@ -94,6 +95,22 @@ TEST(McpStdio, BadInputGetsErrorsAndTheSessionGoesOn) {
   EXPECT_EQ(by_id["5"]["error"]["code"], -32602);          // level not a string
   EXPECT_EQ(by_id["6"]["error"]["code"], -32601);
   EXPECT_EQ(by_id["7"]["result"], json::object());
+}
+
+TEST(McpStdio, LogMessagesBelowTheSetLevelAreNotSent) {
+  auto count_logs = [](const std::string& level) {
+    auto lines = converse(
+        R"({"jsonrpc":"2.0","id":1,"method":"logging/setLevel","params":{"level":")" + level +
+        "\"}}\n" +
+        R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"test_tool_with_logging"}})"
+        "\n");
+    return std::count_if(lines.begin(), lines.end(), [](const json& l) {
+      return l.value("method", "") == "notifications/message";
+    });
+  };
+  EXPECT_EQ(count_logs("debug"), 3);
+  EXPECT_EQ(count_logs("info"), 3);
+  EXPECT_EQ(count_logs("error"), 0);
 }
 
 TEST(McpTools, OutputIsShortenedOnCharacterBoundariesAndMadeValidUtf8) {

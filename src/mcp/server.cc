@@ -36,6 +36,14 @@ std::string dump(const json& message) {
 
 // ---- Session ----
 
+int Session::level_rank(std::string_view level) {
+  static constexpr std::string_view kLevels[] = {"debug", "info",     "notice", "warning",
+                                                 "error", "critical", "alert",  "emergency"};
+  for (int i = 0; i < 8; ++i)
+    if (kLevels[i] == level) return i;
+  return -1;
+}
+
 std::shared_ptr<std::atomic<bool>> Session::begin(const json& id) {
   std::lock_guard lock(mutex_);
   auto flag = std::make_shared<std::atomic<bool>>(false);
@@ -103,8 +111,6 @@ json Server::initialize(Session& session, const json& params) {
   const std::string asked = params.is_object() ? string_member(params, "protocolVersion") : "";
   const auto& v = versions();
   session.protocol_version = std::find(v.begin(), v.end(), asked) != v.end() ? asked : kLatest;
-  if (params.is_object() && params.contains("capabilities") && params["capabilities"].is_object())
-    session.client_capabilities = params["capabilities"];
   json capabilities = {{"tools", {{"listChanged", false}}},
                        {"resources", {{"listChanged", false}, {"subscribe", options_.fixtures}}},
                        {"logging", json::object()}};
@@ -152,7 +158,6 @@ std::optional<json> Server::dispatch(Session& session, const json& message, Stre
   const json params = message.value("params", json::object());
 
   if (!has_id) {  // a notification
-    if (method == "notifications/initialized") session.initialized = true;
     if (method == "notifications/cancelled" && params.is_object() && params.contains("requestId"))
       session.cancel(params["requestId"]);
     return std::nullopt;
@@ -169,10 +174,8 @@ std::optional<json> Server::dispatch(Session& session, const json& message, Stre
   }
   if (method == "ping") return result(id, json::object());
   if (method == "logging/setLevel") {
-    static const std::vector<std::string> kLevels = {"debug", "info",     "notice", "warning",
-                                                     "error", "critical", "alert",  "emergency"};
-    const std::string level = string_member(params, "level");
-    if (std::find(kLevels.begin(), kLevels.end(), level) == kLevels.end())
+    const int level = Session::level_rank(string_member(params, "level"));
+    if (level < 0)
       return error(id, kInvalidParams, "level must be one of RFC 5424's: debug ... emergency");
     session.log_level = level;
     return result(id, json::object());

@@ -41,10 +41,12 @@ class Session {
   const std::string& id() const { return id_; }
 
   std::string protocol_version;
-  bool initialized = false;  // the client sent notifications/initialized
-  std::string chat_id;       // picks the sandbox: X-Chat-Id at initialize, else the session's id
-  std::string log_level = "info";
-  json client_capabilities = json::object();
+  std::string chat_id;  // picks the sandbox: X-Chat-Id at initialize, else the session's id
+  // logging/setLevel: log messages below this level are not sent.
+  int log_level = level_rank("info");
+
+  // RFC 5424's levels as MCP names them, from "debug" (0) to "emergency" (7); -1 for none.
+  static int level_rank(std::string_view level);
 
   // Requests in flight: cancelled by notifications/cancelled.
   std::shared_ptr<std::atomic<bool>> begin(const json& id);

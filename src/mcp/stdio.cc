@@ -84,8 +84,9 @@ int serve_stdio(Server& server, const std::string& chat_id, int in_fd, int out_f
       const bool request = message.is_object() && message.contains("method") &&
                            message.contains("id") && !message["id"].is_null();
       const std::string method = request ? string_member(message, "method") : "";
-      if (!request || method == "initialize" || method == "ping") {
-        // Quick, or must be in order (initialize before what follows): on this thread.
+      if (!request || method != "tools/call") {
+        // Everything but a tool call is quick: on this thread, in the order it came (a
+        // logging/setLevel applies to the calls after it).
         if (auto answer = server.handle(session, message, out)) out.send(*answer);
         continue;
       }

@@ -1,5 +1,5 @@
 // MCP over stdio: newline-delimited JSON-RPC on stdin and stdout, logs on stderr only. One
-// session; each request is handled on a thread of its own so that cancellations and responses
+// session; each tool call is handled on a thread of its own so that cancellations and responses
 // to the server's own requests are read while a tool runs.
 #pragma once
 
