@@ -95,7 +95,6 @@ class Server {
   static json error(const json& id, int code, const std::string& message);
 
   Sandboxes* sandboxes() const { return sandboxes_; }
-  const ServerOptions& options() const { return options_; }
 
  private:
   std::optional<json> dispatch(Session& session, const json& message, Stream& stream);
