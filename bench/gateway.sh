@@ -422,18 +422,8 @@ snapshot() { # add the gateway's current tree to $SNAP
   python3 "$PROCTREE" snapshot "$T/roots" "$SNAP" || true
 }
 stop_gateway() { # SIGTERM, up to 60 s (it stops what is left of its sandboxes), then SIGKILL
-  local i
   gw_alive || return 0
-  kill -TERM "$GW_PID" 2>/dev/null || true
-  for ((i = 0; i < 600; i++)); do
-    kill -0 "$GW_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$GW_PID" 2>/dev/null; then
-    log "gateway: still running 60 s after SIGTERM: SIGKILL"
-    kill -KILL "$GW_PID" 2>/dev/null || true
-  fi
-  wait "$GW_PID" 2>/dev/null || true
+  stop_pid "$GW_PID" 60
 }
 kill_leftovers() { # SIGKILL, by PID, what is left of the gateway's tree and of STATE's processes
   local pid _ i

@@ -98,19 +98,9 @@ FINISHED=0
 : >"$LOGFILE"
 BACKEND_PID=""
 WARD_BG=""
-stop() { # stop PID (a child of this shell): SIGTERM, up to 3 s, then SIGKILL; reaped
-  local i
-  kill -TERM "$1" 2>/dev/null || return 0
-  for ((i = 0; i < 30; i++)); do
-    kill -0 "$1" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-}
 cleanup() {
-  [[ -z "$WARD_BG" ]] || stop "$WARD_BG"
-  [[ -z "$BACKEND_PID" ]] || stop "$BACKEND_PID"
+  [[ -z "$WARD_BG" ]] || stop_pid "$WARD_BG"
+  [[ -z "$BACKEND_PID" ]] || stop_pid "$BACKEND_PID"
   if ((!FINISHED)) && [[ -s "$LOGFILE" ]]; then
     {
       cat "$LOGFILE"
@@ -304,7 +294,7 @@ ward_round() { # ward_round RUN: one `ward run`, every measurement in it
     kill -0 "$WARD_BG" 2>/dev/null || break
     sleep 0.05
   done
-  stop "$WARD_BG"
+  stop_pid "$WARD_BG"
   WARD_BG=""
   kill "$watcher" 2>/dev/null || true
   wait "$watcher" 2>/dev/null || true

@@ -30,6 +30,26 @@ if [[ -z "${SRT:-}" ]]; then
 fi
 
 log() { printf '%s\n' "$*" >&2; }
+
+# pid_running PID: alive and not a zombie.
+pid_running() { [[ -e "/proc/$1" && "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ]]; }
+# stop_pid PID [SECONDS]: stops a child of this shell by PID — SIGTERM, up to SECONDS (3) for it
+# to end, then SIGKILL (said on stderr) — and reaps it.
+stop_pid() {
+  local pid="$1" grace="${2:-3}" i
+  if pid_running "$pid"; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < grace * 10; i++)); do
+      pid_running "$pid" || break
+      sleep 0.1
+    done
+    if pid_running "$pid"; then
+      log "pid $pid still running $grace s after SIGTERM: SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  fi
+  wait "$pid" 2>/dev/null || true
+}
 die() {
   printf '%s: error: %s\n' "$(basename "$0")" "$*" >&2
   exit 1

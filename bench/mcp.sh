@@ -53,18 +53,7 @@ CLIENT="$T/client.py"
 GW_PID=""
 
 cleanup() {
-  if [[ -n "$GW_PID" ]] && kill -0 "$GW_PID" 2>/dev/null; then
-    kill -TERM "$GW_PID" 2>/dev/null || true
-    for _ in $(seq 100); do
-      kill -0 "$GW_PID" 2>/dev/null || break
-      sleep 0.1
-    done
-    if kill -0 "$GW_PID" 2>/dev/null; then
-      log "mcp: the gateway did not stop on SIGTERM; SIGKILL"
-      kill -KILL "$GW_PID" 2>/dev/null || true
-    fi
-    wait "$GW_PID" 2>/dev/null || true
-  fi
+  [[ -z "$GW_PID" ]] || stop_pid "$GW_PID" 10
   rm -rf "$STATE" "$T"
 }
 trap cleanup EXIT

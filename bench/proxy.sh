@@ -201,19 +201,6 @@ FINISHED=0
 STARTED=()  # "name:pid" of the servers and proxies
 WARD_BG=""  # a ward running in the background
 OTHER_BG="" # the host-side idle openers
-running() { [[ -e "/proc/$1" && "$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ]]; }
-stop_pid() { # stop_pid PID (a child of this shell): SIGTERM, up to 3 s, then SIGKILL; reaped
-  local pid="$1" i
-  if running "$pid"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 30; i++)); do
-      running "$pid" || break
-      sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
 cleanup() {
   local e f
   [[ -z "$WARD_BG" ]] || stop_pid "$WARD_BG"
@@ -557,7 +544,7 @@ wait_file() { # wait_file FILE SECONDS PID [PER_SECOND]: until FILE exists, poll
   dt="$(awk -v n="$n" 'BEGIN {print 1 / n}')"
   for ((i = 0; i < $2 * n; i++)); do
     [[ -e "$1" ]] && return 0
-    running "$3" || { [[ -e "$1" ]] && return 0 || return 1; }
+    pid_running "$3" || { [[ -e "$1" ]] && return 0 || return 1; }
     sleep "$dt"
   done
   return 1
@@ -581,7 +568,7 @@ in_ward() {
   WARD_BG=$!
   # Should ward end first, this ends the wait (it looks once a second).
   (
-    while running "$WARD_BG"; do sleep 1; done
+    while pid_running "$WARD_BG"; do sleep 1; done
     echo 125 >"$WORKDIR/done.fifo"
   ) &
   watcher=$!
@@ -601,7 +588,7 @@ in_ward() {
   fi
   local i
   for ((i = 0; i < 100; i++)); do
-    running "$WARD_BG" || break
+    pid_running "$WARD_BG" || break
     sleep 0.05
   done
   stop_pid "$WARD_BG"
