@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <memory>
 #include <vector>
 
 #include <boost/asio/as_tuple.hpp>
@@ -27,8 +28,13 @@ constexpr int kBulkPipeSize = 1 << 20;
 // Small exchanges (requests, responses, TLS handshakes) are copied through one buffer that every
 // tunnel of the loop's thread shares: a recv and a send, no pipe, nothing held while idle. A
 // direction whose read fills that buffer is carrying bulk data and switches to splice(2)
-// through a pipe of its own, where the bytes no longer enter user space.
-thread_local char g_scratch[kScratch];
+// through a pipe of its own, where the bytes no longer enter user space. Allocated at first use:
+// as a thread_local array it would be zeroed at the start of every thread of every ward process
+// (16 page faults each, 64 KiB per gateway thread).
+char* scratch() {
+  thread_local const std::unique_ptr<char[]> buffer(new char[kScratch]);
+  return buffer.get();
+}
 
 struct Pipe {
   UniqueFd read, write;
@@ -54,7 +60,7 @@ ssize_t take(int from, Pipe& pipe) {
   for (;;) {
     ssize_t n = pipe.read
                     ? ::splice(from, nullptr, pipe.write.get(), nullptr, kBulkPipeSize, kFlags)
-                    : ::recv(from, g_scratch, kScratch, MSG_DONTWAIT);
+                    : ::recv(from, scratch(), kScratch, MSG_DONTWAIT);
     if (n >= 0) return n;
     if (errno == EINTR) continue;
     return errno == EAGAIN ? -1 : -2;
@@ -91,7 +97,7 @@ asio::awaitable<void> pump(tcp::socket& from, tcp::socket& to, std::uint64_t& mo
     }
     if (n < 0) break;
     const bool bulk = !pipe.read && static_cast<size_t>(n) == kScratch;
-    const char* data = g_scratch;
+    const char* data = scratch();
     for (size_t left = static_cast<size_t>(n); left > 0;) {
       ssize_t m = give(to.native_handle(), pipe, data, left);
       if (m < 0) {
