@@ -14,7 +14,7 @@ _ward_takes_value() {
       --provider | --inference | --provider-profile | --header-timeout | --idle-timeout | \
       --max-connections | -o | --output | --gateway | --label | --env | --max-lifetime | \
       --idle-ttl | --timeout | --tail | --source | --profile | --value | --socket | \
-      --socket-group | --listen | --token-file | --mcp-policy | --mcp-idle-ttl | \
+      --socket-group | --listen | --token-file | --tls-cert | --tls-key | --mcp-policy | --mcp-idle-ttl | \
       --mcp-remove-after | --mcp-command-timeout | --mcp-progress-every | --chat | \
       --command-timeout)
       return 0
@@ -65,7 +65,7 @@ _ward_options() { # the options of a command path ("sandbox exec")
     "policy set") echo "--default $common" ;;
     gateway)
       echo "--state-dir --socket --socket-group --stop-sandboxes-on-exit --upstream-ca --hosts" \
-        "--listen --token-file --no-auth --mcp-policy --mcp-idle-ttl --mcp-remove-after" \
+        "--listen --token-file --no-auth --tls-cert --tls-key --mcp-policy --mcp-idle-ttl --mcp-remove-after" \
         "--mcp-command-timeout --mcp-progress-every --mcp-fixtures -v --verbose -h --help"
       ;;
     mcp)
@@ -79,7 +79,7 @@ _ward_options() { # the options of a command path ("sandbox exec")
     "sandbox exec") echo "--env -w --workdir --timeout -n --no-stdin $common" ;;
     "sandbox connect") echo "-w --workdir $common" ;;
     logs) echo "--tail -f --follow --source $common" ;;
-    "provider create") echo "--profile --from-existing --value $common" ;;
+    "provider create") echo "--profile --provider-profile --from-existing --value $common" ;;
     *) echo "$common" ;;
   esac
 }

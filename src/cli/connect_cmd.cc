@@ -15,6 +15,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include <atomic>
 #include <mutex>
@@ -61,7 +62,8 @@ std::pair<unsigned, unsigned> window_size() {
 }
 
 template <class Socket>
-int session(Socket socket, const client::Endpoint& endpoint, const std::string& target) {
+int session(Socket socket, const client::Endpoint& endpoint, const std::string& host,
+            const std::string& target) {
   websocket::stream<Socket> ws(std::move(socket));
   ws.set_option(websocket::stream_base::decorator([&](websocket::request_type& req) {
     req.set(beast::http::field::user_agent, "ward/" WARD_VERSION);
@@ -70,7 +72,7 @@ int session(Socket socket, const client::Endpoint& endpoint, const std::string& 
   }));
   websocket::response_type answer;
   boost::system::error_code ec;
-  ws.handshake(answer, "localhost", target, ec);
+  ws.handshake(answer, host, target, ec);
   if (ec) {
     if (answer.result_int() != 0 && answer.result_int() != 101) {
       Response r;
@@ -167,29 +169,21 @@ int connect_terminal(const GatewayOptions& options, const std::string& name,
   if (!workdir.empty()) target += "&workdir=" + percent_encode(workdir);
   for (const std::string& arg : command) target += "&command=" + percent_encode(arg);
 
-  asio::io_context io;
-  boost::system::error_code ec;
   const GatewayClient client(endpoint);
   if (endpoint.is_tcp()) {
-    auto parts = client::split_http_address(endpoint.address);
-    if (!parts) {
-      std::fprintf(stderr, "ward: not a gateway address (http://HOST:PORT): %s\n",
-                   endpoint.address.c_str());
-      return 1;
-    }
-    asio::ip::tcp::resolver resolver(io);
-    asio::ip::tcp::socket socket(io);
-    auto found = resolver.resolve(parts->first, parts->second, ec);
-    if (!ec) asio::connect(socket, found, ec);
-    if (ec) return report_transport_error(client, Error{"cannot connect", ec.value()});
-    return session(std::move(socket), endpoint, target);
+    auto c = client::connect_tcp(endpoint);
+    if (!c) return report_transport_error(client, c.error());
+    if (c->tls) return session(std::move(*c->tls), endpoint, c->authority, target);
+    return session(std::move(*c->tcp), endpoint, c->authority, target);
   }
+  asio::io_context io;
+  boost::system::error_code ec;
   asio::local::stream_protocol::socket socket(io);
   socket.connect(asio::local::stream_protocol::endpoint(endpoint.address), ec);
   if (ec)
     return report_transport_error(
         client, Error{"cannot connect to the gateway at " + endpoint.address, ec.value()});
-  return session(std::move(socket), endpoint, target);
+  return session(std::move(socket), endpoint, "localhost", target);
 }
 
 }  // namespace ward::cli

@@ -107,14 +107,16 @@ client::Endpoint gateway_endpoint(const std::string& flag) {
     endpoint.address = state_dir("") + "/gateway.sock";
   if (endpoint.is_tcp())
     if (const char* token = std::getenv("WARD_GATEWAY_TOKEN")) endpoint.token = token;
+  if (endpoint.is_tls())
+    if (const char* ca = std::getenv("WARD_GATEWAY_CA")) endpoint.ca_file = ca;
   return endpoint;
 }
 
 void add_gateway_options(CLI::App* command, GatewayOptions& options) {
   command->add_option("--gateway", options.gateway,
-                      "The gateway: its socket, or http://HOST:PORT with the token in "
-                      "$WARD_GATEWAY_TOKEN (default: $WARD_GATEWAY, else gateway.sock in ward's "
-                      "state directory)");
+                      "The gateway: its socket, or http(s)://HOST:PORT with the token in "
+                      "$WARD_GATEWAY_TOKEN and a private CA in $WARD_GATEWAY_CA (default: "
+                      "$WARD_GATEWAY, else gateway.sock in ward's state directory)");
   command->add_option("-o,--output", options.output, "table, json or yaml")
       ->check(CLI::IsMember({"table", "json", "yaml"}))
       ->capture_default_str();

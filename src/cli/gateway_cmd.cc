@@ -53,6 +53,9 @@ Action add_gateway(CLI::App& app) {
                   "and kept in STATE/token, 0600)");
   cmd->add_flag("--no-auth", options->no_auth,
                 "No token on --listen; refused unless every --listen address is a loopback one");
+  cmd->add_option("--tls-cert", options->tls_cert,
+                  "Serve --listen over HTTPS with this PEM certificate (chain, the leaf first)");
+  cmd->add_option("--tls-key", options->tls_key, "The --tls-cert's PEM private key (unencrypted)");
   auto mcp = std::make_shared<McpSetup>();
   add_mcp_options(cmd, *mcp);
   cmd->add_flag("-v,--verbose", options->verbose, "Log each API request and egress decision");
@@ -72,6 +75,14 @@ Action add_gateway(CLI::App& app) {
     else
       log::warn("ward's CA: {}; HTTPS interception is off for every sandbox",
                 trust.error().describe());
+    if (options->tls_cert.empty() != options->tls_key.empty()) {
+      log::error("--tls-cert and --tls-key go together");
+      return 2;
+    }
+    if (!options->tls_cert.empty() && options->listen.empty()) {
+      log::error("--tls-cert: HTTPS is for --listen addresses; give one (--listen HOST:PORT)");
+      return 2;
+    }
     if (!options->listen.empty() && !options->no_auth) {
       auto token = bearer_token(*token_file, options->state_dir);
       if (!token) {

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <ctime>
 #include <memory>
+#include <optional>
 #include <utility>
 
 #include "base/fd.h"
@@ -23,6 +24,7 @@
 #include "cli/gateway_client.h"
 #include "creds/profile.h"
 #include "creds/scan.h"
+#include "policy/reader.h"
 
 namespace ward::cli {
 namespace {
@@ -663,17 +665,20 @@ void print_status(const Json& s) {
 struct ProviderArgs {
   std::string name;
   std::string profile;
+  std::string profile_file;  // --provider-profile: a user-defined profile
   bool from_existing = false;
   std::vector<std::string> values;
 };
 
-// --from-existing: the profile's variables that are set in ward's environment.
-Result<Json> values_from_environment(const std::string& id) {
-  const creds::Profile* profile = creds::builtin_profile(id);
+// --from-existing: the profile's variables that are set in ward's environment. `profile`: a
+// user-defined one, else the built-in profile `id`.
+Result<Json> values_from_environment(const std::string& id, const creds::Profile* profile) {
+  if (!profile) profile = creds::builtin_profile(id);
   if (!profile) {
     std::string ids;
     for (const auto& b : creds::builtin_ids()) ids += (ids.empty() ? "" : ", ") + b;
-    return fail("--from-existing knows the built-in profiles (" + ids + "), not '" + id +
+    return fail("--from-existing knows the built-in profiles (" + ids + ") and the one given " +
+                "with --provider-profile FILE, not '" + id +
                 "': give its variables with --value VAR=VALUE");
   }
   Json values = Json::object();
@@ -700,9 +705,29 @@ Result<Json> values_from_environment(const std::string& id) {
 }
 
 int create_provider(const GatewayOptions& options, const ProviderArgs& args) {
+  // A user-defined profile is checked here first, for errors that name its file; the gateway
+  // keeps its text with the provider.
+  std::optional<creds::Profile> profile;
+  std::string profile_text;
+  if (!args.profile_file.empty()) {
+    auto text = policy::detail::read_config_file(args.profile_file, "provider profile", 1 << 20);
+    auto loaded = text ? creds::load_profile_string(*text, args.profile_file)
+                       : Result<creds::Profile>(tl::unexpected(text.error()));
+    if (!loaded) {
+      std::fprintf(stderr, "%s\n", loaded.error().message.c_str());
+      return 1;
+    }
+    for (const std::string& warning : loaded->warnings)
+      std::fprintf(stderr, "%s\n", warning.c_str());
+    profile = std::move(*loaded);
+    profile_text = std::move(*text);
+  }
   Json values = Json::object();
   if (args.from_existing) {
-    auto found = values_from_environment(args.profile.empty() ? args.name : args.profile);
+    auto found = values_from_environment(profile                ? profile->id
+                                         : args.profile.empty() ? args.name
+                                                                : args.profile,
+                                         profile ? &*profile : nullptr);
     if (!found) {
       std::fprintf(stderr, "ward: %s\n", found.error().message.c_str());
       return 1;
@@ -723,6 +748,7 @@ int create_provider(const GatewayOptions& options, const ProviderArgs& args) {
   }
   Json body = {{"name", args.name}, {"values", values}};
   if (!args.profile.empty()) body["profile"] = args.profile;
+  if (profile) body["profile_yaml"] = profile_text;
   return show(call(options, {"POST", "/v1/providers", json_body(body, "a value")}), options,
               [](const Json& p) {
                 std::printf("provider %s created (profile %s; variables %s)\n",
@@ -733,7 +759,8 @@ int create_provider(const GatewayOptions& options, const ProviderArgs& args) {
 
 void print_provider(const Json& p) {
   print_fields({{"Name", field(p, "name")},
-                {"Profile", or_dash(field(p, "profile"))},
+                {"Profile", or_dash(field(p, "profile")) +
+                                (p.value("builtin_profile", true) ? "" : " (user-defined)")},
                 {"Variables", or_dash(join_strings(member(p, "variables"), ", "))},
                 {"Created", when(field(p, "created_at"))}});
 }
@@ -958,9 +985,14 @@ Action add_provider(CLI::App& app) {
   create_cmd->add_option("name", args->name, "The provider's name")->required();
   create_cmd->add_option("--profile", args->profile,
                          "Its profile (which variables, which endpoints; default: NAME)");
+  create_cmd
+      ->add_option("--provider-profile", args->profile_file,
+                   "A profile of your own (OpenShell's provider-profile YAML: id, credentials, "
+                   "endpoints), kept by the gateway with the provider")
+      ->excludes(create_cmd->get_option("--profile"));
   create_cmd->add_flag("--from-existing", args->from_existing,
                        "Take the profile's variables from ward's environment (built-in profiles: "
-                       "anthropic, github, gitlab, npm, openai, pypi)");
+                       "anthropic, github, gitlab, npm, openai, pypi; or --provider-profile's)");
   create_cmd
       ->add_option("--value", args->values,
                    "A variable VAR=VALUE, or VAR for ward's value (repeatable)")

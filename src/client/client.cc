@@ -8,10 +8,13 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/http.hpp>
 
 #include <cerrno>
 #include <cstdlib>
+
+#include "tls/context.h"
 
 namespace ward::client {
 namespace {
@@ -49,7 +52,7 @@ bool read_more(Socket& socket, boost::beast::flat_buffer& buffer,
     http::read_some(socket, buffer, parser, ec);
     if (ec != asio::error::would_block) return !ec;
     ec = {};
-    pollfd p{socket.native_handle(), POLLIN, 0};
+    pollfd p{boost::beast::get_lowest_layer(socket).native_handle(), POLLIN, 0};
     const auto left = ticker.every - (Clock::now() - last_tick);
     ::poll(&p, 1,
            static_cast<int>(std::max<long>(
@@ -95,7 +98,7 @@ Result<Response> exchange_on(Socket& socket, const std::string& where, const std
     head.body = std::move(parser.get().body());
     return head;
   }
-  if (ticker.every.count() > 0) socket.non_blocking(true);
+  if (ticker.every.count() > 0) boost::beast::get_lowest_layer(socket).non_blocking(true);
   Clock::time_point last_tick = Clock::now();
   // The string body appends what each read parsed; hand it over and start again.
   std::string& body = parser.get().body();
@@ -116,23 +119,17 @@ Result<Response> exchange_on(Socket& socket, const std::string& where, const std
 Result<Response> exchange(const Endpoint& endpoint, const Request& request,
                           const GatewayClient::DataHandler* on_data,
                           const GatewayClient::Ticker& ticker) {
-  asio::io_context io;
-  boost::system::error_code ec;
   if (endpoint.is_tcp()) {
-    auto parts = split_http_address(endpoint.address);
-    if (!parts)
-      return fail("not a gateway address (http://HOST:PORT): " + endpoint.address, EINVAL);
-    Tcp::resolver resolver(io);
-    auto found = resolver.resolve(parts->first, parts->second, ec);
-    if (ec) return fail("cannot resolve " + parts->first + ": " + ec.message(), ECONNREFUSED);
-    Tcp::socket socket(io);
-    asio::connect(socket, found, ec);
-    if (ec) return fail("cannot connect to the gateway at " + endpoint.address, ec.value());
-    socket.set_option(Tcp::no_delay(true), ec);
-    const std::string authority = endpoint.address.substr(7, endpoint.address.find('/', 7) - 7);
-    return exchange_on(socket, endpoint.address, authority, request, endpoint.token, on_data,
+    auto c = connect_tcp(endpoint);
+    if (!c) return tl::unexpected(c.error());
+    if (c->tls)
+      return exchange_on(*c->tls, endpoint.address, c->authority, request, endpoint.token, on_data,
+                         ticker);
+    return exchange_on(*c->tcp, endpoint.address, c->authority, request, endpoint.token, on_data,
                        ticker);
   }
+  asio::io_context io;
+  boost::system::error_code ec;
   const std::string& path = endpoint.address;
   if (path.size() >= sizeof(sockaddr_un::sun_path))  // asio's endpoint would throw
     return fail("the gateway's socket path " + path + " is too long for a Unix socket",
@@ -145,9 +142,53 @@ Result<Response> exchange(const Endpoint& endpoint, const Request& request,
 
 }  // namespace
 
+Result<Connection> connect_tcp(const Endpoint& endpoint) {
+  auto parts = split_http_address(endpoint.address);
+  if (!parts)
+    return fail(
+        "not a gateway address (http://HOST:PORT or https://HOST:PORT): " + endpoint.address,
+        EINVAL);
+  const auto& [host, port] = *parts;
+  Connection c;
+  c.io = std::make_unique<asio::io_context>();
+  c.authority = host.find(':') == std::string::npos ? host + ":" + port : "[" + host + "]:" + port;
+  boost::system::error_code ec;
+  Tcp::resolver resolver(*c.io);
+  auto found = resolver.resolve(host, port, ec);
+  if (ec) return fail("cannot resolve " + host + ": " + ec.message(), ECONNREFUSED);
+  c.tcp = std::make_unique<Tcp::socket>(*c.io);
+  asio::connect(*c.tcp, found, ec);
+  if (ec) return fail("cannot connect to the gateway at " + endpoint.address, ec.value());
+  c.tcp->set_option(Tcp::no_delay(true), ec);
+  if (!endpoint.is_tls()) return c;
+
+  std::vector<std::string> extra;
+  if (!endpoint.ca_file.empty()) extra.push_back(endpoint.ca_file);
+  auto context = tls::make_upstream_context(extra);
+  if (!context) return tl::unexpected(context.error());
+  c.context = std::make_unique<asio::ssl::context>(std::move(*context));
+  c.tls = std::make_unique<asio::ssl::stream<Tcp::socket>>(std::move(*c.tcp), *c.context);
+  c.tcp.reset();
+  if (auto prepared = tls::prepare_upstream(c.tls->native_handle(), host); !prepared)
+    return tl::unexpected(prepared.error());
+  c.tls->handshake(asio::ssl::stream_base::client, ec);
+  if (ec) {
+    std::string why = tls::verify_failure(c.tls->native_handle());
+    if (why.empty()) why = ec.message();
+    return fail(
+        "TLS with the gateway at " + endpoint.address + " failed: " + why +
+        (endpoint.ca_file.empty() ? " (a private CA: set WARD_GATEWAY_CA to its PEM file)" : ""));
+  }
+  return c;
+}
+
 std::optional<std::pair<std::string, std::string>> split_http_address(std::string_view address) {
-  if (!address.starts_with("http://")) return std::nullopt;
-  address.remove_prefix(7);
+  if (address.starts_with("http://"))
+    address.remove_prefix(7);
+  else if (address.starts_with("https://"))
+    address.remove_prefix(8);
+  else
+    return std::nullopt;
   while (address.ends_with('/')) address.remove_suffix(1);
   std::string host, port;
   if (address.starts_with('[')) {

@@ -4,11 +4,17 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
 
 #include "base/result.h"
 
@@ -29,12 +35,16 @@ struct Response {
   bool ok() const { return status >= 200 && status < 300; }
 };
 
-// Where a gateway listens: a Unix socket path, or http://HOST:PORT (then with `token`).
+// Where a gateway listens: a Unix socket path, or http://HOST:PORT or https://HOST:PORT (then
+// with `token`). An https gateway's certificate is verified against the system's trust store and
+// `ca_file`, for the host name (or IP address) in the address.
 struct Endpoint {
   std::string address;  // as given
   std::string token;    // the bearer token for TCP; "" on a Unix socket
+  std::string ca_file;  // https: a PEM file of CA certificates trusted besides the system's
 
-  bool is_tcp() const { return address.starts_with("http://"); }
+  bool is_tls() const { return address.starts_with("https://"); }
+  bool is_tcp() const { return address.starts_with("http://") || is_tls(); }
 };
 
 // Called every `every` while a streamed answer is silent, and between its pieces when that long
@@ -74,8 +84,20 @@ class GatewayClient {
   Endpoint endpoint_;
 };
 
-// "http://HOST:PORT" → {HOST, PORT}; nullopt when it is not that shape. HOST may be a bracketed
-// IPv6 literal.
+// "http://HOST:PORT" or "https://HOST:PORT" → {HOST, PORT}; nullopt when it is not that shape.
+// HOST may be a bracketed IPv6 literal (returned without the brackets).
 std::optional<std::pair<std::string, std::string>> split_http_address(std::string_view address);
+
+// A TCP connection to a gateway at http(s)://HOST:PORT, the TLS handshake done for https (the
+// stream is then `tls`, else `tcp`): what requests and `ward sandbox connect`'s WebSocket run
+// over. Errors say what failed (err: connect(2)'s errno when that failed).
+struct Connection {
+  std::unique_ptr<boost::asio::io_context> io;
+  std::unique_ptr<boost::asio::ssl::context> context;
+  std::unique_ptr<boost::asio::ip::tcp::socket> tcp;                            // http
+  std::unique_ptr<boost::asio::ssl::stream<boost::asio::ip::tcp::socket>> tls;  // https
+  std::string authority;  // HOST:PORT, for the Host header
+};
+Result<Connection> connect_tcp(const Endpoint& endpoint);
 
 }  // namespace ward::client

@@ -19,10 +19,13 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
@@ -32,6 +35,7 @@
 #include <boost/url/parse.hpp>
 
 #include <ctime>
+#include <deque>
 #include <fstream>
 #include <map>
 #include <regex>
@@ -47,6 +51,7 @@
 #include "gateway/spec.h"
 #include "gateway/store.h"
 #include "policy/policy.h"
+#include "tls/context.h"
 
 extern char** environ;
 
@@ -157,6 +162,8 @@ class Gateway {
   // ---- the API ----
   asio::awaitable<void> accept_loop(local::acceptor& acceptor);
   asio::awaitable<void> accept_tcp(asio::ip::tcp::acceptor& acceptor, bool loopback);
+  // An HTTPS connection (--tls-cert): its plaintext is served by serve() through a socket pair.
+  asio::awaitable<void> serve_tls(asio::ip::tcp::socket socket, bool loopback);
   // The --listen checks: the bearer token, and Host/Origin on a loopback address.
   std::optional<Reply> refuse_tcp(const Request& req, bool loopback) const;
   asio::awaitable<void> serve(Socket socket, bool tcp, bool loopback);
@@ -202,6 +209,7 @@ class Gateway {
   Store store_;
   SecretStore secrets_;
   std::map<std::string, std::unique_ptr<Runtime>> runtimes_;
+  std::optional<asio::ssl::context> tls_;  // --tls-cert/--tls-key: --listen serves HTTPS
   std::string exe_;
   std::int64_t started_at_ = unix_now();
   bool stopping_ = false;
@@ -349,11 +357,17 @@ asio::awaitable<Reply> Gateway::start_sandbox(SandboxRecord& record) {
 Result<std::shared_ptr<creds::Vault>> Gateway::make_vault(const SandboxRecord& record,
                                                           const std::vector<std::string>& reuse) {
   std::vector<const creds::Profile*> profiles;
+  std::deque<creds::Profile> user_defined;  // Vault::create copies what it needs from them
   std::vector<std::string> values;
   for (const std::string& name : record.providers) {
     auto found = store_.find_provider(name);
     if (!found || !*found) return fail("provider " + name + " does not exist");
     const creds::Profile* profile = creds::builtin_profile((*found)->profile);
+    if (!(*found)->profile_yaml.empty()) {
+      auto loaded = creds::load_profile_string((*found)->profile_yaml, "profile of " + name);
+      if (!loaded) return fail("provider " + name + ": " + loaded.error().message);
+      profile = &user_defined.emplace_back(std::move(*loaded));
+    }
     if (!profile) return fail("provider " + name + ": unknown profile " + (*found)->profile);
     profiles.push_back(profile);
     if (auto v = secrets_.get(name))
@@ -573,10 +587,96 @@ asio::awaitable<void> Gateway::accept_tcp(asio::ip::tcp::acceptor& acceptor, boo
     if (ec) continue;
     boost::system::error_code ignored;
     socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+    if (tls_) {
+      asio::co_spawn(io_, serve_tls(std::move(socket), loopback), asio::detached);
+      continue;
+    }
     const int family = socket.local_endpoint().protocol().family();
     Socket generic(io_, asio::generic::stream_protocol(family, IPPROTO_TCP), socket.release());
     asio::co_spawn(io_, serve(std::move(generic), true, loopback), asio::detached);
   }
+}
+
+using TlsStream = asio::ssl::stream<asio::ip::tcp::socket>;
+
+// The two directions of an HTTPS connection's relay. The client's end (close_notify, or the
+// connection closing) closes the plaintext side, which serve() sees as the client going away
+// (an exec is then cancelled, as on any connection).
+asio::awaitable<void> tls_to_plain(TlsStream& tls, Socket& plain) {
+  std::array<char, 16 * 1024> buffer;
+  for (;;) {
+    auto [ec, n] = co_await tls.async_read_some(asio::buffer(buffer), kNoThrow);
+    if (n > 0) {
+      std::tuple<boost::system::error_code, std::size_t> written =
+          co_await asio::async_write(plain, asio::buffer(buffer.data(), n), kNoThrow);
+      if (std::get<0>(written)) co_return;
+    }
+    if (ec) co_return;
+  }
+}
+
+asio::awaitable<void> plain_to_tls(Socket& plain, TlsStream& tls) {
+  std::array<char, 16 * 1024> buffer;
+  for (;;) {
+    auto [ec, n] = co_await plain.async_read_some(asio::buffer(buffer), kNoThrow);
+    if (n > 0) {
+      std::tuple<boost::system::error_code, std::size_t> written =
+          co_await asio::async_write(tls, asio::buffer(buffer.data(), n), kNoThrow);
+      if (std::get<0>(written)) co_return;
+    }
+    if (ec) co_return;
+  }
+}
+
+asio::awaitable<void> Gateway::serve_tls(asio::ip::tcp::socket socket, bool loopback) {
+  using namespace asio::experimental::awaitable_operators;
+  asio::steady_timer deadline(io_);
+  // A client that connects and never completes a handshake holds nothing for long.
+  deadline.expires_after(std::chrono::seconds(10));
+  std::variant<std::tuple<boost::system::error_code>, std::tuple<boost::system::error_code>>
+      readable = co_await (socket.async_wait(asio::ip::tcp::socket::wait_read, kNoThrow) ||
+                           deadline.async_wait(kNoThrow));
+  unsigned char first = 0;
+  if (readable.index() != 0 ||
+      ::recv(socket.native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT) != 1)
+    co_return;
+  if (first != 0x16) {  // not a TLS handshake record: plain HTTP gets an answer it can read
+    static constexpr std::string_view kBody =
+        R"({"error":"https_required","message":"this address serves HTTPS: use https://"})";
+    const std::string answer =
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n"
+        "Content-Length: " +
+        std::to_string(kBody.size()) + "\r\n\r\n" + std::string(kBody);
+    co_await asio::async_write(socket, asio::buffer(answer), kNoThrow);
+    co_return;
+  }
+  TlsStream tls(std::move(socket), *tls_);
+  std::variant<std::tuple<boost::system::error_code>, std::tuple<boost::system::error_code>>
+      shaken = co_await (tls.async_handshake(asio::ssl::stream_base::server, kNoThrow) ||
+                         deadline.async_wait(kNoThrow));
+  if (shaken.index() != 0 || std::get<0>(std::get<0>(shaken))) {
+    if (options_.verbose)
+      log::info("TLS handshake on --listen failed: {}",
+                shaken.index() != 0 ? std::string("timed out")
+                                    : std::get<0>(std::get<0>(shaken)).message());
+    co_return;
+  }
+  int pair[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) co_return;
+  Socket plain(io_, asio::generic::stream_protocol(AF_UNIX, 0), pair[0]);
+  asio::co_spawn(
+      io_, serve(Socket(io_, asio::generic::stream_protocol(AF_UNIX, 0), pair[1]), true, loopback),
+      asio::detached);
+  // Until either side ends; the other direction is then cancelled.
+  std::variant<std::monostate, std::monostate> ended =
+      co_await (plain_to_tls(plain, tls) || tls_to_plain(tls, plain));
+  if (ended.index() == 0) {
+    // The gateway ended the connection: close_notify, for a client to tell the end from a cut.
+    deadline.expires_after(std::chrono::seconds(2));
+    co_await (tls.async_shutdown(kNoThrow) || deadline.async_wait(kNoThrow));
+  }
+  boost::system::error_code ignored;
+  tls.next_layer().close(ignored);
 }
 
 // The host part of a Host header or an Origin's authority: "localhost", "127.0.0.1", "::1".
@@ -1581,15 +1681,41 @@ asio::awaitable<Reply> Gateway::files_put(const SandboxRecord& record, const Que
 // ---- providers ----
 
 Reply Gateway::providers_post(const json& body) {
-  if (auto bad = check_fields(body, {"name", "profile", "values"}, {"name", "values"})) return *bad;
+  if (auto bad =
+          check_fields(body, {"name", "profile", "profile_yaml", "values"}, {"name", "values"}))
+    return *bad;
   if (!body["name"].is_string() || !valid_name(body["name"]))
     return Reply::error(400, "invalid_name", "a provider name is 1-63 characters of a-z, 0-9, '-'");
   const std::string name = body["name"];
-  if (body.contains("profile") && !body["profile"].is_string())
-    return Reply::error(400, "bad_request", "profile must be a string");
-  const std::string profile_id = body.value("profile", name);
-  const creds::Profile* profile = creds::builtin_profile(profile_id);
-  if (!profile) return Reply::error(400, "bad_request", "no built-in profile named " + profile_id);
+  if ((body.contains("profile") && !body["profile"].is_string()) ||
+      (body.contains("profile_yaml") && !body["profile_yaml"].is_string()))
+    return Reply::error(400, "bad_request", "profile and profile_yaml are strings");
+  // A user-defined profile comes as its file's text and is kept with the provider.
+  std::optional<creds::Profile> loaded;
+  const std::string profile_yaml = body.value("profile_yaml", "");
+  if (body.contains("profile_yaml")) {
+    auto made = creds::load_profile_string(profile_yaml, "profile_yaml");
+    if (!made) {
+      // One "profile_yaml:LINE:COLUMN: error: KEY: message" per problem.
+      json lines = json::array();
+      for (std::string_view line : split(made.error().message, '\n'))
+        if (!line.empty()) lines.push_back(line);
+      return Reply::json(400, {{"error", "invalid_profile"},
+                               {"message", lines.empty() ? json("invalid profile") : lines[0]},
+                               {"diagnostics", lines}});
+    }
+    loaded = std::move(*made);
+    if (body.contains("profile") && body["profile"] != loaded->id)
+      return Reply::error(400, "bad_request",
+                          "profile " + body["profile"].get<std::string>() +
+                              " is not the id of profile_yaml (" + loaded->id + ")");
+  }
+  const std::string profile_id = loaded ? loaded->id : body.value("profile", name);
+  const creds::Profile* profile = loaded ? &*loaded : creds::builtin_profile(profile_id);
+  if (!profile)
+    return Reply::error(400, "bad_request",
+                        "no built-in profile named " + profile_id +
+                            " (give a profile of your own as profile_yaml)");
   if (!body["values"].is_object() || body["values"].empty())
     return Reply::error(400, "bad_request", "values is an object of VARIABLE: value");
   std::map<std::string, std::string> values;
@@ -1602,7 +1728,7 @@ Reply Gateway::providers_post(const json& body) {
       return Reply::error(400, "bad_request", "profile " + profile_id + " has no variable " + k);
     values[k] = v.get<std::string>();
   }
-  ProviderRecord record{name, profile_id, {}, unix_now()};
+  ProviderRecord record{name, profile_id, profile_yaml, {}, unix_now()};
   for (const auto& [k, v] : values) record.variables.push_back(k);
   if (auto r = store_.insert_provider(record); !r) {
     if (r.error().message == "already exists")
@@ -1689,7 +1815,15 @@ int Gateway::run() {
     }
   }
 
-  // --listen: TCP listeners.
+  // --listen: TCP listeners, HTTPS with --tls-cert.
+  if (!options_.tls_cert.empty()) {
+    auto context = tls::make_server_context(options_.tls_cert, options_.tls_key);
+    if (!context) {
+      log::error("--tls-cert/--tls-key: {}", context.error().describe());
+      return 1;
+    }
+    tls_.emplace(std::move(*context));
+  }
   std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> tcp;
   for (const std::string& address : options_.listen) {
     const auto colon = address.rfind(':');
@@ -1722,7 +1856,7 @@ int Gateway::run() {
       log::error("--listen {}: {}", address, ec.message());
       return 1;
     }
-    log::info("gateway listening on http://{} ({})", address,
+    log::info("gateway listening on {}://{} ({})", tls_ ? "https" : "http", address,
               options_.no_auth ? "no token: loopback only" : "bearer token");
     asio::co_spawn(io_, accept_tcp(*acceptor, ip.is_loopback()), asio::detached);
     tcp.push_back(std::move(acceptor));

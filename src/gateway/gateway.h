@@ -47,6 +47,8 @@ struct GatewayOptions {
   std::vector<std::string> listen;
   std::string token;
   bool no_auth = false;
+  // With both: --listen serves HTTPS (TLS >= 1.2) with this PEM certificate chain and key.
+  std::string tls_cert, tls_key;
   // Served at /mcp; unset: 404.
   HandOffHandler mcp;
   // Runs on a thread of its own once the gateway's socket listens (`ward mcp --embedded`).

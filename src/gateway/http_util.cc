@@ -112,6 +112,7 @@ std::string rfc3339(std::int64_t t) {
 json provider_json(const ProviderRecord& p) {
   return {{"name", p.name},
           {"profile", p.profile},
+          {"builtin_profile", p.profile_yaml.empty()},
           {"variables", p.variables},
           {"created_at", rfc3339(p.created_at)}};
 }

@@ -61,6 +61,8 @@ CREATE TABLE providers (
   created_at INTEGER NOT NULL
 );
 )sql",
+    // A provider made from a user-defined profile keeps that profile's YAML ('' for a built-in).
+    "ALTER TABLE providers ADD COLUMN profile_yaml TEXT NOT NULL DEFAULT ''",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -275,7 +277,10 @@ Result<std::vector<PolicyRevision>> query_revisions(sqlite3* db, const std::stri
 }
 
 Result<ProviderRecord> read_provider(const Statement& s) {
-  ProviderRecord r{.name = s.text(0), .profile = s.text(1), .created_at = s.integer(3)};
+  ProviderRecord r{.name = s.text(0),
+                   .profile = s.text(1),
+                   .profile_yaml = s.text(4),
+                   .created_at = s.integer(3)};
   auto variables = string_list(s.text(2), "variables of provider " + r.name);
   if (!variables) return tl::unexpected(variables.error());
   r.variables = std::move(*variables);
@@ -472,19 +477,22 @@ Result<void> Store::insert_provider(const ProviderRecord& record) {
   auto variables = dump(json(record.variables), "a variable of provider " + record.name);
   if (!variables) return tl::unexpected(variables.error());
   Statement s(db_,
-              "INSERT INTO providers (name, profile, variables, created_at) "
-              "VALUES (?1, ?2, ?3, ?4)");
+              "INSERT INTO providers (name, profile, variables, created_at, profile_yaml) "
+              "VALUES (?1, ?2, ?3, ?4, ?5)");
   s.bind(1, record.name);
   s.bind(2, record.profile);
   s.bind(3, *variables);
   s.bind(4, record.created_at);
+  s.bind(5, record.profile_yaml);
   auto r = s.run();
   if (!r && is_duplicate(db_)) return fail("already exists");
   return r;
 }
 
 Result<std::optional<ProviderRecord>> Store::find_provider(const std::string& name) {
-  Statement s(db_, "SELECT name, profile, variables, created_at FROM providers WHERE name = ?1");
+  Statement s(
+      db_,
+      "SELECT name, profile, variables, created_at, profile_yaml FROM providers WHERE name = ?1");
   s.bind(1, name);
   auto row = s.step();
   if (!row) return tl::unexpected(row.error());
@@ -495,7 +503,9 @@ Result<std::optional<ProviderRecord>> Store::find_provider(const std::string& na
 }
 
 Result<std::vector<ProviderRecord>> Store::list_providers() {
-  Statement s(db_, "SELECT name, profile, variables, created_at FROM providers ORDER BY name");
+  Statement s(db_,
+              "SELECT name, profile, variables, created_at, profile_yaml FROM providers "
+              "ORDER BY name");
   std::vector<ProviderRecord> out;
   for (;;) {
     auto row = s.step();

@@ -45,7 +45,8 @@ struct PolicyRevision {
 
 struct ProviderRecord {
   std::string name;
-  std::string profile;  // the profile id (built-in or loaded)
+  std::string profile;       // the profile id (built-in or loaded)
+  std::string profile_yaml;  // a user-defined profile's file as given; "" for a built-in one
   std::vector<std::string> variables;
   std::int64_t created_at = 0;
 };

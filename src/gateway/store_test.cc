@@ -127,7 +127,7 @@ TEST(Store, CreatesSchemaInWalModeWithMode0600) {
     EXPECT_EQ(mode_of(path + "-shm"), 0600u);
     auto version = store.setting("schema_version");
     ASSERT_TRUE(version);
-    EXPECT_EQ(*version, std::optional<std::string>("1"));
+    EXPECT_EQ(*version, std::optional<std::string>("2"));
   }
   EXPECT_EQ(query_text(path, "PRAGMA journal_mode"), "wal");
   EXPECT_EQ(query_text(path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"),
@@ -428,7 +428,43 @@ TEST(Store, ReopeningKeepsEverything) {
   EXPECT_EQ((*store.active_revision(kIdA))->content, "two");
   EXPECT_TRUE(store.find_provider("github")->has_value());
   EXPECT_EQ(*store.setting("k"), std::optional<std::string>("v"));
-  EXPECT_EQ(*store.setting("schema_version"), std::optional<std::string>("1"));
+  EXPECT_EQ(*store.setting("schema_version"), std::optional<std::string>("2"));
+}
+
+// A database a version-1 gateway wrote (no profile_yaml column) opens, migrated, with its
+// providers intact and marked built-in.
+TEST(Store, MigratesAVersion1Database) {
+  TempDir dir;
+  const std::string path = dir / "state.db";
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    const char* v1 =
+        "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "INSERT INTO settings VALUES ('schema_version', '1');"
+        "CREATE TABLE sandboxes (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, status TEXT NOT "
+        "NULL, reason TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, "
+        "spec TEXT NOT NULL, workdir TEXT NOT NULL, managed_workspace INTEGER NOT NULL, labels "
+        "TEXT NOT NULL, providers TEXT NOT NULL, exit_code INTEGER, exit_signal INTEGER NOT "
+        "NULL, exit_at INTEGER NOT NULL);"
+        "CREATE TABLE policy_revisions (sandbox_id TEXT NOT NULL, revision INTEGER NOT NULL, "
+        "hash TEXT NOT NULL, content TEXT NOT NULL, status TEXT NOT NULL, created_at INTEGER "
+        "NOT NULL, PRIMARY KEY (sandbox_id, revision));"
+        "CREATE TABLE providers (name TEXT PRIMARY KEY, profile TEXT NOT NULL, variables TEXT "
+        "NOT NULL, created_at INTEGER NOT NULL);"
+        "INSERT INTO providers VALUES ('github', 'github', '[\"GITHUB_TOKEN\"]', 7);";
+    ASSERT_EQ(sqlite3_exec(db, v1, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  }
+  Store store = open_store(path);
+  EXPECT_EQ(*store.setting("schema_version"), std::optional<std::string>("2"));
+  auto found = store.find_provider("github");
+  ASSERT_TRUE(found && found->has_value());
+  EXPECT_EQ((*found)->variables, std::vector<std::string>{"GITHUB_TOKEN"});
+  EXPECT_EQ((*found)->profile_yaml, "");
+  ASSERT_TRUE(
+      store.insert_provider({.name = "mine", .profile = "acme", .profile_yaml = "id: acme\n"}));
+  EXPECT_EQ((*store.find_provider("mine"))->profile_yaml, "id: acme\n");
 }
 
 TEST(Sha256, KnownVectors) {

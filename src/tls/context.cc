@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -146,13 +147,13 @@ void free_infos(STACK_OF(X509_INFO) * infos) {
 
 Result<void> add_ca_file(X509_STORE* store, const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return fail_errno("cannot open upstream CA file " + path);
+  if (!fd) return fail_errno("cannot open CA file " + path);
   auto text = files::read_all(fd.get(), path);
   if (!text) return tl::unexpected(text.error());
   BioPtr bio(BIO_new_mem_buf(text->data(), static_cast<int>(text->size())));
   std::unique_ptr<STACK_OF(X509_INFO), OsslDeleter<free_infos>> infos(
       bio ? PEM_X509_INFO_read_bio(bio.get(), nullptr, no_passphrase, nullptr) : nullptr);
-  if (!infos) return fail(openssl_error("upstream CA file " + path + " is not PEM"));
+  if (!infos) return fail(openssl_error("CA file " + path + " is not PEM"));
   ERR_clear_error();
   int added = 0;
   for (int i = 0; i < sk_X509_INFO_num(infos.get()); ++i) {
@@ -162,7 +163,7 @@ Result<void> add_ca_file(X509_STORE* store, const std::string& path) {
       return fail(openssl_error("cannot add the certificates of " + path));
     ++added;
   }
-  if (added == 0) return fail("upstream CA file " + path + " holds no PEM certificate");
+  if (added == 0) return fail("CA file " + path + " holds no PEM certificate");
   return {};
 }
 
@@ -199,6 +200,24 @@ void use_leaf(SSL* ssl, const Leaf& leaf) {
     log::error("{}", openssl_error("use_leaf: the leaf for " + leaf.host + " is unusable"));
     std::abort();
   }
+}
+
+Result<context> make_server_context(const std::string& cert_file, const std::string& key_file) {
+  context ctx(context::tls_server);
+  SSL_CTX* c = ctx.native_handle();
+  common_options(c);
+  SSL_CTX_set_alpn_select_cb(c, select_http11, nullptr);
+  SSL_CTX_set_default_passwd_cb(c, no_passphrase);
+  if (::access(cert_file.c_str(), R_OK) != 0) return fail_errno("cannot read " + cert_file);
+  if (::access(key_file.c_str(), R_OK) != 0) return fail_errno("cannot read " + key_file);
+  if (SSL_CTX_use_certificate_chain_file(c, cert_file.c_str()) != 1)
+    return fail(openssl_error(cert_file + " is not a PEM certificate (chain)"));
+  if (SSL_CTX_use_PrivateKey_file(c, key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    const bool other_key = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
+    return fail(openssl_error(key_file + (other_key ? " is not the key of " + cert_file
+                                                    : " is not an unencrypted PEM private key")));
+  }
+  return ctx;
 }
 
 Result<context> make_upstream_context(const std::vector<std::string>& extra_ca_files) {

@@ -22,13 +22,20 @@ namespace ward::tls {
 // handshake skips the certificate and the signature.
 boost::asio::ssl::context make_server_context();
 
+// A server with a certificate of its own: a PEM chain (the leaf first) and its unencrypted PEM
+// key, as `ward gateway --tls-cert --tls-key` takes them. TLS >= 1.2, ALPN http/1.1 when
+// offered. Errors name the file and OpenSSL's reason.
+Result<boost::asio::ssl::context> make_server_context(const std::string& cert_file,
+                                                      const std::string& key_file);
+
 // Sets `leaf`'s certificate and key on one connection (before its handshake).
 void use_leaf(SSL* ssl, const Leaf& leaf);
 
 // The upstream side: peer verification against the host's trust store (OpenSSL's defaults,
 // which honour SSL_CERT_FILE / SSL_CERT_DIR; the system bundles of bundle.h when the compiled-in
 // locations do not exist) plus each of `extra_ca_files` (--upstream-ca: PEM certificates; an
-// unreadable file or one without a certificate is an error naming it).
+// unreadable file or one without a certificate is an error naming it). Also the client of a
+// gateway served over HTTPS (WARD_GATEWAY_CA).
 Result<boost::asio::ssl::context> make_upstream_context(
     const std::vector<std::string>& extra_ca_files);
 

@@ -124,10 +124,7 @@ void EgressFixture::start_upstream(const std::vector<std::string>& extra) {
   ASSERT_TRUE(up_->ok()) << up_->error();
 }
 
-void EgressFixture::make_test_certs() {
-  if (!certs_.empty()) return;
-  if (::access("/usr/bin/openssl", X_OK) != 0) GTEST_SKIP() << "openssl is not installed";
-  const std::string dir = dir_->mkdir("certs");
+std::string make_test_ca(const std::string& dir, const std::string& san, const std::string& leaf) {
   const std::string ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
   const std::string script =
       "set -e; cd " + shell_quote(dir) + "\n" +
@@ -135,17 +132,31 @@ void EgressFixture::make_test_certs() {
       "openssl req -x509 " + ec +
       " -days 2 -subj /CN=ward-test-ca -keyout ca.key -out ca.pem "
       "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign\n"
-      "printf 'subjectAltName=DNS:api.test,DNS:other.test\\nbasicConstraints=CA:FALSE\\n"
-      "extendedKeyUsage=serverAuth\\n' > leaf.ext\n"
-      // The leaf for api.test and other.test.
+      "printf 'subjectAltName=" +
+      san +
+      "\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' > leaf.ext\n"
+      // The leaf.
       "openssl req " +
-      ec +
-      " -subj /CN=api.test -keyout leaf.key -out leaf.csr\n"
-      "openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
-      "-extfile leaf.ext -out leaf.pem\n"
+      ec + " -subj /CN=ward-test -keyout " + leaf + ".key -out " + leaf +
+      ".csr\n"
+      "openssl x509 -req -in " +
+      leaf + ".csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile leaf.ext -out " +
+      leaf + ".pem\nchmod 644 ca.pem " + leaf + ".pem\n";
+  std::string out = sh_output("/bin/sh -c " + shell_quote(script) + " 2>&1 || echo FAILED");
+  return out.find("FAILED") == std::string::npos ? "" : out;
+}
+
+void EgressFixture::make_test_certs() {
+  if (!certs_.empty()) return;
+  if (::access("/usr/bin/openssl", X_OK) != 0) GTEST_SKIP() << "openssl is not installed";
+  const std::string dir = dir_->mkdir("certs");
+  if (std::string failed = make_test_ca(dir, "DNS:api.test,DNS:other.test"); !failed.empty())
+    FAIL() << "generating the test certificates: " << failed;
+  const std::string ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+  const std::string script =
+      "set -e; cd " + shell_quote(dir) + "\n" +
       // Self-signed, for api.test.
-      "openssl req -x509 " +
-      ec +
+      "openssl req -x509 " + ec +
       " -days 2 -subj /CN=api.test -keyout self.key -out self.pem "
       "-addext subjectAltName=DNS:api.test\n"
       // Signed by the CA, for api.test, but expired: -days -1 puts notAfter a day before now.

@@ -38,6 +38,12 @@ inline bool ward_has_egress() {
 
 // `cmd` through /bin/sh: its stdout, trailing newlines and spaces removed.
 std::string sh_output(const std::string& cmd);
+
+// In `dir`: a test CA (ca.pem, ca.key; ECDSA P-256, two days) and a leaf it signed,
+// LEAF.pem/LEAF.key, for `san` ("DNS:api.test,IP:127.0.0.1"). "" when that worked, else
+// openssl's output.
+std::string make_test_ca(const std::string& dir, const std::string& san,
+                         const std::string& leaf = "leaf");
 int count_of(const std::string& haystack, const std::string& needle);
 
 // One endpoint in flow style. `ports`: "port: 8080" or "ports: [8080, 8081]"; `extra`: more

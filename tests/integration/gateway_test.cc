@@ -588,6 +588,30 @@ TEST_P(GatewayTest, ProviderValuesNeverLeaveTheGateway) {
       409);
   EXPECT_EQ(g.post("/v1/providers", {{"name", "bad"}, {"values", {{"NOT_A_VAR", "x"}}}}).status,
             400);
+  // A user-defined profile is checked whole before anything is kept: every problem, each with
+  // its line and column; an id that contradicts `profile` is refused too.
+  const std::string broken =
+      "id: mine\ndisplay_name: Mine\ncredentials:\n  - name: t\n    env_vars: [MINE_TOKEN]\n"
+      "    colour: blue\nendpoints: 7\n";
+  HttpReply invalid =
+      g.post("/v1/providers",
+             {{"name", "mine"}, {"profile_yaml", broken}, {"values", {{"MINE_TOKEN", secret}}}});
+  EXPECT_EQ(invalid.status, 400) << invalid.body;
+  EXPECT_EQ(invalid.json_body().value("error", ""), "invalid_profile") << invalid.body;
+  const json diagnostics = invalid.json_body().value("diagnostics", json::array());
+  ASSERT_EQ(diagnostics.size(), 2u) << invalid.body;
+  EXPECT_EQ(diagnostics[0].get<std::string>().rfind("profile_yaml:6:5:", 0), 0u) << invalid.body;
+  EXPECT_EQ(diagnostics[1].get<std::string>().rfind("profile_yaml:7:12:", 0), 0u) << invalid.body;
+  EXPECT_EQ(invalid.body.find(secret), std::string::npos);
+  const std::string fine =
+      "id: mine\ndisplay_name: Mine\ncredentials:\n  - name: t\n    env_vars: [MINE_TOKEN]\n";
+  EXPECT_EQ(g.post("/v1/providers", {{"name", "mine"},
+                                     {"profile", "github"},
+                                     {"profile_yaml", fine},
+                                     {"values", {{"MINE_TOKEN", "x"}}}})
+                .status,
+            400);
+  EXPECT_EQ(g.get("/v1/providers/mine").status, 404) << "a refused provider was kept";
   json s =
       g.create({{"name", "cred"}, {"policy", policy_with_network()}, {"providers", {"github"}}});
   EXPECT_EQ(s.dump().find(secret), std::string::npos);

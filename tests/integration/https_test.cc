@@ -969,6 +969,95 @@ TEST_P(HttpsTest, CredentialsReachOnlyBoundEndpointsAndNeverTheSandbox) {
   }
 }
 
+// The same credential through `ward gateway`: a provider made from a user-defined profile
+// (`ward provider create --provider-profile FILE --from-existing`), kept by the gateway and
+// attached to a long-lived sandbox. The value reaches the bound endpoint, and only it; the
+// sandbox, the CLI's output, the API's answers and the gateway's files but its secret store never
+// hold it; the profile outlives the gateway (restarted, the sandbox started again, it still works).
+TEST_P(HttpsTest, AGatewayProviderFromAUserDefinedProfile) {
+  ASSERT_NO_FATAL_FAILURE(start({"--log-headers"}));
+  if (IsSkipped()) return;
+  const std::string canary = random_canary();
+  const std::vector<std::string> provider = token_provider(
+      canary, "{host: api.test, port: 8443, protocol: rest, access: full, enforcement: enforce}");
+  const std::string profile = provider.back();
+  const std::string p = policy(rule("api", {endpoint("api.test", "port: 8443", true, kFull)}) +
+                               rule("other", {endpoint("other.test", "port: 8443", true, kFull)}));
+  const std::string state = dir_->mkdir("gateway-state", 0700);
+  const std::string logs = dir_->mkdir("gateway-logs");
+  RunOptions cli = run_options();
+  cli.env = {"WARD_GATEWAY=" + state + "/gateway.sock"};
+  auto start_gateway = [&] {
+    RunOptions o = run_options();
+    o.env = {"WARD_STATE_DIR=" + state};  // not the canary: the gateway is given it over its API
+    o.timeout = std::chrono::seconds(600);
+    auto g = std::make_unique<Background>(
+        ward_background({"gateway", "--state-dir", state, "--hosts", hosts_, "--upstream-ca", ca(),
+                         "--stop-sandboxes-on-exit"},
+                        o, logs),
+        logs);
+    EXPECT_TRUE(
+        wait_until([&] { return ward({"status"}, cli).exit_code == 0; }, std::chrono::seconds(10)))
+        << g->err();
+    return g;
+  };
+  auto gateway = start_gateway();
+
+  RunOptions with_secret = cli;
+  with_secret.env.push_back("WARD_TEST_TOKEN=" + canary);
+  Result made = ward(
+      {"provider", "create", "tok", "--provider-profile", profile, "--from-existing"}, with_secret);
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  Result shown = ward({"provider", "get", "tok", "-o", "json"}, cli);
+  const json shown_json = parse_json(shown.out);
+  EXPECT_EQ(at(shown_json, "/builtin_profile", true), false) << shown.out;
+  EXPECT_EQ(at(shown_json, "/profile", ""), "wardtest") << shown.out;
+  Result created = ward({"sandbox", "create", "box", "-p", p, "--provider", "tok"}, cli);
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+
+  const std::string bearer = "-H \"Authorization: Bearer $WARD_TEST_TOKEN\" ";
+  auto exec = [&](const std::string& command) {
+    return ward({"sandbox", "exec", "box", "--", "/bin/sh", "-c", command}, cli);
+  };
+  Result placeholder = exec("printf %s \"$WARD_TEST_TOKEN\"");
+  ASSERT_EQ(placeholder.exit_code, 0) << placeholder.err;
+  EXPECT_FALSE(placeholder.out.empty()) << "WARD_TEST_TOKEN is not set inside";
+  Result bound = exec(fetch(bearer + "https://api.test:8443/quiet/gateway-bearer"));
+  EXPECT_EQ(reply({bound.exit_code, bound.out}).status, 200) << bound.out << bound.err;
+  EXPECT_EQ(header(headers_seen("GET", "/quiet/gateway-bearer"), "authorization"),
+            "Bearer " + canary);
+  Result elsewhere = exec(fetch(bearer + "https://other.test:8443/quiet/gateway-mismatch"));
+  Reply m = reply({elsewhere.exit_code, elsewhere.out});
+  EXPECT_EQ(m.status, 403) << m;
+  EXPECT_EQ(at(m.j, "/error", ""), "credential_endpoint_mismatch") << m;
+  EXPECT_EQ(up_->requests("gateway-mismatch"), 0) << up_->log();
+
+  // Stopped with its sandboxes and started again: the profile comes from the gateway's database.
+  ::kill(gateway->pid(), SIGTERM);
+  EXPECT_EQ(gateway->wait(std::chrono::seconds(30)), 0) << gateway->err();
+  gateway = start_gateway();
+  Result restarted = ward({"sandbox", "start", "box"}, cli);
+  EXPECT_EQ(restarted.exit_code, 0) << restarted.err;
+  Result again = exec(fetch(bearer + "https://api.test:8443/quiet/gateway-again"));
+  EXPECT_EQ(reply({again.exit_code, again.out}).status, 200) << again.out << again.err;
+  EXPECT_EQ(header(headers_seen("GET", "/quiet/gateway-again"), "authorization"),
+            "Bearer " + canary);
+
+  std::vector<std::pair<std::string, std::string>> places = {
+      {"the CLI's output", made.out + made.err + shown.out + created.out + placeholder.out +
+                               bound.out + bound.err + elsewhere.out + again.out + again.err},
+      {"the gateway's log", gateway->err() + gateway->out()},
+  };
+  for (auto& file : files_under(state))
+    if (!file.first.ends_with("/secrets.json")) places.push_back(std::move(file));
+  EXPECT_NE(up_->log().find(canary), std::string::npos);  // the positive control
+  for (const auto& [where, content] : places)
+    EXPECT_EQ(content.find(canary), std::string::npos) << "the secret is in " << where;
+  EXPECT_EQ(ward({"sandbox", "delete", "box"}, cli).exit_code, 0);
+  ::kill(gateway->pid(), SIGTERM);
+  EXPECT_EQ(gateway->wait(std::chrono::seconds(30)), 0) << gateway->err();
+}
+
 // Websockets through an intercepted endpoint: the handshake (101) and text frames pass both
 // ways. With websocket_credential_rewrite and the provider bound there, a placeholder in a text
 // frame reaches the upstream as the secret (also where the frame's length then needs another

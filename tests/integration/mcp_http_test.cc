@@ -256,17 +256,8 @@ class McpGateway {
     options.timeout = 600s;
     process_ =
         std::make_unique<Background>(ward_background(args, options, dir_.path()), dir_.path());
-    const std::string auth = token.empty() ? "" : "Authorization: Bearer " + token + "\r\n";
-    ready_ = wait_until(
-        [&] {
-          auto c = Conn::tcp(port_);
-          if (!c->connected()) return false;
-          c->send(request_bytes("GET", "/v1/status", port_, auth));
-          c->read_to_end(2s);
-          auto r = parse_replies(c->raw());
-          return !r.empty() && r[0].status == 200;
-        },
-        10s);
+    // The TCP listeners listen before the Unix socket answers.
+    ready_ = wait_until([&] { return api("GET", "/v1/status").status == 200; }, 10s);
   }
   ~McpGateway() {
     ::kill(process_->pid(), SIGTERM);
@@ -493,6 +484,137 @@ TEST(McpHttpAuth, NoAuthIsRefusedOnAnAddressThatIsNotLoopback) {
     EXPECT_NE(r.exit_code, 0) << listen.back();
     EXPECT_TRUE(contains(r.err, "--no-auth")) << r.err;
     EXPECT_TRUE(contains(r.err, "loopback")) << r.err;
+  }
+}
+
+// ---- HTTPS on --listen ----
+
+TEST(GatewayHttps, TheCliAndCurlUseAnHttpsGatewayWhoseCertificateTheyVerify) {
+  if (::access("/usr/bin/openssl", X_OK) != 0) GTEST_SKIP() << "openssl is not installed";
+  TempDir pki(Mode::kRoot);
+  const std::string trusted = pki.mkdir("trusted"), foreign = pki.mkdir("foreign");
+  ASSERT_EQ(make_test_ca(trusted, "DNS:localhost,IP:127.0.0.1", "gateway"), "");
+  ASSERT_EQ(make_test_ca(foreign, "DNS:localhost,IP:127.0.0.1", "gateway"), "");
+  const std::string token = "tls-" + std::string(24, 'q') + unique_marker();
+  McpGateway g({"--tls-cert", trusted + "/gateway.pem", "--tls-key", trusted + "/gateway.key"},
+               token);
+  ASSERT_TRUE(g.ready()) << g.log();
+  EXPECT_TRUE(contains(g.log(), "https://127.0.0.1:" + std::to_string(g.port()))) << g.log();
+  const std::string address = "https://127.0.0.1:" + std::to_string(g.port());
+
+  RunOptions o;
+  o.env = {"WARD_GATEWAY=" + address, "WARD_GATEWAY_TOKEN=" + token,
+           "WARD_GATEWAY_CA=" + trusted + "/ca.pem"};
+  Result created = ward({"sandbox", "create", "over-https"}, o);
+  EXPECT_EQ(created.exit_code, 0) << created.out << created.err;
+  Result exec = ward(
+      {"sandbox", "exec", "over-https", "--", "sh", "-c", "echo out; echo err >&2; exit 3"}, o);
+  EXPECT_EQ(exec.exit_code, 3) << exec.err;
+  EXPECT_EQ(exec.out, "out\n");
+  EXPECT_EQ(exec.err, "err\n");
+  // By name too: the certificate names localhost.
+  o.env[0] = "WARD_GATEWAY=https://localhost:" + std::to_string(g.port());
+  Result by_name = ward({"sandbox", "list"}, o);
+  EXPECT_EQ(by_name.exit_code, 0) << by_name.err;
+  EXPECT_TRUE(contains(by_name.out, "over-https")) << by_name.out;
+
+  // An unknown CA (none given, or another one) fails closed and says what to do.
+  for (const std::string& ca : {std::string(), foreign + "/ca.pem"}) {
+    o.env = {"WARD_GATEWAY=" + address, "WARD_GATEWAY_TOKEN=" + token};
+    if (!ca.empty()) o.env.push_back("WARD_GATEWAY_CA=" + ca);
+    Result refused = ward({"sandbox", "exec", "over-https", "--", "touch", "/tmp/ran"}, o);
+    EXPECT_NE(refused.exit_code, 0) << ca;
+    EXPECT_TRUE(contains(refused.err, "TLS with the gateway")) << refused.err;
+    EXPECT_TRUE(contains(refused.err, "certificate")) << refused.err;
+    if (ca.empty()) {
+      EXPECT_TRUE(contains(refused.err, "WARD_GATEWAY_CA")) << refused.err;
+    }
+    EXPECT_FALSE(contains(refused.err + refused.out, token));
+  }
+  o.env = {"WARD_GATEWAY=" + address, "WARD_GATEWAY_TOKEN=" + token,
+           "WARD_GATEWAY_CA=" + trusted + "/ca.pem"};
+  Result ran = ward({"sandbox", "exec", "over-https", "--", "ls", "/tmp"}, o);
+  EXPECT_FALSE(contains(ran.out, "ran")) << "a command went through an unverified connection";
+
+  // The token is still required over TLS.
+  o.env[1] = "WARD_GATEWAY_TOKEN=not-the-token-at-all";
+  Result unauthorized = ward({"sandbox", "list"}, o);
+  EXPECT_NE(unauthorized.exit_code, 0);
+  EXPECT_TRUE(contains(unauthorized.err, "unauthorized")) << unauthorized.err;
+
+  // curl: TLS 1.2 and 1.3 are served, TLS 1.1 is refused.
+  const std::string curl = "curl -s -o /dev/null -w '%{http_code}' --cacert " +
+                           shell_quote(trusted + "/ca.pem") + " -H " +
+                           shell_quote("Authorization: Bearer " + token) + " ";
+  const std::string url = shell_quote(address + "/v1/status");
+  EXPECT_EQ(sh_output(curl + "--tls-max 1.2 " + url), "200");
+  EXPECT_EQ(sh_output(curl + "--tlsv1.3 " + url), "200");
+  EXPECT_EQ(sh_output(curl + "--tlsv1.1 --tls-max 1.1 " + url + "; echo \" $?\""), "000 35");
+}
+
+TEST(GatewayHttps, PlainHttpAndStalledHandshakesGetNowhereAndHoldNothing) {
+  if (::access("/usr/bin/openssl", X_OK) != 0) GTEST_SKIP() << "openssl is not installed";
+  TempDir pki(Mode::kRoot);
+  ASSERT_EQ(make_test_ca(pki.path(), "IP:127.0.0.1", "gateway"), "");
+  const std::string token = "tls-" + std::string(24, 'p') + unique_marker();
+  McpGateway g({"--tls-cert", pki.file("gateway.pem"), "--tls-key", pki.file("gateway.key")},
+               token);
+  ASSERT_TRUE(g.ready()) << g.log();
+  // Plain HTTP to the HTTPS port: a 400 it can read, nothing served.
+  Reply plain = roundtrip(g.port(), request_bytes("GET", "/v1/sandboxes", g.port(),
+                                                  "Authorization: Bearer " + token + "\r\n"));
+  EXPECT_EQ(plain.status, 400) << plain.head;
+  EXPECT_EQ(plain.json_body().value("error", ""), "https_required") << plain.body;
+  EXPECT_FALSE(contains(plain.body, "sandboxes"));
+  // Twenty connections that never finish a handshake (one sent half a ClientHello) do not
+  // keep the next client waiting.
+  std::vector<std::unique_ptr<Conn>> stalled;
+  for (int i = 0; i < 20; ++i) {
+    stalled.push_back(Conn::tcp(g.port()));
+    ASSERT_TRUE(stalled.back()->connected());
+  }
+  stalled[0]->send(std::string("\x16\x03\x01\x02\x00\x01", 6));
+  RunOptions o;
+  o.timeout = 10s;
+  o.env = {"WARD_GATEWAY=https://127.0.0.1:" + std::to_string(g.port()),
+           "WARD_GATEWAY_TOKEN=" + token, "WARD_GATEWAY_CA=" + pki.file("ca.pem")};
+  Result status = ward({"status"}, o);
+  EXPECT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_TRUE(contains(status.out, "running")) << status.out;
+}
+
+TEST(GatewayHttps, ACertificateWithoutItsKeyIsRefusedAtStart) {
+  if (::access("/usr/bin/openssl", X_OK) != 0) GTEST_SKIP() << "openssl is not installed";
+  TempDir dir(Mode::kRoot);
+  const std::string one = dir.mkdir("one"), two = dir.mkdir("two");
+  ASSERT_EQ(make_test_ca(one, "IP:127.0.0.1", "gateway"), "");
+  ASSERT_EQ(make_test_ca(two, "IP:127.0.0.1", "gateway"), "");
+  RunOptions options;
+  options.timeout = 15s;
+  options.env = {"WARD_GATEWAY_TOKEN=" + std::string(32, 'z')};
+  const std::string listen = "127.0.0.1:" + std::to_string(free_port());
+  struct Case {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"--listen", listen, "--tls-cert", one + "/gateway.pem"}, "go together"},
+           {{"--tls-cert", one + "/gateway.pem", "--tls-key", one + "/gateway.key"}, "--listen"},
+           {{"--listen", listen, "--tls-cert", one + "/gateway.pem", "--tls-key",
+             two + "/gateway.key"},
+            "is not the key of"},
+           {{"--listen", listen, "--tls-cert", one + "/gateway.key", "--tls-key",
+             one + "/gateway.key"},
+            "not a PEM certificate"},
+           {{"--listen", listen, "--tls-cert", one + "/missing.pem", "--tls-key",
+             one + "/gateway.key"},
+            "missing.pem"}}) {
+    std::vector<std::string> args = {"gateway", "--state-dir", dir.file("state")};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    Result r = ward(args, options);
+    EXPECT_FALSE(r.timed_out) << "the gateway kept running: " << c.says;
+    EXPECT_NE(r.exit_code, 0) << c.says;
+    EXPECT_TRUE(contains(r.err, c.says)) << r.err;
   }
 }
 
