@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ward::cli {
@@ -23,7 +24,9 @@ Action add_doctor(CLI::App& app);
 // Clients of the gateway (`ward gateway`, docs/gateway-api.md), in sandbox_cmd.cc. `ward sandbox
 // create|exec ... -- CMD ARGS` take the command after "--" as `ward run` does; `ward policy`
 // (above) has the gateway's get|set|list besides lint and show-default.
-Action add_sandbox(CLI::App& app, std::vector<std::string> command_after_dashes);
+// `verb`: the word after `sandbox` (only that subcommand is registered when it names one).
+Action add_sandbox(CLI::App& app, std::vector<std::string> command_after_dashes,
+                   std::string_view verb);
 Action add_logs(CLI::App& app);
 Action add_status(CLI::App& app);
 Action add_provider(CLI::App& app);

@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
       {"demo", [&] { return ward::cli::add_demo(app); }},
       {"policy", [&] { return ward::cli::add_policy(app); }},
       {"doctor", [&] { return ward::cli::add_doctor(app); }},
-      {"sandbox", [&] { return ward::cli::add_sandbox(app, command); }},
+      {"sandbox", [&] { return ward::cli::add_sandbox(app, command, argc > 2 ? argv[2] : ""); }},
       {"logs", [&] { return ward::cli::add_logs(app); }},
       {"status", [&] { return ward::cli::add_status(app); }},
       {"provider", [&] { return ward::cli::add_provider(app); }},

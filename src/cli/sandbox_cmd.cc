@@ -785,7 +785,8 @@ CLI::App* named(CLI::App* parent, const char* name, const char* help, std::strin
 
 }  // namespace
 
-Action add_sandbox(CLI::App& app, std::vector<std::string> command_after_dashes) {
+Action add_sandbox(CLI::App& app, std::vector<std::string> command_after_dashes,
+                   std::string_view verb) {
   struct Args {
     GatewayOptions options;
     CreateArgs create;
@@ -802,138 +803,169 @@ Action add_sandbox(CLI::App& app, std::vector<std::string> command_after_dashes)
                                          "Create, run commands in and manage sandboxes "
                                          "of the gateway (ward gateway)");
   sandbox->require_subcommand(1);
+  // Only the subcommand being run is registered (as main() does one level up), unless the word
+  // is none of them: then all, for the usage and the error message.
+  static constexpr std::string_view kVerbs[] = {"create", "list",    "ls",     "get",
+                                                "exec",   "connect", "stop",   "start",
+                                                "delete", "rm",      "upload", "download"};
+  const bool all = std::find(std::begin(kVerbs), std::end(kVerbs), verb) == std::end(kVerbs);
+  auto wanted = [&](std::string_view name, std::string_view alias = {}) {
+    return all || verb == name || (!alias.empty() && verb == alias);
+  };
 
-  CLI::App* create_cmd = sandbox->add_subcommand("create", "Create a sandbox and start it");
-  CreateArgs& c = args->create;
-  create_cmd->add_option("name", c.name, "Its name (1-63 of a-z 0-9 -); without it, the gateway's");
-  create_cmd
-      ->add_option("-p,--policy", c.policy_file,
-                   "Policy file (YAML or JSON); without it, the gateway's default")
-      ->check(CLI::ExistingFile);
-  create_cmd
-      ->add_option("-w,--workdir", c.workdir,
-                   "An existing host directory to use as the workspace (default: one ward "
-                   "makes and removes on delete)")
-      ->check(CLI::ExistingDirectory);
-  create_cmd->add_option("--label", c.labels, "A label k=v (repeatable)")->allow_extra_args(false);
-  create_cmd
-      ->add_option("--env", c.env,
-                   "A variable K=V for the workload, or K for ward's value (repeatable)")
-      ->allow_extra_args(false);
-  create_cmd
-      ->add_option("--provider", c.providers,
-                   "A provider (ward provider create) whose credentials the sandbox gets "
-                   "as placeholders (repeatable)")
-      ->allow_extra_args(false);
-  create_cmd->add_option("--max-lifetime", c.max_lifetime, "Seconds before the sandbox is stopped")
-      ->check(CLI::NonNegativeNumber);
-  create_cmd
-      ->add_option("--idle-ttl", c.idle_ttl,
-                   "Seconds without activity before the sandbox is stopped")
-      ->check(CLI::NonNegativeNumber);
-  create_cmd->footer("The main process, if any, follows --: ward sandbox create box -- sleep 1d");
-  add_gateway_options(create_cmd, o);
-  table->emplace_back(create_cmd, [args] {
-    args->create.command = args->after_dashes;
-    return create(args->options, args->create);
-  });
+  if (wanted("create")) {
+    CLI::App* create_cmd = sandbox->add_subcommand("create", "Create a sandbox and start it");
+    CreateArgs& c = args->create;
+    create_cmd->add_option("name", c.name,
+                           "Its name (1-63 of a-z 0-9 -); without it, the gateway's");
+    create_cmd
+        ->add_option("-p,--policy", c.policy_file,
+                     "Policy file (YAML or JSON); without it, the gateway's default")
+        ->check(CLI::ExistingFile);
+    create_cmd
+        ->add_option("-w,--workdir", c.workdir,
+                     "An existing host directory to use as the workspace (default: one ward "
+                     "makes and removes on delete)")
+        ->check(CLI::ExistingDirectory);
+    create_cmd->add_option("--label", c.labels, "A label k=v (repeatable)")
+        ->allow_extra_args(false);
+    create_cmd
+        ->add_option("--env", c.env,
+                     "A variable K=V for the workload, or K for ward's value (repeatable)")
+        ->allow_extra_args(false);
+    create_cmd
+        ->add_option("--provider", c.providers,
+                     "A provider (ward provider create) whose credentials the sandbox gets "
+                     "as placeholders (repeatable)")
+        ->allow_extra_args(false);
+    create_cmd
+        ->add_option("--max-lifetime", c.max_lifetime, "Seconds before the sandbox is stopped")
+        ->check(CLI::NonNegativeNumber);
+    create_cmd
+        ->add_option("--idle-ttl", c.idle_ttl,
+                     "Seconds without activity before the sandbox is stopped")
+        ->check(CLI::NonNegativeNumber);
+    create_cmd->footer("The main process, if any, follows --: ward sandbox create box -- sleep 1d");
+    add_gateway_options(create_cmd, o);
+    table->emplace_back(create_cmd, [args] {
+      args->create.command = args->after_dashes;
+      return create(args->options, args->create);
+    });
+  }
 
-  CLI::App* list_cmd = sandbox->add_subcommand("list", "List sandboxes");
-  list_cmd->alias("ls");
-  list_cmd->add_option("--label", args->labels, "Only those with this label k=v (repeatable)")
-      ->allow_extra_args(false);
-  add_gateway_options(list_cmd, o);
-  table->emplace_back(list_cmd, [args] { return list(args->options, args->labels); });
+  if (wanted("list", "ls")) {
+    CLI::App* list_cmd = sandbox->add_subcommand("list", "List sandboxes");
+    list_cmd->alias("ls");
+    list_cmd->add_option("--label", args->labels, "Only those with this label k=v (repeatable)")
+        ->allow_extra_args(false);
+    add_gateway_options(list_cmd, o);
+    table->emplace_back(list_cmd, [args] { return list(args->options, args->labels); });
+  }
 
-  CLI::App* get_cmd = named(sandbox, "get", "Show a sandbox", args->name, o);
-  table->emplace_back(get_cmd, [args] {
-    return show(call(args->options, {"GET", sandbox_path(args->name)}), args->options,
-                print_sandbox);
-  });
+  if (wanted("get")) {
+    CLI::App* get_cmd = named(sandbox, "get", "Show a sandbox", args->name, o);
+    table->emplace_back(get_cmd, [args] {
+      return show(call(args->options, {"GET", sandbox_path(args->name)}), args->options,
+                  print_sandbox);
+    });
+  }
 
-  ExecArgs& e = args->exec;
-  CLI::App* exec_cmd = sandbox->add_subcommand("exec", "Run a command in a running sandbox");
-  exec_cmd->add_option("name", e.name, "The sandbox's name or id")->required();
-  exec_cmd
-      ->add_option("--env", e.env,
-                   "A variable K=V for the command, or K for ward's value (repeatable)")
-      ->allow_extra_args(false);
-  exec_cmd->add_option("-w,--workdir", e.workdir, "The command's working directory");
-  exec_cmd->add_option("--timeout", e.timeout, "Seconds before the command is killed (then 124)")
-      ->check(CLI::PositiveNumber);
-  exec_cmd->add_flag("-n,--no-stdin", e.no_stdin,
-                     "Send no input even when ward's standard input is not a terminal");
-  exec_cmd->prefix_command();  // the command starts at the first argument after NAME
-  exec_cmd->footer(
-      "ward sandbox exec NAME [OPTIONS] -- CMD ARGS... Input that is not a terminal is read whole "
-      "and sent to the command. Exit status: the command's own, 128+N when signal N ended it, 124 "
-      "on --timeout, 126/127 when it cannot be executed / found, 1 when ward or the gateway "
-      "failed.");
-  add_gateway_options(exec_cmd, o);
-  table->emplace_back(exec_cmd, [args, exec_cmd] {
-    std::vector<std::string> command = exec_cmd->remaining();
-    if (!command.empty() && command[0].size() > 1 && command[0][0] == '-') {
-      std::fprintf(stderr, "ward: sandbox exec: unknown option %s (the command goes after --)\n",
-                   command[0].c_str());
-      return 2;
-    }
-    if (!command.empty() && !args->after_dashes.empty()) command.push_back("--");
-    command.insert(command.end(), args->after_dashes.begin(), args->after_dashes.end());
-    args->exec.command = std::move(command);
-    return exec(args->options, args->exec);
-  });
+  if (wanted("exec")) {
+    ExecArgs& e = args->exec;
+    CLI::App* exec_cmd = sandbox->add_subcommand("exec", "Run a command in a running sandbox");
+    exec_cmd->add_option("name", e.name, "The sandbox's name or id")->required();
+    exec_cmd
+        ->add_option("--env", e.env,
+                     "A variable K=V for the command, or K for ward's value (repeatable)")
+        ->allow_extra_args(false);
+    exec_cmd->add_option("-w,--workdir", e.workdir, "The command's working directory");
+    exec_cmd->add_option("--timeout", e.timeout, "Seconds before the command is killed (then 124)")
+        ->check(CLI::PositiveNumber);
+    exec_cmd->add_flag("-n,--no-stdin", e.no_stdin,
+                       "Send no input even when ward's standard input is not a terminal");
+    exec_cmd->prefix_command();  // the command starts at the first argument after NAME
+    exec_cmd->footer(
+        "ward sandbox exec NAME [OPTIONS] -- CMD ARGS... Input that is not a terminal is read "
+        "whole "
+        "and sent to the command. Exit status: the command's own, 128+N when signal N ended it, "
+        "124 "
+        "on --timeout, 126/127 when it cannot be executed / found, 1 when ward or the gateway "
+        "failed.");
+    add_gateway_options(exec_cmd, o);
+    table->emplace_back(exec_cmd, [args, exec_cmd] {
+      std::vector<std::string> command = exec_cmd->remaining();
+      if (!command.empty() && command[0].size() > 1 && command[0][0] == '-') {
+        std::fprintf(stderr, "ward: sandbox exec: unknown option %s (the command goes after --)\n",
+                     command[0].c_str());
+        return 2;
+      }
+      if (!command.empty() && !args->after_dashes.empty()) command.push_back("--");
+      command.insert(command.end(), args->after_dashes.begin(), args->after_dashes.end());
+      args->exec.command = std::move(command);
+      return exec(args->options, args->exec);
+    });
+  }
 
-  CLI::App* connect_cmd =
-      sandbox->add_subcommand("connect", "An interactive terminal in a running sandbox");
-  connect_cmd->add_option("name", args->name, "The sandbox's name or id")->required();
-  connect_cmd->add_option("-w,--workdir", args->exec.workdir, "The shell's working directory");
-  connect_cmd->prefix_command();
-  connect_cmd->footer(
-      "ward sandbox connect NAME [-- CMD ARGS...]: a shell (bash when the sandbox has it) or CMD "
-      "on a terminal, under the sandbox's policy. The local terminal is raw meanwhile: Ctrl-C "
-      "and the window size go to the sandbox. Exit status: the command's own.");
-  add_gateway_options(connect_cmd, o);
-  table->emplace_back(connect_cmd, [args, connect_cmd] {
-    std::vector<std::string> command = connect_cmd->remaining();
-    if (!command.empty() && command[0].size() > 1 && command[0][0] == '-') {
-      std::fprintf(stderr, "ward: sandbox connect: unknown option %s (the command goes after --)\n",
-                   command[0].c_str());
-      return 2;
-    }
-    command.insert(command.end(), args->after_dashes.begin(), args->after_dashes.end());
-    return guarded(
-        [&] { return connect_terminal(args->options, args->name, command, args->exec.workdir); });
-  });
+  if (wanted("connect")) {
+    CLI::App* connect_cmd =
+        sandbox->add_subcommand("connect", "An interactive terminal in a running sandbox");
+    connect_cmd->add_option("name", args->name, "The sandbox's name or id")->required();
+    connect_cmd->add_option("-w,--workdir", args->exec.workdir, "The shell's working directory");
+    connect_cmd->prefix_command();
+    connect_cmd->footer(
+        "ward sandbox connect NAME [-- CMD ARGS...]: a shell (bash when the sandbox has it) or CMD "
+        "on a terminal, under the sandbox's policy. The local terminal is raw meanwhile: Ctrl-C "
+        "and the window size go to the sandbox. Exit status: the command's own.");
+    add_gateway_options(connect_cmd, o);
+    table->emplace_back(connect_cmd, [args, connect_cmd] {
+      std::vector<std::string> command = connect_cmd->remaining();
+      if (!command.empty() && command[0].size() > 1 && command[0][0] == '-') {
+        std::fprintf(stderr,
+                     "ward: sandbox connect: unknown option %s (the command goes after --)\n",
+                     command[0].c_str());
+        return 2;
+      }
+      command.insert(command.end(), args->after_dashes.begin(), args->after_dashes.end());
+      return guarded(
+          [&] { return connect_terminal(args->options, args->name, command, args->exec.workdir); });
+    });
+  }
 
-  for (const char* verb : {"stop", "start", "delete"}) {
-    const std::string v = verb;
+  for (const char* each : {"stop", "start", "delete"}) {
+    const std::string v = each;
+    if (!wanted(v, v == "delete" ? "rm" : "")) continue;
     const char* help = v == "stop"    ? "Stop a sandbox's processes (its workspace stays)"
                        : v == "start" ? "Start a stopped sandbox again"
                                       : "Stop a sandbox and remove it";
-    CLI::App* command = named(sandbox, verb, help, args->name, o);
+    CLI::App* command = named(sandbox, each, help, args->name, o);
     if (v == "delete") command->alias("rm");
     table->emplace_back(command, [args, v] { return lifecycle(args->options, args->name, v); });
   }
 
-  CLI::App* up = sandbox->add_subcommand(
-      "upload", "Copy a file or a directory (as tar) into a sandbox's workspace");
-  up->add_option("name", args->name, "The sandbox's name or id")->required();
-  up->add_option("local", args->local, "The file or directory to send")->required();
-  up->add_option("remote", args->remote,
-                 "Where in the workspace (relative; default: LOCAL's base name)");
-  add_gateway_options(up, o);
-  table->emplace_back(
-      up, [args] { return upload(args->options, args->name, args->local, args->remote); });
+  if (wanted("upload")) {
+    CLI::App* up = sandbox->add_subcommand(
+        "upload", "Copy a file or a directory (as tar) into a sandbox's workspace");
+    up->add_option("name", args->name, "The sandbox's name or id")->required();
+    up->add_option("local", args->local, "The file or directory to send")->required();
+    up->add_option("remote", args->remote,
+                   "Where in the workspace (relative; default: LOCAL's base name)");
+    add_gateway_options(up, o);
+    table->emplace_back(
+        up, [args] { return upload(args->options, args->name, args->local, args->remote); });
+  }
 
-  CLI::App* down = sandbox->add_subcommand(
-      "download", "Copy a file or a directory (as tar) out of a sandbox's workspace");
-  down->add_option("name", args->name, "The sandbox's name or id")->required();
-  down->add_option("remote", args->remote, "The path in the workspace (relative)")->required();
-  down->add_option("local", args->local,
-                   "Where to put it (default: REMOTE's base name; - for standard output)");
-  add_gateway_options(down, o);
-  table->emplace_back(
-      down, [args] { return download(args->options, args->name, args->remote, args->local); });
+  if (wanted("download")) {
+    CLI::App* down = sandbox->add_subcommand(
+        "download", "Copy a file or a directory (as tar) out of a sandbox's workspace");
+    down->add_option("name", args->name, "The sandbox's name or id")->required();
+    down->add_option("remote", args->remote, "The path in the workspace (relative)")->required();
+    down->add_option("local", args->local,
+                     "Where to put it (default: REMOTE's base name; - for standard output)");
+    add_gateway_options(down, o);
+    table->emplace_back(
+        down, [args] { return download(args->options, args->name, args->remote, args->local); });
+  }
+
   return dispatcher(table);
 }
 
