@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/futex.h>
 #include <linux/mount.h>
 #include <linux/netlink.h>
 #include <linux/seccomp.h>
@@ -386,6 +387,9 @@ struct WorkloadArgs {
   const char* workdir;
   int stdio[3];      // persistent mode: become fds 0, 1, 2 (-1: keep the init's)
   bool tty = false;  // stdin is a terminal: a session of its own, the terminal its controlling one
+  // Started by the spawner thread (below): the cgroup namespace and the seccomp filter are
+  // inherited from it.
+  bool inherits_filter = false;
 };
 
 bool drop_bounding_set(const Failure& f) {
@@ -429,6 +433,11 @@ void exec_command(const ChildSpec& spec, const WorkloadArgs& args, const Failure
   f(Step::kExec, "execve", err, file);
 }
 
+bool load_seccomp(const ChildSpec& spec) {
+  struct sock_fprog prog = {spec.seccomp_len, const_cast<sock_filter*>(spec.seccomp)};
+  return sys::call(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0;
+}
+
 int workload_main(void* arg) {
   auto* args = static_cast<WorkloadArgs*>(arg);
   ChildSpec& spec = *args->spec;
@@ -452,7 +461,7 @@ int workload_main(void* arg) {
       return f(Step::kSpawn, "dup3", sys::last_err), 1;
   if (args->tty && sys::call(SYS_ioctl, 0, TIOCSCTTY, 0) < 0)
     return f(Step::kSpawn, "ioctl(TIOCSCTTY)", sys::last_err), 1;
-  if (spec.workload_cgroup_ns && sys::unshare(CLONE_NEWCGROUP) != 0)
+  if (spec.workload_cgroup_ns && !args->inherits_filter && sys::unshare(CLONE_NEWCGROUP) != 0)
     return f(Step::kCgroupNamespace, "unshare(CLONE_NEWCGROUP)", sys::last_err), 1;
   trace.add(Step::kCgroupNamespace);
 
@@ -488,8 +497,7 @@ int workload_main(void* arg) {
     return f(Step::kCloseFds, "close_range", sys::last_err), 1;
   trace.add(Step::kCloseFds);
 
-  struct sock_fprog prog = {spec.seccomp_len, const_cast<sock_filter*>(spec.seccomp)};
-  if (sys::call(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0)
+  if (!args->inherits_filter && !load_seccomp(spec))
     return f(Step::kSeccomp, "seccomp", sys::last_err), 1;
   trace.add(Step::kSeccomp);
   trace.add(Step::kExec);  // last: a successful execve does not return
@@ -508,6 +516,88 @@ pid_t spawn(ChildSpec& spec, WorkloadArgs& args) {
   spec.workload_error = ChildError{};
   return static_cast<pid_t>(::clone(workload_main, g_workload_stack + sizeof g_workload_stack,
                                     CLONE_VM | CLONE_VFORK | SIGCHLD, &args));
+}
+
+// ---- the spawner (long-lived sandboxes) ----
+//
+// Every command a long-lived sandbox starts would load the seccomp filter again — the kernel
+// converts and JIT-compiles a filter at each load, ~2 us per instruction on the 2-vCPU VM of
+// docs/benchmarks.md, ~0.5 ms for ward's — and enter a cgroup namespace of its own. A thread of
+// the init does both once, at the first exec, and vforks the commands: they inherit the filter and
+// the namespace (a thread's seccomp filter is its own; without TSYNC the init's other thread stays
+// unfiltered, and it must: it unshares nothing but still leaves and removes the cgroups at the
+// end, which a process inside its own cgroup namespace may not). The commands are children of the
+// init's thread group, so the init reaps them as before; each one's last steps are the same.
+//
+// One request at a time, handed over through `state` (a futex word) in the memory the thread
+// shares with the init: the init writes `args`, sets kRequest and sleeps until kDone. So the
+// init, the thread and a workload not yet exec'd never run ward's code at the same time, which
+// is what sys::last_err and the shared workload stack assume.
+struct Spawner {
+  enum : int { kIdle = 0, kRequest = 1, kDone = 2, kFailed = 3 };
+  int state = kIdle;
+  ChildSpec* spec = nullptr;
+  WorkloadArgs* args = nullptr;
+  pid_t pid = 0;
+  bool started = false;
+  bool unusable = false;  // its set-up failed: commands load the filter themselves
+};
+Spawner g_spawner;
+alignas(64) char g_spawner_stack[32 * 1024];
+
+void futex_wait(int* word, int value) {
+  sys::raw(SYS_futex, reinterpret_cast<long>(word), FUTEX_WAIT_PRIVATE, value, 0);
+}
+void futex_wake(int* word) {
+  sys::raw(SYS_futex, reinterpret_cast<long>(word), FUTEX_WAKE_PRIVATE, 1);
+}
+int load(const int* word) {
+  return __atomic_load_n(word, __ATOMIC_ACQUIRE);
+}
+void store(int* word, int value) {
+  __atomic_store_n(word, value, __ATOMIC_RELEASE);
+}
+
+int spawner_main(void*) {
+  ChildSpec& spec = *g_spawner.spec;
+  sys::prctl(PR_SET_NAME, reinterpret_cast<unsigned long>("ward-spawn"));
+  const bool ready =
+      (!spec.workload_cgroup_ns || sys::unshare(CLONE_NEWCGROUP) == 0) && load_seccomp(spec);
+  store(&g_spawner.state, ready ? Spawner::kIdle : Spawner::kFailed);
+  futex_wake(&g_spawner.state);
+  if (!ready) return 0;  // the thread ends; the init sees kFailed
+  for (;;) {
+    for (int v; (v = load(&g_spawner.state)) != Spawner::kRequest;) futex_wait(&g_spawner.state, v);
+    g_spawner.pid = spawn(spec, *g_spawner.args);
+    store(&g_spawner.state, Spawner::kDone);
+    futex_wake(&g_spawner.state);
+  }
+}
+
+// A workload started by the spawner thread, or by the init itself when that thread cannot be had.
+pid_t spawn_command(ChildSpec& spec, WorkloadArgs& args) {
+  if (!g_spawner.started && !g_spawner.unusable) {
+    g_spawner.spec = &spec;
+    store(&g_spawner.state, Spawner::kRequest);  // "not yet set up"
+    long tid = ::clone(
+        spawner_main, g_spawner_stack + sizeof g_spawner_stack,
+        CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM, nullptr);
+    if (tid > 0)
+      for (int v; (v = load(&g_spawner.state)) == Spawner::kRequest;)
+        futex_wait(&g_spawner.state, v);
+    g_spawner.started = tid > 0 && load(&g_spawner.state) == Spawner::kIdle;
+    g_spawner.unusable = !g_spawner.started;
+  }
+  if (g_spawner.unusable) return spawn(spec, args);
+  args.inherits_filter = true;
+  g_spawner.args = &args;
+  store(&g_spawner.state, Spawner::kRequest);
+  futex_wake(&g_spawner.state);
+  for (int v; (v = load(&g_spawner.state)) != Spawner::kDone;) futex_wait(&g_spawner.state, v);
+  store(&g_spawner.state, Spawner::kIdle);
+  const pid_t pid = g_spawner.pid;
+  if (pid < 0) sys::last_err = EAGAIN;
+  return pid;
 }
 
 // ---- supervision (init) ----
@@ -570,7 +660,7 @@ struct Supervisor {
       const ExecSlot& e = spec.execs[slot];
       WorkloadArgs args{&spec, landlock_fd, e.argv, e.envp, e.workdir, {fds[0], fds[1], fds[2]},
                         e.tty};
-      pid_t pid = spawn(spec, args);
+      pid_t pid = spawn_command(spec, args);
       if (pid < 0) {
         reply.type = Message::kExecFailed;
         Failure{&reply.error}(Step::kSpawn, "clone", sys::last_err);

@@ -283,6 +283,37 @@ TEST_P(GatewayTest, LifecyclePolicyAppliesToExecStopStartDelete) {
   EXPECT_EQ(g.get("/v1/sandboxes").json_body()["sandboxes"].size(), 0u);
 }
 
+// Commands after the first come from the init's spawner thread, which loaded the seccomp filter
+// once: each still runs with exactly that one filter, no_new_privs, no capability, in a cgroup
+// namespace of its own, unable to unshare, mount or signal the init and its thread.
+TEST_P(GatewayTest, EveryExecCarriesTheHardeningFromTheFirstToTheLast) {
+  Gateway g(mode());
+  g.start();
+  g.create({{"name", "hardened"}, {"policy", policy_with_network()}});
+  const std::string probe =
+      "grep -E '^(Seccomp|Seccomp_filters|NoNewPrivs|CapEff|CapBnd):' /proc/self/status;"
+      " cat /proc/self/cgroup | grep '^0::';"
+      " unshare -U true 2>/dev/null && echo UNSHARED;"
+      " unshare -m true 2>/dev/null && echo UNSHARED-MOUNT;"
+      " for t in /proc/1/task/*; do kill -STOP ${t##*/} 2>/dev/null && echo SIGNALLED; done;"
+      " ls /proc/1/task | wc -l";
+  for (int i = 0; i < 4; ++i) {
+    ExecResult r = g.sh("hardened", probe);
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find("Seccomp:\t2\n"), std::string::npos) << "exec " << i << ": " << r.out;
+    EXPECT_NE(r.out.find("Seccomp_filters:\t1\n"), std::string::npos)
+        << "exec " << i << ": " << r.out;
+    EXPECT_NE(r.out.find("NoNewPrivs:\t1\n"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("CapEff:\t0000000000000000\n"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("CapBnd:\t0000000000000000\n"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("0::/\n"), std::string::npos) << "not its own cgroup root: " << r.out;
+    EXPECT_EQ(r.out.find("UNSHARED"), std::string::npos) << r.out;
+    EXPECT_EQ(r.out.find("SIGNALLED"), std::string::npos) << r.out;
+  }
+  // The init is still there and starts the next command.
+  EXPECT_EQ(g.exec("hardened", {{"command", {"/bin/echo", "still"}}}).out, "still\n");
+}
+
 TEST_P(GatewayTest, MainProcessExitIsVisibleAndAnErroredSandboxRecoversOrIsDeleted) {
   Gateway g(mode());
   g.start();
