@@ -91,7 +91,8 @@ struct Engine {
 // Serves one accepted connection to its end.
 asio::awaitable<void> serve_connection(Engine& engine, Sandbox& sandbox, tcp::socket client);
 
-// Called by the sweep (twice a second): closes the sessions whose deadline has passed.
+// Called by the sweep (twice a second while there are sessions): closes the sessions whose
+// deadline has passed.
 void expire_sessions(Engine& engine, Clock::time_point now);
 // Called by stop(): ends every session.
 void abort_sessions(Engine& engine);

@@ -47,6 +47,7 @@ struct Proxy::Impl {
   Engine engine{io, {}, {}, {}, nullptr, nullptr, nullptr, nullptr};
   std::list<Sandbox> sandboxes;
   asio::steady_timer sweep{io};
+  bool sweep_parked = false;  // no connection: the sweep waits for accept_loop to wake it
   std::uint64_t generations = 0;
   std::thread thread;
   std::promise<void> finished;
@@ -82,15 +83,28 @@ asio::awaitable<void> Proxy::Impl::accept_loop(Sandbox& sandbox) {
     }
     client.set_option(tcp::no_delay(true));
     asio::co_spawn(io, serve_connection(engine, sandbox, std::move(client)), asio::detached);
+    if (sweep_parked) {
+      sweep_parked = false;
+      sweep.cancel();
+    }
   }
 }
 
+// Twice a second while there are connections. With none there is nothing to expire, and the loop
+// sleeps until a connection arrives: an idle sandbox's proxy thread never wakes (a gateway holds
+// one per running sandbox).
 asio::awaitable<void> Proxy::Impl::sweep_loop() {
+  bool woken = false;  // by accept_loop: its connection's session may not exist yet
   while (!engine.stopping) {
-    sweep.expires_after(kSweepInterval);
+    sweep_parked = !woken && engine.sessions.empty();
+    if (sweep_parked)
+      sweep.expires_at(asio::steady_timer::time_point::max());
+    else
+      sweep.expires_after(kSweepInterval);
     auto [ec] = co_await sweep.async_wait(kNoThrow);
-    if (ec) co_return;
-    expire_sessions(engine, Clock::now());
+    if (engine.stopping || (ec && ec != asio::error::operation_aborted)) co_return;
+    woken = ec == asio::error::operation_aborted;
+    if (!woken) expire_sessions(engine, Clock::now());
   }
 }
 
