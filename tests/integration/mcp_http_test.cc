@@ -552,6 +552,44 @@ TEST(GatewayHttps, TheCliAndCurlUseAnHttpsGatewayWhoseCertificateTheyVerify) {
   EXPECT_EQ(sh_output(curl + "--tlsv1.1 --tls-max 1.1 " + url + "; echo \" $?\""), "000 35");
 }
 
+// `ward mcp` (stdio) in front of a remote HTTPS gateway: a tool call that stays silent for a
+// second (the client's ticker reads a non-blocking TLS stream meanwhile) comes back whole.
+TEST(GatewayHttps, WardMcpTalksToAnHttpsGateway) {
+  if (::access("/usr/bin/openssl", X_OK) != 0) GTEST_SKIP() << "openssl is not installed";
+  TempDir pki(Mode::kRoot);
+  ASSERT_EQ(make_test_ca(pki.path(), "IP:127.0.0.1", "gateway"), "");
+  const std::string token = "tls-" + std::string(24, 'm') + unique_marker();
+  McpGateway g({"--tls-cert", pki.file("gateway.pem"), "--tls-key", pki.file("gateway.key")},
+               token);
+  ASSERT_TRUE(g.ready()) << g.log();
+  RunOptions o;
+  o.timeout = 60s;
+  o.env = {"WARD_GATEWAY=https://127.0.0.1:" + std::to_string(g.port()),
+           "WARD_GATEWAY_TOKEN=" + token, "WARD_GATEWAY_CA=" + pki.file("ca.pem")};
+  o.stdin_data =
+      initialize_message().dump() + "\n" +
+      json{{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}}.dump() + "\n" +
+      json{{"jsonrpc", "2.0"},
+           {"id", 2},
+           {"method", "tools/call"},
+           {"params",
+            {{"name", "bash_tool"},
+             {"arguments", {{"command", "echo one; sleep 1; echo two"}, {"description", "t"}}}}}}
+          .dump() +
+      "\n";
+  Result r = ward({"mcp"}, o);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  json answer;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    json j = json::parse(line, nullptr, false);
+    if (j.is_object() && j.value("id", 0) == 2) answer = j;
+  }
+  EXPECT_EQ(McpSession::text(answer.value("result", json::object())), "one\ntwo\n")
+      << r.out << r.err;
+  EXPECT_FALSE(contains(r.out + r.err, token));
+}
+
 TEST(GatewayHttps, PlainHttpAndStalledHandshakesGetNowhereAndHoldNothing) {
   if (::access("/usr/bin/openssl", X_OK) != 0) GTEST_SKIP() << "openssl is not installed";
   TempDir pki(Mode::kRoot);
