@@ -54,8 +54,9 @@ int main(int argc, char** argv) {
       {"mcp", [&] { return ward::cli::add_mcp(app); }},
   };
   const std::string_view first = argc > 1 ? argv[1] : "";
-  const bool known = std::any_of(std::begin(commands), std::end(commands),
-                                 [&](const auto& c) { return first == c.first; });
+  const bool known =
+      first == "version" || std::any_of(std::begin(commands), std::end(commands),
+                                        [&](const auto& c) { return first == c.first; });
   std::vector<std::pair<std::string, Action>> actions;
   for (const auto& [name, add] : commands)
     if (!known || first == name) actions.emplace_back(name, add());
