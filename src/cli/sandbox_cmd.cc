@@ -711,8 +711,12 @@ int create_provider(const GatewayOptions& options, const ProviderArgs& args) {
   std::string profile_text;
   if (!args.profile_file.empty()) {
     auto text = policy::detail::read_config_file(args.profile_file, "provider profile", 1 << 20);
-    auto loaded = text ? creds::load_profile_string(*text, args.profile_file)
-                       : Result<creds::Profile>(tl::unexpected(text.error()));
+    if (!text) {
+      std::fprintf(stderr, "ward: %s: %s\n", args.profile_file.c_str(),
+                   text.error().describe().c_str());
+      return 1;
+    }
+    auto loaded = creds::load_profile_string(*text, args.profile_file);
     if (!loaded) {
       std::fprintf(stderr, "%s\n", loaded.error().message.c_str());
       return 1;
@@ -1021,6 +1025,7 @@ Action add_provider(CLI::App& app) {
       ->add_option("--provider-profile", args->profile_file,
                    "A profile of your own (OpenShell's provider-profile YAML: id, credentials, "
                    "endpoints), kept by the gateway with the provider")
+      ->check(CLI::ExistingFile)
       ->excludes(create_cmd->get_option("--profile"));
   create_cmd->add_flag("--from-existing", args->from_existing,
                        "Take the profile's variables from ward's environment (built-in profiles: "

@@ -600,6 +600,15 @@ TEST_P(GatewayTest, TheCliDrivesTheGateway) {
   Result gone = g.cli({"sandbox", "get", "cli-box"});
   EXPECT_NE(gone.exit_code, 0);
   EXPECT_NE(gone.err.find("not_found"), std::string::npos) << gone.err;
+  // A user-defined provider profile with mistakes: every one named by file, line and column
+  // before anything is sent; nothing is kept.
+  const std::string bad = g.dir().write("bad.provider-profile.yaml", "id: mine\nbogus: 1\n");
+  Result refused =
+      g.cli({"provider", "create", "mine", "--provider-profile", bad, "--value", "MINE_TOKEN=x"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find(bad + ":1:1: error: display_name"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find(bad + ":2:1: error: bogus"), std::string::npos) << refused.err;
+  EXPECT_NE(g.cli({"provider", "get", "mine"}).exit_code, 0);
 }
 
 // A provider's value stays with the gateway: the API never returns it, the sandbox sees only a
