@@ -599,32 +599,23 @@ asio::awaitable<void> Gateway::accept_tcp(asio::ip::tcp::acceptor& acceptor, boo
 
 using TlsStream = asio::ssl::stream<asio::ip::tcp::socket>;
 
-// The two directions of an HTTPS connection's relay. The client's end (close_notify, or the
-// connection closing) closes the plaintext side, which serve() sees as the client going away
-// (an exec is then cancelled, as on any connection).
-asio::awaitable<void> tls_to_plain(TlsStream& tls, Socket& plain) {
+// One direction of an HTTPS connection's relay (TLS → plaintext, or back), until either side
+// ends. The client's end (close_notify, or the connection closing) closes the plaintext side,
+// which serve() sees as the client going away (an exec is then cancelled, as on any connection).
+// (std::get, not a structured binding, across the second co_await: GCC 12.)
+template <class From, class To>
+asio::awaitable<void> relay(From& from, To& to) {
   std::array<char, 16 * 1024> buffer;
   for (;;) {
-    auto [ec, n] = co_await tls.async_read_some(asio::buffer(buffer), kNoThrow);
+    std::tuple<boost::system::error_code, std::size_t> got =
+        co_await from.async_read_some(asio::buffer(buffer), kNoThrow);
+    const std::size_t n = std::get<1>(got);
     if (n > 0) {
       std::tuple<boost::system::error_code, std::size_t> written =
-          co_await asio::async_write(plain, asio::buffer(buffer.data(), n), kNoThrow);
+          co_await asio::async_write(to, asio::buffer(buffer.data(), n), kNoThrow);
       if (std::get<0>(written)) co_return;
     }
-    if (ec) co_return;
-  }
-}
-
-asio::awaitable<void> plain_to_tls(Socket& plain, TlsStream& tls) {
-  std::array<char, 16 * 1024> buffer;
-  for (;;) {
-    auto [ec, n] = co_await plain.async_read_some(asio::buffer(buffer), kNoThrow);
-    if (n > 0) {
-      std::tuple<boost::system::error_code, std::size_t> written =
-          co_await asio::async_write(tls, asio::buffer(buffer.data(), n), kNoThrow);
-      if (std::get<0>(written)) co_return;
-    }
-    if (ec) co_return;
+    if (std::get<0>(got)) co_return;
   }
 }
 
@@ -669,7 +660,7 @@ asio::awaitable<void> Gateway::serve_tls(asio::ip::tcp::socket socket, bool loop
       asio::detached);
   // Until either side ends; the other direction is then cancelled.
   std::variant<std::monostate, std::monostate> ended =
-      co_await (plain_to_tls(plain, tls) || tls_to_plain(tls, plain));
+      co_await (relay(plain, tls) || relay(tls, plain));
   if (ended.index() == 0) {
     // The gateway ended the connection: close_notify, for a client to tell the end from a cut.
     deadline.expires_after(std::chrono::seconds(2));

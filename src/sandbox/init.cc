@@ -512,10 +512,14 @@ alignas(64) char g_workload_stack[256 * 1024];
 
 // Starts a workload (the main command, or an exec slot's) and waits until it has exec'd or
 // failed: CLONE_VFORK suspends the init meanwhile, and the workload's error lands in our memory.
+// Returns -1 with the error in sys::last_err (libc's clone wrapper sets errno).
 pid_t spawn(ChildSpec& spec, WorkloadArgs& args) {
   spec.workload_error = ChildError{};
-  return static_cast<pid_t>(::clone(workload_main, g_workload_stack + sizeof g_workload_stack,
-                                    CLONE_VM | CLONE_VFORK | SIGCHLD, &args));
+  const pid_t pid =
+      static_cast<pid_t>(::clone(workload_main, g_workload_stack + sizeof g_workload_stack,
+                                 CLONE_VM | CLONE_VFORK | SIGCHLD, &args));
+  if (pid < 0) sys::last_err = errno;
+  return pid;
 }
 
 // ---- the spawner (long-lived sandboxes) ----
@@ -595,9 +599,7 @@ pid_t spawn_command(ChildSpec& spec, WorkloadArgs& args) {
   futex_wake(&g_spawner.state);
   for (int v; (v = load(&g_spawner.state)) != Spawner::kDone;) futex_wait(&g_spawner.state, v);
   store(&g_spawner.state, Spawner::kIdle);
-  const pid_t pid = g_spawner.pid;
-  if (pid < 0) sys::last_err = EAGAIN;
-  return pid;
+  return g_spawner.pid;  // on failure, the spawner's spawn() set sys::last_err
 }
 
 // ---- supervision (init) ----
