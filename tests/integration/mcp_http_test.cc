@@ -489,22 +489,41 @@ TEST(McpHttpAuth, NoAuthIsRefusedOnAnAddressThatIsNotLoopback) {
 
 // ---- HTTPS on --listen ----
 
-TEST(GatewayHttps, TheCliAndCurlUseAnHttpsGatewayWhoseCertificateTheyVerify) {
-  if (::access("/usr/bin/openssl", X_OK) != 0) GTEST_SKIP() << "openssl is not installed";
-  TempDir pki(Mode::kRoot);
-  const std::string trusted = pki.mkdir("trusted"), foreign = pki.mkdir("foreign");
-  ASSERT_EQ(make_test_ca(trusted, "DNS:localhost,IP:127.0.0.1", "gateway"), "");
+// A test CA and a certificate it signed for localhost and 127.0.0.1 in `pki_` (ca.pem,
+// gateway.pem, gateway.key); start() runs a gateway serving HTTPS with them and `token_`.
+class GatewayHttps : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::access("/usr/bin/openssl", X_OK) != 0) GTEST_SKIP() << "openssl is not installed";
+    ASSERT_EQ(make_test_ca(pki_.path(), "DNS:localhost,IP:127.0.0.1", "gateway"), "");
+  }
+  void start() {
+    g_ = std::make_unique<McpGateway>(
+        std::vector<std::string>{"--tls-cert", pki_.file("gateway.pem"), "--tls-key",
+                                 pki_.file("gateway.key")},
+        token_);
+    ASSERT_TRUE(g_->ready()) << g_->log();
+  }
+  std::string address() const { return "https://127.0.0.1:" + std::to_string(g_->port()); }
+  // What a client of it is given: the address, the token and the test CA.
+  std::vector<std::string> client_env() const {
+    return {"WARD_GATEWAY=" + address(), "WARD_GATEWAY_TOKEN=" + token_,
+            "WARD_GATEWAY_CA=" + pki_.file("ca.pem")};
+  }
+
+  TempDir pki_{Mode::kRoot};
+  const std::string token_ = "tls-" + std::string(24, 't') + unique_marker();
+  std::unique_ptr<McpGateway> g_;
+};
+
+TEST_F(GatewayHttps, TheCliAndCurlUseAnHttpsGatewayWhoseCertificateTheyVerify) {
+  const std::string foreign = pki_.mkdir("foreign");
   ASSERT_EQ(make_test_ca(foreign, "DNS:localhost,IP:127.0.0.1", "gateway"), "");
-  const std::string token = "tls-" + std::string(24, 'q') + unique_marker();
-  McpGateway g({"--tls-cert", trusted + "/gateway.pem", "--tls-key", trusted + "/gateway.key"},
-               token);
-  ASSERT_TRUE(g.ready()) << g.log();
-  EXPECT_TRUE(contains(g.log(), "https://127.0.0.1:" + std::to_string(g.port()))) << g.log();
-  const std::string address = "https://127.0.0.1:" + std::to_string(g.port());
+  ASSERT_NO_FATAL_FAILURE(start());
+  EXPECT_TRUE(contains(g_->log(), address())) << g_->log();
 
   RunOptions o;
-  o.env = {"WARD_GATEWAY=" + address, "WARD_GATEWAY_TOKEN=" + token,
-           "WARD_GATEWAY_CA=" + trusted + "/ca.pem"};
+  o.env = client_env();
   Result created = ward({"sandbox", "create", "over-https"}, o);
   EXPECT_EQ(created.exit_code, 0) << created.out << created.err;
   Result exec = ward(
@@ -513,14 +532,14 @@ TEST(GatewayHttps, TheCliAndCurlUseAnHttpsGatewayWhoseCertificateTheyVerify) {
   EXPECT_EQ(exec.out, "out\n");
   EXPECT_EQ(exec.err, "err\n");
   // By name too: the certificate names localhost.
-  o.env[0] = "WARD_GATEWAY=https://localhost:" + std::to_string(g.port());
+  o.env[0] = "WARD_GATEWAY=https://localhost:" + std::to_string(g_->port());
   Result by_name = ward({"sandbox", "list"}, o);
   EXPECT_EQ(by_name.exit_code, 0) << by_name.err;
   EXPECT_TRUE(contains(by_name.out, "over-https")) << by_name.out;
 
   // An unknown CA (none given, or another one) fails closed and says what to do.
   for (const std::string& ca : {std::string(), foreign + "/ca.pem"}) {
-    o.env = {"WARD_GATEWAY=" + address, "WARD_GATEWAY_TOKEN=" + token};
+    o.env = {"WARD_GATEWAY=" + address(), "WARD_GATEWAY_TOKEN=" + token_};
     if (!ca.empty()) o.env.push_back("WARD_GATEWAY_CA=" + ca);
     Result refused = ward({"sandbox", "exec", "over-https", "--", "touch", "/tmp/ran"}, o);
     EXPECT_NE(refused.exit_code, 0) << ca;
@@ -529,10 +548,9 @@ TEST(GatewayHttps, TheCliAndCurlUseAnHttpsGatewayWhoseCertificateTheyVerify) {
     if (ca.empty()) {
       EXPECT_TRUE(contains(refused.err, "WARD_GATEWAY_CA")) << refused.err;
     }
-    EXPECT_FALSE(contains(refused.err + refused.out, token));
+    EXPECT_FALSE(contains(refused.err + refused.out, token_));
   }
-  o.env = {"WARD_GATEWAY=" + address, "WARD_GATEWAY_TOKEN=" + token,
-           "WARD_GATEWAY_CA=" + trusted + "/ca.pem"};
+  o.env = client_env();
   Result ran = ward({"sandbox", "exec", "over-https", "--", "ls", "/tmp"}, o);
   EXPECT_FALSE(contains(ran.out, "ran")) << "a command went through an unverified connection";
 
@@ -544,9 +562,9 @@ TEST(GatewayHttps, TheCliAndCurlUseAnHttpsGatewayWhoseCertificateTheyVerify) {
 
   // curl: TLS 1.2 and 1.3 are served, TLS 1.1 is refused.
   const std::string curl = "curl -s -o /dev/null -w '%{http_code}' --cacert " +
-                           shell_quote(trusted + "/ca.pem") + " -H " +
-                           shell_quote("Authorization: Bearer " + token) + " ";
-  const std::string url = shell_quote(address + "/v1/status");
+                           shell_quote(pki_.file("ca.pem")) + " -H " +
+                           shell_quote("Authorization: Bearer " + token_) + " ";
+  const std::string url = shell_quote(address() + "/v1/status");
   EXPECT_EQ(sh_output(curl + "--tls-max 1.2 " + url), "200");
   EXPECT_EQ(sh_output(curl + "--tlsv1.3 " + url), "200");
   EXPECT_EQ(sh_output(curl + "--tlsv1.1 --tls-max 1.1 " + url + "; echo \" $?\""), "000 35");
@@ -554,18 +572,11 @@ TEST(GatewayHttps, TheCliAndCurlUseAnHttpsGatewayWhoseCertificateTheyVerify) {
 
 // `ward mcp` (stdio) in front of a remote HTTPS gateway: a tool call that stays silent for a
 // second (the client's ticker reads a non-blocking TLS stream meanwhile) comes back whole.
-TEST(GatewayHttps, WardMcpTalksToAnHttpsGateway) {
-  if (::access("/usr/bin/openssl", X_OK) != 0) GTEST_SKIP() << "openssl is not installed";
-  TempDir pki(Mode::kRoot);
-  ASSERT_EQ(make_test_ca(pki.path(), "IP:127.0.0.1", "gateway"), "");
-  const std::string token = "tls-" + std::string(24, 'm') + unique_marker();
-  McpGateway g({"--tls-cert", pki.file("gateway.pem"), "--tls-key", pki.file("gateway.key")},
-               token);
-  ASSERT_TRUE(g.ready()) << g.log();
+TEST_F(GatewayHttps, WardMcpTalksToAnHttpsGateway) {
+  ASSERT_NO_FATAL_FAILURE(start());
   RunOptions o;
   o.timeout = 60s;
-  o.env = {"WARD_GATEWAY=https://127.0.0.1:" + std::to_string(g.port()),
-           "WARD_GATEWAY_TOKEN=" + token, "WARD_GATEWAY_CA=" + pki.file("ca.pem")};
+  o.env = client_env();
   o.stdin_data =
       initialize_message().dump() + "\n" +
       json{{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}}.dump() + "\n" +
@@ -587,20 +598,15 @@ TEST(GatewayHttps, WardMcpTalksToAnHttpsGateway) {
   }
   EXPECT_EQ(McpSession::text(answer.value("result", json::object())), "one\ntwo\n")
       << r.out << r.err;
-  EXPECT_FALSE(contains(r.out + r.err, token));
+  EXPECT_FALSE(contains(r.out + r.err, token_));
 }
 
-TEST(GatewayHttps, PlainHttpAndStalledHandshakesGetNowhereAndHoldNothing) {
-  if (::access("/usr/bin/openssl", X_OK) != 0) GTEST_SKIP() << "openssl is not installed";
-  TempDir pki(Mode::kRoot);
-  ASSERT_EQ(make_test_ca(pki.path(), "IP:127.0.0.1", "gateway"), "");
-  const std::string token = "tls-" + std::string(24, 'p') + unique_marker();
-  McpGateway g({"--tls-cert", pki.file("gateway.pem"), "--tls-key", pki.file("gateway.key")},
-               token);
-  ASSERT_TRUE(g.ready()) << g.log();
+TEST_F(GatewayHttps, PlainHttpAndStalledHandshakesGetNowhereAndHoldNothing) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  McpGateway& g = *g_;
   // Plain HTTP to the HTTPS port: a 400 it can read, nothing served.
   Reply plain = roundtrip(g.port(), request_bytes("GET", "/v1/sandboxes", g.port(),
-                                                  "Authorization: Bearer " + token + "\r\n"));
+                                                  "Authorization: Bearer " + token_ + "\r\n"));
   EXPECT_EQ(plain.status, 400) << plain.head;
   EXPECT_EQ(plain.json_body().value("error", ""), "https_required") << plain.body;
   EXPECT_FALSE(contains(plain.body, "sandboxes"));
@@ -614,18 +620,14 @@ TEST(GatewayHttps, PlainHttpAndStalledHandshakesGetNowhereAndHoldNothing) {
   stalled[0]->send(std::string("\x16\x03\x01\x02\x00\x01", 6));
   RunOptions o;
   o.timeout = 10s;
-  o.env = {"WARD_GATEWAY=https://127.0.0.1:" + std::to_string(g.port()),
-           "WARD_GATEWAY_TOKEN=" + token, "WARD_GATEWAY_CA=" + pki.file("ca.pem")};
+  o.env = client_env();
   Result status = ward({"status"}, o);
   EXPECT_EQ(status.exit_code, 0) << status.err;
   EXPECT_TRUE(contains(status.out, "running")) << status.out;
 }
 
-TEST(GatewayHttps, ACertificateWithoutItsKeyIsRefusedAtStart) {
-  if (::access("/usr/bin/openssl", X_OK) != 0) GTEST_SKIP() << "openssl is not installed";
-  TempDir dir(Mode::kRoot);
-  const std::string one = dir.mkdir("one"), two = dir.mkdir("two");
-  ASSERT_EQ(make_test_ca(one, "IP:127.0.0.1", "gateway"), "");
+TEST_F(GatewayHttps, ACertificateWithoutItsKeyIsRefusedAtStart) {
+  const std::string one = pki_.path(), two = pki_.mkdir("two");
   ASSERT_EQ(make_test_ca(two, "IP:127.0.0.1", "gateway"), "");
   RunOptions options;
   options.timeout = 15s;
@@ -647,7 +649,7 @@ TEST(GatewayHttps, ACertificateWithoutItsKeyIsRefusedAtStart) {
            {{"--listen", listen, "--tls-cert", one + "/missing.pem", "--tls-key",
              one + "/gateway.key"},
             "missing.pem"}}) {
-    std::vector<std::string> args = {"gateway", "--state-dir", dir.file("state")};
+    std::vector<std::string> args = {"gateway", "--state-dir", pki_.file("state")};
     args.insert(args.end(), c.args.begin(), c.args.end());
     Result r = ward(args, options);
     EXPECT_FALSE(r.timed_out) << "the gateway kept running: " << c.says;
