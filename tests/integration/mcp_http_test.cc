@@ -571,34 +571,38 @@ TEST_F(GatewayHttps, TheCliAndCurlUseAnHttpsGatewayWhoseCertificateTheyVerify) {
 }
 
 // `ward mcp` (stdio) in front of a remote HTTPS gateway: a tool call that stays silent for a
-// second (the client's ticker reads a non-blocking TLS stream meanwhile) comes back whole.
+// second (the client's ticker reads a non-blocking TLS stream meanwhile) comes back whole. Its
+// input stays open until the answer is out, as a real client's does (at end of input `ward mcp`
+// cancels the calls still running).
 TEST_F(GatewayHttps, WardMcpTalksToAnHttpsGateway) {
   ASSERT_NO_FATAL_FAILURE(start());
-  RunOptions o;
-  o.timeout = 60s;
-  o.env = client_env();
-  o.stdin_data =
-      initialize_message().dump() + "\n" +
-      json{{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}}.dump() + "\n" +
+  const std::string call =
       json{{"jsonrpc", "2.0"},
            {"id", 2},
            {"method", "tools/call"},
            {"params",
             {{"name", "bash_tool"},
              {"arguments", {{"command", "echo one; sleep 1; echo two"}, {"description", "t"}}}}}}
-          .dump() +
-      "\n";
-  Result r = ward({"mcp"}, o);
-  EXPECT_EQ(r.exit_code, 0) << r.err;
+          .dump();
+  std::string env;
+  for (const std::string& v : client_env()) env += shell_quote(v) + " ";
+  const std::string out = pki_.file("mcp.out");
+  auto [code, output] = host_shell(
+      "{ printf '%s\\n' " + shell_quote(initialize_message().dump()) + " " +
+      shell_quote(json{{"jsonrpc", "2.0"}, {"method", "notifications/initialized"}}.dump()) + " " +
+      shell_quote(call) + "; for i in $(seq 600); do grep -q '\"id\":2' " + shell_quote(out) +
+      " && break; sleep 0.1; done; } | env " + env + "timeout 90 " + shell_quote(ward_binary()) +
+      " mcp > " + shell_quote(out));
+  EXPECT_EQ(code, 0) << output;
   json answer;
-  std::istringstream lines(r.out);
+  std::istringstream lines(read_file(out));
   for (std::string line; std::getline(lines, line);) {
     json j = json::parse(line, nullptr, false);
     if (j.is_object() && j.value("id", 0) == 2) answer = j;
   }
   EXPECT_EQ(McpSession::text(answer.value("result", json::object())), "one\ntwo\n")
-      << r.out << r.err;
-  EXPECT_FALSE(contains(r.out + r.err, token_));
+      << read_file(out) << output;
+  EXPECT_FALSE(contains(read_file(out) + output, token_));
 }
 
 TEST_F(GatewayHttps, PlainHttpAndStalledHandshakesGetNowhereAndHoldNothing) {
