@@ -45,7 +45,7 @@ done
 # ---------------------------------------------------------------------------------------------
 # Packages. Boost is resolved separately (Debian 12 has 1.81 with Boost.URL; Ubuntu may not).
 readonly BUILD_PKGS=(
-  cmake ninja-build g++ pkg-config clang clang-format
+  cmake ninja-build g++ pkg-config clang clang-format lld
   libssl-dev libyaml-cpp-dev nlohmann-json3-dev libseccomp-dev libcap-dev libsqlite3-dev
   libcli11-dev libspdlog-dev libfmt-dev libexpected-dev libgtest-dev libgmock-dev libbenchmark-dev
 )
