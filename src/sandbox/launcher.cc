@@ -431,9 +431,13 @@ Result<Outcome> run(const RunOptions& options) {
   // then on only SIGCHLD matters. A closed socket stays readable: polling it again would spin
   // while the kernel tears the init's namespaces down.
   bool sock_open = true;
+  // The egress listener waits here until a connection is queued on it, then goes to on_egress.
+  EgressEndpoint egress;
   for (bool init_alive = true; init_alive;) {
-    struct pollfd fds[2] = {{sigfd.get(), POLLIN, 0}, {sock_open ? sock.get() : -1, POLLIN, 0}};
-    if (::poll(fds, 2, -1) < 0 && errno != EINTR) {
+    struct pollfd fds[3] = {{sigfd.get(), POLLIN, 0},
+                            {sock_open ? sock.get() : -1, POLLIN, 0},
+                            {egress.listener ? egress.listener.get() : -1, POLLIN, 0}};
+    if (::poll(fds, 3, -1) < 0 && errno != EINTR) {
       // Cannot happen with valid fds; the init runs on memory this function owns, so it must be
       // gone before we return.
       ::kill(init, SIGKILL);
@@ -449,10 +453,8 @@ Result<Outcome> run(const RunOptions& options) {
       if (got == sizeof m) {
         if (m.type == Message::kReady) {
           ready = true;
-          if (fds.size() == 2 && options.on_egress) {
-            EgressEndpoint egress{std::move(fds[0]), std::move(fds[1]), init};
-            options.on_egress(std::move(egress));
-          }
+          if (fds.size() == 2 && options.on_egress)
+            egress = EgressEndpoint{std::move(fds[0]), std::move(fds[1]), init};
           setup_us = micros_since(l.cloned);
           if (options.verbose) {
             std::string steps, costs;
@@ -473,6 +475,7 @@ Result<Outcome> run(const RunOptions& options) {
         }
       }
     }
+    if (fds[2].revents & POLLIN) options.on_egress(std::move(egress));
     struct signalfd_siginfo si;
     while (::read(sigfd.get(), &si, sizeof si) == sizeof si) {
       int sig = static_cast<int>(si.ssi_signo);

@@ -46,7 +46,8 @@ struct RunOptions {
 
   // The egress listener's port inside the sandbox; 0: no listener, no proxy variables.
   std::uint16_t egress_port = 0;
-  // Called once, from run()'s thread, when the sandbox is ready and its listener has arrived.
+  // Called once, from run()'s thread, when a process in the sandbox first connects to the
+  // egress listener: a sandbox that never connects never starts the proxy's thread.
   std::function<void(EgressEndpoint)> on_egress;
   // A host directory laid out like /etc with ward's CA bundle (see make_plan): shown inside the
   // sandbox, and the CA variables point at /etc/ward/tls/ca-bundle.pem. "": none.
