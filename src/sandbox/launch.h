@@ -22,9 +22,14 @@
 
 namespace ward::sandbox {
 
-// The placeholders of protected names that did not exist (plan.h): created before the sandbox
-// starts, removed when it has ended if they are still empty. A placeholder that cannot be
-// created loses its mount (the name then stays unprotected, with a warning).
+// The placeholders of protected names (plan.h): created before the sandbox starts when missing
+// (marked with the extended attribute user.ward.placeholder), and held with a shared flock(2)
+// while it runs, like the present ones that may be another sandbox's. When a sandbox ends, a
+// placeholder is removed, if still empty, only when no other sandbox holds it: removing a mount
+// point of another sandbox's namespace would detach the read-only mount there and let that
+// sandbox create the name. The last holder removes it (the creator, or any sandbox that finds the
+// mark: also what a killed ward left behind). A placeholder that cannot be created loses its
+// mount (the name then stays unprotected, with a warning).
 class Placeholders {
  public:
   Placeholders() = default;
@@ -34,7 +39,12 @@ class Placeholders {
   ~Placeholders();
 
  private:
-  std::vector<Placeholder> created_;
+  struct Held {
+    Placeholder placeholder;
+    UniqueFd fd;  // holds the shared lock
+    bool made = false;
+  };
+  std::vector<Held> held_;
 };
 
 // The init's stack; unmapped once the init has been reaped (its owner waits for it on every path).

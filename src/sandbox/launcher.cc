@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -11,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -149,17 +151,56 @@ void remember_title_area(int argc, char** argv) {
   g_title_end = end;
 }
 
+namespace {
+
+constexpr char kPlaceholderMark[] = "user.ward.placeholder";
+
+// Opens the placeholder (creating and marking it when missing) with a shared lock on it; `made`
+// says whether this call created it. An invalid fd, errno set, when it cannot be had.
+UniqueFd hold_placeholder(const Placeholder& p, bool& made) {
+  const int flags =
+      O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | (p.is_directory ? O_DIRECTORY : 0);
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    made = false;
+    UniqueFd fd(::open(p.path.c_str(), flags));
+    if (!fd && errno == ENOENT) {
+      if (p.is_directory) {
+        if (::mkdir(p.path.c_str(), 0755) == 0) {
+          made = true;
+          fd.reset(::open(p.path.c_str(), flags));
+        }
+      } else {
+        fd.reset(::open(p.path.c_str(), flags | O_CREAT | O_EXCL, 0644));
+        made = fd.valid();
+      }
+      if (!fd && errno == EEXIST) continue;  // another sandbox made it first: hold that one
+    }
+    if (!fd) return fd;
+    while (::flock(fd.get(), LOCK_SH) != 0)
+      if (errno != EINTR) return {};
+    // A sandbox that was ending may have removed it between open and flock: then again.
+    struct stat held, now;
+    if (::fstat(fd.get(), &held) == 0 && ::lstat(p.path.c_str(), &now) == 0 &&
+        held.st_dev == now.st_dev && held.st_ino == now.st_ino) {
+      if (made) ::fsetxattr(fd.get(), kPlaceholderMark, "1", 1, 0);  // best effort (no xattrs)
+      return fd;
+    }
+  }
+  errno = EBUSY;
+  return {};
+}
+
+}  // namespace
+
 void Placeholders::create(Plan& plan) {
   for (const Placeholder& p : plan.placeholders) {
-    bool made =
-        p.is_directory
-            ? ::mkdir(p.path.c_str(), 0755) == 0
-            : UniqueFd(::open(p.path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644))
-                  .valid();
-    if (made) {
-      created_.push_back(p);
+    bool made = false;
+    UniqueFd fd = hold_placeholder(p, made);
+    if (fd) {
+      held_.push_back({p, std::move(fd), made});
       continue;
     }
+    if (p.present) continue;  // still protected by its own mount, just not held
     log::warn("{}: cannot reserve it ({}); the sandbox could create it", p.path,
               std::strerror(errno));
     std::erase_if(plan.mounts, [&](const MountOp& op) { return op.target == p.path; });
@@ -167,13 +208,21 @@ void Placeholders::create(Plan& plan) {
 }
 
 Placeholders::~Placeholders() {
-  for (const Placeholder& p : created_) {
-    if (p.is_directory) {
-      ::rmdir(p.path.c_str());  // fails, and keeps it, when something was put there
+  for (Held& h : held_) {
+    // Another sandbox still holding it (no exclusive lock) removes it when it ends.
+    char mark;
+    if (::flock(h.fd.get(), LOCK_EX | LOCK_NB) != 0 ||
+        (!h.made && ::fgetxattr(h.fd.get(), kPlaceholderMark, &mark, 1) != 1))
       continue;
-    }
-    struct stat st;
-    if (::stat(p.path.c_str(), &st) == 0 && st.st_size == 0) ::unlink(p.path.c_str());
+    const char* path = h.placeholder.path.c_str();
+    struct stat held, now;
+    if (::fstat(h.fd.get(), &held) != 0 || ::lstat(path, &now) != 0 || held.st_dev != now.st_dev ||
+        held.st_ino != now.st_ino)
+      continue;
+    if (h.placeholder.is_directory)
+      ::rmdir(path);  // fails, and keeps it, when something was put there
+    else if (held.st_size == 0)
+      ::unlink(path);
   }
 }
 

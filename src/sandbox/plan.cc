@@ -167,9 +167,16 @@ void add_placeholders(const std::string& root, const std::string& home,
                       std::vector<Placeholder>& placeholders, std::vector<MountOp>& out) {
   auto add = [&](const std::string& path, bool directory) {
     struct stat st;
-    if (::lstat(path.c_str(), &st) == 0 || errno != ENOENT) return;
-    placeholders.push_back({path, directory});
-    out.push_back({MountOp::Kind::kBind, path, path, directory, true, false, -1, true});
+    if (::lstat(path.c_str(), &st) != 0) {
+      if (errno != ENOENT) return;
+      placeholders.push_back({path, directory, false});
+      out.push_back({MountOp::Kind::kBind, path, path, directory, true, false, -1, true});
+      return;
+    }
+    // Present (and protected by protect_tree): held if it could be a placeholder, that is an
+    // empty file or a directory of the expected kind.
+    if (directory ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode) && st.st_size == 0)
+      placeholders.push_back({path, directory, true});
   };
   for (const char* name : kProjectNames) add(root + "/" + name, is_directory_name(name));
   if (root == home)
@@ -179,9 +186,9 @@ void add_placeholders(const std::string& root, const std::string& home,
     // .git itself is pinned when it holds a protected entry; a new hooks directory needs it too.
     bool pinned = std::any_of(out.begin(), out.end(),
                               [&](const MountOp& op) { return op.target == root + "/.git"; });
-    size_t before = placeholders.size();
+    size_t before = out.size();
     add(root + "/.git/hooks", true);
-    if (!pinned && placeholders.size() > before)
+    if (!pinned && out.size() > before)
       out.insert(out.end() - 1, {MountOp::Kind::kBind, root + "/.git", root + "/.git", true, false,
                                  false, -1, true});
   }

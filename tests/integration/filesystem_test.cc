@@ -1,9 +1,12 @@
 // Filesystem attacks (the "Filesystem" section of the scenarios): for each MUST there, attempts
 // that a test shows failing, in both modes. Every attempt is one ward-probe invocation inside a
 // real sandbox; many run in one sandbox through probe_script() to keep the suite fast.
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
@@ -344,6 +347,93 @@ TEST_P(FilesystemTest, ProtectedPathsCannotBeReplacedByRenamingTheirParent) {
 }
 
 // Repositories below the workdir are as much a target as the workdir's own.
+// Two agents in one repository. Sandbox A starts first and creates the read-only placeholders of
+// the missing names; B starts while A runs and finds them present. A ends: had it removed its
+// placeholders, the kernel would have detached them from B's namespace too (a mount point
+// removed in another namespace is unmounted there), and B could create .claude/settings.json or
+// .mcp.json for the user's next session. They must stay read-only in B until B ends, and be gone
+// once the last sandbox has.
+TEST_P(FilesystemTest, PlaceholdersHoldWhileAnotherSandboxOfTheWorkdirEnds) {
+  const std::string policy_file = policy();
+  RunOptions options;
+  options.mode = mode();
+  options.cwd = work_;
+  auto start = [&](const std::string& name, const std::string& script) {
+    std::string logs = dir_->mkdir("log-" + name);
+    std::vector<std::string> args = {"run", "-p", policy_file, "--", "/bin/sh", "-c", script};
+    return std::make_unique<Background>(ward_background(args, options, logs), logs);
+  };
+  auto wait_for = [](const std::string& path) {
+    return wait_until([&] { return exists(path); }, std::chrono::seconds(10));
+  };
+  const std::string names[] = {".claude", ".codex", ".vscode", ".idea", ".mcp.json", ".gitmodules"};
+
+  auto a = start("a", "touch a-ready; while [ ! -e release-a ]; do sleep 0.02; done");
+  ASSERT_TRUE(wait_for(w("a-ready"))) << a->err();
+  for (const std::string& n : names) ASSERT_TRUE(exists(w(n))) << n << " (A's placeholder)";
+
+  std::vector<ProbeAttempt> attempts = {
+      {"create-claude-settings", {"write", w(".claude/settings.json")}},
+      {"create-codex-config", {"write", w(".codex/config.toml")}},
+      {"create-vscode-tasks", {"write", w(".vscode/tasks.json")}},
+      {"overwrite-mcp-json", {"write", w(".mcp.json")}},
+      {"overwrite-gitmodules", {"write", w(".gitmodules")}},
+      {"remove-claude", {"rename", w(".claude"), w("claude-away")}},
+      {"unlink-mcp-json", {"unlink", w(".mcp.json")}},
+  };
+  auto b = start("b", "touch b-ready; while [ ! -e release-b ]; do sleep 0.02; done\n" +
+                          probe_script(attempts));
+  ASSERT_TRUE(wait_for(w("b-ready"))) << b->err();
+
+  dir_->write("work/release-a", "");
+  ASSERT_EQ(a->wait(std::chrono::seconds(10)), 0) << a->err();
+  for (const std::string& n : names) EXPECT_TRUE(exists(w(n))) << n << " removed under B";
+
+  dir_->write("work/release-b", "");
+  ASSERT_EQ(b->wait(std::chrono::seconds(20)), 0) << b->err();
+  Result r{0, b->out(), b->err()};
+  expect_all_refused(attempts, parse_probe_report(r.out), r);
+  EXPECT_FALSE(exists(w(".claude/settings.json")));
+  EXPECT_FALSE(exists(w("claude-away")));
+  // The last sandbox to end removed what ward had put there.
+  for (const std::string& n : names) EXPECT_FALSE(exists(w(n))) << n << " left behind";
+}
+
+// A ward killed outright leaves its placeholders behind; the next sandbox of the workdir holds
+// them like its own and removes them when it ends, while a user's own empty file stays.
+TEST_P(FilesystemTest, PlaceholdersAKilledWardLeftAreRemovedByTheNextOne) {
+  const std::string policy_file = policy();
+  dir_->write("work/.gitmodules", "");  // the user's own, empty
+  RunOptions options;
+  options.mode = mode();
+  options.cwd = work_;
+  std::string logs = dir_->mkdir("log-killed");
+  std::vector<std::string> args = {
+      "run", "-p", policy_file, "--", "/bin/sh", "-c", "touch ready; sleep 60"};
+  {
+    Background killed(ward_background(args, options, logs), logs);
+    ASSERT_TRUE(wait_until([&] { return exists(w("ready")); }, std::chrono::seconds(10)))
+        << killed.err();
+    ::kill(killed.pid(), SIGKILL);
+    killed.wait(std::chrono::seconds(10));
+  }
+  ASSERT_TRUE(exists(w(".claude"))) << "the killed ward's placeholder";
+  // Its init, which shares ward's descriptors, holds them until it has noticed and ended.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        int fd = ::open(w(".claude").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        bool free = fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+        if (fd >= 0) ::close(fd);
+        return free;
+      },
+      std::chrono::seconds(10)));
+  Result r = run({"/bin/sh", "-c", "echo x > .claude/new || echo refused"});
+  EXPECT_EQ(r.out, "refused\n") << r.err;
+  EXPECT_FALSE(exists(w(".claude")));
+  EXPECT_FALSE(exists(w(".mcp.json")));
+  EXPECT_TRUE(exists(w(".gitmodules"))) << "the user's own empty file was removed";
+}
+
 TEST_P(FilesystemTest, ProtectedPathsInANestedRepositoryStayReadOnly) {
   dir_->mkdir("work/project");
   git_init(w("project"));
