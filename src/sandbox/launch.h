@@ -38,12 +38,14 @@ class Placeholders {
   void create(Plan& plan);
   ~Placeholders();
 
- private:
   struct Held {
     Placeholder placeholder;
-    UniqueFd fd;  // holds the shared lock
-    bool made = false;
+    UniqueFd fd;          // holds the shared lock
+    bool made = false;    // this sandbox created it
+    bool locked = false;  // false where the filesystem has no flock(2)
   };
+
+ private:
   std::vector<Held> held_;
 };
 

@@ -155,49 +155,59 @@ namespace {
 
 constexpr char kPlaceholderMark[] = "user.ward.placeholder";
 
-// Opens the placeholder (creating and marking it when missing) with a shared lock on it; `made`
-// says whether this call created it. An invalid fd, errno set, when it cannot be had.
-UniqueFd hold_placeholder(const Placeholder& p, bool& made) {
+// Opens the placeholder (creating and marking it when missing) with a shared lock on it. An
+// invalid fd, errno set, when it cannot be had. A filesystem without flock(2) (some network
+// filesystems) gets what ward did before the lock: the placeholder held unlocked, removed by its
+// maker only.
+bool hold_placeholder(Placeholders::Held& h) {
+  const Placeholder& p = h.placeholder;
   const int flags =
       O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | (p.is_directory ? O_DIRECTORY : 0);
   for (int attempt = 0; attempt < 16; ++attempt) {
-    made = false;
-    UniqueFd fd(::open(p.path.c_str(), flags));
-    if (!fd && errno == ENOENT) {
+    h.made = false;
+    h.fd.reset(::open(p.path.c_str(), flags));
+    if (!h.fd && errno == ENOENT) {
       if (p.is_directory) {
-        if (::mkdir(p.path.c_str(), 0755) == 0) {
-          made = true;
-          fd.reset(::open(p.path.c_str(), flags));
+        h.made = ::mkdir(p.path.c_str(), 0755) == 0;
+        if (h.made) h.fd.reset(::open(p.path.c_str(), flags));
+        if (h.made && !h.fd) {
+          int err = errno;
+          ::rmdir(p.path.c_str());
+          errno = err;
+          return false;
         }
       } else {
-        fd.reset(::open(p.path.c_str(), flags | O_CREAT | O_EXCL, 0644));
-        made = fd.valid();
+        h.fd.reset(::open(p.path.c_str(), flags | O_CREAT | O_EXCL, 0644));
+        h.made = h.fd.valid();
       }
-      if (!fd && errno == EEXIST) continue;  // another sandbox made it first: hold that one
+      if (!h.fd && errno == EEXIST) continue;  // another sandbox made it first: hold that one
     }
-    if (!fd) return fd;
-    while (::flock(fd.get(), LOCK_SH) != 0)
-      if (errno != EINTR) return {};
+    if (!h.fd) return false;
+    h.locked = true;
+    while (::flock(h.fd.get(), LOCK_SH) != 0) {
+      if (errno == EINTR) continue;
+      h.locked = false;
+      break;
+    }
     // A sandbox that was ending may have removed it between open and flock: then again.
     struct stat held, now;
-    if (::fstat(fd.get(), &held) == 0 && ::lstat(p.path.c_str(), &now) == 0 &&
+    if (::fstat(h.fd.get(), &held) == 0 && ::lstat(p.path.c_str(), &now) == 0 &&
         held.st_dev == now.st_dev && held.st_ino == now.st_ino) {
-      if (made) ::fsetxattr(fd.get(), kPlaceholderMark, "1", 1, 0);  // best effort (no xattrs)
-      return fd;
+      if (h.made) ::fsetxattr(h.fd.get(), kPlaceholderMark, "1", 1, 0);  // best effort
+      return true;
     }
   }
   errno = EBUSY;
-  return {};
+  return false;
 }
 
 }  // namespace
 
 void Placeholders::create(Plan& plan) {
   for (const Placeholder& p : plan.placeholders) {
-    bool made = false;
-    UniqueFd fd = hold_placeholder(p, made);
-    if (fd) {
-      held_.push_back({p, std::move(fd), made});
+    Held h{p, {}, false, false};
+    if (hold_placeholder(h)) {
+      held_.push_back(std::move(h));
       continue;
     }
     if (p.present) continue;  // still protected by its own mount, just not held
@@ -211,8 +221,9 @@ Placeholders::~Placeholders() {
   for (Held& h : held_) {
     // Another sandbox still holding it (no exclusive lock) removes it when it ends.
     char mark;
-    if (::flock(h.fd.get(), LOCK_EX | LOCK_NB) != 0 ||
-        (!h.made && ::fgetxattr(h.fd.get(), kPlaceholderMark, &mark, 1) != 1))
+    if (h.locked ? ::flock(h.fd.get(), LOCK_EX | LOCK_NB) != 0 ||
+                       (!h.made && ::fgetxattr(h.fd.get(), kPlaceholderMark, &mark, 1) != 1)
+                 : !h.made)
       continue;
     const char* path = h.placeholder.path.c_str();
     struct stat held, now;
