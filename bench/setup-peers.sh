@@ -3,7 +3,8 @@
 #
 #   Debian packages: hyperfine bubblewrap firejail time (and squid tinyproxy nginx wrk for the proxy
 #                    benchmarks, mitmproxy for the HTTPS interception one), socat ripgrep
-#                    (sandbox-runtime needs them on Linux), npm if absent
+#                    (sandbox-runtime needs them on Linux), valgrind and linux-perf (for
+#                    tools/startup-order.sh; Ubuntu: linux-tools-$(uname -r) by hand), npm if absent
 #   npm:             @anthropic-ai/sandbox-runtime (the `srt` command) into bench/.peers/
 #
 # How srt is made to work here (sandbox-runtime 0.0.83 on Linux):
@@ -25,7 +26,10 @@ BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PEERS_DIR="$BENCH_DIR/.peers"
 SRT_VERSION="${SRT_VERSION:-0.0.83}"
 SRT_PKG="@anthropic-ai/sandbox-runtime"
-PKGS=(hyperfine bubblewrap firejail time socat ripgrep squid tinyproxy nginx wrk mitmproxy python3 util-linux procps)
+PKGS=(hyperfine bubblewrap firejail time socat ripgrep squid tinyproxy nginx wrk mitmproxy python3 util-linux procps
+  valgrind)
+# perf is Debian's linux-perf; Ubuntu ships it as linux-tools-$(uname -r), installed by hand there.
+if apt-cache show linux-perf >/dev/null 2>&1; then PKGS+=(linux-perf); fi
 DAEMONS=(squid tinyproxy nginx)
 
 say() { printf '==> %s\n' "$*"; }

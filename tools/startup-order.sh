@@ -29,7 +29,7 @@ die() {
 ((EUID == 0)) || die "run it as root (ward run as root, a gateway of its own)"
 [[ -x "$WARD" ]] || die "no ward at $WARD (build it first)"
 for tool in valgrind callgrind_annotate perf; do
-  command -v "$tool" >/dev/null || die "$tool is not installed (apt install valgrind linux-perf)"
+  command -v "$tool" >/dev/null || die "$tool is not installed (sudo bench/setup-peers.sh installs it)"
 done
 
 TMP="$(mktemp -d)"
