@@ -163,39 +163,49 @@ bool hold_placeholder(Placeholders::Held& h) {
   const Placeholder& p = h.placeholder;
   const int flags =
       O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | (p.is_directory ? O_DIRECTORY : 0);
+  bool create = !p.present;  // what the plan found missing is made first
   for (int attempt = 0; attempt < 16; ++attempt) {
     h.made = false;
-    h.fd.reset(::open(p.path.c_str(), flags));
-    if (!h.fd && errno == ENOENT) {
-      if (p.is_directory) {
-        h.made = ::mkdir(p.path.c_str(), 0755) == 0;
-        if (h.made) h.fd.reset(::open(p.path.c_str(), flags));
-        if (h.made && !h.fd) {
+    h.fd.reset();
+    if (create && p.is_directory) {
+      h.made = ::mkdir(p.path.c_str(), 0755) == 0;
+      if (!h.made && errno != EEXIST) return false;
+      if (h.made) {
+        h.fd.reset(::open(p.path.c_str(), flags));
+        if (!h.fd) {
           int err = errno;
           ::rmdir(p.path.c_str());
           errno = err;
           return false;
         }
-      } else {
-        h.fd.reset(::open(p.path.c_str(), flags | O_CREAT | O_EXCL, 0644));
-        h.made = h.fd.valid();
       }
-      if (!h.fd && errno == EEXIST) continue;  // another sandbox made it first: hold that one
+    } else if (create) {
+      h.fd.reset(::open(p.path.c_str(), flags | O_CREAT | O_EXCL, 0644));
+      h.made = h.fd.valid();
+      if (!h.made && errno != EEXIST) return false;
     }
-    if (!h.fd) return false;
+    if (!h.fd) {  // present (another sandbox made it first, or it was there): hold that one
+      h.fd.reset(::open(p.path.c_str(), flags));
+      create = !h.fd && errno == ENOENT;  // removed meanwhile: make it
+      if (create) continue;
+      if (!h.fd) return false;
+    }
     h.locked = true;
     while (::flock(h.fd.get(), LOCK_SH) != 0) {
       if (errno == EINTR) continue;
       h.locked = false;
       break;
     }
+    if (h.made) {  // a new inode: no other sandbox held it, so none can have removed it
+      ::fsetxattr(h.fd.get(), kPlaceholderMark, "1", 1, 0);  // best effort (no xattrs)
+      return true;
+    }
     // A sandbox that was ending may have removed it between open and flock: then again.
     struct stat held, now;
     if (::fstat(h.fd.get(), &held) == 0 && ::lstat(p.path.c_str(), &now) == 0 &&
-        held.st_dev == now.st_dev && held.st_ino == now.st_ino) {
-      if (h.made) ::fsetxattr(h.fd.get(), kPlaceholderMark, "1", 1, 0);  // best effort
+        held.st_dev == now.st_dev && held.st_ino == now.st_ino)
       return true;
-    }
+    create = true;
   }
   errno = EBUSY;
   return false;
