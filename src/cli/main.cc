@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <iterator>
 #include <string_view>
@@ -71,8 +72,16 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;  // usage errors: 2, as every Unix tool does
   }
-  for (const auto& [name, action] : actions)
-    if (app.got_subcommand(name)) return action();
+  for (const auto& [name, action] : actions) {
+    if (!app.got_subcommand(name)) continue;
+    const int rc = action();
+    if (name != "run") return rc;
+    // A sandbox run has nothing left to release once its command returns (every resource is
+    // scoped inside it): exit without destroying the CLI and the static objects, whose code and
+    // data would be paged in just to be freed.
+    std::fflush(nullptr);
+    std::_Exit(rc);
+  }
   if (version->parsed()) {
     std::printf("ward %s\n", WARD_VERSION);
     return 0;
