@@ -163,6 +163,12 @@ void read_endpoint_url(Sink& sink, const Field& f, const std::string& text, Rout
     r.port = r.scheme == "https" ? 443 : 80;
   }
   std::string path(u.encoded_path());
+  // After an authority a path is empty or starts with '/'. Boost.URL 1.81 takes
+  // "http://h:x80/v1" as host "h", an empty port and the path "x80/v1" (found by fuzzing).
+  if (!path.empty() && path.front() != '/') {
+    sink.error(f, "the endpoint's port must be 1 to 65535, and its path start with '/'");
+    return;
+  }
   while (!path.empty() && path.back() == '/') path.pop_back();
   for (std::string_view segment : split(path, '/')) {
     if (segment == "." || segment == ".." || segment == "%2e" || segment == "%2E" ||

@@ -155,6 +155,10 @@ TEST(Routes, ErrorsNameFileLineColumnAndKey) {
   EXPECT_TRUE(FailsWith(load("routes:\n  - name: a\n    endpoint: http://h:0/v1\n"
                              "    protocols: [openai_chat_completions]\n"),
                         {"r.yaml:3:15:", "port must be 1 to 65535"}));
+  // Not digits after the colon: Boost.URL alone would make "es443/v1" the path.
+  EXPECT_TRUE(FailsWith(load("routes:\n  - name: a\n    endpoint: https://h.test:es443/v1/\n"
+                             "    protocols: [openai_chat_completions]\n"),
+                        {"r.yaml:3:15:", "port must be 1 to 65535", "path start with '/'"}));
   EXPECT_TRUE(FailsWith(load("routes:\n  - name: a\n    endpoint: http://h:70000\n"
                              "    protocols: [openai_chat_completions]\n"),
                         {"r.yaml:3:15:", "port"}));
