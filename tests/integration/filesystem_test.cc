@@ -41,6 +41,17 @@ class FilesystemTest : public WorkdirTest {
     return p;
   }
 
+  // `ward run -p policy() -- /bin/sh -c SCRIPT` in the workdir, in the background; its output
+  // goes to the directory log-NAME.
+  std::unique_ptr<Background> start_shell(const std::string& name, const std::string& script) {
+    RunOptions options;
+    options.mode = mode();
+    options.cwd = work_;
+    std::string logs = dir_->mkdir("log-" + name);
+    std::vector<std::string> args = {"run", "-p", policy(), "--", "/bin/sh", "-c", script};
+    return std::make_unique<Background>(ward_background(args, options, logs), logs);
+  }
+
   // `git init` on the host, the repository owned like the rest of the temporary directory.
   void git_init(const std::string& path) {
     std::string cmd = "git init -q " + shell_quote(path) + " && chown -R " +
@@ -346,7 +357,6 @@ TEST_P(FilesystemTest, ProtectedPathsCannotBeReplacedByRenamingTheirParent) {
   EXPECT_FALSE(exists(w(".config-old")));
 }
 
-// Repositories below the workdir are as much a target as the workdir's own.
 // Two agents in one repository. Sandbox A starts first and creates the read-only placeholders of
 // the missing names; B starts while A runs and finds them present. A ends: had it removed its
 // placeholders, the kernel would have detached them from B's namespace too (a mount point
@@ -354,21 +364,12 @@ TEST_P(FilesystemTest, ProtectedPathsCannotBeReplacedByRenamingTheirParent) {
 // .mcp.json for the user's next session. They must stay read-only in B until B ends, and be gone
 // once the last sandbox has.
 TEST_P(FilesystemTest, PlaceholdersHoldWhileAnotherSandboxOfTheWorkdirEnds) {
-  const std::string policy_file = policy();
-  RunOptions options;
-  options.mode = mode();
-  options.cwd = work_;
-  auto start = [&](const std::string& name, const std::string& script) {
-    std::string logs = dir_->mkdir("log-" + name);
-    std::vector<std::string> args = {"run", "-p", policy_file, "--", "/bin/sh", "-c", script};
-    return std::make_unique<Background>(ward_background(args, options, logs), logs);
-  };
   auto wait_for = [](const std::string& path) {
     return wait_until([&] { return exists(path); }, std::chrono::seconds(10));
   };
   const std::string names[] = {".claude", ".codex", ".vscode", ".idea", ".mcp.json", ".gitmodules"};
 
-  auto a = start("a", "touch a-ready; while [ ! -e release-a ]; do sleep 0.02; done");
+  auto a = start_shell("a", "touch a-ready; while [ ! -e release-a ]; do sleep 0.02; done");
   ASSERT_TRUE(wait_for(w("a-ready"))) << a->err();
   for (const std::string& n : names) ASSERT_TRUE(exists(w(n))) << n << " (A's placeholder)";
 
@@ -381,8 +382,8 @@ TEST_P(FilesystemTest, PlaceholdersHoldWhileAnotherSandboxOfTheWorkdirEnds) {
       {"remove-claude", {"rename", w(".claude"), w("claude-away")}},
       {"unlink-mcp-json", {"unlink", w(".mcp.json")}},
   };
-  auto b = start("b", "touch b-ready; while [ ! -e release-b ]; do sleep 0.02; done\n" +
-                          probe_script(attempts));
+  auto b = start_shell("b", "touch b-ready; while [ ! -e release-b ]; do sleep 0.02; done\n" +
+                                probe_script(attempts));
   ASSERT_TRUE(wait_for(w("b-ready"))) << b->err();
 
   dir_->write("work/release-a", "");
@@ -402,21 +403,12 @@ TEST_P(FilesystemTest, PlaceholdersHoldWhileAnotherSandboxOfTheWorkdirEnds) {
 // A ward killed outright leaves its placeholders behind; the next sandbox of the workdir holds
 // them like its own and removes them when it ends, while a user's own empty file stays.
 TEST_P(FilesystemTest, PlaceholdersAKilledWardLeftAreRemovedByTheNextOne) {
-  const std::string policy_file = policy();
   dir_->write("work/.gitmodules", "");  // the user's own, empty
-  RunOptions options;
-  options.mode = mode();
-  options.cwd = work_;
-  std::string logs = dir_->mkdir("log-killed");
-  std::vector<std::string> args = {
-      "run", "-p", policy_file, "--", "/bin/sh", "-c", "touch ready; sleep 60"};
-  {
-    Background killed(ward_background(args, options, logs), logs);
-    ASSERT_TRUE(wait_until([&] { return exists(w("ready")); }, std::chrono::seconds(10)))
-        << killed.err();
-    ::kill(killed.pid(), SIGKILL);
-    killed.wait(std::chrono::seconds(10));
-  }
+  auto killed = start_shell("killed", "touch ready; sleep 60");
+  ASSERT_TRUE(wait_until([&] { return exists(w("ready")); }, std::chrono::seconds(10)))
+      << killed->err();
+  ::kill(killed->pid(), SIGKILL);
+  killed->wait(std::chrono::seconds(10));
   ASSERT_TRUE(exists(w(".claude"))) << "the killed ward's placeholder";
   // Its init, which shares ward's descriptors, holds them until it has noticed and ended.
   ASSERT_TRUE(wait_until(
@@ -434,6 +426,7 @@ TEST_P(FilesystemTest, PlaceholdersAKilledWardLeftAreRemovedByTheNextOne) {
   EXPECT_TRUE(exists(w(".gitmodules"))) << "the user's own empty file was removed";
 }
 
+// Repositories below the workdir are as much a target as the workdir's own.
 TEST_P(FilesystemTest, ProtectedPathsInANestedRepositoryStayReadOnly) {
   dir_->mkdir("work/project");
   git_init(w("project"));
