@@ -155,8 +155,8 @@ namespace {
 
 constexpr char kPlaceholderMark[] = "user.ward.placeholder";
 
-// Opens the placeholder (creating and marking it when missing) with a shared lock on it. An
-// invalid fd, errno set, when it cannot be had. A filesystem without flock(2) (some network
+// Opens the placeholder into h.fd (creating and marking it when missing) with a shared lock on
+// it. False, errno set, when it cannot be had. A filesystem without flock(2) (some network
 // filesystems) gets what ward did before the lock: the placeholder held unlocked, removed by its
 // maker only.
 bool hold_placeholder(Placeholders::Held& h) {
