@@ -387,9 +387,9 @@ struct WorkloadArgs {
   const char* workdir;
   int stdio[3];      // persistent mode: become fds 0, 1, 2 (-1: keep the init's)
   bool tty = false;  // stdin is a terminal: a session of its own, the terminal its controlling one
-  // Started by the spawner thread (below): the cgroup namespace and the seccomp filter are
-  // inherited from it.
-  bool inherits_filter = false;
+  // Started by the spawner thread (below): the cgroup namespace, the emptied bounding set,
+  // no_new_privs and the seccomp filter are inherited from it.
+  bool inherits_setup = false;
 };
 
 bool drop_bounding_set(const Failure& f) {
@@ -461,7 +461,7 @@ int workload_main(void* arg) {
       return f(Step::kSpawn, "dup3", sys::last_err), 1;
   if (args->tty && sys::call(SYS_ioctl, 0, TIOCSCTTY, 0) < 0)
     return f(Step::kSpawn, "ioctl(TIOCSCTTY)", sys::last_err), 1;
-  if (spec.workload_cgroup_ns && !args->inherits_filter && sys::unshare(CLONE_NEWCGROUP) != 0)
+  if (spec.workload_cgroup_ns && !args->inherits_setup && sys::unshare(CLONE_NEWCGROUP) != 0)
     return f(Step::kCgroupNamespace, "unshare(CLONE_NEWCGROUP)", sys::last_err), 1;
   trace.add(Step::kCgroupNamespace);
 
@@ -472,7 +472,7 @@ int workload_main(void* arg) {
   }
   trace.add(Step::kRlimits);
 
-  if (!drop_bounding_set(f)) return 1;
+  if (!args->inherits_setup && !drop_bounding_set(f)) return 1;
   trace.add(Step::kCapabilities);
   if (spec.set_groups && sys::setgroups_none() != 0)
     return f(Step::kIds, "setgroups", sys::last_err), 1;
@@ -485,7 +485,7 @@ int workload_main(void* arg) {
   if (sys::chdir(args->workdir) != 0)
     return f(Step::kChdir, "chdir", sys::last_err, args->workdir), 1;
   trace.add(Step::kChdir);
-  if (sys::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+  if (!args->inherits_setup && sys::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
     return f(Step::kNoNewPrivs, "prctl(PR_SET_NO_NEW_PRIVS)", sys::last_err), 1;
   trace.add(Step::kNoNewPrivs);
   if (args->landlock_fd >= 0) {
@@ -497,7 +497,7 @@ int workload_main(void* arg) {
     return f(Step::kCloseFds, "close_range", sys::last_err), 1;
   trace.add(Step::kCloseFds);
 
-  if (!args->inherits_filter && !load_seccomp(spec))
+  if (!args->inherits_setup && !load_seccomp(spec))
     return f(Step::kSeccomp, "seccomp", sys::last_err), 1;
   trace.add(Step::kSeccomp);
   trace.add(Step::kExec);  // last: a successful execve does not return
@@ -526,12 +526,18 @@ pid_t spawn(ChildSpec& spec, WorkloadArgs& args) {
 //
 // Every command a long-lived sandbox starts would load the seccomp filter again — the kernel
 // converts and JIT-compiles a filter at each load, ~2 us per instruction on the 2-vCPU VM of
-// docs/benchmarks.md, ~0.5 ms for ward's — and enter a cgroup namespace of its own. A thread of
-// the init does both once, at the first exec, and vforks the commands: they inherit the filter and
-// the namespace (a thread's seccomp filter is its own; without TSYNC the init's other thread stays
-// unfiltered, and it must: it unshares nothing but still leaves and removes the cgroups at the
-// end, which a process inside its own cgroup namespace may not). The commands are children of the
-// init's thread group, so the init reaps them as before; each one's last steps are the same.
+// docs/benchmarks.md, ~0.5 ms for ward's — enter a cgroup namespace of its own, empty its
+// bounding set (41 prctl calls, each a new set of credentials: ~0.1 ms there) and set
+// no_new_privs. A thread of the init does these once, at the first exec, and vforks the
+// commands: they inherit each of them, since each is the thread's own (a thread's bounding set,
+// no_new_privs and seccomp filter — without TSYNC — are per thread). The init's other thread
+// stays as it was, and it must: it unshares nothing but still leaves and removes the cgroups at
+// the end, which a process inside its own cgroup namespace may not. What the thread keeps (its
+// effective capabilities, its ids) each command drops, and each command enters the Landlock
+// domain itself: a thread inside the domain could be signalled by the commands (Landlock scopes
+// signals to the domain, and a command in the thread's own domain is inside it — the gateway's
+// hardening test caught that). The commands are children of the init's thread group, so the
+// init reaps them as before.
 //
 // One request at a time, handed over through `state` (a futex word) in the memory the thread
 // shares with the init: the init writes `args`, sets kRequest and sleeps until kDone. So the
@@ -565,8 +571,11 @@ void store(int* word, int value) {
 int spawner_main(void*) {
   ChildSpec& spec = *g_spawner.spec;
   sys::prctl(PR_SET_NAME, reinterpret_cast<unsigned long>("ward-spawn"));
-  const bool ready =
-      (!spec.workload_cgroup_ns || sys::unshare(CLONE_NEWCGROUP) == 0) && load_seccomp(spec);
+  ChildError ignored;  // a set-up that fails is done again by every command, which reports it
+  const Failure f{&ignored};
+  const bool ready = (!spec.workload_cgroup_ns || sys::unshare(CLONE_NEWCGROUP) == 0) &&
+                     drop_bounding_set(f) && sys::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+                     load_seccomp(spec);
   store(&g_spawner.state, ready ? Spawner::kIdle : Spawner::kFailed);
   futex_wake(&g_spawner.state);
   if (!ready) return 0;  // the thread ends; the init sees kFailed
@@ -593,7 +602,7 @@ pid_t spawn_command(ChildSpec& spec, WorkloadArgs& args) {
     g_spawner.unusable = !g_spawner.started;
   }
   if (g_spawner.unusable) return spawn(spec, args);
-  args.inherits_filter = true;
+  args.inherits_setup = true;
   g_spawner.args = &args;
   store(&g_spawner.state, Spawner::kRequest);
   futex_wake(&g_spawner.state);

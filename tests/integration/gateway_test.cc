@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -283,20 +284,35 @@ TEST_P(GatewayTest, LifecyclePolicyAppliesToExecStopStartDelete) {
   EXPECT_EQ(g.get("/v1/sandboxes").json_body()["sandboxes"].size(), 0u);
 }
 
-// Commands after the first come from the init's spawner thread, which loaded the seccomp filter
-// once: each still runs with exactly that one filter, no_new_privs, no capability, in a cgroup
-// namespace of its own, unable to unshare, mount or signal the init and its thread.
+// How many Landlock domains the calling process is nested in, printed as "landlock-depth: N"
+// (the kernel allows 16: it counts how many more an empty ruleset can add). Python's ctypes, so
+// that no probe binary must be visible in the sandbox. Nothing when the kernel has no Landlock.
+constexpr const char* kLandlockDepth =
+    "python3 -c 'import ctypes,struct\n"
+    "c=ctypes.CDLL(None,use_errno=True); a=struct.pack(\"Q\",1)\n"
+    "fd=c.syscall(444,a,8,0)\n"
+    "n=0\n"
+    "while fd>=0 and n<17 and c.syscall(446,fd,0)==0: n+=1\n"
+    "fd>=0 and print(\"landlock-depth:\",16-n)'";
+
+// Commands after the first come from the init's spawner thread, which loaded the seccomp filter,
+// emptied the bounding set and set no_new_privs once: each command still runs with exactly that
+// one filter, one Landlock domain, no_new_privs, no capability, in a cgroup namespace of its
+// own, unable to unshare, mount or signal the init and its thread. (With the thread inside the
+// commands' Landlock domain, the rootless commands could signal it: caught here.)
 TEST_P(GatewayTest, EveryExecCarriesTheHardeningFromTheFirstToTheLast) {
   Gateway g(mode());
   g.start();
   g.create({{"name", "hardened"}, {"policy", policy_with_network()}});
+  const bool landlock = ::syscall(SYS_landlock_create_ruleset, nullptr, 0, 1U) > 0;
   const std::string probe =
       "grep -E '^(Seccomp|Seccomp_filters|NoNewPrivs|CapEff|CapBnd):' /proc/self/status;"
       " cat /proc/self/cgroup | grep '^0::';"
       " unshare -U true 2>/dev/null && echo UNSHARED;"
       " unshare -m true 2>/dev/null && echo UNSHARED-MOUNT;"
       " for t in /proc/1/task/*; do kill -STOP ${t##*/} 2>/dev/null && echo SIGNALLED; done;"
-      " ls /proc/1/task | wc -l";
+      " ls /proc/1/task | wc -l; " +
+      std::string(kLandlockDepth);
   for (int i = 0; i < 4; ++i) {
     ExecResult r = g.sh("hardened", probe);
     EXPECT_EQ(r.code, 0) << r.err;
@@ -309,6 +325,10 @@ TEST_P(GatewayTest, EveryExecCarriesTheHardeningFromTheFirstToTheLast) {
     EXPECT_NE(r.out.find("0::/\n"), std::string::npos) << "not its own cgroup root: " << r.out;
     EXPECT_EQ(r.out.find("UNSHARED"), std::string::npos) << r.out;
     EXPECT_EQ(r.out.find("SIGNALLED"), std::string::npos) << r.out;
+    if (landlock) {
+      EXPECT_NE(r.out.find("landlock-depth: 1\n"), std::string::npos)
+          << "exec " << i << ": " << r.out << r.err;
+    }
   }
   // The init is still there and starts the next command.
   EXPECT_EQ(g.exec("hardened", {{"command", {"/bin/echo", "still"}}}).out, "still\n");
