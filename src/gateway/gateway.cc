@@ -1147,8 +1147,17 @@ asio::awaitable<Result<Started>> Gateway::start_command(Runtime& rt, json argv,
                                                         std::string workdir, std::string stdin_data,
                                                         std::optional<Terminal> terminal) {
   int in[2], out[2], err[2];
-  if (::pipe2(in, O_CLOEXEC) != 0) co_return fail_errno("pipe");
-  UniqueFd in_r(in[0]), in_w(in[1]);
+  // Without input the command's stdin is /dev/null, which reads as the empty pipe would: no
+  // pipe, no writer to start and stop.
+  UniqueFd in_r, in_w;
+  if (stdin_data.empty() && !terminal) {
+    in_r = UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (!in_r) co_return fail_errno("open /dev/null");
+  } else if (!terminal) {
+    if (::pipe2(in, O_CLOEXEC) != 0) co_return fail_errno("pipe");
+    in_r = UniqueFd(in[0]);
+    in_w = UniqueFd(in[1]);
+  }
   if (::pipe2(out, O_CLOEXEC) != 0) co_return fail_errno("pipe");
   UniqueFd out_r(out[0]), out_w(out[1]);
   if (::pipe2(err, O_CLOEXEC) != 0) co_return fail_errno("pipe");
@@ -1196,7 +1205,7 @@ asio::awaitable<Result<Started>> Gateway::start_command(Runtime& rt, json argv,
   // stdin written then closed; stdout and stderr read until their end.
   if (terminal) {
     s.terminal = std::make_shared<asio::posix::stream_descriptor>(io_, master.release());
-  } else {
+  } else if (in_w) {
     auto in_pipe = std::make_shared<asio::posix::stream_descriptor>(io_, in_w.release());
     asio::co_spawn(io_, feed(in_pipe, std::move(stdin_data)), asio::detached);
   }
@@ -1366,8 +1375,7 @@ asio::awaitable<Reply> Gateway::exec(SandboxRecord& record, const json& body, So
   // turns readable (EOF) while we only write.
   streamed = true;
   ChunkedWriter writer(socket);
-  co_await writer.begin("application/x-ndjson");
-  co_await writer.line(started_line(started->pid));
+  co_await writer.begin("application/x-ndjson", started_line(started->pid));
   asio::co_spawn(io_, watch_client(&socket, started->state), asio::detached);
   std::optional<std::chrono::milliseconds> timeout;
   if (body.contains("timeout_ms"))
@@ -1385,8 +1393,7 @@ asio::awaitable<Reply> Gateway::exec(SandboxRecord& record, const json& body, So
   exec_seconds_.observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
   if (!f.client_gone) {
-    co_await writer.line(exit_line(f));
-    co_await writer.end();
+    co_await writer.end(exit_line(f));
   }
   socket.close(ignored);
   co_return Reply{};

@@ -133,31 +133,41 @@ std::string base64(std::string_view data) {
   return out;
 }
 
-asio::awaitable<bool> ChunkedWriter::begin(std::string_view content_type) {
-  std::string head =
+namespace {
+
+// `text` and a newline as one chunk, appended to `out`.
+void append_chunk(std::string& out, std::string_view text) {
+  char size[24];
+  const int len = std::snprintf(size, sizeof size, "%zx\r\n", text.size() + 1);
+  out.append(size, static_cast<std::size_t>(len)).append(text).append("\n\r\n");
+}
+
+}  // namespace
+
+asio::awaitable<bool> ChunkedWriter::begin(std::string_view content_type, const json& first) {
+  std::string bytes =
       "HTTP/1.1 200 OK\r\nServer: ward\r\nContent-Type: " + std::string(content_type) +
       "\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
-  auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(head), kNoThrow);
-  ok_ = !ec;
-  co_return ok_;
+  if (!first.is_null()) append_chunk(bytes, first.dump());
+  co_return co_await write(bytes);
 }
 
 asio::awaitable<bool> ChunkedWriter::line_text(std::string text) {
-  if (!ok_) co_return false;
-  text += '\n';
-  char size[24];
-  const int len = std::snprintf(size, sizeof size, "%zx\r\n", text.size());
-  text.insert(0, size, static_cast<std::size_t>(len));
-  text += "\r\n";
-  auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(text), kNoThrow);
-  ok_ = !ec;
-  co_return ok_;
+  std::string bytes;
+  append_chunk(bytes, text);
+  co_return co_await write(bytes);
 }
 
-asio::awaitable<bool> ChunkedWriter::end() {
+asio::awaitable<bool> ChunkedWriter::end(const json& last) {
+  std::string bytes;
+  if (!last.is_null()) append_chunk(bytes, last.dump());
+  bytes += "0\r\n\r\n";
+  co_return co_await write(bytes);
+}
+
+asio::awaitable<bool> ChunkedWriter::write(const std::string& bytes) {
   if (!ok_) co_return false;
-  static const std::string kLast = "0\r\n\r\n";
-  auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(kLast), kNoThrow);
+  auto [ec, n] = co_await asio::async_write(socket_, asio::buffer(bytes), kNoThrow);
   ok_ = !ec;
   co_return ok_;
 }

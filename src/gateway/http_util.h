@@ -62,12 +62,16 @@ std::string rfc3339(std::int64_t unix_seconds);
 class ChunkedWriter {
  public:
   explicit ChunkedWriter(Socket& socket) : socket_(socket) {}
-  boost::asio::awaitable<bool> begin(std::string_view content_type);
+  // The head, and with it (one write) a first line when there is one.
+  boost::asio::awaitable<bool> begin(std::string_view content_type, const json& first = {});
   boost::asio::awaitable<bool> line(const json& value) { return line_text(value.dump()); }
   boost::asio::awaitable<bool> line_text(std::string text);
-  boost::asio::awaitable<bool> end();
+  // The last chunk, after (one write) a last line when there is one.
+  boost::asio::awaitable<bool> end(const json& last = {});
 
  private:
+  boost::asio::awaitable<bool> write(const std::string& bytes);
+
   Socket& socket_;
   bool ok_ = true;
 };
