@@ -571,12 +571,13 @@ void Gateway::reattach_all() {
 
 asio::awaitable<void> Gateway::accept_loop(local::acceptor& acceptor) {
   for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(kNoThrow);
+    // Straight into the generic socket serve() takes: converting a local one afterwards cost a
+    // getsockname and the descriptor's removal from and return to epoll.
+    Socket socket(io_);
+    auto [ec] = co_await acceptor.async_accept(socket, kNoThrow);
     if (ec == asio::error::operation_aborted || stopping_) co_return;
     if (ec) continue;
-    const int family = socket.local_endpoint().protocol().family();
-    Socket generic(io_, asio::generic::stream_protocol(family, 0), socket.release());
-    asio::co_spawn(io_, serve(std::move(generic), false, false), asio::detached);
+    asio::co_spawn(io_, serve(std::move(socket), false, false), asio::detached);
   }
 }
 

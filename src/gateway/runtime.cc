@@ -6,6 +6,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <memory>
+
 #include "base/log.h"
 
 namespace ward::gateway {
@@ -28,14 +30,17 @@ asio::awaitable<void> feed(std::shared_ptr<asio::posix::stream_descriptor> pipe,
 
 asio::awaitable<void> drain_pipe(std::shared_ptr<asio::posix::stream_descriptor> pipe,
                                  std::shared_ptr<ExecState> state, bool is_stderr) {
-  std::string buf(64 * 1024, '\0');
+  // A pipe's worth, not zeroed: only what a read fills is ever touched (a zeroed one cost a 64 KiB
+  // memset per stream and kept it all resident while the command ran).
+  constexpr std::size_t kSize = 64 * 1024;
+  const std::unique_ptr<char[]> buf(new char[kSize]);
   const boost::system::error_code none;
   for (;;) {
     std::tuple<boost::system::error_code, std::size_t> got =
-        co_await pipe->async_read_some(asio::buffer(buf), kNoThrow);
+        co_await pipe->async_read_some(asio::buffer(buf.get(), kSize), kNoThrow);
     if (std::get<0>(got)) break;
     ExecEvent event{is_stderr ? ExecEvent::Kind::kStderr : ExecEvent::Kind::kStdout,
-                    buf.substr(0, std::get<1>(got))};
+                    std::string(buf.get(), std::get<1>(got))};
     co_await state->events.async_send(none, std::move(event), kNoThrow);
   }
   ExecEvent end{is_stderr ? ExecEvent::Kind::kStderrEnd : ExecEvent::Kind::kStdoutEnd, ""};

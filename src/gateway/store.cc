@@ -8,6 +8,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <functional>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string_view>
 #include <utility>
@@ -15,6 +18,50 @@
 #include "base/fd.h"
 
 namespace ward::gateway {
+
+// The prepared statements of one connection, by their SQL: each is compiled once
+// (SQLITE_PREPARE_PERSISTENT) and reset after every use, where the gateway used to parse and plan
+// the same dozen statements at every request.
+class StatementCache {
+ public:
+  explicit StatementCache(sqlite3* db) : db_(db) {}
+  StatementCache(const StatementCache&) = delete;
+  StatementCache& operator=(const StatementCache&) = delete;
+  ~StatementCache() {
+    for (auto& [sql, entry] : entries_) sqlite3_finalize(entry.stmt);
+  }
+  sqlite3* db() const { return db_; }
+
+  struct Entry {
+    sqlite3_stmt* stmt = nullptr;
+    bool in_use = false;
+  };
+  // The cached entry for `sql`, compiled now if it is new; null (rc set) when it does not compile,
+  // or when it is in use already (a statement run inside another's loop): the caller then
+  // prepares one of its own.
+  Entry* take(std::string_view sql, int& rc) {
+    rc = SQLITE_OK;
+    auto found = entries_.find(sql);
+    if (found == entries_.end()) {
+      sqlite3_stmt* stmt = nullptr;
+      rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                              SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+      if (rc != SQLITE_OK) {
+        sqlite3_finalize(stmt);
+        return nullptr;
+      }
+      found = entries_.emplace(std::string(sql), Entry{stmt}).first;
+    }
+    if (found->second.in_use) return nullptr;
+    found->second.in_use = true;
+    return &found->second;
+  }
+
+ private:
+  sqlite3* db_;
+  std::map<std::string, Entry, std::less<>> entries_;
+};
+
 namespace {
 
 using nlohmann::json;
@@ -87,15 +134,28 @@ Result<void> exec(sqlite3* db, const char* sql) {
   return fail("database: " + text);
 }
 
-// A prepared statement. Binding keeps the first error, which step() then reports.
+// A prepared statement: the cache's, or its own when the cache's is in use. Binding keeps the
+// first error, which step() then reports.
 class Statement {
  public:
-  Statement(sqlite3* db, std::string_view sql) : db_(db) {
-    rc_ = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr);
+  Statement(StatementCache& cache, std::string_view sql) : db_(cache.db()) {
+    entry_ = cache.take(sql, rc_);
+    if (entry_)
+      stmt_ = entry_->stmt;
+    else if (rc_ == SQLITE_OK)
+      rc_ = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt_, nullptr);
   }
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
-  ~Statement() { sqlite3_finalize(stmt_); }
+  ~Statement() {
+    if (!entry_) {
+      sqlite3_finalize(stmt_);
+      return;
+    }
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+    entry_->in_use = false;
+  }
 
   void bind(int i, const std::string& value) {
     keep(sqlite3_bind_text(stmt_, i, value.data(), static_cast<int>(value.size()),
@@ -134,8 +194,9 @@ class Statement {
   }
 
   sqlite3* db_;
+  StatementCache::Entry* entry_ = nullptr;
   sqlite3_stmt* stmt_ = nullptr;
-  int rc_;
+  int rc_ = SQLITE_OK;
 };
 
 // BEGIN IMMEDIATE on construction; rolled back unless commit() succeeded.
@@ -263,9 +324,10 @@ PolicyRevision read_revision(const Statement& s) {
 }
 
 // Runs a revisions query (bound to `sandbox_id`) and collects its rows.
-Result<std::vector<PolicyRevision>> query_revisions(sqlite3* db, const std::string& sandbox_id,
+Result<std::vector<PolicyRevision>> query_revisions(StatementCache& cache,
+                                                    const std::string& sandbox_id,
                                                     std::string_view tail) {
-  Statement s(db, std::string(kSelectRevisions).append(tail));
+  Statement s(cache, std::string(kSelectRevisions).append(tail));
   s.bind(1, sandbox_id);
   std::vector<PolicyRevision> out;
   for (;;) {
@@ -316,7 +378,7 @@ Result<Store> Store::open(const std::string& path) {
   sqlite3_busy_timeout(db, kBusyTimeoutMs);
 
   {
-    Statement wal(db, "PRAGMA journal_mode = WAL");
+    Statement wal(*store.statements_, "PRAGMA journal_mode = WAL");
     auto row = wal.step();
     if (!row) return fail("database " + path + ": " + row.error().message);
     if (!*row || wal.text(0) != "wal")
@@ -352,25 +414,32 @@ Result<Store> Store::open(const std::string& path) {
   return store;
 }
 
-Store::Store(Store&& other) noexcept : db_(std::exchange(other.db_, nullptr)) {}
+Store::Store(sqlite3* db) : db_(db), statements_(std::make_unique<StatementCache>(db)) {}
+
+Store::Store(Store&& other) noexcept
+    : db_(std::exchange(other.db_, nullptr)), statements_(std::move(other.statements_)) {}
 
 Store& Store::operator=(Store&& other) noexcept {
   if (this != &other) {
+    statements_.reset();  // finalized before their connection closes
     sqlite3_close_v2(db_);
     db_ = std::exchange(other.db_, nullptr);
+    statements_ = std::move(other.statements_);
   }
   return *this;
 }
 
 Store::~Store() {
+  statements_.reset();
   sqlite3_close_v2(db_);
 }
 
 Result<void> Store::insert_sandbox(const SandboxRecord& record) {
-  Statement s(db_, std::string("INSERT INTO sandboxes (")
-                       .append(kSandboxColumns)
-                       .append(") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-                               "?14)"));
+  Statement s(*statements_,
+              std::string("INSERT INTO sandboxes (")
+                  .append(kSandboxColumns)
+                  .append(") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+                          "?14)"));
   if (auto r = bind_sandbox(s, record); !r) return r;
   auto r = s.run();
   if (!r && is_duplicate(db_)) return fail("already exists");
@@ -378,7 +447,7 @@ Result<void> Store::insert_sandbox(const SandboxRecord& record) {
 }
 
 Result<void> Store::update_sandbox(const SandboxRecord& record) {
-  Statement s(db_,
+  Statement s(*statements_,
               "UPDATE sandboxes SET name = ?2, status = ?3, reason = ?4, created_at = ?5, "
               "updated_at = ?6, spec = ?7, workdir = ?8, managed_workspace = ?9, labels = ?10, "
               "providers = ?11, exit_code = ?12, exit_signal = ?13, exit_at = ?14 WHERE id = ?1");
@@ -392,7 +461,8 @@ Result<void> Store::update_sandbox(const SandboxRecord& record) {
 
 Result<std::optional<SandboxRecord>> Store::find_sandbox(const std::string& name_or_id) {
   // A name may look like an id ("sb-" + 16 hex digits are valid name characters): the id wins.
-  Statement s(db_, select_sandboxes("WHERE id = ?1 OR name = ?1 ORDER BY id = ?1 DESC LIMIT 1"));
+  Statement s(*statements_,
+              select_sandboxes("WHERE id = ?1 OR name = ?1 ORDER BY id = ?1 DESC LIMIT 1"));
   s.bind(1, name_or_id);
   auto row = s.step();
   if (!row) return tl::unexpected(row.error());
@@ -403,7 +473,7 @@ Result<std::optional<SandboxRecord>> Store::find_sandbox(const std::string& name
 }
 
 Result<std::vector<SandboxRecord>> Store::list_sandboxes() {
-  Statement s(db_, select_sandboxes("ORDER BY created_at, name"));
+  Statement s(*statements_, select_sandboxes("ORDER BY created_at, name"));
   std::vector<SandboxRecord> out;
   for (;;) {
     auto row = s.step();
@@ -417,7 +487,7 @@ Result<std::vector<SandboxRecord>> Store::list_sandboxes() {
 
 Result<void> Store::delete_sandbox(const std::string& id) {
   // policy_revisions go with it (ON DELETE CASCADE; foreign keys are on).
-  Statement s(db_, "DELETE FROM sandboxes WHERE id = ?1");
+  Statement s(*statements_, "DELETE FROM sandboxes WHERE id = ?1");
   s.bind(1, id);
   return s.run();
 }
@@ -427,7 +497,7 @@ Result<Store::Added> Store::add_revision(const std::string& sandbox_id,
   std::string hash = sha256_hex(content);
   Transaction tx(db_);
   if (auto r = tx.begin(); !r) return tl::unexpected(r.error());
-  auto newest = query_revisions(db_, sandbox_id, "ORDER BY revision DESC LIMIT 1");
+  auto newest = query_revisions(*statements_, sandbox_id, "ORDER BY revision DESC LIMIT 1");
   if (!newest) return tl::unexpected(newest.error());
   if (!newest->empty() && newest->front().hash == hash) return Added{newest->front(), false};
 
@@ -437,12 +507,12 @@ Result<Store::Added> Store::add_revision(const std::string& sandbox_id,
                        .content = content,
                        .status = "active",
                        .created_at = now()};
-  Statement supersede(db_,
+  Statement supersede(*statements_,
                       "UPDATE policy_revisions SET status = 'superseded' "
                       "WHERE sandbox_id = ?1 AND status = 'active'");
   supersede.bind(1, sandbox_id);
   if (auto r = supersede.run(); !r) return tl::unexpected(r.error());
-  Statement insert(db_,
+  Statement insert(*statements_,
                    "INSERT INTO policy_revisions (sandbox_id, revision, hash, content, status, "
                    "created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
   insert.bind(1, added.sandbox_id);
@@ -461,7 +531,7 @@ Result<Store::Added> Store::add_revision(const std::string& sandbox_id,
 }
 
 Result<std::optional<PolicyRevision>> Store::active_revision(const std::string& sandbox_id) {
-  auto rows = query_revisions(db_, sandbox_id,
+  auto rows = query_revisions(*statements_, sandbox_id,
                               "AND status = 'active' ORDER BY revision DESC "
                               "LIMIT 1");
   if (!rows) return tl::unexpected(rows.error());
@@ -470,13 +540,13 @@ Result<std::optional<PolicyRevision>> Store::active_revision(const std::string& 
 }
 
 Result<std::vector<PolicyRevision>> Store::revisions(const std::string& sandbox_id) {
-  return query_revisions(db_, sandbox_id, "ORDER BY revision");
+  return query_revisions(*statements_, sandbox_id, "ORDER BY revision");
 }
 
 Result<void> Store::insert_provider(const ProviderRecord& record) {
   auto variables = dump(json(record.variables), "a variable of provider " + record.name);
   if (!variables) return tl::unexpected(variables.error());
-  Statement s(db_,
+  Statement s(*statements_,
               "INSERT INTO providers (name, profile, variables, created_at, profile_yaml) "
               "VALUES (?1, ?2, ?3, ?4, ?5)");
   s.bind(1, record.name);
@@ -491,7 +561,7 @@ Result<void> Store::insert_provider(const ProviderRecord& record) {
 
 Result<std::optional<ProviderRecord>> Store::find_provider(const std::string& name) {
   Statement s(
-      db_,
+      *statements_,
       "SELECT name, profile, variables, created_at, profile_yaml FROM providers WHERE name = ?1");
   s.bind(1, name);
   auto row = s.step();
@@ -503,7 +573,7 @@ Result<std::optional<ProviderRecord>> Store::find_provider(const std::string& na
 }
 
 Result<std::vector<ProviderRecord>> Store::list_providers() {
-  Statement s(db_,
+  Statement s(*statements_,
               "SELECT name, profile, variables, created_at, profile_yaml FROM providers "
               "ORDER BY name");
   std::vector<ProviderRecord> out;
@@ -518,14 +588,14 @@ Result<std::vector<ProviderRecord>> Store::list_providers() {
 }
 
 Result<bool> Store::delete_provider(const std::string& name) {
-  Statement s(db_, "DELETE FROM providers WHERE name = ?1");
+  Statement s(*statements_, "DELETE FROM providers WHERE name = ?1");
   s.bind(1, name);
   if (auto r = s.run(); !r) return tl::unexpected(r.error());
   return sqlite3_changes(db_) > 0;
 }
 
 Result<std::optional<std::string>> Store::setting(const std::string& key) {
-  Statement s(db_, "SELECT value FROM settings WHERE key = ?1");
+  Statement s(*statements_, "SELECT value FROM settings WHERE key = ?1");
   s.bind(1, key);
   auto row = s.step();
   if (!row) return tl::unexpected(row.error());
@@ -534,7 +604,7 @@ Result<std::optional<std::string>> Store::setting(const std::string& key) {
 }
 
 Result<void> Store::set_setting(const std::string& key, const std::string& value) {
-  Statement s(db_,
+  Statement s(*statements_,
               "INSERT INTO settings (key, value) VALUES (?1, ?2) "
               "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
   s.bind(1, key);

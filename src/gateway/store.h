@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -89,8 +90,9 @@ class Store {
   Result<void> set_setting(const std::string& key, const std::string& value);
 
  private:
-  explicit Store(sqlite3* db) : db_(db) {}
+  explicit Store(sqlite3* db);
   sqlite3* db_ = nullptr;
+  std::unique_ptr<class StatementCache> statements_;  // finalized before db_ closes
 };
 
 // sha256 of `data`, as 64 lower-case hex digits (OpenSSL).

@@ -220,6 +220,15 @@ TEST(Store, DuplicateNameOrIdIsRefused) {
   auto all = store.list_sandboxes();
   ASSERT_TRUE(all);
   EXPECT_EQ(all->size(), 1u);
+  // The statement that failed twice serves the next insert: prepared once, reset after each use,
+  // its bindings cleared.
+  ASSERT_TRUE(store.insert_sandbox(sandbox(kIdB, "b")));
+  all = store.list_sandboxes();
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), 2u);
+  auto b = store.find_sandbox("b");
+  ASSERT_TRUE(b && b->has_value());
+  EXPECT_EQ((*b)->id, kIdB);
 }
 
 TEST(Store, UpdateRewritesEveryField) {
