@@ -253,6 +253,14 @@ TEST_P(GatewayTest, LifecyclePolicyAppliesToExecStopStartDelete) {
   EXPECT_EQ(io.code, 7);
   EXPECT_EQ(io.out, "from stdin");
   EXPECT_EQ(io.err, "err\n");
+  // Without input the command reads end-of-file at once (its stdin is /dev/null), and a write
+  // to it fails rather than reaching anything.
+  ExecResult no_input = g.exec(
+      "agent-1",
+      {{"command", {"/bin/sh", "-c", "cat; readlink /proc/self/fd/0; echo x >&0 || echo refused"}},
+       {"timeout_ms", 10000}});
+  EXPECT_EQ(no_input.code, 0) << no_input.err;
+  EXPECT_EQ(no_input.out, "/dev/null\nrefused\n") << no_input.err;
   ExecResult missing = g.exec("agent-1", {{"command", {"no-such-command"}}});
   EXPECT_EQ(missing.code, 127) << missing.last.dump();
   ExecResult slow = g.exec("agent-1", {{"command", {"/bin/sleep", "30"}}, {"timeout_ms", 300}});
