@@ -69,6 +69,7 @@ bool is_protected_name(std::string_view name) {
 struct Protector {
   const std::string& root;
   std::vector<MountOp>& out;
+  std::vector<std::string>& symlinks;  // protected names found as symlinks (cannot be held)
   std::set<std::string> pinned;
   int dirs = 0;
 
@@ -90,10 +91,14 @@ struct Protector {
     out.push_back({MountOp::Kind::kBind, path, path, is_directory, true, false, -1, true});
   }
 
-  // `path` if it exists and is not a symlink.
+  // `path` if it exists; a symlink is noted instead (nothing can be mounted on one).
   void protect_if_present(const std::string& path) {
     struct stat st;
-    if (::lstat(path.c_str(), &st) == 0 && !S_ISLNK(st.st_mode)) protect(path, S_ISDIR(st.st_mode));
+    if (::lstat(path.c_str(), &st) != 0) return;
+    if (S_ISLNK(st.st_mode))
+      symlinks.push_back(path);
+    else
+      protect(path, S_ISDIR(st.st_mode));
   }
 
   // The config and hooks of each submodule kept in .git/modules (nested: modules/a/modules/b).
@@ -124,7 +129,10 @@ struct Protector {
         if (::lstat(path.c_str(), &st) != 0) continue;
         e->d_type = S_ISLNK(st.st_mode) ? DT_LNK : S_ISDIR(st.st_mode) ? DT_DIR : DT_REG;
       }
-      if (e->d_type == DT_LNK) continue;
+      if (e->d_type == DT_LNK) {
+        if (is_protected_name(name)) symlinks.push_back(path);
+        continue;
+      }
       if (name == ".git" && e->d_type == DT_DIR) {
         protect_if_present(path + "/config");
         protect_if_present(path + "/hooks");
@@ -164,13 +172,18 @@ bool is_directory_name(std::string_view name) {
 // Placeholders for the protected names missing at the top of a writable root: the project names
 // everywhere, the home names only in the caller's home, and .git/hooks in a repository.
 void add_placeholders(const std::string& root, const std::string& home,
-                      std::vector<Placeholder>& placeholders, std::vector<MountOp>& out) {
+                      std::vector<Placeholder>& placeholders, std::vector<MountOp>& out,
+                      std::vector<std::string>& symlinks) {
   auto add = [&](const std::string& path, bool directory) {
     struct stat st;
     if (::lstat(path.c_str(), &st) != 0) {
       if (errno != ENOENT) return;
       placeholders.push_back({path, directory, false});
       out.push_back({MountOp::Kind::kBind, path, path, directory, true, false, -1, true});
+      return;
+    }
+    if (S_ISLNK(st.st_mode)) {
+      symlinks.push_back(path);
       return;
     }
     // Present (and protected by protect_tree): held if it could be a placeholder, that is an
@@ -194,8 +207,9 @@ void add_placeholders(const std::string& root, const std::string& home,
   }
 }
 
-void protect_tree(const std::string& root, std::vector<MountOp>& out) {
-  Protector p{root, out, {}, 0};
+void protect_tree(const std::string& root, std::vector<MountOp>& out,
+                  std::vector<std::string>& symlinks) {
+  Protector p{root, out, symlinks, {}, 0};
   p.walk(root, 0);
   if (p.dirs > kProtectMaxDirs)
     log::warn("{}: more than {} directories; protected names were looked for in the first {} only",
@@ -352,17 +366,56 @@ Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir,
     return false;
   };
   std::vector<MountOp> kept;
-  for (const MountOp& op : ops)
-    if (!redundant(op)) kept.push_back(op);
+  std::vector<std::string> nested;  // writable directories folded into a writable parent
+  for (const MountOp& op : ops) {
+    if (!redundant(op))
+      kept.push_back(op);
+    else if (op.kind == MountOp::Kind::kBind && !op.read_only && op.is_directory)
+      nested.push_back(op.target);
+  }
   ops = std::move(kept);
 
   // Protected names inside each writable directory, nested repositories included.
   std::vector<MountOp> protect;
+  std::vector<std::string> symlinks;
   const char* home = ::getenv("HOME");
   for (const MountOp& op : ops) {
     if (op.kind != MountOp::Kind::kBind || op.read_only || !op.is_directory) continue;
-    protect_tree(op.target, protect);
-    add_placeholders(op.target, home ? home : "", plan.placeholders, protect);
+    protect_tree(op.target, protect, symlinks);
+    add_placeholders(op.target, home ? home : "", plan.placeholders, protect, symlinks);
+  }
+  // A writable directory inside a writable parent (the workdir in a listed ~/work, say) needs no
+  // bind of its own, but it is a root for the protected names all the same: searched from its own
+  // top and given placeholders, or the workload could create .mcp.json or .claude/ in it. It
+  // becomes a mount point, with every directory between it and its parent's root pinned, so that
+  // it cannot be renamed away and made again around a fresh .claude/.
+  for (const std::string& root : nested) {
+    const MountOp* outer = nullptr;
+    for (const MountOp& op : ops)
+      if (op.kind == MountOp::Kind::kBind && !op.read_only && op.is_directory &&
+          path_within(root, op.target) && (!outer || op.target.size() > outer->target.size()))
+        outer = &op;
+    if (!outer) continue;
+    Protector pins{outer->target, protect, symlinks, {}, 0};
+    pins.pin_parents(root + "/");
+    protect_tree(root, protect, symlinks);
+    add_placeholders(root, home ? home : "", plan.placeholders, protect, symlinks);
+  }
+  // The searches overlap where a nested root lies within reach of its parent's: one mount each.
+  std::set<std::string> seen;
+  std::erase_if(protect, [&](const MountOp& op) { return !seen.insert(op.target).second; });
+  // A protected name that is a symlink cannot be held read-only (nothing can be mounted on a
+  // symlink), and the workload could replace it with a file of its own: refuse to start.
+  if (!symlinks.empty()) {
+    std::sort(symlinks.begin(), symlinks.end());
+    symlinks.erase(std::unique(symlinks.begin(), symlinks.end()), symlinks.end());
+    std::string list;
+    for (const std::string& path : symlinks) list += (list.empty() ? "" : ", ") + path;
+    return fail("protected name" + std::string(symlinks.size() > 1 ? "s " : " ") + list +
+                (symlinks.size() > 1 ? " are symlinks" : " is a symlink") +
+                " in a writable path: a symlink cannot be kept read-only, and the sandbox could "
+                "replace it with a file that runs in your later sessions. Replace it with what "
+                "it points to, or run ward where it is not writable");
   }
 
   // The private /tmp comes first so that listed paths beneath it (a workdir under /tmp) are

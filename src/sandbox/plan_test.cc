@@ -153,6 +153,72 @@ TEST_F(PlanTest, SymlinksBeneathWritablePathsAreNotFollowed) {
   EXPECT_FALSE(make_plan(p, root_ + "/rw"));
 }
 
+// Found in review: a workdir inside a listed writable directory (read_write: [~/work], run in
+// ~/work/a/b/app) was folded into its parent's bind, so it got no placeholders and the search for
+// protected names stopped two levels below the parent. It is a root of its own now, pinned.
+TEST_F(PlanTest, AWorkdirInsideAWritableParentIsARootForTheProtectedNames) {
+  const std::string app = root_ + "/rw/a/b/app";
+  ASSERT_EQ(std::system(("mkdir -p '" + app + "/.vscode'").c_str()), 0);
+  policy::Policy p;
+  p.filesystem.include_workdir = true;
+  p.filesystem.read_write = {root_ + "/rw"};
+  auto plan = make_plan(p, app);
+  ASSERT_TRUE(plan) << plan.error().describe();
+  EXPECT_EQ(plan->workdir, app);
+  // Its existing protected names, three levels below the listed root, are read-only.
+  const MountOp* vscode = find(*plan, app + "/.vscode");
+  ASSERT_TRUE(vscode);
+  EXPECT_TRUE(vscode->read_only);
+  // Its missing ones get placeholders, bound read-only.
+  for (const char* name : {".mcp.json", ".claude", ".codex", ".idea", ".gitmodules"}) {
+    const std::string path = app + "/" + name;
+    EXPECT_TRUE(std::any_of(plan->placeholders.begin(), plan->placeholders.end(),
+                            [&](const Placeholder& ph) { return ph.path == path; }))
+        << name;
+    const MountOp* op = find(*plan, path);
+    ASSERT_TRUE(op) << name;
+    EXPECT_TRUE(op->read_only) << name;
+  }
+  // It and every directory up to the listed root are mount points (cannot be renamed), made
+  // before what is mounted in it.
+  for (const std::string& dir : {root_ + "/rw/a", root_ + "/rw/a/b", app}) {
+    const MountOp* pin = find(*plan, dir);
+    ASSERT_TRUE(pin) << dir;
+    EXPECT_FALSE(pin->read_only) << dir;
+    EXPECT_TRUE(pin->self_bind) << dir;
+    EXPECT_LT(index(*plan, dir), index(*plan, app + "/.mcp.json")) << dir;
+  }
+  // One mount per target, however the searches overlapped.
+  for (const auto& op : plan->mounts)
+    EXPECT_EQ(std::count_if(plan->mounts.begin(), plan->mounts.end(),
+                            [&](const MountOp& o) { return o.target == op.target; }),
+              1)
+        << op.target;
+}
+
+// Found in review: a protected name that is a symlink (a dotfile manager's ~/.bashrc, a shared
+// .claude) was skipped, and the workload could replace it. Nothing can be mounted on a symlink:
+// ward refuses to start and names it.
+TEST_F(PlanTest, AProtectedNameThatIsASymlinkRefusesTheStart) {
+  ::mkdir((root_ + "/rw/shared-claude").c_str(), 0755);
+  ASSERT_EQ(::symlink("shared-claude", (root_ + "/rw/.claude").c_str()), 0);
+  ::mkdir((root_ + "/rw/sub").c_str(), 0755);
+  ASSERT_EQ(::symlink("/nonexistent", (root_ + "/rw/sub/.mcp.json").c_str()), 0);
+  policy::Policy p;
+  p.filesystem.read_write = {root_ + "/rw"};
+  auto plan = make_plan(p, root_ + "/rw");
+  ASSERT_FALSE(plan);
+  const std::string& message = plan.error().message;
+  EXPECT_NE(message.find(root_ + "/rw/.claude"), std::string::npos) << message;
+  EXPECT_NE(message.find(root_ + "/rw/sub/.mcp.json"), std::string::npos) << message;
+  EXPECT_NE(message.find("symlink"), std::string::npos) << message;
+  // Read-only, the same directory is fine: nothing there can be replaced.
+  p.filesystem.read_write.clear();
+  p.filesystem.read_only = {root_ + "/rw"};
+  p.filesystem.include_workdir = false;
+  EXPECT_TRUE(make_plan(p, root_ + "/rw"));
+}
+
 TEST_F(PlanTest, MissingPathsBestEffortVsHardRequirement) {
   policy::Policy p;
   p.filesystem.read_only = {root_ + "/missing"};

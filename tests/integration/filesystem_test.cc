@@ -426,6 +426,45 @@ TEST_P(FilesystemTest, PlaceholdersAKilledWardLeftAreRemovedByTheNextOne) {
   EXPECT_TRUE(exists(w(".gitmodules"))) << "the user's own empty file was removed";
 }
 
+// Found in review: a workdir inside a listed writable directory (read_write: [~/work], ward run
+// in ~/work/a/b/app) was folded into its parent: it got no placeholders, and protected names
+// three levels below the listed directory were not looked for. Neither may be created or
+// changed, and the workdir cannot be renamed away and made again around new ones.
+TEST_P(FilesystemTest, AWorkdirInsideAWritableParentKeepsItsProtectedNames) {
+  for (const char* d : {"work/a", "work/a/b", "work/a/b/app"}) dir_->mkdir(d);
+  const std::string app = w("a/b/app");
+  dir_->write("work/a/b/app/.vscode/settings.json", "{}\n");
+  std::vector<ProbeAttempt> attempts = {
+      {"mkdir-claude", {"mkdir", app + "/.claude"}},
+      {"create-claude-settings", {"write", app + "/.claude/settings.json"}},
+      {"create-mcp-json", {"write", app + "/.mcp.json"}},
+      {"overwrite-vscode-settings", {"write", app + "/.vscode/settings.json"}},
+      {"rename-workdir-away", {"rename", app, w("a/b/app-away")}},
+      {"rename-its-parent-away", {"rename", w("a"), w("a-away")}},
+  };
+  Result r = run_sandbox(mode(), app, {"/bin/sh", "-c", probe_script(attempts)}, policy("", work_));
+  expect_all_refused(attempts, parse_probe_report(r.out), r);
+  EXPECT_FALSE(exists(app + "/.mcp.json"));
+  EXPECT_FALSE(exists(app + "/.claude")) << "the placeholder was left, or the workload made it";
+  EXPECT_EQ(read_file(app + "/.vscode/settings.json"), "{}\n");
+  EXPECT_FALSE(exists(w("a-away")));
+  EXPECT_FALSE(exists(w("a/b/app-away")));
+}
+
+// Found in review: a protected name that is a symlink (a dotfile manager's ~/.bashrc, a shared
+// .claude) was skipped, and the workload could replace it with a file of its own. Nothing can
+// be mounted on a symlink, so ward refuses to start, naming it, and runs nothing.
+TEST_P(FilesystemTest, AProtectedNameThatIsASymlinkRefusesTheStart) {
+  dir_->mkdir("work/shared-claude");
+  ASSERT_EQ(::symlink("shared-claude", w(".claude").c_str()), 0);
+  Result r = run({"/bin/sh", "-c", "echo ran > ran"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find(w(".claude")), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("symlink"), std::string::npos) << r.err;
+  EXPECT_FALSE(exists(w("ran")));
+  EXPECT_FALSE(exists(w(".mcp.json"))) << "a placeholder was made before the refusal";
+}
+
 // Repositories below the workdir are as much a target as the workdir's own.
 TEST_P(FilesystemTest, ProtectedPathsInANestedRepositoryStayReadOnly) {
   dir_->mkdir("work/project");
