@@ -35,14 +35,20 @@ class Placeholders {
   Placeholders() = default;
   Placeholders(const Placeholders&) = delete;
   Placeholders& operator=(const Placeholders&) = delete;
-  void create(Plan& plan);
+  // Fails when a placeholder stays locked by someone else (not a ward removing it) for longer
+  // than a ward ever holds one exclusively: starting would mean waiting for them.
+  Result<void> create(Plan& plan);
   ~Placeholders();
 
   struct Held {
     Placeholder placeholder;
-    UniqueFd fd;          // holds the shared lock
-    bool made = false;    // this sandbox created it
-    bool locked = false;  // false where the filesystem has no flock(2)
+    std::shared_ptr<const UniqueFd> parent;  // its directory, opened once (shared by the
+                                             // placeholders of one directory): made, checked
+                                             // and removed through it
+    std::string name;                        // its name in `parent`
+    UniqueFd fd;                             // holds the shared lock
+    bool made = false;                       // this sandbox created it
+    bool locked = false;                     // false where the filesystem has no flock(2)
   };
 
  private:

@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -155,12 +156,33 @@ namespace {
 
 constexpr char kPlaceholderMark[] = "user.ward.placeholder";
 
+// How long a placeholder may stay locked exclusively before ward gives up: a ward that is
+// ending holds that lock only while it removes the placeholder (microseconds); anyone holding
+// it for longer (any process that can open the name can lock it) would otherwise stall every
+// start in that directory.
+constexpr auto kLockPatience = std::chrono::seconds(2);
+
+// A shared lock on `fd`, waiting at most until `deadline`. 0, or the errno: EWOULDBLOCK past
+// the deadline, something else where the filesystem has no flock(2).
+int lock_shared(int fd, std::chrono::steady_clock::time_point deadline) {
+  for (;;) {
+    if (::flock(fd, LOCK_SH | LOCK_NB) == 0) return 0;
+    if (errno == EINTR) continue;
+    if (errno != EWOULDBLOCK || std::chrono::steady_clock::now() >= deadline) return errno;
+    ::usleep(1000);
+  }
+}
+
 // Opens the placeholder into h.fd (creating and marking it when missing) with a shared lock on
-// it. False, errno set, when it cannot be had. A filesystem without flock(2) (some network
+// it. False, errno set, when it cannot be had. Everything goes through h.parent, the directory
+// opened once: a path whose parents another sandbox renames or swaps for a symlink meanwhile
+// cannot send the removal somewhere else. A filesystem without flock(2) (some network
 // filesystems) gets what ward did before the lock: the placeholder held unlocked, removed by its
 // maker only.
-bool hold_placeholder(Placeholders::Held& h) {
+bool hold_placeholder(Placeholders::Held& h, std::chrono::steady_clock::time_point deadline) {
   const Placeholder& p = h.placeholder;
+  const int dir = h.parent->get();
+  const char* name = h.name.c_str();
   const int flags =
       O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | (p.is_directory ? O_DIRECTORY : 0);
   bool create = !p.present;  // what the plan found missing is made first
@@ -168,41 +190,41 @@ bool hold_placeholder(Placeholders::Held& h) {
     h.made = false;
     h.fd.reset();
     if (create && p.is_directory) {
-      h.made = ::mkdir(p.path.c_str(), 0755) == 0;
+      h.made = ::mkdirat(dir, name, 0755) == 0;
       if (!h.made && errno != EEXIST) return false;
       if (h.made) {
-        h.fd.reset(::open(p.path.c_str(), flags));
+        h.fd.reset(::openat(dir, name, flags));
         if (!h.fd) {
           int err = errno;
-          ::rmdir(p.path.c_str());
+          ::unlinkat(dir, name, AT_REMOVEDIR);
           errno = err;
           return false;
         }
       }
     } else if (create) {
-      h.fd.reset(::open(p.path.c_str(), flags | O_CREAT | O_EXCL, 0644));
+      h.fd.reset(::openat(dir, name, flags | O_CREAT | O_EXCL, 0644));
       h.made = h.fd.valid();
       if (!h.made && errno != EEXIST) return false;
     }
     if (!h.fd) {  // present (another sandbox made it first, or it was there): hold that one
-      h.fd.reset(::open(p.path.c_str(), flags));
+      h.fd.reset(::openat(dir, name, flags));
       create = !h.fd && errno == ENOENT;  // removed meanwhile: make it
       if (create) continue;
       if (!h.fd) return false;
     }
-    h.locked = true;
-    while (::flock(h.fd.get(), LOCK_SH) != 0) {
-      if (errno == EINTR) continue;
-      h.locked = false;
-      break;
+    const int err = lock_shared(h.fd.get(), deadline);
+    if (err == EWOULDBLOCK) {
+      errno = EWOULDBLOCK;
+      return false;
     }
+    h.locked = err == 0;
     if (h.made) {  // a new inode: no other sandbox held it, so none can have removed it
       ::fsetxattr(h.fd.get(), kPlaceholderMark, "1", 1, 0);  // best effort (no xattrs)
       return true;
     }
     // A sandbox that was ending may have removed it between open and flock: then again.
     struct stat held, now;
-    if (::fstat(h.fd.get(), &held) == 0 && ::lstat(p.path.c_str(), &now) == 0 &&
+    if (::fstat(h.fd.get(), &held) == 0 && ::fstatat(dir, name, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
         held.st_dev == now.st_dev && held.st_ino == now.st_ino)
       return true;
     create = true;
@@ -213,37 +235,62 @@ bool hold_placeholder(Placeholders::Held& h) {
 
 }  // namespace
 
-void Placeholders::create(Plan& plan) {
+Result<void> Placeholders::create(Plan& plan) {
+  const auto deadline = std::chrono::steady_clock::now() + kLockPatience;
+  std::string parent_path;
+  std::shared_ptr<const UniqueFd> parent;
   for (const Placeholder& p : plan.placeholders) {
-    Held h{p, {}, false, false};
-    if (hold_placeholder(h)) {
+    const auto slash = p.path.rfind('/');
+    const std::string dir = slash == 0 ? "/" : p.path.substr(0, slash);
+    if (!parent || dir != parent_path) {
+      parent_path = dir;
+      parent =
+          std::make_shared<const UniqueFd>(::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    }
+    Held h{p, parent, p.path.substr(slash + 1), {}, false, false};
+    if (*parent && hold_placeholder(h, deadline)) {
       held_.push_back(std::move(h));
       continue;
     }
+    if (errno == EWOULDBLOCK)
+      return fail(p.path + " has been locked by another process for " +
+                  std::to_string(kLockPatience.count()) +
+                  " s (ward holds one only while removing it); not starting a sandbox that could "
+                  "not keep it read-only");
     if (p.present) continue;  // still protected by its own mount, just not held
     log::warn("{}: cannot reserve it ({}); the sandbox could create it", p.path,
               std::strerror(errno));
     std::erase_if(plan.mounts, [&](const MountOp& op) { return op.target == p.path; });
   }
+  return {};
 }
 
 Placeholders::~Placeholders() {
   for (Held& h : held_) {
-    // Another sandbox still holding it (no exclusive lock) removes it when it ends.
-    char mark;
-    if (h.locked ? ::flock(h.fd.get(), LOCK_EX | LOCK_NB) != 0 ||
-                       (!h.made && ::fgetxattr(h.fd.get(), kPlaceholderMark, &mark, 1) != 1)
-                 : !h.made)
-      continue;
-    const char* path = h.placeholder.path.c_str();
+    // Another sandbox still holding it (no exclusive lock) removes it when it ends. Only
+    // EWOULDBLOCK says so: on a filesystem that refuses this lock otherwise (NFS wants a file
+    // open for writing), its maker removes it, as without flock(2).
+    bool mine = h.made;
+    if (h.locked) {
+      int rc;
+      do rc = ::flock(h.fd.get(), LOCK_EX | LOCK_NB);
+      while (rc != 0 && errno == EINTR);
+      char mark;
+      if (rc == 0)
+        mine = h.made || ::fgetxattr(h.fd.get(), kPlaceholderMark, &mark, 1) == 1;
+      else if (errno == EWOULDBLOCK)
+        mine = false;
+    }
+    if (!mine) continue;
     struct stat held, now;
-    if (::fstat(h.fd.get(), &held) != 0 || ::lstat(path, &now) != 0 || held.st_dev != now.st_dev ||
-        held.st_ino != now.st_ino)
+    if (::fstat(h.fd.get(), &held) != 0 ||
+        ::fstatat(h.parent->get(), h.name.c_str(), &now, AT_SYMLINK_NOFOLLOW) != 0 ||
+        held.st_dev != now.st_dev || held.st_ino != now.st_ino)
       continue;
     if (h.placeholder.is_directory)
-      ::rmdir(path);  // fails, and keeps it, when something was put there
+      ::unlinkat(h.parent->get(), h.name.c_str(), AT_REMOVEDIR);  // fails if not empty
     else if (held.st_size == 0)
-      ::unlink(path);
+      ::unlinkat(h.parent->get(), h.name.c_str(), 0);
   }
 }
 
@@ -273,7 +320,7 @@ Result<std::unique_ptr<Launch>> Launch::prepare(const RunOptions& options, bool 
   auto id = resolve_identity(policy.process);
   if (!id) return tl::unexpected(id.error());
   l.id = std::move(*id);
-  l.placeholders.create(l.plan);
+  if (auto held = l.placeholders.create(l.plan); !held) return tl::unexpected(held.error());
 
   // As root the workload is an unprivileged uid: its writable paths are idmapped so that their
   // owner's files are its own (and what it creates lands as the owner's).

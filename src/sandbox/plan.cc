@@ -186,9 +186,10 @@ void add_placeholders(const std::string& root, const std::string& home,
       symlinks.push_back(path);
       return;
     }
-    // Present (and protected by protect_tree): held if it could be a placeholder, that is an
-    // empty file or a directory of the expected kind.
-    if (directory ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode) && st.st_size == 0)
+    // Present (and protected by protect_tree): held if it could be a placeholder, that is a file
+    // or a directory of the expected kind — a file too that is not empty now: another sandbox's
+    // placeholder written and emptied on the host meanwhile must not be removed under this one.
+    if (directory ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode))
       placeholders.push_back({path, directory, true});
   };
   for (const char* name : kProjectNames) add(root + "/" + name, is_directory_name(name));

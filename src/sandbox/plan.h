@@ -31,8 +31,9 @@ struct MountOp {
 
 // A protected name absent at start: ward creates it empty (so that it can be bound read-only and
 // the workload cannot create it) and removes it afterwards if it is still empty. A protected name
-// present but empty may be another sandbox's placeholder: it is listed too (`present`), so that
-// this sandbox holds it while it runs (launch.h: Placeholders) and the other cannot remove it.
+// present as a file or directory may be another sandbox's placeholder: it is listed too
+// (`present`), so that this sandbox holds it while it runs (launch.h: Placeholders) and the other
+// cannot remove it.
 struct Placeholder {
   std::string path;
   bool is_directory = false;

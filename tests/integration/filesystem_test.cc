@@ -11,6 +11,7 @@
 #include <fstream>
 #include <memory>
 
+#include "base/fd.h"
 #include "integration/harness.h"
 
 namespace ward::test {
@@ -463,6 +464,52 @@ TEST_P(FilesystemTest, AProtectedNameThatIsASymlinkRefusesTheStart) {
   EXPECT_NE(r.err.find("symlink"), std::string::npos) << r.err;
   EXPECT_FALSE(exists(w("ran")));
   EXPECT_FALSE(exists(w(".mcp.json"))) << "a placeholder was made before the refusal";
+}
+
+// Found in review: ward took its shared lock on a placeholder with a blocking flock(2), and any
+// process able to open the name (another user where the directory is world-readable, a sandbox
+// that has it read-only) could hold an exclusive lock and stall every start there for good.
+// ward waits no longer than a ward that is removing it would hold it, then refuses to start.
+TEST_P(FilesystemTest, APlaceholderLockedByAnotherProcessFailsTheStartInsteadOfHanging) {
+  dir_->mkdir("work/.vscode");
+  UniqueFd held(::open(w(".vscode").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  ASSERT_TRUE(held);
+  ASSERT_EQ(::flock(held.get(), LOCK_EX | LOCK_NB), 0);
+  const auto began = std::chrono::steady_clock::now();
+  Result r = run({"/bin/sh", "-c", "echo ran > ran"});
+  const auto waited = std::chrono::steady_clock::now() - began;
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_LT(waited, std::chrono::seconds(10)) << "ward waited for the lock";
+  EXPECT_NE(r.err.find(w(".vscode")), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("locked"), std::string::npos) << r.err;
+  EXPECT_FALSE(exists(w("ran")));
+  // What it made before giving up is gone; released, the next start works.
+  EXPECT_FALSE(exists(w(".mcp.json")));
+  ASSERT_EQ(::flock(held.get(), LOCK_UN), 0);
+  EXPECT_EQ(run({"/bin/sh", "-c", "echo ran > ran"}).exit_code, 0);
+  EXPECT_TRUE(exists(w("ran")));
+}
+
+// Found in review: the placeholders were checked and removed by path, so a workdir renamed (or
+// one of its parents swapped for a symlink) while the sandbox ran sent the removal elsewhere.
+// They are made, checked and removed through their directory, opened once: the ones ward made
+// go with the directory, and a file of the same name where the path now leads stays.
+TEST_P(FilesystemTest, PlaceholdersAreRemovedFromTheirOwnDirectoryWhereverItMoved) {
+  auto s = start_shell("moved", "touch ready; while [ ! -e release ]; do sleep 0.02; done");
+  ASSERT_TRUE(wait_until([&] { return exists(w("ready")); }, std::chrono::seconds(10))) << s->err();
+  ASSERT_TRUE(exists(w(".mcp.json")));
+  const std::string other = dir_->mkdir("other");
+  dir_->write("other/.mcp.json", "");  // someone's own, empty and unmarked, elsewhere
+  const std::string moved = dir_->file("work-moved");
+  ASSERT_EQ(::rename(work_.c_str(), moved.c_str()), 0);
+  ASSERT_EQ(::symlink(other.c_str(), work_.c_str()), 0);
+  dir_->write("work-moved/release", "");
+  EXPECT_EQ(s->wait(std::chrono::seconds(10)), 0) << s->err();
+  EXPECT_TRUE(exists(other + "/.mcp.json")) << "a file where the old path leads was removed";
+  for (const char* name : {".mcp.json", ".claude", ".gitmodules"})
+    EXPECT_FALSE(exists(moved + "/" + name)) << name << " left in the moved workdir";
+  ASSERT_EQ(::unlink(work_.c_str()), 0);
+  ASSERT_EQ(::rename(moved.c_str(), work_.c_str()), 0);
 }
 
 // Repositories below the workdir are as much a target as the workdir's own.
