@@ -137,6 +137,11 @@ struct Protector {
         protect_if_present(path + "/config");
         protect_if_present(path + "/hooks");
         check_modules(path + "/modules", 0);
+      } else if (name == ".git" && e->d_type == DT_REG) {
+        // A worktree's or a submodule's link to its repository ("gitdir: PATH"): repointed at a
+        // directory of the workload's, the next git command there would run its config.
+        protect(path, false);
+        continue;
       } else if (name == ".config" && e->d_type == DT_DIR) {
         protect_if_present(path + "/git");
       } else if (is_protected_name(name)) {
@@ -161,6 +166,17 @@ constexpr const char* kProjectNames[] = {".mcp.json", ".claude", ".codex",
 constexpr const char* kHomeNames[] = {".bashrc",    ".bash_profile", ".bash_login", ".bash_logout",
                                       ".zshrc",     ".zprofile",     ".zshenv",     ".profile",
                                       ".gitconfig", ".ssh",          ".aws",        ".kube"};
+
+// True when a directory above `root` has a .git (a directory, or a worktree's file).
+bool inside_repository(const std::string& root) {
+  for (auto slash = root.rfind('/'); slash != std::string::npos && slash > 0;
+       slash = root.rfind('/', slash - 1)) {
+    struct stat st;
+    if (::lstat((root.substr(0, slash) + "/.git").c_str(), &st) == 0) return true;
+  }
+  struct stat st;
+  return ::lstat("/.git", &st) == 0;
+}
 
 bool is_directory_name(std::string_view name) {
   for (const char* dir :
@@ -196,7 +212,14 @@ void add_placeholders(const std::string& root, const std::string& home,
   if (root == home)
     for (const char* name : kHomeNames) add(root + "/" + name, is_directory_name(name));
   struct stat git;
-  if (::lstat((root + "/.git").c_str(), &git) == 0 && S_ISDIR(git.st_mode)) {
+  const bool has_git = ::lstat((root + "/.git").c_str(), &git) == 0;
+  if (!has_git && inside_repository(root)) {
+    // A root below a repository's top (the workdir is repo/sub): a .git made there would be
+    // the repository of every git command the user runs in it later, with the workload's
+    // config (core.fsmonitor, hooks). Reserved like the names above.
+    add(root + "/.git", true);
+  }
+  if (has_git && S_ISDIR(git.st_mode)) {
     // .git itself is pinned when it holds a protected entry; a new hooks directory needs it too.
     bool pinned = std::any_of(out.begin(), out.end(),
                               [&](const MountOp& op) { return op.target == root + "/.git"; });

@@ -219,6 +219,35 @@ TEST_F(PlanTest, AProtectedNameThatIsASymlinkRefusesTheStart) {
   EXPECT_TRUE(make_plan(p, root_ + "/rw"));
 }
 
+// Found in review: a worktree's .git is a file ("gitdir: ..."), which the search skipped, so the
+// workload could point it at a repository of its own; and in a workdir below a repository's
+// top, a .git made there would become the repository of the user's next git command there.
+TEST_F(PlanTest, AWorktreeLinkIsReadOnlyAndASubdirectoryOfARepositoryGetsNoNewGit) {
+  ::mkdir((root_ + "/rw/tree").c_str(), 0755);
+  std::ofstream(root_ + "/rw/tree/.git") << "gitdir: /elsewhere/.git/worktrees/tree\n";
+  ::mkdir((root_ + "/rw/sub").c_str(), 0755);
+  policy::Policy p;
+  p.filesystem.include_workdir = true;
+  auto plan = make_plan(p, root_ + "/rw/tree");
+  ASSERT_TRUE(plan) << plan.error().describe();
+  const MountOp* link = find(*plan, root_ + "/rw/tree/.git");
+  ASSERT_TRUE(link);
+  EXPECT_TRUE(link->read_only);
+  EXPECT_FALSE(link->is_directory);
+  plan = make_plan(p, root_ + "/rw/sub");
+  ASSERT_TRUE(plan) << plan.error().describe();
+  EXPECT_TRUE(std::any_of(
+      plan->placeholders.begin(), plan->placeholders.end(),
+      [&](const Placeholder& ph) { return ph.path == root_ + "/rw/sub/.git" && ph.is_directory; }));
+  const MountOp* git = find(*plan, root_ + "/rw/sub/.git");
+  ASSERT_TRUE(git);
+  EXPECT_TRUE(git->read_only);
+  // Outside any repository a workdir keeps its freedom to `git init`.
+  plan = make_plan(p, root_ + "/ro");
+  ASSERT_TRUE(plan) << plan.error().describe();
+  EXPECT_EQ(find(*plan, root_ + "/ro/.git"), nullptr);
+}
+
 TEST_F(PlanTest, MissingPathsBestEffortVsHardRequirement) {
   policy::Policy p;
   p.filesystem.read_only = {root_ + "/missing"};

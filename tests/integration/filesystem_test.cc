@@ -512,6 +512,26 @@ TEST_P(FilesystemTest, PlaceholdersAreRemovedFromTheirOwnDirectoryWhereverItMove
   ASSERT_EQ(::rename(moved.c_str(), work_.c_str()), 0);
 }
 
+// Found in review: a worktree's .git file could be repointed at a repository the workload made
+// (its config runs with the user's next git command there), and in a workdir below a
+// repository's top the workload could make a .git of its own that shadows the user's.
+TEST_P(FilesystemTest, GitLinksAndNewRepositoriesInsideARepositoryAreRefused) {
+  git_init(work_);
+  for (const char* d : {"work/sub", "work/tree"}) dir_->mkdir(d);
+  dir_->write("work/tree/.git", "gitdir: " + w(".git") + "\n");
+  const std::string sub = w("sub");
+  std::vector<ProbeAttempt> attempts = {
+      {"mkdir-git-in-subdir", {"mkdir", sub + "/.git"}},
+      {"write-git-config-in-subdir", {"write", sub + "/.git/config"}},
+      {"repoint-worktree-link", {"write", w("tree/.git")}},
+      {"unlink-worktree-link", {"unlink", w("tree/.git")}},
+  };
+  Result r = run_sandbox(mode(), sub, {"/bin/sh", "-c", probe_script(attempts)}, policy("", work_));
+  expect_all_refused(attempts, parse_probe_report(r.out), r);
+  EXPECT_FALSE(exists(sub + "/.git")) << "a repository made in the subdirectory, or a placeholder";
+  EXPECT_EQ(read_file(w("tree/.git")), "gitdir: " + w(".git") + "\n");
+}
+
 // Repositories below the workdir are as much a target as the workdir's own.
 TEST_P(FilesystemTest, ProtectedPathsInANestedRepositoryStayReadOnly) {
   dir_->mkdir("work/project");
