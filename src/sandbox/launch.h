@@ -28,8 +28,10 @@ namespace ward::sandbox {
 // placeholder is removed, if still empty, only when no other sandbox holds it: removing a mount
 // point of another sandbox's namespace would detach the read-only mount there and let that
 // sandbox create the name. The last holder removes it (the creator, or any sandbox that finds the
-// mark: also what a killed ward left behind). A placeholder that cannot be created loses its
-// mount (the name then stays unprotected, with a warning).
+// mark: also what a killed ward left behind). Where the filesystem keeps no user.* extended
+// attributes, a placeholder whose maker ended while another sandbox held it has no mark and stays
+// behind, empty (litter, not a hole). A placeholder that cannot be created loses its mount (the
+// name then stays unprotected, with a warning).
 class Placeholders {
  public:
   Placeholders() = default;
