@@ -3,6 +3,7 @@
 // answer as a table, JSON or YAML (-o).
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -368,6 +369,22 @@ struct Tar {
 };
 
 // Runs /bin/tar with `args`, no shell; its stdout (`tar_writes`) or stdin is the returned pipe.
+// Run as root on an archive from a sandbox, tar gets a user namespace that maps every id to
+// itself: files are written as before (owners, permissions, root's reach), but the kernel makes
+// no device node (CAP_MKNOD counts only in the initial namespace), so a crafted archive cannot
+// leave a world-readable twin of a disk in the user's directory. The child unshares and waits;
+// the parent, still privileged where the maps are checked, writes them.
+Result<void> map_identity(pid_t child) {
+  for (const char* which : {"uid_map", "gid_map"}) {
+    const std::string path = "/proc/" + std::to_string(child) + "/" + which;
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    static const char kIdentity[] = "0 0 4294967295\n";
+    if (!fd || ::write(fd.get(), kIdentity, sizeof kIdentity - 1) != sizeof kIdentity - 1)
+      return fail_errno("cannot map tar's user namespace (" + path + ")");
+  }
+  return {};
+}
+
 Result<Tar> spawn_tar(const std::vector<std::string>& args, bool tar_writes) {
   if (::access(kTar, X_OK) != 0) return fail_errno(std::string("a directory needs ") + kTar);
   int fds[2];
@@ -379,9 +396,19 @@ Result<Tar> spawn_tar(const std::vector<std::string>& args, bool tar_writes) {
   argv.push_back(nullptr);
   const int child_end = tar_writes ? write_end.get() : read_end.get();
   const int target = tar_writes ? STDOUT_FILENO : STDIN_FILENO;
+  const bool as_root_extracting = !tar_writes && ::geteuid() == 0;
+  int up[2] = {-1, -1}, down[2] = {-1, -1};  // the child's "unshared", the parent's "mapped"
+  if (as_root_extracting && (::pipe2(up, O_CLOEXEC) != 0 || ::pipe2(down, O_CLOEXEC) != 0))
+    return fail_errno("pipe");
+  UniqueFd up_r(up[0]), up_w(up[1]), down_r(down[0]), down_w(down[1]);
   pid_t pid = ::fork();
   if (pid < 0) return fail_errno("fork");
   if (pid == 0) {
+    if (as_root_extracting) {
+      char c = ::unshare(CLONE_NEWUSER) == 0 ? 1 : 0;
+      if (::write(up_w.get(), &c, 1) != 1 || c != 1 || ::read(down_r.get(), &c, 1) != 1 || c != 1)
+        ::_exit(126);
+    }
     if (::dup2(child_end, target) < 0) ::_exit(126);
     ::close_range(3, ~0u, 0);
     ::execv(kTar, argv.data());
@@ -389,6 +416,24 @@ Result<Tar> spawn_tar(const std::vector<std::string>& args, bool tar_writes) {
     ssize_t ignored = ::write(STDERR_FILENO, kMessage, sizeof kMessage - 1);
     (void)ignored;
     ::_exit(127);
+  }
+  if (as_root_extracting) {
+    up_w.reset();
+    down_r.reset();
+    char c = 0;
+    Result<void> mapped = ::read(up_r.get(), &c, 1) == 1 && c == 1
+                              ? map_identity(pid)
+                              : fail(
+                                    "cannot give tar a user namespace without the right to make "
+                                    "device nodes; not unpacking as root");
+    c = mapped ? 1 : 0;
+    if (::write(down_w.get(), &c, 1) != 1 && mapped) mapped = fail_errno("tar ended");
+    if (!mapped) {
+      ::kill(pid, SIGKILL);
+      while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+      return tl::unexpected(mapped.error());
+    }
   }
   return Tar{pid, tar_writes ? std::move(read_end) : std::move(write_end)};
 }
@@ -471,10 +516,12 @@ class Sink {
     if (local_.empty()) local_ = base_name(remote_);
     if (directory_) {
       if (::mkdir(local_.c_str(), 0777) != 0 && errno != EEXIST) return fail_errno(local_);
-      // The archive comes from the sandbox: no owners, no modes beyond the umask, and existing
-      // directories keep theirs. GNU tar already refuses "..", strips "/" and defers symlinks.
+      // The archive comes from the sandbox: no owners, no modes beyond the umask, and nothing
+      // already there replaced (--keep-old-files: a .envrc or .git/hooks of the user's where the
+      // download lands stays, and the download fails; existing directories keep their modes).
+      // GNU tar already refuses "..", strips "/" and defers symlinks.
       auto tar = spawn_tar({"tar", "--extract", "--file=-", "--directory=" + local_,
-                            "--no-same-owner", "--no-same-permissions", "--no-overwrite-dir"},
+                            "--no-same-owner", "--no-same-permissions", "--keep-old-files"},
                            false);
       if (!tar) return tl::unexpected(tar.error());
       tar_ = std::move(*tar);
@@ -484,9 +531,15 @@ class Sink {
     struct stat st;
     if (::stat(local_.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
       local_ += (local_.back() == '/' ? "" : "/") + base_name(remote_);
-    file_.reset(::open(local_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));
+    // Written beside it and renamed over it once whole: a download that breaks off leaves the
+    // file that was there as it was.
+    partial_ = local_ + ".ward-XXXXXX";
+    file_.reset(::mkostemp(partial_.data(), O_CLOEXEC));
     if (!file_) return fail_errno(local_);
     created_ = true;
+    const mode_t mask = ::umask(0);
+    ::umask(mask);
+    ::fchmod(file_.get(), 0666 & ~mask);  // what open(O_CREAT, 0666) would have given it
     fd_ = file_.get();
     return {};
   }
@@ -503,6 +556,8 @@ class Sink {
       return wait_tar(std::exchange(tar_.pid, -1));
     }
     if (file_ && ::close(file_.release()) != 0) return fail_errno(local_);
+    if (created_ && ::rename(partial_.c_str(), local_.c_str()) != 0) return fail_errno(local_);
+    created_ = false;
     return {};
   }
 
@@ -515,7 +570,7 @@ class Sink {
     }
     if (created_) {
       file_.reset();
-      ::unlink(local_.c_str());
+      ::unlink(partial_.c_str());
     }
   }
 
@@ -526,6 +581,7 @@ class Sink {
 
  private:
   std::string remote_, local_;
+  std::string partial_;  // a file download's bytes until they are whole
   bool opened_ = false, directory_ = false, created_ = false;
   int fd_ = -1;
   UniqueFd file_;

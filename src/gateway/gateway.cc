@@ -132,6 +132,7 @@ struct Finished {
 struct Collected {
   std::string out, err;
   std::string error;  // "" on exit code 0
+  bool too_big = false;
 };
 
 class Gateway {
@@ -745,9 +746,14 @@ asio::awaitable<void> Gateway::serve(Socket socket, bool tcp, bool loopback) {
       }
       co_return;
     }
-    const bool upload = parser.get().target().starts_with("/v1/sandboxes/") &&
-                        parser.get().target().find("/files") != std::string_view::npos;
-    const bool mcp = parser.get().target() == "/mcp" || parser.get().target().starts_with("/mcp?");
+    // Only an upload (PUT /v1/sandboxes/NAME/files) may send 64 MiB: anything else holding
+    // "/files" somewhere (a query string) gets the small limit.
+    const std::string_view head_target = parser.get().target();
+    const auto segments = split(head_target.substr(0, head_target.find('?')), '/');
+    const bool upload = parser.get().method() == http::verb::put && segments.size() == 5 &&
+                        segments[0].empty() && segments[1] == "v1" && segments[2] == "sandboxes" &&
+                        !segments[3].empty() && segments[4] == "files";
+    const bool mcp = head_target == "/mcp" || head_target.starts_with("/mcp?");
     const std::size_t limit = upload ? kMaxUpload : mcp ? kMaxMcpBody : kMaxBody;
     if (parser.content_length() && *parser.content_length() > limit) {
       co_await write_reply(socket, too_large(), false);
@@ -1326,6 +1332,7 @@ asio::awaitable<Collected> Gateway::collect(Runtime& rt, json argv, std::string 
         co_return true;
       },
       std::chrono::seconds(120));
+  c.too_big = too_big;
   if (too_big)
     c.error = "more than 64 MiB";
   else if (f.lost)
@@ -1600,12 +1607,16 @@ asio::awaitable<Reply> Gateway::logs(const SandboxRecord& record, const Query& q
 
 // ---- files ----
 
+// The system's tar inside the sandbox, by its path: a `tar` found through a PATH the sandbox's
+// policy sets could be the workload's own, writing any archive it likes for the user's side.
+constexpr const char* kSandboxTar = "/bin/tar";
+
 json tar_pack(const std::string& dir) {
-  return {"tar", "-C", dir, "-cf", "-", "."};
+  return {kSandboxTar, "-C", dir, "-cf", "-", "."};
 }
 
 json tar_unpack(const std::string& dir) {
-  return {"tar", "-C", dir, "--no-same-owner", "--no-same-permissions", "-xf", "-"};
+  return {kSandboxTar, "-C", dir, "--no-same-owner", "--no-same-permissions", "-xf", "-"};
 }
 
 // Single files are read and written by the gateway itself, beneath the workspace (openat2
@@ -1626,6 +1637,8 @@ asio::awaitable<Reply> Gateway::files_get(const SandboxRecord& record, const Que
                              "a directory is packed inside the sandbox: start it first");
     const std::string inside = record.workdir + "/" + *path;
     Collected c = co_await collect(*it->second, tar_pack(inside), "");
+    if (c.too_big)
+      co_return Reply::error(413, "body_too_large", "the directory packs to more than 64 MiB");
     if (!c.error.empty()) co_return Reply::error(500, "internal", "tar: " + c.error);
     Reply r;
     r.content_type = "application/x-tar";
@@ -1667,6 +1680,9 @@ asio::awaitable<Reply> Gateway::files_put(const SandboxRecord& record, const Que
   }
   auto file = open_in_workspace(record.workdir, *path, O_WRONLY | O_CREAT | O_TRUNC);
   if (!file) co_return Reply::error(400, "invalid_path", file.error().describe());
+  struct stat st;
+  if (::fstat(file->get(), &st) != 0 || !S_ISREG(st.st_mode))
+    co_return Reply::error(400, "invalid_path", "not a regular file");
   const std::string& data = req.body();
   for (std::size_t at = 0; at < data.size();) {
     ssize_t n = ::write(file->get(), data.data() + at, data.size() - at);

@@ -226,6 +226,10 @@ std::string LogFile::format(const std::string& line) const {
 
 Result<UniqueFd> open_in_workspace(const std::string& workdir, std::string rel, int flags,
                                    bool make_parents) {
+  // Never waits: the workload can put a FIFO (open would wait for its other end) or a file with
+  // a lease (open would wait out lease-break-time) where a transfer goes, and the gateway serves
+  // every sandbox from one thread. Callers check what they got with fstat.
+  flags |= O_NONBLOCK | O_NOCTTY;
   while (!rel.empty() && rel.front() == '/') rel.erase(0, 1);
   if (rel.find('\0') != std::string::npos) return fail("the path holds a NUL byte");
   if (rel.empty()) rel = ".";

@@ -4,15 +4,18 @@
 // stop/start/delete, upload/download (no escape through symlinks), the main process's exit, a
 // gateway killed with SIGKILL and restarted, many sandboxes at once, and bad API input.
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -456,6 +459,82 @@ TEST_P(GatewayTest, UploadDownloadRoundTripAndNoEscapeThroughSymlinks) {
   }
   EXPECT_EQ(read_file(outside), "HOST-SECRET\n");
   EXPECT_FALSE(exists(g.dir().path() + "/outside/new.txt"));
+}
+
+// Found in review: the gateway opened transfer paths blocking on the one thread that serves
+// every sandbox, so a FIFO the workload made where a download or upload goes stalled them all;
+// and any route whose target held "/files" (a query string) got the 64 MiB upload body limit.
+TEST_P(GatewayTest, TransfersNeverWaitOnAFifoAndOnlyUploadsGetTheLargeBodyLimit) {
+  Gateway g(mode());
+  g.start();
+  g.create({{"name", "fifo"}, {"policy", policy_with_network()}});
+  ASSERT_EQ(g.sh("fifo", "mkfifo pipe").code, 0);
+  const auto began = std::chrono::steady_clock::now();
+  HttpReply down = g.get("/v1/sandboxes/fifo/files?path=pipe");
+  EXPECT_EQ(down.status, 400) << down.body;
+  HttpReply up = http(g.socket(), "PUT", "/v1/sandboxes/fifo/files?path=pipe", "x", "");
+  EXPECT_EQ(up.status, 400) << up.body;
+  EXPECT_LT(std::chrono::steady_clock::now() - began, 10s);
+  EXPECT_EQ(g.get("/v1/status").status, 200) << "the gateway stopped answering";
+  const std::string big(2 * 1024 * 1024, ' ');
+  HttpReply r = http(g.socket(), "POST", "/v1/sandboxes/fifo/exec?x=/files", big, "");
+  EXPECT_EQ(r.status, 413) << r.body.substr(0, 200);
+}
+
+// The CLI's side of a download, against a stand-in gateway (tests/clients/fake_gateway.py)
+// sending what a compromised sandbox could make the real one send. Found in review: tar, run as
+// root by the CLI, made the archive's device nodes (world-readable twins of a disk) and replaced
+// the user's files in the directory it unpacked into; and a file download that broke off
+// removed the file that was there before.
+TEST_P(GatewayTest, ADownloadMakesNoDeviceNodesReplacesNoFilesAndKeepsWhatWasThere) {
+  if (mode() != Mode::kRoot) GTEST_SKIP() << "one mode is enough: as root is the case that matters";
+  TempDir dir(mode());
+  auto fake = [&](const std::string& kind) {
+    const std::string sock = dir.file("fake-" + kind + ".sock");
+    int out[2];
+    EXPECT_EQ(::pipe2(out, O_CLOEXEC), 0);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::dup2(out[1], STDOUT_FILENO);
+      ::execl("/usr/bin/python3", "python3", WARD_CLIENTS_DIR "/fake_gateway.py", sock.c_str(),
+              kind.c_str(), nullptr);
+      ::_exit(127);
+    }
+    ::close(out[1]);
+    char ready[6] = {};
+    EXPECT_EQ(::read(out[0], ready, 5), 5) << "the fake gateway did not start";
+    ::close(out[0]);
+    return std::make_pair(pid, sock);
+  };
+  auto stop = [](pid_t pid) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+  };
+  RunOptions o;
+  o.mode = mode();
+  o.cwd = dir.path();
+
+  auto [tar_pid, tar_sock] = fake("tar");
+  const std::string into = dir.mkdir("into");
+  dir.write("into/.envrc", "mine\n");
+  Result r = ward({"sandbox", "download", "--gateway", tar_sock, "x", "d", into}, o);
+  stop(tar_pid);
+  EXPECT_NE(r.exit_code, 0) << "tar's refusals are the download's failure";
+  EXPECT_EQ(read_file(into + "/ok.txt"), "ok\n") << r.err;
+  EXPECT_EQ(read_file(into + "/.envrc"), "mine\n") << "a file of the user's was replaced";
+  struct stat st;
+  EXPECT_FALSE(::lstat((into + "/disk").c_str(), &st) == 0 && S_ISCHR(st.st_mode))
+      << "tar made the archive's device node";
+
+  auto [cut_pid, cut_sock] = fake("cut");
+  const std::string file = dir.write("kept.txt", "the user's own\n");
+  r = ward({"sandbox", "download", "--gateway", cut_sock, "x", "f", file}, o);
+  stop(cut_pid);
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(read_file(file), "the user's own\n") << r.err;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path()))
+    EXPECT_EQ(e.path().filename().string().find(".ward-"), std::string::npos)
+        << "a partial download was left: " << e.path();
 }
 
 TEST_P(GatewayTest, SandboxesOutliveAGatewayKilledWithSigkill) {
