@@ -1678,17 +1678,11 @@ asio::awaitable<Reply> Gateway::files_put(const SandboxRecord& record, const Que
     if (!c.error.empty()) co_return Reply::error(400, "bad_request", "tar: " + c.error);
     co_return Reply::json(200, {{"path", *path}, {"bytes", req.body().size()}});
   }
-  auto file = open_in_workspace(record.workdir, *path, O_WRONLY | O_CREAT | O_TRUNC);
-  if (!file) co_return Reply::error(400, "invalid_path", file.error().describe());
-  struct stat st;
-  if (::fstat(file->get(), &st) != 0 || !S_ISREG(st.st_mode))
-    co_return Reply::error(400, "invalid_path", "not a regular file");
   const std::string& data = req.body();
-  for (std::size_t at = 0; at < data.size();) {
-    ssize_t n = ::write(file->get(), data.data() + at, data.size() - at);
-    if (n <= 0)
-      co_return Reply::error(500, "internal", std::string("write: ") + std::strerror(errno));
-    at += static_cast<std::size_t>(n);
+  if (auto written = write_in_workspace(record.workdir, *path, data); !written) {
+    if (written.error().err == 0)
+      co_return Reply::error(400, "invalid_path", written.error().describe());
+    co_return Reply::error(500, "internal", written.error().message);
   }
   co_return Reply::json(200, {{"path", *path}, {"bytes", data.size()}});
 }

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -270,6 +271,51 @@ Result<UniqueFd> open_in_workspace(const std::string& workdir, std::string rel, 
     return fail(errno == EXDEV ? "the path leads outside the workspace"
                                : rel + ": " + std::strerror(errno));
   return UniqueFd(fd);
+}
+
+Result<void> write_in_workspace(const std::string& workdir, const std::string& rel,
+                                std::string_view data) {
+  const auto slash = rel.find_last_of('/');
+  const std::string name = slash == std::string::npos ? rel : rel.substr(slash + 1);
+  if (name.empty() || name == "." || name == "..")
+    return fail("a file path is needed ('" + rel + "' names a directory)");
+  auto dir = open_in_workspace(workdir, slash == std::string::npos ? "." : rel.substr(0, slash),
+                               O_RDONLY | O_DIRECTORY, true);
+  if (!dir) return tl::unexpected(dir.error());
+  // What is there now: replaced only if it is a regular file, and the new one gets its owner
+  // and mode.
+  struct stat st;
+  const bool existing = ::fstatat(dir->get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+  if (existing && S_ISLNK(st.st_mode)) return fail("the path leads outside the workspace");
+  if (existing && !S_ISREG(st.st_mode)) return fail(rel + ": not a regular file");
+  unsigned char random[8];
+  if (::getrandom(random, sizeof random, 0) != static_cast<ssize_t>(sizeof random))
+    return fail_errno("getrandom");
+  std::string temp = ".ward-upload-";
+  for (unsigned char b : random) temp += fmt::format("{:02x}", b);
+  UniqueFd fd(::openat(dir->get(), temp.c_str(),
+                       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+                       existing ? st.st_mode & 07777 : 0644));
+  if (!fd) return fail_errno("create a file beside " + rel);
+  if (existing) {
+    int ignored = ::fchown(fd.get(), st.st_uid, st.st_gid);  // as root; a user's are its own
+    (void)ignored;
+  }
+  auto abandon = [&](const std::string& what) {
+    const int err = errno;
+    ::unlinkat(dir->get(), temp.c_str(), 0);
+    return fail(what + ": " + std::strerror(err), err);
+  };
+  for (std::size_t at = 0; at < data.size();) {
+    const ssize_t n = ::write(fd.get(), data.data() + at, data.size() - at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return abandon("write " + rel);
+    at += static_cast<std::size_t>(n);
+  }
+  if (::close(fd.release()) != 0) return abandon("write " + rel);
+  if (::renameat(dir->get(), temp.c_str(), dir->get(), name.c_str()) != 0)
+    return abandon("replace " + rel);
+  return {};
 }
 
 void Histogram::observe(double seconds) {

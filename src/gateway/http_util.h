@@ -99,6 +99,13 @@ class LogFile {
 Result<UniqueFd> open_in_workspace(const std::string& workdir, std::string rel, int flags,
                                    bool make_parents = false);
 
+// Writes `data` as the file `rel` inside `workdir` (parents made as open_in_workspace does): into
+// a temporary file beside it, renamed over it once whole, so a write that fails (a full disk)
+// leaves what was there as it was. Only a regular file is replaced, and the new one keeps its
+// owner and mode. Errors with `err` set are the filesystem's; without, the path's.
+Result<void> write_in_workspace(const std::string& workdir, const std::string& rel,
+                                std::string_view data);
+
 // Prometheus histogram of durations in seconds.
 class Histogram {
  public:

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -535,6 +536,35 @@ TEST_P(GatewayTest, ADownloadMakesNoDeviceNodesReplacesNoFilesAndKeepsWhatWasThe
   for (const auto& e : std::filesystem::directory_iterator(dir.path()))
     EXPECT_EQ(e.path().filename().string().find(".ward-"), std::string::npos)
         << "a partial download was left: " << e.path();
+}
+
+// Found in review: an upload opened its file with O_TRUNC and wrote into it, so a write that
+// failed (a full disk) left the user's file truncated. It is written beside and renamed over.
+TEST_P(GatewayTest, AnUploadThatFailsLeavesTheFileAsItWas) {
+  if (mode() != Mode::kRoot) GTEST_SKIP() << "one mode is enough (the test mounts a tmpfs)";
+  Gateway g(mode());
+  g.start();
+  const std::string small = g.dir().mkdir("small");
+  ASSERT_EQ(::mount("tmpfs", small.c_str(), "tmpfs", 0, "size=256k,mode=0755"), 0);
+  struct Unmount {
+    std::string path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{small};
+  g.dir().write("small/keep.txt", "the user's own\n");
+  g.create({{"name", "full"}, {"workdir", small}, {"policy", policy_with_network()}});
+  const std::string big(1024 * 1024, 'x');
+  HttpReply r = http(g.socket(), "PUT", "/v1/sandboxes/full/files?path=keep.txt", big, "");
+  EXPECT_EQ(r.status, 500) << r.body;
+  EXPECT_NE(r.body.find("No space left"), std::string::npos) << r.body;
+  const std::string kept = read_file(small + "/keep.txt");
+  EXPECT_TRUE(kept == "the user's own\n") << "keep.txt now holds " << kept.size() << " bytes";
+  for (const auto& e : std::filesystem::directory_iterator(small))
+    EXPECT_EQ(e.path().filename().string().find(".ward-upload-"), std::string::npos)
+        << "left behind: " << e.path();
+  HttpReply ok = http(g.socket(), "PUT", "/v1/sandboxes/full/files?path=keep.txt", "new\n", "");
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(read_file(small + "/keep.txt"), "new\n");
+  g.del("/v1/sandboxes/full");
 }
 
 TEST_P(GatewayTest, SandboxesOutliveAGatewayKilledWithSigkill) {
