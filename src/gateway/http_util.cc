@@ -275,6 +275,7 @@ Result<UniqueFd> open_in_workspace(const std::string& workdir, std::string rel, 
 
 Result<void> write_in_workspace(const std::string& workdir, const std::string& rel,
                                 std::string_view data) {
+  if (rel.find('\0') != std::string::npos) return fail("the path holds a NUL byte");
   const auto slash = rel.find_last_of('/');
   const std::string name = slash == std::string::npos ? rel : rel.substr(slash + 1);
   if (name.empty() || name == "." || name == "..")
@@ -283,7 +284,7 @@ Result<void> write_in_workspace(const std::string& workdir, const std::string& r
                                O_RDONLY | O_DIRECTORY, true);
   if (!dir) return tl::unexpected(dir.error());
   // What is there now: replaced only if it is a regular file, and the new one gets its owner
-  // and mode.
+  // and permissions (not setuid/setgid: writing a file clears those too).
   struct stat st;
   const bool existing = ::fstatat(dir->get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
   if (existing && S_ISLNK(st.st_mode)) return fail("the path leads outside the workspace");
@@ -295,7 +296,7 @@ Result<void> write_in_workspace(const std::string& workdir, const std::string& r
   for (unsigned char b : random) temp += fmt::format("{:02x}", b);
   UniqueFd fd(::openat(dir->get(), temp.c_str(),
                        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
-                       existing ? st.st_mode & 07777 : 0644));
+                       existing ? st.st_mode & 0777 : 0644));
   if (!fd) return fail_errno("create a file beside " + rel);
   if (existing) {
     int ignored = ::fchown(fd.get(), st.st_uid, st.st_gid);  // as root; a user's are its own

@@ -454,7 +454,8 @@ TEST_P(GatewayTest, UploadDownloadRoundTripAndNoEscapeThroughSymlinks) {
     EXPECT_EQ(r.status, 400) << path << ": " << r.body;
     EXPECT_EQ(r.body.find("HOST-SECRET"), std::string::npos);
   }
-  for (const std::string path : {"link", "dirlink/new.txt", "../escape.txt", "up/tmp/x"}) {
+  for (const std::string path :
+       {"link", "dirlink/new.txt", "../escape.txt", "up/tmp/x", "nul%00x"}) {
     HttpReply r = http(g.socket(), "PUT", "/v1/sandboxes/files/files?path=" + path, "x", "");
     EXPECT_EQ(r.status, 400) << path << ": " << r.body;
   }
