@@ -503,8 +503,8 @@ TEST_P(GatewayTest, ADownloadMakesNoDeviceNodesReplacesNoFilesAndKeepsWhatWasThe
       ::_exit(127);
     }
     ::close(out[1]);
-    char ready[6] = {};
-    EXPECT_EQ(::read(out[0], ready, 5), 5) << "the fake gateway did not start";
+    char ready[7] = {};
+    EXPECT_EQ(::read(out[0], ready, 6), 6) << "the fake gateway did not start";
     ::close(out[0]);
     return std::make_pair(pid, sock);
   };
