@@ -74,6 +74,10 @@ std::string state_dir(const std::string& flag) {
     return ::getcwd(cwd, sizeof cwd) ? std::string(cwd) + "/" + flag : flag;
   }
   if (const char* env = ::getenv("WARD_STATE_DIR"); env && *env) return env;
+  return default_state_dir();
+}
+
+std::string default_state_dir() {
   if (::geteuid() == 0) return "/var/lib/ward";
   if (const char* xdg = ::getenv("XDG_STATE_HOME"); xdg && *xdg == '/')
     return std::string(xdg) + "/ward";
@@ -83,6 +87,26 @@ std::string state_dir(const std::string& flag) {
     home = pw ? pw->pw_dir : "/tmp";
   }
   return std::string(home) + "/.local/state/ward";
+}
+
+std::vector<std::string> private_paths(const std::string& flag,
+                                       const std::vector<std::string>& extra) {
+  std::vector<std::string> paths;
+  const std::string base = default_state_dir();
+  // Made like `mkdir -p`, the last component private.
+  for (std::size_t slash = 1; (slash = base.find('/', slash)) != std::string::npos; ++slash)
+    ::mkdir(base.substr(0, slash).c_str(), 0755);
+  ::mkdir(base.c_str(), 0700);
+  std::vector<std::string> wanted = {state_dir(flag), base};
+  if (const char* env = ::getenv("WARD_STATE_DIR"); env && *env == '/') wanted.push_back(env);
+  wanted.insert(wanted.end(), extra.begin(), extra.end());
+  char cwd[PATH_MAX];
+  for (std::string p : wanted) {
+    if (p.empty()) continue;
+    if (p.front() != '/' && ::getcwd(cwd, sizeof cwd)) p = std::string(cwd) + "/" + p;
+    if (std::find(paths.begin(), paths.end(), p) == paths.end()) paths.push_back(p);
+  }
+  return paths;  // resolved by make_plan, when the sandbox starts (a socket may come later)
 }
 
 Result<Trust> prepare_trust(const std::string& state) {

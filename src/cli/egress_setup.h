@@ -17,6 +17,16 @@ namespace ward::cli {
 // ward's state directory: `flag` when given, else $WARD_STATE_DIR, else /var/lib/ward for root,
 // else $XDG_STATE_HOME/ward, else ~/.local/state/ward.
 std::string state_dir(const std::string& flag);
+// The last two: where ward keeps its state when nothing says otherwise.
+std::string default_state_dir();
+
+// What no sandbox may see, whatever its policy lists (sandbox::RunOptions::hidden): the state
+// directory of `flag`, of $WARD_STATE_DIR and the default one (every one of them may hold a
+// gateway's socket, provider secrets and a CA key), plus `extra` (a socket or token file kept
+// elsewhere). The default directory is made (0700) when missing, so that a gateway started later
+// puts its socket where the sandboxes already see an empty directory.
+std::vector<std::string> private_paths(const std::string& flag,
+                                       const std::vector<std::string>& extra = {});
 
 struct Trust {
   std::shared_ptr<tls::Authority> authority;  // null when the files were up to date (see below)

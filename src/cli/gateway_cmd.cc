@@ -93,6 +93,7 @@ Action add_gateway(CLI::App& app) {
     }
     // MCP at /mcp: its tools reach the sandboxes through this gateway's own socket.
     if (options->socket_path.empty()) options->socket_path = options->state_dir + "/gateway.sock";
+    options->hidden = private_paths(*state, {options->socket_path, *token_file, options->tls_key});
     auto server = make_mcp_server(*mcp, client::Endpoint{options->socket_path, {}});
     if (!server) return 1;
     auto endpoint = std::make_shared<mcp::HttpEndpoint>(*server->server);

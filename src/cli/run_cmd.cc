@@ -89,6 +89,9 @@ int run_sandbox(const RunArgs& args) {
     proxy_options.hosts = std::move(*hosts);
   }
   sandbox::RunOptions options;
+  // ward's state directories stay out of reach even where the workdir holds them ($HOME): the
+  // CA key, provider secrets, a gateway's socket (the same uid could connect to it).
+  options.hidden = private_paths(args.state_dir);
   if (!args.inference_routes.empty()) {
     std::vector<std::string> env;
     for (char** e = environ; e && *e; ++e) env.emplace_back(*e);
@@ -131,9 +134,6 @@ int run_sandbox(const RunArgs& args) {
       proxy_options.authority = trust->authority;
       proxy_options.upstream_ca = args.upstream_ca;
       options.trust_layer = trust->layer;
-      // The CA key must stay out of reach even when the state directory lies in the workdir.
-      char real[PATH_MAX];
-      if (::realpath(state.c_str(), real)) options.hidden.push_back(real);
     }
   }
   if (!args.providers.empty()) {

@@ -276,7 +276,8 @@ asio::awaitable<Reply> Gateway::start_sandbox(SandboxRecord& record) {
   for (auto& [k, v] : spec_json.value("env", std::map<std::string, std::string>{}))
     spec.env.push_back(k + "=" + v);
   spec.trust_layer = options_.trust_layer;
-  spec.hidden = {options_.state_dir};
+  spec.hidden = options_.hidden;
+  spec.hidden.push_back(options_.state_dir);
   spec.max_lifetime_ms = spec_json.value("max_lifetime_s", std::int64_t{0}) * 1000;
   spec.egress_port = kEgressPort;
   // Providers: placeholders in the sandbox; the values stay with the gateway (its proxy).

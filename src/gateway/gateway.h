@@ -39,6 +39,7 @@ struct GatewayOptions {
   std::vector<std::string> upstream_ca;  // --upstream-ca for every sandbox's proxy
   std::string hosts_file;                // --hosts for every sandbox's proxy
   std::string trust_layer;               // the CA layer (cli::prepare_trust), "" for none
+  std::vector<std::string> hidden;       // no sandbox sees these (cli::private_paths)
   bool verbose = false;
   // TCP listeners ("HOST:PORT", --listen) besides the Unix socket. Every request on them carries
   // `Authorization: Bearer TOKEN` (compared in constant time) unless `no_auth`, which only a

@@ -476,13 +476,28 @@ Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir,
   }
 
   if (!trust_layer.empty()) add_trust(trust_layer, plan.mounts, plan.landlock, abi);
+  // Compared as the kernel resolves them: a policy path may reach the hidden one through a
+  // symlinked parent (/home -> var/home), and it is covered where the sandbox sees it.
+  std::vector<std::string> covered;
   for (const std::string& path : hidden) {
-    const bool visible = std::any_of(ops.begin(), ops.end(), [&](const MountOp& op) {
-      return op.kind == MountOp::Kind::kBind && op.is_directory && path_within(path, op.target);
-    });
+    const std::string real = resolve(path);
     struct stat st;
-    if (visible && ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
-      plan.mounts.push_back({MountOp::Kind::kTmpfs, "tmpfs", path, true, true, false});
+    if (real.empty() || ::stat(real.c_str(), &st) != 0) continue;
+    for (const MountOp& op : ops) {
+      if (op.kind != MountOp::Kind::kBind || !op.is_directory) continue;
+      const std::string source = resolve(op.source);
+      if (source.empty() || !path_within(real, source)) continue;
+      const std::string rest = source == "/" ? real : real.substr(source.size());
+      const std::string target = op.target == "/" ? rest : op.target + rest;
+      if (std::find(covered.begin(), covered.end(), target) != covered.end()) continue;
+      covered.push_back(target);
+      // A directory gets an empty tmpfs; a socket or a file, /dev/null without its device
+      // (nodev: opening it fails, connecting to it is refused).
+      if (S_ISDIR(st.st_mode))
+        plan.mounts.push_back({MountOp::Kind::kTmpfs, "tmpfs", target, true, true, false});
+      else
+        plan.mounts.push_back({MountOp::Kind::kBind, "/dev/null", target, false, true, false});
+    }
   }
 
   plan.workdir = "/";

@@ -64,9 +64,10 @@ struct Plan {
 // read-only overlay when /etc is bound read-only as a whole (its mount point /etc/ward cannot be
 // created in the host's /etc), else through file binds.
 //
-// `hidden` (optional): host directories the sandbox must not see even where a listed path
-// contains them (ward's own state directory, with its CA key, inside a workdir such as $HOME):
-// each gets an empty read-only tmpfs over it.
+// `hidden` (optional): host paths the sandbox must not see even where a listed path contains
+// them (ward's state directories, with the CA key, provider secrets and a gateway's socket, inside
+// a workdir such as $HOME), compared once symlinks are resolved: a directory gets an empty
+// read-only tmpfs over it, anything else /dev/null without its device. Missing ones are skipped.
 Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir,
                        const std::string& trust_layer = "",
                        const std::vector<std::string>& hidden = {});

@@ -362,5 +362,31 @@ TEST_F(PlanTest, HiddenDirectoriesGetAnEmptyReadOnlyTmpfs) {
   EXPECT_EQ(find(*plan, root_ + "/elsewhere"), nullptr);
 }
 
+// Found in review: the comparison was of path strings, so a policy path through a symlinked
+// parent (/home -> var/home) showed the state directory; and a socket kept outside it (a
+// gateway's --socket) could not be hidden at all.
+TEST_F(PlanTest, HiddenPathsAreComparedResolvedAndFilesGetDevNull) {
+  ::mkdir((root_ + "/rw/sub").c_str(), 0755);
+  ::mkdir((root_ + "/rw/sub/state").c_str(), 0700);
+  std::ofstream(root_ + "/rw/sub/api.sock") << "";
+  ASSERT_EQ(::symlink((root_ + "/rw").c_str(), (root_ + "/alias").c_str()), 0);
+  policy::Policy p;
+  p.filesystem.read_write = {root_ + "/alias/sub"};  // bound at that path, through the link
+  auto plan =
+      make_plan(p, root_ + "/ro", "", {root_ + "/rw/sub/state", root_ + "/rw/sub/api.sock"});
+  ASSERT_TRUE(plan) << plan.error().describe();
+  const MountOp* dir = find(*plan, root_ + "/alias/sub/state");
+  ASSERT_NE(dir, nullptr);
+  EXPECT_EQ(dir->kind, MountOp::Kind::kTmpfs);
+  EXPECT_TRUE(dir->read_only);
+  const MountOp* sock = find(*plan, root_ + "/alias/sub/api.sock");
+  ASSERT_NE(sock, nullptr);
+  EXPECT_EQ(sock->kind, MountOp::Kind::kBind);
+  EXPECT_EQ(sock->source, "/dev/null");
+  EXPECT_FALSE(sock->allow_devices);
+  EXPECT_TRUE(sock->read_only);
+  EXPECT_GT(index(*plan, root_ + "/alias/sub/api.sock"), index(*plan, root_ + "/alias/sub"));
+}
+
 }  // namespace
 }  // namespace ward::sandbox

@@ -52,7 +52,8 @@ struct RunOptions {
   // A host directory laid out like /etc with ward's CA bundle (see make_plan): shown inside the
   // sandbox, and the CA variables point at /etc/ward/tls/ca-bundle.pem. "": none.
   std::string trust_layer;
-  // Host directories hidden from the sandbox even inside listed paths (ward's state directory).
+  // Host paths hidden from the sandbox even inside listed paths (ward's state directories, a
+  // gateway's socket and token; make_plan).
   std::vector<std::string> hidden;
   // inference.local is served (the SDK variables point at it).
   bool inference = false;

@@ -3,10 +3,13 @@
 // real sandbox; many run in one sandbox through probe_script() to keep the suite fast.
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
@@ -647,6 +650,37 @@ TEST_P(FilesystemTest, RootAndProcSysAreReadOnly) {
   // Still readable: programs read their limits there.
   Result read = run(probe("read", {"/proc/sys/kernel/pid_max"}));
   EXPECT_EQ(read.exit_code, 0) << read.out;
+}
+
+// Found in review: `ward run` without -p hid nothing, so a workdir holding ward's state directory
+// ($HOME with ~/.local/state/ward) showed the workload a gateway's socket (the same uid may
+// connect: a new sandbox with any policy), provider secrets and the CA key.
+TEST_P(FilesystemTest, WardsStateDirectoryIsHiddenWithTheBuiltInPolicy) {
+  const std::string state = dir_->mkdir("work/.ward-state", 0777);
+  dir_->write("work/.ward-state/secrets.json", "{\"github\": \"canary\"}\n", 0666);
+  const std::string sock = state + "/gateway.sock";
+  UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock.c_str());
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::chmod(sock.c_str(), 0777), 0);
+  ASSERT_EQ(::listen(listener.get(), 8), 0);
+  // The built-in policy does not show the probe's directory: shell commands make the attempts.
+  const std::string connect =
+      "python3 -c 'import socket, sys; "
+      "socket.socket(socket.AF_UNIX).connect(sys.argv[1])' " +
+      shell_quote(sock);
+  std::vector<ProbeAttempt> attempts = {
+      {"read-secrets", {}, false, "cat " + shell_quote(state + "/secrets.json")},
+      {"list-state", {}, false, "ls " + shell_quote(state) + " | grep -q ."},
+      {"connect-socket", {}, false, connect},
+  };
+  Result r = run_sandbox(mode(), work_, {"/bin/sh", "-c", probe_script(attempts)}, "",
+                         {"WARD_STATE_DIR=" + state});
+  expect_all_refused(attempts, parse_probe_report(r.out), r);
+  // The attempts are real: outside the sandbox the socket answers.
+  EXPECT_EQ(std::system(connect.c_str()), 0);
 }
 
 WARD_INSTANTIATE_BOTH_MODES(FilesystemTest);

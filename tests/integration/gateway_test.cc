@@ -135,8 +135,9 @@ class Gateway {
     RunOptions o;
     o.mode = mode_;
     o.timeout = 600s;
-    process_ = std::make_unique<Background>(
-        ward_background({"gateway", "--state-dir", state_}, o, dir_->path()), dir_->path());
+    std::vector<std::string> args = {"gateway", "--state-dir", state_};
+    if (socket_ != state_ + "/gateway.sock") args.insert(args.end(), {"--socket", socket_});
+    process_ = std::make_unique<Background>(ward_background(args, o, dir_->path()), dir_->path());
     ASSERT_TRUE(wait_until([&] { return http(socket_, "GET", "/v1/status").status == 200; }, 10s))
         << process_->err();
   }
@@ -198,6 +199,7 @@ class Gateway {
 
   const std::string& state() const { return state_; }
   const std::string& socket() const { return socket_; }
+  void set_socket(const std::string& path) { socket_ = path; }  // before start()
   TempDir& dir() { return *dir_; }
   std::string log() const { return process_ ? process_->err() : ""; }
 
@@ -537,6 +539,26 @@ TEST_P(GatewayTest, ADownloadMakesNoDeviceNodesReplacesNoFilesAndKeepsWhatWasThe
   for (const auto& e : std::filesystem::directory_iterator(dir.path()))
     EXPECT_EQ(e.path().filename().string().find(".ward-"), std::string::npos)
         << "a partial download was left: " << e.path();
+}
+
+// Found in review: a socket given with --socket outside the state directory was visible to a
+// sandbox whose workdir held it; rootless, the workload's uid could connect and ask for a sandbox
+// with any policy.
+TEST_P(GatewayTest, TheApiSocketIsHiddenFromSandboxesWhereverItIs) {
+  Gateway g(mode());
+  const std::string work = g.dir().mkdir("work", 0777);
+  g.set_socket(work + "/api.sock");
+  g.start();
+  ASSERT_EQ(::chmod(g.socket().c_str(), 0777), 0);  // so that only the sandbox keeps it away
+  g.create({{"name", "near"}, {"workdir", work}, {"policy", policy_with_network()}});
+  ExecResult r = g.sh("near",
+                      "python3 -c 'import socket, sys; "
+                      "socket.socket(socket.AF_UNIX).connect(sys.argv[1])' " +
+                          shell_quote(g.socket()) + " 2>&1; echo rc=$?");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.find("rc=0"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("rc=1"), std::string::npos) << r.out;
+  EXPECT_EQ(g.get("/v1/status").status, 200);  // outside, the socket answers
 }
 
 // Found in review: an upload opened its file with O_TRUNC and wrote into it, so a write that
