@@ -118,8 +118,12 @@ const std::string& Caller::binary() const {
 PeerFinder::PeerFinder(UniqueFd diag, pid_t init_pid)
     : diag_(std::move(diag)), init_pid_(init_pid) {}
 
-std::uint64_t PeerFinder::socket_inode(std::uint16_t client_port, std::uint16_t listener_port) {
-  // One exact lookup (no dump): the client's socket, 127.0.0.1:client_port → 127.0.0.1:listener.
+std::uint64_t PeerFinder::socket_inode(std::uint32_t client_addr, std::uint16_t client_port,
+                                       std::uint16_t listener_port) {
+  // One exact lookup (no dump): the client's socket, client_addr:client_port → 127.0.0.1:listener.
+  // The client's address is part of the key: any 127/8 address is the sandbox's own to bind, and
+  // a lookup that assumed 127.0.0.1 would find another process's connection from that port (or,
+  // with nothing there, a listener on it).
   struct {
     struct nlmsghdr header;
     struct inet_diag_req_v2 request;
@@ -132,7 +136,7 @@ std::uint64_t PeerFinder::socket_inode(std::uint16_t client_port, std::uint16_t 
   query.request.idiag_states = ~0U;
   query.request.id.idiag_sport = htons(client_port);
   query.request.id.idiag_dport = htons(listener_port);
-  query.request.id.idiag_src[0] = htonl(INADDR_LOOPBACK);
+  query.request.id.idiag_src[0] = htonl(client_addr);
   query.request.id.idiag_dst[0] = htonl(INADDR_LOOPBACK);
   query.request.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
   query.request.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
@@ -147,6 +151,14 @@ std::uint64_t PeerFinder::socket_inode(std::uint16_t client_port, std::uint16_t 
   auto* header = reinterpret_cast<struct nlmsghdr*>(buf);
   if (header->nlmsg_type != SOCK_DIAG_BY_FAMILY) return 0;  // NLMSG_ERROR: no such socket
   auto* msg = static_cast<struct inet_diag_msg*>(NLMSG_DATA(header));
+  // The kernel's lookup falls back to a listening socket on the source port: only the very
+  // connection counts.
+  const auto& id = msg->id;
+  if (msg->idiag_state == TCP_LISTEN || id.idiag_sport != query.request.id.idiag_sport ||
+      id.idiag_dport != query.request.id.idiag_dport ||
+      id.idiag_src[0] != query.request.id.idiag_src[0] ||
+      id.idiag_dst[0] != query.request.id.idiag_dst[0])
+    return 0;
   return msg->idiag_inode;
 }
 
@@ -187,8 +199,9 @@ const Caller* PeerFinder::describe(pid_t host_pid) {
   return &(known_[host_pid] = std::move(known)).caller;
 }
 
-Caller PeerFinder::find(std::uint16_t client_port, std::uint16_t listener_port) {
-  std::uint64_t inode = socket_inode(client_port, listener_port);
+Caller PeerFinder::find(std::uint32_t client_addr, std::uint16_t client_port,
+                        std::uint16_t listener_port) {
+  std::uint64_t inode = socket_inode(client_addr, client_port, listener_port);
   if (!inode) return {};
   pid_t owner = owner_of(inode);
   if (!owner) return {};

@@ -33,17 +33,19 @@ class PeerFinder {
   // the sandbox init's pid on the host (the root of the sandbox's process tree).
   PeerFinder(UniqueFd diag, pid_t init_pid);
 
-  // The caller behind a connection accepted on the listener: `client_port` is the connection's
-  // source port, both ends are IPv4 loopback. An empty Caller when it cannot be found (the
-  // process already exited, say): policies that name binaries then deny.
-  Caller find(std::uint16_t client_port, std::uint16_t listener_port);
+  // The caller behind a connection accepted on the listener (127.0.0.1:listener_port):
+  // `client_addr` (host order) and `client_port` are the connection's source. An empty Caller
+  // when it cannot be found (the process already exited, say): policies that name binaries then
+  // deny.
+  Caller find(std::uint32_t client_addr, std::uint16_t client_port, std::uint16_t listener_port);
 
  private:
   struct Known {
     unsigned long long start_time = 0;
     Caller caller;
   };
-  std::uint64_t socket_inode(std::uint16_t client_port, std::uint16_t listener_port);
+  std::uint64_t socket_inode(std::uint32_t client_addr, std::uint16_t client_port,
+                             std::uint16_t listener_port);
   pid_t owner_of(std::uint64_t inode);
   const Caller* describe(pid_t host_pid);
 

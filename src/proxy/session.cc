@@ -292,7 +292,10 @@ asio::awaitable<void> Session::run() {
   beast::error_code ec;
   auto peer = client_.remote_endpoint(ec);
   if (ec) co_return;
-  caller_ = sandbox_.peers.find(peer.port(), sandbox_.listener_port);
+  // The listener is IPv4 (127.0.0.1); anything else has no caller to find.
+  if (peer.address().is_v4())
+    caller_ =
+        sandbox_.peers.find(peer.address().to_v4().to_uint(), peer.port(), sandbox_.listener_port);
   for (bool first = true;; first = false) {
     RequestParser parser;
     parser.header_limit(static_cast<std::uint32_t>(engine_.limits.request_head));

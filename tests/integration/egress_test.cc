@@ -202,6 +202,42 @@ TEST_P(EgressTest, BinaryRulesBindHostsToExecutables) {
   EXPECT_EQ(up_->requests(), 3) << up_->log();
 }
 
+// Found in review: the caller was looked up as 127.0.0.1:PORT whatever the connection's source
+// address, and every 127/8 address is the sandbox's to bind. curl, allowed nothing, connected
+// from 127.0.0.2 with the source port of python's open connection to the proxy (or from
+// 127.0.0.3 with the port python listens on: the kernel's lookup falls back to a listener) and
+// was decided as python.
+TEST_P(EgressTest, ASpoofedSourceAddressIsNotAnotherProcesssConnection) {
+  ASSERT_NO_FATAL_FAILURE(start_upstream());
+  std::string p = policy(rule("python_api", {endpoint("api.test", "port: 8080")}, {python_real()}));
+  const std::string hold =
+      "python3 -c 'import socket, time; s = socket.create_connection((\"127.0.0.1\", 3128)); "
+      "print(s.getsockname()[1], flush=True); time.sleep(5)' > /tmp/port & "
+      "for i in $(seq 50); do [ -s /tmp/port ] && break; sleep 0.1; done; ";
+  const std::string listen =
+      "python3 -c 'import socket, time; s = socket.socket(); s.bind((\"127.0.0.1\", 47001)); "
+      "s.listen(); print(1, flush=True); time.sleep(5)' > /tmp/ready & "
+      "for i in $(seq 50); do [ -s /tmp/ready ] && break; sleep 0.1; done; ";
+  auto report = attempts(
+      {
+          {"python", client("urllib http://api.test:8080/")},
+          {"same_port_as_a_connection",
+           hold +
+               curl_code("http://api.test:8080/",
+                         "--interface 127.0.0.2 --local-port \"$(cat /tmp/port)\"") +
+               "; kill $!"},
+          {"same_port_as_a_listener",
+           listen + curl_code("http://api.test:8080/", "--interface 127.0.0.3 --local-port 47001") +
+               "; kill $!"},
+      },
+      p);
+  json j = parse_json(report["python"].out);
+  EXPECT_EQ(j.is_discarded() ? json(report["python"].out) : j["status"], 200);
+  EXPECT_EQ(report["same_port_as_a_connection"].out, "403");
+  EXPECT_EQ(report["same_port_as_a_listener"].out, "403");
+  EXPECT_EQ(up_->requests(), 1) << up_->log();
+}
+
 // A binary rule matches an ancestor of the caller too (up to the entrypoint): curl started by an
 // allowed bash is allowed, curl started by an unlisted sh is not.
 TEST_P(EgressTest, BinaryRuleMatchesAnAncestor) {
