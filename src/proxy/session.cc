@@ -164,7 +164,7 @@ class Session {
   asio::awaitable<int> call_backend(Client& client, Backend& backend,
                                     http::request<http::string_body>& request,
                                     audit::ApiEvent& record, bool keep_alive, std::string& failure);
-  void close_backend();
+  void close_upstream();
   asio::awaitable<bool> forward(RequestParser& parser, bool first);
   asio::awaitable<std::optional<Refusal>> connect_upstream(const Target& target,
                                                            const policy::Endpoint& endpoint,
@@ -344,7 +344,8 @@ asio::awaitable<bool> Session::read_head(Stream& client, RequestParser& parser, 
 }
 
 bool Session::upstream_reusable(const Target& target) {
-  if (!upstream_.is_open() || upstream_host_ != target.host || upstream_port_ != target.port)
+  if (backend_route_ || !upstream_.is_open() || upstream_host_ != target.host ||
+      upstream_port_ != target.port)
     return false;
   // An upstream that closed its end while idle is not reused (the request would be lost).
   char byte;
@@ -359,8 +360,7 @@ asio::awaitable<std::optional<Refusal>> Session::connect_upstream(const Target& 
                                                                   audit::NetworkEvent& event) {
   set_phase(Phase::kUpstream, engine_.limits.connect_timeout);
   beast::error_code ignored;
-  upstream_.close(ignored);
-  upstream_host_.clear();
+  close_upstream();  // whatever upstream_ was (a host's or an inference backend's) ends here
   std::vector<IpAddress> candidates;
   if (auto ip = parse_ip_literal(target.host)) {
     candidates.push_back(*ip);
@@ -743,12 +743,18 @@ asio::awaitable<bool> Session::refuse_inference(Client& client, audit::ApiEvent&
   co_return false;
 }
 
-void Session::close_backend() {
+// Closes the upstream connection, whoever it went to. upstream_ serves one forward host or one
+// inference backend at a time, and what it served is forgotten with it: a keep-alive client that
+// alternates the two must never have a request for one sent on the other's connection (the
+// backend's key to a host, a host's request to the backend).
+void Session::close_upstream() {
   beast::error_code ignored;
   upstream_.close(ignored);
   if (tls_upstream_) socket_of(*tls_upstream_).close(ignored);
   tls_upstream_.reset();
   backend_route_ = nullptr;
+  upstream_host_.clear();
+  upstream_port_ = 0;
   upstream_buffer_.clear();
 }
 
@@ -763,7 +769,7 @@ asio::awaitable<std::string> Session::connect_backend(const inference::Route& ro
     ssize_t n = ::recv(s.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) co_return "";
   }
-  close_backend();
+  close_upstream();
   set_phase(Phase::kUpstream, engine_.limits.connect_timeout);
   std::vector<IpAddress> candidates;
   if (auto ip = parse_ip_literal(route.host)) {
@@ -857,7 +863,7 @@ asio::awaitable<int> Session::call_backend(Client& client, Backend& backend,
   const inference::Usage counted = usage.usage();
   record.input_tokens = counted.input_tokens;
   record.output_tokens = counted.output_tokens;
-  if (rec || !backend_keep_alive || upstream_buffer_.size()) close_backend();
+  if (rec || !backend_keep_alive || upstream_buffer_.size()) close_upstream();
   if (rec) record.network.reason = "relaying the response: " + rec.message();
   co_return rec || !keep_alive ? 0 : 1;
 }
@@ -937,7 +943,7 @@ asio::awaitable<bool> Session::serve_inference(Client& client, RequestParser& pa
               : co_await call_backend(client, upstream_, out, record, keep_alive, failure);
     }
     if (outcome < 0) {
-      close_backend();
+      close_upstream();
       tried.push_back(route->name + ": " + failure);
       continue;
     }

@@ -140,18 +140,18 @@ class InferenceTest : public EgressFixture {
   // CA's leaf, demanding `key` (key_ when ""), `--chunk-ms` 60 between streamed events, plus
   // `extra` (--fail 503, ...). Its log: backend_requests(name).
   void start_backend(const std::string& name, int port, const std::vector<std::string>& extra = {},
-                     const std::string& key = "") {
+                     const std::string& key = "", bool tls = true) {
     const std::string ready = dir_->file(name + ".ready"), out = dir_->file(name + ".out");
     std::vector<std::string> argv = {"/usr/bin/python3", upstream_dir() + "/model_backend.py"};
     const std::pair<const char*, std::string> options[] = {{"--addr", net_->upstream_ip()},
                                                            {"--port", std::to_string(port)},
-                                                           {"--tls-cert", cert("leaf.pem")},
-                                                           {"--tls-key", cert("leaf.key")},
                                                            {"--api-key", key.empty() ? key_ : key},
                                                            {"--chunk-ms", "60"},
                                                            {"--log", backend_log(name)},
                                                            {"--ready", ready}};
     for (const auto& [flag, value] : options) argv.insert(argv.end(), {flag, value});
+    if (tls)
+      argv.insert(argv.end(), {"--tls-cert", cert("leaf.pem"), "--tls-key", cert("leaf.key")});
     argv.insert(argv.end(), extra.begin(), extra.end());
     const pid_t pid = net_->spawn(net_->upstream_ns(), argv, out);
     ASSERT_GT(pid, 0) << "fork failed";
@@ -313,6 +313,57 @@ TEST_P(InferenceTest, ChatReachesTheBackendWithItsKeyAndModel) {
     EXPECT_EQ(at(r, "/http_response/code", 0), 200) << r.dump();
     EXPECT_EQ(at(r, "/api/service/name", ""), "primary") << r.dump();
   }
+}
+
+// Found in review: on one keep-alive connection, a forward request after an inference call over
+// plain http reused the backend's connection (a host's request reached the backend, past the SSRF
+// guard), and an inference call after a forward request to another host went out on that host's
+// connection with the backend's key. Each request goes where it was decided, on its own upstream.
+TEST_P(InferenceTest, KeepAliveNeverMixesTheBackendAndOtherHosts) {
+  ASSERT_NO_FATAL_FAILURE(start_upstream({"--log-headers"}));
+  ASSERT_NO_FATAL_FAILURE(start_backend("model", 9080, {}, "", false));
+  auto options = serve(
+      "  - name: plain\n    endpoint: http://api.test:9080/v1\n"
+      "    model: route-model\n    protocols: [openai_models]\n"
+      "    api_key_env: " +
+      std::string(kKeyVar) + "\n");
+  const std::string p = sandbox_policy(
+      rule("hosts", {endpoint("api.test", "port: 8080"), endpoint("other.test", "port: 8080")}));
+  // One connection to the proxy, absolute-form requests in turn; each answer's status and the
+  // client's port (the same one throughout: nothing reconnected).
+  const std::string script =
+      "import http.client, sys\n"
+      "c = http.client.HTTPConnection('127.0.0.1', 3128)\n"
+      "for url in sys.argv[1:]:\n"
+      "    c.request('GET', url)\n"
+      "    r = c.getresponse(); r.read()\n"
+      "    print(r.status, c.sock.getsockname()[1])\n";
+  const std::string models = "http://inference.local/v1/models";
+  auto report = attempts({{"one_connection", "/usr/bin/python3 -c " + shell_quote(script) + " " +
+                                                 "http://api.test:8080/?first " + models +
+                                                 " http://api.test:8080/?second " + models +
+                                                 " http://other.test:8080/?third " + models}},
+                         p, options);
+  std::istringstream lines(report["one_connection"].out);
+  std::vector<std::string> statuses, ports;
+  for (std::string status, port; lines >> status >> port;) {
+    statuses.push_back(status);
+    ports.push_back(port);
+  }
+  EXPECT_EQ(statuses, std::vector<std::string>(6, "200")) << report["one_connection"].out;
+  ASSERT_FALSE(ports.empty());
+  EXPECT_EQ(ports, std::vector<std::string>(ports.size(), ports[0])) << "the client reconnected";
+  // The hosts got their three requests and no inference call; the backend its three, all keyed.
+  EXPECT_EQ(up_->requests(), 3) << up_->log();
+  for (const char* path : {"/?first", "/?second", "/?third"})
+    EXPECT_EQ(up_->requests_to(8080, "GET", path), 1) << path << "\n" << up_->log();
+  const auto seen = backend_requests("model");
+  EXPECT_EQ(seen.size(), 3u) << read_file(backend_log("model"));
+  for (const json& r : seen) {
+    EXPECT_EQ(at(r, "/path", ""), "/v1/models") << r.dump();
+    EXPECT_EQ(at(r, "/headers/authorization", ""), "Bearer " + key_) << r.dump();
+  }
+  EXPECT_EQ(read_file(up_->log_path()).find(key_), std::string::npos) << "the key reached a host";
 }
 
 // Only inference paths are served (403 otherwise, 405 for a known path with another method), only
