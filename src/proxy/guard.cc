@@ -99,8 +99,10 @@ std::string normalize_host(std::string_view host) {
 
 AddressClass classify(const IpAddress& a) {
   if (!a.v6) {
-    // 169.254.169.254 (AWS, GCP, Azure, ...), 100.100.100.200 (Alibaba Cloud).
-    if (in_v4(a, 0xA9FEA9FE, 32) || in_v4(a, 0x646464C8, 32)) return AddressClass::kMetadata;
+    // 169.254.169.254 (AWS, GCP, Azure, ...), 100.100.100.200 (Alibaba Cloud), 168.63.129.16
+    // (Azure's WireServer: host configuration and extension settings, public-looking).
+    if (in_v4(a, 0xA9FEA9FE, 32) || in_v4(a, 0x646464C8, 32) || in_v4(a, 0xA83F8110, 32))
+      return AddressClass::kMetadata;
     if (in_v4(a, 0x00000000, 8)) return AddressClass::kUnspecified;
     if (in_v4(a, 0x7F000000, 8)) return AddressClass::kLoopback;
     if (in_v4(a, 0xA9FE0000, 16)) return AddressClass::kLinkLocal;

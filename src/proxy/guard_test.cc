@@ -23,9 +23,9 @@ TEST(Guard, EverySpellingOfLoopbackIsLoopback) {
 }
 
 TEST(Guard, EverySpellingOfTheMetadataAddressIsMetadata) {
-  for (const char* s :
-       {"169.254.169.254", "0xa9fea9fe", "2852039166", "0251.0376.0251.0376", "169.254.43518",
-        "::ffff:169.254.169.254", "[::ffff:a9fe:a9fe]", "fd00:ec2::254", "100.100.100.200"})
+  for (const char* s : {"169.254.169.254", "0xa9fea9fe", "2852039166", "0251.0376.0251.0376",
+                        "169.254.43518", "::ffff:169.254.169.254", "[::ffff:a9fe:a9fe]",
+                        "fd00:ec2::254", "100.100.100.200", "168.63.129.16"})
     EXPECT_EQ(class_of(s), AddressClass::kMetadata) << s;
   EXPECT_EQ(class_of("169.254.1.1"), AddressClass::kLinkLocal);
   EXPECT_EQ(class_of("fe80::1"), AddressClass::kLinkLocal);
