@@ -92,6 +92,14 @@ int run_sandbox(const RunArgs& args) {
   // ward's state directories stay out of reach even where the workdir holds them ($HOME): the
   // CA key, provider secrets, a gateway's socket (the same uid could connect to it).
   options.hidden = private_paths(args.state_dir);
+  // The files ward reads while the sandbox runs, or writes for the user, stay out of its reach
+  // even in the workdir: the policy (reloaded on --watch or SIGHUP), the audit records, the
+  // hosts file and the upstream CAs; a routes file may hold a backend's key: hidden.
+  options.guarded = {args.policy_file, args.audit_file, args.hosts_file};
+  options.guarded.insert(options.guarded.end(), args.upstream_ca.begin(), args.upstream_ca.end());
+  options.guarded.insert(options.guarded.end(), args.provider_profiles.begin(),
+                         args.provider_profiles.end());
+  if (!args.inference_routes.empty()) options.hidden.push_back(args.inference_routes);
   if (!args.inference_routes.empty()) {
     std::vector<std::string> env;
     for (char** e = environ; e && *e; ++e) env.emplace_back(*e);

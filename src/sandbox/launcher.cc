@@ -311,7 +311,8 @@ Result<std::unique_ptr<Launch>> Launch::prepare(const RunOptions& options, bool 
   Launch& l = *launch;
   l.options = &options;
 
-  auto plan = make_plan(policy, options.workdir, options.trust_layer, options.hidden);
+  auto plan =
+      make_plan(policy, options.workdir, options.trust_layer, options.hidden, options.guarded);
   if (!plan) return tl::unexpected(plan.error());
   l.plan = std::move(*plan);
   for (const auto& path : l.plan.skipped)

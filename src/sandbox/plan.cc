@@ -264,6 +264,22 @@ std::string resolve(const std::string& path) {
   return buf;
 }
 
+// Where the sandbox sees the host path `real` (resolved): through each directory bind of `ops`
+// whose source holds it (a policy path may reach it through a symlinked parent, /home ->
+// var/home), at that bind's target. One view a bind.
+std::vector<std::pair<std::string, const MountOp*>> views_of(const std::string& real,
+                                                             const std::vector<MountOp>& ops) {
+  std::vector<std::pair<std::string, const MountOp*>> views;
+  for (const MountOp& op : ops) {
+    if (op.kind != MountOp::Kind::kBind || !op.is_directory) continue;
+    const std::string source = resolve(op.source);
+    if (source.empty() || !path_within(real, source)) continue;
+    const std::string rest = source == "/" ? real : real.substr(source.size());
+    views.emplace_back(op.target == "/" ? rest : op.target + rest, &op);
+  }
+  return views;
+}
+
 }  // namespace
 
 // The files a trust layer may hold, relative to /etc (see make_plan in plan.h).
@@ -306,7 +322,8 @@ void add_trust(const std::string& layer, std::vector<MountOp>& mounts,
 }
 
 Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir,
-                       const std::string& trust_layer, const std::vector<std::string>& hidden) {
+                       const std::string& trust_layer, const std::vector<std::string>& hidden,
+                       const std::vector<std::string>& guarded) {
   const bool strict = policy.landlock == policy::Compatibility::kHardRequirement;
   const int abi = landlock::abi_version();
   Plan plan;
@@ -425,6 +442,18 @@ Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir,
     protect_tree(root, protect, symlinks);
     add_placeholders(root, home ? home : "", plan.placeholders, protect, symlinks);
   }
+  // ward's own files in a writable path (the policy file it reloads, the audit file): held
+  // read-only like a protected name, their parents pinned, so that they cannot be edited, moved
+  // or replaced from inside.
+  for (const std::string& path : guarded) {
+    const std::string real = resolve(path);
+    struct stat st;
+    if (real.empty() || ::stat(real.c_str(), &st) != 0 || S_ISDIR(st.st_mode)) continue;
+    for (const auto& [target, op] : views_of(real, ops)) {
+      if (op->read_only) continue;
+      Protector{op->target, protect, symlinks, {}, 0}.protect(target, false);
+    }
+  }
   // The searches overlap where a nested root lies within reach of its parent's: one mount each.
   std::set<std::string> seen;
   std::erase_if(protect, [&](const MountOp& op) { return !seen.insert(op.target).second; });
@@ -476,19 +505,13 @@ Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir,
   }
 
   if (!trust_layer.empty()) add_trust(trust_layer, plan.mounts, plan.landlock, abi);
-  // Compared as the kernel resolves them: a policy path may reach the hidden one through a
-  // symlinked parent (/home -> var/home), and it is covered where the sandbox sees it.
+  // Compared as the kernel resolves them, and covered wherever the sandbox sees them.
   std::vector<std::string> covered;
   for (const std::string& path : hidden) {
     const std::string real = resolve(path);
     struct stat st;
     if (real.empty() || ::stat(real.c_str(), &st) != 0) continue;
-    for (const MountOp& op : ops) {
-      if (op.kind != MountOp::Kind::kBind || !op.is_directory) continue;
-      const std::string source = resolve(op.source);
-      if (source.empty() || !path_within(real, source)) continue;
-      const std::string rest = source == "/" ? real : real.substr(source.size());
-      const std::string target = op.target == "/" ? rest : op.target + rest;
+    for (const auto& [target, op] : views_of(real, ops)) {
       if (std::find(covered.begin(), covered.end(), target) != covered.end()) continue;
       covered.push_back(target);
       // A directory gets an empty tmpfs; a socket or a file, /dev/null without its device

@@ -68,8 +68,13 @@ struct Plan {
 // them (ward's state directories, with the CA key, provider secrets and a gateway's socket, inside
 // a workdir such as $HOME), compared once symlinks are resolved: a directory gets an empty
 // read-only tmpfs over it, anything else /dev/null without its device. Missing ones are skipped.
+//
+// `guarded` (optional): host files ward itself reads or writes while the sandbox runs (the policy
+// file it reloads, the audit file): where a writable path shows one, it is bound read-only and
+// every directory between it and that path's top is pinned, like a protected name.
 Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir,
                        const std::string& trust_layer = "",
-                       const std::vector<std::string>& hidden = {});
+                       const std::vector<std::string>& hidden = {},
+                       const std::vector<std::string>& guarded = {});
 
 }  // namespace ward::sandbox

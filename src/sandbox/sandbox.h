@@ -55,6 +55,8 @@ struct RunOptions {
   // Host paths hidden from the sandbox even inside listed paths (ward's state directories, a
   // gateway's socket and token; make_plan).
   std::vector<std::string> hidden;
+  // Host files ward uses while the sandbox runs, kept read-only inside (make_plan's `guarded`).
+  std::vector<std::string> guarded;
   // inference.local is served (the SDK variables point at it).
   bool inference = false;
   // Credential placeholders (NAME, placeholder) for the workload's environment.

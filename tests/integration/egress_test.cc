@@ -238,6 +238,40 @@ TEST_P(EgressTest, ASpoofedSourceAddressIsNotAnotherProcesssConnection) {
   EXPECT_EQ(up_->requests(), 1) << up_->log();
 }
 
+// Found in review: a policy file in the workdir could be rewritten by the workload, and with
+// --watch (or at the next SIGHUP) its network_policies became the workload's own; an audit file
+// there could be truncated. ward's files are held read-only inside, their parents pinned.
+TEST_P(EgressTest, WardsOwnFilesInTheWorkdirCannotBeChangedFromInside) {
+  ASSERT_NO_FATAL_FAILURE(start_upstream());
+  const std::string text =
+      policy_text(rule("curl_api", {endpoint("api.test", "port: 8080")}, {kCurl}));
+  const std::string p = dir_->write("work/cfg/policy.yaml", text);
+  audit_ = w("audit.jsonl");
+  // What the workload would like its policy to be: other.test too, for any binary.
+  const std::string wider =
+      policy_text(rule("curl_api", {endpoint("api.test", "port: 8080")}, {kCurl}) +
+                  rule("all", {endpoint("other.test", "port: 8080")}, {"/**"}));
+  auto report = attempts(
+      {
+          {"append", "echo '# edited' >> cfg/policy.yaml"},
+          {"replace", "printf %s " + shell_quote(wider) +
+                          " > cfg/wide.yaml && mv -f cfg/wide.yaml cfg/policy.yaml"},
+          {"after_replace", "sleep 0.3; " + curl_code("http://other.test:8080/")},
+          {"move_parent", "mv cfg cfg-old"},
+          {"truncate_audit", ": > audit.jsonl"},
+          {"remove_audit", "rm -f audit.jsonl"},
+          {"other", "sleep 0.3; " + curl_code("http://other.test:8080/")},
+      },
+      p, {"--watch"});
+  for (const char* label : {"append", "replace", "move_parent", "truncate_audit", "remove_audit"})
+    EXPECT_NE(report[label].exit_code, 0) << label << ": " << report[label].out;
+  EXPECT_EQ(report["after_replace"].out, "403");
+  EXPECT_EQ(report["other"].out, "403");
+  EXPECT_EQ(read_file(p), text);
+  EXPECT_FALSE(records(4002, -1, "other.test").empty()) << read_file(audit_);
+  EXPECT_EQ(up_->requests(), 0) << up_->log();
+}
+
 // A binary rule matches an ancestor of the caller too (up to the entrypoint): curl started by an
 // allowed bash is allowed, curl started by an unlisted sh is not.
 TEST_P(EgressTest, BinaryRuleMatchesAnAncestor) {
