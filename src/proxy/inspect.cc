@@ -54,39 +54,48 @@ bool must_inspect(const std::vector<policy::Match>& matches, const creds::Vault*
 Inspection inspect(const std::vector<policy::Match>& matches, const creds::Vault* vault,
                    std::string_view host, std::uint16_t port, http::request_header<>& req) {
   const std::string_view target = req.target();
+  // A fragment is never part of a request (RFC 9112); servers drop it, so a query matched with it
+  // ("?force=true#" is not force=true) would be read differently upstream.
+  if (target.find('#') != std::string_view::npos)
+    return refusal(400, "bad_request", "a request target has no fragment ('#')");
   const std::size_t q = target.find('?');
   const std::string_view raw_path = target.substr(0, q);
   const std::string_view query = q == std::string_view::npos ? "" : target.substr(q + 1);
 
   // Where no endpoint has L7 rules (a plain-HTTP request to an L4 endpoint, read only for the
-  // credentials in it), the request is left as it came: the first match decides.
+  // credentials in it), the first match decides.
   const bool l7 = std::any_of(matches.begin(), matches.end(),
                               [](const auto& m) { return policy::needs_l7(*m.endpoint); });
+  const bool credentials = vault && !vault->empty();
   if (matches.empty()) return refusal(403, "policy_denied", "no endpoint matches");
   policy::RequestPath path{std::string(raw_path), std::string(raw_path)};
   const policy::Match* chosen = &matches.front();
   policy::QueryParams params;
-  if (l7) {
-    // The endpoint is chosen by path, so the path is normalised first, as leniently as the most
-    // lenient candidate allows; the chosen endpoint's own setting is applied after.
-    const bool any_encoded_slash = std::any_of(matches.begin(), matches.end(), [](const auto& m) {
-      return m.endpoint->allow_encoded_slash;
-    });
+  if (l7 || credentials) {
+    // The path is normalised before anything is decided on it: the endpoint is chosen by path,
+    // and a credential bound to a path must not follow "/team/%2e%2e/other" elsewhere. With L7
+    // rules, as leniently as the most lenient candidate allows, the chosen endpoint's own setting
+    // applied after; without, an encoded slash stays in its segment (GitLab's project ids).
+    const bool any_encoded_slash =
+        !l7 || std::any_of(matches.begin(), matches.end(),
+                           [](const auto& m) { return m.endpoint->allow_encoded_slash; });
     auto normalised = policy::normalize_request_path(raw_path, any_encoded_slash);
     if (!normalised)
       return refusal(400, "bad_request", "request path: " + normalised.error().message);
-    chosen = policy::select_for_path(matches, normalised->match);
-    if (!chosen)
-      return refusal(403, "policy_denied",
-                     "no endpoint for " + std::string(host) + ":" + std::to_string(port) +
-                         " covers the path " + normalised->match);
-    if (any_encoded_slash && !chosen->endpoint->allow_encoded_slash) {
-      normalised = policy::normalize_request_path(raw_path, false);
-      if (!normalised)
-        return refusal(400, "bad_request", "request path: " + normalised.error().message);
+    if (l7) {
+      chosen = policy::select_for_path(matches, normalised->match);
+      if (!chosen)
+        return refusal(403, "policy_denied",
+                       "no endpoint for " + std::string(host) + ":" + std::to_string(port) +
+                           " covers the path " + normalised->match);
+      if (any_encoded_slash && !chosen->endpoint->allow_encoded_slash) {
+        normalised = policy::normalize_request_path(raw_path, false);
+        if (!normalised)
+          return refusal(400, "bad_request", "request path: " + normalised.error().message);
+      }
     }
     path = std::move(*normalised);
-    if (!query.empty()) {
+    if (l7 && !query.empty()) {
       auto parsed = policy::parse_query(query);
       if (!parsed) return refusal(400, "bad_request", "query: " + parsed.error().message);
       params = std::move(*parsed);

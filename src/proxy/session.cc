@@ -1,6 +1,7 @@
 // One client connection to a sandbox's egress listener: request heads parsed by Boost.Beast,
 // CONNECT tunnels and absolute-form http:// requests, each decided by the policy generation the
 // connection is pinned to, and recorded.
+#include <openssl/evp.h>
 #include <sys/socket.h>
 
 #include <chrono>
@@ -102,6 +103,17 @@ std::string check_host(std::string_view target, std::string_view host, const Tar
   if (named && named->host == decided.host && named->port == decided.port) return "";
   return "the Host header names " + std::string(host) + ", but this connection is to " +
          decided.host + ":" + std::to_string(decided.port);
+}
+
+// Sec-WebSocket-Accept for a handshake's key: base64(SHA-1(key + the protocol's GUID)).
+std::string websocket_accept_for(std::string_view key) {
+  const std::string input = std::string(key) + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  if (EVP_Digest(input.data(), input.size(), digest, &size, EVP_sha1(), nullptr) != 1) return "-";
+  unsigned char encoded[4 * ((EVP_MAX_MD_SIZE + 2) / 3) + 1];
+  const int n = EVP_EncodeBlock(encoded, digest, static_cast<int>(size));
+  return std::string(reinterpret_cast<const char*>(encoded), static_cast<std::size_t>(n));
 }
 
 }  // namespace
@@ -588,7 +600,9 @@ asio::awaitable<void> Session::intercept(const Target& target, audit::NetworkEve
     record.intercepted = true;
     // Origin-form only, and the Host this connection was decided for: a request cannot reach
     // another virtual host of the same server (domain fronting) by naming it.
-    std::string host_error = check_host(req.target(), req[http::field::host], target);
+    std::string host_error = req.count(http::field::host) > 1
+                                 ? "more than one Host header"
+                                 : check_host(req.target(), req[http::field::host], target);
     if (!host_error.empty()) {
       Inspection in;
       in.status = host_error.starts_with("inside") ? 400 : 403;
@@ -597,9 +611,10 @@ asio::awaitable<void> Session::intercept(const Target& target, audit::NetworkEve
       co_await refuse_request(*tls_client_, record, in);
       co_return close_record("");
     }
-    if (req[http::field::host].empty())
-      req.set(http::field::host,
-              target.port == 443 ? target.host : target.host + ":" + std::to_string(target.port));
+    // The upstream reads the name this connection was decided for, spelled plainly (a Host
+    // that only decodes to it, "%61pi.test", is not passed on as it came).
+    req.set(http::field::host,
+            target.port == 443 ? target.host : target.host + ":" + std::to_string(target.port));
     Inspection in = inspect(matches, engine_.vault.get(), target.host, target.port, req);
     if (in.status) {
       co_await refuse_request(*tls_client_, record, in);
@@ -982,7 +997,12 @@ asio::awaitable<bool> Session::exchange(Client& client, Upstream& upstream, Requ
   // any other). Other upgrades are not forwarded.
   const bool websocket = inspection && req.method() == http::verb::get &&
                          http::token_list(req[http::field::connection]).exists("upgrade") &&
-                         beast::iequals(req[http::field::upgrade], "websocket");
+                         beast::iequals(req[http::field::upgrade], "websocket") &&
+                         !req[http::field::sec_websocket_key].empty();
+  // What a server that really switched protocols answers (RFC 6455 section 4.2.2): a 101
+  // without it would leave the connection an unread tunnel past every rule.
+  const std::string websocket_accept =
+      websocket ? websocket_accept_for(req[http::field::sec_websocket_key]) : "";
   strip_hop_by_hop(req);
   req.erase(http::field::expect);  // answered here, below
   req.version(11);
@@ -1054,6 +1074,12 @@ asio::awaitable<bool> Session::exchange(Client& client, Upstream& upstream, Requ
       co_return false;
     }
     int status = res->get().result_int();
+    if (status == 101 && websocket &&
+        res->get()[http::field::sec_websocket_accept] != websocket_accept) {
+      co_await bad_gateway(client, upstream, record,
+                           "the upstream switched protocols without a valid Sec-WebSocket-Accept");
+      co_return false;
+    }
     if (status == 101 && websocket) {
       auto& head = res->get();
       strip_hop_by_hop(head);

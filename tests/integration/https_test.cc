@@ -562,6 +562,74 @@ TEST_P(HttpsTest, PipelinedAndSmuggledRequestsAreEachDecided) {
   EXPECT_EQ(up_->requests_to(8443, "POST", "/public/b"), 1) << up_->log();
 }
 
+// Found in review, each an attempt that got past a rule before: a fragment after the query
+// ("?force=true#" matched no deny rule, servers drop the "#"), two Host headers (only the first
+// was checked, both went on), a Host that only decodes to the decided host (passed on as it
+// came), and a 101 that switched nothing (no Sec-WebSocket-Accept: the connection became an
+// unread relay, and a denied request went through behind it).
+TEST_P(HttpsTest, FragmentsHostsAndFakeUpgradesCannotSlipPastARule) {
+  ASSERT_NO_FATAL_FAILURE(start({"--log-headers"}));
+  if (IsSkipped()) return;
+  const std::string rules =
+      "protocol: rest, rules: [{allow: {method: GET, path: \"/**\"}}], deny_rules: [{method: "
+      "\"*\", path: \"/admin/**\"}, {method: \"*\", path: \"/**\", query: {force: \"true\"}}]";
+  std::string p = policy(rule("api", {endpoint("api.test", "port: 8443", true, rules)}));
+  const std::string crlf = "\\r\\n", host = "Host: api.test:8443" + crlf;  // client.py decodes
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"fragment", "GET /x?force=true# HTTP/1.1" + crlf + host + crlf},
+      {"fragment_in_path", "GET /admin#/x HTTP/1.1" + crlf + host + crlf},
+      {"two_hosts", "GET /public/two HTTP/1.1" + crlf + host + "Host: other.test" + crlf + crlf},
+      {"encoded_host", "GET /public/enc HTTP/1.1" + crlf + "Host: %61pi.test:8443" + crlf + crlf},
+      {"fake_upgrade", "GET /fake-upgrade HTTP/1.1" + crlf + host + "Connection: Upgrade" + crlf +
+                           "Upgrade: websocket" + crlf +
+                           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==" + crlf +
+                           "Sec-WebSocket-Version: 13" + crlf + crlf + "DELETE /admin/x HTTP/1.1" +
+                           crlf + host + crlf},
+  };
+  std::vector<std::pair<std::string, std::string>> commands;
+  for (const auto& [label, payload] : cases)
+    commands.push_back(
+        {label, client("tls-raw --timeout 3 api.test:8443 " + shell_quote(payload))});
+  auto report = attempts(commands, p, tls());
+  auto statuses = [&](const std::string& label) {
+    json j = parse_json(report[label].out);
+    return j.is_discarded() ? json(report[label].out) : j["statuses"];
+  };
+  EXPECT_EQ(statuses("fragment"), json::array({400}));
+  EXPECT_EQ(statuses("fragment_in_path"), json::array({400}));
+  EXPECT_EQ(statuses("two_hosts"), json::array({403}));
+  EXPECT_EQ(statuses("encoded_host"), json::array({200}));
+  EXPECT_EQ(header(headers_seen("GET", "/public/enc"), "host"), "api.test:8443");
+  EXPECT_EQ(statuses("fake_upgrade"), json::array({502}));
+  EXPECT_EQ(up_->requests("force"), 0) << up_->log();
+  EXPECT_EQ(up_->requests("admin"), 0) << up_->log();
+  EXPECT_EQ(up_->requests("/public/two"), 0) << up_->log();
+}
+
+// Found in review: a credential bound to a path, on an endpoint without L7 rules, was matched
+// against the path as sent, so "/team/%2e%2e/other" counted as under /team/** and carried the
+// secret to /other. The path is normalised first wherever a credential could be swapped in.
+TEST_P(HttpsTest, APathBoundCredentialDoesNotFollowADotDotSpelling) {
+  ASSERT_NO_FATAL_FAILURE(start({"--log-headers"}));
+  if (IsSkipped()) return;
+  std::string p = policy(rule("api", {endpoint("api.test", "port: 8443")}));
+  const std::string canary = random_canary();
+  const std::string bearer = "-H \"Authorization: Bearer $WARD_TEST_TOKEN\" ";
+  auto report = attempts(
+      {
+          {"bound", fetch(bearer + "https://api.test:8443/team/x")},
+          {"dot_dot", fetch("--path-as-is " + bearer + "https://api.test:8443/team/%2e%2e/other")},
+      },
+      p, tls(token_provider(canary, "{host: api.test, port: 8443, path: \"/team/**\"}")));
+  EXPECT_EQ(reply(report["bound"]).status, 200) << reply(report["bound"]);
+  Reply escaped = reply(report["dot_dot"]);
+  EXPECT_EQ(escaped.status, 403) << escaped;
+  EXPECT_EQ(at(escaped.j, "/error", ""), "credential_endpoint_mismatch") << escaped;
+  EXPECT_EQ(header(headers_seen("GET", "/team/x"), "authorization"), "Bearer " + canary);
+  EXPECT_EQ(up_->requests("other"), 0) << up_->log();
+  EXPECT_EQ(up_->lines("HDRS ").size(), 1u) << up_->log();
+}
+
 // ---- clients, trust, certificates ----
 
 // curl, python urllib and requests, and `git clone` (git smart HTTP) work through interception

@@ -300,6 +300,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             LOG.write("HDRS %d %d %s %s %s" % (self.conn_id, self.port, self.command, self.path,
                                                headers))
         if (self.headers.get("Upgrade") or "").lower() == "websocket" and self.command == "GET":
+            if self.path == "/fake-upgrade":
+                # A 101 that switches nothing (no Sec-WebSocket-Accept): HTTP goes on.
+                self.send_response(101)
+                self.send_header("Upgrade", "websocket")
+                self.send_header("Connection", "Upgrade")
+                self.end_headers()
+                return
             self._websocket()
             return
         body = self._read_body()
