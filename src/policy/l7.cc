@@ -161,9 +161,43 @@ bool ascii_iequal(std::string_view a, std::string_view b) {
                                             [&](char x, char y) { return lower(x) == lower(y); });
 }
 
+// A deny rule on GET holds for HEAD too: servers answer HEAD with the GET handler (Rails, Express,
+// Flask), side effects included.
 bool method_matches(std::string_view rule_method, std::string_view method, bool deny) {
   if (rule_method == "*") return true;
-  return deny ? ascii_iequal(rule_method, method) : rule_method == method;
+  if (!deny) return rule_method == method;
+  return ascii_iequal(rule_method, method) ||
+         (ascii_iequal(rule_method, "GET") && ascii_iequal(method, "HEAD"));
+}
+
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+// The path without the parameters of its segments ("/admin;x/y" is "/admin/y").
+std::string without_params(std::string_view path) {
+  std::string out;
+  bool in_params = false;
+  for (char c : path) {
+    if (c == '/') in_params = false;
+    if (c == ';') in_params = true;
+    if (!in_params) out += c;
+  }
+  return out;
+}
+
+// A deny rule holds for every reading of the path a server may make: as it is, with segment
+// parameters dropped (Tomcat, Jetty, Spring read "/admin;x" as "/admin"), and regardless of case
+// (GitHub's owner and repository names, Express's and ASP.NET's default routes).
+bool deny_path_matches(std::string_view glob, std::string_view path) {
+  if (path_glob_matches(glob, path)) return true;
+  const std::string plain = without_params(path);
+  const std::string lower_glob = ascii_lower(glob);
+  return path_glob_matches(glob, plain) || path_glob_matches(lower_glob, ascii_lower(path)) ||
+         path_glob_matches(lower_glob, ascii_lower(plain));
 }
 
 // Allow rules: every occurrence of each named parameter must match one of its globs. Deny rules:
@@ -186,7 +220,8 @@ bool query_matches(const std::vector<QueryMatcher>& matchers, const QueryParams&
 }
 
 bool rule_matches(const L7Rule& rule, const L7Request& r, const QueryParams& query, bool deny) {
-  return method_matches(rule.method, r.method, deny) && path_glob_matches(rule.path, r.path) &&
+  return method_matches(rule.method, r.method, deny) &&
+         (deny ? deny_path_matches(rule.path, r.path) : path_glob_matches(rule.path, r.path)) &&
          query_matches(rule.query, query, deny);
 }
 

@@ -386,6 +386,29 @@ TEST(EvaluateL7, MethodsAreCaseSensitiveButCannotDodgeADeny) {
   }
 }
 
+// Found in review: a deny rule was dodged by spelling the path in another case (GitHub resolves
+// owner and repository names in any case), by segment parameters (Tomcat and Spring drop
+// ";x"), and a deny on GET by HEAD (served by the GET handler). Allow rules stay exact.
+TEST(EvaluateL7, ADenyHoldsForEveryReadingOfThePath) {
+  Endpoint full = endpoint(
+      "        enforcement: enforce\n        access: full\n        deny_rules:\n"
+      "          - {method: \"*\", path: \"/repos/acme/prod/**\"}\n"
+      "          - {method: GET, path: /export}\n");
+  for (std::string_view path : {"/repos/acme/prod/x", "/repos/ACME/Prod/x",
+                                "/repos/acme;v=1/prod/x", "/Repos/Acme;x/PROD/y"})
+    EXPECT_FALSE(check(full, "DELETE", path).allowed) << path;
+  EXPECT_TRUE(check(full, "DELETE", "/repos/acme/dev/x").allowed);
+  EXPECT_FALSE(check(full, "HEAD", "/export").allowed);
+  EXPECT_FALSE(check(full, "head", "/export").allowed);
+  EXPECT_TRUE(check(full, "POST", "/export").allowed);
+  Endpoint rules = endpoint(
+      "        enforcement: enforce\n        rules:\n"
+      "          - allow: {method: GET, path: /public/**}\n");
+  EXPECT_TRUE(check(rules, "GET", "/public/x").allowed);
+  EXPECT_FALSE(check(rules, "GET", "/PUBLIC/x").allowed);
+  EXPECT_FALSE(check(rules, "HEAD", "/public/x").allowed);
+}
+
 TEST(EvaluateL7, RulesAreAnAllowList) {
   Endpoint e = endpoint(
       "        enforcement: enforce\n        rules:\n"
