@@ -248,7 +248,8 @@ asio::awaitable<void> Session::send_error(Stream& client, int status, const nloh
   res.set(http::field::content_type, "application/json");
   res.set(http::field::via, "1.1 ward");
   res.keep_alive(false);
-  res.body() = body.dump() + "\n";
+  // A reason may quote what the client sent (a host name that is not UTF-8): replaced, not thrown.
+  res.body() = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   res.prepare_payload();
   set_phase(phase_, std::chrono::seconds(5));  // a client that does not read cannot hold us
   co_await http::async_write(client, res, kNoThrow);

@@ -580,6 +580,9 @@ TEST_P(HttpsTest, FragmentsHostsAndFakeUpgradesCannotSlipPastARule) {
       {"fragment_in_path", "GET /admin#/x HTTP/1.1" + crlf + host + crlf},
       {"two_hosts", "GET /public/two HTTP/1.1" + crlf + host + "Host: other.test" + crlf + crlf},
       {"encoded_host", "GET /public/enc HTTP/1.1" + crlf + "Host: %61pi.test:8443" + crlf + crlf},
+      // The refusal quotes the Host: bytes that are not UTF-8 made its JSON body throw, and the
+      // client got no answer at all.
+      {"host_not_utf8", "GET /public/x HTTP/1.1" + crlf + "Host: \\xff.test" + crlf + crlf},
       {"fake_upgrade", "GET /fake-upgrade HTTP/1.1" + crlf + host + "Connection: Upgrade" + crlf +
                            "Upgrade: websocket" + crlf +
                            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==" + crlf +
@@ -599,6 +602,7 @@ TEST_P(HttpsTest, FragmentsHostsAndFakeUpgradesCannotSlipPastARule) {
   EXPECT_EQ(statuses("fragment_in_path"), json::array({400}));
   EXPECT_EQ(statuses("two_hosts"), json::array({403}));
   EXPECT_EQ(statuses("encoded_host"), json::array({200}));
+  EXPECT_EQ(statuses("host_not_utf8"), json::array({403}));
   EXPECT_EQ(header(headers_seen("GET", "/public/enc"), "host"), "api.test:8443");
   EXPECT_EQ(statuses("fake_upgrade"), json::array({502}));
   EXPECT_EQ(up_->requests("force"), 0) << up_->log();
