@@ -274,6 +274,13 @@ std::optional<Endpoint> read_endpoint(Sink& sink, const Field& f) {
                  "logged); ward "
                  "enforces. Write enforcement: enforce (or audit) to say which");
   }
+  if (const Entry* e = find(*entries, "tls");
+      e && ep.tls == Tls::kSkip && (l7 || !ep.credential_provider.empty())) {
+    sink.warning(e->value,
+                 "tls: skip relays this endpoint's bytes unread: its L7 settings (protocol, "
+                 "access, rules, deny_rules) are never enforced and no credential is swapped in; "
+                 "drop tls: skip to have them apply");
+  }
   if (ep.protocol == Protocol::kSql && ep.enforcement == Enforcement::kEnforce) {
     sink.warning(enforcement->value,
                  "protocol: sql is audit only; enforcement: enforce has no effect on it");

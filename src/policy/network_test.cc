@@ -47,7 +47,9 @@ TEST(Network, FullEndpoint) {
            "        request_body_credential_rewrite: true\n"
            "        websocket_credential_rewrite: false\n"
            "        credential_binding: {provider: github}\n");
-  ASSERT_TRUE(LoadsClean(r));
+  ASSERT_TRUE(r.ok()) << dump(r);
+  // Every field at once: tls: skip beside L7 settings is the one thing said about it.
+  EXPECT_TRUE(HasWarning(r, 10, 14, "network_policies.r.endpoints[0].tls", "tls: skip relays"));
   ASSERT_EQ(r.policy->network.size(), 1u);
   const NetworkRule& rule = r.policy->network[0];
   EXPECT_EQ(rule.key, "r");
@@ -307,6 +309,20 @@ TEST(Enforcement, SqlIsAuditOnly) {
                          "protocol: sql is audit only; enforcement: enforce has no effect on it"));
   // sql without enforcement is not an L7 endpoint that ward would enforce: no warning.
   EXPECT_TRUE(LoadsClean(endpoint("{host: db.example.com, port: 5432, protocol: sql}")));
+}
+
+// Found in review: tls: skip turns interception off, so L7 settings beside it never applied,
+// and nothing said so.
+TEST(Tls, SkipBesideL7SettingsWarns) {
+  LoadResult r = endpoint(
+      "{host: a.example.com, port: 443, protocol: rest, enforcement: enforce, access: read-only, "
+      "tls: skip}");
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_TRUE(HasWarning(r, 6, 104, "network_policies.r.endpoints[0].tls",
+                         "tls: skip relays this endpoint's bytes unread: its L7 settings "
+                         "(protocol, access, rules, deny_rules) are never enforced and no "
+                         "credential is swapped in; drop tls: skip to have them apply"));
+  EXPECT_TRUE(LoadsClean(endpoint("{host: a.example.com, port: 443, tls: skip}")));
 }
 
 TEST(Access, ExclusiveWithRules) {
