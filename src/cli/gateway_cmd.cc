@@ -1,15 +1,20 @@
 // `ward gateway` (the daemon) and `ward __sandbox DIR` (a sandbox's supervisor, started by it).
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <thread>
 
+#include "base/fd.h"
 #include "base/files.h"
 #include "base/log.h"
 #include "cli/commands.h"
@@ -68,6 +73,28 @@ Action add_gateway(CLI::App& app) {
     }
     char real[PATH_MAX];
     if (::realpath(options->state_dir.c_str(), real)) options->state_dir = real;
+    // The state directory holds the token, provider secrets and the socket: it must be this
+    // user's alone. One made by someone else first (a --state-dir in /tmp) is refused; one of
+    // ours that others may enter is closed.
+    {
+      UniqueFd dir(::open(options->state_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      struct stat st;
+      if (!dir || ::fstat(dir.get(), &st) != 0) {
+        log::error("{}: {}", options->state_dir, std::strerror(errno));
+        return 1;
+      }
+      if (st.st_uid != ::geteuid()) {
+        log::error(
+            "the state directory {} belongs to uid {}, not to ward's uid {}: choose "
+            "another (--state-dir)",
+            options->state_dir, st.st_uid, ::geteuid());
+        return 1;
+      }
+      if ((st.st_mode & 077) != 0 && ::fchmod(dir.get(), 0700) != 0) {
+        log::error("chmod 700 {}: {}", options->state_dir, std::strerror(errno));
+        return 1;
+      }
+    }
     // ward's CA, so that sandboxes can have L7 rules, credentials and inference.local.
     auto trust = prepare_trust(options->state_dir);
     if (trust)

@@ -561,6 +561,30 @@ TEST_P(GatewayTest, TheApiSocketIsHiddenFromSandboxesWhereverItIs) {
   EXPECT_EQ(g.get("/v1/status").status, 200);  // outside, the socket answers
 }
 
+// Found in review: a state directory someone else made first (a --state-dir under /tmp) was used
+// as it was, with a token or socket they could have planted; one of ours that others could
+// enter kept its mode.
+TEST_P(GatewayTest, TheStateDirectoryMustBeOwnedAndIsMadePrivate) {
+  if (mode() != Mode::kRoot) GTEST_SKIP() << "one mode is enough (the test chowns a directory)";
+  TempDir dir(mode());
+  const std::string foreign = dir.mkdir("foreign", 0777);
+  ASSERT_EQ(::chown(foreign.c_str(), 65534, 65534), 0);
+  dir.write("foreign/token", "planted-token-0123456789\n", 0644);
+  RunOptions o;
+  o.mode = mode();
+  o.timeout = 10s;
+  Result r = ward({"gateway", "--state-dir", foreign, "--listen", "127.0.0.1:0"}, o);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("belongs to uid 65534"), std::string::npos) << r.err;
+
+  Gateway g(mode());
+  ASSERT_EQ(::chmod(g.state().c_str(), 0775), 0);
+  g.start();
+  struct stat st;
+  ASSERT_EQ(::stat(g.state().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+}
+
 // Found in review: an upload opened its file with O_TRUNC and wrote into it, so a write that
 // failed (a full disk) left the user's file truncated. It is written beside and renamed over.
 TEST_P(GatewayTest, AnUploadThatFailsLeavesTheFileAsItWas) {
