@@ -110,6 +110,12 @@ Action add_gateway(CLI::App& app) {
       log::error("--tls-cert: HTTPS is for --listen addresses; give one (--listen HOST:PORT)");
       return 2;
     }
+    if (!options->listen.empty() && options->no_auth)
+      log::warn(
+          "--no-auth: any process of this host, any user's, can use this gateway's API on "
+          "{} and run commands in its sandboxes (and move files as uid {}): for a machine "
+          "of one user, or a network namespace of its own",
+          options->listen.front(), ::geteuid());
     if (!options->listen.empty() && !options->no_auth) {
       auto token = bearer_token(*token_file, options->state_dir);
       if (!token) {
