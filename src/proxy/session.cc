@@ -1030,6 +1030,7 @@ asio::awaitable<bool> Session::exchange(Client& client, Upstream& upstream, Requ
     const auto declared = parser.content_length();
     http::request_parser<http::string_body> whole{std::move(parser)};
     whole.body_limit(kMaxRewrittenBody);
+    const auto head_fields = std::distance(whole.get().begin(), whole.get().end());
     beast::error_code ec = http::error::body_limit;
     if (!declared || *declared <= kMaxRewrittenBody) {
       auto [rec, n] = co_await http::async_read(client, buffer_, whole, kNoThrow);
@@ -1044,6 +1045,10 @@ asio::awaitable<bool> Session::exchange(Client& client, Upstream& upstream, Requ
     }
     if (ec) co_return false;
     auto& message = whole.get();
+    // The trailers of a chunked body land among the fields: dropped, never sent on as headers
+    // (they came after the head was inspected).
+    for (auto it = std::next(message.begin(), head_fields); it != message.end();)
+      it = message.erase(it);
     rewrite_body(*inspection, *engine_.vault, record.network.host, record.network.port,
                  message[http::field::content_type], message.body());
     if (inspection->status) co_return co_await refuse_request(client, record, *inspection);

@@ -1293,6 +1293,30 @@ TEST_P(HttpsTest, RequestBodiesCarryTheSecretOnlyWithTheOptIn) {
   EXPECT_EQ(up_->requests("unbound"), 0) << requests();
 }
 
+// Found in review: on an endpoint whose bodies ward reads whole, the trailers of a chunked body
+// were merged into the fields and sent upstream as headers, after the head had been inspected.
+TEST_P(HttpsTest, TrailersNeverBecomeHeaders) {
+  const std::string canary = random_canary();
+  std::string p;
+  std::vector<std::string> options;
+  ASSERT_NO_FATAL_FAILURE(
+      set_up_opt_in("request_body_credential_rewrite", "--log-headers", canary, p, options));
+  if (IsSkipped()) return;
+  const std::string crlf = "\\r\\n";  // client.py decodes
+  const std::string payload = "POST /quiet/trailer HTTP/1.1" + crlf + "Host: api.test:8443" + crlf +
+                              "Content-Type: text/plain" + crlf + "Transfer-Encoding: chunked" +
+                              crlf + crlf + "5" + crlf + "hello" + crlf + "0" + crlf +
+                              "X-Smuggled: yes" + crlf + "Host: other.test" + crlf + crlf;
+  auto report =
+      attempts({{"trailer", client("tls-raw --timeout 3 api.test:8443 " + shell_quote(payload))}},
+               p, options);
+  json j = parse_json(report["trailer"].out);
+  EXPECT_EQ(j.is_discarded() ? json(report["trailer"].out) : j["statuses"], json::array({200}));
+  const json seen = headers_seen("POST", "/quiet/trailer");
+  EXPECT_EQ(header(seen, "x-smuggled"), "<absent>") << seen.dump();
+  EXPECT_EQ(header(seen, "host"), "api.test:8443") << seen.dump();
+}
+
 WARD_INSTANTIATE_BOTH_MODES(HttpsTest);
 
 }  // namespace
