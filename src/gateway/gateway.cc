@@ -6,6 +6,7 @@
 #include <grp.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
+#include <poll.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <sys/file.h>
@@ -190,7 +191,7 @@ class Gateway {
                                  std::optional<std::chrono::milliseconds> timeout);
   asio::awaitable<Collected> collect(Runtime& rt, json argv, std::string stdin_data);
   void forget(const Started& s);
-  void kill_command(const Started& s);
+  void kill_command(const std::string& sandbox, std::int64_t id);
   asio::awaitable<Reply> logs(const SandboxRecord& record, const Query& query, Socket& socket,
                               bool& streamed);
   Reply set_policy(SandboxRecord& record, const json& body);
@@ -1110,13 +1111,19 @@ asio::awaitable<void> watch_client(Socket* socket, std::shared_ptr<ExecState> st
   if (std::get<0>(waited) == asio::error::operation_aborted) co_return;
   char probe;
   if (::recv(socket->native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT) > 0) co_return;
-  state->events.try_send(boost::system::error_code{}, ExecEvent{ExecEvent::Kind::kClientGone, ""});
+  state->client_gone = true;
+  state->alert();
 }
 
 // The exec stream's lines (built outside coroutines: GCC 12 mishandles string-literal
 // initializer lists inside them).
 json started_line(pid_t pid) {
   return {{"type", "started"}, {"pid", pid}};
+}
+
+// What stands for the exit of a command whose sandbox ended first.
+json lost_exit() {
+  return {{"lost", true}};
 }
 
 json exit_line(const Finished& f) {
@@ -1229,41 +1236,59 @@ void Gateway::forget(const Started& s) {
   if (found != runtimes_.end()) found->second->remove_exec(s.id);
 }
 
-void Gateway::kill_command(const Started& s) {
-  auto found = runtimes_.find(s.sandbox);
+void Gateway::kill_command(const std::string& sandbox, std::int64_t id) {
+  auto found = runtimes_.find(sandbox);
   if (found != runtimes_.end())
-    static_cast<void>(
-        found->second->send(json{{"op", "signal"}, {"id", s.id}, {"signal", SIGKILL}}));
+    static_cast<void>(found->second->send(json{{"op", "signal"}, {"id", id}, {"signal", SIGKILL}}));
+}
+
+// Ends the reading of a command's output pipe (or terminal) that something still holds open —
+// a background process the command left — once its output has had kDrainAfterExit to end. A
+// pipe whose writers are all gone (POLLHUP) is left to be read to its end: what it holds is the
+// command's own last output.
+void cut_if_held(asio::posix::stream_descriptor& pipe) {
+  if (!pipe.is_open()) return;
+  pollfd p{pipe.native_handle(), POLLIN, 0};
+  if (::poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR))) return;
+  boost::system::error_code ignored;
+  pipe.close(ignored);  // its reader sees the end at once, after what it queued
 }
 
 // Delivers a started command's output to `sink` until it exits (and its output has ended, or a
 // background process kept the pipes open for longer than kDrainAfterExit). A sink returning
-// false, the timeout, or the client going away (kClientGone) kill the command.
+// false, the timeout, or the client going away kill the command. None of these needs room on
+// the events channel, which a command's output fills whenever the client reads slower than the
+// command writes: the timeout kills the command itself, and the others are flags on the state.
 asio::awaitable<Finished> Gateway::pump(const Started& s, OutputSink sink,
                                         std::optional<std::chrono::milliseconds> timeout) {
   auto state = s.state;
   asio::steady_timer deadline(io_);
   if (timeout) {
     deadline.expires_after(*timeout);
-    deadline.async_wait([state](boost::system::error_code ec) {
-      if (!ec)
-        state->events.try_send(boost::system::error_code{},
-                               ExecEvent{ExecEvent::Kind::kTimeout, ""});
-    });
+    deadline.async_wait(
+        [this, state, sandbox = s.sandbox, id = s.id](boost::system::error_code ec) {
+          if (ec || state->timed_out) return;
+          state->timed_out = true;
+          kill_command(sandbox, id);
+          state->alert();
+        });
   }
   Finished f;
   bool out_open = true, err_open = true, killed = false;
   std::optional<json> exit;
+  // Armed once the exit is known: the pipes' writers then have kDrainAfterExit to be gone.
   asio::steady_timer drain(io_);
+  auto exited = [&](json message) {
+    exit = std::move(message);
+    deadline.cancel();
+    drain.expires_after(kDrainAfterExit);
+    drain.async_wait([out = s.out, err = s.err](boost::system::error_code ec) {
+      if (ec) return;
+      cut_if_held(*out);
+      cut_if_held(*err);
+    });
+  };
   while (!(exit && !out_open && !err_open)) {
-    if (exit) {
-      drain.expires_after(kDrainAfterExit);
-      drain.async_wait([state](boost::system::error_code ec) {
-        if (!ec)
-          state->events.try_send(boost::system::error_code{},
-                                 ExecEvent{ExecEvent::Kind::kStdoutEnd, "drained"});
-      });
-    }
     // (No structured binding and no co_await inside a switch here: GCC 12 destroys such
     // coroutine temporaries twice.)
     std::tuple<boost::system::error_code, ExecEvent> received =
@@ -1274,27 +1299,24 @@ asio::awaitable<Finished> Gateway::pump(const Started& s, OutputSink sink,
         event.kind == ExecEvent::Kind::kStdout || event.kind == ExecEvent::Kind::kStderr;
     if (output && !f.client_gone) {
       const bool delivered = co_await sink(event.kind == ExecEvent::Kind::kStderr, event.data);
-      if (!delivered) {
-        f.client_gone = true;
-        if (!killed) kill_command(s);
-        killed = true;
-      }
+      if (!delivered) f.client_gone = true;
+    }
+    // The flags, whatever the event was (a timeout that fires once the exit is known is late).
+    f.client_gone = f.client_gone || state->client_gone;
+    if (!exit) f.timed_out = state->timed_out;
+    if ((f.client_gone || f.timed_out) && !killed) {
+      if (!f.timed_out) kill_command(s.sandbox, s.id);  // (the timeout killed it already)
+      killed = true;
     }
     if (event.kind == ExecEvent::Kind::kStdoutEnd) {
       out_open = false;
-      if (event.data == "drained") err_open = false;
     } else if (event.kind == ExecEvent::Kind::kStderrEnd) {
       err_open = false;
-    } else if (event.kind == ExecEvent::Kind::kExit) {
-      exit = json::parse(event.data, nullptr, false);
-      drain.cancel();
-    } else if (event.kind == ExecEvent::Kind::kClientGone ||
-               event.kind == ExecEvent::Kind::kTimeout) {
-      if (event.kind == ExecEvent::Kind::kTimeout) f.timed_out = true;
-      if (event.kind == ExecEvent::Kind::kClientGone) f.client_gone = true;
-      if (!killed) kill_command(s);
-      killed = true;
+    } else if (event.kind == ExecEvent::Kind::kExit && !exit) {
+      exited(json::parse(event.data, nullptr, false));
     }
+    // The sandbox's end counts once nothing it sent before (its exit among it) is still queued.
+    if (state->lost && !exit && !state->events.ready()) exited(lost_exit());
   }
   deadline.cancel();
   drain.cancel();
@@ -1459,8 +1481,8 @@ asio::awaitable<void> terminal_input(std::shared_ptr<Connection> c) {
     buffer.consume(buffer.size());
     if (std::get<0>(wrote)) break;
   }
-  c->state->events.try_send(boost::system::error_code{},
-                            ExecEvent{ExecEvent::Kind::kClientGone, ""});
+  c->state->client_gone = true;
+  c->state->alert();
   c->done.set(json(true));
 }
 
@@ -1526,8 +1548,8 @@ asio::awaitable<Reply> Gateway::connect(SandboxRecord& record, const Request& re
   c->ws.set_option(limits);
   std::tuple<boost::system::error_code> accepted = co_await c->ws.async_accept(req, kNoThrow);
   if (std::get<0>(accepted)) {
-    c->state->events.try_send(boost::system::error_code{},
-                              ExecEvent{ExecEvent::Kind::kClientGone, ""});
+    c->state->client_gone = true;
+    c->state->alert();
     c->done.set(json(true));
   } else {
     c->ws.binary(true);

@@ -123,8 +123,8 @@ asio::awaitable<void> Runtime::read_loop() {
   ended_.set(json{{"op", "ended"}});
   for (auto& [id, state] : execs_) {
     state->started.set(json{{"op", "failed"}, {"code", 125}, {"message", "the sandbox ended"}});
-    state->events.try_send(boost::system::error_code{},
-                           ExecEvent{ExecEvent::Kind::kExit, R"({"op":"exit","lost":true})"});
+    state->lost = true;
+    state->alert();
   }
   if (on_closed_) on_closed_(*this);
 }

@@ -49,7 +49,7 @@ class Latch {
 
 // What an exec's streaming coroutine receives, in order of arrival.
 struct ExecEvent {
-  enum class Kind { kStdout, kStderr, kStdoutEnd, kStderrEnd, kExit, kClientGone, kTimeout };
+  enum class Kind { kStdout, kStderr, kStdoutEnd, kStderrEnd, kExit, kAlert };
   Kind kind;
   std::string data;  // output bytes; kExit: the supervisor's message as JSON text
 };
@@ -59,6 +59,16 @@ struct ExecState {
   explicit ExecState(asio::any_io_executor executor) : started(executor), events(executor, 256) {}
   Latch started;  // {"op":"started"|"failed", ...}
   ExecChannel events;
+  // What must reach the streaming coroutine even when a command's output has filled the channel
+  // (a client reading slower than the command writes): kept here, and the channel only carries a
+  // kAlert to wake a coroutine waiting on it, when it has room. The coroutine reads these after
+  // every event.
+  bool client_gone = false;
+  bool timed_out = false;  // set with the command already killed
+  bool lost = false;       // the supervisor went away: nothing more will come from it
+  void alert() {
+    events.try_send(boost::system::error_code{}, ExecEvent{ExecEvent::Kind::kAlert, ""});
+  }
 };
 
 // The exec's helpers, each a coroutine of its own (named functions with by-value parameters: GCC 12

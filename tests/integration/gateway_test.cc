@@ -5,6 +5,7 @@
 // gateway killed with SIGKILL and restarted, many sandboxes at once, and bad API input.
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -95,6 +96,74 @@ HttpReply http(const std::string& socket_path, const std::string& method, const 
   if (reply.head.find("Transfer-Encoding: chunked") != std::string::npos)
     reply.body = dechunk(reply.body);
   return reply;
+}
+
+// ---- a client that reads when it likes ----
+
+int connect_unix(const std::string& socket_path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket_path.c_str());
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool send_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+// Reads what comes until `done(what came)`, the peer's end (true) or `timeout` (false). Only the
+// last `keep` bytes are kept: a flood of output is read, not stored.
+bool read_until(int fd, std::string& got, std::chrono::milliseconds timeout,
+                const std::function<bool(const std::string&)>& done = nullptr,
+                std::size_t keep = 1 << 20) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  char buf[65536];
+  while (!(done && done(got))) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline - std::chrono::steady_clock::now())
+                          .count();
+    if (left <= 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return true;
+    got.append(buf, static_cast<std::size_t>(n));
+    if (got.size() > 2 * keep) got.erase(0, got.size() - keep);
+  }
+  return true;
+}
+
+// The exit line at the end of an exec stream (its last kept bytes), or null.
+json last_exit_line(const std::string& tail) {
+  const std::size_t type = tail.rfind("\"type\":\"exit\"");
+  const std::size_t at = type == std::string::npos ? type : tail.rfind('{', type);
+  if (at == std::string::npos) return json::object();
+  json line = json::parse(tail.substr(at, tail.find('\n', at) - at), nullptr, false);
+  return line.is_object() ? line : json::object();
+}
+
+// `POST /v1/sandboxes/NAME/exec` on a connection of its own, nothing read yet.
+int start_exec(const std::string& socket_path, const std::string& name, const json& body) {
+  const int fd = connect_unix(socket_path);
+  const std::string text = body.dump();
+  if (fd >= 0 && !send_all(fd, "POST /v1/sandboxes/" + name +
+                                   "/exec HTTP/1.1\r\nHost: ward\r\nContent-Type: "
+                                   "application/json\r\nContent-Length: " +
+                                   std::to_string(text.size()) + "\r\n\r\n" + text)) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
 }
 
 struct ExecResult {
@@ -914,6 +983,80 @@ TEST_P(GatewayTest, AHundredSandboxesAtOnceEachExeced) {
   EXPECT_EQ(status["sandboxes"]["running"], kCount) << status.dump();
   for (int i = 0; i < kCount; ++i)
     EXPECT_EQ(g.del("/v1/sandboxes/many-" + std::to_string(i)).status, 200);
+}
+
+// Found in review: an exec's timeout travelled on the channel that carries the command's
+// output, and was dropped when that was full — as it is whenever the client reads slower than
+// the command writes: `yes` with timeout_ms ran on for as long as its client was slow, and so did
+// a command past the MCP tools' limit. The timeout now kills the command whether the client
+// reads or not, and the stream ends with timed_out once the client drains it.
+TEST_P(GatewayTest, AnExecTimeoutKillsACommandThatFloodsASlowClient) {
+  Gateway g(mode());
+  g.start();
+  g.create({{"name", "flood"}, {"policy", policy_with_network()}});
+  const std::string marker = unique_marker();
+  const std::string word = "api-flood-" + marker;
+  const int fd =
+      start_exec(g.socket(), "flood",
+                 {{"command", {"/bin/sh", "-c", "exec yes " + word}}, {"timeout_ms", 500}});
+  ASSERT_GE(fd, 0);
+  // The stream's head and first line, then nothing read for a while: the command dies anyway.
+  std::string got;
+  ASSERT_TRUE(read_until(fd, got, 10s, [](const std::string& text) {
+    return text.find("\"type\":\"started\"") != std::string::npos;
+  })) << got;
+  EXPECT_TRUE(wait_until([&] { return pids_matching(word).empty(); }, 5s))
+      << "the command outlived its timeout_ms while its client did not read";
+  // Then the client drains the stream: whatever output was under way, and the exit.
+  const auto began = std::chrono::steady_clock::now();
+  EXPECT_TRUE(read_until(fd, got, 20s)) << "the stream did not end";
+  EXPECT_LT(std::chrono::steady_clock::now() - began, 10s);
+  ::close(fd);
+  const json exit = last_exit_line(got);
+  EXPECT_TRUE(exit.value("timed_out", false))
+      << got.substr(got.size() - std::min<std::size_t>(300, got.size()));
+  EXPECT_EQ(exit.value("signal", 0), SIGKILL) << exit.dump();
+  kill_pids(pids_matching(word));
+
+  // `ward sandbox exec --timeout` whose output goes to something that starts reading late.
+  const std::string cli_word = "cli-flood-" + marker;
+  const std::string status = g.dir().file("cli.status");
+  const auto cli_began = std::chrono::steady_clock::now();
+  host_shell("(timeout -s KILL 40 " + shell_quote(ward_binary()) +
+             " sandbox exec flood --gateway " + shell_quote(g.socket()) + " --timeout 0.5 -- yes " +
+             cli_word + " 2>" + shell_quote(status + ".err") + "; echo $? > " +
+             shell_quote(status) + ") | (sleep 2; cat > /dev/null)");
+  EXPECT_EQ(read_file(status), "124\n") << "137: still running after 40 s\n"
+                                        << read_file(status + ".err");
+  EXPECT_LT(std::chrono::steady_clock::now() - cli_began, 20s);
+  EXPECT_TRUE(pids_matching(cli_word).empty());
+  kill_pids(pids_matching(cli_word));
+}
+
+// Found in review: once a command had exited, its output was waited for until 200 ms passed
+// without any, so a background process it left writing kept the stream open for as long as it
+// wrote. The stream now ends 200 ms after the exit, with the command's exit code.
+TEST_P(GatewayTest, AnExecStreamEndsSoonAfterTheExitThoughABackgroundProcessKeepsWriting) {
+  Gateway g(mode());
+  g.start();
+  g.create({{"name", "bg"}, {"policy", policy_with_network()}});
+  const std::string word = "bg-flood-" + unique_marker();
+  const int fd = start_exec(g.socket(), "bg",
+                            {{"command", {"/bin/sh", "-c", "yes $0 & sleep 0.3; exit 3", word}}});
+  ASSERT_GE(fd, 0);
+  std::string got;
+  const auto began = std::chrono::steady_clock::now();
+  EXPECT_TRUE(read_until(fd, got, 15s)) << "the stream did not end";
+  EXPECT_LT(std::chrono::steady_clock::now() - began, 10s);
+  ::close(fd);
+  const json exit = last_exit_line(got);
+  EXPECT_EQ(exit.value("code", -1), 3)
+      << got.substr(got.size() - std::min<std::size_t>(300, got.size()));
+  EXPECT_FALSE(exit.value("timed_out", true));
+  // The writer left behind found its pipe closed.
+  EXPECT_TRUE(wait_until([&] { return pids_matching(word).empty(); }, 5s));
+  kill_pids(pids_matching(word));
+  EXPECT_EQ(g.sh("bg", "echo still").out, "still\n");
 }
 
 WARD_INSTANTIATE_BOTH_MODES(GatewayTest);
