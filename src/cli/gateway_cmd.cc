@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -61,11 +62,18 @@ Action add_gateway(CLI::App& app) {
   cmd->add_option("--tls-cert", options->tls_cert,
                   "Serve --listen over HTTPS with this PEM certificate (chain, the leaf first)");
   cmd->add_option("--tls-key", options->tls_key, "The --tls-cert's PEM private key (unencrypted)");
+  // Hidden: for tests that must not wait the default 30 s.
+  auto header_timeout = std::make_shared<double>(30);
+  cmd->add_option("--header-timeout", *header_timeout,
+                  "Seconds a --listen client has to send a request's header")
+      ->check(CLI::PositiveNumber)
+      ->group("");
   auto mcp = std::make_shared<McpSetup>();
   add_mcp_options(cmd, *mcp);
   cmd->add_flag("-v,--verbose", options->verbose, "Log each API request and egress decision");
-  return [options, state, token_file, mcp]() {
+  return [options, state, token_file, header_timeout, mcp]() {
     log::set_verbose(options->verbose);
+    options->header_timeout = std::chrono::milliseconds(std::llround(*header_timeout * 1000));
     options->state_dir = state_dir(*state);
     if (::mkdir(options->state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
       log::error("mkdir {}: {}", options->state_dir, std::strerror(errno));

@@ -63,6 +63,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using local = asio::local::stream_protocol;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+using namespace asio::experimental::awaitable_operators;  // (a || b): the first to complete
 
 constexpr std::size_t kMaxBody = 1 << 20;
 constexpr std::size_t kMaxUpload = 64 << 20;
@@ -70,6 +71,15 @@ constexpr std::size_t kMaxMcpBody = 32 << 20;  // mcp/http.h
 constexpr auto kStartTimeout = std::chrono::seconds(30);
 constexpr auto kExecStartTimeout = std::chrono::seconds(10);
 constexpr auto kDrainAfterExit = std::chrono::milliseconds(200);
+// --listen: a request's body stalls for at most this long; a connection refused before its body
+// is read drops what still comes for at most kLinger (and kLingerBytes).
+constexpr auto kBodyTimeout = std::chrono::seconds(30);
+constexpr auto kLinger = std::chrono::seconds(1);
+constexpr std::size_t kLingerBytes = 1 << 20;
+// --listen: connections that have not yet passed the token check, at most (more are refused at
+// once); an accept that fails (out of descriptors) is tried again after kAcceptPause.
+constexpr std::size_t kMaxUnauthenticated = 256;
+constexpr auto kAcceptPause = std::chrono::milliseconds(100);
 constexpr std::uint16_t kEgressPort = 3128;
 
 std::int64_t unix_now() {
@@ -93,6 +103,27 @@ Reply too_large() {
 
 Reply bad_request(const std::string& why) {
   return Reply::error(400, "bad_request", "malformed HTTP request: " + why);
+}
+
+// Closes a --listen connection at once (past kMaxUnauthenticated), with a 503 where plain HTTP
+// is served: written without waiting, as the new socket's empty buffer takes it whole.
+void turn_away(asio::ip::tcp::socket& socket, bool plain_http) {
+  if (plain_http) {
+    const std::string body =
+        R"({"error":"unavailable","message":"too many connections without a token; try again"})";
+    const std::string answer =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: "
+        "1\r\nConnection: close\r\nContent-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body;
+    static_cast<void>(
+        ::send(socket.native_handle(), answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL));
+  }
+  boost::system::error_code ignored;
+  socket.close(ignored);
+}
+
+Reply too_slow() {
+  return Reply::error(408, "request_timeout", "the request did not arrive in time");
 }
 
 // rm -rf without following symlinks out of the tree.
@@ -136,6 +167,18 @@ struct Collected {
   bool too_big = false;
 };
 
+// A --listen connection that has not yet passed the token check, counted while it lasts.
+class Unauthenticated {
+ public:
+  explicit Unauthenticated(std::size_t& count) : count_(count) { ++count_; }
+  ~Unauthenticated() { --count_; }
+  Unauthenticated(const Unauthenticated&) = delete;
+  Unauthenticated& operator=(const Unauthenticated&) = delete;
+
+ private:
+  std::size_t& count_;
+};
+
 class Gateway {
  public:
   Gateway(const GatewayOptions& options, Store store, SecretStore secrets)
@@ -164,11 +207,15 @@ class Gateway {
   // ---- the API ----
   asio::awaitable<void> accept_loop(local::acceptor& acceptor);
   asio::awaitable<void> accept_tcp(asio::ip::tcp::acceptor& acceptor, bool loopback);
+  asio::awaitable<void> pause_accepting(boost::system::error_code ec);
   // An HTTPS connection (--tls-cert): its plaintext is served by serve() through a socket pair.
-  asio::awaitable<void> serve_tls(asio::ip::tcp::socket socket, bool loopback);
+  asio::awaitable<void> serve_tls(asio::ip::tcp::socket socket, bool loopback,
+                                  std::shared_ptr<Unauthenticated> unauthenticated);
   // The --listen checks: the bearer token, and Host/Origin on a loopback address.
   std::optional<Reply> refuse_tcp(const Request& req, bool loopback) const;
-  asio::awaitable<void> serve(Socket socket, bool tcp, bool loopback);
+  // `unauthenticated` (TCP) is let go once a request passes the token check.
+  asio::awaitable<void> serve(Socket socket, bool tcp, bool loopback,
+                              std::shared_ptr<Unauthenticated> unauthenticated = nullptr);
   // Gives the connection to the MCP endpoint (GatewayOptions::mcp).
   void hand_off(Socket& socket, Request& req, beast::flat_buffer& buffer, bool tcp, bool loopback,
                 uid_t uid);
@@ -215,6 +262,8 @@ class Gateway {
   std::string exe_;
   std::int64_t started_at_ = unix_now();
   bool stopping_ = false;
+  std::size_t unauthenticated_ = 0;  // --listen connections before their token check
+  bool accept_failing_ = false;      // (logged once)
   // /metrics counters.
   std::map<std::string, std::uint64_t> requests_;
   std::uint64_t execs_ = 0;
@@ -577,27 +626,59 @@ asio::awaitable<void> Gateway::accept_loop(local::acceptor& acceptor) {
     // Straight into the generic socket serve() takes: converting a local one afterwards cost a
     // getsockname and the descriptor's removal from and return to epoll.
     Socket socket(io_);
-    auto [ec] = co_await acceptor.async_accept(socket, kNoThrow);
+    std::tuple<boost::system::error_code> accepted =
+        co_await acceptor.async_accept(socket, kNoThrow);
+    const boost::system::error_code ec = std::get<0>(accepted);
     if (ec == asio::error::operation_aborted || stopping_) co_return;
-    if (ec) continue;
+    if (ec) {
+      co_await pause_accepting(ec);
+      continue;
+    }
+    accept_failing_ = false;
     asio::co_spawn(io_, serve(std::move(socket), false, false), asio::detached);
   }
 }
 
+// An accept that failed: out of descriptors (EMFILE, ENFILE) or memory, the connection stays
+// in the backlog and the listener readable, so accepting again at once would spin the one
+// thread every sandbox shares. It waits a moment instead.
+asio::awaitable<void> Gateway::pause_accepting(boost::system::error_code ec) {
+  if (!accept_failing_)
+    log::warn("accepting API connections: {}; trying again every {} ms", ec.message(),
+              kAcceptPause.count());
+  accept_failing_ = true;
+  asio::steady_timer pause(io_, kAcceptPause);
+  co_await pause.async_wait(kNoThrow);
+}
+
 asio::awaitable<void> Gateway::accept_tcp(asio::ip::tcp::acceptor& acceptor, bool loopback) {
   for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(kNoThrow);
+    std::tuple<boost::system::error_code, asio::ip::tcp::socket> accepted =
+        co_await acceptor.async_accept(kNoThrow);
+    const boost::system::error_code ec = std::get<0>(accepted);
     if (ec == asio::error::operation_aborted || stopping_) co_return;
-    if (ec) continue;
+    if (ec) {
+      co_await pause_accepting(ec);
+      continue;
+    }
+    accept_failing_ = false;
+    asio::ip::tcp::socket socket = std::move(std::get<1>(accepted));
+    if (unauthenticated_ >= kMaxUnauthenticated) {
+      turn_away(socket, !tls_);  // too many connections have not shown the token yet
+      continue;
+    }
     boost::system::error_code ignored;
+    auto pending = std::make_shared<Unauthenticated>(unauthenticated_);
     socket.set_option(asio::ip::tcp::no_delay(true), ignored);
     if (tls_) {
-      asio::co_spawn(io_, serve_tls(std::move(socket), loopback), asio::detached);
+      asio::co_spawn(io_, serve_tls(std::move(socket), loopback, std::move(pending)),
+                     asio::detached);
       continue;
     }
     const int family = socket.local_endpoint().protocol().family();
     Socket generic(io_, asio::generic::stream_protocol(family, IPPROTO_TCP), socket.release());
-    asio::co_spawn(io_, serve(std::move(generic), true, loopback), asio::detached);
+    asio::co_spawn(io_, serve(std::move(generic), true, loopback, std::move(pending)),
+                   asio::detached);
   }
 }
 
@@ -623,8 +704,8 @@ asio::awaitable<void> relay(From& from, To& to) {
   }
 }
 
-asio::awaitable<void> Gateway::serve_tls(asio::ip::tcp::socket socket, bool loopback) {
-  using namespace asio::experimental::awaitable_operators;
+asio::awaitable<void> Gateway::serve_tls(asio::ip::tcp::socket socket, bool loopback,
+                                         std::shared_ptr<Unauthenticated> unauthenticated) {
   asio::steady_timer deadline(io_);
   // A client that connects and never completes a handshake holds nothing for long.
   deadline.expires_after(std::chrono::seconds(10));
@@ -659,9 +740,10 @@ asio::awaitable<void> Gateway::serve_tls(asio::ip::tcp::socket socket, bool loop
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) co_return;
   Socket plain(io_, asio::generic::stream_protocol(AF_UNIX, 0), pair[0]);
-  asio::co_spawn(
-      io_, serve(Socket(io_, asio::generic::stream_protocol(AF_UNIX, 0), pair[1]), true, loopback),
-      asio::detached);
+  asio::co_spawn(io_,
+                 serve(Socket(io_, asio::generic::stream_protocol(AF_UNIX, 0), pair[1]), true,
+                       loopback, std::move(unauthenticated)),
+                 asio::detached);
   // Until either side ends; the other direction is then cancelled.
   std::variant<std::monostate, std::monostate> ended =
       co_await (relay(plain, tls) || relay(tls, plain));
@@ -728,17 +810,60 @@ void Gateway::hand_off(Socket& socket, Request& req, beast::flat_buffer& buffer,
   if (h.fd >= 0) options_.mcp(std::move(h));
 }
 
-asio::awaitable<void> Gateway::serve(Socket socket, bool tcp, bool loopback) {
+// Answers a request refused before its body was read, and closes the connection gently: the
+// client may still be sending the body, and a close with unread bytes is a reset, which can
+// destroy the answer before the client reads it. Our side is shut down and whatever still comes
+// is read and dropped, for kLinger and kLingerBytes at most.
+asio::awaitable<void> refuse_early(Socket& socket, Reply reply) {
+  if (!co_await write_reply(socket, std::move(reply), false)) co_return;
+  boost::system::error_code ignored;
+  socket.shutdown(Socket::shutdown_send, ignored);
+  asio::steady_timer deadline(socket.get_executor(), kLinger);
+  std::array<char, 4096> dropped;
+  std::size_t total = 0;
+  while (total < kLingerBytes) {
+    std::variant<std::tuple<boost::system::error_code, std::size_t>,
+                 std::tuple<boost::system::error_code>>
+        got = co_await (socket.async_read_some(asio::buffer(dropped), kNoThrow) ||
+                        deadline.async_wait(kNoThrow));
+    if (got.index() != 0 || std::get<0>(std::get<0>(got))) break;
+    total += std::get<1>(std::get<0>(got));
+  }
+}
+
+asio::awaitable<void> Gateway::serve(Socket socket, bool tcp, bool loopback,
+                                     std::shared_ptr<Unauthenticated> unauthenticated) {
   struct ucred peer = {};
   peer.uid = static_cast<uid_t>(-1);
   socklen_t len = sizeof peer;
   if (!tcp) ::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &peer, &len);
   beast::flat_buffer buffer;
+  // On TCP (--listen) a request's header has options_.header_timeout from when the gateway
+  // starts waiting for it, and its body must keep coming (kBodyTimeout without a byte ends it):
+  // a client that trickles bytes holds nothing for long.
+  asio::steady_timer deadline(io_);
+  using ReadOrTimeout = std::variant<std::tuple<boost::system::error_code, std::size_t>,
+                                     std::tuple<boost::system::error_code>>;
   for (;;) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(16 * 1024);
     parser.body_limit(kMaxUpload);  // the real limit is chosen once the target is known
-    auto [ec, n] = co_await http::async_read_header(socket, buffer, parser, kNoThrow);
+    boost::system::error_code ec;
+    if (tcp) {
+      deadline.expires_after(options_.header_timeout);
+      ReadOrTimeout head = co_await (http::async_read_header(socket, buffer, parser, kNoThrow) ||
+                                     deadline.async_wait(kNoThrow));
+      if (head.index() != 0) {
+        // Silence from an idle connection just ends it; half a request is told why.
+        if (parser.got_some() || buffer.size() > 0) co_await refuse_early(socket, too_slow());
+        co_return;
+      }
+      ec = std::get<0>(std::get<0>(head));
+    } else {
+      std::tuple<boost::system::error_code, std::size_t> head =
+          co_await http::async_read_header(socket, buffer, parser, kNoThrow);
+      ec = std::get<0>(head);
+    }
     if (ec) {
       if (ec == http::error::body_limit) {
         co_await write_reply(socket, too_large(), false);
@@ -747,6 +872,15 @@ asio::awaitable<void> Gateway::serve(Socket socket, bool tcp, bool loopback) {
         co_await write_reply(socket, bad_request(ec.message()), false);
       }
       co_return;
+    }
+    // On TCP the token (and, on loopback, Host and Origin) are checked on the header alone: a
+    // body is only ever read for a request that may be served.
+    if (tcp) {
+      if (std::optional<Reply> refused = refuse_tcp(parser.get(), loopback)) {
+        co_await refuse_early(socket, std::move(*refused));
+        co_return;
+      }
+      unauthenticated.reset();
     }
     // Only an upload (PUT /v1/sandboxes/NAME/files) may send 64 MiB: anything else holding
     // "/files" somewhere (a query string) gets the small limit.
@@ -758,11 +892,32 @@ asio::awaitable<void> Gateway::serve(Socket socket, bool tcp, bool loopback) {
     const bool mcp = head_target == "/mcp" || head_target.starts_with("/mcp?");
     const std::size_t limit = upload ? kMaxUpload : mcp ? kMaxMcpBody : kMaxBody;
     if (parser.content_length() && *parser.content_length() > limit) {
-      co_await write_reply(socket, too_large(), false);
+      co_await refuse_early(socket, too_large());
       co_return;
     }
     parser.body_limit(limit);
-    std::tie(ec, n) = co_await http::async_read(socket, buffer, parser, kNoThrow);
+    bool timed_out = false;
+    if (tcp) {
+      while (!parser.is_done()) {
+        deadline.expires_after(kBodyTimeout);
+        ReadOrTimeout got = co_await (http::async_read_some(socket, buffer, parser, kNoThrow) ||
+                                      deadline.async_wait(kNoThrow));
+        if (got.index() != 0) {
+          timed_out = true;
+          break;
+        }
+        ec = std::get<0>(std::get<0>(got));
+        if (ec) break;
+      }
+    } else {
+      std::tuple<boost::system::error_code, std::size_t> got =
+          co_await http::async_read(socket, buffer, parser, kNoThrow);
+      ec = std::get<0>(got);
+    }
+    if (timed_out) {
+      co_await refuse_early(socket, too_slow());
+      co_return;
+    }
     if (ec == http::error::body_limit) {
       co_await write_reply(socket, too_large(), false);
       co_return;
@@ -775,20 +930,14 @@ asio::awaitable<void> Gateway::serve(Socket socket, bool tcp, bool loopback) {
     const bool keep_alive = req.keep_alive();
     bool streamed = false;
     Reply reply;
-    std::optional<Reply> refused;
-    if (tcp) refused = refuse_tcp(req, loopback);
     const std::string_view path = req.target().substr(0, req.target().find('?'));
-    if (!refused && path == "/mcp" && options_.mcp) {
+    if (path == "/mcp" && options_.mcp) {
       // The MCP endpoint takes the connection over, on a thread of its own.
       hand_off(socket, req, buffer, tcp, loopback, peer.uid);
       co_return;
     }
     try {
-      // (No co_await inside a conditional expression: GCC 12 destroys its temporary twice.)
-      if (refused)
-        reply = std::move(*refused);
-      else
-        reply = co_await route(req, socket, streamed);
+      reply = co_await route(req, socket, streamed);
     } catch (const std::exception& e) {
       // Input the checks did not foresee (a JSON value of an unexpected type): refused, never a
       // dropped connection. (A stream already under way just ends.)
@@ -1883,7 +2032,9 @@ int Gateway::run() {
     acceptor->open(where.protocol(), ec);
     if (!ec) acceptor->set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
     if (!ec) acceptor->bind(where, ec);
-    if (!ec) acceptor->listen(128, ec);
+    // The kernel's largest backlog: a burst of connections waits there rather than being
+    // dropped (and retried a second later) while the loop accepts.
+    if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
     if (ec) {
       log::error("--listen {}: {}", address, ec.message());
       return 1;
@@ -1944,6 +2095,9 @@ int Gateway::run() {
 
 int run_gateway(const GatewayOptions& given) {
   GatewayOptions options = given;
+  // Every API connection, sandbox control socket and proxied connection is a descriptor: the
+  // soft limit (1024 by default) would run out long before the hard one.
+  proxy::raise_file_limit();
   if (options.socket_path.empty()) options.socket_path = options.state_dir + "/gateway.sock";
   for (const std::string& sub :
        {std::string(), std::string("/sandboxes"), std::string("/workspaces")}) {

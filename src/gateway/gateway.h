@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <functional>
 #include <string>
 #include <vector>
@@ -48,6 +49,9 @@ struct GatewayOptions {
   std::vector<std::string> listen;
   std::string token;
   bool no_auth = false;
+  // On --listen, a request's header must arrive within this long of the gateway starting to
+  // wait for it (slowloris; the idle time of a kept-alive connection counts).
+  std::chrono::milliseconds header_timeout{std::chrono::seconds(30)};
   // With both: --listen serves HTTPS (TLS >= 1.2) with this PEM certificate chain and key.
   std::string tls_cert, tls_key;
   // Served at /mcp; unset: 404.

@@ -27,8 +27,10 @@ constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr auto kSweepInterval = std::chrono::milliseconds(500);
 constexpr auto kStopGrace = std::chrono::seconds(2);
 
+}  // namespace
+
 // Tunnels hold two sockets and, while busy, two pipes: the limit on open files is raised so
-// that thousands of connections fit — to 2^20 where ward may (root), else to the hard limit.
+// that thousands of connections fit.
 void raise_file_limit() {
   struct rlimit rl;
   if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
@@ -38,8 +40,6 @@ void raise_file_limit() {
   rl.rlim_cur = rl.rlim_max;
   ::setrlimit(RLIMIT_NOFILE, &rl);
 }
-
-}  // namespace
 
 struct Proxy::Impl {
   asio::io_context io{1};

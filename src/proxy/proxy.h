@@ -60,6 +60,10 @@ struct Options {
   std::shared_ptr<const std::vector<inference::Route>> inference_routes;
 };
 
+// Raises the limit on open files (RLIMIT_NOFILE): to 2^20 where the process may (root), else to
+// the hard limit. A proxy's first serve() does it; the gateway at its start.
+void raise_file_limit();
+
 class Proxy {
  public:
   static Result<std::unique_ptr<Proxy>> create(Options options,

@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -276,6 +277,7 @@ class McpGateway {
   }
 
   bool ready() const { return ready_; }
+  pid_t pid() const { return process_->pid(); }
   int port() const { return port_; }
   const std::string& state() const { return state_; }
   TempDir& dir() { return dir_; }
@@ -1377,6 +1379,119 @@ TEST(McpHttpRobustness, AMemberOfTheWrongTypeGetsAnErrorNotACrash) {
     }
     EXPECT_EQ(s.request("ping")["result"], json::object()) << "after " << message;
   }
+}
+
+// ---- --listen against clients without the token ----
+
+std::string listen_head(const std::string& method, const std::string& target, int port,
+                        const std::string& more = "") {
+  return method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) + "\r\n" +
+         more;
+}
+
+// Found in review: on --listen the token was checked only once the whole body had been read (up
+// to 64 MiB for an upload), a header could take forever to arrive, and nothing limited the
+// connections that had shown no token: anyone who could reach the port could hold the gateway's
+// memory and descriptors. The token is now checked on the header, which has a deadline
+// (--header-timeout, 1 s here), and at most 256 connections wait for theirs.
+TEST(GatewayListen, ClientsWithoutTheTokenAreRefusedOnTheHeaderAndHoldNothing) {
+  const std::string token = "gl-" + std::string(29, 'q') + unique_marker();
+  McpGateway g({"--header-timeout", "1"}, token);
+  ASSERT_TRUE(g.ready()) << g.log();
+  const int port = g.port();
+  const std::string auth = "Authorization: Bearer " + token + "\r\n";
+  // A header announcing 50 MB and no body: 401 at once, the body never read.
+  for (const std::string& head :
+       {listen_head("POST", "/v1/sandboxes", port, "Content-Length: 50000000\r\n\r\n"),
+        listen_head("PUT", "/v1/sandboxes/x/files?path=a", port,
+                    "Content-Type: application/octet-stream\r\nContent-Length: 50000000\r\n\r\n"),
+        listen_head("POST", "/mcp", port, kMcpHeaders + "Content-Length: 50000000\r\n\r\n")}) {
+    auto c = Conn::tcp(port);
+    const auto began = Clock::now();
+    c->send(head);
+    EXPECT_TRUE(c->read_to_end(3s)) << head << ": still open";
+    EXPECT_LT(Clock::now() - began, 3s);
+    auto replies = parse_replies(c->raw());
+    ASSERT_EQ(replies.size(), 1u) << head << c->raw();
+    EXPECT_EQ(replies[0].status, 401) << head << replies[0].body;
+  }
+  // Half a header, then nothing; and nothing at all: both closed once the header timeout has
+  // passed, half a request with a 408. Meanwhile the Unix socket and a client with the token are
+  // served.
+  auto half = Conn::tcp(port);
+  half->send(listen_head("GET", "/v1/status", port, "Authoriz"));
+  auto silent = Conn::tcp(port);
+  const auto began = Clock::now();
+  EXPECT_EQ(g.api("GET", "/v1/status").status, 200);
+  EXPECT_EQ(roundtrip(port, request_bytes("GET", "/v1/status", port, auth)).status, 200);
+  EXPECT_TRUE(half->read_to_end(4s)) << "half a header held its connection";
+  EXPECT_TRUE(silent->read_to_end(4s)) << "a silent client held its connection";
+  EXPECT_LT(Clock::now() - began, 4s);
+  auto timed_out = parse_replies(half->raw());
+  ASSERT_EQ(timed_out.size(), 1u) << half->raw();
+  EXPECT_EQ(timed_out[0].status, 408);
+  EXPECT_EQ(silent->raw(), "");
+  // 256 connections without a token at once: the next is turned away with a 503, the Unix
+  // socket still answers, and once the header timeout has ended them all a client with the token
+  // is served again.
+  std::vector<std::unique_ptr<Conn>> idle;
+  for (int i = 0; i < 256; ++i) idle.push_back(Conn::tcp(port));
+  auto extra = Conn::tcp(port);
+  EXPECT_TRUE(extra->read_to_end(2s)) << "the 257th connection was kept";
+  auto busy = parse_replies(extra->raw());
+  ASSERT_EQ(busy.size(), 1u) << extra->raw();
+  EXPECT_EQ(busy[0].status, 503);
+  EXPECT_EQ(g.api("GET", "/v1/status").status, 200);
+  EXPECT_TRUE(wait_until(
+      [&] { return roundtrip(port, request_bytes("GET", "/v1/status", port, auth)).status == 200; },
+      5s));
+}
+
+// The CPU time the process `pid` has used (all its threads), in seconds.
+double cpu_seconds(pid_t pid) {
+  const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && fields >> field; ++i) {  // fields 14 and 15: utime, stime
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// Found in review: when the gateway ran out of descriptors, its accept loops tried again at once,
+// forever — a core at 100% until a descriptor came free. They now wait a moment between tries,
+// and accept again once descriptors are free.
+TEST(GatewayListen, OutOfDescriptorsTheGatewayWaitsInsteadOfSpinning) {
+  const std::string token = "fd-" + std::string(29, 'f') + unique_marker();
+  McpGateway g({}, token);
+  ASSERT_TRUE(g.ready()) << g.log();
+  const int port = g.port();
+  std::size_t open = 0;
+  if (DIR* d = ::opendir(("/proc/" + std::to_string(g.pid()) + "/fd").c_str())) {
+    while (struct dirent* e = ::readdir(d)) open += e->d_name[0] != '.';
+    ::closedir(d);
+  }
+  ASSERT_GT(open, 0u);
+  struct rlimit was;
+  ASSERT_EQ(::prlimit(g.pid(), RLIMIT_NOFILE, nullptr, &was), 0);
+  struct rlimit low = {open + 2, was.rlim_max};
+  ASSERT_EQ(::prlimit(g.pid(), RLIMIT_NOFILE, &low, nullptr), 0);
+  std::vector<std::unique_ptr<Conn>> waiting;
+  for (int i = 0; i < 10; ++i) waiting.push_back(Conn::tcp(port));
+  std::this_thread::sleep_for(300ms);
+  const double before = cpu_seconds(g.pid());
+  std::this_thread::sleep_for(1s);
+  const double used = cpu_seconds(g.pid()) - before;
+  ASSERT_EQ(::prlimit(g.pid(), RLIMIT_NOFILE, &was, nullptr), 0);
+  EXPECT_LT(used, 0.3) << "the gateway spun while it could not accept";
+  waiting.clear();
+  EXPECT_EQ(g.api("GET", "/v1/status").status, 200);
+  EXPECT_EQ(roundtrip(port, request_bytes("GET", "/v1/status", port,
+                                          "Authorization: Bearer " + token + "\r\n"))
+                .status,
+            200);
 }
 
 // ---- --mcp-command-timeout ----
