@@ -24,4 +24,14 @@ std::optional<std::string> normalize_absolute_path(std::string_view path);
 // True when `path` equals `dir` or lies beneath it (both normalised absolute paths).
 bool path_within(std::string_view path, std::string_view dir);
 
+// How deep a request's JSON may nest ([ and { inside one another). nlohmann's parser does not
+// recurse, but copying, comparing and printing a value do: a body of a few hundred thousand
+// brackets would overflow the stack there. Every server refuses deeper JSON before parsing it.
+constexpr std::size_t kMaxJsonDepth = 64;
+
+// True when `text` opens more than `limit` arrays and objects inside one another (brackets in
+// strings do not count). One pass, no recursion, nothing allocated. On text that is not JSON it
+// never counts less than a parser builds before it stops at the error.
+bool json_nests_deeper(std::string_view text, std::size_t limit = kMaxJsonDepth);
+
 }  // namespace ward

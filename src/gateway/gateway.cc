@@ -974,6 +974,10 @@ asio::awaitable<Reply> Gateway::route(Request& req, Socket& socket, bool& stream
   const bool has_json_body =
       !req.body().empty() && !(seg.size() == 3 && seg[0] == "sandboxes" && seg[2] == "files");
   if (has_json_body) {
+    if (json_nests_deeper(req.body()))
+      co_return Reply::error(400, "invalid_json",
+                             "the body nests arrays and objects deeper than " +
+                                 std::to_string(kMaxJsonDepth) + " levels");
     body = json::parse(req.body(), nullptr, false);
     if (body.is_discarded() || !body.is_object())
       co_return Reply::error(400, "invalid_json", "the body is not a JSON object");

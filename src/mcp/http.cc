@@ -215,6 +215,10 @@ struct Exchange {
           refuse(406, -32000, "Accept must list both application/json and text/event-stream"));
     if (!req[http::field::content_type].starts_with("application/json"))
       return send(refuse(415, -32000, "Content-Type must be application/json"));
+    if (json_nests_deeper(req.body()))
+      return send(refuse(400, -32700,
+                         "parse error: arrays and objects nested deeper than " +
+                             std::to_string(kMaxJsonDepth) + " levels"));
     json message = json::parse(req.body(), nullptr, false);
     if (message.is_discarded()) return send(refuse(400, -32700, "parse error: not JSON"));
     if (message.is_array())

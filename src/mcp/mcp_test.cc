@@ -97,6 +97,34 @@ TEST(McpStdio, BadInputGetsErrorsAndTheSessionGoesOn) {
   EXPECT_EQ(by_id["7"]["result"], json::object());
 }
 
+// Found in review: a message nested a few hundred thousand levels deep overflowed the stack where
+// the server copied its params. More than kMaxJsonDepth (64) levels is a parse error before
+// anything is built; 64 pass, brackets inside strings do not count, and the session goes on.
+TEST(McpStdio, JsonNestedTooDeepIsAParseErrorAndTheSessionGoesOn) {
+  auto ping = [](int id, const std::string& params) {
+    return R"({"jsonrpc":"2.0","id":)" + std::to_string(id) + R"(,"method":"ping","params":)" +
+           params + "}\n";
+  };
+  auto nested = [](std::size_t n) { return std::string(n, '[') + std::string(n, ']'); };
+  // The message is one level, params a second: 62 arrays inside are 64 in all.
+  auto lines =
+      converse(ping(1, R"({"a":)" + nested(200000) + "}") + ping(2, R"({"a":)" + nested(62) + "}") +
+               ping(3, R"({"a":)" + nested(63) + "}") +
+               ping(4, R"({"a":")" + std::string(100000, '[') + R"(\"["})"));
+  ASSERT_EQ(lines.size(), 4u);
+  std::map<std::string, json> by_id;
+  std::vector<int> unnamed;
+  for (const json& line : lines) {
+    if (line["id"].is_null())
+      unnamed.push_back(line["error"]["code"]);
+    else
+      by_id[line["id"].dump()] = line;
+  }
+  EXPECT_EQ(unnamed, (std::vector<int>{-32700, -32700}));  // 1 and 3
+  EXPECT_EQ(by_id["2"]["result"], json::object());
+  EXPECT_EQ(by_id["4"]["result"], json::object());
+}
+
 TEST(McpStdio, LogMessagesBelowTheSetLevelAreNotSent) {
   auto count_logs = [](const std::string& level) {
     auto lines = converse(

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "base/log.h"
+#include "base/strings.h"
 
 namespace ward::mcp {
 namespace {
@@ -76,6 +77,12 @@ int serve_stdio(Server& server, const std::string& chat_id, int in_fd, int out_f
       std::string_view line(pending.data() + start, nl - start);
       if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
       if (line.find_first_not_of(" \t") == std::string_view::npos) continue;
+      if (json_nests_deeper(line)) {
+        out.send(Server::error(nullptr, -32700,
+                               "parse error: arrays and objects nested deeper than " +
+                                   std::to_string(kMaxJsonDepth) + " levels"));
+        continue;
+      }
       json message = json::parse(line, nullptr, false);
       if (message.is_discarded()) {
         out.send(Server::error(nullptr, -32700, "parse error: a line that is not JSON"));

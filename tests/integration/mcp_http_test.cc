@@ -1381,6 +1381,33 @@ TEST(McpHttpRobustness, AMemberOfTheWrongTypeGetsAnErrorNotACrash) {
   }
 }
 
+// Found in review: a message nested a few hundred thousand levels deep overflowed the stack of
+// the MCP connection's thread where the server copied its params, and took the gateway down.
+// Deeper than 64 levels is a parse error before anything is built.
+TEST(McpHttpRobustness, JsonNestedTooDeepIsAParseErrorNotACrash) {
+  McpGateway g({});
+  ASSERT_TRUE(g.ready()) << g.log();
+  const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  for (const std::string& message :
+       {deep, R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":)"
+              R"("2025-06-18","x":)" +
+                  deep + "}}"}) {
+    Reply r = roundtrip(g.port(), request_bytes("POST", "/mcp", g.port(), kMcpHeaders, message));
+    EXPECT_EQ(r.status, 400) << r.head;
+    EXPECT_EQ(r.json_body()["error"]["code"], -32700) << r.body;
+    EXPECT_EQ(r.header("Mcp-Session-Id"), "");
+    ASSERT_EQ(g.api("GET", "/v1/status").status, 200) << "the gateway died:\n" << g.log();
+  }
+  // Within the limit, and brackets in strings, are a session's ordinary business.
+  McpSession s(g.port());
+  ASSERT_FALSE(s.id().empty()) << s.init().body;
+  const std::string nested = std::string(60, '[') + std::string(60, ']');
+  Reply ok = s.post(json::parse(R"({"jsonrpc":"2.0","id":2,"method":"ping","params":{"a":)" +
+                                nested + R"(,"b":")" + std::string(100, '[') + R"("}})"));
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(ok.rpc()["result"], json::object()) << ok.body;
+}
+
 // ---- --listen against clients without the token ----
 
 std::string listen_head(const std::string& method, const std::string& target, int port,
