@@ -1284,6 +1284,11 @@ json exit_line(const Finished& f) {
   return {{"type", "exit"}, {"code", f.code}, {"signal", f.signal}, {"timed_out", f.timed_out}};
 }
 
+// connect's last text frame when a malformed control message ended it.
+json refused_line(const std::string& why) {
+  return {{"type", "error"}, {"message", why}};
+}
+
 Reply failed_reply(const json& failure) {
   Reply r = Reply::json(200, {{"type", "error"},
                               {"code", failure.value("code", 125)},
@@ -1595,29 +1600,42 @@ struct Connection {
   std::shared_ptr<ExecState> state;
   std::function<void(int)> signal;  // to the command's process group
   Latch done;                       // the client's side has ended
+  std::string refused;              // why: a malformed control message ended it
 };
 
 // A text frame from the client: {"type":"resize","cols":C,"rows":R} or {"type":"signal",
-// "signal":N}. Anything else is ignored.
-void control(Connection& c, const json& m) {
-  if (!m.is_object()) return;
-  const std::string type = m.value("type", "");
-  if (type == "resize") {
-    const json cols = m.value("cols", json()), rows = m.value("rows", json());
-    if (!cols.is_number_unsigned() || !rows.is_number_unsigned()) return;
+// "signal":N}. Returns why it is refused ("" once it is applied): anything else, or either of
+// these with members of other types, is a malformed control message.
+std::string control(Connection& c, std::string_view text) {
+  if (json_nests_deeper(text)) return "nested too deep";
+  const json m = json::parse(text, nullptr, false);
+  if (!m.is_object()) return "not a JSON object";
+  const auto type = m.find("type");
+  if (type == m.end() || !type->is_string()) return "type must be a string";
+  if (*type == "resize") {
+    const auto cols = m.find("cols"), rows = m.find("rows");
+    if (cols == m.end() || rows == m.end() || !cols->is_number_unsigned() ||
+        !rows->is_number_unsigned())
+      return "resize needs cols and rows, whole numbers";
     struct winsize ws = {};
-    ws.ws_col = static_cast<unsigned short>(std::clamp<std::uint64_t>(cols, 1, 1000));
-    ws.ws_row = static_cast<unsigned short>(std::clamp<std::uint64_t>(rows, 1, 1000));
+    ws.ws_col = static_cast<unsigned short>(std::clamp<std::uint64_t>(*cols, 1, 1000));
+    ws.ws_row = static_cast<unsigned short>(std::clamp<std::uint64_t>(*rows, 1, 1000));
     ::ioctl(c.terminal->native_handle(), TIOCSWINSZ, &ws);  // the kernel sends SIGWINCH
-  } else if (type == "signal") {
-    const json sig = m.value("signal", json());
-    if (sig.is_number_integer() && sig.get<int>() >= 1 && sig.get<int>() <= 31)
-      c.signal(sig.get<int>());
+    return "";
   }
+  if (*type == "signal") {
+    const auto sig = m.find("signal");
+    if (sig == m.end() || !sig->is_number_integer() || *sig < 1 || *sig > 31)
+      return "signal needs signal, a number from 1 to 31";
+    c.signal(sig->get<int>());
+    return "";
+  }
+  return "no control message of type " + type->get<std::string>();
 }
 
 // The client's frames until it goes: binary ones are typed into the terminal, text ones are
-// control messages. Its end kills the command (as an exec client's going away does).
+// control messages. Its end kills the command (as an exec client's going away does), and so
+// does a malformed control message, which connect() then answers with an error and a close.
 asio::awaitable<void> terminal_input(std::shared_ptr<Connection> c) {
   beast::flat_buffer buffer;
   for (;;) {
@@ -1625,9 +1643,11 @@ asio::awaitable<void> terminal_input(std::shared_ptr<Connection> c) {
         co_await c->ws.async_read(buffer, kNoThrow);
     if (std::get<0>(got)) break;
     if (c->ws.got_text()) {
-      control(*c, json::parse(beast::buffers_to_string(buffer.data()), nullptr, false));
+      std::string refused = control(*c, beast::buffers_to_string(buffer.data()));
       buffer.consume(buffer.size());
-      continue;
+      if (refused.empty()) continue;
+      c->refused = "malformed control message: " + refused;
+      break;
     }
     std::tuple<boost::system::error_code, std::size_t> wrote =
         co_await asio::async_write(*c->terminal, buffer.data(), kNoThrow);
@@ -1714,7 +1734,16 @@ asio::awaitable<Reply> Gateway::connect(SandboxRecord& record, const Request& re
       std::nullopt);
   boost::system::error_code ignored;
   started->terminal->close(ignored);
-  if (!f.client_gone) {
+  if (!c->refused.empty()) {
+    // The client is still there, reading: it is told why, in the exit line's place.
+    c->ws.text(true);
+    co_await send_output(conn, refused_line(c->refused).dump());
+    std::tuple<boost::system::error_code> closed = co_await c->ws.async_close(
+        beast::websocket::close_reason(beast::websocket::close_code::policy_error,
+                                       "malformed control message"),
+        kNoThrow);
+    if (std::get<0>(closed)) socket.close(ignored);
+  } else if (!f.client_gone) {
     c->ws.text(true);
     const std::string last = exit_line(f).dump();
     co_await send_output(conn, last);

@@ -166,6 +166,82 @@ int start_exec(const std::string& socket_path, const std::string& name, const js
   return fd;
 }
 
+// A WebSocket client just big enough for connect: the opening handshake, masked text frames to
+// the gateway, and the frames that come back.
+class WsClient {
+ public:
+  struct Frame {
+    int opcode = -1;  // 1 text, 2 binary, 8 close; -1: none came
+    std::string payload;
+  };
+
+  WsClient(const std::string& socket_path, const std::string& target)
+      : fd_(connect_unix(socket_path)) {
+    if (fd_ < 0) return;
+    send_all(fd_, "GET " + target +
+                      " HTTP/1.1\r\nHost: ward\r\nUpgrade: websocket\r\nConnection: "
+                      "Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                      "Sec-WebSocket-Version: 13\r\n\r\n");
+    read_until(fd_, buffer_, 15s,
+               [](const std::string& got) { return got.find("\r\n\r\n") != std::string::npos; });
+    const std::size_t end = buffer_.find("\r\n\r\n");
+    if (end == std::string::npos) return;
+    head_ = buffer_.substr(0, end);
+    buffer_.erase(0, end + 4);
+  }
+  ~WsClient() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  WsClient(const WsClient&) = delete;
+
+  bool upgraded() const { return head_.starts_with("HTTP/1.1 101"); }
+  const std::string& head() const { return head_; }
+
+  bool send_text(std::string_view text) {
+    std::string frame = "\x81";
+    if (text.size() < 126) {
+      frame += static_cast<char>(0x80 | text.size());
+    } else {
+      frame += static_cast<char>(0x80 | 127);
+      for (int i = 7; i >= 0; --i) frame += static_cast<char>((text.size() >> (8 * i)) & 0xff);
+    }
+    const char mask[4] = {0x12, 0x34, 0x56, 0x78};
+    frame.append(mask, 4);
+    for (std::size_t i = 0; i < text.size(); ++i) frame += static_cast<char>(text[i] ^ mask[i % 4]);
+    return send_all(fd_, frame);
+  }
+
+  // The next frame, within `timeout`.
+  Frame next(std::chrono::milliseconds timeout) {
+    Frame f;
+    std::size_t length = 0, header = 0;
+    auto complete = [&](const std::string& got) {
+      if (got.size() < 2) return false;
+      length = static_cast<unsigned char>(got[1]) & 0x7f;
+      header = 2;
+      if (length == 126 || length == 127) {
+        const std::size_t bytes = length == 126 ? 2 : 8;
+        if (got.size() < 2 + bytes) return false;
+        length = 0;
+        for (std::size_t i = 0; i < bytes; ++i)
+          length = length << 8 | static_cast<unsigned char>(got[2 + i]);
+        header += bytes;
+      }
+      return got.size() >= header + length;
+    };
+    if (!read_until(fd_, buffer_, timeout, complete, std::size_t(1) << 30) || !complete(buffer_))
+      return f;
+    f.opcode = buffer_[0] & 0x0f;
+    f.payload = buffer_.substr(header, length);
+    buffer_.erase(0, header + length);
+    return f;
+  }
+
+ private:
+  int fd_;
+  std::string head_, buffer_;
+};
+
 struct ExecResult {
   int code = -1;
   std::string out, err;
@@ -1057,6 +1133,59 @@ TEST_P(GatewayTest, AnExecStreamEndsSoonAfterTheExitThoughABackgroundProcessKeep
   EXPECT_TRUE(wait_until([&] { return pids_matching(word).empty(); }, 5s));
   kill_pids(pids_matching(word));
   EXPECT_EQ(g.sh("bg", "echo still").out, "still\n");
+}
+
+// Found in review: JSON nested a few hundred thousand levels deep overflowed the gateway's stack
+// where a value was copied (a connect control message's members); and a control message whose
+// `type` was not a string threw inside the coroutine reading the client, which then ended
+// without a word: the terminal's command ran on, its client never answered. Deeper than 64 levels
+// is refused before it is parsed, and a malformed control message ends the connection with an
+// error frame and a close (1008), killing the command.
+TEST_P(GatewayTest, DeepJsonAndMalformedControlMessagesAreRefusedNotFatal) {
+  Gateway g(mode());
+  g.start();
+  g.create({{"name", "ctl"}, {"policy", policy_with_network()}});
+  const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  HttpReply refused = http(g.socket(), "POST", "/v1/sandboxes", deep);
+  EXPECT_EQ(refused.status, 400) << refused.body;
+  EXPECT_EQ(refused.json_body().value("error", ""), "invalid_json") << refused.body;
+  EXPECT_EQ(g.get("/v1/status").status, 200);
+
+  const std::string marker = unique_marker();
+  int n = 0;
+  for (const std::string& message :
+       {std::string(R"({"type":1})"), R"({"type":"resize","cols":)" + deep + R"(,"rows":5})",
+        std::string(R"({"type":"signal","signal":"9"})"), std::string("[1,2]"),
+        std::string("not json")}) {
+    const std::string sleeper = "1000." + marker + std::to_string(++n);
+    WsClient ws(g.socket(), "/v1/sandboxes/ctl/connect?command=/bin/sleep&command=" + sleeper);
+    ASSERT_TRUE(ws.upgraded()) << ws.head();
+    ASSERT_TRUE(wait_until([&] { return !pids_matching(sleeper).empty(); }, 10s));
+    ASSERT_TRUE(ws.send_text(message));
+    WsClient::Frame error = ws.next(5s);
+    EXPECT_EQ(error.opcode, 1) << message.substr(0, 40) << ": no error frame";
+    EXPECT_EQ(json::parse(error.payload, nullptr, false).value("type", ""), "error")
+        << error.payload;
+    WsClient::Frame close = ws.next(5s);
+    ASSERT_EQ(close.opcode, 8) << message.substr(0, 40) << ": no close frame";
+    ASSERT_GE(close.payload.size(), 2u);
+    EXPECT_EQ((static_cast<unsigned char>(close.payload[0]) << 8) |
+                  static_cast<unsigned char>(close.payload[1]),
+              1008);
+    EXPECT_TRUE(wait_until([&] { return pids_matching(sleeper).empty(); }, 5s))
+        << message.substr(0, 40) << ": the command outlived its connection";
+    kill_pids(pids_matching(sleeper));
+  }
+  // Well-formed ones still work, and the gateway answers.
+  const std::string sleeper = "1000." + marker + "0";
+  WsClient ws(g.socket(), "/v1/sandboxes/ctl/connect?command=/bin/sleep&command=" + sleeper);
+  ASSERT_TRUE(ws.upgraded()) << ws.head();
+  ASSERT_TRUE(wait_until([&] { return !pids_matching(sleeper).empty(); }, 10s));
+  ASSERT_TRUE(ws.send_text(R"({"type":"resize","cols":100,"rows":30})"));
+  ASSERT_TRUE(ws.send_text(R"({"type":"signal","signal":15})"));
+  WsClient::Frame exit = ws.next(10s);
+  EXPECT_EQ(json::parse(exit.payload, nullptr, false).value("signal", 0), 15) << exit.payload;
+  EXPECT_EQ(g.get("/v1/status").status, 200);
 }
 
 WARD_INSTANTIATE_BOTH_MODES(GatewayTest);
