@@ -93,10 +93,13 @@ std::vector<std::string> private_paths(const std::string& flag,
                                        const std::vector<std::string>& extra) {
   std::vector<std::string> paths;
   const std::string base = default_state_dir();
-  // Made like `mkdir -p`, the last component private.
-  for (std::size_t slash = 1; (slash = base.find('/', slash)) != std::string::npos; ++slash)
-    ::mkdir(base.substr(0, slash).c_str(), 0755);
-  ::mkdir(base.c_str(), 0700);
+  // Made like `mkdir -p` when missing, the last component private.
+  struct stat st;
+  if (::stat(base.c_str(), &st) != 0) {
+    for (std::size_t slash = 1; (slash = base.find('/', slash)) != std::string::npos; ++slash)
+      ::mkdir(base.substr(0, slash).c_str(), 0755);
+    ::mkdir(base.c_str(), 0700);
+  }
   std::vector<std::string> wanted = {state_dir(flag), base};
   if (const char* env = ::getenv("WARD_STATE_DIR"); env && *env == '/') wanted.push_back(env);
   wanted.insert(wanted.end(), extra.begin(), extra.end());

@@ -10,7 +10,9 @@
 #include <algorithm>
 #include <climits>
 #include <cstdlib>
+#include <optional>
 #include <set>
+#include <string>
 #include <string_view>
 
 #include "base/log.h"
@@ -266,13 +268,18 @@ std::string resolve(const std::string& path) {
 
 // Where the sandbox sees the host path `real` (resolved): through each directory bind of `ops`
 // whose source holds it (a policy path may reach it through a symlinked parent, /home ->
-// var/home), at that bind's target. One view a bind.
-std::vector<std::pair<std::string, const MountOp*>> views_of(const std::string& real,
-                                                             const std::vector<MountOp>& ops) {
+// var/home), at that bind's target. One view a bind. `sources`: the binds' sources resolved,
+// filled on first use (one realpath a bind for a whole plan).
+std::vector<std::pair<std::string, const MountOp*>> views_of(
+    const std::string& real, const std::vector<MountOp>& ops,
+    std::vector<std::optional<std::string>>& sources) {
   std::vector<std::pair<std::string, const MountOp*>> views;
-  for (const MountOp& op : ops) {
+  sources.resize(ops.size());
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    const MountOp& op = ops[i];
     if (op.kind != MountOp::Kind::kBind || !op.is_directory) continue;
-    const std::string source = resolve(op.source);
+    if (!sources[i]) sources[i] = resolve(op.source);
+    const std::string& source = *sources[i];
     if (source.empty() || !path_within(real, source)) continue;
     const std::string rest = source == "/" ? real : real.substr(source.size());
     views.emplace_back(op.target == "/" ? rest : op.target + rest, &op);
@@ -445,11 +452,33 @@ Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir,
   // ward's own files in a writable path (the policy file it reloads, the audit file): held
   // read-only like a protected name, their parents pinned, so that they cannot be edited, moved
   // or replaced from inside.
+  std::vector<std::optional<std::string>> sources;  // views_of's
   for (const std::string& path : guarded) {
+    if (path.empty()) continue;
+    // A link on the way to it inside a writable path could be repointed from inside (and the
+    // next reload would read what it points to then): refused.
+    char cwd[PATH_MAX];
+    const std::string given =
+        path.front() == '/' || !::getcwd(cwd, sizeof cwd) ? path : std::string(cwd) + "/" + path;
+    for (const MountOp& op : ops) {
+      if (op.kind != MountOp::Kind::kBind || op.read_only || !op.is_directory ||
+          !path_within(given, op.target))
+        continue;
+      for (std::size_t next = given.find('/', op.target == "/" ? 1 : op.target.size() + 1);;
+           next = given.find('/', next + 1)) {
+        const std::string part = given.substr(0, next);
+        struct stat st;
+        if (::lstat(part.c_str(), &st) == 0 && S_ISLNK(st.st_mode))
+          return fail(path + " is reached through the symlink " + part +
+                      " inside a writable path: the sandbox could point it elsewhere, and ward "
+                      "reads that file while the sandbox runs. Give its real path");
+        if (next == std::string::npos) break;
+      }
+    }
     const std::string real = resolve(path);
     struct stat st;
     if (real.empty() || ::stat(real.c_str(), &st) != 0 || S_ISDIR(st.st_mode)) continue;
-    for (const auto& [target, op] : views_of(real, ops)) {
+    for (const auto& [target, op] : views_of(real, ops, sources)) {
       if (op->read_only) continue;
       Protector{op->target, protect, symlinks, {}, 0}.protect(target, false);
     }
@@ -507,19 +536,44 @@ Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir,
   if (!trust_layer.empty()) add_trust(trust_layer, plan.mounts, plan.landlock, abi);
   // Compared as the kernel resolves them, and covered wherever the sandbox sees them.
   std::vector<std::string> covered;
+  sources.clear();  // `ops` has been sorted since
   for (const std::string& path : hidden) {
     const std::string real = resolve(path);
     struct stat st;
     if (real.empty() || ::stat(real.c_str(), &st) != 0) continue;
-    for (const auto& [target, op] : views_of(real, ops)) {
+    // The innermost bind that shows it (views come outermost first): a deeper one mounted after
+    // the cover would hide the cover.
+    auto views = views_of(real, ops, sources);
+    for (auto view = views.rbegin(); view != views.rend(); ++view) {
+      const auto& [target, op] = *view;
       if (std::find(covered.begin(), covered.end(), target) != covered.end()) continue;
       covered.push_back(target);
+      std::vector<MountOp> covers;
+      // Inside a writable path, every directory between its top and the cover is pinned: a
+      // mount point cannot be renamed, but its parent can, and the cover would move away with
+      // it, leaving room for a new directory (a gateway started later would use it).
+      if (!op->read_only) {
+        std::vector<std::string> unused;
+        Protector{op->target, covers, unused, {}, 0}.pin_parents(target);
+        std::erase_if(covers, [&](const MountOp& pin) {
+          return std::any_of(plan.mounts.begin(), plan.mounts.end(), [&](const MountOp& m) {
+            return m.self_bind && m.target == pin.target;
+          });
+        });
+      }
       // A directory gets an empty tmpfs; a socket or a file, /dev/null without its device
       // (nodev: opening it fails, connecting to it is refused).
       if (S_ISDIR(st.st_mode))
-        plan.mounts.push_back({MountOp::Kind::kTmpfs, "tmpfs", target, true, true, false});
+        covers.push_back({MountOp::Kind::kTmpfs, "tmpfs", target, true, true, false});
       else
-        plan.mounts.push_back({MountOp::Kind::kBind, "/dev/null", target, false, true, false});
+        covers.push_back({MountOp::Kind::kBind, "/dev/null", target, false, true, false});
+      // Right after the bind that shows it, so that binds beneath it (a gateway's managed
+      // workspace inside its state directory) are mounted on the cover, not hidden by it.
+      auto at = std::find_if(plan.mounts.begin(), plan.mounts.end(), [&](const MountOp& m) {
+        return m.kind == MountOp::Kind::kBind && !m.self_bind && m.target == op->target;
+      });
+      plan.mounts.insert(at == plan.mounts.end() ? at : std::next(at), covers.begin(),
+                         covers.end());
     }
   }
 

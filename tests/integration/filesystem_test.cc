@@ -656,8 +656,9 @@ TEST_P(FilesystemTest, RootAndProcSysAreReadOnly) {
 // ($HOME with ~/.local/state/ward) showed the workload a gateway's socket (the same uid may
 // connect: a new sandbox with any policy), provider secrets and the CA key.
 TEST_P(FilesystemTest, WardsStateDirectoryIsHiddenWithTheBuiltInPolicy) {
-  const std::string state = dir_->mkdir("work/.ward-state", 0777);
-  dir_->write("work/.ward-state/secrets.json", "{\"github\": \"canary\"}\n", 0666);
+  for (const char* d : {"work/.local", "work/.local/state"}) dir_->mkdir(d, 0777);
+  const std::string state = dir_->mkdir("work/.local/state/ward", 0777);
+  dir_->write("work/.local/state/ward/secrets.json", "{\"github\": \"canary\"}\n", 0666);
   const std::string sock = state + "/gateway.sock";
   UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   struct sockaddr_un addr = {};
@@ -675,12 +676,28 @@ TEST_P(FilesystemTest, WardsStateDirectoryIsHiddenWithTheBuiltInPolicy) {
       {"read-secrets", {}, false, "cat " + shell_quote(state + "/secrets.json")},
       {"list-state", {}, false, "ls " + shell_quote(state) + " | grep -q ."},
       {"connect-socket", {}, false, connect},
+      // The cover would move with its parent, and a directory made in its place would be where
+      // a gateway started later puts its socket.
+      {"move-parent", {}, false, "mv .local/state .local/moved"},
   };
   Result r = run_sandbox(mode(), work_, {"/bin/sh", "-c", probe_script(attempts)}, "",
                          {"WARD_STATE_DIR=" + state});
   expect_all_refused(attempts, parse_probe_report(r.out), r);
   // The attempts are real: outside the sandbox the socket answers.
   EXPECT_EQ(std::system(connect.c_str()), 0);
+}
+
+// Found in review: a policy file reached through a symlink in the workdir was held read-only at
+// its target, but the link itself could be pointed elsewhere before the next reload.
+TEST_P(FilesystemTest, APolicyFileReachedThroughALinkInTheWorkdirRefusesTheStart) {
+  const std::string real = dir_->write("work/real.yaml", policy_yaml());
+  ASSERT_EQ(::symlink("real.yaml", w("policy.yaml").c_str()), 0);
+  Result r = run_sandbox(mode(), work_, {"/bin/true"}, w("policy.yaml"));
+  EXPECT_EQ(r.exit_code, 125) << r.err;
+  EXPECT_NE(r.err.find("is reached through the symlink " + w("policy.yaml")), std::string::npos)
+      << r.err;
+  // Given by its real path, the same file is fine.
+  EXPECT_EQ(run_sandbox(mode(), work_, {"/bin/true"}, real).exit_code, 0);
 }
 
 WARD_INSTANTIATE_BOTH_MODES(FilesystemTest);

@@ -730,6 +730,21 @@ TEST_P(GatewayTest, TheStateDirectoryMustBeOwnedAndIsMadePrivate) {
   EXPECT_EQ(st.st_mode & 0777, 0700u);
 }
 
+// Found in review: with a policy that shows the gateway's state directory (its parent listed
+// read-only), the cover over the state directory went on after every bind, and hid the
+// sandbox's own managed workspace beneath it.
+TEST_P(GatewayTest, AManagedWorkspaceStaysVisibleUnderTheHiddenStateDirectory) {
+  Gateway g(mode());
+  g.start();
+  json created = g.create({{"name", "under"}, {"policy", policy_yaml(g.dir().path())}});
+  ASSERT_EQ(created["status"], "running") << created.dump();
+  ExecResult r = g.sh("under", "echo kept > file && cat file && ls " + shell_quote(g.state()) +
+                                   " && test ! -e " + shell_quote(g.socket()));
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  // The state directory shows nothing but the way down to the workspace.
+  EXPECT_EQ(r.out, "kept\nworkspaces\n");
+}
+
 // Found in review: an upload opened its file with O_TRUNC and wrote into it, so a write that
 // failed (a full disk) left the user's file truncated. It is written beside and renamed over.
 TEST_P(GatewayTest, AnUploadThatFailsLeavesTheFileAsItWas) {
