@@ -66,7 +66,9 @@ Inspection inspect(const std::vector<policy::Match>& matches, const creds::Vault
   // credentials in it), the first match decides.
   const bool l7 = std::any_of(matches.begin(), matches.end(),
                               [](const auto& m) { return policy::needs_l7(*m.endpoint); });
-  const bool credentials = vault && !vault->empty();
+  // Only where a credential may go: elsewhere a placeholder is refused whatever the path, and
+  // the request keeps the path it came with (S3 keys, URLs inside paths).
+  const bool credentials = vault && !vault->empty() && vault->bound_anywhere(host, port);
   if (matches.empty()) return refusal(403, "policy_denied", "no endpoint matches");
   policy::RequestPath path{std::string(raw_path), std::string(raw_path)};
   const policy::Match* chosen = &matches.front();

@@ -614,8 +614,10 @@ asio::awaitable<void> Session::intercept(const Target& target, audit::NetworkEve
     }
     // The upstream reads the name this connection was decided for, spelled plainly (a Host
     // that only decodes to it, "%61pi.test", is not passed on as it came).
+    const std::string name =
+        target.host.find(':') != std::string::npos ? "[" + target.host + "]" : target.host;
     req.set(http::field::host,
-            target.port == 443 ? target.host : target.host + ":" + std::to_string(target.port));
+            target.port == 443 ? name : name + ":" + std::to_string(target.port));
     Inspection in = inspect(matches, engine_.vault.get(), target.host, target.port, req);
     if (in.status) {
       co_await refuse_request(*tls_client_, record, in);

@@ -616,13 +616,16 @@ TEST_P(HttpsTest, FragmentsHostsAndFakeUpgradesCannotSlipPastARule) {
 TEST_P(HttpsTest, APathBoundCredentialDoesNotFollowADotDotSpelling) {
   ASSERT_NO_FATAL_FAILURE(start({"--log-headers"}));
   if (IsSkipped()) return;
-  std::string p = policy(rule("api", {endpoint("api.test", "port: 8443")}));
+  std::string p = policy(rule("api", {endpoint("api.test", "port: 8443")}) +
+                         rule("other", {endpoint("other.test", "port: 8080")}));
   const std::string canary = random_canary();
   const std::string bearer = "-H \"Authorization: Bearer $WARD_TEST_TOKEN\" ";
   auto report = attempts(
       {
           {"bound", fetch(bearer + "https://api.test:8443/team/x")},
           {"dot_dot", fetch("--path-as-is " + bearer + "https://api.test:8443/team/%2e%2e/other")},
+          // Where no credential may go, the path is left as it came.
+          {"unbound_path", fetch("--path-as-is http://other.test:8080/keep/%2e%2e/as-is")},
       },
       p, tls(token_provider(canary, "{host: api.test, port: 8443, path: \"/team/**\"}")));
   EXPECT_EQ(reply(report["bound"]).status, 200) << reply(report["bound"]);
@@ -631,7 +634,9 @@ TEST_P(HttpsTest, APathBoundCredentialDoesNotFollowADotDotSpelling) {
   EXPECT_EQ(at(escaped.j, "/error", ""), "credential_endpoint_mismatch") << escaped;
   EXPECT_EQ(header(headers_seen("GET", "/team/x"), "authorization"), "Bearer " + canary);
   EXPECT_EQ(up_->requests("other"), 0) << up_->log();
-  EXPECT_EQ(up_->lines("HDRS ").size(), 1u) << up_->log();
+  EXPECT_EQ(reply(report["unbound_path"]).status, 200) << reply(report["unbound_path"]);
+  EXPECT_EQ(up_->requests_to(8080, "GET", "/keep/%2e%2e/as-is"), 1) << up_->log();
+  EXPECT_EQ(up_->lines("HDRS ").size(), 2u) << up_->log();
 }
 
 // ---- clients, trust, certificates ----
