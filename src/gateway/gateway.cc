@@ -79,6 +79,9 @@ constexpr std::size_t kLingerBytes = 1 << 20;
 // --listen: connections that have not yet passed the token check, at most (more are refused at
 // once); an accept that fails (out of descriptors) is tried again after kAcceptPause.
 constexpr std::size_t kMaxUnauthenticated = 256;
+// ... and from any one address at most this many, so that one client cannot take every place
+// and turn away everyone with a token.
+constexpr std::size_t kMaxUnauthenticatedPerAddress = 32;
 constexpr auto kAcceptPause = std::chrono::milliseconds(100);
 constexpr std::uint16_t kEgressPort = 3128;
 
@@ -168,15 +171,26 @@ struct Collected {
 };
 
 // A --listen connection that has not yet passed the token check, counted while it lasts.
+// Counted in all and by the client's address.
 class Unauthenticated {
  public:
-  explicit Unauthenticated(std::size_t& count) : count_(count) { ++count_; }
-  ~Unauthenticated() { --count_; }
+  Unauthenticated(std::size_t& count, std::map<asio::ip::address, std::size_t>& by_address,
+                  asio::ip::address address)
+      : count_(count), by_address_(by_address), address_(std::move(address)) {
+    ++count_;
+    ++by_address_[address_];
+  }
+  ~Unauthenticated() {
+    --count_;
+    if (--by_address_[address_] == 0) by_address_.erase(address_);
+  }
   Unauthenticated(const Unauthenticated&) = delete;
   Unauthenticated& operator=(const Unauthenticated&) = delete;
 
  private:
   std::size_t& count_;
+  std::map<asio::ip::address, std::size_t>& by_address_;
+  asio::ip::address address_;
 };
 
 class Gateway {
@@ -263,7 +277,8 @@ class Gateway {
   std::int64_t started_at_ = unix_now();
   bool stopping_ = false;
   std::size_t unauthenticated_ = 0;  // --listen connections before their token check
-  bool accept_failing_ = false;      // (logged once)
+  std::map<asio::ip::address, std::size_t> unauthenticated_by_address_;
+  bool accept_failing_ = false;  // (logged once)
   // /metrics counters.
   std::map<std::string, std::uint64_t> requests_;
   std::uint64_t execs_ = 0;
@@ -663,12 +678,17 @@ asio::awaitable<void> Gateway::accept_tcp(asio::ip::tcp::acceptor& acceptor, boo
     }
     accept_failing_ = false;
     asio::ip::tcp::socket socket = std::move(std::get<1>(accepted));
-    if (unauthenticated_ >= kMaxUnauthenticated) {
+    boost::system::error_code ignored;
+    const asio::ip::address from = socket.remote_endpoint(ignored).address();
+    const auto mine = unauthenticated_by_address_.find(from);
+    if (unauthenticated_ >= kMaxUnauthenticated ||
+        (mine != unauthenticated_by_address_.end() &&
+         mine->second >= kMaxUnauthenticatedPerAddress)) {
       turn_away(socket, !tls_);  // too many connections have not shown the token yet
       continue;
     }
-    boost::system::error_code ignored;
-    auto pending = std::make_shared<Unauthenticated>(unauthenticated_);
+    auto pending =
+        std::make_shared<Unauthenticated>(unauthenticated_, unauthenticated_by_address_, from);
     socket.set_option(asio::ip::tcp::no_delay(true), ignored);
     if (tls_) {
       asio::co_spawn(io_, serve_tls(std::move(socket), loopback, std::move(pending)),
@@ -1425,7 +1445,7 @@ asio::awaitable<Finished> Gateway::pump(const Started& s, OutputSink sink,
     deadline.expires_after(*timeout);
     deadline.async_wait(
         [this, state, sandbox = s.sandbox, id = s.id](boost::system::error_code ec) {
-          if (ec || state->timed_out) return;
+          if (ec || state->timed_out || state->exit) return;  // an exit on its way is not late
           state->timed_out = true;
           kill_command(sandbox, id);
           state->alert();
@@ -1474,7 +1494,9 @@ asio::awaitable<Finished> Gateway::pump(const Started& s, OutputSink sink,
       exited(json::parse(event.data, nullptr, false));
     }
     // The sandbox's end counts once nothing it sent before (its exit among it) is still queued.
-    if (state->lost && !exit && !state->events.ready()) exited(lost_exit());
+    // An exit that arrived before the end but is not queued yet still counts.
+    if (state->lost && !exit && !state->events.ready())
+      exited(state->exit ? json::parse(*state->exit, nullptr, false) : lost_exit());
   }
   deadline.cancel();
   drain.cancel();

@@ -137,7 +137,8 @@ void Runtime::dispatch(ControlMessage m) {
     std::shared_ptr<ExecState> state = it->second;
     if (op == "exit") {
       // Queued behind the output already read: sent from a coroutine that waits for room.
-      asio::co_spawn(io_, deliver(state, ExecEvent{ExecEvent::Kind::kExit, m.body.dump()}),
+      state->exit = m.body.dump();
+      asio::co_spawn(io_, deliver(state, ExecEvent{ExecEvent::Kind::kExit, *state->exit}),
                      asio::detached);
       return;
     }

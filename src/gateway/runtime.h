@@ -66,6 +66,9 @@ struct ExecState {
   bool client_gone = false;
   bool timed_out = false;  // set with the command already killed
   bool lost = false;       // the supervisor went away: nothing more will come from it
+  // The exit message as it arrived from the supervisor, before its event (queued behind the
+  // output) reaches the stream: what decides against a late timeout or the sandbox's end.
+  std::optional<std::string> exit;
   void alert() {
     events.try_send(boost::system::error_code{}, ExecEvent{ExecEvent::Kind::kAlert, ""});
   }

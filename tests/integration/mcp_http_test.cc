@@ -4,6 +4,7 @@
 // the tools' observable behaviour (exit codes, truncation, timeout, progress, cancellation,
 // files and images), sessions ending, each session's audit resource, and no test fixtures by
 // default. The MCP project's own clients are in mcp_test.cc.
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -117,10 +118,15 @@ std::vector<Reply> parse_replies(const std::string& raw) {
 // One connection, to 127.0.0.1:PORT or a Unix socket.
 class Conn {
  public:
-  static std::unique_ptr<Conn> tcp(int port) {
+  // To 127.0.0.1:port, from `from` (another 127/8 address: another client to the gateway).
+  static std::unique_ptr<Conn> tcp(int port, const char* from = nullptr) {
     auto c = std::make_unique<Conn>(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
+    if (from) {
+      ::inet_pton(AF_INET, from, &addr.sin_addr);
+      if (::bind(c->fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) c->close();
+    }
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     addr.sin_port = htons(static_cast<uint16_t>(port));
     if (::connect(c->fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) c->close();
@@ -1459,16 +1465,30 @@ TEST(GatewayListen, ClientsWithoutTheTokenAreRefusedOnTheHeaderAndHoldNothing) {
   ASSERT_EQ(timed_out.size(), 1u) << half->raw();
   EXPECT_EQ(timed_out[0].status, 408);
   EXPECT_EQ(silent->raw(), "");
-  // 256 connections without a token at once: the next is turned away with a 503, the Unix
-  // socket still answers, and once the header timeout has ended them all a client with the token
-  // is served again.
+  // 32 connections without a token from one address: its next is turned away with a 503, while
+  // another address is still served; 256 in all (8 addresses): the next from a ninth address is
+  // turned away too. The Unix socket still answers, and once the header timeout has ended them
+  // all a client with the token is served again.
+  auto turned_away = [](Conn& c) {
+    if (!c.read_to_end(2s)) return std::string("kept");
+    auto replies = parse_replies(c.raw());
+    return replies.size() == 1 ? std::to_string(replies[0].status) : c.raw();
+  };
   std::vector<std::unique_ptr<Conn>> idle;
-  for (int i = 0; i < 256; ++i) idle.push_back(Conn::tcp(port));
-  auto extra = Conn::tcp(port);
-  EXPECT_TRUE(extra->read_to_end(2s)) << "the 257th connection was kept";
-  auto busy = parse_replies(extra->raw());
-  ASSERT_EQ(busy.size(), 1u) << extra->raw();
-  EXPECT_EQ(busy[0].status, 503);
+  for (int i = 0; i < 32; ++i) idle.push_back(Conn::tcp(port, "127.0.0.2"));
+  auto same = Conn::tcp(port, "127.0.0.2");
+  EXPECT_EQ(turned_away(*same), "503") << "the 33rd connection from one address";
+  auto other = Conn::tcp(port, "127.0.0.3");
+  other->send(request_bytes("GET", "/v1/status", port, auth));
+  auto served = other->read_to_end(3s) ? parse_replies(other->raw()) : std::vector<Reply>{};
+  ASSERT_EQ(served.size(), 1u) << other->raw();
+  EXPECT_EQ(served[0].status, 200) << "another address was turned away";
+  for (int a = 4; a < 11; ++a) {
+    const std::string from = "127.0.0." + std::to_string(a);
+    for (int i = 0; i < 32; ++i) idle.push_back(Conn::tcp(port, from.c_str()));
+  }
+  auto extra = Conn::tcp(port, "127.0.0.11");
+  EXPECT_EQ(turned_away(*extra), "503") << "the 257th connection";
   EXPECT_EQ(g.api("GET", "/v1/status").status, 200);
   EXPECT_TRUE(wait_until(
       [&] { return roundtrip(port, request_bytes("GET", "/v1/status", port, auth)).status == 200; },
