@@ -10,7 +10,7 @@
 //   normalising the wire form again gives the same match and wire;
 // - a parsed query, re-encoded, parses back to the same pairs;
 // - "**" matches every path, "*" every value, a glob without '*' matches itself; a deny rule with
-//   the glob denies exactly what path_glob_matches says.
+//   the glob denies exactly what deny_path_matches says, which includes all path_glob_matches does.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -105,7 +105,9 @@ void check_globs(std::string_view glob, std::string_view text) {
   e.deny_rules.push_back(L7Rule{"*", std::string(glob), {}});
   QueryParams none;
   L7Verdict v = evaluate_l7(e, L7Request{"GET", text, &none});
-  check(v.allowed == !path && v.rule == (path ? "deny_rules[0]" : "") && !v.detail.empty());
+  const bool denied = deny_path_matches(glob, text);
+  check(!path || denied);  // a deny rule holds at least where the glob matches
+  check(v.allowed == !denied && v.rule == (denied ? "deny_rules[0]" : "") && !v.detail.empty());
 }
 
 }  // namespace

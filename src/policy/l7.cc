@@ -189,17 +189,6 @@ std::string without_params(std::string_view path) {
   return out;
 }
 
-// A deny rule holds for every reading of the path a server may make: as it is, with segment
-// parameters dropped (Tomcat, Jetty, Spring read "/admin;x" as "/admin"), and regardless of case
-// (GitHub's owner and repository names, Express's and ASP.NET's default routes).
-bool deny_path_matches(std::string_view glob, std::string_view path) {
-  if (path_glob_matches(glob, path)) return true;
-  const std::string plain = without_params(path);
-  const std::string lower_glob = ascii_lower(glob);
-  return path_glob_matches(glob, plain) || path_glob_matches(lower_glob, ascii_lower(path)) ||
-         path_glob_matches(lower_glob, ascii_lower(plain));
-}
-
 // Allow rules: every occurrence of each named parameter must match one of its globs. Deny rules:
 // one matching occurrence of each named parameter suffices.
 bool query_matches(const std::vector<QueryMatcher>& matchers, const QueryParams& query, bool deny) {
@@ -286,6 +275,17 @@ L7Verdict verdict(const Endpoint& e, bool allowed, std::string rule, std::string
 }
 
 }  // namespace
+
+// A deny rule holds for every reading of the path a server may make: as it is, with segment
+// parameters dropped (Tomcat, Jetty, Spring read "/admin;x" as "/admin"), and regardless of case
+// (GitHub's owner and repository names, Express's and ASP.NET's default routes).
+bool deny_path_matches(std::string_view glob, std::string_view path) {
+  if (path_glob_matches(glob, path)) return true;
+  const std::string plain = without_params(path);
+  const std::string lower_glob = ascii_lower(glob);
+  return path_glob_matches(glob, plain) || path_glob_matches(lower_glob, ascii_lower(path)) ||
+         path_glob_matches(lower_glob, ascii_lower(plain));
+}
 
 Result<RequestPath> normalize_request_path(std::string_view raw, bool allow_encoded_slash) {
   if (raw.size() > kMaxRequestPath)

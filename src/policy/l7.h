@@ -57,6 +57,11 @@ Result<QueryParams> parse_query(std::string_view q);
 // `/admin/`. Runs in O(|glob| * |path|): no exponential backtracking.
 bool path_glob_matches(std::string_view glob, std::string_view path);
 
+// What a deny rule's path glob matches: every path path_glob_matches does, and every other
+// reading a server may make of it — without segment parameters ("/admin;x" is "/admin" to
+// Tomcat and Spring), and regardless of ASCII case (GitHub's owner and repository names).
+bool deny_path_matches(std::string_view glob, std::string_view path);
+
 // A query-value glob: `*` matches any run of characters, every other character itself.
 bool value_glob_matches(std::string_view glob, std::string_view value);
 
