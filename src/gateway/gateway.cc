@@ -1807,9 +1807,14 @@ asio::awaitable<Reply> Gateway::logs(const SandboxRecord& record, const Query& q
   streamed = true;
   ChunkedWriter writer(socket);
   if (!co_await writer.begin("application/x-ndjson")) co_return Reply{};
+  // A chunk at a time (LogFile): a log of any size costs bounded memory, and the writes between
+  // chunks let the gateway serve everyone else meanwhile.
   for (LogFile& f : files) {
     for (const std::string& line : f.initial(tail))
       if (!co_await writer.line_text(f.format(line))) co_return Reply{};
+    while (f.pending())
+      for (const std::string& line : f.more())
+        if (!co_await writer.line_text(f.format(line))) co_return Reply{};
   }
   if (follow) {
     // New lines as they are written, until the client goes away or the gateway stops.
@@ -1821,9 +1826,12 @@ asio::awaitable<Reply> Gateway::logs(const SandboxRecord& record, const Query& q
       char probe;
       const ssize_t peek = ::recv(socket.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
       if (peek == 0 || (peek < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) co_return Reply{};
-      for (LogFile& f : files)
-        for (const std::string& line : f.more())
-          if (!co_await writer.line_text(f.format(line))) co_return Reply{};
+      for (LogFile& f : files) {
+        do {
+          for (const std::string& line : f.more())
+            if (!co_await writer.line_text(f.format(line))) co_return Reply{};
+        } while (f.pending());
+      }
     }
   }
   co_await writer.end();

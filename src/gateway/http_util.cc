@@ -14,6 +14,7 @@
 #include <boost/beast/core/detail/base64.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <algorithm>
 #include <ctime>
 #include <map>
 
@@ -173,7 +174,7 @@ asio::awaitable<bool> ChunkedWriter::write(const std::string& bytes) {
   co_return ok_;
 }
 
-std::vector<std::string> LogFile::read_from(std::uint64_t offset) {
+std::vector<std::string> LogFile::read_from(std::uint64_t offset, std::uint64_t limit) {
   std::vector<std::string> lines;
   UniqueFd fd(::open(path_.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return lines;
@@ -184,20 +185,29 @@ std::vector<std::string> LogFile::read_from(std::uint64_t offset) {
     offset = 0;
     partial_.clear();
   }
+  // At most `limit` bytes a call: the workload decides how large its logs grow, and one large
+  // read would hold the gateway's memory and its one thread; the caller comes back for the rest.
   std::string data;
-  char buf[64 * 1024];
+  data.resize(static_cast<std::size_t>(std::min(limit, size - offset)));
+  std::size_t got = 0;
   ssize_t n;
-  while ((n = ::pread(fd.get(), buf, sizeof buf, static_cast<off_t>(offset))) > 0) {
-    data.append(buf, static_cast<std::size_t>(n));
-    offset += static_cast<std::uint64_t>(n);
-  }
+  while (got < data.size() && (n = ::pread(fd.get(), data.data() + got, data.size() - got,
+                                           static_cast<off_t>(offset + got))) > 0)
+    got += static_cast<std::size_t>(n);
+  data.resize(got);
+  offset += got;
   offset_ = offset;
+  pending_ = offset < size && got > 0;
   data.insert(0, partial_);
   partial_.clear();
   std::size_t start = 0;
   for (std::size_t nl; (nl = data.find('\n', start)) != std::string::npos; start = nl + 1)
     lines.push_back(data.substr(start, nl - start));
   partial_ = data.substr(start);
+  if (partial_.size() > kLogChunk) {  // a line that never ends is cut, not kept whole
+    lines.push_back(std::move(partial_));
+    partial_.clear();
+  }
   return lines;
 }
 
@@ -208,7 +218,7 @@ std::vector<std::string> LogFile::initial(long tail) {
   if (tail >= 0 && ::stat(path_.c_str(), &st) == 0 &&
       static_cast<std::uint64_t>(st.st_size) > kWindow)
     from = static_cast<std::uint64_t>(st.st_size) - kWindow;
-  std::vector<std::string> lines = read_from(from);
+  std::vector<std::string> lines = read_from(from, tail >= 0 ? kWindow : kLogChunk);
   if (from > 0 && !lines.empty()) lines.erase(lines.begin());  // a line cut by the window
   if (tail >= 0 && lines.size() > static_cast<std::size_t>(tail))
     lines.erase(lines.begin(), lines.end() - tail);
@@ -216,7 +226,7 @@ std::vector<std::string> LogFile::initial(long tail) {
 }
 
 std::vector<std::string> LogFile::more() {
-  return read_from(offset_);
+  return read_from(offset_, kLogChunk);
 }
 
 std::string LogFile::format(const std::string& line) const {

@@ -81,15 +81,21 @@ class LogFile {
  public:
   LogFile(std::string path, std::string source)
       : path_(std::move(path)), source_(std::move(source)) {}
-  std::vector<std::string> initial(long tail);  // tail < 0: everything
+  // The lines from the start (tail < 0) or the last `tail`, then what follows; each call reads
+  // at most a bounded chunk (the tail: its last 4 MiB), and pending() says whether more of the
+  // file is there already.
+  std::vector<std::string> initial(long tail);
   std::vector<std::string> more();
+  bool pending() const { return pending_; }
   // The line as the API sends it: audit lines as they are, output lines wrapped.
   std::string format(const std::string& line) const;
 
  private:
-  std::vector<std::string> read_from(std::uint64_t offset);
+  static constexpr std::uint64_t kLogChunk = 1 << 20;
+  std::vector<std::string> read_from(std::uint64_t offset, std::uint64_t limit);
   std::string path_, source_;
   std::uint64_t offset_ = 0;
+  bool pending_ = false;
   std::string partial_;
 };
 

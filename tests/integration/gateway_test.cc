@@ -17,8 +17,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "integration/harness.h"
@@ -512,6 +514,39 @@ TEST_P(GatewayTest, MainProcessExitIsVisibleAndAnErroredSandboxRecoversOrIsDelet
   ASSERT_TRUE(
       wait_until([&] { return g.get("/v1/sandboxes/job").json_body()["status"] == "error"; }, 10s));
   EXPECT_EQ(g.del("/v1/sandboxes/job").status, 200);
+}
+
+// Found in review: a log was read whole into memory, on the thread every sandbox shares, and a
+// line without an end was kept whole however long: the workload decides how large its output
+// grows. Logs are read a bounded chunk at a time, and an endless line is cut.
+TEST_P(GatewayTest, LargeLogsAreReadInBoundedChunks) {
+  if (mode() != Mode::kRoot) GTEST_SKIP() << "one mode is enough";
+  Gateway g(mode());
+  g.start();
+  // 5,000,016 bytes of 10-byte lines (454,547 of them), then one 3,000,000-byte line.
+  g.create({{"name", "loud"},
+            {"policy", policy_with_network()},
+            {"command",
+             {"/bin/sh", "-c",
+              "yes 0123456789 | head -n 454547; head -c 3000000 /dev/zero | tr '\\0' x; echo"}}});
+  ASSERT_TRUE(wait_until(
+      [&] { return g.get("/v1/sandboxes/loud").json_body()["status"] == "stopped"; }, 20s));
+  HttpReply logs = g.get("/v1/sandboxes/loud/logs?source=output");
+  ASSERT_EQ(logs.status, 200);
+  std::size_t short_lines = 0, x_bytes = 0, longest = 0;
+  std::istringstream in(logs.body);
+  for (std::string raw; std::getline(in, raw);) {
+    json j = json::parse(raw, nullptr, false);
+    if (!j.is_object() || !j["line"].is_string()) continue;
+    const std::string line = j["line"];
+    longest = std::max(longest, line.size());
+    if (line == "0123456789") ++short_lines;
+    if (!line.empty() && line.front() == 'x') x_bytes += line.size();
+  }
+  EXPECT_EQ(short_lines, 454547u);
+  EXPECT_EQ(x_bytes, 3000000u) << "the long line, in pieces";
+  EXPECT_LE(longest, 2u << 20) << "a line was kept whole";
+  EXPECT_EQ(g.get("/v1/status").status, 200);
 }
 
 TEST_P(GatewayTest, IdleTtlAndMaximumLifetimeStopSandboxes) {
