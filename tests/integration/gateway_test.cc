@@ -52,19 +52,26 @@ std::string dechunk(const std::string& raw) {
   return out;
 }
 
-// One request on a fresh connection (Connection: close), the whole answer read.
-HttpReply http(const std::string& socket_path, const std::string& method, const std::string& target,
-               const std::string& body = "", const std::string& extra_headers = "",
-               const std::string& raw_request = "") {
-  HttpReply reply;
+// A connection to the gateway's socket; -1 when there is none.
+int connect_unix(const std::string& socket_path) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   struct sockaddr_un addr = {};
   addr.sun_family = AF_UNIX;
   std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket_path.c_str());
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     ::close(fd);
-    return reply;
+    return -1;
   }
+  return fd;
+}
+
+// One request on a fresh connection (Connection: close), the whole answer read.
+HttpReply http(const std::string& socket_path, const std::string& method, const std::string& target,
+               const std::string& body = "", const std::string& extra_headers = "",
+               const std::string& raw_request = "") {
+  HttpReply reply;
+  const int fd = connect_unix(socket_path);
+  if (fd < 0) return reply;
   std::string request = raw_request;
   if (request.empty()) {
     request =
@@ -101,18 +108,6 @@ HttpReply http(const std::string& socket_path, const std::string& method, const 
 }
 
 // ---- a client that reads when it likes ----
-
-int connect_unix(const std::string& socket_path) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_un addr = {};
-  addr.sun_family = AF_UNIX;
-  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", socket_path.c_str());
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 bool send_all(int fd, std::string_view data) {
   while (!data.empty()) {
