@@ -266,6 +266,13 @@ Action add_run(CLI::App& app, std::vector<std::string> command_after_dashes) {
                   "Open egress connections allowed per sandbox (then 503)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  std::size_t& buffered = args->limits.max_buffered;
+  run->add_option_function<std::size_t>(
+         "--max-buffered-mib", [&buffered](std::size_t mib) { buffered = mib << 20; },
+         "MiB of request bodies the proxy may hold whole per sandbox, for inference.local and "
+         "credential rewriting (then 503)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{65536}))
+      ->default_str(std::to_string(buffered >> 20));
   auto* command =
       run->add_option("command", args->command, "The command and its arguments (after --)");
   if (!have_command) command->required();

@@ -49,6 +49,9 @@ struct Sandbox {
   tcp::acceptor acceptor;
   std::uint16_t listener_port = 0;
   std::size_t connections = 0;
+  // Bytes its connections hold whole (bodies read for rewriting, websocket text frames), against
+  // Limits::max_buffered: however many connections a sandbox opens, the proxy holds no more.
+  std::size_t buffered = 0;
 
   Sandbox(std::string id, PeerFinder peers, tcp::acceptor acceptor)
       : id(std::move(id)), peers(std::move(peers)), acceptor(std::move(acceptor)) {}

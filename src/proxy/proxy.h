@@ -41,6 +41,7 @@ struct Limits {
   std::chrono::seconds connect_timeout{10};  // resolving and connecting upstream: 504
   std::chrono::seconds idle_timeout{300};    // no byte either way on a connection: closed
   std::size_t max_connections = 4096;        // per sandbox; beyond: 503
+  std::size_t max_buffered = 64 << 20;       // per sandbox, bodies held whole; beyond: 503
 };
 
 struct Options {

@@ -53,6 +53,36 @@ tcp::socket& socket_of(Stream& stream) {
   return beast::get_lowest_layer(stream);
 }
 
+// What one connection holds whole, counted against its sandbox's budget (Limits::max_buffered).
+// The proxy's thread is the only one that touches it.
+class Held {
+ public:
+  Held(Sandbox& sandbox, std::size_t budget) : sandbox_(sandbox), budget_(budget) {}
+  ~Held() { sandbox_.buffered -= bytes_; }
+  Held(const Held&) = delete;
+  Held& operator=(const Held&) = delete;
+
+  // Holds `bytes` from now on, more or fewer than before; false, and nothing changed, when the
+  // budget has no room for more.
+  bool resize(std::size_t bytes) {
+    const std::size_t others = sandbox_.buffered - bytes_;
+    if (bytes > bytes_ && others + bytes > budget_) return false;
+    sandbox_.buffered = others + bytes;
+    bytes_ = bytes;
+    return true;
+  }
+
+ private:
+  Sandbox& sandbox_;
+  std::size_t budget_;
+  std::size_t bytes_ = 0;
+};
+
+std::string buffered_refusal(std::size_t budget) {
+  return "this sandbox's requests already hold " + std::to_string(budget >> 20) +
+         " MiB of bodies in the proxy (--max-buffered-mib); retry once one has been answered";
+}
+
 // Why a request does not reach an upstream: the status and JSON body the client gets.
 struct Refusal {
   int status = 403;
@@ -168,6 +198,8 @@ class Session {
   asio::awaitable<void> inference_tunnel(const Target& target);
   template <class Client>
   asio::awaitable<bool> serve_inference(Client& client, RequestParser& parser, std::uint16_t port);
+  template <class Client>
+  asio::awaitable<bool> discard_body(Client& client, RequestParser& parser, std::size_t limit);
   template <class Client>
   asio::awaitable<bool> refuse_inference(Client& client, audit::ApiEvent& record, int status,
                                          std::string error, std::string reason);
@@ -628,6 +660,24 @@ asio::awaitable<void> Session::intercept(const Target& target, audit::NetworkEve
   }
 }
 
+// Reads a request's body and drops it, up to `limit` bytes: a refusal made before the body was
+// read then reaches a client that sends its whole body before it reads an answer (Python's
+// urllib, most SDKs). False when the client went away or sent more than `limit`.
+template <class Client>
+asio::awaitable<bool> Session::discard_body(Client& client, RequestParser& parser,
+                                            std::size_t limit) {
+  if (!chunk_) chunk_ = std::make_unique<char[]>(kBodyChunk);
+  auto& body = parser.get().body();
+  for (std::size_t dropped = 0; !parser.is_done(); dropped += kBodyChunk - body.size) {
+    if (dropped > limit) co_return false;
+    body.data = chunk_.get();
+    body.size = kBodyChunk;
+    auto [ec, n] = co_await http::async_read_some(client, buffer_, parser, kNoThrow);
+    if (ec && ec != http::error::need_buffer) co_return false;
+  }
+  co_return true;
+}
+
 // The Beast relay pattern: the message's head, then its body in chunks as they arrive, framed
 // the way it arrived (chunked stays chunked, Content-Length stays exact). Each read returns what
 // one read(2) brought, so a streamed body (server-sent events) is passed on as it comes, never
@@ -698,6 +748,7 @@ template <class From, class To>
 asio::awaitable<void> Session::pump(From& from, To& to, beast::flat_buffer& pending,
                                     creds::WebsocketRewriter* rewriter, std::string& refusal) {
   std::string rewritten;
+  Held held(sandbox_, engine_.limits.max_buffered);
   for (;;) {
     if (pending.size()) {
       auto data = pending.data();
@@ -708,6 +759,10 @@ asio::awaitable<void> Session::pump(From& from, To& to, beast::flat_buffer& pend
             std::string_view(static_cast<const char*>(data.data()), data.size()), rewritten);
         if (r.refused()) {
           refusal = r.reason;
+          break;
+        }
+        if (!held.resize(rewriter->held() + rewritten.size())) {
+          refusal = buffered_refusal(engine_.limits.max_buffered);
           break;
         }
         out = asio::buffer(rewritten);
@@ -918,10 +973,19 @@ asio::awaitable<bool> Session::serve_inference(Client& client, RequestParser& pa
         "no inference route serves " + record.protocol + " (see ward run --inference)");
 
   const auto declared = parser.content_length();  // see exchange(): checked before reading
+  const bool fits = !declared || *declared <= kMaxInferenceBody;
+  // The body is held twice at most: as read, and as rewritten for the route being tried. A
+  // chunked one is counted at the limit until its size is known.
+  Held held(sandbox_, engine_.limits.max_buffered);
+  if (fits && !held.resize(2 * static_cast<std::size_t>(declared.value_or(kMaxInferenceBody)))) {
+    if (!co_await discard_body(client, parser, kMaxInferenceBody)) co_return false;
+    co_return co_await refuse_inference(client, record, 503, "proxy_busy",
+                                        buffered_refusal(engine_.limits.max_buffered));
+  }
   http::request_parser<http::string_body> whole{std::move(parser)};
   whole.body_limit(kMaxInferenceBody);
   beast::error_code ec = http::error::body_limit;
-  if (!declared || *declared <= kMaxInferenceBody) {
+  if (fits) {
     auto [rec, n] = co_await http::async_read(client, buffer_, whole, kNoThrow);
     ec = rec;
   }
@@ -930,12 +994,13 @@ asio::awaitable<bool> Session::serve_inference(Client& client, RequestParser& pa
                                         "inference requests are limited to 10 MiB");
   if (ec) co_return false;
   http::request<http::string_body> request = whole.release();
+  held.resize(2 * request.body().size());
   const bool keep_alive = request.keep_alive();
   const bool has_body = request.method() == http::verb::post;
 
   std::vector<std::string> tried;
   for (const inference::Route* route : routes) {
-    http::request<http::string_body> out = request;
+    http::request<http::string_body> out{request.base()};  // the head: the body is rewritten
     record.model = route->model;
     if (has_body) {
       auto body = inference::rewrite_body(request.body(), *route);
@@ -945,6 +1010,8 @@ asio::awaitable<bool> Session::serve_inference(Client& client, RequestParser& pa
       out.body() = std::move(body->text);
       record.model = body->model;
       record.streaming = body->stream;
+    } else {
+      out.body() = request.body();
     }
     inference::prepare_request(out, *route, *protocol);
     out.version(11);
@@ -1030,11 +1097,21 @@ asio::awaitable<bool> Session::exchange(Client& client, Upstream& upstream, Requ
     // Beast checks a Content-Length against the limit only while it parses the head, which is
     // behind us: a declared length is checked here, a chunked body as it arrives.
     const auto declared = parser.content_length();
+    const bool fits = !declared || *declared <= kMaxRewrittenBody;
+    Held held(sandbox_, engine_.limits.max_buffered);  // as read, and as rewritten
+    if (fits && !held.resize(2 * static_cast<std::size_t>(declared.value_or(kMaxRewrittenBody)))) {
+      if (!co_await discard_body(client, parser, kMaxRewrittenBody)) co_return false;
+      Inspection busy;
+      busy.status = 503;
+      busy.reason = buffered_refusal(engine_.limits.max_buffered);
+      busy.body = error_body("proxy_busy", busy.reason);
+      co_return co_await refuse_request(client, record, busy);
+    }
     http::request_parser<http::string_body> whole{std::move(parser)};
     whole.body_limit(kMaxRewrittenBody);
     const auto head_fields = std::distance(whole.get().begin(), whole.get().end());
     beast::error_code ec = http::error::body_limit;
-    if (!declared || *declared <= kMaxRewrittenBody) {
+    if (fits) {
       auto [rec, n] = co_await http::async_read(client, buffer_, whole, kNoThrow);
       ec = rec;
     }

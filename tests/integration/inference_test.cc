@@ -661,6 +661,63 @@ TEST_P(InferenceTest, OversizedAndMalformedBodiesAreRefused) {
   EXPECT_EQ(bad, 3) << read_file(audit_);
 }
 
+// A sandbox cannot make the proxy hold more than --max-buffered-mib (64 MiB) of request bodies,
+// however many connections it opens: before the budget, 24 concurrent 7 MiB calls to a slow
+// backend were all read whole (and copied), and ward's memory grew past half a GiB. Now the calls
+// that fit are served, the others answered 503 proxy_busy at once without reading their bodies,
+// ward's peak memory stays near the budget, and a freed budget serves the next call.
+TEST_P(InferenceTest, ASandboxCannotMakeTheProxyHoldMoreThanItsBudget) {
+  ASSERT_NO_FATAL_FAILURE(start_backend("model", 9443, {"--latency-ms", "3000"}));
+  auto options = serve(route("chat", 9443, "route-model", "openai_chat_completions"));
+  dir_->write("work/flood.py", R"(import json, sys, threading, time, urllib.error, urllib.request
+URL = "http://inference.local/v1/chat/completions"
+def body(size):
+    return json.dumps({"model": "m", "messages": [{"role": "user", "content": "x" * size}]}).encode()
+def call(data):
+    req = urllib.request.Request(URL, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return [r.status, ""]
+    except urllib.error.HTTPError as e:
+        return [e.code, json.loads(e.read() or b"{}").get("error", "")]
+    except Exception as e:
+        return [0, repr(e)]
+answers, big = [None] * 24, body(7 << 20)
+def one(i):
+    answers[i] = call(big)
+threads = [threading.Thread(target=one, args=(i,)) for i in range(len(answers))]
+for t in threads: t.start()
+for t in threads: t.join()
+open("flood.json", "w").write(json.dumps({"flood": answers, "after": call(body(1000))}))
+open("step1", "w").close()
+while not __import__("os").path.exists("go"): time.sleep(0.02)
+)");
+  auto ward = start_ward({"/usr/bin/python3", "flood.py"}, sandbox_policy(), options);
+  ASSERT_TRUE(wait_until([&] { return exists(w("step1")); }, seconds(60))) << ward->err();
+  // ward's peak resident memory while it still runs (the proxy is a thread of it).
+  long peak_kib = -1;
+  std::istringstream status(read_file("/proc/" + std::to_string(ward->pid()) + "/status"));
+  for (std::string line; std::getline(status, line);)
+    if (line.starts_with("VmHWM:")) peak_kib = std::stol(line.substr(6));
+  signal_workload("go");
+  EXPECT_EQ(ward->wait(seconds(30)), 0) << ward->err();
+
+  const json report = parse_json(read_file(w("flood.json")));
+  ASSERT_TRUE(report.is_object()) << read_file(w("flood.json")) << ward->err();
+  int served = 0, busy = 0;
+  for (const json& a : report["flood"]) {
+    if (a[0] == 200) ++served;
+    if (a[0] == 503 && a[1] == "proxy_busy") ++busy;
+  }
+  // Each call holds twice its body (as read, and as rewritten): four fit in 64 MiB.
+  EXPECT_EQ(served, 4) << report.dump();
+  EXPECT_EQ(busy, 20) << report.dump();
+  EXPECT_EQ(report["after"][0], 200) << "the budget was not given back: " << report.dump();
+  EXPECT_GT(peak_kib, 0);
+  EXPECT_LT(peak_kib, 160 * 1024) << "ward's peak resident memory: " << peak_kib << " KiB";
+  EXPECT_EQ(backend_requests("model").size(), 5u) << read_file(backend_log("model"));
+}
+
 // The backends' keys (one from ward's environment through api_key_env, one written in the routes
 // file) reach the backends and nothing else: not the sandbox's environment, any process's
 // environment or command line, its /tmp or /etc/ward, the routes file (out of its sight), ward's
