@@ -1,6 +1,7 @@
 // `ward gateway`: sandboxes as long-lived objects behind an HTTP/JSON API (docs/gateway-api.md).
 #include "gateway/gateway.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <grp.h>
@@ -27,6 +28,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
@@ -35,6 +37,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/url/parse.hpp>
 
+#include <atomic>
 #include <ctime>
 #include <deque>
 #include <fstream>
@@ -129,11 +132,16 @@ Reply too_slow() {
   return Reply::error(408, "request_timeout", "the request did not arrive in time");
 }
 
+// Set when the gateway stops: a removal on the janitor's thread gives up at its next entry (what
+// is left in the trash is removed at the next start).
+std::atomic<bool> g_removals_stop{false};
+
 // rm -rf without following symlinks out of the tree.
 void remove_tree(const std::string& path) {
   ::nftw(
       path.c_str(),
       [](const char* p, const struct stat*, int type, struct FTW*) {
+        if (g_removals_stop.load(std::memory_order_relaxed)) return 1;
         if (type == FTW_DP)
           ::rmdir(p);
         else
@@ -197,6 +205,10 @@ class Gateway {
  public:
   Gateway(const GatewayOptions& options, Store store, SecretStore secrets)
       : options_(options), store_(std::move(store)), secrets_(std::move(secrets)) {}
+  ~Gateway() {
+    g_removals_stop = true;
+    janitor_.join();
+  }
 
   int run();
 
@@ -205,6 +217,12 @@ class Gateway {
   std::string dir_of(const std::string& id) const {
     return options_.state_dir + "/sandboxes/" + id;
   }
+  // Takes a deleted sandbox's tree out of the way at once — renamed into the state directory's
+  // trash, so that its name can be used again — and removes it on the janitor's thread: a
+  // workspace of a hundred thousand files must not hold up every other API call.
+  void discard(const std::string& path);
+  // What a gateway that stopped mid-removal left in the trash.
+  void empty_trash();
   json sandbox_json(const SandboxRecord& r) const;
   Result<std::shared_ptr<const policy::Policy>> active_policy(const SandboxRecord& r);
   asio::awaitable<Reply> start_sandbox(SandboxRecord& record);
@@ -283,7 +301,34 @@ class Gateway {
   std::map<std::string, std::uint64_t> requests_;
   std::uint64_t execs_ = 0;
   Histogram exec_seconds_;
+  asio::thread_pool janitor_{1};  // removes discarded trees
 };
+
+void Gateway::discard(const std::string& path) {
+  std::string slot = options_.state_dir + "/trash/XXXXXX";
+  if (!::mkdtemp(slot.data())) {
+    log::warn("mkdtemp {}: {}; removing {} in place", slot, std::strerror(errno), path);
+    remove_tree(path);
+    return;
+  }
+  if (::rename(path.c_str(), (slot + "/tree").c_str()) != 0 && errno != ENOENT) {
+    log::warn("moving {} to the trash: {}; removing it in place", path, std::strerror(errno));
+    remove_tree(path);
+  }
+  asio::post(janitor_, [slot] { remove_tree(slot); });
+}
+
+void Gateway::empty_trash() {
+  const std::string trash = options_.state_dir + "/trash";
+  DIR* d = ::opendir(trash.c_str());
+  if (!d) return;
+  while (struct dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name == "." || name == "..") continue;
+    asio::post(janitor_, [path = trash + "/" + name] { remove_tree(path); });
+  }
+  ::closedir(d);
+}
 
 // ---- sandbox objects ----
 
@@ -1089,8 +1134,8 @@ asio::awaitable<Reply> Gateway::route(Request& req, Socket& socket, bool& stream
     if (runtimes_.count(record.id)) co_await stop_sandbox(record);
     if (auto r = store_.delete_sandbox(record.id); !r)
       co_return Reply::error(500, "internal", r.error().describe());
-    remove_tree(dir_of(record.id));
-    if (record.managed_workspace) remove_tree(record.workdir);
+    discard(dir_of(record.id));
+    if (record.managed_workspace) discard(record.workdir);
     co_return Reply::json(200, {{"deleted", record.id}});
   }
   const std::string& action = seg[2];
@@ -2145,6 +2190,7 @@ int Gateway::run() {
   signals.async_wait(on_signal);
 
   reattach_all();
+  empty_trash();
   asio::co_spawn(io_, accept_loop(acceptor), asio::detached);
   asio::co_spawn(io_, idle_sweep(), asio::detached);
   log::info("gateway listening on {} (state in {})", socket_path, options_.state_dir);
@@ -2162,8 +2208,8 @@ int run_gateway(const GatewayOptions& given) {
   // soft limit (1024 by default) would run out long before the hard one.
   proxy::raise_file_limit();
   if (options.socket_path.empty()) options.socket_path = options.state_dir + "/gateway.sock";
-  for (const std::string& sub :
-       {std::string(), std::string("/sandboxes"), std::string("/workspaces")}) {
+  for (const std::string& sub : {std::string(), std::string("/sandboxes"),
+                                 std::string("/workspaces"), std::string("/trash")}) {
     const std::string dir = options.state_dir + sub;
     if (::mkdir(dir.c_str(), sub == "/workspaces" ? 0755 : 0700) != 0 && errno != EEXIST) {
       log::error("mkdir {}: {}", dir, std::strerror(errno));

@@ -804,6 +804,59 @@ TEST_P(GatewayTest, AnUploadThatFailsLeavesTheFileAsItWas) {
   g.del("/v1/sandboxes/full");
 }
 
+// A deleted sandbox's trees are renamed into the state directory's trash and removed behind the
+// API (the removal used to run inside the DELETE call, every other API call waiting behind a
+// workspace of many files): its name serves a new sandbox at once, with an empty workspace; the
+// trash empties; and what a gateway stopped mid-removal left there goes at its next start.
+TEST_P(GatewayTest, DeletedSandboxesAreRemovedBehindTheApi) {
+  Gateway g(mode());
+  g.start();
+  const std::string trash = g.state() + "/trash";
+  auto trash_entries = [&] {
+    std::vector<std::string> names;
+    if (DIR* d = ::opendir(trash.c_str())) {
+      while (struct dirent* e = ::readdir(d))
+        if (std::string(e->d_name) != "." && std::string(e->d_name) != "..")
+          names.push_back(e->d_name);
+      ::closedir(d);
+    }
+    return names;
+  };
+  json created = g.create({{"name", "big"}, {"policy", policy_yaml(g.dir().path())}});
+  ASSERT_EQ(created["status"], "running") << created.dump();
+  const std::string workspace = created["workdir"];
+  ExecResult made = g.sh("big", "mkdir d && cd d && seq 20000 | xargs touch && ls | wc -l");
+  ASSERT_EQ(made.out, "20000\n") << made.err;
+
+  EXPECT_EQ(g.del("/v1/sandboxes/big").status, 200);
+  EXPECT_FALSE(exists(workspace)) << "the workspace is still at its path after DELETE";
+  json again = g.create({{"name", "big"}, {"policy", policy_yaml(g.dir().path())}});
+  ASSERT_EQ(again["status"], "running") << again.dump();
+  EXPECT_EQ(again["workdir"], workspace);
+  EXPECT_EQ(g.sh("big", "test -e d && echo old files || echo fresh").out, "fresh\n");
+  EXPECT_TRUE(wait_until([&] { return trash_entries().empty(); }, 30s))
+      << trash_entries().size() << " entries left in " << trash;
+
+  // Left by a gateway that stopped mid-removal (made as the gateway's user).
+  g.stop();
+  struct stat owner;
+  ASSERT_EQ(::stat(g.state().c_str(), &owner), 0);
+  const std::string left = trash + "/Ab12Cd";
+  for (const std::string& path : {left, left + "/tree", left + "/tree/sub"}) {
+    ASSERT_EQ(::mkdir(path.c_str(), 0700), 0) << path;
+    ASSERT_EQ(::chown(path.c_str(), owner.st_uid, owner.st_gid), 0);
+  }
+  for (int i = 0; i < 100; ++i) {
+    const std::string file = left + "/tree/sub/f" + std::to_string(i);
+    std::ofstream(file) << "x";
+    ASSERT_EQ(::chown(file.c_str(), owner.st_uid, owner.st_gid), 0);
+  }
+  g.start();
+  EXPECT_TRUE(wait_until([&] { return trash_entries().empty(); }, 30s))
+      << "a leftover in the trash survived a restart";
+  EXPECT_EQ(g.del("/v1/sandboxes/big").status, 200);
+}
+
 TEST_P(GatewayTest, SandboxesOutliveAGatewayKilledWithSigkill) {
   Gateway g(mode());
   g.start();
