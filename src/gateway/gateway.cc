@@ -864,6 +864,7 @@ void Gateway::hand_off(Socket& socket, Request& req, beast::flat_buffer& buffer,
   h.tcp = tcp;
   h.loopback = loopback;
   h.peer_uid = uid;
+  if (tcp) h.header_timeout = options_.header_timeout;
   if (tcp)
     h.refused = [this, loopback](const Request& r) {
       auto no = refuse_tcp(r, loopback);

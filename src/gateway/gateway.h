@@ -26,6 +26,9 @@ struct HandOff {
   bool tcp = false;       // from a --listen address (the bearer token was checked)
   bool loopback = false;  // ... and that address is a loopback one
   uid_t peer_uid = static_cast<uid_t>(-1);  // on the Unix socket
+  // On TCP: each later request's header must arrive within this of when waiting for it began
+  // (GatewayOptions::header_timeout); zero on the Unix socket, which has no deadlines.
+  std::chrono::milliseconds header_timeout{0};
   // The --listen checks for each later request on the connection: 0 when it may pass, else
   // the status to refuse it with (401 no valid token, 403 a foreign Host or Origin).
   std::function<int(const boost::beast::http::request<boost::beast::http::string_body>&)> refused;

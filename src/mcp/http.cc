@@ -6,6 +6,7 @@
 
 #include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
@@ -35,10 +36,21 @@ struct HttpEndpoint::Live {
 
 namespace {
 
+// A request's body must keep coming, and a client must keep reading what it is sent: this long
+// without progress ends the connection.
+constexpr auto kStall = std::chrono::seconds(30);
+
 bool write_all(int fd, std::string_view data) {
   while (!data.empty()) {
     const ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      pollfd p{fd, POLLOUT, 0};
+      const int ready = ::poll(&p, 1, static_cast<int>(kStall.count() * 1000));
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready <= 0) return false;  // a client that stopped reading
+      continue;
+    }
     if (n <= 0) return false;
     data.remove_prefix(static_cast<std::size_t>(n));
   }
@@ -401,12 +413,54 @@ void HttpEndpoint::connection(gateway::HandOff h) {
       return false;
     }
   };
+  // On TCP a later request's header has h.header_timeout from when waiting for it begins (an
+  // idle connection ends: the client opens a new one) and its body must keep coming (kStall),
+  // as on the API's own connections; a client that vanished holds no thread for long.
+  boost::asio::steady_timer timer(io);
+  auto read_request = [&](http::request_parser<http::string_body>& parser) {
+    boost::system::error_code result;
+    if (h.header_timeout.count() == 0) {
+      http::read(socket, buffer, parser, result);
+      return result;
+    }
+    bool timed_out = false;
+    auto run = [&](auto limit, auto&& start) {
+      bool done = false;
+      timer.expires_after(limit);
+      timer.async_wait([&](boost::system::error_code e) {
+        if (e || done) return;
+        timed_out = true;
+        boost::system::error_code ignored;
+        socket.cancel(ignored);
+      });
+      start([&](boost::system::error_code e, std::size_t) {
+        done = true;
+        result = e;
+        timer.cancel();
+      });
+      io.restart();
+      io.run();
+    };
+    run(h.header_timeout,
+        [&](auto on_done) { http::async_read_header(socket, buffer, parser, on_done); });
+    while (!result && !timed_out && !parser.is_done())
+      run(kStall, [&](auto on_done) { http::async_read_some(socket, buffer, parser, on_done); });
+    return timed_out ? boost::system::error_code(boost::asio::error::timed_out) : result;
+  };
   bool more = handle(h.request);
   while (more) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(16 * 1024);
     parser.body_limit(kMaxHttpBody);
-    http::read(socket, buffer, parser, ec);
+    ec = read_request(parser);
+    if (ec == boost::asio::error::timed_out) {
+      // Silence between requests just ends the connection; half a request is told why.
+      if (parser.got_some() || buffer.size() > 0) {
+        Reply r = refuse(408, -32000, "the request did not arrive in time");
+        write_all(fd, r.head(false, false) + r.body);
+      }
+      break;
+    }
     if (ec) {
       if (ec == http::error::body_limit) {
         Reply r = refuse(413, -32000, "the message is larger than 32 MiB");

@@ -1495,6 +1495,48 @@ TEST(GatewayListen, ClientsWithoutTheTokenAreRefusedOnTheHeaderAndHoldNothing) {
       8s));
 }
 
+// Found in review: once a --listen connection had been handed to the MCP endpoint, nothing bounded
+// its later requests: a client that went silent (or vanished without a FIN) held a thread for
+// ever, and 512 of them stopped MCP for everyone. A later request's header now has the header
+// timeout like the API's (3 s here): an idle connection is closed, half a request gets a 408.
+TEST(GatewayListen, McpConnectionsThatGoSilentAreClosed) {
+  const std::string token = "ms-" + std::string(29, 'm') + unique_marker();
+  McpGateway g({"--header-timeout", "3"}, token);
+  ASSERT_TRUE(g.ready()) << g.log();
+  const int port = g.port();
+  const std::string headers = kMcpHeaders + "Authorization: Bearer " + token + "\r\n";
+  auto first_answer = [&](Conn& c) {
+    c.send(request_bytes("POST", "/mcp", port, headers, initialize_message().dump(), true));
+    c.read([](const std::string& raw) { return parse_replies(raw).size() == 1; }, 10s);
+    auto replies = parse_replies(c.raw());
+    return replies.size() == 1 ? replies[0].status : 0;
+  };
+  auto idle = Conn::tcp(port);
+  auto half = Conn::tcp(port);
+  ASSERT_EQ(first_answer(*idle), 200) << idle->raw();
+  ASSERT_EQ(first_answer(*half), 200) << half->raw();
+  half->send("POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthori");
+  const auto began = Clock::now();
+  EXPECT_TRUE(idle->read_to_end(8s)) << "a silent MCP connection was kept";
+  EXPECT_TRUE(half->read_to_end(8s)) << "half an MCP request held its connection";
+  EXPECT_LT(Clock::now() - began, 8s);
+  EXPECT_EQ(parse_replies(idle->raw()).size(), 1u) << idle->raw();
+  auto replies = parse_replies(half->raw());
+  ASSERT_EQ(replies.size(), 2u) << half->raw();
+  EXPECT_EQ(replies[1].status, 408) << replies[1].body;
+  // A client that keeps talking is served on its connection for as long as it likes.
+  auto busy = Conn::tcp(port);
+  ASSERT_EQ(first_answer(*busy), 200) << busy->raw();
+  for (int i = 0; i < 3; ++i) {
+    std::this_thread::sleep_for(1500ms);
+    busy->send(
+        request_bytes("POST", "/mcp", port, headers, initialize_message(i + 2).dump(), true));
+    busy->read([&](const std::string& raw) { return parse_replies(raw).size() == 2u + i; }, 10s);
+    ASSERT_EQ(parse_replies(busy->raw()).size(), 2u + i) << busy->raw();
+    EXPECT_FALSE(busy->eof());
+  }
+}
+
 // The CPU time the process `pid` has used (all its threads), in seconds.
 double cpu_seconds(pid_t pid) {
   const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
