@@ -63,7 +63,7 @@ WebsocketRewriter::WebsocketRewriter(const Vault& vault, BoundHere bound_here,
 
 Rewrite WebsocketRewriter::refuse(Rewrite r) {
   refused_ = r;
-  pending_.clear();
+  std::string().swap(pending_);
   tail_.clear();
   return r;
 }
@@ -111,7 +111,7 @@ Rewrite WebsocketRewriter::finish_text_frame(std::string& out) {
   } else if (r.status == Status::kUnchanged) {
     out += pending_;
   }
-  pending_.clear();
+  std::string().swap(pending_);  // a large frame's memory goes back, not just its bytes
   return r;
 }
 

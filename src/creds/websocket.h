@@ -34,8 +34,8 @@ class WebsocketRewriter {
   // kMismatch or kUnresolved: close the connection; nothing from this call was appended.
   Rewrite feed(std::string_view in, std::string& out);
 
-  // Bytes held back: the incomplete frame header or text frame so far.
-  std::size_t held() const { return pending_.size(); }
+  // Memory held back: the incomplete frame header or text frame so far.
+  std::size_t held() const { return pending_.capacity(); }
 
  private:
   enum class Phase { kHeader, kPassthrough, kText };

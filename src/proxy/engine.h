@@ -50,7 +50,8 @@ struct Sandbox {
   std::uint16_t listener_port = 0;
   std::size_t connections = 0;
   // Bytes its connections hold whole (bodies read for rewriting, websocket text frames), against
-  // Limits::max_buffered: however many connections a sandbox opens, the proxy holds no more.
+  // Limits::max_buffered: however many connections a sandbox opens, no more than that of bodies
+  // (each connection's own buffers, tens of KiB, are bounded by Limits::max_connections).
   std::size_t buffered = 0;
 
   Sandbox(std::string id, PeerFinder peers, tcp::acceptor acceptor)

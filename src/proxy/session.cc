@@ -761,7 +761,7 @@ asio::awaitable<void> Session::pump(From& from, To& to, beast::flat_buffer& pend
           refusal = r.reason;
           break;
         }
-        if (!held.resize(rewriter->held() + rewritten.size())) {
+        if (!held.resize(rewriter->held() + rewritten.capacity())) {
           refusal = buffered_refusal(engine_.limits.max_buffered);
           break;
         }
@@ -770,6 +770,10 @@ asio::awaitable<void> Session::pump(From& from, To& to, beast::flat_buffer& pend
       auto [wec, wn] = co_await asio::async_write(to, out, kNoThrow);
       if (wec) break;
       pending.consume(pending.size());
+      if (rewritten.capacity() > kBodyChunk) {  // a large frame's memory goes back
+        std::string().swap(rewritten);
+        if (rewriter) held.resize(rewriter->held());
+      }
       deadline_ = Clock::now() + engine_.limits.idle_timeout;
     }
     auto [rec, rn] = co_await from.async_read_some(pending.prepare(kBodyChunk), kNoThrow);
@@ -974,10 +978,11 @@ asio::awaitable<bool> Session::serve_inference(Client& client, RequestParser& pa
 
   const auto declared = parser.content_length();  // see exchange(): checked before reading
   const bool fits = !declared || *declared <= kMaxInferenceBody;
-  // The body is held twice at most: as read, and as rewritten for the route being tried. A
-  // chunked one is counted at the limit until its size is known.
+  // The body is held as read and as rewritten for the route being tried: counted at twice its
+  // length (a chunked one at twice the limit) until the rewritten size is known.
   Held held(sandbox_, engine_.limits.max_buffered);
-  if (fits && !held.resize(2 * static_cast<std::size_t>(declared.value_or(kMaxInferenceBody)))) {
+  if (fits && !parser.is_done() &&
+      !held.resize(2 * static_cast<std::size_t>(declared.value_or(kMaxInferenceBody)))) {
     if (!co_await discard_body(client, parser, kMaxInferenceBody)) co_return false;
     co_return co_await refuse_inference(client, record, 503, "proxy_busy",
                                         buffered_refusal(engine_.limits.max_buffered));
@@ -994,7 +999,7 @@ asio::awaitable<bool> Session::serve_inference(Client& client, RequestParser& pa
                                         "inference requests are limited to 10 MiB");
   if (ec) co_return false;
   http::request<http::string_body> request = whole.release();
-  held.resize(2 * request.body().size());
+  held.resize(2 * request.body().capacity());
   const bool keep_alive = request.keep_alive();
   const bool has_body = request.method() == http::verb::post;
 
@@ -1013,6 +1018,10 @@ asio::awaitable<bool> Session::serve_inference(Client& client, RequestParser& pa
     } else {
       out.body() = request.body();
     }
+    // The rewritten text may be longer than what was read (numbers written out in full).
+    if (!held.resize(request.body().capacity() + out.body().capacity()))
+      co_return co_await refuse_inference(client, record, 503, "proxy_busy",
+                                          buffered_refusal(engine_.limits.max_buffered));
     inference::prepare_request(out, *route, *protocol);
     out.version(11);
     out.keep_alive(true);
@@ -1087,26 +1096,36 @@ asio::awaitable<bool> Session::exchange(Client& client, Upstream& upstream, Requ
   }
 
   set_phase(Phase::kRelay, engine_.limits.idle_timeout);
+  // A body read whole to be rewritten is counted (as read, and as rewritten) before the client
+  // is asked for it: one that does not fit is refused before it is sent when the client waits
+  // for 100 Continue, else read and dropped first.
+  const bool read_whole = inspection && inspection->rewrite_body && !parser.is_done();
+  const auto declared = parser.content_length();
+  const bool fits = !declared || *declared <= kMaxRewrittenBody;
+  Held held(sandbox_, engine_.limits.max_buffered);
+  auto busy = [this] {
+    Inspection busy;
+    busy.status = 503;
+    busy.reason = buffered_refusal(engine_.limits.max_buffered);
+    busy.body = error_body("proxy_busy", busy.reason);
+    return busy;
+  };
+  if (read_whole && fits &&
+      !held.resize(2 * static_cast<std::size_t>(declared.value_or(kMaxRewrittenBody)))) {
+    if (!expect_continue && !co_await discard_body(client, parser, kMaxRewrittenBody))
+      co_return false;
+    Inspection refused = busy();
+    co_return co_await refuse_request(client, record, refused);
+  }
   if (expect_continue) {
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     auto [ec, n] = co_await asio::async_write(client, asio::buffer(kContinue), kNoThrow);
     if (ec) co_return false;
   }
-  if (inspection && inspection->rewrite_body && !parser.is_done()) {
+  if (read_whole) {
     // Read whole, rewritten, sent with its new length; too large a body is refused.
     // Beast checks a Content-Length against the limit only while it parses the head, which is
     // behind us: a declared length is checked here, a chunked body as it arrives.
-    const auto declared = parser.content_length();
-    const bool fits = !declared || *declared <= kMaxRewrittenBody;
-    Held held(sandbox_, engine_.limits.max_buffered);  // as read, and as rewritten
-    if (fits && !held.resize(2 * static_cast<std::size_t>(declared.value_or(kMaxRewrittenBody)))) {
-      if (!co_await discard_body(client, parser, kMaxRewrittenBody)) co_return false;
-      Inspection busy;
-      busy.status = 503;
-      busy.reason = buffered_refusal(engine_.limits.max_buffered);
-      busy.body = error_body("proxy_busy", busy.reason);
-      co_return co_await refuse_request(client, record, busy);
-    }
     http::request_parser<http::string_body> whole{std::move(parser)};
     whole.body_limit(kMaxRewrittenBody);
     const auto head_fields = std::distance(whole.get().begin(), whole.get().end());
@@ -1131,6 +1150,11 @@ asio::awaitable<bool> Session::exchange(Client& client, Upstream& upstream, Requ
     rewrite_body(*inspection, *engine_.vault, record.network.host, record.network.port,
                  message[http::field::content_type], message.body());
     if (inspection->status) co_return co_await refuse_request(client, record, *inspection);
+    // Real values may be longer than their placeholders.
+    if (!held.resize(message.body().capacity())) {
+      Inspection refused = busy();
+      co_return co_await refuse_request(client, record, refused);
+    }
     record.credentials = inspection->credentials;
     message.chunked(false);
     message.prepare_payload();
