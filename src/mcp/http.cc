@@ -1,5 +1,6 @@
 #include "mcp/http.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -397,6 +398,9 @@ void HttpEndpoint::connection(gateway::HandOff h) {
     ::close(fd);
     return;
   }
+  // Non-blocking from the first answer on: write_all waits for a client that reads slowly, for
+  // kStall at most (a blocking send would wait for ever on one that stopped reading).
+  if (const int flags = ::fcntl(fd, F_GETFL); flags >= 0) ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
   boost::beast::flat_buffer buffer;
   {
     auto b = buffer.prepare(h.buffered.size());
@@ -436,6 +440,7 @@ void HttpEndpoint::connection(gateway::HandOff h) {
       start([&](boost::system::error_code e, std::size_t) {
         done = true;
         result = e;
+        if (!e) timed_out = false;  // complete, though the timer's handler ran first
         timer.cancel();
       });
       io.restart();
