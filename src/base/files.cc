@@ -1,11 +1,13 @@
 #include "base/files.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <vector>
 
 namespace ward::files {
 
@@ -88,6 +90,93 @@ Result<void> replace(const std::string& dir, const std::string& name, std::strin
   }
   ::fsync(dirfd.get());  // the rename itself durable; a failure here loses nothing yet written
   return {};
+}
+
+namespace {
+
+constexpr int kMaxDepth = 32;
+
+struct Removal {
+  int top;  // the tree's top directory
+  dev_t dev;
+  const std::atomic<bool>* stop;
+  unsigned moved = 0;  // directories moved up to `top`
+  bool stopped() const { return stop && stop->load(std::memory_order_relaxed); }
+};
+
+// Empties the directory `dir` (at `depth` below the top). False when something was left.
+bool empty_dir(Removal& r, int dir, int depth) {
+  std::vector<std::string> subdirs;
+  bool ok = true;
+  {
+    const int copy = ::fcntl(dir, F_DUPFD_CLOEXEC, 0);
+    DIR* d = copy >= 0 ? ::fdopendir(copy) : nullptr;
+    if (!d) {
+      if (copy >= 0) ::close(copy);
+      return false;
+    }
+    ::rewinddir(d);  // the copy shares its offset with `dir`, which an earlier pass read to the end
+    while (struct dirent* e = ::readdir(d)) {
+      const std::string name = e->d_name;
+      if (name == "." || name == "..") continue;
+      if (r.stopped()) {
+        ::closedir(d);
+        return false;
+      }
+      if (::unlinkat(dir, name.c_str(), 0) == 0 || errno == ENOENT) continue;
+      // A directory its owner made read-only (a sandbox may): made writable, tried again.
+      if (errno == EACCES && ::fchmod(dir, 0700) == 0 &&
+          (::unlinkat(dir, name.c_str(), 0) == 0 || errno == ENOENT))
+        continue;
+      if (errno == EISDIR)
+        subdirs.push_back(name);
+      else
+        ok = false;
+    }
+    ::closedir(d);
+  }
+  for (const std::string& name : subdirs) {
+    if (r.stopped()) return false;
+    if (depth >= kMaxDepth) {
+      // Moved up to the top, to be emptied from there on the next pass.
+      const std::string up = ".ward-deep-" + std::to_string(r.moved++);
+      ok = ::renameat(dir, name.c_str(), r.top, up.c_str()) == 0 && ok;
+      continue;
+    }
+    constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    UniqueFd sub(::openat(dir, name.c_str(), kFlags));
+    if (!sub && errno == EACCES && ::fchmodat(dir, name.c_str(), 0700, AT_SYMLINK_NOFOLLOW) == 0)
+      sub.reset(::openat(dir, name.c_str(), kFlags));
+    struct stat st;
+    if (!sub || ::fstat(sub.get(), &st) != 0 || st.st_dev != r.dev) {
+      ok = false;  // gone meanwhile, no longer a directory, or another filesystem's
+      continue;
+    }
+    ok = empty_dir(r, sub.get(), depth + 1) && ok;
+    ok = ::unlinkat(dir, name.c_str(), AT_REMOVEDIR) == 0 && ok;
+  }
+  return ok;
+}
+
+}  // namespace
+
+bool remove_tree(const std::string& path, const std::atomic<bool>* stop) {
+  UniqueFd top(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!top) {
+    if (errno == ENOENT) return true;
+    return (errno == ENOTDIR || errno == ELOOP) && ::unlink(path.c_str()) == 0;
+  }
+  struct stat st;
+  if (::fstat(top.get(), &st) != 0) return false;
+  Removal r{top.get(), st.st_dev, stop};
+  bool ok = false;
+  // Passes until one moves nothing up: each empties what the one before moved.
+  for (unsigned moved = ~0u; moved != r.moved;) {
+    moved = r.moved;
+    ok = empty_dir(r, top.get(), 0);
+    if (r.stopped()) return false;
+  }
+  return ::rmdir(path.c_str()) == 0 && ok;
 }
 
 }  // namespace ward::files

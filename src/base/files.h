@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <string>
 #include <string_view>
 
@@ -27,5 +28,14 @@ Result<std::string> read_all(int fd, const std::string& path);
 // never more readable than that), synced, then renamed over `name`. The caller holds lock(dir).
 Result<void> replace(const std::string& dir, const std::string& name, std::string_view data,
                      mode_t mode);
+
+// rm -rf `path` through directory descriptors: each directory is opened relative to the one it
+// is in (O_NOFOLLOW), and every unlink names an entry of a directory held open, so a tree that
+// changes while it is removed — a directory swapped for a symlink — never leads the removal
+// outside it; another filesystem mounted inside is not entered. Directories deeper than a few
+// dozen levels are moved up to the top first, so that depth costs neither stack nor
+// descriptors. `stop` (when given) is read between entries: true ends the removal early. False
+// when something was left.
+bool remove_tree(const std::string& path, const std::atomic<bool>* stop = nullptr);
 
 }  // namespace ward::files

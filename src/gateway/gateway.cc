@@ -3,7 +3,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <grp.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
@@ -45,6 +44,7 @@
 #include <regex>
 #include <thread>
 
+#include "base/files.h"
 #include "base/log.h"
 #include "base/strings.h"
 #include "creds/profile.h"
@@ -136,19 +136,9 @@ Reply too_slow() {
 // is left in the trash is removed at the next start).
 std::atomic<bool> g_removals_stop{false};
 
-// rm -rf without following symlinks out of the tree.
+// rm -rf, never led outside the tree (files::remove_tree).
 void remove_tree(const std::string& path) {
-  ::nftw(
-      path.c_str(),
-      [](const char* p, const struct stat*, int type, struct FTW*) {
-        if (g_removals_stop.load(std::memory_order_relaxed)) return 1;
-        if (type == FTW_DP)
-          ::rmdir(p);
-        else
-          ::unlink(p);
-        return 0;
-      },
-      64, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+  files::remove_tree(path, &g_removals_stop);
 }
 
 // Commands in a running sandbox.
