@@ -21,7 +21,9 @@
 #            the sandbox's supervisor and its init (with the commands it reaped) spent on them
 #   create   CREATES rounds of: `ward sandbox create bench-c-I` (returns once it runs), `ward
 #            sandbox delete bench-c-I`, then the same two as raw API requests (POST /v1/sandboxes,
-#            DELETE /v1/sandboxes/NAME): wall time of each
+#            DELETE /v1/sandboxes/NAME): wall time of each; then 3 sandboxes whose workspaces
+#            hold BIG_FILES files (made from the host), each deleted while another connection
+#            asks GET /v1/status 2 ms later: the wall time of both
 #   density  `bench` deleted, then COUNT sandboxes created one after another through the API;
 #            after SETTLE s the memory they cost: the growth of MemTotal − MemAvailable, of a
 #            memory cgroup holding the gateway and everything it starts (root with cgroup v1
@@ -41,7 +43,8 @@
 #
 # Environment: WARD (see bench/lib.sh), PEERS (default "ward true unshare bwrap"), LIGHT (1),
 # RUNS (200), WARMUP (5), CREATES (50), COUNT (1000), SETTLE (2 s), TIMEOUT (600 s for the COUNT
-# creates). Writes bench/results/gateway.{md,json}; the gateway's log goes to gateway.log.
+# creates), BIG_FILES (20000). Writes bench/results/gateway.{md,json}; the gateway's log goes to
+# gateway.log.
 # Cleanup, on any exit (Ctrl-C included): every sandbox deleted through the API, the gateway
 # stopped by PID (SIGTERM, then SIGKILL), any process of its tree still there SIGKILLed by PID,
 # the temporary directories and the measuring cgroup removed.
@@ -91,7 +94,9 @@ cat >"$GW" <<'PY'
   idle GWPID SECONDS OUT            the gateway's CPU and context switches over SECONDS
   strays STATE [EXCLUDE_PID]        processes holding a file under STATE, their ward-init children
 """
-import ctypes, json, os, socket, subprocess, sys, time
+import ctypes, json, os, socket, subprocess, sys, threading, time
+
+BIG_FILES = int(os.environ.get("BIG_FILES", "20000"))
 
 
 def dechunk(data):
@@ -225,6 +230,37 @@ def cmd_cycle(sock, n, ward, out):
         res["api_delete"].append(api("DELETE", f"/v1/sandboxes/{name}"))
         if errors:
             break
+    # A sandbox whose workspace holds BIG_FILES files, deleted while another client asks for
+    # GET /v1/status: the removal must hold up neither.
+    res["big_delete"], res["status_during_delete"] = [], []
+    for i in range(3 if not errors else 0):
+        status, data = request(sock, "POST", "/v1/sandboxes", {"name": f"bench-big-{i}"})
+        if status != 201:
+            errors.append(f"POST /v1/sandboxes: {api_error(status, data)}")
+            break
+        work = json.loads(data)["workdir"]
+        for d in range(BIG_FILES // 1000):
+            os.mkdir(f"{work}/d{d}")
+            for f in range(1000):
+                os.close(os.open(f"{work}/d{d}/f{f}", os.O_CREAT | os.O_WRONLY, 0o644))
+        took = {}
+
+        def delete():
+            t0 = now_ms()
+            st, body = request(sock, "DELETE", f"/v1/sandboxes/bench-big-{i}", timeout=300)
+            took["delete"] = now_ms() - t0
+            if st != 200:
+                errors.append(f"DELETE bench-big-{i}: {api_error(st, body)}")
+
+        worker = threading.Thread(target=delete)
+        worker.start()
+        time.sleep(0.002)  # the DELETE is on its way
+        t0 = now_ms()
+        st, body = request(sock, "GET", "/v1/status")
+        res["status_during_delete"].append(now_ms() - t0)
+        worker.join()
+        res["big_delete"].append(took.get("delete", 0.0))
+    res["big_files"] = BIG_FILES
     res["errors"] = errors
     json.dump(res, open(out, "w"))
     if errors:
@@ -689,7 +725,7 @@ limits = open(os.path.join(T, "limits.txt")).read().strip().splitlines()
 
 res = {"machine": machine, "versions": versions, "settings": settings, "exec": rows,
        "exec_api": {**api, "cpu_ns": exec_api["cpu_ns"], "errors": exec_api["errors"]},
-       "cycle": {k: stats(v) for k, v in cycle.items() if k != "errors"},
+       "cycle": {k: stats(v) for k, v in cycle.items() if k not in ("errors", "big_files")},
        "cycle_errors": cycle["errors"], "count": count, "created": created,
        "fill": {"stats": stats(fill["times_ms"]), "wall_s": fill["t1"] - fill["t0"],
                 "error": fill_error or None,
@@ -744,8 +780,11 @@ cyc_names = {"cli_create": "`ward sandbox create NAME` (returns once it runs)",
              "cli_delete": "`ward sandbox delete NAME`",
              "api_create": "POST /v1/sandboxes `{\"name\": NAME}` (201 once it runs), from one process",
              "api_delete": "DELETE /v1/sandboxes/NAME, from one process"}
+big = cycle.get("big_files", 0)
+cyc_names["big_delete"] = f"DELETE /v1/sandboxes/NAME, {big:,} files in its managed workspace (3 rounds)"
+cyc_names["status_during_delete"] = "GET /v1/status sent 2 ms after that DELETE, from another connection"
 for k, label in cyc_names.items():
-    s = stats(cycle[k])
+    s = stats(cycle.get(k, []))
     if s:
         print(f"| {label} | {s['p50']:.2f} | {s['p90']:.2f} | {s['mean']:.2f} | {s['min']:.2f} | {s['max']:.2f} |")
 print()
