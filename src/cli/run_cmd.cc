@@ -215,7 +215,6 @@ void add_seconds(CLI::App* app, const std::string& name, std::chrono::seconds& v
 Action add_run(CLI::App& app, std::vector<std::string> command_after_dashes) {
   auto args = std::make_shared<RunArgs>();
   auto after_dashes = std::make_shared<std::vector<std::string>>(std::move(command_after_dashes));
-  const bool have_command = !after_dashes->empty();
   CLI::App* run = app.add_subcommand("run", "Run a command in a new sandbox");
   run->add_option("-p,--policy", args->policy_file,
                   "Policy file (YAML or JSON); without it, the built-in default")
@@ -273,18 +272,30 @@ Action add_run(CLI::App& app, std::vector<std::string> command_after_dashes) {
          "credential rewriting (then 503)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{65536}))
       ->default_str(std::to_string(buffered >> 20));
-  auto* command =
-      run->add_option("command", args->command, "The command and its arguments (after --)");
-  if (!have_command) command->required();
+  // The command starts at the first argument that is not one of ward's options, and is taken
+  // whole, in order (its own options included): no positional is declared, or CLI11 would take
+  // the command's words as positionals and its options as leftovers, out of order.
   run->prefix_command();
   run->footer(
-      "Exit status: the command's own, 128+N when a signal N ended it, 124 on timeout, 125 when "
-      "ward could not start the sandbox, 126/127 when the command cannot be executed / found.");
+      "ward run [OPTIONS] [--] COMMAND [ARGS...]: the command follows ward's options (after -- "
+      "when it could be taken for one). Exit status: the command's own, 128+N when a signal N "
+      "ended it, 124 on timeout, 125 when ward could not start the sandbox, 126/127 when the "
+      "command cannot be executed / found, 2 for a usage error.");
   return [args, run, after_dashes]() {
+    std::vector<std::string> command = run->remaining();
+    if (!command.empty() && command[0].size() > 1 && command[0][0] == '-') {
+      std::fprintf(stderr, "ward: run: unknown option %s (the command goes after --)\n",
+                   command[0].c_str());
+      return 2;
+    }
     // `ward run cmd a -- b`: the "--" came after the command started, so it is the command's.
-    for (const auto& extra : run->remaining()) args->command.push_back(extra);
-    if (!args->command.empty() && !after_dashes->empty()) args->command.push_back("--");
-    args->command.insert(args->command.end(), after_dashes->begin(), after_dashes->end());
+    if (!command.empty() && !after_dashes->empty()) command.push_back("--");
+    command.insert(command.end(), after_dashes->begin(), after_dashes->end());
+    if (command.empty()) {
+      std::fprintf(stderr, "ward: run: no command given (ward run [OPTIONS] -- COMMAND...)\n");
+      return 2;
+    }
+    args->command = std::move(command);
     return run_sandbox(*args);
   };
 }

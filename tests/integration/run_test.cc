@@ -36,6 +36,38 @@ TEST_P(RunTest, ExitCodePassesThrough) {
   EXPECT_EQ(run(dir, {"/bin/true"}).exit_code, 0);
 }
 
+// Without "--" the command starts at the first word that is not one of ward's options and is
+// passed whole, in order: `ward run echo -n hi` ran `echo hi -n` (CLI11 took the words as a
+// positional and the command's options as leftovers, appended after them), and a mistyped option
+// of ward's became the command (`--max-conections 10 echo x` ran "10"). An unknown option before
+// the command, or no command, is a usage error: 2, with the reason.
+TEST_P(RunTest, TheCommandIsTakenWholeAndInOrder) {
+  TempDir dir(GetParam());
+  RunOptions options;
+  options.mode = GetParam();
+  options.cwd = dir.path();
+  Result r = ward({"run", "echo", "-n", "a", "--", "b"}, options);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "a -- b");
+  r = ward({"run", "--grace", "1", "/bin/sh", "-c", "echo \"$0|$1|$2\"", "x", "-y", "--z"},
+           options);
+  EXPECT_EQ(r.out, "x|-y|--z\n") << r.err;
+  for (const std::vector<std::string>& wrong :
+       {std::vector<std::string>{"run", "--max-conections", "10", "echo", "x"},
+        std::vector<std::string>{"run", "--bogus", "--", "echo", "x"}}) {
+    r = ward(wrong, options);
+    EXPECT_EQ(r.exit_code, 2) << wrong[1];
+    EXPECT_NE(r.err.find("unknown option " + wrong[1]), std::string::npos) << r.err;
+    EXPECT_EQ(r.out, "");
+  }
+  for (const std::vector<std::string>& none :
+       {std::vector<std::string>{"run"}, std::vector<std::string>{"run", "-v", "--"}}) {
+    r = ward(none, options);
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find("no command"), std::string::npos) << r.err;
+  }
+}
+
 TEST_P(RunTest, DeathBySignalGives128PlusN) {
   TempDir dir(GetParam());
   EXPECT_EQ(run(dir, {"/bin/sh", "-c", "kill -SEGV $$"}).exit_code, 128 + 11);
