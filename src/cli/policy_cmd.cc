@@ -21,7 +21,7 @@ int lint(const std::string& file, const std::string& format) {
   policy::LoadResult loaded = policy::load_file(file);
   int errors = 0, warnings = 0;
   for (const auto& d : loaded.diagnostics)
-    (d.severity == policy::Diagnostic::Severity::kError ? errors : warnings)++;
+    (d.severity == policy::Diagnostic::Severity::kError ? errors : warnings) += d.count;
   if (format == "json") {
     nlohmann::json out = {{"file", file},
                           {"valid", loaded.ok()},

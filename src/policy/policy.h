@@ -113,6 +113,7 @@ struct Diagnostic {
   int column = 0;        // 1-based; 0 when unknown
   std::string key_path;  // e.g. "filesystem_policy.read_write[1]"
   std::string message;
+  int count = 1;  // the problems it stands for (past the cap, one line says how many more)
 
   // "file:line:column: error: key_path: message"
   std::string format() const;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <tuple>
 #include <unordered_map>
 
 #include "base/fd.h"
@@ -22,7 +23,7 @@ Where where_of(const YAML::Mark& mark) {
 void Sink::add(Diagnostic::Severity severity, Where at, std::string path, std::string message) {
   if (severity == Diagnostic::Severity::kError) ++errors_;
   if (diagnostics_.size() >= kMaxDiagnostics) {
-    ++dropped_;
+    ++(severity == Diagnostic::Severity::kError ? dropped_errors_ : dropped_warnings_);
     return;
   }
   diagnostics_.push_back(
@@ -38,11 +39,14 @@ std::vector<Diagnostic> Sink::take() {
                      if (a.line != b.line) return a.line < b.line;
                      return a.column < b.column;
                    });
-  if (dropped_ > 0) {
-    diagnostics_.push_back(
-        Diagnostic{errors_ > 0 ? Diagnostic::Severity::kError : Diagnostic::Severity::kWarning,
-                   file_, 0, 0, "", fmt::format("{} more problems not shown", dropped_)});
-    dropped_ = 0;
+  for (auto [severity, dropped, what] :
+       {std::tuple{Diagnostic::Severity::kError, &dropped_errors_, "errors"},
+        std::tuple{Diagnostic::Severity::kWarning, &dropped_warnings_, "warnings"}}) {
+    if (*dropped == 0) continue;
+    Diagnostic more{severity, file_, 0, 0, "", fmt::format("{} more {} not shown", *dropped, what)};
+    more.count = static_cast<int>(*dropped);
+    diagnostics_.push_back(std::move(more));
+    *dropped = 0;
   }
   return std::move(diagnostics_);
 }

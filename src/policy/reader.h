@@ -67,7 +67,8 @@ class Sink {
   std::string file_;
   std::vector<Diagnostic> diagnostics_;
   std::size_t errors_ = 0;
-  std::size_t dropped_ = 0;
+  std::size_t dropped_errors_ = 0;
+  std::size_t dropped_warnings_ = 0;
 };
 
 std::string child_path(std::string_view parent, std::string_view key);
