@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <array>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "base/strings.h"
@@ -10,7 +13,7 @@
 namespace ward::inference {
 namespace {
 
-constexpr int kMaxNesting = 256;
+constexpr std::size_t kMaxNesting = 256;
 constexpr std::string_view kAnthropicVersion = "2023-06-01";
 constexpr std::string_view kModelsPath = "/v1/models";
 
@@ -95,30 +98,6 @@ bool allowed_header(std::string_view name, Protocol p) {
   return is_anthropic(p) ? listed(kAnthropic) : listed(kOpenAi);
 }
 
-// Counts nesting outside strings; true when it never goes deeper than kMaxNesting.
-bool shallow_enough(std::string_view body) {
-  int depth = 0;
-  bool in_string = false, escape = false;
-  for (char c : body) {
-    if (in_string) {
-      if (escape) {
-        escape = false;
-      } else if (c == '\\') {
-        escape = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > kMaxNesting) return false;
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
-  return true;
-}
-
 }  // namespace
 
 tl::expected<Protocol, Refusal> classify(std::string_view method, std::string_view path,
@@ -188,23 +167,122 @@ void prepare_request(http::request_header<>& req, const Route& route, Protocol p
   req.target(backend_target(route, req.target()));
 }
 
+namespace {
+
+constexpr std::size_t kMaxRecordedModel = 256;
+
+bool json_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+// The end of the JSON value that starts at `at` in `text`, which is valid JSON (json::accept).
+std::size_t value_end(std::string_view text, std::size_t at) {
+  if (text[at] == '"') {
+    for (std::size_t i = at + 1; i < text.size(); ++i) {
+      if (text[i] == '\\')
+        ++i;
+      else if (text[i] == '"')
+        return i + 1;
+    }
+    return text.size();
+  }
+  if (text[at] == '{' || text[at] == '[') {
+    int depth = 0;
+    bool in_string = false;
+    for (std::size_t i = at; i < text.size(); ++i) {
+      const char c = text[i];
+      if (in_string) {
+        if (c == '\\')
+          ++i;
+        else if (c == '"')
+          in_string = false;
+      } else if (c == '"') {
+        in_string = true;
+      } else if (c == '{' || c == '[') {
+        ++depth;
+      } else if ((c == '}' || c == ']') && --depth == 0) {
+        return i + 1;
+      }
+    }
+    return text.size();
+  }
+  std::size_t i = at;  // a number, true, false or null
+  while (i < text.size() && !json_space(text[i]) && text[i] != ',' && text[i] != '}' &&
+         text[i] != ']')
+    ++i;
+  return i;
+}
+
+}  // namespace
+
+// The body is checked (json::accept, no document built) and its top-level members found by a
+// scan of the text; the model's value is replaced in place, everything else kept byte for byte.
+// A document is never built: nlohmann's ordered_json finds a member by walking its object, so an
+// object of a million members would take the proxy's thread for minutes to parse.
 Result<RequestBody> rewrite_body(std::string_view body, const Route& route) {
-  if (!shallow_enough(body)) return fail("the request body nests JSON deeper than 256 levels");
-  // ordered_json keeps the caller's member order when the body is written back.
-  nlohmann::ordered_json doc = nlohmann::ordered_json::parse(body, nullptr, false);
-  if (doc.is_discarded()) return fail("the request body is not valid JSON");
-  if (!doc.is_object()) return fail("the request body must be a JSON object");
+  if (json_nests_deeper(body, kMaxNesting))
+    return fail("the request body nests JSON deeper than 256 levels");
+  if (!nlohmann::json::accept(body)) return fail("the request body is not valid JSON");
+  std::size_t at = 0;
+  while (at < body.size() && json_space(body[at])) ++at;
+  if (at == body.size() || body[at] != '{') return fail("the request body must be a JSON object");
+  std::optional<std::pair<std::size_t, std::size_t>> model, stream;
+  std::size_t members = 0, close = 0;
+  for (++at;;) {
+    while (json_space(body[at])) ++at;
+    if (body[at] == '}') {
+      close = at;
+      break;
+    }
+    const std::size_t key_end = value_end(body, at);
+    std::string_view raw_key = body.substr(at, key_end - at);
+    std::string key(raw_key.substr(1, raw_key.size() - 2));
+    if (raw_key.find('\\') != std::string_view::npos)  // "mod\u0065l" is "model" too
+      key = nlohmann::json::parse(raw_key).get<std::string>();
+    at = key_end;
+    while (json_space(body[at]) || body[at] == ':') ++at;
+    const std::size_t end = value_end(body, at);
+    for (auto [name, slot] : {std::pair{"model", &model}, std::pair{"stream", &stream}}) {
+      if (key != name) continue;
+      if (*slot)  // backends disagree on which of two counts: refused
+        return fail(std::string("the request body has two \"") + name + "\" members");
+      *slot = std::pair{at, end};
+    }
+    ++members;
+    at = end;
+    while (json_space(body[at])) ++at;
+    if (body[at] == ',') ++at;
+  }
+  auto text_of = [&](const std::pair<std::size_t, std::size_t>& span) {
+    return body.substr(span.first, span.second - span.first);
+  };
   RequestBody out;
+  if (stream) out.stream = text_of(*stream) == "true";
   if (route.model.empty()) {
     out.text = std::string(body);
+    if (model && body[model->first] == '"')
+      out.model = nlohmann::json::parse(text_of(*model)).get<std::string>();
   } else {
-    doc["model"] = route.model;
-    out.text = doc.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    const std::string value = nlohmann::json(route.model).dump();
+    if (model) {
+      out.text.reserve(body.size() + value.size());
+      out.text.append(body.substr(0, model->first))
+          .append(value)
+          .append(body.substr(model->second));
+    } else {
+      out.text.append(body.substr(0, close))
+          .append(members ? ",\"model\":" : "\"model\":")
+          .append(value)
+          .append(body.substr(close));
+    }
+    out.model = route.model;
   }
-  if (auto it = doc.find("model"); it != doc.end() && it->is_string())
-    out.model = it->get<std::string>();
-  if (auto it = doc.find("stream"); it != doc.end() && it->is_boolean())
-    out.stream = it->get<bool>();
+  // For the records only: a caller's model name is theirs to make as long as they like.
+  if (out.model.size() > kMaxRecordedModel) {
+    std::size_t cut = kMaxRecordedModel;
+    while (cut > 0 && (static_cast<unsigned char>(out.model[cut]) & 0xc0) == 0x80) --cut;
+    out.model.resize(cut);  // at a character's start: the record stays valid UTF-8
+  }
   return out;
 }
 

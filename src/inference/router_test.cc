@@ -285,6 +285,46 @@ TEST(RewriteModel, BodiesThatAreNotAJsonObjectAreRefused) {
   EXPECT_TRUE(rewrite_body("{\"a\":\"" + std::string(1000, '[') + "\"}", r));
 }
 
+// Found in review: the body was parsed into an ordered_json document, whose members are found by
+// walking the object: {"k0":0,"k1":0,...} of a million members took the proxy's thread for
+// minutes. The members are found by a scan now, and the model's value is replaced in place; a
+// key spelt with escapes is the same key, and two "model" (or "stream") members are refused
+// (backends disagree on which one counts). A caller's model name is cut to 256 bytes for the
+// records, at a character's start, and the body is untouched.
+TEST(RewriteModel, WideObjectsEscapedKeysAndDuplicates) {
+  Route r = route("h", 80, "/v1");
+  std::string wide = "{";
+  for (int i = 0; i < 300000; ++i) wide += (i ? ",\"k" : "\"k") + std::to_string(i) + "\":0";
+  wide += "}";
+  auto out = rewrite_body(wide, r);
+  ASSERT_TRUE(out) << out.error().message;
+  EXPECT_EQ(out->text, wide.substr(0, wide.size() - 1) + ",\"model\":\"backend-model\"}");
+
+  auto escaped = rewrite_body(R"({ "mod\u0065l" : "caller", "a": [1, {"model": "inner"}] })", r);
+  ASSERT_TRUE(escaped);
+  EXPECT_EQ(escaped->text, R"({ "mod\u0065l" : "backend-model", "a": [1, {"model": "inner"}] })");
+  auto empty = rewrite_model("{ }", r);
+  ASSERT_TRUE(empty);
+  EXPECT_EQ(*empty, R"({ "model":"backend-model"})");
+
+  for (std::string_view twice :
+       {R"({"model":"a","x":1,"model":"b"})", R"({"model":"a","mod\u0065l":"b"})",
+        R"({"stream":false,"stream":true})"}) {
+    auto d = rewrite_body(twice, r);
+    ASSERT_FALSE(d) << twice;
+    EXPECT_NE(d.error().message.find("two"), std::string::npos) << d.error().message;
+  }
+
+  Route keep = route("h", 80, "/v1");
+  keep.model = "";
+  const std::string long_name = std::string(255, 'm') + "\xc3\xa9" + std::string(100, 'n');
+  const std::string body = nlohmann::json{{"model", long_name}}.dump();
+  auto kept = rewrite_body(body, keep);
+  ASSERT_TRUE(kept);
+  EXPECT_EQ(kept->text, body);
+  EXPECT_EQ(kept->model, std::string(255, 'm'));
+}
+
 TEST(RewriteModel, StreamDetection) {
   EXPECT_TRUE(wants_stream(R"({"stream":true})"));
   EXPECT_FALSE(wants_stream(R"({"stream":false})"));
