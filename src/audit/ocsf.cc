@@ -2,6 +2,8 @@
 
 #include <fmt/core.h>
 
+#include "base/strings.h"
+
 namespace ward::audit {
 namespace {
 
@@ -172,7 +174,7 @@ std::string shorthand(const NetworkEvent& e) {
   if (e.closed)
     line += fmt::format(" [in:{} out:{} {}ms]", e.bytes_in, e.bytes_out, e.duration.count());
   if (!e.reason.empty()) line += " [reason:" + e.reason + "]";
-  return line;
+  return printable(line);  // names the sandbox chose: one line, no escapes
 }
 
 std::string shorthand(const HttpEvent& e) {
@@ -181,7 +183,7 @@ std::string shorthand(const HttpEvent& e) {
   if (!e.l7_rule.empty()) line += " [l7:" + e.l7_rule + "]";
   if (e.audited_violation) line += " [audit:violation]";
   if (!e.network.reason.empty()) line += " [reason:" + e.network.reason + "]";
-  return line;
+  return printable(line);  // names the sandbox chose: one line, no escapes
 }
 
 std::string shorthand(const ApiEvent& e) {
@@ -201,7 +203,7 @@ std::string shorthand(const ApiEvent& e) {
     line += ']';
   }
   if (!n.reason.empty()) line += " [reason:" + n.reason + "]";
-  return line;
+  return printable(line);  // names the sandbox chose: one line, no escapes
 }
 
 }  // namespace ward::audit

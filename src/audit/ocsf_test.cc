@@ -74,6 +74,24 @@ TEST(Ocsf, ShorthandMatchesOpenShells) {
             "[reason:no rule allows httpbin.org:443]");
 }
 
+// Found in review: a binary the sandbox named itself ($'/tmp/x\nNET:OPEN ... ALLOWED ...') made
+// the one-line form print a forged second line, and ESC sequences went to the operator's
+// terminal. Control characters (C0, DEL, C1) are shown as \xNN.
+TEST(Ocsf, ShorthandKeepsANameTheSandboxChoseOnOneLine) {
+  NetworkEvent e = denied();
+  e.binary =
+      "/tmp/x\nNET:OPEN [INFO] ALLOWED /usr/bin/git(1) -> github.com:443\x1b]0;t\x07\xc2\x9b";
+  const std::string line = shorthand(e);
+  for (char c : line) EXPECT_GE(static_cast<unsigned char>(c), 0x20) << line;
+  EXPECT_EQ(line.find("\xc2\x9b"), std::string::npos) << line;
+  EXPECT_NE(line.find("/tmp/x\\x0aNET:OPEN"), std::string::npos) << line;
+  EXPECT_NE(line.find("\\x1b]0;t\\x07\\x9b"), std::string::npos) << line;
+  ApiEvent api;
+  api.network = e;
+  api.model = "m\r\nx";
+  EXPECT_NE(shorthand(api).find("model:m\\x0d\\x0ax"), std::string::npos) << shorthand(api);
+}
+
 TEST(Ocsf, HttpRecordsRedactTheQuery) {
   HttpEvent h{denied(), "POST", "/repos/x/issues?access_token=ghp_secret&page=2", 403};
   nlohmann::json r = http_activity(h);

@@ -88,4 +88,25 @@ bool json_nests_deeper(std::string_view text, std::size_t limit) {
   return false;
 }
 
+std::string printable(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    const bool c1 = c == 0xc2 && i + 1 < text.size() &&
+                    static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
+                    static_cast<unsigned char>(text[i + 1]) <= 0x9f;
+    if (c < 0x20 || c == 0x7f || c1) {
+      const unsigned value = c1 ? static_cast<unsigned char>(text[++i]) : c;
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[value >> 4];
+      out += kHex[value & 0xf];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 }  // namespace ward

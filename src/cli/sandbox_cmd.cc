@@ -21,6 +21,7 @@
 
 #include "base/fd.h"
 #include "base/log.h"
+#include "base/strings.h"
 #include "cli/commands.h"
 #include "cli/gateway_client.h"
 #include "creds/profile.h"
@@ -667,7 +668,7 @@ std::string audit_line(const Json& r) {
   if (auto rule = field(member(r, "unmapped"), "rule"); !rule.empty())
     line += " [policy:" + rule + "]";
   if (auto message = field(r, "message"); !message.empty()) line += " [reason:" + message + "]";
-  return line;
+  return printable(line);  // names a sandbox chose: one line, no terminal escapes
 }
 
 int logs(const GatewayOptions& options, const std::string& name, int tail, bool follow,
