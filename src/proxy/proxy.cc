@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
+#include <exception>
 #include <future>
 #include <list>
 #include <thread>
@@ -82,7 +83,20 @@ asio::awaitable<void> Proxy::Impl::accept_loop(Sandbox& sandbox) {
       continue;
     }
     client.set_option(tcp::no_delay(true));
-    asio::co_spawn(io, serve_connection(engine, sandbox, std::move(client)), asio::detached);
+    // A connection's coroutine ends on its own; an exception escaping it (a bug: every failure
+    // has an answer) is said, not swallowed.
+    asio::co_spawn(io, serve_connection(engine, sandbox, std::move(client)),
+                   [id = sandbox.id](std::exception_ptr e) {
+                     if (!e) return;
+                     try {
+                       std::rethrow_exception(e);
+                     } catch (const std::exception& ex) {
+                       log::warn("egress proxy of {}: a connection ended on an error: {}", id,
+                                 ex.what());
+                     } catch (...) {
+                       log::warn("egress proxy of {}: a connection ended on an error", id);
+                     }
+                   });
     if (sweep_parked) {
       sweep_parked = false;
       sweep.cancel();

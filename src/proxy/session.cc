@@ -1156,6 +1156,13 @@ asio::awaitable<bool> Session::exchange(Client& client, Upstream& upstream, Requ
       co_return co_await refuse_request(client, record, refused);
     }
     record.credentials = inspection->credentials;
+    if (message.method() == http::verb::trace && !message.body().empty()) {
+      Inspection trace;  // Beast will not frame it (prepare_payload throws), nor should anyone
+      trace.status = 400;
+      trace.reason = "a TRACE request cannot carry a body";
+      trace.body = error_body("bad_request", trace.reason);
+      co_return co_await refuse_request(client, record, trace);
+    }
     message.chunked(false);
     message.prepare_payload();
     auto [wec, wn] = co_await http::async_write(upstream, message, kNoThrow);

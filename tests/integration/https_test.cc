@@ -1260,9 +1260,16 @@ TEST_P(HttpsTest, RequestBodiesCarryTheSecretOnlyWithTheOptIn) {
           {"text", post("printf 'token %s.' \"$WARD_TEST_TOKEN\"", "text/plain", api + "text")},
           {"unbound", post(json_body(0), json, "https://other.test:8443/quiet/unbound")},
           {"no_opt_in", post(json_body(0), json, "https://api.test:8446/quiet/no-opt-in")},
+          {"trace", post("printf x", "text/plain", api + "trace", "-X TRACE ")},
       },
       p, options);
   const std::string placeholder = report["placeholder"].out;
+  // Found in review: a TRACE with a body made Beast throw while the request was framed again; the
+  // connection ended with no answer and no record. Refused with a 400 now, nothing sent.
+  Reply trace = reply(report["trace"]);
+  EXPECT_EQ(trace.status, 400) << trace;
+  EXPECT_NE(at(trace.j, "/reason", "").find("TRACE"), std::string::npos) << trace;
+  EXPECT_EQ(up_->requests("trace"), 0);
   ASSERT_FALSE(placeholder.empty()) << "WARD_TEST_TOKEN is not set inside";
   for (const char* label : {"json", "json_200k", "form", "text", "no_opt_in"})
     EXPECT_EQ(reply(report[label]).status, 200) << label << ": " << reply(report[label]);
