@@ -194,7 +194,9 @@ class Unauthenticated {
 class Gateway {
  public:
   Gateway(const GatewayOptions& options, Store store, SecretStore secrets)
-      : options_(options), store_(std::move(store)), secrets_(std::move(secrets)) {}
+      : options_(options), store_(std::move(store)), secrets_(std::move(secrets)) {
+    g_removals_stop = false;  // one gateway a process at a time; a later one removes again
+  }
   ~Gateway() {
     g_removals_stop = true;
     janitor_.join();
