@@ -1,29 +1,46 @@
 #include "audit/sink.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
 
 namespace ward::audit {
 
-Result<Sink> Sink::open(const std::string& path, bool shorthand) {
+Result<Sink> Sink::open(const std::string& path, bool shorthand, std::size_t max_bytes) {
   Sink sink;
   sink.shorthand_ = shorthand;
+  sink.path_ = path;
+  sink.max_bytes_ = max_bytes;
   if (!path.empty()) {
     // 0600: records name hosts and binaries; only the user who ran ward reads them.
     sink.file_.reset(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
     if (!sink.file_) return fail_errno("cannot open the audit file " + path);
+    struct stat st;
+    if (::fstat(sink.file_.get(), &st) == 0) sink.size_ = static_cast<std::size_t>(st.st_size);
   }
   return sink;
+}
+
+void Sink::rotate() {
+  // The records so far become path.1 (the ones before them go); a new file takes the next. On
+  // any failure the current file is kept and written on.
+  if (::rename(path_.c_str(), (path_ + ".1").c_str()) != 0) return;
+  UniqueFd next(::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  if (!next) return;
+  file_ = std::move(next);
+  size_ = 0;
 }
 
 void Sink::append(const nlohmann::json& record) {
   // One write(2) per record with O_APPEND: lines from concurrent writers never interleave.
   std::string line = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   line += '\n';
+  if (max_bytes_ && size_ > 0 && size_ + line.size() > max_bytes_) rotate();
   ssize_t n = ::write(file_.get(), line.data(), line.size());
-  (void)n;  // a full disk must not stop the proxy; the record is lost, the decision is not
+  // A full disk must not stop the proxy: the record is lost, the decision is not.
+  if (n > 0) size_ += static_cast<std::size_t>(n);
 }
 
 void Sink::write(const NetworkEvent& e) {

@@ -70,9 +70,15 @@ Action add_gateway(CLI::App& app) {
       ->group("");
   auto mcp = std::make_shared<McpSetup>();
   add_mcp_options(cmd, *mcp);
+  auto audit_max_mib = std::make_shared<std::size_t>(options->audit_max_bytes >> 20);
+  cmd->add_option("--audit-max-mib", *audit_max_mib,
+                  "Past this many MiB a sandbox's audit.jsonl becomes audit.jsonl.1 (replacing "
+                  "the one before) and a new one starts; 0: no limit")
+      ->capture_default_str();
   cmd->add_flag("-v,--verbose", options->verbose, "Log each API request and egress decision");
-  return [options, state, token_file, header_timeout, mcp]() {
+  return [options, state, token_file, header_timeout, mcp, audit_max_mib]() {
     log::set_verbose(options->verbose);
+    options->audit_max_bytes = *audit_max_mib << 20;
     options->header_timeout = std::chrono::milliseconds(std::llround(*header_timeout * 1000));
     options->state_dir = state_dir(*state);
     if (::mkdir(options->state_dir.c_str(), 0700) != 0 && errno != EEXIST) {

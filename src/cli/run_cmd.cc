@@ -33,6 +33,7 @@ struct RunArgs {
   // The egress proxy.
   std::string hosts_file;
   std::string audit_file;
+  std::size_t audit_max_mib = 0;  // 0: the file grows without limit
   bool watch = false;
   proxy::Limits limits;
   // HTTPS interception and credentials.
@@ -79,6 +80,27 @@ int run_sandbox(const RunArgs& args) {
   proxy::Options proxy_options;
   proxy_options.limits = args.limits;
   proxy_options.audit_path = args.audit_file;
+  proxy_options.audit_max_bytes = args.audit_max_mib << 20;
+  if (args.audit_max_mib && !args.audit_file.empty()) {
+    // Rotating renames the file and starts a new one: inside a path the sandbox may write, the
+    // new file would not be the one kept read-only for it.
+    const std::string file = args.audit_file;
+    const auto slash = file.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : file.substr(0, slash ? slash : 1);
+    char real[PATH_MAX];
+    if (::realpath(dir.c_str(), real)) {
+      std::vector<std::string> writable = policy->filesystem.read_write;
+      writable.push_back(workdir);
+      for (const std::string& w : writable)
+        if (path_within(real, w)) {
+          log::error(
+              "--audit-max-mib: the audit file is in {}, which the sandbox may write; "
+              "keep a rotated audit file outside it",
+              w);
+          return sandbox::kExitSetupFailed;
+        }
+    }
+  }
   proxy_options.audit_stderr = args.verbose;
   if (!args.hosts_file.empty()) {
     auto hosts = proxy::HostsFile::load(args.hosts_file);
@@ -233,6 +255,11 @@ Action add_run(CLI::App& app, std::vector<std::string> command_after_dashes) {
       ->check(CLI::ExistingFile);
   run->add_option("--audit", args->audit_file,
                   "Append an OCSF JSON record of every egress decision to this file");
+  run->add_option("--audit-max-mib", args->audit_max_mib,
+                  "Past this many MiB the audit file becomes FILE.1 (replacing the one before) "
+                  "and a new one starts (default: no limit; the file must be outside the paths "
+                  "the sandbox may write)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
   run->add_flag("--watch", args->watch,
                 "Reload the policy's network sections when the policy file changes (SIGHUP to "
                 "ward does the same)");

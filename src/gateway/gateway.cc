@@ -511,6 +511,7 @@ void Gateway::on_message(Runtime& rt, const json& m, std::vector<UniqueFd>& fds)
       }
       proxy::Options po;
       po.audit_path = dir_of(record.id) + "/audit.jsonl";
+      po.audit_max_bytes = options_.audit_max_bytes;
       po.audit_stderr = options_.verbose;
       if (!options_.trust_layer.empty()) {
         po.ca_state_dir = options_.state_dir;

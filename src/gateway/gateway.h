@@ -55,6 +55,8 @@ struct GatewayOptions {
   // On --listen, a request's header must arrive within this long of the gateway starting to
   // wait for it (slowloris; the idle time of a kept-alive connection counts).
   std::chrono::milliseconds header_timeout{std::chrono::seconds(30)};
+  // Each sandbox's audit.jsonl: past this, audit.jsonl.1 and a new file (0: no limit).
+  std::size_t audit_max_bytes = 64 << 20;
   // With both: --listen serves HTTPS (TLS >= 1.2) with this PEM certificate chain and key.
   std::string tls_cert, tls_key;
   // Served at /mcp; unset: 404.

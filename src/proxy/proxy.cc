@@ -157,7 +157,7 @@ Proxy::Proxy(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Result<std::unique_ptr<Proxy>> Proxy::create(Options options,
                                              std::shared_ptr<const policy::Policy> policy) {
   auto impl = std::make_unique<Impl>();
-  auto sink = audit::Sink::open(options.audit_path, options.audit_stderr);
+  auto sink = audit::Sink::open(options.audit_path, options.audit_stderr, options.audit_max_bytes);
   if (!sink) return tl::unexpected(sink.error());
   impl->engine.limits = options.limits;
   impl->engine.hosts = std::move(options.hosts);

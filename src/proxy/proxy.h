@@ -46,9 +46,10 @@ struct Limits {
 
 struct Options {
   Limits limits;
-  HostsFile hosts;            // consulted before DNS
-  std::string audit_path;     // JSON lines; "" for none
-  bool audit_stderr = false;  // the one-line form of each record on stderr
+  HostsFile hosts;                         // consulted before DNS
+  std::string audit_path;                  // JSON lines; "" for none
+  bool audit_stderr = false;               // the one-line form of each record on stderr
+  std::size_t audit_max_bytes = 64 << 20;  // then audit_path.1 (audit::Sink); 0: no limit
   // HTTPS interception: the state directory holding ward's CA ("" : none, and a CONNECT to an
   // endpoint whose requests must be read is refused), the CA itself when already loaded (else it
   // is loaded at the first such CONNECT), and CA files trusted for upstreams besides the system's.

@@ -724,6 +724,56 @@ TEST_P(EgressTest, IdleTunnelIsClosed) {
 
 // ---- audit ----
 
+// A sandbox that provokes records without end (4,000 refused CONNECTs here) cannot fill the
+// host's disk: past --audit-max-mib the file becomes FILE.1 and a new one starts, so the audit
+// takes at most twice the limit, every line whole and the latest record kept. A rotated file
+// inside a path the sandbox may write (where the new file would not be kept read-only for it)
+// refuses the start.
+TEST_P(EgressTest, TheAuditFileIsRotatedPastItsLimit) {
+  // The harness's policies let the sandbox write the host's /tmp, where the test keeps the
+  // audit file: this one does not.
+  std::string text = policy_text(rule("api", {endpoint("api.test", "port: 9000")}));
+  const auto tmp = text.find("read_write: [/tmp]");
+  ASSERT_NE(tmp, std::string::npos) << text;
+  text.replace(tmp, 18, "read_write: []");
+  const std::string p = dir_->write("policy.yaml", text);
+  const std::string flood =
+      "/usr/bin/python3 -c '\n"
+      "import socket\n"
+      "for i in range(4001):\n"
+      "    host = \"last.test\" if i == 4000 else \"denied%d.test\" % i\n"
+      "    s = socket.create_connection((\"127.0.0.1\", 3128))\n"
+      "    s.sendall((\"CONNECT %s:443 HTTP/1.1\\r\\n\\r\\n\" % host).encode())\n"
+      "    s.recv(100)\n"
+      "    s.close()\n"
+      "print(\"done\")'";
+  Result r = run_ward({"/bin/sh", "-c", flood}, p, {"--audit-max-mib", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "done\n");
+  struct stat now, before;
+  ASSERT_EQ(::stat(audit_.c_str(), &now), 0);
+  ASSERT_EQ(::stat((audit_ + ".1").c_str(), &before), 0) << "no rotated file";
+  EXPECT_LE(now.st_size, 1 << 20);
+  EXPECT_LE(before.st_size, 1 << 20);
+  EXPECT_GT(before.st_size, (1 << 20) - 4096) << "the rotated file is not full";
+  for (const std::string& file : {audit_, audit_ + ".1"}) {
+    std::istringstream lines(read_file(file));
+    for (std::string line; std::getline(lines, line);)
+      ASSERT_FALSE(parse_json(line).is_discarded()) << file << ": " << line;
+  }
+  const auto records = audit();
+  ASSERT_FALSE(records.empty());
+  EXPECT_EQ(at(records.back(), "/dst_endpoint/hostname", ""), "last.test") << records.back().dump();
+
+  const std::string inside = w("audit.jsonl");
+  std::vector<std::string> args = ward_args(p, {"--audit-max-mib", "1"}, {"/bin/true"});
+  for (std::size_t i = 0; i + 1 < args.size(); ++i)
+    if (args[i] == "--audit") args[i + 1] = inside;
+  Result refused = ward(args, run_options());
+  EXPECT_EQ(refused.exit_code, 125) << refused.err;
+  EXPECT_NE(refused.err.find("--audit-max-mib"), std::string::npos) << refused.err;
+}
+
 // Every decision, allowed or denied, produces an OCSF record naming the sandbox, binary, pid,
 // host, port, rule and reason; -v prints the one-line shorthand. Query strings are redacted.
 TEST_P(EgressTest, AuditRecordsEveryDecision) {
