@@ -2,8 +2,10 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -100,7 +102,8 @@ struct Removal {
   int top;  // the tree's top directory
   dev_t dev;
   const std::atomic<bool>* stop;
-  unsigned moved = 0;  // directories moved up to `top`
+  unsigned moved = 0;     // directories moved up to `top`
+  unsigned attempts = 0;  // names tried for them (.ward-deep-N)
   bool stopped() const { return stop && stop->load(std::memory_order_relaxed); }
 };
 
@@ -138,9 +141,22 @@ bool empty_dir(Removal& r, int dir, int depth) {
   for (const std::string& name : subdirs) {
     if (r.stopped()) return false;
     if (depth >= kMaxDepth) {
-      // Moved up to the top, to be emptied from there on the next pass.
-      const std::string up = ".ward-deep-" + std::to_string(r.moved++);
-      ok = ::renameat(dir, name.c_str(), r.top, up.c_str()) == 0 && ok;
+      // Moved up to the top, to be emptied from there on the next pass. Only a move that
+      // happened counts: the passes end when one moves nothing.
+      const std::string up = ".ward-deep-" + std::to_string(r.attempts++);
+      auto move_up = [&] {
+        return ::syscall(SYS_renameat2, dir, name.c_str(), r.top, up.c_str(), RENAME_NOREPLACE) ==
+               0;
+      };
+      bool moved = move_up();
+      // Both parents must be writable, and the directory itself (its ".." changes).
+      if (!moved && errno == EACCES && ::fchmod(dir, 0700) == 0 && ::fchmod(r.top, 0700) == 0 &&
+          ::fchmodat(dir, name.c_str(), 0700, 0) == 0)
+        moved = move_up();
+      if (moved)
+        ++r.moved;
+      else
+        ok = false;
       continue;
     }
     constexpr int kFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
@@ -153,7 +169,10 @@ bool empty_dir(Removal& r, int dir, int depth) {
       continue;
     }
     ok = empty_dir(r, sub.get(), depth + 1) && ok;
-    ok = ::unlinkat(dir, name.c_str(), AT_REMOVEDIR) == 0 && ok;
+    bool removed = ::unlinkat(dir, name.c_str(), AT_REMOVEDIR) == 0;
+    if (!removed && errno == EACCES && ::fchmod(dir, 0700) == 0)
+      removed = ::unlinkat(dir, name.c_str(), AT_REMOVEDIR) == 0;
+    ok = removed && ok;
   }
   return ok;
 }
