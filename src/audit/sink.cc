@@ -5,6 +5,9 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
+
+#include "base/strings.h"
 
 namespace ward::audit {
 
@@ -24,20 +27,42 @@ Result<Sink> Sink::open(const std::string& path, bool shorthand, std::size_t max
 }
 
 void Sink::rotate() {
-  // The records so far become path.1 (the ones before them go); a new file takes the next. On
-  // any failure the current file is kept and written on.
-  if (::rename(path_.c_str(), (path_ + ".1").c_str()) != 0) return;
-  UniqueFd next(::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
-  if (!next) return;
+  // The records so far become path.1 (the ones before them go); a new file takes the next.
+  // Another writer of the same path may have rotated it already: then only the new file is
+  // opened.
+  struct stat mine, named;
+  const bool renamed_by_other = ::fstat(file_.get(), &mine) == 0 &&
+                                (::stat(path_.c_str(), &named) != 0 ||
+                                 named.st_ino != mine.st_ino || named.st_dev != mine.st_dev);
+  if (!reopen_pending_ && !renamed_by_other) {
+    if (::rename(path_.c_str(), (path_ + ".1").c_str()) != 0) {
+      if (!rotation_failed_)
+        std::fprintf(stderr, "ward: warning: cannot rotate the audit file %s: %s\n",
+                     printable(path_).c_str(), std::strerror(errno));
+      rotation_failed_ = true;
+      return;
+    }
+    reopen_pending_ = true;
+  }
+  UniqueFd next(
+      ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!next) return;  // tried again at the next record (a descriptor may be free by then)
+  struct stat st;
   file_ = std::move(next);
-  size_ = 0;
+  size_ = ::fstat(file_.get(), &st) == 0 ? static_cast<std::size_t>(st.st_size) : 0;
+  reopen_pending_ = false;
+  rotation_failed_ = false;
 }
 
 void Sink::append(const nlohmann::json& record) {
   // One write(2) per record with O_APPEND: lines from concurrent writers never interleave.
   std::string line = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   line += '\n';
-  if (max_bytes_ && size_ > 0 && size_ + line.size() > max_bytes_) rotate();
+  if (max_bytes_ && (reopen_pending_ || (size_ > 0 && size_ + line.size() > max_bytes_))) {
+    rotate();
+    // A file that cannot be rotated takes no more than twice the limit: the disk stays bounded.
+    if ((rotation_failed_ || reopen_pending_) && size_ + line.size() > 2 * max_bytes_) return;
+  }
   ssize_t n = ::write(file_.get(), line.data(), line.size());
   // A full disk must not stop the proxy: the record is lost, the decision is not.
   if (n > 0) size_ += static_cast<std::size_t>(n);

@@ -33,7 +33,9 @@ class Sink {
   bool shorthand_ = false;
   std::string path_;
   std::size_t max_bytes_ = 0;
-  std::size_t size_ = 0;  // of the file being written, as far as this sink knows
+  std::size_t size_ = 0;          // of the file being written, as far as this sink knows
+  bool reopen_pending_ = false;   // renamed, the new file not opened yet
+  bool rotation_failed_ = false;  // the rename failed (said once)
 };
 
 }  // namespace ward::audit

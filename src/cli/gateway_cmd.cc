@@ -74,6 +74,7 @@ Action add_gateway(CLI::App& app) {
   cmd->add_option("--audit-max-mib", *audit_max_mib,
                   "Past this many MiB a sandbox's audit.jsonl becomes audit.jsonl.1 (replacing "
                   "the one before) and a new one starts; 0: no limit")
+      ->check(CLI::Range(std::size_t{0}, std::size_t{1} << 20))
       ->capture_default_str();
   cmd->add_flag("-v,--verbose", options->verbose, "Log each API request and egress decision");
   return [options, state, token_file, header_timeout, mcp, audit_max_mib]() {

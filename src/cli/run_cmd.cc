@@ -91,6 +91,10 @@ int run_sandbox(const RunArgs& args) {
     if (::realpath(dir.c_str(), real)) {
       std::vector<std::string> writable = policy->filesystem.read_write;
       writable.push_back(workdir);
+      for (std::size_t i = 0, n = writable.size(); i < n; ++i) {  // as written, and resolved
+        char resolved[PATH_MAX];
+        if (::realpath(writable[i].c_str(), resolved)) writable.emplace_back(resolved);
+      }
       for (const std::string& w : writable)
         if (path_within(real, w)) {
           log::error(
@@ -269,12 +273,14 @@ Action add_run(CLI::App& app, std::vector<std::string> command_after_dashes) {
   run->add_option("--upstream-ca", args->upstream_ca,
                   "A PEM file of CA certificates trusted for upstream servers besides the "
                   "system's (repeatable; for private PKI and tests)")
-      ->check(CLI::ExistingFile);
+      ->check(CLI::ExistingFile)
+      ->allow_extra_args(false);
   run->add_option("--provider", args->providers,
                   "Give the sandbox a provider's credentials as placeholders; the proxy puts the "
                   "real values (from ward's environment) into requests to the provider's "
                   "endpoints only (repeatable; built in: anthropic, github, gitlab, npm, openai, "
-                  "pypi)");
+                  "pypi)")
+      ->allow_extra_args(false);  // one value each time: the command follows
   run->add_option("--inference", args->inference_routes,
                   "Serve https://inference.local inside the sandbox from these routes (OpenShell's "
                   "routes file: name, endpoint, model, protocols, api_key or api_key_env), tried "
@@ -283,7 +289,8 @@ Action add_run(CLI::App& app, std::vector<std::string> command_after_dashes) {
   run->add_option("--provider-profile", args->provider_profiles,
                   "Load a provider profile (OpenShell's provider-profile YAML) that --provider "
                   "can then name (repeatable)")
-      ->check(CLI::ExistingFile);
+      ->check(CLI::ExistingFile)
+      ->allow_extra_args(false);
   add_seconds(run, "--header-timeout", args->limits.header_timeout,
               "Seconds a client has to send a complete request head (then 408)");
   add_seconds(run, "--idle-timeout", args->limits.idle_timeout,

@@ -52,6 +52,11 @@ TEST_P(RunTest, TheCommandIsTakenWholeAndInOrder) {
   r = ward({"run", "--grace", "1", "/bin/sh", "-c", "echo \"$0|$1|$2\"", "x", "-y", "--z"},
            options);
   EXPECT_EQ(r.out, "x|-y|--z\n") << r.err;
+  // A repeatable option takes one value each time: the command follows (it took the command's
+  // words as more files or provider names).
+  r = ward({"run", "--upstream-ca", dir.write("extra-ca.pem", "unused\n"), "echo", "a", "b"},
+           options);
+  EXPECT_EQ(r.out, "a b\n") << r.err;
   for (const std::vector<std::string>& wrong :
        {std::vector<std::string>{"run", "--max-conections", "10", "echo", "x"},
         std::vector<std::string>{"run", "--bogus", "--", "echo", "x"}}) {
