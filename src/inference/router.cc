@@ -243,6 +243,10 @@ Result<RequestBody> rewrite_body(std::string_view body, const Route& route) {
     while (json_space(body[at]) || body[at] == ':') ++at;
     const std::size_t end = value_end(body, at);
     for (auto [name, slot] : {std::pair{"model", &model}, std::pair{"stream", &stream}}) {
+      // Go's encoding/json (Ollama and others) matches member names regardless of case.
+      if (key != name && iequals(key, name))
+        return fail(std::string("the request body has a member \"") + name +
+                    "\" spelt in another case (backends that ignore case would read it)");
       if (key != name) continue;
       if (*slot)  // backends disagree on which of two counts: refused
         return fail(std::string("the request body has two \"") + name + "\" members");

@@ -314,6 +314,13 @@ TEST(RewriteModel, WideObjectsEscapedKeysAndDuplicates) {
     ASSERT_FALSE(d) << twice;
     EXPECT_NE(d.error().message.find("two"), std::string::npos) << d.error().message;
   }
+  // A backend that matches names regardless of case (Go's encoding/json) would take "Model".
+  for (std::string_view cased :
+       {R"({"model":"a","Model":"big"})", R"({"MODEL":"big"})", R"({"Stream":true})"}) {
+    auto d = rewrite_body(cased, r);
+    ASSERT_FALSE(d) << cased;
+    EXPECT_NE(d.error().message.find("case"), std::string::npos) << d.error().message;
+  }
 
   Route keep = route("h", 80, "/v1");
   keep.model = "";
