@@ -86,6 +86,10 @@ TEST(Ocsf, ShorthandKeepsANameTheSandboxChoseOnOneLine) {
   EXPECT_EQ(line.find("\xc2\x9b"), std::string::npos) << line;
   EXPECT_NE(line.find("/tmp/x\\x0aNET:OPEN"), std::string::npos) << line;
   EXPECT_NE(line.find("\\x1b]0;t\\x07\\x9b"), std::string::npos) << line;
+  // A backslash is escaped (a literal "\x0a" cannot pass for an escaped newline), and so is a
+  // byte that starts no UTF-8 sequence (a lone 0x9b is CSI to a terminal outside UTF-8).
+  e.binary = "/tmp/\\x0a\x9b\xe2\x82\xac";
+  EXPECT_NE(shorthand(e).find("/tmp/\\\\x0a\\x9b\xe2\x82\xac("), std::string::npos) << shorthand(e);
   ApiEvent api;
   api.network = e;
   api.model = "m\r\nx";

@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "base/strings.h"
+
 namespace ward::log {
 namespace {
 bool g_verbose = false;
@@ -32,7 +34,7 @@ void write(Level level, std::string_view message) {
       line = "ward: error: ";
       break;
   }
-  line.append(message);
+  line.append(printable(message));  // messages quote names a sandbox may have chosen
   line.push_back('\n');
   // One write(2) per line so that lines from several processes do not interleave.
   ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());

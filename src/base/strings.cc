@@ -89,21 +89,48 @@ bool json_nests_deeper(std::string_view text, std::size_t limit) {
 }
 
 std::string printable(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    const bool c1 = c == 0xc2 && i + 1 < text.size() &&
-                    static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
-                    static_cast<unsigned char>(text[i + 1]) <= 0x9f;
-    if (c < 0x20 || c == 0x7f || c1) {
-      const unsigned value = c1 ? static_cast<unsigned char>(text[++i]) : c;
-      static constexpr char kHex[] = "0123456789abcdef";
-      out += "\\x";
-      out += kHex[value >> 4];
-      out += kHex[value & 0xf];
+  auto escape = [&](unsigned value) {
+    out += "\\x";
+    out += kHex[(value >> 4) & 0xf];
+    out += kHex[value & 0xf];
+  };
+  auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+  for (std::size_t i = 0; i < text.size();) {
+    const unsigned c = byte(i);
+    if (c < 0x80) {
+      if (c < 0x20 || c == 0x7f)
+        escape(c);
+      else if (c == '\\')
+        out += "\\\\";  // so that "\x0a" written by the sandbox cannot pass for an escape
+      else
+        out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    // A whole UTF-8 sequence passes, but for the C1 controls (U+0080..U+009F); a byte that
+    // starts no valid sequence is shown as \xNN (a terminal outside UTF-8 would act on 0x9b).
+    const std::size_t n = c >= 0xf0 && c <= 0xf4  ? 4
+                          : c >= 0xe0             ? 3
+                          : c >= 0xc2 && c < 0xe0 ? 2
+                                                  : 0;
+    bool valid = n != 0 && i + n <= text.size();
+    for (std::size_t k = 1; valid && k < n; ++k) valid = (byte(i + k) & 0xc0) == 0x80;
+    if (valid && n == 3)
+      valid = !(c == 0xe0 && byte(i + 1) < 0xa0) && !(c == 0xed && byte(i + 1) >= 0xa0);
+    if (valid && n == 4)
+      valid = !(c == 0xf0 && byte(i + 1) < 0x90) && !(c == 0xf4 && byte(i + 1) >= 0x90);
+    if (!valid) {
+      escape(c);
+      ++i;
+    } else if (n == 2 && c == 0xc2 && byte(i + 1) <= 0x9f) {
+      escape(byte(i + 1));
+      i += 2;
     } else {
-      out += static_cast<char>(c);
+      out.append(text.substr(i, n));
+      i += n;
     }
   }
   return out;

@@ -34,9 +34,10 @@ constexpr std::size_t kMaxJsonDepth = 64;
 // never counts less than a parser builds before it stops at the error.
 bool json_nests_deeper(std::string_view text, std::size_t limit = kMaxJsonDepth);
 
-// `text` for a terminal or a line-based log: control characters (C0, DEL, and C1 as UTF-8) become
-// \xNN, so that a name a sandbox chose (a binary's path, a host, a model) can neither start a
-// line of its own nor send escape sequences to the reader's terminal.
+// `text` for a terminal or a line-based log: control characters (C0, DEL, C1) and bytes that are
+// not UTF-8 become \xNN and a backslash \\, so that a name a sandbox chose (a binary's path, a
+// host, a model) can neither start a line of its own, nor pass for an escape, nor send escape
+// sequences to the reader's terminal.
 std::string printable(std::string_view text);
 
 }  // namespace ward
