@@ -181,10 +181,13 @@ std::vector<std::string> LogFile::read_from(std::uint64_t offset, std::uint64_t 
   struct stat st;
   if (::fstat(fd.get(), &st) != 0) return lines;
   const auto size = static_cast<std::uint64_t>(st.st_size);
-  if (size < offset) {  // truncated or replaced: start over
+  // Truncated, or another file now (the audit file rotated to .1): start over.
+  if (size < offset || (ino_ != 0 && (st.st_ino != ino_ || st.st_dev != dev_))) {
     offset = 0;
     partial_.clear();
   }
+  ino_ = st.st_ino;
+  dev_ = st.st_dev;
   // At most `limit` bytes a call: the workload decides how large its logs grow, and one large
   // read would hold the gateway's memory and its one thread; the caller comes back for the rest.
   std::string data;

@@ -2,6 +2,8 @@
 // streams, log files read from their tail, workspace paths that cannot escape, a histogram.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
@@ -95,6 +97,8 @@ class LogFile {
   std::vector<std::string> read_from(std::uint64_t offset, std::uint64_t limit);
   std::string path_, source_;
   std::uint64_t offset_ = 0;
+  ino_t ino_ = 0;  // of the file read last
+  dev_t dev_ = 0;
   bool pending_ = false;
   std::string partial_;
 };
