@@ -34,7 +34,8 @@ int lint(const std::string& file, const std::string& format) {
                                     {"line", d.line},
                                     {"column", d.column},
                                     {"key", d.key_path},
-                                    {"message", d.message}});
+                                    {"message", d.message},
+                                    {"count", d.count}});
     std::printf("%s\n", out.dump(2).c_str());
   } else {
     for (const auto& d : loaded.diagnostics) std::printf("%s\n", d.format().c_str());

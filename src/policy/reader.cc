@@ -40,10 +40,13 @@ std::vector<Diagnostic> Sink::take() {
                      return a.column < b.column;
                    });
   for (auto [severity, dropped, what] :
-       {std::tuple{Diagnostic::Severity::kError, &dropped_errors_, "errors"},
-        std::tuple{Diagnostic::Severity::kWarning, &dropped_warnings_, "warnings"}}) {
+       {std::tuple{Diagnostic::Severity::kError, &dropped_errors_, "error"},
+        std::tuple{Diagnostic::Severity::kWarning, &dropped_warnings_, "warning"}}) {
     if (*dropped == 0) continue;
-    Diagnostic more{severity, file_, 0, 0, "", fmt::format("{} more {} not shown", *dropped, what)};
+    Diagnostic more;
+    more.severity = severity;
+    more.file = file_;
+    more.message = fmt::format("{} more {}{} not shown", *dropped, what, *dropped == 1 ? "" : "s");
     more.count = static_cast<int>(*dropped);
     diagnostics_.push_back(std::move(more));
     *dropped = 0;
