@@ -972,7 +972,9 @@ TEST_P(GatewayTest, ConnectGivesAnInteractiveTerminalThatDiesWithItsClient) {
 
   // A client that dies takes its command with it. (Every process is matched by something of this
   // test's own — its socket path, its numbers — as the other mode's run may be going on beside.)
-  const std::string tag = std::to_string(100000 + ::getpid() % 100000 + (mode() == Mode::kRoot));
+  // (The pid and the mode: "pid % N + mode" gave two tests started one pid apart, as ctest -j2
+  // does, the same tag, and the first to finish killed the other's processes.)
+  const std::string tag = std::to_string(::getpid()) + (mode() == Mode::kRoot ? "1" : "2");
   const std::string feeder = "sleep 59." + tag, remote = "sleep 4" + tag;
   const std::string bg_out = g.dir().file("connect.out");
   auto [started, bg] = host_shell("((" + feeder + " | timeout 60 script -qec " +
