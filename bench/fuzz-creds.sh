@@ -31,8 +31,8 @@ BIN="$FUZZ_DIR/creds_fuzz"
 
 # The built-in profiles are YAML loaded by the policy reader, so the creds module needs the policy
 # module's sources too.
-sources=("$ROOT"/src/base/*.cc)
-for f in "$ROOT"/src/policy/*.cc "$ROOT"/src/creds/*.cc; do
+sources=()
+for f in "$ROOT"/src/base/*.cc "$ROOT"/src/policy/*.cc "$ROOT"/src/creds/*.cc; do
   [[ "$f" == *_test.cc ]] || sources+=("$f")
 done
 echo "==> building $BIN"

@@ -28,8 +28,8 @@ command -v "$CXX" >/dev/null || die "$CXX not found (install clang)"
 mkdir -p "$FUZZ_DIR/corpus" "$FUZZ_DIR/artifacts"
 BIN="$FUZZ_DIR/policy_fuzz"
 
-sources=("$ROOT"/src/base/*.cc)
-for f in "$ROOT"/src/policy/*.cc; do
+sources=()
+for f in "$ROOT"/src/base/*.cc "$ROOT"/src/policy/*.cc; do
   [[ "$f" == *_test.cc ]] || sources+=("$f")
 done
 echo "==> building $BIN"
