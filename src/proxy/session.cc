@@ -1088,6 +1088,11 @@ asio::awaitable<bool> Session::exchange(Client& client, Upstream& upstream, Requ
   add_via(req);
   const bool rewrite_frames = websocket && inspection->endpoint &&
                               inspection->endpoint->websocket_credential_rewrite && engine_.vault;
+  // The upstream connection lives no longer than the client's (nothing pools it): a client
+  // that closes after this exchange has the upstream close too. The server, closing first,
+  // then keeps the TIME_WAIT, not the host's ephemeral ports towards it — thousands a minute
+  // from an agent that opens a connection per request would otherwise slow every connect(2).
+  if (!client_keep_alive) req.keep_alive(false);
   if (websocket) {
     req.set(http::field::connection, "Upgrade");
     req.set(http::field::upgrade, "websocket");

@@ -602,6 +602,46 @@ TEST_P(EgressTest, ForwardingStripsHopByHopHeaders) {
       << "Proxy-Authorization reached the audit";
 }
 
+// A client that closes after its request has the upstream connection closed by the server, not
+// by ward: the request goes on with `Connection: close` (otherwise every such request would leave
+// a TIME_WAIT on the host's ephemeral ports towards that server). A keep-alive client's request
+// goes on without it.
+TEST_P(EgressTest, AClientsConnectionCloseReachesTheUpstream) {
+  ASSERT_NO_FATAL_FAILURE(start_upstream());
+  std::string p = policy(rule("api", {endpoint("api.test", "port: 8080")}));
+  auto request = [](const std::string& version, const std::string& extra) {
+    return "GET http://api.test:8080/echo " + version + "\\r\\nHost: api.test:8080\\r\\n" + extra +
+           "\\r\\n";
+  };
+  auto report = attempts(
+      {{"close", client("raw " + shell_quote(request("HTTP/1.1", "Connection: close\\r\\n")))},
+       {"http_1_0", client("raw " + shell_quote(request("HTTP/1.0", "")))},
+       {"keep_alive", client("raw " + shell_quote(request("HTTP/1.1", "")))}},
+      p);
+  auto connection_header = [&](const char* label) {
+    json j = parse_json(report[label].out);
+    EXPECT_EQ(j.is_discarded() ? json() : j["status"], 200) << label << ": " << report[label].out;
+    json echo = parse_json(at(j, "/body", ""));
+    std::string value = "(none)";
+    if (!echo.is_discarded() && echo.contains("headers"))
+      for (const auto& h : echo["headers"]) {
+        std::string name = h[0];
+        for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (name == "connection") value = h[1];
+      }
+    return std::make_pair(value, at(j, "/closed", false));
+  };
+  auto [close_value, close_closed] = connection_header("close");
+  EXPECT_EQ(close_value, "close") << report["close"].out;
+  EXPECT_TRUE(close_closed) << report["close"].out;
+  auto [old_value, old_closed] = connection_header("http_1_0");
+  EXPECT_EQ(old_value, "close") << report["http_1_0"].out;
+  EXPECT_TRUE(old_closed) << report["http_1_0"].out;
+  auto [kept_value, kept_closed] = connection_header("keep_alive");
+  EXPECT_NE(kept_value, "close") << report["keep_alive"].out;
+  EXPECT_FALSE(kept_closed) << report["keep_alive"].out;
+}
+
 // Forwarded (not tunnelled) requests carry request bodies and large responses whole.
 TEST_P(EgressTest, ForwardedBodiesArriveWhole) {
   ASSERT_NO_FATAL_FAILURE(start_upstream());
