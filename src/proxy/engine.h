@@ -22,6 +22,7 @@
 #include "policy/matcher.h"
 #include "proxy/hosts.h"
 #include "proxy/peer.h"
+#include "proxy/pool.h"
 #include "proxy/proxy.h"
 #include "tls/ca.h"
 #include "tls/context.h"
@@ -53,6 +54,7 @@ struct Sandbox {
   // Limits::max_buffered: however many connections a sandbox opens, no more than that of bodies
   // (each connection's own buffers, tens of KiB, are bounded by Limits::max_connections).
   std::size_t buffered = 0;
+  UpstreamPool pool;  // intercepted upstreams left idle, for its next CONNECTs
 
   Sandbox(std::string id, PeerFinder peers, tcp::acceptor acceptor)
       : id(std::move(id)), peers(std::move(peers)), acceptor(std::move(acceptor)) {}

@@ -55,6 +55,11 @@ struct Proxy::Impl {
 
   asio::awaitable<void> accept_loop(Sandbox& sandbox);
   asio::awaitable<void> sweep_loop();
+  bool no_pooled_upstreams() const {
+    for (const Sandbox& s : sandboxes)
+      if (!s.pool.empty()) return false;
+    return true;
+  }
   void start_thread();
 };
 
@@ -104,13 +109,13 @@ asio::awaitable<void> Proxy::Impl::accept_loop(Sandbox& sandbox) {
   }
 }
 
-// Twice a second while there are connections. With none there is nothing to expire, and the loop
-// sleeps until a connection arrives: an idle sandbox's proxy thread never wakes (a gateway holds
-// one per running sandbox).
+// Twice a second while there are connections or pooled upstreams. With none there is nothing to
+// expire, and the loop sleeps until a connection arrives: an idle sandbox's proxy thread never
+// wakes (a gateway holds one per running sandbox).
 asio::awaitable<void> Proxy::Impl::sweep_loop() {
   bool woken = false;  // by accept_loop: its connection's session may not exist yet
   while (!engine.stopping) {
-    sweep_parked = !woken && engine.sessions.empty();
+    sweep_parked = !woken && engine.sessions.empty() && no_pooled_upstreams();
     if (sweep_parked)
       sweep.expires_at(asio::steady_timer::time_point::max());
     else
@@ -118,7 +123,11 @@ asio::awaitable<void> Proxy::Impl::sweep_loop() {
     auto [ec] = co_await sweep.async_wait(kNoThrow);
     if (engine.stopping || (ec && ec != asio::error::operation_aborted)) co_return;
     woken = ec == asio::error::operation_aborted;
-    if (!woken) expire_sessions(engine, Clock::now());
+    if (!woken) {
+      const auto now = Clock::now();
+      expire_sessions(engine, now);
+      for (Sandbox& s : sandboxes) s.pool.expire(now);
+    }
   }
 }
 
@@ -220,7 +229,10 @@ void Proxy::stop() {
   asio::post(m.io, [&m] {
     m.engine.stopping = true;
     boost::system::error_code ignored;
-    for (Sandbox& s : m.sandboxes) s.acceptor.close(ignored);
+    for (Sandbox& s : m.sandboxes) {
+      s.acceptor.close(ignored);
+      s.pool.clear();
+    }
     m.sweep.cancel();
     abort_sessions(m.engine);
   });

@@ -45,7 +45,6 @@ constexpr std::string_view kInferenceHost = "inference.local";
 
 using RequestParser = http::request_parser<http::buffer_body>;
 using ResponseParser = http::response_parser<http::buffer_body>;
-using TlsStream = asio::ssl::stream<tcp::socket>;
 using Matches = std::vector<policy::Match>;
 
 template <class Stream>
@@ -189,7 +188,9 @@ class Session {
   asio::awaitable<bool> read_head(Stream& client, RequestParser& parser, bool first);
   asio::awaitable<void> tunnel(RequestParser& parser);
   asio::awaitable<void> intercept(const Target& target, audit::NetworkEvent& event,
-                                  const Matches& matches);
+                                  const Matches& matches, bool pooled);
+  bool take_pooled(const Target& target, audit::NetworkEvent& event);
+  void pool_upstream(const Target& target);
   asio::awaitable<std::string> accept_client_tls(const Target& target);
   // inference.local: served by ward itself, outside network policy (inference/router.h).
   bool is_inference(const Target& target) const {
@@ -255,6 +256,9 @@ class Session {
   std::string upstream_host_;                     // where upstream_ goes (keep-alive reuse)
   std::uint16_t upstream_port_ = 0;
   std::string upstream_address_;
+  // The upstream is between exchanges, nothing of one left on it: it may serve another client
+  // connection of this sandbox (pool.h).
+  bool upstream_clean_ = false;
   const inference::Route* backend_route_ = nullptr;  // where upstream_ (or tls_upstream_) goes
   tcp::resolver* resolver_ = nullptr;
   Phase phase_ = Phase::kHead;
@@ -471,7 +475,7 @@ asio::awaitable<void> Session::tunnel(RequestParser& parser) {
   event.rule = d.rule;
   std::optional<Refusal> refusal;
   Matches matches;
-  bool inspect = false;
+  bool inspect = false, pooled = false;
   if (d.allowed) {
     matches = generation_->matcher.matches(target->host, target->port, caller_.binaries);
     inspect = must_inspect(matches, engine_.vault.get(), target->host, target->port);
@@ -483,6 +487,8 @@ asio::awaitable<void> Session::tunnel(RequestParser& parser) {
                       "rule " + d.rule +
                           " needs its HTTPS requests read (L7 rules or "
                           "credentials), and this proxy has no CA to intercept with"};
+  } else if (inspect && take_pooled(*target, event)) {
+    pooled = true;
   } else {
     refusal = co_await connect_upstream(*target, *d.endpoint, event);
   }
@@ -495,7 +501,7 @@ asio::awaitable<void> Session::tunnel(RequestParser& parser) {
     co_return;
   }
   if (inspect) {
-    co_await intercept(*target, event, matches);
+    co_await intercept(*target, event, matches, pooled);
     co_return;
   }
   event.action = audit::Action::kAllowed;
@@ -557,12 +563,38 @@ asio::awaitable<std::string> Session::accept_client_tls(const Target& target) {
   co_return "";
 }
 
+// A pooled upstream for this CONNECT (same sandbox, policy generation, host and port), made the
+// session's own. False when there is none.
+bool Session::take_pooled(const Target& target, audit::NetworkEvent& event) {
+  auto c = sandbox_.pool.take(generation_->id, target.host, target.port, Clock::now());
+  if (!c) return false;
+  close_upstream();
+  tls_upstream_.emplace(std::move(c->stream));
+  upstream_host_ = target.host;
+  upstream_port_ = target.port;
+  upstream_address_ = event.address = std::move(c->address);
+  return true;
+}
+
+// At the end of an intercepted session: its upstream goes to the pool when a complete exchange
+// (or none) left it clean and the policy it was decided by is still in force.
+void Session::pool_upstream(const Target& target) {
+  if (!upstream_clean_ || expired_ || engine_.stopping || !tls_upstream_ ||
+      generation_ != engine_.generation || upstream_buffer_.size())
+    return;
+  upstream_clean_ = false;
+  sandbox_.pool.give(
+      {generation_->id, target.host, target.port, upstream_address_, std::move(*tls_upstream_)},
+      Clock::now());
+  tls_upstream_.reset();
+}
+
 // A CONNECT to an endpoint whose requests must be read. ward completes TLS to the upstream first
 // (verified; a failure answers the CONNECT with 502), then answers 200 and completes the client's
 // handshake with a leaf for the CONNECT host signed by its CA, and serves the requests inside one
 // by one: each is inspected, forwarded over ward's own TLS connection, and recorded.
 asio::awaitable<void> Session::intercept(const Target& target, audit::NetworkEvent& event,
-                                         const Matches& matches) {
+                                         const Matches& matches, bool pooled) {
   Interception& tls = *engine_.tls;
   event.action = audit::Action::kAllowed;
   const auto opened = Clock::now();
@@ -579,11 +611,15 @@ asio::awaitable<void> Session::intercept(const Target& target, audit::NetworkEve
     if (expired_) reason = "idle for " + std::to_string(engine_.limits.idle_timeout.count()) + " s";
     if (!reason.empty()) event.reason = std::move(reason);
     engine_.audit.write(event);
+    pool_upstream(target);
   };
 
   std::string failure;
-  if (!tls.prepare()) failure = tls.error;
-  if (failure.empty()) {
+  if (pooled) {
+    // Verified and handshaken for this host and port when it was made.
+  } else if (!tls.prepare()) {
+    failure = tls.error;
+  } else {
     tls_upstream_.emplace(std::move(upstream_), *tls.upstream);
     SSL* ssl = tls_upstream_->native_handle();
     if (auto prepared = tls::prepare_upstream(ssl, target.host); !prepared)
@@ -591,7 +627,7 @@ asio::awaitable<void> Session::intercept(const Target& target, audit::NetworkEve
     else
       tls.sessions.offer(ssl, target.host, target.port);
   }
-  if (failure.empty()) {
+  if (failure.empty() && !pooled) {
     auto [ec] = co_await tls_upstream_->async_handshake(asio::ssl::stream_base::client, kNoThrow);
     if (ec) {
       failure = tls::verify_failure(tls_upstream_->native_handle());
@@ -608,7 +644,10 @@ asio::awaitable<void> Session::intercept(const Target& target, audit::NetworkEve
     co_await send_error(client_, 502, body);
     co_return;
   }
-  event.reason = "intercepted: HTTPS requests are inspected one by one";
+  upstream_clean_ = true;
+  event.reason = pooled ? "intercepted: HTTPS requests are inspected one by one (over an idle "
+                          "upstream connection this sandbox made)"
+                        : "intercepted: HTTPS requests are inspected one by one";
   engine_.audit.write(event);
 
   if (std::string why = co_await accept_client_tls(target); !why.empty() || !tls_client_)
@@ -1088,11 +1127,13 @@ asio::awaitable<bool> Session::exchange(Client& client, Upstream& upstream, Requ
   add_via(req);
   const bool rewrite_frames = websocket && inspection->endpoint &&
                               inspection->endpoint->websocket_credential_rewrite && engine_.vault;
-  // The upstream connection lives no longer than the client's (nothing pools it): a client
-  // that closes after this exchange has the upstream close too. The server, closing first,
-  // then keeps the TIME_WAIT, not the host's ephemeral ports towards it — thousands a minute
-  // from an agent that opens a connection per request would otherwise slow every connect(2).
-  if (!client_keep_alive) req.keep_alive(false);
+  // A forward request's upstream lives no longer than the client's connection: a client that
+  // closes after this exchange has the upstream close too. The server, closing first, then
+  // keeps the TIME_WAIT, not the host's ephemeral ports towards it — thousands a minute from an
+  // agent that opens a connection per request would otherwise slow every connect(2). An
+  // intercepted upstream stays open for the sandbox's next CONNECT (pool.h).
+  if (!client_keep_alive && !tls_upstream_) req.keep_alive(false);
+  upstream_clean_ = false;
   if (websocket) {
     req.set(http::field::connection, "Upgrade");
     req.set(http::field::upgrade, "websocket");
@@ -1248,6 +1289,8 @@ asio::awaitable<bool> Session::exchange(Client& client, Upstream& upstream, Requ
     upstream_buffer_.clear();
     // An intercepted connection has one upstream: without it, the client's connection ends too.
     if (inspection && tls_upstream_) co_return false;
+  } else {
+    upstream_clean_ = true;
   }
   co_return !ec && keep_alive && !expired_;
 }

@@ -941,6 +941,39 @@ TEST_P(HttpsTest, ReloadClosesInterceptedKeepAliveConnections) {
   EXPECT_EQ(up_->requests_to(8443, "POST", "/echo"), 1) << up_->log();
 }
 
+// An intercepted connection's upstream outlives its client for a few seconds and serves the
+// sandbox's next CONNECT to the same host and port: curl run three times makes one TLS connection
+// to the server, not three. A connection the server closed meanwhile is never used (the request
+// goes on a new one and succeeds: no 502), nor one idle for longer than the pool keeps it.
+TEST_P(HttpsTest, IdleUpstreamConnectionsServeTheSandboxsNextConnections) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  if (IsSkipped()) return;
+  std::string p = policy(
+      rule("api", {endpoint("api.test", "port: 8443", true, "protocol: rest, access: read-only")}));
+  const std::string url = "https://api.test:8443/";
+  auto report = attempts({{"first", fetch(url + "conn")},
+                          {"second", fetch(url + "conn")},
+                          {"then_close", fetch(url + "conn-then-close")},
+                          {"after_close", "sleep 0.3; " + fetch(url + "conn")},
+                          {"after_idle", "sleep 3.6; " + fetch(url + "conn")}},
+                         p, tls());
+  std::map<std::string, std::string> conn;
+  for (const char* label : {"first", "second", "then_close", "after_close", "after_idle"}) {
+    Reply r = reply(report[label]);
+    EXPECT_EQ(r.status, 200) << label << ": " << r;
+    conn[label] = r.body;
+  }
+  EXPECT_EQ(conn["second"], conn["first"]) << "a new client connection, the same upstream one";
+  EXPECT_EQ(conn["then_close"], conn["first"]);
+  EXPECT_NE(conn["after_close"], conn["then_close"]) << "the server had closed that one";
+  EXPECT_NE(conn["after_idle"], conn["after_close"]) << "idle past the pool's limit";
+  EXPECT_EQ(up_->connections(), 3) << up_->log();
+  int reused = 0;
+  for (const json& r : records(4001, 1, "api.test"))
+    if (at(r, "/message", "").find("idle upstream connection") != std::string::npos) ++reused;
+  EXPECT_EQ(reused, 2) << "each reuse is recorded as such:\n" << read_file(audit_);
+}
+
 // ---- credentials ----
 
 // A provider profile (OpenShell's format) binding WARD_TEST_TOKEN to api.test:8443, and a random

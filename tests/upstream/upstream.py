@@ -14,6 +14,7 @@ Serve mode (the test starts it inside a network namespace and stops it by pid):
     /echo             JSON: method, path, query, the headers received (in order), body length,
                       the connection id
     /conn             the connection id as text
+    /conn-then-close  the same, then the connection is closed (no Connection: close said)
     /stream?mib=N     N MiB of deterministic pseudo-random bytes, with Content-Length
     /slow             announces 64 MiB, sends 1 KiB every 20 ms; logs "SLOW-ABORTED" when the
                       peer goes away mid-transfer
@@ -318,6 +319,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._reply(200, "hello from upstream\n")
         elif url.path == "/conn":
             self._reply(200, "%d\n" % self.conn_id)
+        elif url.path == "/conn-then-close":
+            # Answered as keep-alive, then the connection is closed: what a server does when its
+            # idle timeout strikes between two requests.
+            self._reply(200, "%d\n" % self.conn_id)
+            self.close_connection = True
         elif url.path == "/quiet" or url.path.startswith("/quiet/"):
             self._reply(200, "quiet\n")
         elif GIT_ROOT and url.path.startswith("/git/"):

@@ -1,0 +1,62 @@
+// Upstream TLS connections that intercepted sessions left open and clean, kept a few seconds for
+// the sandbox's next CONNECT to the same host and port: its client is spared ward's TCP connect
+// and TLS handshake to the upstream, two round trips on a real network. One pool per sandbox
+// (a connection never serves another sandbox), keyed by the policy generation too (a reload
+// drops what the old policy let through). Lives on the proxy's thread.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <optional>
+#include <string>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
+
+namespace ward::proxy {
+
+using TlsStream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket>;
+
+struct PooledUpstream {
+  std::uint64_t generation = 0;
+  std::string host;
+  std::uint16_t port = 0;
+  std::string address;  // where it is connected, for the records
+  TlsStream stream;
+};
+
+class UpstreamPool {
+ public:
+  using Clock = std::chrono::steady_clock;
+  // Shorter than any common server's keep-alive timeout (Node's and Apache's 5 s, nginx's 75 s),
+  // counted from after the last response was read: a server seldom closes one as it is taken.
+  static constexpr auto kIdle = std::chrono::seconds(3);
+  static constexpr std::size_t kCapacity = 32;
+
+  // The most recently returned connection for this key that is still usable, or nothing. Those
+  // found closed or expired on the way are dropped.
+  std::optional<PooledUpstream> take(std::uint64_t generation, const std::string& host,
+                                     std::uint16_t port, Clock::time_point now);
+  // Keeps `c` when it is usable (nothing unread, its peer has not closed), dropping the oldest
+  // beyond kCapacity. Else `c` is closed.
+  void give(PooledUpstream c, Clock::time_point now);
+  // Drops what has been idle for kIdle (the proxy's sweep).
+  void expire(Clock::time_point now);
+  void clear() { idle_.clear(); }
+  bool empty() const { return idle_.empty(); }
+  std::size_t size() const { return idle_.size(); }
+
+  // Open, nothing unread at any layer (socket, TLS records, decrypted bytes), peer not closed.
+  static bool usable(TlsStream& s);
+
+ private:
+  struct Idle {
+    PooledUpstream c;
+    Clock::time_point since;
+  };
+  std::list<Idle> idle_;  // oldest first
+};
+
+}  // namespace ward::proxy
