@@ -17,11 +17,14 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+# update_docs run-all|own: the results' header names bench/run-all.sh (a whole run) or each
+# benchmark's own command (--docs-only, after benchmarks run one by one).
 update_docs() {
-  python3 - "$ROOT/docs/benchmarks.md" "$RESULTS" <<'PY'
+  python3 - "$ROOT/docs/benchmarks.md" "$RESULTS" "$1" <<'PY'
 import os, re, sys
-doc, results = sys.argv[1:]
+doc, results, producer = sys.argv[1:]
 text = open(doc).read()
+root = ("startup", "memory", "density")  # the others need root
 for name, f in (("startup", "startup-summary.md"), ("memory", "memory.md"), ("density", "density.md"),
                 ("proxy", "proxy.md"), ("https", "https.md"), ("inference", "inference.md"),
                 ("gateway", "gateway.md"), ("mcp", "mcp.md")):
@@ -30,7 +33,9 @@ for name, f in (("startup", "startup-summary.md"), ("memory", "memory.md"), ("de
         continue
     body = open(path).read().strip()
     body = re.sub(r"^### .*\n+", "", body)  # the doc has its own heading
-    body = "Latest results (`bench/run-all.sh`):\n\n" + body
+    command = "bench/run-all.sh" if producer == "run-all" else \
+        ("" if name in root else "sudo ") + f"bench/{name}.sh"
+    body = f"Latest results (`{command}`):\n\n" + body
     text = re.sub(rf"(<!-- results:{name} -->\n).*?(<!-- /results:{name} -->)",
                   lambda m: m.group(1) + body + "\n" + m.group(2), text, flags=re.S)
 open(doc, "w").write(text)
@@ -39,7 +44,7 @@ PY
 }
 
 if [[ "${1:-}" == --docs-only ]]; then
-  update_docs
+  update_docs own
   exit 0
 fi
 
@@ -77,5 +82,5 @@ done
 } >"$summary"
 log "summary: $summary"
 
-[[ "${UPDATE_DOCS:-0}" == 0 ]] || update_docs
+[[ "${UPDATE_DOCS:-0}" == 0 ]] || update_docs run-all
 exit "$failed"
