@@ -22,16 +22,19 @@ bool UpstreamPool::usable(TlsStream& s) {
 }
 
 std::optional<PooledUpstream> UpstreamPool::take(std::uint64_t generation, const std::string& host,
-                                                 std::uint16_t port, Clock::time_point now) {
+                                                 std::uint16_t port, const std::string& caller,
+                                                 Clock::time_point now) {
   expire(now);
   for (auto it = idle_.end(); it != idle_.begin();) {
     --it;
-    if (it->c.generation != generation || it->c.port != port || it->c.host != host) continue;
-    if (!usable(it->c.stream)) {
+    if (it->generation != generation || it->port != port || it->host != host ||
+        it->caller != caller)
+      continue;
+    if (!usable(it->stream)) {
       it = idle_.erase(it);
       continue;
     }
-    PooledUpstream c = std::move(it->c);
+    PooledUpstream c = std::move(*it);
     idle_.erase(it);
     return c;
   }
@@ -40,13 +43,13 @@ std::optional<PooledUpstream> UpstreamPool::take(std::uint64_t generation, const
 
 void UpstreamPool::give(PooledUpstream c, Clock::time_point now) {
   expire(now);
-  if (!usable(c.stream)) return;
-  idle_.push_back({std::move(c), now});
+  if (now - c.since >= kIdle || !usable(c.stream)) return;
+  idle_.push_back(std::move(c));
   while (idle_.size() > kCapacity) idle_.pop_front();
 }
 
 void UpstreamPool::expire(Clock::time_point now) {
-  while (!idle_.empty() && now - idle_.front().since >= kIdle) idle_.pop_front();
+  idle_.remove_if([&](const PooledUpstream& c) { return now - c.since >= kIdle; });
 }
 
 }  // namespace ward::proxy

@@ -1,8 +1,10 @@
-// Upstream TLS connections that intercepted sessions left open and clean, kept a few seconds for
-// the sandbox's next CONNECT to the same host and port: its client is spared ward's TCP connect
-// and TLS handshake to the upstream, two round trips on a real network. One pool per sandbox
-// (a connection never serves another sandbox), keyed by the policy generation too (a reload
-// drops what the old policy let through). Lives on the proxy's thread.
+// Upstream TLS connections that intercepted sessions left open and clean, kept a moment for the
+// sandbox's next CONNECT to the same host and port: its client is spared ward's TCP connect and
+// TLS handshake to the upstream, two round trips on a real network. One pool per sandbox (a
+// connection never serves another sandbox), keyed by everything the connection's decision was
+// made from: the policy generation (a reload drops what the old policy let through), the host,
+// the port and the calling binaries (another binary's rule may have other allowed_ips, other
+// credentials: it never gets a connection made under this one's). Lives on the proxy's thread.
 #pragma once
 
 #include <chrono>
@@ -23,24 +25,29 @@ struct PooledUpstream {
   std::uint64_t generation = 0;
   std::string host;
   std::uint16_t port = 0;
+  std::string caller;   // the calling binaries, each followed by a NUL
   std::string address;  // where it is connected, for the records
   TlsStream stream;
+  std::chrono::steady_clock::time_point since;  // the end of its last response (or handshake)
 };
 
 class UpstreamPool {
  public:
   using Clock = std::chrono::steady_clock;
-  // Shorter than any common server's keep-alive timeout (Node's and Apache's 5 s, nginx's 75 s),
-  // counted from after the last response was read: a server seldom closes one as it is taken.
-  static constexpr auto kIdle = std::chrono::seconds(3);
+  // Half the shortest common server keep-alive timeout (gunicorn's 2 s; Node's and Apache's 5 s,
+  // nginx's 75 s), counted from the end of the last response ward read, which the server's own
+  // count starts before: a server seldom closes a connection as it is taken. A connection it did
+  // close is found so and dropped; one it closes in the instant after fails that request (502).
+  static constexpr auto kIdle = std::chrono::seconds(1);
   static constexpr std::size_t kCapacity = 32;
 
   // The most recently returned connection for this key that is still usable, or nothing. Those
   // found closed or expired on the way are dropped.
   std::optional<PooledUpstream> take(std::uint64_t generation, const std::string& host,
-                                     std::uint16_t port, Clock::time_point now);
-  // Keeps `c` when it is usable (nothing unread, its peer has not closed), dropping the oldest
-  // beyond kCapacity. Else `c` is closed.
+                                     std::uint16_t port, const std::string& caller,
+                                     Clock::time_point now);
+  // Keeps `c` when it is usable (nothing unread, its peer has not closed) and idle for less than
+  // kIdle, dropping the oldest beyond kCapacity. Else `c` is closed.
   void give(PooledUpstream c, Clock::time_point now);
   // Drops what has been idle for kIdle (the proxy's sweep).
   void expire(Clock::time_point now);
@@ -52,11 +59,7 @@ class UpstreamPool {
   static bool usable(TlsStream& s);
 
  private:
-  struct Idle {
-    PooledUpstream c;
-    Clock::time_point since;
-  };
-  std::list<Idle> idle_;  // oldest first
+  std::list<PooledUpstream> idle_;  // in the order given back
 };
 
 }  // namespace ward::proxy

@@ -15,6 +15,7 @@ namespace {
 
 namespace asio = boost::asio;
 using Clock = UpstreamPool::Clock;
+const std::string kCurl = std::string("/usr/bin/curl") + '\0' + "/usr/bin/bash" + '\0';
 
 // Connections over socket pairs: the pool looks at the socket and the TLS object's buffers,
 // never at a handshake.
@@ -25,15 +26,16 @@ class PoolTest : public ::testing::Test {
   }
 
   // A connection to `host`:`port` whose far end is peer(address).
-  PooledUpstream make(const std::string& address, const std::string& host = "api.test",
-                      std::uint16_t port = 443, std::uint64_t generation = 1) {
+  PooledUpstream make(const std::string& address, Clock::time_point since,
+                      const std::string& host = "api.test", std::uint16_t port = 443,
+                      std::uint64_t generation = 1, const std::string& caller = kCurl) {
     int fds[2];
     EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
     asio::ip::tcp::socket socket(io_);
     socket.assign(asio::ip::tcp::v4(), fds[0]);
     peers_.push_back(fds[1]);
     by_address_.push_back(address);
-    return {generation, host, port, address, TlsStream(std::move(socket), context_)};
+    return {generation, host, port, caller, address, TlsStream(std::move(socket), context_), since};
   }
   int peer(const std::string& address) {
     for (std::size_t i = 0; i < by_address_.size(); ++i)
@@ -50,59 +52,72 @@ class PoolTest : public ::testing::Test {
 };
 
 TEST_F(PoolTest, GivesBackOnlyForTheSameGenerationHostAndPort) {
-  EXPECT_FALSE(pool_.take(1, "api.test", 443, t0_));
-  pool_.give(make("10.0.0.1"), t0_);
-  EXPECT_FALSE(pool_.take(1, "other.test", 443, t0_));
-  EXPECT_FALSE(pool_.take(1, "api.test", 8443, t0_));
-  EXPECT_FALSE(pool_.take(2, "api.test", 443, t0_)) << "a reload must not reuse the old policy's";
-  auto c = pool_.take(1, "api.test", 443, t0_);
+  EXPECT_FALSE(pool_.take(1, "api.test", 443, kCurl, t0_));
+  pool_.give(make("10.0.0.1", t0_), t0_);
+  EXPECT_FALSE(pool_.take(1, "other.test", 443, kCurl, t0_));
+  EXPECT_FALSE(pool_.take(1, "api.test", 8443, kCurl, t0_));
+  EXPECT_FALSE(pool_.take(2, "api.test", 443, kCurl, t0_))
+      << "a reload must not reuse the old policy's";
+  const std::string python = std::string("/usr/bin/python3.11") + '\0' + "/usr/bin/bash" + '\0';
+  EXPECT_FALSE(pool_.take(1, "api.test", 443, python, t0_))
+      << "another binary's rule may have other allowed_ips or credentials";
+  auto c = pool_.take(1, "api.test", 443, kCurl, t0_);
   ASSERT_TRUE(c);
   EXPECT_EQ(c->address, "10.0.0.1");
   EXPECT_TRUE(pool_.empty()) << "a taken connection is the session's alone";
-  EXPECT_FALSE(pool_.take(1, "api.test", 443, t0_));
+  EXPECT_FALSE(pool_.take(1, "api.test", 443, kCurl, t0_));
 }
 
 TEST_F(PoolTest, TheMostRecentlyReturnedComesFirst) {
-  pool_.give(make("10.0.0.1"), t0_);
-  pool_.give(make("10.0.0.2"), t0_);
-  auto c = pool_.take(1, "api.test", 443, t0_);
+  pool_.give(make("10.0.0.1", t0_), t0_);
+  pool_.give(make("10.0.0.2", t0_), t0_);
+  auto c = pool_.take(1, "api.test", 443, kCurl, t0_);
   ASSERT_TRUE(c);
   EXPECT_EQ(c->address, "10.0.0.2");
 }
 
 TEST_F(PoolTest, AConnectionThePeerClosedOrWroteToIsNeverTaken) {
-  pool_.give(make("closed"), t0_);
-  pool_.give(make("talked"), t0_);
+  pool_.give(make("closed", t0_), t0_);
+  pool_.give(make("talked", t0_), t0_);
   ASSERT_EQ(pool_.size(), 2u);
   ::close(peer("closed"));
   peers_[0] = -1;
   ASSERT_EQ(::write(peer("talked"), "x", 1), 1);  // an answer nobody asked for
-  EXPECT_FALSE(pool_.take(1, "api.test", 443, t0_));
+  EXPECT_FALSE(pool_.take(1, "api.test", 443, kCurl, t0_));
   EXPECT_TRUE(pool_.empty()) << "dropped when found";
 
-  auto gone = make("gone-before");
+  auto gone = make("gone-before", t0_);
   ::close(peer("gone-before"));
   peers_.back() = -1;
   pool_.give(std::move(gone), t0_);
   EXPECT_TRUE(pool_.empty()) << "a connection already closed by its peer is not kept";
 }
 
+// Idle counts from the end of the connection's last response, not from when it was given back:
+// a client that sat on its connection for a minute leaves an upstream idle for a minute.
 TEST_F(PoolTest, IdleConnectionsExpire) {
-  pool_.give(make("10.0.0.1"), t0_);
-  EXPECT_FALSE(pool_.take(1, "api.test", 443, t0_ + UpstreamPool::kIdle));
-  pool_.give(make("10.0.0.2"), t0_);
+  pool_.give(make("10.0.0.1", t0_), t0_);
+  EXPECT_FALSE(pool_.take(1, "api.test", 443, kCurl, t0_ + UpstreamPool::kIdle));
+  pool_.give(make("10.0.0.2", t0_), t0_);
   pool_.expire(t0_ + UpstreamPool::kIdle - std::chrono::milliseconds(1));
   EXPECT_EQ(pool_.size(), 1u);
   pool_.expire(t0_ + UpstreamPool::kIdle);
   EXPECT_TRUE(pool_.empty());
+  pool_.give(make("10.0.0.3", t0_), t0_ + UpstreamPool::kIdle);
+  EXPECT_TRUE(pool_.empty()) << "idle too long before it was given back";
+  const auto fresh = t0_ + std::chrono::seconds(60);
+  const auto half = std::chrono::duration_cast<std::chrono::milliseconds>(UpstreamPool::kIdle) / 2;
+  pool_.give(make("10.0.0.4", fresh - half), fresh);
+  EXPECT_FALSE(pool_.take(1, "api.test", 443, kCurl, fresh + half))
+      << "expired by the time of its last response";
 }
 
 TEST_F(PoolTest, HoldsAtMostItsCapacityDroppingTheOldest) {
   for (std::size_t i = 0; i <= UpstreamPool::kCapacity; ++i)
-    pool_.give(make("c" + std::to_string(i)), t0_);
+    pool_.give(make("c" + std::to_string(i), t0_), t0_);
   EXPECT_EQ(pool_.size(), UpstreamPool::kCapacity);
   std::vector<std::string> taken;
-  while (auto c = pool_.take(1, "api.test", 443, t0_)) taken.push_back(c->address);
+  while (auto c = pool_.take(1, "api.test", 443, kCurl, t0_)) taken.push_back(c->address);
   ASSERT_EQ(taken.size(), UpstreamPool::kCapacity);
   EXPECT_EQ(taken.back(), "c1") << "the oldest, c0, was dropped";
 }

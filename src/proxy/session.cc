@@ -191,6 +191,7 @@ class Session {
                                   const Matches& matches, bool pooled);
   bool take_pooled(const Target& target, audit::NetworkEvent& event);
   void pool_upstream(const Target& target);
+  std::string caller_key() const;
   asio::awaitable<std::string> accept_client_tls(const Target& target);
   // inference.local: served by ward itself, outside network policy (inference/router.h).
   bool is_inference(const Target& target) const {
@@ -259,6 +260,8 @@ class Session {
   // The upstream is between exchanges, nothing of one left on it: it may serve another client
   // connection of this sandbox (pool.h).
   bool upstream_clean_ = false;
+  Clock::time_point upstream_since_;  // when the upstream last finished a response (or handshake)
+  bool intercepting_ = false;         // tls_client_/tls_upstream_ serve a CONNECT ward terminates
   const inference::Route* backend_route_ = nullptr;  // where upstream_ (or tls_upstream_) goes
   tcp::resolver* resolver_ = nullptr;
   Phase phase_ = Phase::kHead;
@@ -566,14 +569,22 @@ asio::awaitable<std::string> Session::accept_client_tls(const Target& target) {
 // A pooled upstream for this CONNECT (same sandbox, policy generation, host and port), made the
 // session's own. False when there is none.
 bool Session::take_pooled(const Target& target, audit::NetworkEvent& event) {
-  auto c = sandbox_.pool.take(generation_->id, target.host, target.port, Clock::now());
+  auto c =
+      sandbox_.pool.take(generation_->id, target.host, target.port, caller_key(), Clock::now());
   if (!c) return false;
   close_upstream();
   tls_upstream_.emplace(std::move(c->stream));
   upstream_host_ = target.host;
   upstream_port_ = target.port;
   upstream_address_ = event.address = std::move(c->address);
+  upstream_since_ = c->since;
   return true;
+}
+
+std::string Session::caller_key() const {
+  std::string key;
+  for (const std::string& b : caller_.binaries) key.append(b).push_back('\0');
+  return key;
 }
 
 // At the end of an intercepted session: its upstream goes to the pool when a complete exchange
@@ -583,9 +594,9 @@ void Session::pool_upstream(const Target& target) {
       generation_ != engine_.generation || upstream_buffer_.size())
     return;
   upstream_clean_ = false;
-  sandbox_.pool.give(
-      {generation_->id, target.host, target.port, upstream_address_, std::move(*tls_upstream_)},
-      Clock::now());
+  sandbox_.pool.give({generation_->id, target.host, target.port, caller_key(), upstream_address_,
+                      std::move(*tls_upstream_), upstream_since_},
+                     Clock::now());
   tls_upstream_.reset();
 }
 
@@ -645,6 +656,8 @@ asio::awaitable<void> Session::intercept(const Target& target, audit::NetworkEve
     co_return;
   }
   upstream_clean_ = true;
+  if (!pooled) upstream_since_ = Clock::now();
+  intercepting_ = true;
   event.reason = pooled ? "intercepted: HTTPS requests are inspected one by one (over an idle "
                           "upstream connection this sandbox made)"
                         : "intercepted: HTTPS requests are inspected one by one";
@@ -1132,7 +1145,7 @@ asio::awaitable<bool> Session::exchange(Client& client, Upstream& upstream, Requ
   // keeps the TIME_WAIT, not the host's ephemeral ports towards it — thousands a minute from an
   // agent that opens a connection per request would otherwise slow every connect(2). An
   // intercepted upstream stays open for the sandbox's next CONNECT (pool.h).
-  if (!client_keep_alive && !tls_upstream_) req.keep_alive(false);
+  if (!client_keep_alive && !intercepting_) req.keep_alive(false);
   upstream_clean_ = false;
   if (websocket) {
     req.set(http::field::connection, "Upgrade");
@@ -1291,6 +1304,7 @@ asio::awaitable<bool> Session::exchange(Client& client, Upstream& upstream, Requ
     if (inspection && tls_upstream_) co_return false;
   } else {
     upstream_clean_ = true;
+    upstream_since_ = Clock::now();
   }
   co_return !ec && keep_alive && !expired_;
 }

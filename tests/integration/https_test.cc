@@ -941,7 +941,7 @@ TEST_P(HttpsTest, ReloadClosesInterceptedKeepAliveConnections) {
   EXPECT_EQ(up_->requests_to(8443, "POST", "/echo"), 1) << up_->log();
 }
 
-// An intercepted connection's upstream outlives its client for a few seconds and serves the
+// An intercepted connection's upstream outlives its client for a second and serves the
 // sandbox's next CONNECT to the same host and port: curl run three times makes one TLS connection
 // to the server, not three. A connection the server closed meanwhile is never used (the request
 // goes on a new one and succeeds: no 502), nor one idle for longer than the pool keeps it.
@@ -955,7 +955,7 @@ TEST_P(HttpsTest, IdleUpstreamConnectionsServeTheSandboxsNextConnections) {
                           {"second", fetch(url + "conn")},
                           {"then_close", fetch(url + "conn-then-close")},
                           {"after_close", "sleep 0.3; " + fetch(url + "conn")},
-                          {"after_idle", "sleep 3.6; " + fetch(url + "conn")}},
+                          {"after_idle", "sleep 1.6; " + fetch(url + "conn")}},
                          p, tls());
   std::map<std::string, std::string> conn;
   for (const char* label : {"first", "second", "then_close", "after_close", "after_idle"}) {
@@ -972,6 +972,28 @@ TEST_P(HttpsTest, IdleUpstreamConnectionsServeTheSandboxsNextConnections) {
   for (const json& r : records(4001, 1, "api.test"))
     if (at(r, "/message", "").find("idle upstream connection") != std::string::npos) ++reused;
   EXPECT_EQ(reused, 2) << "each reuse is recorded as such:\n" << read_file(audit_);
+}
+
+// A pooled upstream serves only the binaries whose decision made it: here curl's rule admits the
+// upstream's private address (allowed_ips) and python's does not. python's CONNECT right after
+// curl's must meet the SSRF guard, not curl's idle connection. MUST
+TEST_P(HttpsTest, APooledUpstreamServesOnlyTheBinariesItWasMadeFor) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  if (IsSkipped()) return;
+  const std::string l7 = "protocol: rest, access: read-only";
+  std::string p =
+      policy(rule("curl_api", {endpoint("api.test", "port: 8443", true, l7)}, {kCurl}) +
+             rule("python_api", {endpoint("api.test", "port: 8443", false, l7)}, {python_real()}));
+  const std::string get = "GET /conn HTTP/1.1\\r\\nHost: api.test:8443\\r\\n\\r\\n";
+  auto report =
+      attempts({{"curl", fetch("https://api.test:8443/conn")},
+                {"python", client("tls-raw --timeout 3 api.test:8443 " + shell_quote(get))}},
+               p, tls());
+  EXPECT_EQ(reply(report["curl"]).status, 200) << report["curl"].out;
+  json j = parse_json(report["python"].out);
+  ASSERT_FALSE(j.is_discarded()) << report["python"].out;
+  EXPECT_EQ(j["connect"], 403) << "python reached an address only curl may: " << j.dump();
+  EXPECT_EQ(up_->requests_to(8443, "GET", "/conn"), 1) << up_->log();
 }
 
 // ---- credentials ----
