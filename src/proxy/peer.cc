@@ -66,21 +66,41 @@ int inner_pid(pid_t host_pid) {
   return std::atoi(std::string(line.substr(last + 1)).c_str());
 }
 
-bool holds_socket(pid_t pid, const std::string& link) {
-  std::string dir = "/proc/" + std::to_string(pid) + "/fd";
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return false;
-  bool found = false;
+bool is_link(int dir, const char* name, const std::string& link) {
   char buf[64];
-  while (struct dirent* e = ::readdir(d)) {
+  ssize_t n = ::readlinkat(dir, name, buf, sizeof buf);
+  return n == static_cast<ssize_t>(link.size()) && std::memcmp(buf, link.data(), link.size()) == 0;
+}
+
+// Whether `pid` holds the socket `link`, and at which descriptor (`fd`). Where the previous
+// socket was found, and the few descriptors after it, are tried before the whole table: a
+// client that closes a connection and opens the next gets the same number back, and one that
+// keeps them open gets the next one — either way one or two readlinks, where reading the whole
+// table made a process holding N connections pay O(N) for each new one.
+bool holds_socket(pid_t pid, const std::string& link, int& fd) {
+  std::string dir = "/proc/" + std::to_string(pid) + "/fd";
+  UniqueFd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!d) return false;
+  constexpr int kNear = 4;
+  for (int n = fd; fd >= 0 && n < fd + kNear; ++n) {
+    if (is_link(d.get(), std::to_string(n).c_str(), link)) {
+      fd = n;
+      return true;
+    }
+  }
+  DIR* listing = ::fdopendir(d.get());
+  if (!listing) return false;
+  static_cast<void>(d.release());  // closedir closes it
+  bool found = false;
+  while (struct dirent* e = ::readdir(listing)) {
     if (e->d_name[0] == '.') continue;
-    ssize_t n = ::readlinkat(::dirfd(d), e->d_name, buf, sizeof buf);
-    if (n == static_cast<ssize_t>(link.size()) && std::memcmp(buf, link.data(), link.size()) == 0) {
+    if (is_link(::dirfd(listing), e->d_name, link)) {
+      fd = std::atoi(e->d_name);
       found = true;
       break;
     }
   }
-  ::closedir(d);
+  ::closedir(listing);
   return found;
 }
 
@@ -164,10 +184,14 @@ std::uint64_t PeerFinder::socket_inode(std::uint32_t client_addr, std::uint16_t 
 
 pid_t PeerFinder::owner_of(std::uint64_t inode) {
   const std::string link = "socket:[" + std::to_string(inode) + "]";
-  if (last_owner_ && holds_socket(last_owner_, link)) return last_owner_;
+  if (last_owner_ && holds_socket(last_owner_, link, last_fd_)) return last_owner_;
   for (pid_t pid : sandbox_processes(init_pid_)) {
     if (pid == last_owner_) continue;
-    if (holds_socket(pid, link)) return last_owner_ = pid;
+    int fd = -1;
+    if (holds_socket(pid, link, fd)) {
+      last_fd_ = fd;
+      return last_owner_ = pid;
+    }
   }
   return 0;
 }

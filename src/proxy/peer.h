@@ -7,7 +7,8 @@
 //
 // Executables are cached per process (keyed by pid and start time, so a reused pid is not
 // mistaken for the old process); the process that opened the previous connection is searched
-// first, so a client opening many connections costs one directory scan each.
+// first, from the descriptor where it held the previous one: a client opening many connections
+// costs a readlink or two each, however many it holds.
 #pragma once
 
 #include <sys/types.h>
@@ -52,6 +53,7 @@ class PeerFinder {
   UniqueFd diag_;
   pid_t init_pid_;
   pid_t last_owner_ = 0;
+  int last_fd_ = -1;  // where last_owner_ held the previous connection's socket
   std::unordered_map<pid_t, Known> known_;
 };
 
