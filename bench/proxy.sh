@@ -41,9 +41,8 @@
 #   idle     IDLE_COUNT tunnels opened and held; before and while they are held: ward's RSS and
 #            descriptors (/proc/PID), the growth of a memory cgroup holding the openers (for ward:
 #            ward and its sandbox) and the machine's MemAvailable; the same without a proxy gives
-#            the clients' share. The tunnels are opened by IDLE_PROCS processes, one after another
-#            (ward's caller lookup reads the calling process's descriptors, so one process
-#            opening 10,000 would take minutes).
+#            the clients' share. The tunnels are opened by IDLE_PROCS processes (one by default),
+#            one after another.
 #   mint     build/bench/ward-tls-bench (Google Benchmark, MINT_REPS repetitions): minting a leaf
 #            for a new host, a cached leaf, ward's two-sided TLS 1.3 handshake in memory
 # The suites: PROXY_SUITE=proxy (the default) runs http http1 tls bulk idle for direct ward squid
@@ -68,7 +67,7 @@
 # PROXY_PEERS (the suite's peers; not PEERS, whose names are the sandbox peers of the other
 # scripts), LAT_PEERS and BULK_PEERS (each default "direct ward squid"), TLS_PEERS (proxy: "direct
 # ward squid", https: its peers; tls1 runs the same), RUNS (3), DURATION (10), LAT_DURATION (2),
-# TLS_DURATION (3), BULK_BYTES (2G), IDLE_COUNT (10000), IDLE_PROCS (20), IDLE_HOLD_S (settle
+# TLS_DURATION (3), BULK_BYTES (2G), IDLE_COUNT (10000), IDLE_PROCS (1), IDLE_HOLD_S (settle
 # before sampling, 1), MINT_REPS (5), BENCH_NET (default 10.232.0: the /24 of the namespace).
 # Cleanup: a trap stops every process this script started (by PID) and deletes the namespace, the
 # veth and ward's temporary state directory (its CA), on any exit (Ctrl-C included). After a
@@ -95,7 +94,7 @@ LAT_DURATION="${LAT_DURATION:-2}"
 TLS_DURATION="${TLS_DURATION:-3}"
 BULK_BYTES="${BULK_BYTES:-2G}"
 IDLE_COUNT="${IDLE_COUNT:-10000}"
-IDLE_PROCS="${IDLE_PROCS:-20}"
+IDLE_PROCS="${IDLE_PROCS:-1}"
 IDLE_HOLD_S="${IDLE_HOLD_S:-1}"
 MINT_REPS="${MINT_REPS:-5}"
 BENCH_NET="${BENCH_NET:-10.232.0}"
@@ -1170,7 +1169,8 @@ if any(t == "idle" for t, _ in table):
     cnt = next(r["count"] for r in runs if r["test"] == "idle")
     procs = next(r["procs"] for r in runs if r["test"] == "idle")
     have_cg = any(m.get("cg_kib") is not None for (t, _), ms in table.items() if t == "idle" for m in ms)
-    print(f"#### Idle tunnels: {cnt:,} opened by {procs} processes one after another, then held\n")
+    openers = "one process" if procs == 1 else f"{procs} processes"
+    print(f"#### Idle tunnels: {cnt:,} opened by {openers} one after another, then held\n")
     print("| path | tunnels open | ward RSS KiB per tunnel | ward descriptors per tunnel "
           "| memory cgroup KiB per tunnel | system KiB per tunnel (MemAvailable) | each run (MemAvailable) |")
     print("|---|---:|---:|---:|---:|---:|---:|")
