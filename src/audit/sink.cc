@@ -16,13 +16,22 @@ Result<Sink> Sink::open(const std::string& path, bool shorthand, std::size_t max
   sink.shorthand_ = shorthand;
   sink.path_ = path;
   sink.max_bytes_ = max_bytes;
-  if (!path.empty()) {
-    // 0600: records name hosts and binaries; only the user who ran ward reads them.
-    sink.file_.reset(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
-    if (!sink.file_) return fail_errno("cannot open the audit file " + path);
-    struct stat st;
-    if (::fstat(sink.file_.get(), &st) == 0) sink.size_ = static_cast<std::size_t>(st.st_size);
-  }
+  if (path.empty()) return sink;
+  // Rotation renames the path and makes a regular file in its place: done to a FIFO a log
+  // collector reads, or to /dev/null or /dev/stdout (root may rename those), it would break
+  // what else uses them. Checked before the open too, which would wait for a FIFO's reader.
+  auto not_rotatable = [&] {
+    return fail("the audit file " + printable(path) +
+                " is not a regular file: it cannot be rotated (--audit-max-mib)");
+  };
+  struct stat st;
+  if (max_bytes && ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return not_rotatable();
+  // 0600: records name hosts and binaries; only the user who ran ward reads them.
+  sink.file_.reset(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  if (!sink.file_) return fail_errno("cannot open the audit file " + path);
+  if (::fstat(sink.file_.get(), &st) != 0) return fail_errno("cannot stat the audit file " + path);
+  if (max_bytes && !S_ISREG(st.st_mode)) return not_rotatable();
+  sink.size_ = static_cast<std::size_t>(st.st_size);
   return sink;
 }
 

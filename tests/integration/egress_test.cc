@@ -814,6 +814,31 @@ TEST_P(EgressTest, TheAuditFileIsRotatedPastItsLimit) {
   EXPECT_NE(refused.err.find("--audit-max-mib"), std::string::npos) << refused.err;
 }
 
+// Rotation renames the audit path and makes a regular file there: never done to what is not a
+// regular file (a FIFO a log collector reads; /dev/null or /dev/stdout, which root could rename —
+// a FIFO of the test's own stands for them). ward refuses to start, without waiting for the
+// FIFO's reader, and the FIFO stays.
+TEST_P(EgressTest, OnlyARegularAuditFileIsRotated) {
+  const std::string fifo = dir_->file("audit.fifo");
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  // Outside every path the sandbox may write, as a rotated file must be (see above).
+  std::string text = policy_text(rule("api", {endpoint("api.test", "port: 9000")}));
+  const auto tmp = text.find("read_write: [/tmp]");
+  ASSERT_NE(tmp, std::string::npos) << text;
+  text.replace(tmp, 18, "read_write: []");
+  const std::string p = dir_->write("policy.yaml", text);
+  std::vector<std::string> args = ward_args(p, {"--audit-max-mib", "1"}, {"/bin/true"});
+  for (std::size_t i = 0; i + 1 < args.size(); ++i)
+    if (args[i] == "--audit") args[i + 1] = fifo;
+  Result r = ward(args, run_options(std::chrono::seconds(15)));
+  EXPECT_EQ(r.exit_code, 125) << r.err;
+  EXPECT_NE(r.err.find("not a regular file"), std::string::npos) << r.err;
+  struct stat st;
+  ASSERT_EQ(::lstat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode));
+  EXPECT_NE(::access((fifo + ".1").c_str(), F_OK), 0) << "the FIFO was renamed";
+}
+
 // Every decision, allowed or denied, produces an OCSF record naming the sandbox, binary, pid,
 // host, port, rule and reason; -v prints the one-line shorthand. Query strings are redacted.
 TEST_P(EgressTest, AuditRecordsEveryDecision) {
