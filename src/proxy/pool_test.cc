@@ -108,6 +108,7 @@ TEST_F(PoolTest, IdleConnectionsExpire) {
   const auto fresh = t0_ + std::chrono::seconds(60);
   const auto half = std::chrono::duration_cast<std::chrono::milliseconds>(UpstreamPool::kIdle) / 2;
   pool_.give(make("10.0.0.4", fresh - half), fresh);
+  EXPECT_EQ(pool_.size(), 1u) << "half its idle time left: kept";
   EXPECT_FALSE(pool_.take(1, "api.test", 443, kCurl, fresh + half))
       << "expired by the time of its last response";
 }

@@ -188,8 +188,14 @@ class Session {
   asio::awaitable<bool> read_head(Stream& client, RequestParser& parser, bool first);
   asio::awaitable<void> tunnel(RequestParser& parser);
   asio::awaitable<void> intercept(const Target& target, audit::NetworkEvent& event,
-                                  const Matches& matches, bool pooled);
-  bool take_pooled(const Target& target, audit::NetworkEvent& event);
+                                  const Matches& matches, const policy::Endpoint& endpoint,
+                                  bool pooled);
+  asio::awaitable<std::string> upstream_handshake(const Target& target);
+  asio::awaitable<std::string> refresh_pooled(const Target& target,
+                                              const policy::Endpoint& endpoint,
+                                              audit::NetworkEvent& event);
+  bool take_pooled(const Target& target, const policy::Endpoint& endpoint,
+                   audit::NetworkEvent& event);
   void pool_upstream(const Target& target);
   std::string caller_key() const;
   asio::awaitable<std::string> accept_client_tls(const Target& target);
@@ -490,7 +496,7 @@ asio::awaitable<void> Session::tunnel(RequestParser& parser) {
                       "rule " + d.rule +
                           " needs its HTTPS requests read (L7 rules or "
                           "credentials), and this proxy has no CA to intercept with"};
-  } else if (inspect && take_pooled(*target, event)) {
+  } else if (inspect && take_pooled(*target, *d.endpoint, event)) {
     pooled = true;
   } else {
     refusal = co_await connect_upstream(*target, *d.endpoint, event);
@@ -504,7 +510,7 @@ asio::awaitable<void> Session::tunnel(RequestParser& parser) {
     co_return;
   }
   if (inspect) {
-    co_await intercept(*target, event, matches, pooled);
+    co_await intercept(*target, event, matches, *d.endpoint, pooled);
     co_return;
   }
   event.action = audit::Action::kAllowed;
@@ -566,12 +572,56 @@ asio::awaitable<std::string> Session::accept_client_tls(const Target& target) {
   co_return "";
 }
 
+// ward's TLS to the upstream over upstream_, just connected: verified, resumed where it can be.
+// "" when done, else why it failed.
+asio::awaitable<std::string> Session::upstream_handshake(const Target& target) {
+  Interception& tls = *engine_.tls;
+  if (!tls.prepare()) co_return tls.error;
+  tls_upstream_.emplace(std::move(upstream_), *tls.upstream);
+  SSL* ssl = tls_upstream_->native_handle();
+  if (auto prepared = tls::prepare_upstream(ssl, target.host); !prepared)
+    co_return prepared.error().message;
+  tls.sessions.offer(ssl, target.host, target.port);
+  auto [ec] = co_await tls_upstream_->async_handshake(asio::ssl::stream_base::client, kNoThrow);
+  if (ec) {
+    std::string failure = tls::verify_failure(tls_upstream_->native_handle());
+    if (failure.empty()) failure = expired_ ? "timed out" : ec.message();
+    co_return failure;
+  }
+  upstream_since_ = Clock::now();
+  co_return "";
+}
+
+// Before the first request of a session that took a pooled connection: the client's handshake
+// and its request may have taken a while since, so a connection its server has closed meanwhile,
+// or one now idle past the pool's limit, is replaced — nothing has been sent on it yet. "" when
+// the upstream is ready, else why not.
+asio::awaitable<std::string> Session::refresh_pooled(const Target& target,
+                                                     const policy::Endpoint& endpoint,
+                                                     audit::NetworkEvent& event) {
+  if (UpstreamPool::usable(*tls_upstream_) && Clock::now() - upstream_since_ < UpstreamPool::kIdle)
+    co_return "";
+  std::string failure;
+  if (auto refusal = co_await connect_upstream(target, endpoint, event))
+    failure = refusal->reason;
+  else
+    failure = co_await upstream_handshake(target);
+  set_phase(Phase::kRelay, engine_.limits.idle_timeout);
+  co_return failure;
+}
+
 // A pooled upstream for this CONNECT (same sandbox, policy generation, host and port), made the
 // session's own. False when there is none.
-bool Session::take_pooled(const Target& target, audit::NetworkEvent& event) {
+bool Session::take_pooled(const Target& target, const policy::Endpoint& endpoint,
+                          audit::NetworkEvent& event) {
   auto c =
       sandbox_.pool.take(generation_->id, target.host, target.port, caller_key(), Clock::now());
   if (!c) return false;
+  // The key holds everything this decision was made from, so the address passed the guard for
+  // this endpoint when it was connected; checked again all the same, should the key ever miss
+  // something.
+  auto ip = parse_ip_literal(c->address);
+  if (!ip || !check_destination(*ip, target.port, endpoint.allowed_ips).allowed) return false;
   close_upstream();
   tls_upstream_.emplace(std::move(c->stream));
   upstream_host_ = target.host;
@@ -605,8 +655,8 @@ void Session::pool_upstream(const Target& target) {
 // handshake with a leaf for the CONNECT host signed by its CA, and serves the requests inside one
 // by one: each is inspected, forwarded over ward's own TLS connection, and recorded.
 asio::awaitable<void> Session::intercept(const Target& target, audit::NetworkEvent& event,
-                                         const Matches& matches, bool pooled) {
-  Interception& tls = *engine_.tls;
+                                         const Matches& matches, const policy::Endpoint& endpoint,
+                                         bool pooled) {
   event.action = audit::Action::kAllowed;
   const auto opened = Clock::now();
   auto close_record = [&](std::string reason) {
@@ -625,26 +675,9 @@ asio::awaitable<void> Session::intercept(const Target& target, audit::NetworkEve
     pool_upstream(target);
   };
 
+  // A pooled connection was verified and handshaken for this host and port when it was made.
   std::string failure;
-  if (pooled) {
-    // Verified and handshaken for this host and port when it was made.
-  } else if (!tls.prepare()) {
-    failure = tls.error;
-  } else {
-    tls_upstream_.emplace(std::move(upstream_), *tls.upstream);
-    SSL* ssl = tls_upstream_->native_handle();
-    if (auto prepared = tls::prepare_upstream(ssl, target.host); !prepared)
-      failure = prepared.error().message;
-    else
-      tls.sessions.offer(ssl, target.host, target.port);
-  }
-  if (failure.empty() && !pooled) {
-    auto [ec] = co_await tls_upstream_->async_handshake(asio::ssl::stream_base::client, kNoThrow);
-    if (ec) {
-      failure = tls::verify_failure(tls_upstream_->native_handle());
-      if (failure.empty()) failure = expired_ ? "timed out" : ec.message();
-    }
-  }
+  if (!pooled) failure = co_await upstream_handshake(target);
   if (!failure.empty()) {
     event.failed = true;
     event.reason = "TLS to the upstream failed: " + failure;
@@ -656,7 +689,6 @@ asio::awaitable<void> Session::intercept(const Target& target, audit::NetworkEve
     co_return;
   }
   upstream_clean_ = true;
-  if (!pooled) upstream_since_ = Clock::now();
   intercepting_ = true;
   event.reason = pooled ? "intercepted: HTTPS requests are inspected one by one (over an idle "
                           "upstream connection this sandbox made)"
@@ -706,6 +738,17 @@ asio::awaitable<void> Session::intercept(const Target& target, audit::NetworkEve
     if (in.status) {
       co_await refuse_request(*tls_client_, record, in);
       co_return close_record("");
+    }
+    if (pooled) {
+      pooled = false;
+      if (std::string why = co_await refresh_pooled(target, endpoint, event); !why.empty()) {
+        Inspection failed;
+        failed.status = 502;
+        failed.reason = "cannot reach the upstream: " + why;
+        failed.body = error_body("upstream_unreachable", failed.reason);
+        co_await refuse_request(*tls_client_, record, failed);
+        co_return close_record("");
+      }
     }
     if (!co_await exchange(*tls_client_, *tls_upstream_, parser, record, &in))
       co_return close_record("");

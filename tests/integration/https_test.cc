@@ -941,37 +941,70 @@ TEST_P(HttpsTest, ReloadClosesInterceptedKeepAliveConnections) {
   EXPECT_EQ(up_->requests_to(8443, "POST", "/echo"), 1) << up_->log();
 }
 
-// An intercepted connection's upstream outlives its client for a second and serves the
-// sandbox's next CONNECT to the same host and port: curl run three times makes one TLS connection
-// to the server, not three. A connection the server closed meanwhile is never used (the request
-// goes on a new one and succeeds: no 502), nor one idle for longer than the pool keeps it.
+// The upstream connection that served the GET of `target` (tests/upstream/upstream.py logs
+// "REQ <connection> <port> <method> <target>").
+std::string connection_of(const Upstream& up, const std::string& target) {
+  for (const std::string& line : up.lines("REQ ")) {
+    std::istringstream in(line);
+    std::string req, id, port, method, logged;
+    in >> req >> id >> port >> method >> logged;
+    if (method == "GET" && logged == target) return id;
+  }
+  return "(no request " + target + ")";
+}
+
+// An intercepted connection's upstream outlives its client for a second (counted from its last
+// response) and serves the same binary's next CONNECT to the same place: curl run three times
+// makes one TLS connection to the server, not three. Never reused: a connection the server
+// closed meanwhile (the request goes on a new one and succeeds: no 502), one idle past the
+// limit, one whose client held it idle past the limit before leaving, nor one taken in time whose
+// client sent its first request only after the limit.
 TEST_P(HttpsTest, IdleUpstreamConnectionsServeTheSandboxsNextConnections) {
   ASSERT_NO_FATAL_FAILURE(start());
   if (IsSkipped()) return;
   std::string p = policy(
       rule("api", {endpoint("api.test", "port: 8443", true, "protocol: rest, access: read-only")}));
-  const std::string url = "https://api.test:8443/";
-  auto report = attempts({{"first", fetch(url + "conn")},
-                          {"second", fetch(url + "conn")},
-                          {"then_close", fetch(url + "conn-then-close")},
-                          {"after_close", "sleep 0.3; " + fetch(url + "conn")},
-                          {"after_idle", "sleep 1.6; " + fetch(url + "conn")}},
-                         p, tls());
-  std::map<std::string, std::string> conn;
-  for (const char* label : {"first", "second", "then_close", "after_close", "after_idle"}) {
-    Reply r = reply(report[label]);
-    EXPECT_EQ(r.status, 200) << label << ": " << r;
-    conn[label] = r.body;
+  auto curl = [](const std::string& target) {
+    return std::string(kCurl) + " -s -o /dev/null -w '%{http_code} ' https://api.test:8443/" +
+           target;
+  };
+  // python's client keeps its connection open until --timeout, the response read long before.
+  auto held = [](const std::string& target, const std::string& seconds,
+                 const std::string& delay = "0") {
+    return client("tls-raw --timeout " + seconds + " --delay " + delay + " api.test:8443 " +
+                  shell_quote("GET /" + target + " HTTP/1.1\\r\\nHost: api.test:8443\\r\\n\\r\\n"));
+  };
+  auto report =
+      attempts({{"curl", curl("conn?1") + "; " + curl("conn?2") + "; " + curl("conn-then-close?3") +
+                             "; sleep 0.3; " + curl("conn?4") + "; sleep 1.6; " + curl("conn?5")},
+                {"held", held("conn?6", "1.4")},
+                {"after_held", held("conn?7", "0.2")},
+                {"quick", held("conn?8", "0.2")},
+                {"late_request", held("conn?9", "0.2", "1.3")}},
+               p, tls());
+  EXPECT_EQ(report["curl"].out, "200 200 200 200 200") << "no request may fail";
+  for (const char* label : {"held", "after_held", "quick", "late_request"}) {
+    json j = parse_json(report[label].out);
+    EXPECT_EQ(j.is_discarded() ? json() : j["statuses"], json::array({200}))
+        << label << ": " << report[label].out;
   }
-  EXPECT_EQ(conn["second"], conn["first"]) << "a new client connection, the same upstream one";
-  EXPECT_EQ(conn["then_close"], conn["first"]);
-  EXPECT_NE(conn["after_close"], conn["then_close"]) << "the server had closed that one";
-  EXPECT_NE(conn["after_idle"], conn["after_close"]) << "idle past the pool's limit";
-  EXPECT_EQ(up_->connections(), 3) << up_->log();
+  const std::string first = connection_of(*up_, "/conn?1");
+  EXPECT_EQ(connection_of(*up_, "/conn?2"), first) << "a new client connection, the same upstream";
+  EXPECT_EQ(connection_of(*up_, "/conn-then-close?3"), first) << up_->log();
+  EXPECT_NE(connection_of(*up_, "/conn?4"), first) << "the server had closed that one";
+  EXPECT_NE(connection_of(*up_, "/conn?5"), connection_of(*up_, "/conn?4"))
+      << "idle past the pool's limit";
+  EXPECT_NE(connection_of(*up_, "/conn?7"), connection_of(*up_, "/conn?6"))
+      << "its client held it 1.4 s after its response: idle past the limit, however recently "
+         "it was given back";
+  EXPECT_EQ(connection_of(*up_, "/conn?8"), connection_of(*up_, "/conn?7")) << up_->log();
+  EXPECT_NE(connection_of(*up_, "/conn?9"), connection_of(*up_, "/conn?8"))
+      << "taken from the pool in time, but 1.3 s passed before its first request";
+  EXPECT_EQ(up_->connections(), 6) << up_->log();
   int reused = 0;
   for (const json& r : records(4001, 1, "api.test"))
     if (at(r, "/message", "").find("idle upstream connection") != std::string::npos) ++reused;
-  EXPECT_EQ(reused, 2) << "each reuse is recorded as such:\n" << read_file(audit_);
+  EXPECT_EQ(reused, 4) << "each reuse is recorded as such:\n" << read_file(audit_);
 }
 
 // A pooled upstream serves only the binaries whose decision made it: here curl's rule admits the
@@ -984,16 +1017,23 @@ TEST_P(HttpsTest, APooledUpstreamServesOnlyTheBinariesItWasMadeFor) {
   std::string p =
       policy(rule("curl_api", {endpoint("api.test", "port: 8443", true, l7)}, {kCurl}) +
              rule("python_api", {endpoint("api.test", "port: 8443", false, l7)}, {python_real()}));
-  const std::string get = "GET /conn HTTP/1.1\\r\\nHost: api.test:8443\\r\\n\\r\\n";
+  const std::string get = "GET /conn?python HTTP/1.1\\r\\nHost: api.test:8443\\r\\n\\r\\n";
   auto report =
-      attempts({{"curl", fetch("https://api.test:8443/conn")},
-                {"python", client("tls-raw --timeout 3 api.test:8443 " + shell_quote(get))}},
+      attempts({{"curl", fetch("https://api.test:8443/conn?1")},
+                {"python", client("tls-raw --timeout 0.3 api.test:8443 " + shell_quote(get))},
+                {"curl_again", fetch("https://api.test:8443/conn?2")}},
                p, tls());
   EXPECT_EQ(reply(report["curl"]).status, 200) << report["curl"].out;
   json j = parse_json(report["python"].out);
   ASSERT_FALSE(j.is_discarded()) << report["python"].out;
   EXPECT_EQ(j["connect"], 403) << "python reached an address only curl may: " << j.dump();
-  EXPECT_EQ(up_->requests_to(8443, "GET", "/conn"), 1) << up_->log();
+  EXPECT_EQ(connection_of(*up_, "/conn?python"), "(no request /conn?python)");
+  // curl's connection was still in the pool when python connected: its next run takes it.
+  EXPECT_EQ(connection_of(*up_, "/conn?2"), connection_of(*up_, "/conn?1")) << up_->log();
+  bool guarded = false;
+  for (const json& r : records(4001, 5, "api.test"))
+    guarded |= at(r, "/message", "").find("allowed_ips") != std::string::npos;
+  EXPECT_TRUE(guarded) << "python's refusal must be the SSRF guard's:\n" << read_file(audit_);
 }
 
 // ---- credentials ----

@@ -35,9 +35,10 @@ except the `requests` subcommand). Every subcommand prints one JSON object on st
                                 PROBE_PATH until it answers 200 (10 s at most); then the old
                                 connection sends GET KEEP_PATH again, then a fresh one does:
                                 {"first", "probe", "probe_tries", "old_second", "fresh"}
-  tls-raw HOST:PORT PAYLOAD [--timeout S]
+  tls-raw HOST:PORT PAYLOAD [--timeout S] [--delay S]
                                 a CONNECT tunnel, TLS for HOST (the default trust store), then
-                                PAYLOAD (escapes decoded as for `raw`) in one write; reads
+                                (--delay seconds later) PAYLOAD (escapes decoded as for `raw`)
+                                in one write; reads
                                 responses until the connection closes or S seconds pass:
                                 {"connect", "error", "statuses": [...], "end": "EOF"|"TIMEOUT"|...}
   ws HOST:PORT PATH [MESSAGE...] [--timeout S]
@@ -381,6 +382,7 @@ def cmd_tls_raw(a):
     out = {"connect": status, "error": error, "statuses": [], "end": None}
     if not tls:
         return out
+    time.sleep(a.delay)
     tls.sendall(codecs.decode(a.payload, "unicode_escape").encode("latin-1"))
     deadline = time.monotonic() + a.timeout
     data = b""
@@ -515,6 +517,7 @@ def main():
     tw.add_argument("target")
     tw.add_argument("payload")
     tw.add_argument("--timeout", type=float, default=5)
+    tw.add_argument("--delay", type=float, default=0)
     ws = sub.add_parser("ws")
     ws.add_argument("target")
     ws.add_argument("path")
