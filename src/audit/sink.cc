@@ -18,16 +18,21 @@ Result<Sink> Sink::open(const std::string& path, bool shorthand, std::size_t max
   sink.max_bytes_ = max_bytes;
   if (path.empty()) return sink;
   // Rotation renames the path and makes a regular file in its place: done to a FIFO a log
-  // collector reads, or to /dev/null or /dev/stdout (root may rename those), it would break
-  // what else uses them. Checked before the open too, which would wait for a FIFO's reader.
+  // collector reads, to /dev/null, or to a symbolic link such as /dev/stdout (root may rename
+  // those), it would break what else uses them. So a rotated file must be a regular file named
+  // as it is: checked before the open (which would wait for a FIFO's reader), by the open itself
+  // (no symlink followed, no waiting), and after it.
   auto not_rotatable = [&] {
     return fail("the audit file " + printable(path) +
-                " is not a regular file: it cannot be rotated (--audit-max-mib)");
+                " is not a regular file (a FIFO, a device or a symbolic link): it cannot be "
+                "rotated (--audit-max-mib)");
   };
   struct stat st;
-  if (max_bytes && ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return not_rotatable();
+  if (max_bytes && ::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return not_rotatable();
+  const int rotated = max_bytes ? O_NOFOLLOW | O_NONBLOCK : 0;
   // 0600: records name hosts and binaries; only the user who ran ward reads them.
-  sink.file_.reset(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  sink.file_.reset(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | rotated, 0600));
+  if (!sink.file_ && max_bytes && (errno == ELOOP || errno == ENXIO)) return not_rotatable();
   if (!sink.file_) return fail_errno("cannot open the audit file " + path);
   if (::fstat(sink.file_.get(), &st) != 0) return fail_errno("cannot stat the audit file " + path);
   if (max_bytes && !S_ISREG(st.st_mode)) return not_rotatable();

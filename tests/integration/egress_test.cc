@@ -815,9 +815,9 @@ TEST_P(EgressTest, TheAuditFileIsRotatedPastItsLimit) {
 }
 
 // Rotation renames the audit path and makes a regular file there: never done to what is not a
-// regular file (a FIFO a log collector reads; /dev/null or /dev/stdout, which root could rename —
-// a FIFO of the test's own stands for them). ward refuses to start, without waiting for the
-// FIFO's reader, and the FIFO stays.
+// regular file (a FIFO a log collector reads; /dev/null, or the symbolic link /dev/stdout, which
+// root could rename — a FIFO and a symlink of the test's own stand for them). ward refuses to
+// start, without waiting for the FIFO's reader, and both stay as they were.
 TEST_P(EgressTest, OnlyARegularAuditFileIsRotated) {
   const std::string fifo = dir_->file("audit.fifo");
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
@@ -837,6 +837,17 @@ TEST_P(EgressTest, OnlyARegularAuditFileIsRotated) {
   ASSERT_EQ(::lstat(fifo.c_str(), &st), 0);
   EXPECT_TRUE(S_ISFIFO(st.st_mode));
   EXPECT_NE(::access((fifo + ".1").c_str(), F_OK), 0) << "the FIFO was renamed";
+
+  const std::string target = dir_->write("elsewhere.jsonl", "");
+  const std::string link = dir_->file("audit-link.jsonl");
+  ASSERT_EQ(::symlink(target.c_str(), link.c_str()), 0);
+  for (std::size_t i = 0; i + 1 < args.size(); ++i)
+    if (args[i] == "--audit") args[i + 1] = link;
+  r = ward(args, run_options(std::chrono::seconds(15)));
+  EXPECT_EQ(r.exit_code, 125) << r.err;
+  EXPECT_NE(r.err.find("symbolic link"), std::string::npos) << r.err;
+  ASSERT_EQ(::lstat(link.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode)) << "the link was replaced";
 }
 
 // Every decision, allowed or denied, produces an OCSF record naming the sandbox, binary, pid,
