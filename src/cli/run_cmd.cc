@@ -306,6 +306,14 @@ Action add_run(CLI::App& app, std::vector<std::string> command_after_dashes) {
          "credential rewriting (then 503)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{65536}))
       ->default_str(std::to_string(buffered >> 20));
+  auto& upstream_idle = args->limits.upstream_idle;
+  run->add_option_function<unsigned>(
+         "--upstream-idle-ms",
+         [&upstream_idle](unsigned ms) { upstream_idle = std::chrono::milliseconds(ms); },
+         "Milliseconds an intercepted upstream connection is kept after its last response, for "
+         "the sandbox's next CONNECT to the same host and port from the same binaries (0: none)")
+      ->check(CLI::Range(0u, 60000u))
+      ->default_str(std::to_string(upstream_idle.count()));
   // The command starts at the first argument that is not one of ward's options, and is taken
   // whole, in order (its own options included): no positional is declared, or CLI11 would take
   // the command's words as positionals and its options as leftovers, out of order.

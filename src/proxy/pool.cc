@@ -43,13 +43,13 @@ std::optional<PooledUpstream> UpstreamPool::take(std::uint64_t generation, const
 
 void UpstreamPool::give(PooledUpstream c, Clock::time_point now) {
   expire(now);
-  if (now - c.since >= kIdle || !usable(c.stream)) return;
+  if (now - c.since >= idle_limit_ || !usable(c.stream)) return;
   idle_.push_back(std::move(c));
   while (idle_.size() > kCapacity) idle_.pop_front();
 }
 
 void UpstreamPool::expire(Clock::time_point now) {
-  idle_.remove_if([&](const PooledUpstream& c) { return now - c.since >= kIdle; });
+  idle_.remove_if([&](const PooledUpstream& c) { return now - c.since >= idle_limit_; });
 }
 
 }  // namespace ward::proxy

@@ -34,12 +34,16 @@ struct PooledUpstream {
 class UpstreamPool {
  public:
   using Clock = std::chrono::steady_clock;
-  // Half the shortest common server keep-alive timeout (gunicorn's 2 s; Node's and Apache's 5 s,
-  // nginx's 75 s), counted from the end of the last response ward read, which the server's own
-  // count starts before: a server seldom closes a connection as it is taken. A connection it did
-  // close is found so and dropped; one it closes in the instant after fails that request (502).
-  static constexpr auto kIdle = std::chrono::seconds(1);
+  // How long a connection is kept, counted from the end of the last response ward read (which
+  // the server's own keep-alive count starts before). The default, 1 s, is half the shortest
+  // common server keep-alive timeout (gunicorn's 2 s; Node's and Apache's 5 s, nginx's 75 s): a
+  // server seldom closes a connection as it is taken. One it did close is found so and dropped;
+  // the session checks again before its first request. 0 keeps none.
+  static constexpr std::chrono::milliseconds kDefaultIdle{1000};
   static constexpr std::size_t kCapacity = 32;
+
+  void set_idle(std::chrono::milliseconds idle) { idle_limit_ = idle; }
+  std::chrono::milliseconds idle() const { return idle_limit_; }
 
   // The most recently returned connection for this key that is still usable, or nothing. Those
   // found closed or expired on the way are dropped.
@@ -47,9 +51,9 @@ class UpstreamPool {
                                      std::uint16_t port, const std::string& caller,
                                      Clock::time_point now);
   // Keeps `c` when it is usable (nothing unread, its peer has not closed) and idle for less than
-  // kIdle, dropping the oldest beyond kCapacity. Else `c` is closed.
+  // idle(), dropping the oldest beyond kCapacity. Else `c` is closed.
   void give(PooledUpstream c, Clock::time_point now);
-  // Drops what has been idle for kIdle (the proxy's sweep).
+  // Drops what has been idle for idle() (the proxy's sweep).
   void expire(Clock::time_point now);
   void clear() { idle_.clear(); }
   bool empty() const { return idle_.empty(); }
@@ -59,6 +63,7 @@ class UpstreamPool {
   static bool usable(TlsStream& s);
 
  private:
+  std::chrono::milliseconds idle_limit_ = kDefaultIdle;
   std::list<PooledUpstream> idle_;  // in the order given back
 };
 

@@ -97,20 +97,30 @@ TEST_F(PoolTest, AConnectionThePeerClosedOrWroteToIsNeverTaken) {
 // a client that sat on its connection for a minute leaves an upstream idle for a minute.
 TEST_F(PoolTest, IdleConnectionsExpire) {
   pool_.give(make("10.0.0.1", t0_), t0_);
-  EXPECT_FALSE(pool_.take(1, "api.test", 443, kCurl, t0_ + UpstreamPool::kIdle));
+  EXPECT_FALSE(pool_.take(1, "api.test", 443, kCurl, t0_ + pool_.idle()));
   pool_.give(make("10.0.0.2", t0_), t0_);
-  pool_.expire(t0_ + UpstreamPool::kIdle - std::chrono::milliseconds(1));
+  pool_.expire(t0_ + pool_.idle() - std::chrono::milliseconds(1));
   EXPECT_EQ(pool_.size(), 1u);
-  pool_.expire(t0_ + UpstreamPool::kIdle);
+  pool_.expire(t0_ + pool_.idle());
   EXPECT_TRUE(pool_.empty());
-  pool_.give(make("10.0.0.3", t0_), t0_ + UpstreamPool::kIdle);
+  pool_.give(make("10.0.0.3", t0_), t0_ + pool_.idle());
   EXPECT_TRUE(pool_.empty()) << "idle too long before it was given back";
   const auto fresh = t0_ + std::chrono::seconds(60);
-  const auto half = std::chrono::duration_cast<std::chrono::milliseconds>(UpstreamPool::kIdle) / 2;
+  const auto half = pool_.idle() / 2;
   pool_.give(make("10.0.0.4", fresh - half), fresh);
   EXPECT_EQ(pool_.size(), 1u) << "half its idle time left: kept";
   EXPECT_FALSE(pool_.take(1, "api.test", 443, kCurl, fresh + half))
       << "expired by the time of its last response";
+}
+
+TEST_F(PoolTest, AnIdleLimitOfZeroKeepsNothing) {
+  EXPECT_EQ(pool_.idle(), UpstreamPool::kDefaultIdle);
+  pool_.set_idle(std::chrono::milliseconds(0));
+  pool_.give(make("10.0.0.1", t0_), t0_);
+  EXPECT_TRUE(pool_.empty());
+  pool_.set_idle(std::chrono::milliseconds(5000));
+  pool_.give(make("10.0.0.2", t0_), t0_ + std::chrono::milliseconds(4999));
+  EXPECT_EQ(pool_.size(), 1u) << "--upstream-idle-ms 5000 keeps what 1 s would not";
 }
 
 TEST_F(PoolTest, HoldsAtMostItsCapacityDroppingTheOldest) {

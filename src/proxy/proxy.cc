@@ -211,6 +211,7 @@ void Proxy::serve(std::string sandbox_id, UniqueFd listener, UniqueFd diag, pid_
     Sandbox& sandbox = m.sandboxes.emplace_back(
         std::move(id), PeerFinder(std::move(*diag), init_pid), std::move(acceptor));
     sandbox.listener_port = sandbox.acceptor.local_endpoint(ec).port();
+    sandbox.pool.set_idle(m.engine.limits.upstream_idle);
     asio::co_spawn(m.io, m.accept_loop(sandbox), asio::detached);
   });
   m.start_thread();

@@ -42,6 +42,9 @@ struct Limits {
   std::chrono::seconds idle_timeout{300};    // no byte either way on a connection: closed
   std::size_t max_connections = 4096;        // per sandbox; beyond: 503
   std::size_t max_buffered = 64 << 20;       // per sandbox, bodies held whole; beyond: 503
+  // How long an intercepted upstream connection is kept, from its last response, for the
+  // sandbox's next CONNECT to the same place (pool.h); 0: never.
+  std::chrono::milliseconds upstream_idle{1000};
 };
 
 struct Options {

@@ -191,9 +191,9 @@ class Session {
                                   const Matches& matches, const policy::Endpoint& endpoint,
                                   bool pooled);
   asio::awaitable<std::string> upstream_handshake(const Target& target);
-  asio::awaitable<std::string> refresh_pooled(const Target& target,
-                                              const policy::Endpoint& endpoint,
-                                              audit::NetworkEvent& event);
+  asio::awaitable<std::optional<Refusal>> refresh_pooled(const Target& target,
+                                                         const policy::Endpoint& endpoint,
+                                                         audit::NetworkEvent& event);
   bool take_pooled(const Target& target, const policy::Endpoint& endpoint,
                    audit::NetworkEvent& event);
   void pool_upstream(const Target& target);
@@ -594,20 +594,26 @@ asio::awaitable<std::string> Session::upstream_handshake(const Target& target) {
 
 // Before the first request of a session that took a pooled connection: the client's handshake
 // and its request may have taken a while since, so a connection its server has closed meanwhile,
-// or one now idle past the pool's limit, is replaced — nothing has been sent on it yet. "" when
-// the upstream is ready, else why not.
-asio::awaitable<std::string> Session::refresh_pooled(const Target& target,
-                                                     const policy::Endpoint& endpoint,
-                                                     audit::NetworkEvent& event) {
-  if (UpstreamPool::usable(*tls_upstream_) && Clock::now() - upstream_since_ < UpstreamPool::kIdle)
-    co_return "";
-  std::string failure;
-  if (auto refusal = co_await connect_upstream(target, endpoint, event))
-    failure = refusal->reason;
-  else
-    failure = co_await upstream_handshake(target);
+// or one now idle past the pool's limit, is replaced — nothing has been sent on it yet. Nothing
+// when the upstream is ready, else why not (the refusal connect_upstream would have answered the
+// CONNECT with, or a failed TLS).
+asio::awaitable<std::optional<Refusal>> Session::refresh_pooled(const Target& target,
+                                                                const policy::Endpoint& endpoint,
+                                                                audit::NetworkEvent& event) {
+  if (UpstreamPool::usable(*tls_upstream_) && Clock::now() - upstream_since_ < sandbox_.pool.idle())
+    co_return std::nullopt;
+  upstream_clean_ = false;  // until a new one is ready: a half-made one is never pooled
+  std::optional<Refusal> refusal = co_await connect_upstream(target, endpoint, event);
+  if (!refusal) {
+    std::string failure = co_await upstream_handshake(target);
+    if (!failure.empty())
+      refusal = Refusal{502, "upstream_tls_failed", "TLS to the upstream failed: " + failure};
+  }
   set_phase(Phase::kRelay, engine_.limits.idle_timeout);
-  co_return failure;
+  if (refusal) co_return refusal;
+  upstream_clean_ = true;
+  event.reason = "intercepted: HTTPS requests are inspected one by one";
+  co_return std::nullopt;
 }
 
 // A pooled upstream for this CONNECT (same sandbox, policy generation, host and port), made the
@@ -741,14 +747,20 @@ asio::awaitable<void> Session::intercept(const Target& target, audit::NetworkEve
     }
     if (pooled) {
       pooled = false;
-      if (std::string why = co_await refresh_pooled(target, endpoint, event); !why.empty()) {
-        Inspection failed;
-        failed.status = 502;
-        failed.reason = "cannot reach the upstream: " + why;
-        failed.body = error_body("upstream_unreachable", failed.reason);
-        co_await refuse_request(*tls_client_, record, failed);
+      std::optional<Refusal> failed = co_await refresh_pooled(target, endpoint, event);
+      if (failed) {
+        // As the CONNECT would have been answered, had it made its own connection.
+        record.status = failed->status;
+        record.network.action =
+            failed->status == 403 ? audit::Action::kDenied : audit::Action::kAllowed;
+        record.network.failed = failed->status != 403;
+        record.network.reason = failed->reason;
+        engine_.audit.write(record);
+        co_await send_error(*tls_client_, failed->status,
+                            error_body(failed->error, failed->reason));
         co_return close_record("");
       }
+      record.network.address = event.address;
     }
     if (!co_await exchange(*tls_client_, *tls_upstream_, parser, record, &in))
       co_return close_record("");

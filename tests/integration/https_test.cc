@@ -953,12 +953,13 @@ std::string connection_of(const Upstream& up, const std::string& target) {
   return "(no request " + target + ")";
 }
 
-// An intercepted connection's upstream outlives its client for a second (counted from its last
-// response) and serves the same binary's next CONNECT to the same place: curl run three times
-// makes one TLS connection to the server, not three. Never reused: a connection the server
-// closed meanwhile (the request goes on a new one and succeeds: no 502), one idle past the
-// limit, one whose client held it idle past the limit before leaving, nor one taken in time whose
-// client sent its first request only after the limit.
+// An intercepted connection's upstream outlives its client for a while (--upstream-idle-ms,
+// counted from its last response; 3 s here, for a loaded machine's python to start within it) and
+// serves the same binary's next CONNECT to the same place: curl run three times makes one TLS
+// connection to the server, not three. Never reused: a connection the server closed meanwhile
+// (the request goes on a new one and succeeds: no 502), one idle past the limit, one whose client
+// held it idle past the limit before leaving, nor one taken in time whose client sent its first
+// request only after the limit.
 TEST_P(HttpsTest, IdleUpstreamConnectionsServeTheSandboxsNextConnections) {
   ASSERT_NO_FATAL_FAILURE(start());
   if (IsSkipped()) return;
@@ -976,13 +977,14 @@ TEST_P(HttpsTest, IdleUpstreamConnectionsServeTheSandboxsNextConnections) {
   };
   auto report =
       attempts({{"curl", curl("conn?1") + "; " + curl("conn?2") + "; " + curl("conn-then-close?3") +
-                             "; sleep 0.3; " + curl("conn?4") + "; sleep 1.6; " + curl("conn?5")},
-                {"held", held("conn?6", "1.4")},
+                             "; sleep 0.3; " + curl("conn?4") + "; sleep 1.5; " + curl("conn?4b") +
+                             "; sleep 3.5; " + curl("conn?5")},
+                {"held", held("conn?6", "3.5")},
                 {"after_held", held("conn?7", "0.2")},
                 {"quick", held("conn?8", "0.2")},
-                {"late_request", held("conn?9", "0.2", "1.3")}},
-               p, tls());
-  EXPECT_EQ(report["curl"].out, "200 200 200 200 200") << "no request may fail";
+                {"late_request", held("conn?9", "0.2", "3.3")}},
+               p, tls({"--upstream-idle-ms", "3000"}));
+  EXPECT_EQ(report["curl"].out, "200 200 200 200 200 200") << "no request may fail";
   for (const char* label : {"held", "after_held", "quick", "late_request"}) {
     json j = parse_json(report[label].out);
     EXPECT_EQ(j.is_discarded() ? json() : j["statuses"], json::array({200}))
@@ -992,19 +994,21 @@ TEST_P(HttpsTest, IdleUpstreamConnectionsServeTheSandboxsNextConnections) {
   EXPECT_EQ(connection_of(*up_, "/conn?2"), first) << "a new client connection, the same upstream";
   EXPECT_EQ(connection_of(*up_, "/conn-then-close?3"), first) << up_->log();
   EXPECT_NE(connection_of(*up_, "/conn?4"), first) << "the server had closed that one";
+  EXPECT_EQ(connection_of(*up_, "/conn?4b"), connection_of(*up_, "/conn?4"))
+      << "idle 1.5 s, under --upstream-idle-ms 3000";
   EXPECT_NE(connection_of(*up_, "/conn?5"), connection_of(*up_, "/conn?4"))
       << "idle past the pool's limit";
   EXPECT_NE(connection_of(*up_, "/conn?7"), connection_of(*up_, "/conn?6"))
-      << "its client held it 1.4 s after its response: idle past the limit, however recently "
+      << "its client held it 3.5 s after its response: idle past the limit, however recently "
          "it was given back";
   EXPECT_EQ(connection_of(*up_, "/conn?8"), connection_of(*up_, "/conn?7")) << up_->log();
   EXPECT_NE(connection_of(*up_, "/conn?9"), connection_of(*up_, "/conn?8"))
-      << "taken from the pool in time, but 1.3 s passed before its first request";
+      << "taken from the pool in time, but 3.3 s passed before its first request";
   EXPECT_EQ(up_->connections(), 6) << up_->log();
   int reused = 0;
   for (const json& r : records(4001, 1, "api.test"))
     if (at(r, "/message", "").find("idle upstream connection") != std::string::npos) ++reused;
-  EXPECT_EQ(reused, 4) << "each reuse is recorded as such:\n" << read_file(audit_);
+  EXPECT_EQ(reused, 5) << "each reuse is recorded as such:\n" << read_file(audit_);
 }
 
 // A pooled upstream serves only the binaries whose decision made it: here curl's rule admits the
@@ -1022,7 +1026,7 @@ TEST_P(HttpsTest, APooledUpstreamServesOnlyTheBinariesItWasMadeFor) {
       attempts({{"curl", fetch("https://api.test:8443/conn?1")},
                 {"python", client("tls-raw --timeout 0.3 api.test:8443 " + shell_quote(get))},
                 {"curl_again", fetch("https://api.test:8443/conn?2")}},
-               p, tls());
+               p, tls({"--upstream-idle-ms", "3000"}));
   EXPECT_EQ(reply(report["curl"]).status, 200) << report["curl"].out;
   json j = parse_json(report["python"].out);
   ASSERT_FALSE(j.is_discarded()) << report["python"].out;
