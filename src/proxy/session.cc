@@ -110,6 +110,17 @@ std::optional<IpAddress> to_ip(const asio::ip::address& a) {
   return parse_ip_literal(a.to_string());
 }
 
+// "" when `address` (where an upstream connection goes) passes the SSRF guard for `endpoint`,
+// else why not. A connection made for one endpoint carries a request for another (chosen by its
+// path, or a pooled connection's next CONNECT) only when that one admits its address too.
+std::string refused_address(const std::string& address, std::uint16_t port,
+                            const policy::Endpoint& endpoint) {
+  auto ip = parse_ip_literal(address);
+  if (!ip) return "the upstream's address is unknown";
+  Verdict v = check_destination(*ip, port, endpoint.allowed_ips);
+  return v.allowed ? "" : v.reason;
+}
+
 asio::ip::address to_asio(const IpAddress& ip) {
   if (!ip.v6) return asio::ip::address_v4({ip.bytes[0], ip.bytes[1], ip.bytes[2], ip.bytes[3]});
   asio::ip::address_v6::bytes_type b;
@@ -626,8 +637,7 @@ bool Session::take_pooled(const Target& target, const policy::Endpoint& endpoint
   // The key holds everything this decision was made from, so the address passed the guard for
   // this endpoint when it was connected; checked again all the same, should the key ever miss
   // something.
-  auto ip = parse_ip_literal(c->address);
-  if (!ip || !check_destination(*ip, target.port, endpoint.allowed_ips).allowed) return false;
+  if (!refused_address(c->address, target.port, endpoint).empty()) return false;
   close_upstream();
   tls_upstream_.emplace(std::move(c->stream));
   upstream_host_ = target.host;
@@ -761,6 +771,18 @@ asio::awaitable<void> Session::intercept(const Target& target, audit::NetworkEve
         co_return close_record("");
       }
       record.network.address = event.address;
+    }
+    // The connection was made for the endpoint that decided the CONNECT; this request's, chosen
+    // by its path, must admit the address too.
+    if (std::string why =
+            in.endpoint ? refused_address(upstream_address_, target.port, *in.endpoint) : "";
+        !why.empty()) {
+      Inspection refused;
+      refused.status = 403;
+      refused.reason = "rule " + in.rule + ", for " + in.path + ": " + why;
+      refused.body = error_body("policy_denied", refused.reason);
+      co_await refuse_request(*tls_client_, record, refused);
+      co_return close_record("");
     }
     if (!co_await exchange(*tls_client_, *tls_upstream_, parser, record, &in))
       co_return close_record("");
@@ -1406,7 +1428,8 @@ asio::awaitable<bool> Session::forward(RequestParser& parser, bool first) {
   std::optional<Refusal> refusal;
   if (!d.allowed)
     refusal = Refusal{403, "policy_denied", d.reason};
-  else if (!upstream_reusable(*target))
+  else if (!upstream_reusable(*target) ||
+           !refused_address(upstream_address_, target->port, *d.endpoint).empty())
     refusal = co_await connect_upstream(*target, *d.endpoint, record.network);
   else
     record.network.address = upstream_address_;

@@ -1040,6 +1040,39 @@ TEST_P(HttpsTest, APooledUpstreamServesOnlyTheBinariesItWasMadeFor) {
   EXPECT_TRUE(guarded) << "python's refusal must be the SSRF guard's:\n" << read_file(audit_);
 }
 
+// One host and port, two L7 endpoints chosen by path: /public/** admits the upstream's private
+// address (allowed_ips), /private/** does not. A request for /private/ on a connection made for
+// /public/ must meet the address guard for its own endpoint — inside an intercepted connection
+// and on a plain-HTTP keep-alive connection alike — never ride the other's admission. MUST
+TEST_P(HttpsTest, AnEndpointChosenByPathMustAdmitTheConnectionsAddressToo) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  if (IsSkipped()) return;
+  const std::string l7 = "protocol: rest, access: read-only";
+  std::string p = policy(
+      rule("api", {endpoint("api.test", "port: 8443", true, l7 + ", path: \"/public/**\""),
+                   endpoint("api.test", "port: 8443", false, l7 + ", path: \"/private/**\""),
+                   endpoint("api.test", "port: 8080", true, l7 + ", path: \"/public/**\""),
+                   endpoint("api.test", "port: 8080", false, l7 + ", path: \"/private/**\"")}));
+  const std::string crlf = "\\r\\n";
+  auto get = [&](const std::string& path) {
+    return "GET " + path + " HTTP/1.1" + crlf + "Host: api.test:8443" + crlf + crlf;
+  };
+  auto report =
+      attempts({{"intercepted", client("tls-raw --timeout 3 api.test:8443 " +
+                                       shell_quote(get("/public/a") + get("/private/b")))},
+                {"plain", std::string(kCurl) +
+                              " -s -w '%{http_code} ' -o /dev/null http://api.test:8080/public/c"
+                              " -o /dev/null http://api.test:8080/private/d"}},
+               p, tls());
+  json j = parse_json(report["intercepted"].out);
+  ASSERT_FALSE(j.is_discarded()) << report["intercepted"].out;
+  EXPECT_EQ(j["connect"], 200) << j.dump();
+  EXPECT_EQ(j["statuses"], json::array({200, 403})) << j.dump();
+  EXPECT_EQ(report["plain"].out, "200 403") << report["plain"].out;
+  EXPECT_EQ(up_->requests("private"), 0) << up_->log();
+  EXPECT_EQ(up_->requests("public"), 2) << up_->log();
+}
+
 // ---- credentials ----
 
 // A provider profile (OpenShell's format) binding WARD_TEST_TOKEN to api.test:8443, and a random
