@@ -627,8 +627,8 @@ asio::awaitable<std::optional<Refusal>> Session::refresh_pooled(const Target& ta
   co_return std::nullopt;
 }
 
-// A pooled upstream for this CONNECT (same sandbox, policy generation, host and port), made the
-// session's own. False when there is none.
+// A pooled upstream for this CONNECT (same sandbox, policy generation, host, port and calling
+// binaries), made the session's own. False when there is none.
 bool Session::take_pooled(const Target& target, const policy::Endpoint& endpoint,
                           audit::NetworkEvent& event) {
   auto c =
