@@ -274,6 +274,7 @@ class Session {
   std::string upstream_host_;                     // where upstream_ goes (keep-alive reuse)
   std::uint16_t upstream_port_ = 0;
   std::string upstream_address_;
+  const policy::Endpoint* upstream_endpoint_ = nullptr;  // whose allowed_ips admitted that address
   // The upstream is between exchanges, nothing of one left on it: it may serve another client
   // connection of this sandbox (pool.h).
   bool upstream_clean_ = false;
@@ -468,6 +469,7 @@ asio::awaitable<std::optional<Refusal>> Session::connect_upstream(const Target& 
       upstream_host_ = target.host;
       upstream_port_ = target.port;
       upstream_address_ = event.address = ip.to_string();
+      upstream_endpoint_ = &endpoint;
       co_return std::nullopt;
     }
     upstream_.close(ignored);
@@ -643,6 +645,7 @@ bool Session::take_pooled(const Target& target, const policy::Endpoint& endpoint
   upstream_host_ = target.host;
   upstream_port_ = target.port;
   upstream_address_ = event.address = std::move(c->address);
+  upstream_endpoint_ = &endpoint;
   upstream_since_ = c->since;
   return true;
 }
@@ -772,10 +775,11 @@ asio::awaitable<void> Session::intercept(const Target& target, audit::NetworkEve
       }
       record.network.address = event.address;
     }
-    // The connection was made for the endpoint that decided the CONNECT; this request's, chosen
-    // by its path, must admit the address too.
-    if (std::string why =
-            in.endpoint ? refused_address(upstream_address_, target.port, *in.endpoint) : "";
+    // The connection was made for the endpoint that decided the CONNECT; another one, chosen by
+    // this request's path, must admit the address too.
+    if (std::string why = in.endpoint && in.endpoint != upstream_endpoint_
+                              ? refused_address(upstream_address_, target.port, *in.endpoint)
+                              : "";
         !why.empty()) {
       Inspection refused;
       refused.status = 403;
@@ -961,6 +965,7 @@ void Session::close_upstream() {
   backend_route_ = nullptr;
   upstream_host_.clear();
   upstream_port_ = 0;
+  upstream_endpoint_ = nullptr;
   upstream_buffer_.clear();
 }
 
@@ -1429,7 +1434,8 @@ asio::awaitable<bool> Session::forward(RequestParser& parser, bool first) {
   if (!d.allowed)
     refusal = Refusal{403, "policy_denied", d.reason};
   else if (!upstream_reusable(*target) ||
-           !refused_address(upstream_address_, target->port, *d.endpoint).empty())
+           (d.endpoint != upstream_endpoint_ &&
+            !refused_address(upstream_address_, target->port, *d.endpoint).empty()))
     refusal = co_await connect_upstream(*target, *d.endpoint, record.network);
   else
     record.network.address = upstream_address_;
