@@ -116,9 +116,21 @@ Result<Response> exchange_on(Socket& socket, const std::string& where, const std
   return head;
 }
 
-Result<Response> exchange(const Endpoint& endpoint, const Request& request,
-                          const GatewayClient::DataHandler* on_data,
-                          const GatewayClient::Ticker& ticker) {
+// Asio throws where it cannot make an io_context's reactor (an epoll and an eventfd): a
+// process out of descriptors or memory. A call reports that as it reports a failed connect;
+// the gateway's own MCP threads call it, and an exception there would end the gateway.
+template <class F>
+auto reporting_exhaustion(std::string_view doing, F&& call) -> decltype(call()) {
+  try {
+    return call();
+  } catch (const boost::system::system_error& e) {
+    return fail(std::string(doing) + ": " + e.code().message(), e.code().value());
+  }
+}
+
+Result<Response> exchange_unguarded(const Endpoint& endpoint, const Request& request,
+                                    const GatewayClient::DataHandler* on_data,
+                                    const GatewayClient::Ticker& ticker) {
   if (endpoint.is_tcp()) {
     auto c = connect_tcp(endpoint);
     if (!c) return tl::unexpected(c.error());
@@ -140,9 +152,26 @@ Result<Response> exchange(const Endpoint& endpoint, const Request& request,
   return exchange_on(socket, path, "ward", request, endpoint.token, on_data, ticker);
 }
 
+Result<Response> exchange(const Endpoint& endpoint, const Request& request,
+                          const GatewayClient::DataHandler* on_data,
+                          const GatewayClient::Ticker& ticker) {
+  return reporting_exhaustion("cannot talk to the gateway at " + endpoint.address, [&] {
+    return exchange_unguarded(endpoint, request, on_data, ticker);
+  });
+}
+
+Result<Connection> connect_tcp_unguarded(const Endpoint& endpoint);
+
 }  // namespace
 
 Result<Connection> connect_tcp(const Endpoint& endpoint) {
+  return reporting_exhaustion("cannot connect to the gateway at " + endpoint.address,
+                              [&] { return connect_tcp_unguarded(endpoint); });
+}
+
+namespace {
+
+Result<Connection> connect_tcp_unguarded(const Endpoint& endpoint) {
   auto parts = split_http_address(endpoint.address);
   if (!parts)
     return fail(
@@ -181,6 +210,8 @@ Result<Connection> connect_tcp(const Endpoint& endpoint) {
   }
   return c;
 }
+
+}  // namespace
 
 std::optional<std::pair<std::string, std::string>> split_http_address(std::string_view address) {
   if (address.starts_with("http://"))

@@ -373,18 +373,43 @@ void HttpEndpoint::serve(gateway::HandOff connection) {
     ::close(connection.fd);
     return;
   }
-  std::thread([this, c = std::move(connection)]() mutable {
-    this->connection(std::move(c));
+  const int fd = connection.fd;
+  try {
+    std::thread([this, c = std::move(connection)]() mutable {
+      this->connection(std::move(c));
+      connections_.fetch_sub(1);
+    }).detach();
+  } catch (const std::system_error& e) {  // no thread to be had: the process is at a limit
     connections_.fetch_sub(1);
-  }).detach();
+    busy(fd, e.what());
+  }
+}
+
+// Out of threads, descriptors or memory: the client is told to come back, and the gateway
+// goes on serving the others.
+void HttpEndpoint::busy(int fd, std::string_view why) {
+  Reply r = refuse(503, -32000,
+                   "the gateway is short of resources (" + std::string(why) + "); try again");
+  r.headers.push_back({"Retry-After", "1"});
+  write_all(fd, r.head(false, false) + r.body);
+  ::close(fd);
 }
 
 void HttpEndpoint::connection(gateway::HandOff h) {
   const int fd = h.fd;
   Exchange exchange{*this, fd};
   // The first request came with the connection; later ones are read here.
-  boost::asio::io_context io;
-  boost::asio::generic::stream_protocol::socket socket(io);
+  // Asio makes an epoll and an eventfd for each io_context, and throws when it cannot.
+  std::optional<boost::asio::io_context> context;
+  std::optional<boost::asio::generic::stream_protocol::socket> made;
+  try {
+    made.emplace(context.emplace());
+  } catch (const boost::system::system_error& e) {
+    busy(fd, e.code().message());
+    return;
+  }
+  boost::asio::io_context& io = *context;
+  boost::asio::generic::stream_protocol::socket& socket = *made;
   boost::system::error_code ec;
   int family = AF_UNIX;
   {
@@ -421,10 +446,13 @@ void HttpEndpoint::connection(gateway::HandOff h) {
   // idle connection ends: the client opens a new one) and its body must keep coming (kStall),
   // as on the API's own connections; a client that vanished holds no thread for long.
   boost::asio::steady_timer timer(io);
+  int refusal = 0;  // the status h.refused gave a later request's header; 0: admitted
   auto read_request = [&](http::request_parser<http::string_body>& parser) {
     boost::system::error_code result;
     if (h.header_timeout.count() == 0) {
-      http::read(socket, buffer, parser, result);
+      http::read_header(socket, buffer, parser, result);
+      if (!result && h.refused) refusal = h.refused(parser.get());
+      if (!result && refusal == 0) http::read(socket, buffer, parser, result);
       return result;
     }
     bool timed_out = false;
@@ -448,6 +476,8 @@ void HttpEndpoint::connection(gateway::HandOff h) {
     };
     run(h.header_timeout,
         [&](auto on_done) { http::async_read_header(socket, buffer, parser, on_done); });
+    if (!result && !timed_out && h.refused) refusal = h.refused(parser.get());
+    if (refusal != 0) return result;  // its body is not read
     while (!result && !timed_out && !parser.is_done())
       run(kStall, [&](auto on_done) { http::async_read_some(socket, buffer, parser, on_done); });
     return timed_out ? boost::system::error_code(boost::asio::error::timed_out) : result;
@@ -455,6 +485,7 @@ void HttpEndpoint::connection(gateway::HandOff h) {
   bool more = handle(h.request);
   while (more) {
     http::request_parser<http::string_body> parser;
+    refusal = 0;
     parser.header_limit(16 * 1024);
     parser.body_limit(kMaxHttpBody);
     ec = read_request(parser);
@@ -477,6 +508,14 @@ void HttpEndpoint::connection(gateway::HandOff h) {
       }
       break;
     }
+    if (refusal != 0) {  // decided on the header: nothing of the body was read
+      Reply r = refuse(refusal, -32000,
+                       refusal == 401 ? "a valid bearer token is required"
+                                      : "a Host or Origin that is not localhost is refused");
+      if (refusal == 401) r.headers.push_back({"WWW-Authenticate", "Bearer"});
+      write_all(fd, r.head(false, false) + r.body);
+      break;
+    }
     auto req = parser.release();
     const std::string_view path = req.target().substr(0, req.target().find('?'));
     if (path != "/mcp") {
@@ -484,16 +523,6 @@ void HttpEndpoint::connection(gateway::HandOff h) {
       Reply r = refuse(404, -32000, "only /mcp is served on this connection");
       write_all(fd, r.head(false, false) + r.body);
       break;
-    }
-    if (h.refused) {
-      if (const int status = h.refused(req); status != 0) {
-        Reply r = refuse(status, -32000,
-                         status == 401 ? "a valid bearer token is required"
-                                       : "a Host or Origin that is not localhost is refused");
-        if (status == 401) r.headers.push_back({"WWW-Authenticate", "Bearer"});
-        write_all(fd, r.head(false, false) + r.body);
-        break;
-      }
     }
     more = handle(req);
   }

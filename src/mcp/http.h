@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "gateway/gateway.h"
@@ -36,6 +37,7 @@ class HttpEndpoint {
 
  private:
   void connection(gateway::HandOff h);
+  void busy(int fd, std::string_view why);
 
   static constexpr int kMaxConnections = 512;
   Server& server_;

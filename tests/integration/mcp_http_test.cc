@@ -1550,6 +1550,16 @@ double cpu_seconds(pid_t pid) {
   return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
+// How many descriptors the process `pid` has open.
+std::size_t open_descriptors(pid_t pid) {
+  std::size_t open = 0;
+  if (DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str())) {
+    while (struct dirent* e = ::readdir(d)) open += e->d_name[0] != '.';
+    ::closedir(d);
+  }
+  return open;
+}
+
 // Found in review: when the gateway ran out of descriptors, its accept loops tried again at once,
 // forever — a core at 100% until a descriptor came free. They now wait a moment between tries,
 // and accept again once descriptors are free.
@@ -1558,11 +1568,7 @@ TEST(GatewayListen, OutOfDescriptorsTheGatewayWaitsInsteadOfSpinning) {
   McpGateway g({}, token);
   ASSERT_TRUE(g.ready()) << g.log();
   const int port = g.port();
-  std::size_t open = 0;
-  if (DIR* d = ::opendir(("/proc/" + std::to_string(g.pid()) + "/fd").c_str())) {
-    while (struct dirent* e = ::readdir(d)) open += e->d_name[0] != '.';
-    ::closedir(d);
-  }
+  const std::size_t open = open_descriptors(g.pid());
   ASSERT_GT(open, 0u);
   struct rlimit was;
   ASSERT_EQ(::prlimit(g.pid(), RLIMIT_NOFILE, nullptr, &was), 0);
@@ -1577,11 +1583,61 @@ TEST(GatewayListen, OutOfDescriptorsTheGatewayWaitsInsteadOfSpinning) {
   ASSERT_EQ(::prlimit(g.pid(), RLIMIT_NOFILE, &was, nullptr), 0);
   EXPECT_LT(used, 0.3) << "the gateway spun while it could not accept";
   waiting.clear();
-  EXPECT_EQ(g.api("GET", "/v1/status").status, 200);
+  EXPECT_EQ(g.api("GET", "/v1/status").status, 200) << g.log();
   EXPECT_EQ(roundtrip(port, request_bytes("GET", "/v1/status", port,
                                           "Authorization: Bearer " + token + "\r\n"))
                 .status,
             200);
+}
+
+// Found by this test's predecessor flaking: an MCP connection's thread makes an epoll and an
+// eventfd for its own reads, and Asio throws when it cannot: with no descriptor left, the uncaught
+// exception ended the whole gateway (std::terminate). The client is now told to come back (503,
+// Retry-After), and the gateway serves MCP again once descriptors are free.
+TEST(GatewayListen, AnMcpConnectionWithNoDescriptorLeftIsTurnedAway) {
+  const std::string token = "fe-" + std::string(29, 'e') + unique_marker();
+  McpGateway g({}, token);
+  ASSERT_TRUE(g.ready()) << g.log();
+  const int port = g.port();
+  const std::string request =
+      request_bytes("POST", "/mcp", port, kMcpHeaders + "Authorization: Bearer " + token + "\r\n",
+                    initialize_message().dump());
+  ASSERT_EQ(roundtrip(port, request).status, 200) << g.log();
+  struct rlimit was;
+  ASSERT_EQ(::prlimit(g.pid(), RLIMIT_NOFILE, nullptr, &was), 0);
+  // One descriptor free: the accepted connection takes it, and nothing is left for its thread.
+  struct rlimit low = {open_descriptors(g.pid()) + 1, was.rlim_max};
+  ASSERT_EQ(::prlimit(g.pid(), RLIMIT_NOFILE, &low, nullptr), 0);
+  const Reply turned_away = roundtrip(port, request, 10s);
+  ASSERT_EQ(::prlimit(g.pid(), RLIMIT_NOFILE, &was, nullptr), 0);
+  EXPECT_EQ(::kill(g.pid(), 0), 0) << "the gateway is gone:\n" << g.log();
+  EXPECT_EQ(turned_away.status, 503) << turned_away.body << "\n" << g.log();
+  EXPECT_NE(turned_away.body.find("try again"), std::string::npos) << turned_away.body;
+  EXPECT_EQ(roundtrip(port, request).status, 200) << g.log();
+}
+
+// A later request on an MCP connection is refused on its header: a client without the token
+// cannot make the gateway take in up to 32 MiB of body first.
+TEST(GatewayListen, AnMcpRequestWithoutTheTokenIsRefusedBeforeItsBody) {
+  const std::string token = "fb-" + std::string(29, 'b') + unique_marker();
+  McpGateway g({}, token);
+  ASSERT_TRUE(g.ready()) << g.log();
+  const int port = g.port();
+  auto c = Conn::tcp(port);
+  c->send(request_bytes("POST", "/mcp", port,
+                        kMcpHeaders + "Authorization: Bearer " + token + "\r\n",
+                        initialize_message().dump(), true));
+  c->read([](const std::string& raw) { return parse_replies(raw).size() == 1; }, 10s);
+  ASSERT_EQ(parse_replies(c->raw()).size(), 1u) << c->raw();
+  c->send("POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n" + kMcpHeaders +
+          "Authorization: Bearer wrong-" + token +
+          "\r\nContent-Length: 30000000\r\n\r\n{\"jsonrpc\":");
+  const auto began = Clock::now();
+  EXPECT_TRUE(c->read_to_end(5s)) << "the gateway waited for the body";
+  EXPECT_LT(Clock::now() - began, 5s);
+  auto replies = parse_replies(c->raw());
+  ASSERT_EQ(replies.size(), 2u) << c->raw();
+  EXPECT_EQ(replies[1].status, 401) << replies[1].body;
 }
 
 // ---- --mcp-command-timeout ----
