@@ -1011,6 +1011,41 @@ TEST_P(HttpsTest, IdleUpstreamConnectionsServeTheSandboxsNextConnections) {
   EXPECT_EQ(reused, 5) << "each reuse is recorded as such:\n" << read_file(audit_);
 }
 
+// A connection taken from the pool in time but whose first request comes after the limit is
+// renewed before anything is sent on it; when the upstream then takes no new connection, that
+// request is answered as the CONNECT would have been (502, upstream_tls_failed) and audited as a
+// failure — never sent on the stale connection, never left without an answer.
+TEST_P(HttpsTest, APooledConnectionThatCannotBeRenewedAnswersItsRequestWith502) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  if (IsSkipped()) return;
+  std::string p = policy(
+      rule("api", {endpoint("api.test", "port: 8443", true, "protocol: rest, access: read-only")}));
+  auto get = [](const std::string& target) {
+    return shell_quote("GET " + target + " HTTP/1.1\\r\\nHost: api.test:8443\\r\\n\\r\\n");
+  };
+  // Both from python: a pooled connection serves only the binaries it was made for.
+  auto report = attempts(
+      {{"first", client("tls-raw --timeout 0.3 api.test:8443 " + get("/refuse-new?s=8"))},
+       {"late", client("tls-raw --timeout 2 --delay 3.3 api.test:8443 " + get("/conn?late"))}},
+      p, tls({"--upstream-idle-ms", "3000"}));
+  json first = parse_json(report["first"].out);
+  EXPECT_EQ(first.is_discarded() ? json() : first["statuses"], json::array({200}))
+      << report["first"].out;
+  json j = parse_json(report["late"].out);
+  ASSERT_FALSE(j.is_discarded()) << report["late"].out;
+  EXPECT_EQ(j["connect"], 200) << "taken from the pool: " << j.dump();
+  EXPECT_EQ(j["statuses"], json::array({502})) << j.dump();
+  EXPECT_EQ(up_->requests("/conn?late"), 0) << up_->log();
+  EXPECT_NE(up_->log().find("REFUSED 8443"), std::string::npos)
+      << "ward did not try a new connection:\n"
+      << up_->log();
+  bool audited = false;
+  for (const json& r : records(4002, -1, "api.test"))
+    audited |= at(r, "/http_response/code", 0) == 502 && at(r, "/status_id", 0) == 2 &&
+               at(r, "/message", "").find("TLS to the upstream failed") != std::string::npos;
+  EXPECT_TRUE(audited) << "no failed 4002 record for the request:\n" << read_file(audit_);
+}
+
 // A pooled upstream serves only the binaries whose decision made it: here curl's rule admits the
 // upstream's private address (allowed_ips) and python's does not. python's CONNECT right after
 // curl's must meet the SSRF guard, not curl's idle connection. MUST

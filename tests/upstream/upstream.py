@@ -15,6 +15,9 @@ Serve mode (the test starts it inside a network namespace and stops it by pid):
                       the connection id
     /conn             the connection id as text
     /conn-then-close  the same, then the connection is closed (no Connection: close said)
+    /refuse-new?s=N   answered, then for N seconds every new connection on any port is closed as
+                      soon as it is accepted (logged "REFUSED <port>"): an upstream that stops
+                      taking connections while the open ones go on
     /stream?mib=N     N MiB of deterministic pseudo-random bytes, with Content-Length
     /slow             announces 64 MiB, sends 1 KiB every 20 ms; logs "SLOW-ABORTED" when the
                       peer goes away mid-transfer
@@ -73,6 +76,9 @@ import warnings
 
 MIB = 1 << 20
 _BLOCK = random.Random(20240601).randbytes(MIB)
+
+
+REFUSE_UNTIL = [0.0]  # /refuse-new: time.monotonic() until which new connections are closed
 
 
 def stream_chunks(mib):
@@ -324,6 +330,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             # idle timeout strikes between two requests.
             self._reply(200, "%d\n" % self.conn_id)
             self.close_connection = True
+        elif url.path == "/refuse-new":
+            seconds = float(urllib.parse.parse_qs(url.query).get("s", ["1"])[0])
+            REFUSE_UNTIL[0] = time.monotonic() + seconds
+            self._reply(200, "refusing new connections for %g s\n" % seconds)
         elif url.path == "/quiet" or url.path.startswith("/quiet/"):
             self._reply(200, "quiet\n")
         elif GIT_ROOT and url.path.startswith("/git/"):
@@ -380,6 +390,10 @@ class DualStackServer(http.server.ThreadingHTTPServer):
 
     def get_request(self):
         sock, addr = self.socket.accept()
+        if time.monotonic() < REFUSE_UNTIL[0]:
+            LOG.write("REFUSED %d" % self.server_address[1])
+            sock.close()
+            raise OSError("refusing new connections")  # socketserver drops the request
         if self._ssl_context:
             sock.settimeout(10)
             try:
