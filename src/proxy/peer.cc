@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -55,15 +56,25 @@ bool read_stat(pid_t pid, Stat& out) {
   return true;
 }
 
+// The whole of a /proc file, up to `limit` bytes. /proc/PID/status is usually ~1.5 KiB, but
+// its Groups line lists every supplementary group: a user in a few hundred directory groups
+// pushes NSpid past 4 KiB.
+std::string read_whole(const std::string& path, std::size_t limit = 1 << 20) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  std::string out;
+  if (!fd) return out;
+  char buf[4096];
+  while (out.size() < limit) {
+    const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n <= 0) break;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+  return out;
+}
+
 // The pid as the sandbox sees it: the last NSpid entry.
 int inner_pid(pid_t host_pid) {
-  std::string status = read_small("/proc/" + std::to_string(host_pid) + "/status");
-  size_t at = status.find("NSpid:");
-  if (at == std::string::npos) return 0;
-  size_t eol = status.find('\n', at);
-  std::string_view line(status.data() + at + 6, eol - at - 6);
-  size_t last = line.find_last_of(" \t");
-  return std::atoi(std::string(line.substr(last + 1)).c_str());
+  return last_nspid(read_whole("/proc/" + std::to_string(host_pid) + "/status"));
 }
 
 bool is_link(int dir, const char* name, const std::string& link) {
@@ -221,6 +232,18 @@ const Caller* PeerFinder::describe(pid_t host_pid) {
   }
   if (known_.size() > 4096) known_.clear();  // exited processes are never removed one by one
   return &(known_[host_pid] = std::move(known)).caller;
+}
+
+int last_nspid(std::string_view status) {
+  std::size_t at = status.starts_with("NSpid:") ? 0 : status.find("\nNSpid:");
+  if (at == std::string_view::npos) return 0;
+  at += status[at] == '\n' ? 7 : 6;
+  std::string_view line = status.substr(at, status.find('\n', at) - at);  // npos: to the end
+  const std::size_t last = line.find_last_of(" \t");
+  if (last != std::string_view::npos) line.remove_prefix(last + 1);
+  int pid = 0;
+  const auto [end, ec] = std::from_chars(line.data(), line.data() + line.size(), pid);
+  return ec == std::errc() && end == line.data() + line.size() && pid > 0 ? pid : 0;
 }
 
 Caller PeerFinder::find(std::uint32_t client_addr, std::uint16_t client_port,

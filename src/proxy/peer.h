@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -27,6 +28,10 @@ struct Caller {
   std::vector<std::string> binaries;  // its executable first, then its ancestors'
   const std::string& binary() const;  // the executable, or "" when unknown
 };
+
+// The pid as the process's own pid namespace sees it (the last NSpid entry), from the text of
+// /proc/PID/status; 0 when it is not there.
+int last_nspid(std::string_view status);
 
 class PeerFinder {
  public:
