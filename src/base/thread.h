@@ -18,9 +18,14 @@ std::thread quiet_thread(F&& body) {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);  // the new thread inherits this mask
-  std::thread t(std::forward<F>(body));
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  return t;
+  try {
+    std::thread t(std::forward<F>(body));
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    return t;
+  } catch (...) {  // no thread to be had: the caller's signals stay as they were
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    throw;
+  }
 }
 
 }  // namespace ward

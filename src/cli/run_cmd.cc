@@ -207,7 +207,10 @@ int run_sandbox(const RunArgs& args) {
   options.policy = policy.get();
   options.egress_port = kEgressPort;
   options.on_egress = [&](sandbox::EgressEndpoint e) {
-    proxy.serve(sandbox_id, std::move(e.listener), std::move(e.diag), e.init_pid);
+    if (auto served = proxy.serve(sandbox_id, std::move(e.listener), std::move(e.diag), e.init_pid);
+        !served)
+      log::error("egress proxy: {}; the sandbox's connections out are refused",
+                 served.error().describe());
   };
   if (reloader) options.on_sighup = [&] { reloader->reload("SIGHUP"); };
   options.workdir = workdir;

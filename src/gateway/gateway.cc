@@ -445,9 +445,12 @@ asio::awaitable<Reply> Gateway::start_sandbox(SandboxRecord& record) {
   auto hello = co_await rt.hello().wait(kStartTimeout);
   auto fresh = store_.find_sandbox(record.id);
   if (fresh && *fresh) record = **fresh;
-  if (!hello || (*hello)["op"] != "hello") {
-    std::string why = hello ? hello->value("message", "the sandbox could not start")
-                            : "the sandbox did not start in time";
+  // (rt may be gone by now: the sandbox can have ended meanwhile.)
+  const bool stopped_at_hello = record.status == "error";  // its proxy could not be made
+  if (!hello || (*hello)["op"] != "hello" || stopped_at_hello) {
+    std::string why = stopped_at_hello ? record.reason
+                      : hello          ? hello->value("message", "the sandbox could not start")
+                                       : "the sandbox did not start in time";
     if (!hello) ::kill(pid, SIGKILL);
     record.status = "error";
     record.reason = why;
@@ -535,11 +538,19 @@ void Gateway::on_message(Runtime& rt, const json& m, std::vector<UniqueFd>& fds)
           log::error("sandbox {}: credentials: {}", record.name, vault.error().describe());
       }
       auto made = proxy::Proxy::create(std::move(po), rt.policy);
-      if (made) {
+      auto served =
+          made ? (*made)->serve(record.id, std::move(fds[0]), std::move(fds[1]), rt.init_pid())
+               : Result<void>(tl::unexpected(made.error()));
+      if (served) {
         rt.proxy = std::move(*made);
-        rt.proxy->serve(record.id, std::move(fds[0]), std::move(fds[1]), rt.init_pid());
       } else {
-        log::error("sandbox {}: egress proxy: {}", record.name, made.error().describe());
+        // The supervisor keeps the listener (for a gateway that restarts), so without a proxy
+        // the sandbox's connections out would wait unanswered: it is stopped instead, in error.
+        rt.failure = "its egress proxy could not start: " + served.error().describe();
+        log::error("sandbox {}: {}", record.name, rt.failure);
+        static_cast<void>(rt.send(json{{"op", "stop"}}));
+        record.status = "error";
+        record.reason = rt.failure;
       }
     }
   } else if (op == "main_exit") {
@@ -547,8 +558,8 @@ void Gateway::on_message(Runtime& rt, const json& m, std::vector<UniqueFd>& fds)
     record.exit_signal = m.value("signal", 0);
     record.exit_at = unix_now();
   } else if (op == "ended") {
-    record.status = m.value("status", "stopped");
-    record.reason = m.value("reason", "");
+    record.status = rt.failure.empty() ? m.value("status", "stopped") : "error";
+    record.reason = rt.failure.empty() ? m.value("reason", "") : rt.failure;
   } else {
     return;
   }
@@ -1279,7 +1290,18 @@ asio::awaitable<Reply> Gateway::create(const json& body) {
   if (auto r = store_.add_revision(record.id, text); !r)
     co_return Reply::error(500, "internal", r.error().describe());
   Reply reply = co_await start_sandbox(record);
-  if (reply.status == 200) reply.status = 201;
+  if (reply.status == 200) {
+    reply.status = 201;
+  } else if (auto fresh = store_.find_sandbox(record.id);
+             fresh && *fresh && (*fresh)->status == "creating") {
+    // It failed before its supervisor started (out of descriptors, say): said so in the record,
+    // never left "creating".
+    record = **fresh;
+    record.status = "error";
+    record.reason = json::parse(reply.body, nullptr, false).value("message", "the start failed");
+    record.updated_at = unix_now();
+    static_cast<void>(store_.update_sandbox(record));
+  }
   co_return reply;
 }
 

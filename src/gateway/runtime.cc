@@ -148,7 +148,14 @@ void Runtime::dispatch(ControlMessage m) {
   if (op == "hello" || op == "error") hello_.set(m.body);
   if (op == "hello") init_pid_ = m.body.value("init_pid", 0);
   if (op == "ended") ended_.set(m.body);
-  if (on_message_) on_message_(*this, m.body, m.fds);
+  if (!on_message_) return;
+  // A message the gateway fails to act on (out of descriptors or memory, say) is logged; the
+  // loop goes on, or every later message of the sandbox — its exit, its end — would be lost.
+  try {
+    on_message_(*this, m.body, m.fds);
+  } catch (const std::exception& e) {
+    log::error("sandbox {}: the supervisor's \"{}\" message: {}", id_, op, e.what());
+  }
 }
 
 }  // namespace ward::gateway

@@ -134,11 +134,11 @@ asio::awaitable<void> Proxy::Impl::sweep_loop() {
 void Proxy::Impl::start_thread() {
   if (thread.joinable()) return;
   raise_file_limit();
-  asio::co_spawn(io, sweep_loop(), asio::detached);
   thread = quiet_thread([this] {
     io.run();
     finished.set_value();
   });
+  asio::co_spawn(io, sweep_loop(), asio::detached);
 }
 
 bool Interception::prepare() {
@@ -165,7 +165,14 @@ Proxy::Proxy(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Result<std::unique_ptr<Proxy>> Proxy::create(Options options,
                                              std::shared_ptr<const policy::Policy> policy) {
-  auto impl = std::make_unique<Impl>();
+  // The event loop's epoll, eventfd and timerfd are made here: Asio throws when the process is
+  // out of descriptors or memory.
+  std::unique_ptr<Impl> impl;
+  try {
+    impl = std::make_unique<Impl>();
+  } catch (const boost::system::system_error& e) {
+    return fail("cannot make the proxy's event loop: " + e.code().message(), e.code().value());
+  }
   auto sink = audit::Sink::open(options.audit_path, options.audit_stderr, options.audit_max_bytes);
   if (!sink) return tl::unexpected(sink.error());
   impl->engine.limits = options.limits;
@@ -195,8 +202,14 @@ Proxy::~Proxy() {
   stop();
 }
 
-void Proxy::serve(std::string sandbox_id, UniqueFd listener, UniqueFd diag, pid_t init_pid) {
+Result<void> Proxy::serve(std::string sandbox_id, UniqueFd listener, UniqueFd diag,
+                          pid_t init_pid) {
   Impl& m = *impl_;
+  try {
+    m.start_thread();
+  } catch (const std::system_error& e) {
+    return fail(std::string("cannot start the proxy's thread: ") + e.what(), e.code().value());
+  }
   const int fd = listener.release();
   asio::post(m.io, [&m, fd, id = std::move(sandbox_id),
                     diag = std::make_shared<UniqueFd>(std::move(diag)), init_pid]() mutable {
@@ -214,7 +227,7 @@ void Proxy::serve(std::string sandbox_id, UniqueFd listener, UniqueFd diag, pid_
     sandbox.pool.set_idle(m.engine.limits.upstream_idle);
     asio::co_spawn(m.io, m.accept_loop(sandbox), asio::detached);
   });
-  m.start_thread();
+  return {};
 }
 
 void Proxy::install(std::shared_ptr<const policy::Policy> policy) {

@@ -79,8 +79,10 @@ class Proxy {
 
   // Serves a sandbox's egress listener from now on (the event loop starts with the first).
   // `diag` is a NETLINK_SOCK_DIAG socket of the sandbox's network namespace; `init_pid` the
-  // sandbox init's pid on the host. `sandbox_id` names the sandbox in audit records.
-  void serve(std::string sandbox_id, UniqueFd listener, UniqueFd diag, pid_t init_pid);
+  // sandbox init's pid on the host. `sandbox_id` names the sandbox in audit records. An error
+  // when the event loop's thread cannot be started (the listener is then closed: the sandbox's
+  // connections out are refused at once).
+  Result<void> serve(std::string sandbox_id, UniqueFd listener, UniqueFd diag, pid_t init_pid);
 
   // A new policy generation for new connections and new requests (thread-safe).
   void install(std::shared_ptr<const policy::Policy> policy);

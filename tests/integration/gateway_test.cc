@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -341,6 +342,7 @@ class Gateway {
 
   const std::string& state() const { return state_; }
   const std::string& socket() const { return socket_; }
+  pid_t pid() const { return process_ ? process_->pid() : 0; }
   void set_socket(const std::string& path) { socket_ = path; }  // before start()
   TempDir& dir() { return *dir_; }
   std::string log() const { return process_ ? process_->err() : ""; }
@@ -1286,6 +1288,77 @@ TEST_P(GatewayTest, DeepJsonAndMalformedControlMessagesAreRefusedNotFatal) {
   WsClient::Frame exit = ws.next(10s);
   EXPECT_EQ(json::parse(exit.payload, nullptr, false).value("signal", 0), 15) << exit.payload;
   EXPECT_EQ(g.get("/v1/status").status, 200);
+}
+
+// Found in review: the gateway acts on a sandbox's first message ("hello") by making its egress
+// proxy, whose event loop needs descriptors and a thread. Out of either, the exception ended the
+// loop that reads the sandbox's messages: the sandbox stayed "creating" for good (exec 409, start
+// 409 "already running"), its exit never recorded. The gateway is starved here at every step of
+// a create, one descriptor more each time: whatever fails, it answers, the sandbox ends up
+// running with every command working, or in error with a reason, and the gateway goes on.
+TEST_P(GatewayTest, ASandboxMadeWhileTheGatewayIsOutOfDescriptorsIsNeverLeftHalfMade) {
+  if (mode() != Mode::kRoot) GTEST_SKIP() << "one mode is enough (the gateway's limit is lowered)";
+  Gateway g(mode());
+  g.start();
+  const pid_t pid = g.pid();
+  auto open_now = [&] {
+    std::size_t n = 0;
+    if (DIR* d = ::opendir(("/proc/" + std::to_string(pid) + "/fd").c_str())) {
+      while (struct dirent* e = ::readdir(d)) n += e->d_name[0] != '.';
+      ::closedir(d);
+    }
+    return n;
+  };
+  struct rlimit was;
+  ASSERT_EQ(::prlimit(pid, RLIMIT_NOFILE, nullptr, &was), 0);
+  int running = 0, refused = 0, proxy_failed = 0;
+  for (int spare = 1; spare < 24; ++spare) {  // one for the API connection itself
+    const std::string name = "starved-" + std::to_string(spare);
+    struct rlimit low = {open_now() + spare, was.rlim_max};
+    ASSERT_EQ(::prlimit(pid, RLIMIT_NOFILE, &low, nullptr), 0);
+    HttpReply r = g.post("/v1/sandboxes", {{"name", name}, {"policy", policy_with_network()}});
+    ASSERT_EQ(::prlimit(pid, RLIMIT_NOFILE, &was, nullptr), 0);
+    ASSERT_EQ(::kill(pid, 0), 0) << "the gateway is gone:\n" << g.log();
+    ASSERT_FALSE(r.body.empty()) << spare;
+    if (r.status != 201) {
+      ++refused;
+      EXPECT_FALSE(r.json_body().value("error", "").empty()) << r.body;
+    }
+    std::string status;
+    ASSERT_TRUE(wait_until(
+        [&] {
+          status = g.get("/v1/sandboxes/" + name).json_body().value("status", "gone");
+          return status != "creating";
+        },
+        10s))
+        << name << " stayed creating:\n"
+        << g.log();
+    if (status == "running") {
+      ++running;
+      ExecResult hi = g.exec(name, {{"command", {"/bin/echo", "hi"}}});
+      EXPECT_EQ(hi.out, "hi\n") << name << ": " << hi.last.dump() << "\n" << g.log();
+      // Its way out is the proxy, or nothing: never a connection that hangs.
+      ExecResult out = g.sh(name,
+                            "timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/3128; "
+                            "printf \"CONNECT x.test:443 HTTP/1.1\\r\\n\\r\\n\" >&3; "
+                            "head -c 12 <&3' ; echo \" $?\"");
+      EXPECT_TRUE(out.out == "HTTP/1.1 403 0\n" || out.out.ends_with(" 1\n"))
+          << name << ": " << out.out << out.err << "\n"
+          << g.log();
+    } else if (status != "gone") {
+      const std::string reason = g.get("/v1/sandboxes/" + name).json_body().value("reason", "");
+      EXPECT_FALSE(reason.empty()) << name << " is " << status;
+      proxy_failed += reason.find("egress proxy could not start") != std::string::npos;
+    }
+    if (status != "gone") {
+      EXPECT_EQ(g.del("/v1/sandboxes/" + name).status, 200) << name;
+    }
+  }
+  EXPECT_GT(running, 0);
+  EXPECT_GT(refused, 0);
+  EXPECT_GT(proxy_failed, 0) << "no step failed at the proxy's making:\n" << g.log();
+  ASSERT_EQ(g.create({{"name", "after"}, {"policy", policy_with_network()}})["status"], "running");
+  EXPECT_EQ(g.exec("after", {{"command", {"/bin/echo", "ok"}}}).out, "ok\n");
 }
 
 WARD_INSTANTIATE_BOTH_MODES(GatewayTest);

@@ -1606,7 +1606,17 @@ TEST(GatewayListen, AnMcpConnectionWithNoDescriptorLeftIsTurnedAway) {
   struct rlimit was;
   ASSERT_EQ(::prlimit(g.pid(), RLIMIT_NOFILE, nullptr, &was), 0);
   // One descriptor free: the accepted connection takes it, and nothing is left for its thread.
-  struct rlimit low = {open_descriptors(g.pid()) + 1, was.rlim_max};
+  // (Counted once the first connection's thread has closed its own: the count holds still.)
+  std::size_t open = 0;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const std::size_t before = open_descriptors(g.pid());
+        std::this_thread::sleep_for(100ms);
+        open = open_descriptors(g.pid());
+        return open == before;
+      },
+      5s));
+  struct rlimit low = {open + 1, was.rlim_max};
   ASSERT_EQ(::prlimit(g.pid(), RLIMIT_NOFILE, &low, nullptr), 0);
   const Reply turned_away = roundtrip(port, request, 10s);
   ASSERT_EQ(::prlimit(g.pid(), RLIMIT_NOFILE, &was, nullptr), 0);
