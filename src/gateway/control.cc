@@ -2,13 +2,19 @@
 
 #include <sys/socket.h>
 
+#include <cerrno>
 #include <cstring>
 #include <memory>
 
 namespace ward::gateway {
 
 Result<void> send_control(int sock, const nlohmann::json& body, std::span<const int> fds) {
-  const std::string text = body.dump();
+  std::string text;
+  try {
+    text = body.dump();
+  } catch (const nlohmann::json::type_error&) {  // a string that is not UTF-8 (JSON's only text)
+    return fail("a command, path or variable that is not valid UTF-8 cannot be passed on", EILSEQ);
+  }
   if (text.size() > kMaxControlMessage) return fail("control message too large");
   if (fds.size() > 3) return fail("at most three fds per control message");
   struct iovec iov = {const_cast<char*>(text.data()), text.size()};

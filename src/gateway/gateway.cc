@@ -220,7 +220,7 @@ class Gateway {
   asio::awaitable<Reply> start_sandbox(SandboxRecord& record);
   asio::awaitable<Reply> stop_sandbox(SandboxRecord& record, std::string reason = "stopped");
   asio::awaitable<void> idle_sweep();
-  void attach(const std::string& id, UniqueFd control, pid_t supervisor_pid);
+  bool attach(const std::string& id, UniqueFd control, pid_t supervisor_pid);
   Result<std::shared_ptr<creds::Vault>> make_vault(const SandboxRecord& record,
                                                    const std::vector<std::string>& reuse);
   void on_message(Runtime& rt, const json& m, std::vector<UniqueFd>& fds);
@@ -231,6 +231,7 @@ class Gateway {
   // ---- the API ----
   asio::awaitable<void> accept_loop(local::acceptor& acceptor);
   asio::awaitable<void> accept_tcp(asio::ip::tcp::acceptor& acceptor, bool loopback);
+  std::optional<Socket> adopt(int family, int protocol, int fd);
   asio::awaitable<void> pause_accepting(boost::system::error_code ec);
   // An HTTPS connection (--tls-cert): its plaintext is served by serve() through a socket pair.
   asio::awaitable<void> serve_tls(asio::ip::tcp::socket socket, bool loopback,
@@ -438,7 +439,14 @@ asio::awaitable<Reply> Gateway::start_sandbox(SandboxRecord& record) {
   record.exit_at = 0;
   record.updated_at = unix_now();
   static_cast<void>(store_.update_sandbox(record));
-  attach(record.id, std::move(ours), pid);
+  if (!attach(record.id, std::move(ours), pid)) {
+    ::kill(pid, SIGKILL);  // its sandbox ends with it
+    record.status = "error";
+    record.reason = "the gateway could not watch the sandbox's control socket";
+    record.updated_at = unix_now();
+    static_cast<void>(store_.update_sandbox(record));
+    co_return Reply::error(500, "start_failed", record.reason);
+  }
   Runtime& rt = *runtimes_.at(record.id);
   rt.policy = *policy;
   rt.idle_ttl = std::chrono::seconds(spec_json.value("idle_ttl_s", std::int64_t{0}));
@@ -485,13 +493,22 @@ Result<std::shared_ptr<creds::Vault>> Gateway::make_vault(const SandboxRecord& r
   return std::make_shared<creds::Vault>(std::move(*made));
 }
 
-void Gateway::attach(const std::string& id, UniqueFd control, pid_t supervisor_pid) {
-  auto rt = std::make_unique<Runtime>(io_, id, std::move(control), supervisor_pid);
+// False when the control socket cannot join the event loop (epoll out of memory, or the user's
+// fs.epoll.max_user_watches reached): Asio throws then.
+bool Gateway::attach(const std::string& id, UniqueFd control, pid_t supervisor_pid) {
+  std::unique_ptr<Runtime> rt;
+  try {
+    rt = std::make_unique<Runtime>(io_, id, std::move(control), supervisor_pid);
+  } catch (const boost::system::system_error& e) {
+    log::error("sandbox {}: its control socket: {}", id, e.code().message());
+    return false;
+  }
   Runtime& ref = *rt;
   runtimes_[id] = std::move(rt);
   ref.start(
       [this](Runtime& r, const json& m, std::vector<UniqueFd>& fds) { on_message(r, m, fds); },
       [this](Runtime& r) { on_closed(r); });
+  return true;
 }
 
 void Gateway::on_message(Runtime& rt, const json& m, std::vector<UniqueFd>& fds) {
@@ -673,7 +690,7 @@ void Gateway::reattach_all() {
       continue;
     }
     auto state = read_state(dir_of(r.id) + "/state.json");
-    attach(r.id, std::move(sock), state ? state->supervisor_pid : 0);
+    if (!attach(r.id, std::move(sock), state ? state->supervisor_pid : 0)) continue;
     json spec = json::parse(r.spec, nullptr, false);
     if (spec.is_object())
       runtimes_.at(r.id)->idle_ttl =
@@ -744,11 +761,29 @@ asio::awaitable<void> Gateway::accept_tcp(asio::ip::tcp::acceptor& acceptor, boo
                      asio::detached);
       continue;
     }
-    const int family = socket.local_endpoint().protocol().family();
-    Socket generic(io_, asio::generic::stream_protocol(family, IPPROTO_TCP), socket.release());
-    asio::co_spawn(io_, serve(std::move(generic), true, loopback, std::move(pending)),
+    const auto local = socket.local_endpoint(ignored);
+    const int fd = ignored ? -1 : socket.release(ignored);
+    std::optional<Socket> generic = adopt(local.protocol().family(), IPPROTO_TCP, fd);
+    if (!generic) continue;
+    asio::co_spawn(io_, serve(std::move(*generic), true, loopback, std::move(pending)),
                    asio::detached);
   }
+}
+
+// A descriptor made a socket of the event loop; closed, and nullopt, when epoll cannot take it
+// (out of memory, or the user's fs.epoll.max_user_watches reached), where Asio's constructor
+// would throw and end the coroutine with the descriptor leaked.
+std::optional<Socket> Gateway::adopt(int family, int protocol, int fd) {
+  if (fd < 0) return std::nullopt;
+  Socket socket(io_);
+  boost::system::error_code ec;
+  socket.assign(asio::generic::stream_protocol(family, protocol), fd, ec);
+  if (ec) {
+    ::close(fd);
+    log::warn("a connection could not join the event loop: {}", ec.message());
+    return std::nullopt;
+  }
+  return socket;
 }
 
 using TlsStream = asio::ssl::stream<asio::ip::tcp::socket>;
@@ -808,14 +843,14 @@ asio::awaitable<void> Gateway::serve_tls(asio::ip::tcp::socket socket, bool loop
   }
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) co_return;
-  Socket plain(io_, asio::generic::stream_protocol(AF_UNIX, 0), pair[0]);
-  asio::co_spawn(io_,
-                 serve(Socket(io_, asio::generic::stream_protocol(AF_UNIX, 0), pair[1]), true,
-                       loopback, std::move(unauthenticated)),
+  std::optional<Socket> plain = adopt(AF_UNIX, 0, pair[0]);
+  std::optional<Socket> inner = adopt(AF_UNIX, 0, pair[1]);
+  if (!plain || !inner) co_return;
+  asio::co_spawn(io_, serve(std::move(*inner), true, loopback, std::move(unauthenticated)),
                  asio::detached);
   // Until either side ends; the other direction is then cancelled.
   std::variant<std::monostate, std::monostate> ended =
-      co_await (relay(plain, tls) || relay(tls, plain));
+      co_await (relay(*plain, tls) || relay(tls, *plain));
   if (ended.index() == 0) {
     // The gateway ended the connection: close_notify, for a client to tell the end from a cut.
     deadline.expires_after(std::chrono::seconds(2));
@@ -1030,7 +1065,14 @@ asio::awaitable<Reply> Gateway::route(Request& req, Socket& socket, bool& stream
   Query query;
   for (auto p : target->params()) query.emplace_back(p.key, p.value);
   const http::verb method = req.method();
-  ++requests_[std::string(req.method_string())];
+  // By method, the API's own; any other token a client sends counts as "other" (one counter
+  // each would let a client grow the map, and /metrics, without bound).
+  const http::verb verb = req.method();
+  const bool known = verb == http::verb::get || verb == http::verb::post ||
+                     verb == http::verb::put || verb == http::verb::delete_ ||
+                     verb == http::verb::patch || verb == http::verb::head ||
+                     verb == http::verb::options;
+  ++requests_[known ? std::string(req.method_string()) : std::string("other")];
 
   if (seg.size() == 1 && seg[0] == "metrics") {
     if (method != http::verb::get) co_return Reply::not_allowed();
@@ -1254,6 +1296,17 @@ asio::awaitable<Reply> Gateway::create(const json& body) {
     if (std::string(real) == "/")
       co_return Reply::error(400, "invalid_path", "workdir cannot be /");
     record.workdir = real;
+    // Through a symlink the real path can hold bytes that JSON (its records, the sandbox's
+    // spec) cannot carry.
+    bool utf8 = true;
+    try {
+      static_cast<void>(json(record.workdir).dump());
+    } catch (const json::type_error&) {
+      utf8 = false;
+    }
+    if (!utf8)
+      co_return Reply::error(400, "invalid_path",
+                             "workdir resolves to a path that is not valid UTF-8");
   } else {
     record.workdir = options_.state_dir + "/workspaces/" + record.name;
     record.managed_workspace = true;
@@ -1368,6 +1421,13 @@ json exit_line(const Finished& f) {
 // connect's last text frame when a malformed control message ended it.
 json refused_line(const std::string& why) {
   return {{"type", "error"}, {"message", why}};
+}
+
+// A command the supervisor was not asked to start: the client's fault when what it asked for
+// cannot be put into a control message (EILSEQ: not UTF-8), else the gateway's.
+Reply unstarted(const Error& e) {
+  return e.err == EILSEQ ? Reply::error(400, "bad_request", e.describe())
+                         : Reply::error(503, "unavailable", e.describe());
 }
 
 Reply failed_reply(const json& failure) {
@@ -1640,7 +1700,7 @@ asio::awaitable<Reply> Gateway::exec(SandboxRecord& record, const json& body, So
   const auto began = std::chrono::steady_clock::now();
   auto started = co_await start_command(*it->second, body["command"], std::move(env),
                                         body.value("workdir", ""), body.value("stdin", ""));
-  if (!started) co_return Reply::error(503, "unavailable", started.error().describe());
+  if (!started) co_return unstarted(started.error());
   if (!started->failure.is_null()) co_return failed_reply(started->failure);
 
   // From here on the answer streams, and the client going away kills the command: its socket
@@ -1785,7 +1845,7 @@ asio::awaitable<Reply> Gateway::connect(SandboxRecord& record, const Request& re
     co_return Reply::error(409, "not_running", "sandbox " + record.name + " is not running");
   auto started =
       co_await start_command(*it->second, std::move(argv), std::move(env), workdir, "", size);
-  if (!started) co_return Reply::error(503, "unavailable", started.error().describe());
+  if (!started) co_return unstarted(started.error());
   if (!started->failure.is_null()) co_return failed_reply(started->failure);
 
   streamed = true;

@@ -53,7 +53,9 @@ int openat2_beneath(int dirfd, const std::string& path, int flags, mode_t mode) 
 Reply Reply::json(int status, const nlohmann::json& value) {
   Reply r;
   r.status = status;
-  r.body = value.dump() + "\n";
+  // Replaced, not thrown: whatever a record holds, the answer is made (the store refuses
+  // invalid UTF-8 on the way in; this is the last guard).
+  r.body = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   return r;
 }
 

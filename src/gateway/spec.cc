@@ -44,7 +44,13 @@ Result<void> write_spec(const std::string& path, const SandboxSpec& s) {
             {"max_lifetime_ms", s.max_lifetime_ms},
             {"grace_ms", s.grace_ms},
             {"egress_port", s.egress_port}};
-  return write_file_atomic(path, j.dump(2) + "\n", 0600);
+  std::string text;
+  try {
+    text = j.dump(2);
+  } catch (const json::type_error&) {
+    return fail(path + ": a path, command or variable of the sandbox is not valid UTF-8");
+  }
+  return write_file_atomic(path, text + "\n", 0600);
 }
 
 Result<SandboxSpec> read_spec(const std::string& path) {

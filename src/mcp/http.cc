@@ -367,10 +367,7 @@ void HttpEndpoint::serve(gateway::HandOff connection) {
   // A thread per connection, up to a bound: past it a client is told to come back.
   if (connections_.fetch_add(1) >= kMaxConnections) {
     connections_.fetch_sub(1);
-    Reply r = refuse(503, -32000, "too many MCP connections; try again");
-    r.headers.push_back({"Retry-After", "1"});
-    write_all(connection.fd, r.head(false, false) + r.body);
-    ::close(connection.fd);
+    busy(connection.fd, "too many MCP connections");
     return;
   }
   const int fd = connection.fd;
@@ -379,19 +376,21 @@ void HttpEndpoint::serve(gateway::HandOff connection) {
       this->connection(std::move(c));
       connections_.fetch_sub(1);
     }).detach();
-  } catch (const std::system_error& e) {  // no thread to be had: the process is at a limit
+  } catch (const std::exception& e) {  // no thread to be had: the process is at a limit
     connections_.fetch_sub(1);
-    busy(fd, e.what());
+    busy(fd, std::string("the gateway is short of resources: ") + e.what());
   }
 }
 
-// Out of threads, descriptors or memory: the client is told to come back, and the gateway
-// goes on serving the others.
+// Past the bound on connections, or out of threads, descriptors or memory: the client is told to
+// come back, and the gateway goes on serving the others. Called on the gateway's own thread, so
+// the answer is sent only as far as the socket takes it at once: a client that does not read
+// cannot stop the gateway.
 void HttpEndpoint::busy(int fd, std::string_view why) {
-  Reply r = refuse(503, -32000,
-                   "the gateway is short of resources (" + std::string(why) + "); try again");
+  Reply r = refuse(503, -32000, std::string(why) + "; try again");
   r.headers.push_back({"Retry-After", "1"});
-  write_all(fd, r.head(false, false) + r.body);
+  const std::string answer = r.head(false, false) + r.body;
+  static_cast<void>(::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT));
   ::close(fd);
 }
 
@@ -405,7 +404,7 @@ void HttpEndpoint::connection(gateway::HandOff h) {
   try {
     made.emplace(context.emplace());
   } catch (const boost::system::system_error& e) {
-    busy(fd, e.code().message());
+    busy(fd, "the gateway is short of resources: " + e.code().message());
     return;
   }
   boost::asio::io_context& io = *context;

@@ -48,6 +48,7 @@ int serve_stdio(Server& server, const std::string& chat_id, int in_fd, int out_f
   std::string pending;
   bool skipping = false;  // inside an over-long line
   constexpr std::size_t kMaxLine = 32 << 20;
+  constexpr std::size_t kMaxCallsInFlight = 256;
   char buf[65536];
   for (;;) {
     const ssize_t n = ::read(in_fd, buf, sizeof buf);
@@ -97,12 +98,24 @@ int serve_stdio(Server& server, const std::string& chat_id, int in_fd, int out_f
         if (auto answer = server.handle(session, message, out)) out.send(*answer);
         continue;
       }
+      // A thread per call in flight, up to a bound; past it, or with no thread to be had, the
+      // call is answered with an error and the others go on.
+      if (workers.size() >= kMaxCallsInFlight) {
+        out.send(Server::error(message["id"], -32000, "too many tool calls at once; try again"));
+        continue;
+      }
       Worker& w = workers.emplace_back();
-      w.thread =
-          std::thread([&server, &session, &out, done = w.done, message = std::move(message)] {
-            if (auto answer = server.handle(session, message, out)) out.send(*answer);
-            *done = true;
-          });
+      const json id = message["id"];
+      try {
+        w.thread =
+            std::thread([&server, &session, &out, done = w.done, message = std::move(message)] {
+              if (auto answer = server.handle(session, message, out)) out.send(*answer);
+              *done = true;
+            });
+      } catch (const std::exception& e) {
+        workers.pop_back();
+        out.send(Server::error(id, -32000, std::string("cannot run the call: ") + e.what()));
+      }
     }
     pending.erase(0, start);
     for (auto it = workers.begin(); it != workers.end();) {  // the finished ones

@@ -1290,6 +1290,44 @@ TEST_P(GatewayTest, DeepJsonAndMalformedControlMessagesAreRefusedNotFatal) {
   EXPECT_EQ(g.get("/v1/status").status, 200);
 }
 
+// Found in review, three ways a client could leave the gateway worse off for everyone:
+// - a connect whose command is not UTF-8 (from the percent-decoded query) failed in the control
+//   message's JSON, after the exec had been counted: the sandbox never went idle again;
+// - a workdir that resolves, through a symlink, to a name that is not UTF-8 left a record that
+//   no listing could serialise: GET /v1/sandboxes failed for everyone from then on;
+// - every new method token got a counter of its own: /metrics grew without bound.
+TEST_P(GatewayTest, WhatJsonCannotCarryIsRefusedAndLeavesNothingBehind) {
+  if (mode() != Mode::kRoot) GTEST_SKIP() << "one mode is enough";
+  Gateway g(mode());
+  g.start();
+  g.create({{"name", "idle"}, {"policy", policy_with_network()}, {"idle_ttl_s", 1}});
+  {
+    WsClient ws(g.socket(), "/v1/sandboxes/idle/connect?command=/bin/true%FF");
+    EXPECT_TRUE(ws.head().starts_with("HTTP/1.1 400")) << ws.head();
+  }
+  EXPECT_TRUE(wait_until(
+      [&] { return g.get("/v1/sandboxes/idle").json_body().value("status", "") == "stopped"; }, 8s))
+      << "the refused command kept the sandbox busy: "
+      << g.get("/v1/sandboxes/idle").json_body().dump();
+
+  const std::string latin1 = g.dir().mkdir("caf\xe9", 0755);
+  ASSERT_EQ(::symlink(latin1.c_str(), (g.dir().path() + "/plain").c_str()), 0);
+  HttpReply made = g.post("/v1/sandboxes", {{"name", "latin1"},
+                                            {"workdir", g.dir().path() + "/plain"},
+                                            {"policy", policy_with_network()}});
+  EXPECT_EQ(made.status, 400) << made.body;
+  EXPECT_EQ(made.json_body().value("error", ""), "invalid_path") << made.body;
+  HttpReply list = g.get("/v1/sandboxes");
+  EXPECT_EQ(list.status, 200) << list.body;
+  EXPECT_EQ(list.json_body()["sandboxes"].size(), 1u) << list.body;
+
+  for (const char* method : {"BREW", "WHEN", "PROPFIND"}) http(g.socket(), method, "/v1/status");
+  const std::string metrics = g.get("/metrics").body;
+  EXPECT_NE(metrics.find("ward_api_requests_total{method=\"other\"} 3"), std::string::npos)
+      << metrics;
+  EXPECT_EQ(metrics.find("BREW"), std::string::npos) << metrics;
+}
+
 // Found in review: the gateway acts on a sandbox's first message ("hello") by making its egress
 // proxy, whose event loop needs descriptors and a thread. Out of either, the exception ended the
 // loop that reads the sandbox's messages: the sandbox stayed "creating" for good (exec 409, start
