@@ -12,26 +12,6 @@ std::vector<std::string_view> labels_of(std::string_view host) {
   return split(host, '.');
 }
 
-// Segments of a path or pattern, without the empty one before the leading '/'.
-std::vector<std::string_view> segments_of(std::string_view path) {
-  std::vector<std::string_view> out;
-  for (auto s : split(path, '/'))
-    if (!s.empty()) out.push_back(s);
-  return out;
-}
-
-bool segments_match(const std::vector<std::string_view>& pattern, size_t p,
-                    const std::vector<std::string_view>& path, size_t t) {
-  if (p == pattern.size()) return t == path.size();
-  if (pattern[p] == "**") {
-    for (size_t skip = t; skip <= path.size(); ++skip)
-      if (segments_match(pattern, p + 1, path, skip)) return true;
-    return false;
-  }
-  return t < path.size() && star_match(pattern[p], path[t]) &&
-         segments_match(pattern, p + 1, path, t + 1);
-}
-
 }  // namespace
 
 bool star_match(std::string_view pattern, std::string_view text) {
@@ -76,9 +56,11 @@ bool HostPattern::matches(std::string_view host) const {
   return true;
 }
 
+// The same segment glob as an L7 path: linear in the path for any number of `**` (a recursive
+// match was O(depth^k) for k of them, and the workload picks how deep its executable lives).
 bool binary_matches(std::string_view pattern, std::string_view path) {
   if (pattern == "/**") return true;
-  return segments_match(segments_of(pattern), 0, segments_of(path), 0);
+  return path_glob_matches(pattern, path);
 }
 
 NetworkMatcher::NetworkMatcher(const std::vector<NetworkRule>& rules) {

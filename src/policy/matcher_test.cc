@@ -60,6 +60,18 @@ TEST(BinaryGlob, SegmentsAndDoubleStar) {
   EXPECT_FALSE(binary_matches("/home/*/.local/bin/copilot", "/home/a/b/.local/bin/copilot"));
 }
 
+// The workload picks how deep its executable lives (PATH_MAX allows ~2,000 segments): a pattern
+// with several `**` must not cost depth^k: against ~2,000 segments, four `**` that cannot all
+// match made the recursive match of before try ~2000^4/24 splits (hours); this is linear.
+TEST(BinaryGlob, ManyDoubleStarsOverADeepPathStayLinear) {
+  std::string deep;
+  for (int i = 0; i < 2000; ++i) deep += "/a";
+  EXPECT_FALSE(binary_matches("/**/a/**/a/**/a/**/b", deep + "/c"));
+  EXPECT_TRUE(binary_matches("/**/a/**/a/**/a/**/c", deep + "/c"));
+  EXPECT_TRUE(binary_matches("/a/**/a/**", deep));
+  EXPECT_FALSE(binary_matches("/**/b/**", deep));
+}
+
 TEST(NetworkMatcher, AnEmptyMapDeniesEverything) {
   Policy p = load_ok("version: 1\nnetwork_policies: {}\n");
   NetworkMatcher m(p.network);
