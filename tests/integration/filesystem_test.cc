@@ -209,6 +209,25 @@ TEST_P(FilesystemTest, HardLinksCannotReachOutsideTheWorkdir) {
     EXPECT_FALSE(exists(w(name))) << name;
 }
 
+// The links above name root's files, which the kernel's fs.protected_hardlinks refuses to link
+// anyway. These are the workload's own files, under a read-only path and under a path listed
+// nowhere: nothing but the sandbox stands between them and a link in the workdir (the control
+// shows the same link works on the host).
+TEST_P(FilesystemTest, HardLinksToTheWorkloadsOwnFilesOutsideTheWorkdirFail) {
+  const std::string ro_file = owned_by_workload("ro/mine.txt", "original\n");
+  const std::string hidden_file = owned_by_workload("hidden/mine.txt", "hidden\n");
+  std::vector<ProbeAttempt> attempts = {
+      {"read-only", {"link", ro_file, w("ro-link")}},
+      {"hidden", {"link", hidden_file, w("hidden-link")}},
+      {"ln-read-only", {}, false, "ln " + shell_quote(ro_file) + " " + shell_quote(w("ln-link"))},
+  };
+  expect_refused(attempts, "", policy(dir_->file("ro")));
+  EXPECT_EQ(read_file(ro_file), "original\n");
+  for (const char* name : {"ro-link", "hidden-link", "ln-link"}) EXPECT_FALSE(exists(w(name)));
+  ASSERT_EQ(::link(ro_file.c_str(), w("control-link").c_str()), 0) << std::strerror(errno);
+  ::unlink(w("control-link").c_str());
+}
+
 TEST_P(FilesystemTest, DeviceNodesCannotBeCreated) {
   std::vector<ProbeAttempt> attempts = {
       {"char-in-workdir", {"mknod-char", w("null")}},

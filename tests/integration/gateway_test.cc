@@ -633,6 +633,25 @@ TEST_P(GatewayTest, UploadDownloadRoundTripAndNoEscapeThroughSymlinks) {
     EXPECT_EQ(r.status, 400) << path << ": " << r.body;
     EXPECT_EQ(r.body.find("HOST-SECRET"), std::string::npos);
   }
+  // A path that is itself a symlink to a directory — the host's, or the sandbox's own /etc — is
+  // not packed from where it points; a symlink inside a packed directory is packed as a link.
+  ASSERT_EQ(g.sh("files", "ln -s /etc etclink && mkdir d && ln -s /etc/passwd d/pw").code, 0);
+  for (const std::string path : {"dirlink", "etclink", "etclink/"}) {
+    HttpReply r = g.get("/v1/sandboxes/files/files?path=" + path);
+    EXPECT_EQ(r.status, 400) << path << ": " << r.body.substr(0, 300);
+    EXPECT_EQ(r.body.find("HOST-SECRET"), std::string::npos);
+    EXPECT_EQ(r.body.find("root:x:0:0"), std::string::npos) << path;
+  }
+  HttpReply packed = g.get("/v1/sandboxes/files/files?path=d");
+  EXPECT_EQ(packed.status, 200) << packed.body.substr(0, 300);
+  EXPECT_EQ(packed.body.find("root:x:0:0"), std::string::npos) << "d/pw was followed";
+  ASSERT_GE(packed.body.size(), 512u);
+  bool link_entry = false;  // a tar header whose name ends in "pw", typeflag '2' (symlink)
+  for (std::size_t at = 0; at + 512 <= packed.body.size(); at += 512) {
+    const std::string name = packed.body.substr(at, 100).c_str();
+    if (name.ends_with("pw")) link_entry = packed.body[at + 156] == '2';
+  }
+  EXPECT_TRUE(link_entry) << "d/pw is not in the archive as a symlink";
   for (const std::string path :
        {"link", "dirlink/new.txt", "../escape.txt", "up/tmp/x", "nul%00x"}) {
     HttpReply r = http(g.socket(), "PUT", "/v1/sandboxes/files/files?path=" + path, "x", "");

@@ -142,6 +142,23 @@ const std::map<std::string, Action>& actions() {
                       remote = {reinterpret_cast<void*>(0x400000), sizeof buf};
          return report(process_vm_readv(atoi(v[0]), &local, 1, &remote, 1, 0));
        }},
+      {"vm-readv-child",
+       [](int, char**) {  // a forked child's copy of a buffer: mapped, same uid, our own child
+         static char secret[16] = "child's memory";
+         pid_t child = fork();
+         if (child == 0) {
+           pause();
+           _exit(0);
+         }
+         char buf[16];
+         struct iovec local = {buf, sizeof buf}, remote = {secret, sizeof secret};
+         const long rc = process_vm_readv(child, &local, 1, &remote, 1, 0);
+         const int saved = errno;
+         kill(child, SIGKILL);
+         waitpid(child, nullptr, 0);
+         errno = saved;
+         return report(rc);
+       }},
       {"unshare-user", [](int, char**) { return report(unshare(CLONE_NEWUSER)); }},
       {"unshare-net", [](int, char**) { return report(unshare(CLONE_NEWNET)); }},
       {"unshare-mount", [](int, char**) { return report(unshare(CLONE_NEWNS)); }},
