@@ -102,5 +102,8 @@ asio::awaitable<void> serve_connection(Engine& engine, Sandbox& sandbox, tcp::so
 void expire_sessions(Engine& engine, Clock::time_point now);
 // Called by stop(): ends every session.
 void abort_sessions(Engine& engine);
+// Called when a new policy generation is installed: closes the opaque tunnels it no longer
+// allows (Session::reconsider).
+void reconsider_tunnels(Engine& engine);
 
 }  // namespace ward::proxy

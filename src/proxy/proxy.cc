@@ -234,6 +234,7 @@ void Proxy::install(std::shared_ptr<const policy::Policy> policy) {
   Impl& m = *impl_;
   asio::post(m.io, [&m, policy = std::move(policy)]() mutable {
     m.engine.generation = std::make_shared<const Generation>(++m.generations, std::move(policy));
+    reconsider_tunnels(m.engine);
   });
 }
 

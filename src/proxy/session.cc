@@ -177,6 +177,11 @@ class Session {
   void expire(Clock::time_point now) {
     if (now >= deadline_) interrupt();
   }
+  // A new policy generation was installed. An opaque tunnel has no next request to be refused
+  // at: one the new policy no longer allows (or would now have to inspect, or whose address it
+  // no longer admits) is closed at once; the others carry on under the new generation.
+  void reconsider();
+
   void interrupt() {
     expired_ = true;
     beast::error_code ignored;
@@ -285,8 +290,32 @@ class Session {
   Phase phase_ = Phase::kHead;
   Clock::time_point deadline_ = Clock::time_point::max();
   bool expired_ = false;
+  std::optional<Target> tunnel_target_;  // an opaque tunnel's, while it relays
+  std::string closed_by_reload_;         // why a reload closed the tunnel ("" when it did not)
   std::list<Session*>::iterator registration_;
 };
+
+void Session::reconsider() {
+  if (!tunnel_target_ || generation_ == engine_.generation) return;
+  const Target& target = *tunnel_target_;
+  const Generation& now = *engine_.generation;
+  policy::Decision d = decide(now, target, caller_);
+  std::string why;
+  if (!d.allowed) {
+    why = d.reason;
+  } else if (must_inspect(now.matcher.matches(target.host, target.port, caller_.binaries),
+                          engine_.vault.get(), target.host, target.port)) {
+    why = "rule " + d.rule + " now has its HTTPS requests read, which an open tunnel cannot";
+  } else {
+    why = refused_address(upstream_address_, target.port, *d.endpoint);
+  }
+  if (why.empty()) {
+    generation_ = engine_.generation;
+    return;
+  }
+  closed_by_reload_ = "the reloaded policy no longer allows it: " + why;
+  interrupt();
+}
 
 audit::NetworkEvent Session::event_for(const Target& target) const {
   audit::NetworkEvent e;
@@ -542,14 +571,18 @@ asio::awaitable<void> Session::tunnel(RequestParser& parser) {
   }
   buffer_ = beast::flat_buffer();  // an idle tunnel keeps no buffer
   if (!ec) {
+    tunnel_target_ = *target;
     co_await relay_tunnel(client_, upstream_, bytes,
                           [this] { deadline_ = Clock::now() + engine_.limits.idle_timeout; });
+    tunnel_target_.reset();
   }
   event.closed = true;
   event.bytes_out = bytes.up;
   event.bytes_in = bytes.down;
   event.duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - opened);
-  if (expired_)
+  if (!closed_by_reload_.empty())
+    event.reason = closed_by_reload_;
+  else if (expired_)
     event.reason = "idle for " + std::to_string(engine_.limits.idle_timeout.count()) + " s";
   engine_.audit.write(event);
 }
@@ -1467,6 +1500,10 @@ void expire_sessions(Engine& engine, Clock::time_point now) {
 
 void abort_sessions(Engine& engine) {
   for (Session* s : engine.sessions) s->interrupt();
+}
+
+void reconsider_tunnels(Engine& engine) {
+  for (Session* s : engine.sessions) s->reconsider();
 }
 
 }  // namespace ward::proxy

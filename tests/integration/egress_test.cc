@@ -981,6 +981,42 @@ class EgressReloadTest : public EgressTest {
   }
 };
 
+// An opaque CONNECT tunnel has no next request to be refused at: a reload that takes away its
+// rule closes it at once (and says so in its close record), while a tunnel the new policy still
+// allows carries on undisturbed. MUST
+TEST_P(EgressReloadTest, AReloadClosesTheTunnelsItNoLongerAllowsAndOnlyThose) {
+  ASSERT_NO_FATAL_FAILURE(start_upstream());
+  const std::string gone = rule("gone", {endpoint("api.test", "port: 9000")});
+  const std::string kept = rule("kept", {endpoint("other.test", "port: 9000")});
+  const std::string probe = rule("probe", {endpoint("other.test", "port: 8081")});
+  std::string p = policy(gone + kept);
+  auto ward =
+      start_ward({"/bin/sh", "-c",
+                  "trap '' HUP; exec " + client("tunnel-reload api.test:9000 other.test:9000 "
+                                                "http://other.test:8081/")},
+                 p, {"--watch"});
+  ASSERT_TRUE(wait_until([&] { return exists(w("step1")); }, seconds(30)))
+      << ward->out() << ward->err();
+  ASSERT_NO_FATAL_FAILURE(replace_policy(p, policy_text(kept + probe)));
+  signal_workload("go");
+  ASSERT_EQ(ward->wait(seconds(40)), 0) << ward->out() << ward->err();
+  json j = parse_json(ward->out());
+  ASSERT_FALSE(j.is_discarded()) << ward->out() << ward->err();
+  EXPECT_EQ(j["gone_first"], "gone-one") << j.dump();
+  EXPECT_EQ(j["kept_first"], "kept-one") << j.dump();
+  EXPECT_EQ(j["probe"], 200) << "the new policy never applied: " << j.dump() << ward->err();
+  const std::string second = j["gone_second"].is_string() ? j["gone_second"] : "";
+  EXPECT_TRUE(second == "EOF" || second == "RESET" || second.starts_with("SEND:"))
+      << "the tunnel the reload took away still relays: " << j.dump();
+  EXPECT_EQ(j["kept_second"], "kept-two") << j.dump();
+  EXPECT_EQ(up_->lines("TCP ").size(), 3u) << "gone-two reached the upstream:\n" << up_->log();
+  bool recorded = false;
+  for (const json& r : records(4001, -1, "api.test"))
+    recorded |=
+        at(r, "/message", "").find("reloaded policy no longer allows it") != std::string::npos;
+  EXPECT_TRUE(recorded) << read_file(audit_);
+}
+
 // SIGHUP re-reads the file given with -p; here generation 2 adds a rule.
 TEST_P(EgressReloadTest, SighupReloadsNetworkPolicies) {
   reload_applies_to_new_connections_and_closes_pinned_ones(/*watch=*/false, /*keep_api=*/true);

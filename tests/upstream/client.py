@@ -23,6 +23,13 @@ except the `requests` subcommand). Every subcommand prints one JSON object on st
                                 connection sends its second request, then a fresh connection does
                                 GET KEEP_URL: {"first", "probe", "probe_tries", "old_second",
                                 "old_second_body", "fresh"}
+  tunnel-reload GONE KEPT PROBE_URL
+                                for hot-reload tests: CONNECT tunnels to two echo servers
+                                (HOST:PORT each), a line through each, then "step1", "go" and
+                                the probe as for `reload`; then one more line through each:
+                                {"gone_first", "kept_first", "probe", "probe_tries",
+                                "gone_second", "kept_second"}, each line's echo or "EOF",
+                                "RESET", "TIMEOUT", "SEND:<errno>", "CONNECT <status>"
   tls-peer HOST:PORT [--cafile F]
                                 a CONNECT tunnel, then a TLS handshake for HOST verified against
                                 the default trust store (SSL_CERT_FILE, ...) or F: {"connect",
@@ -305,6 +312,47 @@ def cmd_reload(a):
     return out
 
 
+def echo_line(sock, line, timeout=5):
+    """`line` through a tunnel to an echo server: what came back, or how the tunnel ended."""
+    try:
+        sock.sendall((line + "\n").encode())
+    except OSError as e:
+        return "SEND:" + errname(e)
+    sock.settimeout(timeout)
+    got = b""
+    try:
+        while not got.endswith(b"\n"):
+            chunk = sock.recv(100)
+            if not chunk:
+                return got.decode(errors="replace") or "EOF"
+            got += chunk
+    except socket.timeout:
+        return "TIMEOUT"
+    except OSError as e:
+        return "RESET" if e.errno == errno.ECONNRESET else errname(e)
+    return got.decode(errors="replace").rstrip("\n")
+
+
+def cmd_tunnel_reload(a):
+    def probe():
+        s = connect_proxy()
+        status, _ = send_request(s, a.probe_url)
+        s.close()
+        return status
+
+    out = {}
+    tunnels = {}
+    for name, target in (("gone", a.gone), ("kept", a.kept)):
+        s, status = open_tunnel(target)
+        tunnels[name] = s
+        out[name + "_first"] = echo_line(s, name + "-one") if status == 200 else "CONNECT %s" % status
+    if not await_reload(out, probe):
+        return out
+    for name, s in tunnels.items():
+        out[name + "_second"] = echo_line(s, name + "-two")
+    return out
+
+
 def tls_tunnel(target, cafile=None):
     """A CONNECT tunnel to `target`, TLS over it: (ssl socket or None, CONNECT status, error)."""
     s, status = open_tunnel(target)
@@ -505,6 +553,10 @@ def main():
     rl = sub.add_parser("reload")
     rl.add_argument("keep_url")
     rl.add_argument("probe_url")
+    tu = sub.add_parser("tunnel-reload")
+    tu.add_argument("gone")
+    tu.add_argument("kept")
+    tu.add_argument("probe_url")
     tp = sub.add_parser("tls-peer")
     tp.add_argument("target")
     tp.add_argument("--cafile")
