@@ -5,8 +5,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <cstdio>
+#include <map>
 #include <memory>
+#include <set>
+#include <sstream>
 
 #include "integration/harness.h"
 
@@ -48,6 +53,94 @@ std::string describe(const std::vector<std::string>& dirs) {
   for (const auto& d : dirs) s += d + "\n";
   return s;
 }
+
+std::string read_link(const std::string& path) {
+  char buf[256];
+  const ssize_t n = ::readlink(path.c_str(), buf, sizeof buf);
+  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+}
+
+// The host's mounts, as /proc/self/mountinfo lists them, without those other tests make
+// meanwhile (ctest runs tests side by side): under their own temporary directories, and the
+// network namespaces of the egress tests.
+std::set<std::string> host_mounts(const std::string& own_dir) {
+  std::set<std::string> mounts;
+  std::istringstream in(read_file("/proc/self/mountinfo"));
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream fields(line);
+    std::string id, parent, device, root, point;
+    fields >> id >> parent >> device >> root >> point;
+    if (point.starts_with("/tmp/ward-test-") && !point.starts_with(own_dir)) continue;
+    if (point.starts_with("/run/netns")) continue;  // the egress tests' `ip netns add`
+    mounts.insert(line);
+  }
+  return mounts;
+}
+
+// The namespaces of `pid` ("mnt:[4026532301]"...) that are not the test's own.
+std::set<std::string> namespaces_of(pid_t pid) {
+  std::set<std::string> out;
+  for (const char* kind : {"mnt", "net", "pid", "user", "ipc", "uts", "cgroup"}) {
+    const std::string mine = read_link(std::string("/proc/self/ns/") + kind);
+    const std::string theirs = read_link("/proc/" + std::to_string(pid) + "/ns/" + kind);
+    if (!theirs.empty() && theirs != mine) out.insert(theirs);
+  }
+  return out;
+}
+
+// Which of `wanted` some process of the host still holds — as its namespace, or through a
+// descriptor (an nsfs file, as `ip netns` or a leaked setns handle would keep one) — each with
+// one holder.
+std::map<std::string, std::string> still_held(const std::set<std::string>& wanted) {
+  std::map<std::string, std::string> held;
+  DIR* proc = ::opendir("/proc");
+  while (struct dirent* e = proc ? ::readdir(proc) : nullptr) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    for (const char* sub : {"/ns", "/fd"}) {
+      const std::string dir = std::string("/proc/") + e->d_name + sub;
+      DIR* d = ::opendir(dir.c_str());
+      while (struct dirent* f = d ? ::readdir(d) : nullptr) {
+        const std::string link = read_link(dir + "/" + f->d_name);
+        if (wanted.count(link)) held.emplace(link, dir + "/" + f->d_name);
+      }
+      if (d) ::closedir(d);
+    }
+  }
+  if (proc) ::closedir(proc);
+  return held;
+}
+
+std::string describe(const std::set<std::string>& lines) {
+  std::string s;
+  for (const auto& l : lines) s += l + "\n";
+  return s;
+}
+
+// What the no-orphans tests check besides processes and cgroups: the host's mount table is the
+// same during the run and after it as before (nothing of the sandbox's mounts propagated out),
+// and nothing on the host holds the sandbox's namespaces once ward is gone.
+struct NoLeaks {
+  std::string own_dir;
+  std::set<std::string> mounts_before = host_mounts(own_dir);
+  std::set<std::string> namespaces;
+
+  // While the sandbox runs, with one of its processes.
+  void during(pid_t sandbox_pid) {
+    namespaces = namespaces_of(sandbox_pid);
+    EXPECT_GE(namespaces.size(), 5u) << "the sandbox's namespaces were not seen";
+    EXPECT_EQ(still_held(namespaces).size(), namespaces.size()) << "the scan misses holders";
+    EXPECT_EQ(describe(host_mounts(own_dir)), describe(mounts_before))
+        << "the sandbox's mounts reached the host";
+  }
+  void after() {
+    EXPECT_EQ(describe(host_mounts(own_dir)), describe(mounts_before))
+        << "the host's mount table changed";
+    std::map<std::string, std::string> held;
+    EXPECT_TRUE(wait_until([&] { return (held = still_held(namespaces)).empty(); }, 3s))
+        << "namespaces of the sandbox outlived it, " << held.size() << ", first "
+        << (held.empty() ? "" : held.begin()->first + " held by " + held.begin()->second);
+  }
+};
 
 // The cgroup part of a no-orphans check only means something when ward made cgroups: say so.
 void note_cgroups(const std::vector<std::string>& during) {
@@ -100,10 +193,12 @@ TEST_P(LifecycleTest, TimeoutKillsTheWholeTree) {
   const std::int64_t started = monotonic_ms();
   auto b = start({"run", "--grace", "0.5", "-p", policy("{timeout: 2s, memory: 256M, pids: 100}"),
                   "--", "/bin/sh", "tree.sh", m});
+  NoLeaks leaks{dir_->path()};
   ASSERT_TRUE(wait_until([&] { return sandbox_processes(m).size() == 3; }, 5s))
       << "the tree never started:\n"
       << describe(sandbox_processes(m)) << b->err();
   const auto cgroups_during = cgroups_named("ward-" + std::to_string(b->pid()));
+  leaks.during(sandbox_processes(m).front());
 
   EXPECT_EQ(b->wait(15s), 124) << b->err();
   const std::int64_t elapsed = monotonic_ms() - started;
@@ -112,8 +207,10 @@ TEST_P(LifecycleTest, TimeoutKillsTheWholeTree) {
   EXPECT_NE(b->err().find("time limit"), std::string::npos) << "no message: " << b->err();
   EXPECT_EQ(sandbox_processes(m), std::vector<pid_t>{}) << "left behind after the timeout:\n"
                                                         << describe(sandbox_processes(m));
+  leaks.after();
   note_cgroups(cgroups_during);
   EXPECT_EQ(cgroups_named("ward-" + std::to_string(b->pid())), std::vector<std::string>{});
+  leaks.after();
 }
 
 TEST_P(LifecycleTest, ForkBombStopsAtThePidsLimit) {
@@ -159,10 +256,12 @@ TEST_P(LifecycleTest, MemoryHogIsKilledAndReportedAsOutOfMemory) {
 TEST_P(LifecycleTest, NoOrphansAfterWardIsKilledWithSigkill) {
   const std::string m = unique_marker();
   KillLeftovers cleanup{m};
+  NoLeaks leaks{dir_->path()};
   auto b = start({"run", "-p", policy("{memory: 256M, pids: 100}"), "--", "/bin/sh", "-c",
                   "sleep 1000.$0 & (sleep 1000.$0 &); sleep 1000.$0", m});
   ASSERT_TRUE(wait_until([&] { return sandbox_processes(m).size() == 3; }, 5s))
       << describe(sandbox_processes(m)) << b->err();
+  leaks.during(sandbox_processes(m).front());
   const std::string cgroup = "ward-" + std::to_string(b->pid());
   const auto cgroups_during = cgroups_named(cgroup);
   note_cgroups(cgroups_during);
@@ -175,15 +274,20 @@ TEST_P(LifecycleTest, NoOrphansAfterWardIsKilledWithSigkill) {
   EXPECT_TRUE(wait_until([&] { return cgroups_named(cgroup).empty(); }, 3s))
       << "cgroups of a killed ward:\n"
       << describe(cgroups_named(cgroup));
+  leaks.after();
 }
 
 TEST_P(LifecycleTest, NoOrphansAfterANormalExit) {
   const std::string m = unique_marker();
   KillLeftovers cleanup{m};
-  // The workload exits at once, leaving an orphan and a child that ignores SIGTERM.
+  // The workload exits soon, leaving an orphan and a child that ignores SIGTERM.
+  NoLeaks leaks{dir_->path()};
   auto b =
       start({"run", "--grace", "0.3", "-p", policy("{memory: 256M, pids: 100}"), "--", "/bin/sh",
-             "-c", "(sleep 1000.$0 &); (trap '' TERM; exec sleep 1000.$0) & sleep 0.2; exit 3", m});
+             "-c", "(sleep 1000.$0 &); (trap '' TERM; exec sleep 1000.$0) & sleep 0.5; exit 3", m});
+  ASSERT_TRUE(wait_until([&] { return sandbox_processes(m).size() == 2; }, 5s))
+      << describe(sandbox_processes(m)) << b->err();
+  leaks.during(sandbox_processes(m).front());
   EXPECT_EQ(b->wait(10s), 3) << b->err();
   EXPECT_EQ(sandbox_processes(m), std::vector<pid_t>{})
       << "left behind after the workload exited:\n"
