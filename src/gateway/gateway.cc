@@ -525,9 +525,13 @@ void Gateway::on_message(Runtime& rt, const json& m, std::vector<UniqueFd>& fds)
       record.exit_at = m["main"].value("at", std::int64_t{0});
     }
     if (fds.size() == 2 && !rt.proxy) {
+      std::string unloadable;  // the stored policy no longer loads (a ward upgrade, say)
       if (!rt.policy) {
         auto p = active_policy(record);
-        if (p) rt.policy = *p;
+        if (p)
+          rt.policy = *p;
+        else
+          unloadable = p.error().describe();
       }
       proxy::Options po;
       po.audit_path = dir_of(record.id) + "/audit.jsonl";
@@ -554,18 +558,21 @@ void Gateway::on_message(Runtime& rt, const json& m, std::vector<UniqueFd>& fds)
         else
           log::error("sandbox {}: credentials: {}", record.name, vault.error().describe());
       }
-      auto made = proxy::Proxy::create(std::move(po), rt.policy);
-      auto served =
-          made ? (*made)->serve(record.id, std::move(fds[0]), std::move(fds[1]), rt.init_pid())
-               : Result<void>(tl::unexpected(made.error()));
-      if (served) {
-        rt.proxy = std::move(*made);
-      } else {
+      Result<void> served = fail("its policy cannot be loaded: " + unloadable);
+      if (rt.policy) {
+        auto made = proxy::Proxy::create(std::move(po), rt.policy);
+        served =
+            made ? (*made)->serve(record.id, std::move(fds[0]), std::move(fds[1]), rt.init_pid())
+                 : Result<void>(tl::unexpected(made.error()));
+        if (served) rt.proxy = std::move(*made);
+      }
+      if (!served) {
         // The supervisor keeps the listener (for a gateway that restarts), so without a proxy
         // the sandbox's connections out would wait unanswered: it is stopped instead, in error.
         rt.failure = "its egress proxy could not start: " + served.error().describe();
         log::error("sandbox {}: {}", record.name, rt.failure);
-        static_cast<void>(rt.send(json{{"op", "stop"}}));
+        if (!rt.send(json{{"op", "stop"}}) && rt.supervisor_pid() > 0)
+          ::kill(rt.supervisor_pid(), SIGKILL);
         record.status = "error";
         record.reason = rt.failure;
       }
@@ -635,7 +642,9 @@ asio::awaitable<Reply> Gateway::stop_sandbox(SandboxRecord& record, std::string 
   static_cast<void>(rt.send(json{{"op", "stop"}}));
   auto ended = co_await rt.ended().wait(std::chrono::seconds(60));
   if (!ended) {
-    ::kill(rt.supervisor_pid(), SIGKILL);
+    // (0 would be the gateway's own process group: unknown when a reattached sandbox's state
+    // file was missing and its hello has not come.)
+    if (rt.supervisor_pid() > 0) ::kill(rt.supervisor_pid(), SIGKILL);
     co_await rt.ended().wait(std::chrono::seconds(5));
   }
   auto fresh = store_.find_sandbox(record.id);

@@ -69,10 +69,17 @@ asio::awaitable<std::optional<json>> Latch::wait(std::chrono::milliseconds timeo
 Runtime::Runtime(asio::io_context& io, std::string id, UniqueFd control, pid_t supervisor_pid)
     : io_(io),
       id_(std::move(id)),
-      control_(io, control.release()),
+      control_(io),
       supervisor_pid_(supervisor_pid),
       hello_(io.get_executor()),
-      ended_(io.get_executor()) {}
+      ended_(io.get_executor()) {
+  // Registered before the descriptor changes hands: when epoll cannot take it, the exception
+  // leaves it with `control`, which closes it.
+  boost::system::error_code ec;
+  control_.assign(control.get(), ec);
+  if (ec) throw boost::system::system_error(ec, "the sandbox's control socket");
+  static_cast<void>(control.release());
+}
 
 Runtime::~Runtime() {
   *alive_ = false;
@@ -146,7 +153,11 @@ void Runtime::dispatch(ControlMessage m) {
     return;
   }
   if (op == "hello" || op == "error") hello_.set(m.body);
-  if (op == "hello") init_pid_ = m.body.value("init_pid", 0);
+  if (op == "hello") {
+    init_pid_ = m.body.value("init_pid", 0);
+    if (const pid_t supervisor = m.body.value("supervisor_pid", 0); supervisor > 0)
+      supervisor_pid_ = supervisor;
+  }
   if (op == "ended") ended_.set(m.body);
   if (!on_message_) return;
   // A message the gateway fails to act on (out of descriptors or memory, say) is logged; the

@@ -209,6 +209,8 @@ Result<void> Proxy::serve(std::string sandbox_id, UniqueFd listener, UniqueFd di
     m.start_thread();
   } catch (const std::system_error& e) {
     return fail(std::string("cannot start the proxy's thread: ") + e.what(), e.code().value());
+  } catch (const std::exception& e) {
+    return fail(std::string("cannot start the proxy's thread: ") + e.what());
   }
   const int fd = listener.release();
   asio::post(m.io, [&m, fd, id = std::move(sandbox_id),

@@ -315,6 +315,11 @@ void Session::reconsider() {
   }
   closed_by_reload_ = "the reloaded policy no longer allows it: " + why;
   interrupt();
+  // A cancel reaches only the waits still pending; a pump whose wait has just completed would
+  // go on. Shut down, both directions end whatever they were about to do.
+  beast::error_code ignored;
+  client_.shutdown(tcp::socket::shutdown_both, ignored);
+  upstream_.shutdown(tcp::socket::shutdown_both, ignored);
 }
 
 audit::NetworkEvent Session::event_for(const Target& target) const {
@@ -521,6 +526,9 @@ asio::awaitable<void> Session::tunnel(RequestParser& parser) {
     co_return;
   }
   generation_ = engine_.generation;
+  // d and matches point into this generation: kept alive here, whatever a reload does to
+  // generation_ meanwhile.
+  const std::shared_ptr<const Generation> decided_by = generation_;
   audit::NetworkEvent event = event_for(*target);
   policy::Decision d = decide(*generation_, *target, caller_);
   event.rule = d.rule;
@@ -572,8 +580,10 @@ asio::awaitable<void> Session::tunnel(RequestParser& parser) {
   buffer_ = beast::flat_buffer();  // an idle tunnel keeps no buffer
   if (!ec) {
     tunnel_target_ = *target;
-    co_await relay_tunnel(client_, upstream_, bytes,
-                          [this] { deadline_ = Clock::now() + engine_.limits.idle_timeout; });
+    reconsider();  // a reload while the upstream was connected or the 200 written
+    if (closed_by_reload_.empty())
+      co_await relay_tunnel(client_, upstream_, bytes,
+                            [this] { deadline_ = Clock::now() + engine_.limits.idle_timeout; });
     tunnel_target_.reset();
   }
   event.closed = true;

@@ -971,6 +971,9 @@ class EgressReloadTest : public EgressTest {
     ASSERT_FALSE(j.is_discarded()) << ward->out() << ward->err();
     EXPECT_EQ(j["first"], 200) << j.dump();
     EXPECT_EQ(j["probe"], 200) << "the new policy never applied: " << j.dump() << ward->err();
+    // "At once": the file was replaced (and SIGHUP sent) before the probing began; 50 ms between
+    // tries, so 40 is a generous bound for a loaded machine.
+    EXPECT_LE(j.value("probe_tries", 1000), 40) << "the reload applied late: " << j.dump();
     const std::string old_second = j["old_second"].is_string() ? j["old_second"] : "a response";
     EXPECT_TRUE(old_second == "EOF" || old_second == "RESET" || old_second.starts_with("SEND:"))
         << "a keep-alive connection of the old generation was not closed at its next request: "

@@ -301,6 +301,7 @@ void EgressFixture::reload_under(const std::string& workload, const std::string&
   EXPECT_EQ(report["first"], 200) << report.dump();
   EXPECT_EQ(report["probe"], 200) << "the new policy never applied: " << report.dump()
                                   << ward->err();
+  EXPECT_LE(report.value("probe_tries", 1000), 40) << "the reload applied late: " << report.dump();
   const std::string old_second =
       report["old_second"].is_string() ? report["old_second"] : "a response";
   EXPECT_TRUE(old_second == "EOF" || old_second == "RESET" || old_second.starts_with("SEND:"))

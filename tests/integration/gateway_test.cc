@@ -572,12 +572,25 @@ TEST_P(GatewayTest, PolicyRevisionsAreIdempotentAndStaticChangesAreRefused) {
   g.start();
   const std::string p1 = policy_with_network();
   g.create({{"name", "p"}, {"policy", p1}});
+  // Which of the proxy's refusals a CONNECT to 127.0.0.5:9 meets: no rule (revision 1), or the
+  // SSRF guard once a rule names it (loopback is refused whatever the policy says, so nothing is
+  // ever sent).
+  auto connect_refusal = [&] {
+    return g
+        .sh("p",
+            "exec 3<>/dev/tcp/127.0.0.1/3128; printf 'CONNECT 127.0.0.5:9 "
+            "HTTP/1.1\\r\\n\\r\\n' >&3; timeout 5 cat <&3")
+        .out;
+  };
+  const std::string before = connect_refusal();
+  EXPECT_NE(before.find("no rule allows 127.0.0.5:9"), std::string::npos) << before;
   json same = g.put("/v1/sandboxes/p/policy", {{"policy", p1}}).json_body();
   EXPECT_FALSE(same["changed"].get<bool>());
   EXPECT_EQ(same["revision"], 1);
   const std::string p2 = policy_with_network(
       "network_policies:\n  pkgs:\n    name: pkgs\n    endpoints:\n      - host: "
-      "pypi.org\n        port: 443\n    binaries:\n      - path: /**\n");
+      "pypi.org\n        port: 443\n      - host: 127.0.0.5\n        port: 9\n"
+      "    binaries:\n      - path: /**\n");
   json next = g.put("/v1/sandboxes/p/policy", {{"policy", p2}}).json_body();
   EXPECT_TRUE(next["changed"].get<bool>()) << next.dump();
   EXPECT_EQ(next["revision"], 2);
@@ -593,8 +606,11 @@ TEST_P(GatewayTest, PolicyRevisionsAreIdempotentAndStaticChangesAreRefused) {
   EXPECT_EQ(bad.status, 400);
   EXPECT_EQ(bad.json_body()["error"], "invalid_policy");
   EXPECT_EQ(g.get("/v1/sandboxes/p/policy").json_body()["revision"], 2);
-  // The new network section is live in the running proxy: a CONNECT to a host it does not name
-  // is refused with the policy's 403.
+  // The new network section is live in the running proxy: the CONNECT now passes the rules and
+  // meets the guard, and a host it does not name is still refused with the policy's 403.
+  const std::string after = connect_refusal();
+  EXPECT_NE(after.find("a loopback address"), std::string::npos) << after;
+  EXPECT_EQ(after.find("no rule allows"), std::string::npos) << after;
   ExecResult denied = g.sh("p",
                            "exec 3<>/dev/tcp/127.0.0.1/3128; printf 'CONNECT example.com:443 "
                            "HTTP/1.1\\r\\n\\r\\n' >&3; head -c 12 <&3");
