@@ -242,7 +242,7 @@ bool build_root(const ChildSpec& spec, StepTrace& trace, const Failure& f) {
       case MountOp::Kind::kTmpfs:
         // Mounted writable: paths listed beneath it (a workdir in /tmp) need mount points. A
         // read-only /tmp is made so once everything is mounted.
-        if (!mount_tmpfs(dst, "mode=1777", MS_NOSUID | MS_NODEV, Step::kPrivateTmp, f))
+        if (!mount_tmpfs(dst, op.tmpfs_options, MS_NOSUID | MS_NODEV, Step::kPrivateTmp, f))
           return false;
         trace.add(Step::kPrivateTmp);
         break;

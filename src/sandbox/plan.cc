@@ -10,8 +10,11 @@
 #include <algorithm>
 #include <climits>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
 #include <string_view>
 
@@ -289,6 +292,49 @@ std::vector<std::pair<std::string, const MountOp*>> views_of(
 
 }  // namespace
 
+// Whether the host has anything mounted beneath `dir` (its own mount excluded).
+bool has_submounts(const std::string& dir) {
+  std::ifstream in("/proc/self/mountinfo");
+  const std::string prefix = dir + "/";
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream fields(line);
+    std::string id, parent, device, root, point;
+    fields >> id >> parent >> device >> root >> point;  // escaped as \040, which no prefix holds
+    if (point.starts_with(prefix)) return true;
+  }
+  return false;
+}
+
+// /etc as the sandbox would see a recursive bind of it, built as a tmpfs (made read-only once
+// everything is mounted) holding a bind of each host entry — the host's mounts beneath /etc
+// included — and a copy of each symlink, so that /etc/ward can be made in it (see make_plan).
+std::vector<MountOp> shadowed_etc(const MountOp& etc) {
+  std::vector<MountOp> ops = {{MountOp::Kind::kTmpfs, "tmpfs", "/etc", true, true, false}};
+  ops.front().tmpfs_options = "mode=0755";
+  std::vector<std::string> names;
+  if (DIR* d = ::opendir("/etc")) {
+    while (struct dirent* e = ::readdir(d))
+      if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0)
+        names.emplace_back(e->d_name);
+    ::closedir(d);
+  }
+  std::sort(names.begin(), names.end());
+  for (const std::string& name : names) {
+    const std::string path = "/etc/" + name;
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0) continue;
+    if (S_ISLNK(st.st_mode)) {
+      char target[PATH_MAX];
+      const ssize_t n = ::readlink(path.c_str(), target, sizeof target);
+      if (n > 0) ops.push_back({MountOp::Kind::kSymlink, std::string(target, n), path});
+      continue;
+    }
+    MountOp bind{MountOp::Kind::kBind, path, path, S_ISDIR(st.st_mode), etc.read_only, false};
+    ops.push_back(bind);
+  }
+  return ops;
+}
+
 // The files a trust layer may hold, relative to /etc (see make_plan in plan.h).
 constexpr const char* kTrustFiles[] = {"ward/tls/ca-bundle.pem", "ssl/certs/ca-certificates.crt",
                                        "pki/tls/certs/ca-bundle.crt"};
@@ -301,10 +347,16 @@ void add_trust(const std::string& layer, std::vector<MountOp>& mounts,
   });
   // Overlay options separate paths with ':' and ','; such a layer path takes the bind route.
   const bool plain = layer.find_first_of(":,\\") == std::string::npos;
-  if (etc != mounts.end() && etc->read_only && plain) {
+  if (etc != mounts.end() && etc->read_only && plain && !has_submounts("/etc")) {
     // Right after /etc itself: binds beneath /etc come later and land on top of the overlay.
     mounts.insert(etc + 1, MountOp{MountOp::Kind::kOverlay, layer, "/etc", true, true, false});
     return;
+  }
+  if (etc != mounts.end() && etc->read_only) {
+    // In its place, so that binds beneath /etc (listed paths, hidden ones) still come after.
+    const std::vector<MountOp> shadow = shadowed_etc(*etc);
+    etc = mounts.erase(etc);
+    mounts.insert(etc, shadow.begin(), shadow.end());
   }
   for (const char* name : kTrustFiles) {
     const std::string source = layer + "/" + name;

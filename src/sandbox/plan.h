@@ -27,6 +27,7 @@ struct MountOp {
   int tree_fd = -1;  // kBind: a prepared (idmapped) detached tree to attach instead of `source`
   bool self_bind = false;  // kBind: bind the sandbox's own view of `target` onto itself (a
                            // protected name, or a parent pinned so it cannot be renamed)
+  const char* tmpfs_options = "mode=1777";  // kTmpfs
 };
 
 // A protected name absent at start: ward creates it empty (so that it can be bound read-only and
@@ -62,7 +63,11 @@ struct Plan {
 // (ward/tls/ca-bundle.pem) and copies of it under the names of the system bundles the host has
 // (ssl/certs/ca-certificates.crt, ...). The sandbox sees them at those paths under /etc: through a
 // read-only overlay when /etc is bound read-only as a whole (its mount point /etc/ward cannot be
-// created in the host's /etc), else through file binds.
+// created in the host's /etc), else through file binds. Where the host has mounts beneath /etc
+// (Docker's /etc/resolv.conf, /etc/hosts and /etc/hostname; `ip netns exec`'s resolv.conf) the
+// overlay cannot be made — in the sandbox's user namespace those mounts are locked, and overlayfs
+// refuses a lower layer with locked mounts beneath it — so /etc is a read-only tmpfs holding a
+// bind of each of the host's entries instead, and the bundles are bound into it.
 //
 // `hidden` (optional): host paths the sandbox must not see even where a listed path contains
 // them (ward's state directories, with the CA key, provider secrets and a gateway's socket, inside

@@ -394,6 +394,40 @@ TEST_P(EgressTest, DnsRevealsAndSendsNothing) {
   EXPECT_TRUE(up_->lines("UDP ").empty()) << up_->log();
 }
 
+// The proxy resolves a name only once the policy has admitted it: a CONNECT or a forward request
+// to a denied name — whose labels could carry data to whoever serves the zone — sends no DNS
+// query. ward runs with a resolver in the upstream namespace, where a UDP server logs the name
+// of every query; an admitted name missing from the hosts file shows that resolver is used. MUST
+TEST_P(EgressTest, TheProxyResolvesNoNameThePolicyDenies) {
+  ASSERT_NO_FATAL_FAILURE(start_upstream());
+  resolv_conf_ =
+      dir_->write("resolv.conf",
+                  "nameserver " + net_->upstream_ip() + "\noptions timeout:1 attempts:1\n", 0644);
+  const std::string marker = unique_marker();
+  const std::string tunnel_leak = "tunnel-" + marker + ".nowhere.test";
+  const std::string forward_leak = "forward-" + marker + ".nowhere.test";
+  std::string p = policy(rule("named", {endpoint("resolve-me.test", "ports: [443, 8080]")}));
+  auto raw = [](const std::string& request) { return client("raw " + shell_quote(request)); };
+  auto report = attempts(
+      {{"tunnel", raw("CONNECT " + tunnel_leak + ":443 HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")},
+       {"forward", raw("GET http://" + forward_leak + ":8080/ HTTP/1.1\\r\\nHost: " + forward_leak +
+                       ":8080\\r\\n\\r\\n")},
+       {"admitted", raw("CONNECT resolve-me.test:443 HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")}},
+      p);
+  for (const char* label : {"tunnel", "forward"}) {
+    json j = parse_json(report[label].out);
+    EXPECT_EQ(j.is_discarded() ? json() : j["status"], 403) << label << ": " << report[label].out;
+  }
+  json admitted = parse_json(report["admitted"].out);
+  EXPECT_EQ(admitted.is_discarded() ? json() : admitted["status"], 502) << report["admitted"].out;
+  bool asked = false;
+  for (const std::string& line : up_->lines("UDP ")) {
+    EXPECT_EQ(line.find(marker), std::string::npos) << "a denied name was resolved: " << line;
+    asked |= line.find("resolve-me.test") != std::string::npos;
+  }
+  EXPECT_TRUE(asked) << "the control never reached the resolver:\n" << up_->log();
+}
+
 // Loopback, metadata, unspecified and control-plane destinations are refused even when a rule
 // names them, whatever the spelling; private addresses need allowed_ips. A canary server listens
 // on every address of ward's own namespace (127.0.0.1, ::1, 169.254.169.254 on lo) and must never

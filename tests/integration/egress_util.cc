@@ -219,6 +219,7 @@ RunOptions EgressFixture::run_options(milliseconds timeout) {
   o.timeout = timeout;
   o.env = {"WARD_STATE_DIR=" + state_dir()};
   o.env.insert(o.env.end(), ward_env_.begin(), ward_env_.end());
+  o.resolv_conf = resolv_conf_;
   return o;
 }
 

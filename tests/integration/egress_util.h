@@ -167,6 +167,7 @@ class EgressFixture : public WorkdirTest {
   std::unique_ptr<Upstream> up_;
   std::string hosts_, audit_, certs_;
   std::vector<std::string> ward_env_;  // more NAME=value for ward's own environment
+  std::string resolv_conf_;            // when set, ward's /etc/resolv.conf (RunOptions)
 };
 
 }  // namespace ward::test

@@ -6,7 +6,9 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -99,6 +101,11 @@ void set_cloexec_all_above(int fd) {
 [[noreturn]] void exec_ward(const std::vector<std::string>& args, const RunOptions& options) {
   if (!options.cwd.empty() && ::chdir(options.cwd.c_str()) != 0) ::_exit(200);
   if (!options.netns.empty() && !enter_netns(options.netns)) ::_exit(204);
+  if (!options.resolv_conf.empty() &&
+      (::unshare(CLONE_NEWNS) != 0 ||
+       ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+       ::mount(options.resolv_conf.c_str(), "/etc/resolv.conf", nullptr, MS_BIND, nullptr) != 0))
+    ::_exit(205);
   if (options.mode == Mode::kRootless && ::geteuid() == 0) {
     const TestUser& u = test_user();
     if (::setgroups(0, nullptr) != 0 || ::setresgid(u.gid, u.gid, u.gid) != 0 ||

@@ -44,6 +44,9 @@ struct RunOptions {
   // When set, ward starts inside this network namespace (/run/netns/NAME, see netns.h), entered
   // before dropping to the mode's user.
   std::string netns;
+  // When set, ward sees this file as /etc/resolv.conf (bound over it in a mount namespace of
+  // its own, as `ip netns exec` does with /etc/netns/NAME/resolv.conf).
+  std::string resolv_conf;
 };
 
 // ward with `args` (for example {"run", "-p", file, "--", "cmd"}).

@@ -332,6 +332,31 @@ class HttpsTest : public EgressFixture {
 // POST reaches the upstream. `enforcement: audit` lets the POST through and its record marks the
 // violation. ward's default, with enforcement left out, is enforce. Every request is one OCSF 4002
 // record: method, host, path (query redacted), status, rule, decision.
+// In a container /etc/resolv.conf, /etc/hosts and /etc/hostname are mounts of their own (and
+// `ip netns exec` binds resolv.conf). Inside the sandbox's user namespace those mounts are locked,
+// and overlayfs refused /etc as a lower layer: ward would not start at all. The sandbox must start,
+// trust ward's CA at the documented path, show the host's /etc as it is (the mount beneath it
+// included), and keep it read-only.
+TEST_P(HttpsTest, InterceptionWorksWhereTheHostHasMountsBeneathEtc) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  if (IsSkipped()) return;
+  resolv_conf_ = dir_->write("resolv.conf", "# bound over /etc/resolv.conf by the test\n", 0644);
+  std::string p = policy(rule("api", {endpoint("api.test", "port: 8443", true, kReadOnly)}));
+  auto report = attempts({{"curl", fetch("https://api.test:8443/")},
+                          {"resolv", "cat /etc/resolv.conf"},
+                          {"bundle", std::string("test -s ") + kBundle + " && echo present"},
+                          {"passwd", "grep -c '^root:' /etc/passwd"},
+                          {"write", "touch /etc/ward-was-here 2>/dev/null || echo refused"}},
+                         p, tls());
+  EXPECT_EQ(reply(report["curl"]).status, 200) << report["curl"].out;
+  EXPECT_NE(report["resolv"].out.find("bound over /etc/resolv.conf"), std::string::npos)
+      << report["resolv"].out;
+  EXPECT_EQ(report["bundle"].out, "present");
+  EXPECT_EQ(report["passwd"].out, "1");
+  EXPECT_EQ(report["write"].out, "refused");
+  EXPECT_FALSE(exists("/etc/ward-was-here"));
+}
+
 TEST_P(HttpsTest, ReadOnlyAccessDeniesPostUnlessEnforcementIsAudit) {
   ASSERT_NO_FATAL_FAILURE(start());
   if (IsSkipped()) return;

@@ -49,7 +49,8 @@ Serve mode (the test starts it inside a network namespace and stops it by pid):
     WS <id> <port> BINARY <length>       a websocket binary message received
     WS <id> <port> CLOSE|EOF             the websocket's end: a close frame, or the peer gone
     TCP <id> <line>                      a raw TCP line
-    UDP <peer> <length>                  a datagram
+    UDP <peer> <length> <name>           a datagram; <name>: the name a DNS query asks about
+                                         ("-" when the datagram is not one)
     SLOW-ABORTED <id>                    /slow lost its peer
   The ready file is written once every socket is listening.
 
@@ -440,10 +441,25 @@ class TcpServer(socketserver.ThreadingTCPServer):
         pass
 
 
+def dns_question(data):
+    """The name a DNS query asks about (its first question), or "-" when it is not one."""
+    labels, at = [], 12
+    try:
+        while at < len(data) and data[at] != 0:
+            length = data[at]
+            if length > 63:
+                return "-"
+            labels.append(data[at + 1:at + 1 + length].decode("ascii", "replace"))
+            at += 1 + length
+    except IndexError:
+        return "-"
+    return ".".join(labels) if labels and len(data) > 12 else "-"
+
+
 def udp_loop(sock):
     while True:
         data, peer = sock.recvfrom(65536)
-        LOG.write("UDP %s %d" % (peer[0], len(data)))
+        LOG.write("UDP %s %d %s" % (peer[0], len(data), dns_question(data)))
 
 
 def main():
