@@ -8,6 +8,7 @@
 #include <linux/futex.h>
 #include <linux/mount.h>
 #include <linux/netlink.h>
+#include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <linux/sock_diag.h>
 #include <net/if.h>
@@ -141,6 +142,23 @@ bool bind_one(const MountOp& op, const Failure& f) {
   if (op.tree_fd >= 0) {
     if (sys::call(SYS_move_mount, op.tree_fd, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) != 0)
       return f(Step::kBind, "move_mount", sys::last_err, op.target.c_str());
+  } else if (op.no_follow) {
+    // Planned as no symlink: opened without following any, and the tree cloned from that very
+    // inode, so that one swapped in meanwhile cannot point the bind elsewhere.
+    struct open_how how = {};
+    how.flags = O_PATH | O_CLOEXEC;
+    how.resolve = RESOLVE_NO_SYMLINKS;
+    const int at = static_cast<int>(sys::call(SYS_openat2, AT_FDCWD, src, &how, sizeof how));
+    if (at < 0) return f(Step::kBind, "openat2", sys::last_err, op.target.c_str());
+    const int tree = static_cast<int>(sys::call(
+        SYS_open_tree, at, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH));
+    const int opened = sys::last_err;
+    sys::close(at);
+    if (tree < 0) return f(Step::kBind, "open_tree", opened, op.target.c_str());
+    const long moved = sys::call(SYS_move_mount, tree, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH);
+    const int move_err = sys::last_err;
+    sys::close(tree);
+    if (moved != 0) return f(Step::kBind, "move_mount", move_err, op.target.c_str());
   } else if (sys::mount(src, dst, nullptr, MS_BIND | MS_REC, nullptr) != 0) {
     return f(Step::kBind, "mount", sys::last_err, op.target.c_str());
   }

@@ -330,6 +330,7 @@ std::vector<MountOp> shadowed_etc(const MountOp& etc) {
       continue;
     }
     MountOp bind{MountOp::Kind::kBind, path, path, S_ISDIR(st.st_mode), etc.read_only, false};
+    bind.no_follow = true;  // an entry swapped for a symlink meanwhile must not be followed
     ops.push_back(bind);
   }
   return ops;
@@ -340,14 +341,17 @@ constexpr const char* kTrustFiles[] = {"ward/tls/ca-bundle.pem", "ssl/certs/ca-c
                                        "pki/tls/certs/ca-bundle.crt"};
 
 // Shows ward's CA bundle inside the sandbox. `ops` are the policy's mounts, final and in order.
+// `hidden_in_etc`: a hidden path lies beneath /etc. Its cover would be mounted beneath the overlay,
+// which shows its lower layers' own contents and not what is mounted in them: the shadowed /etc
+// is used instead, whose binds the cover lands on.
 void add_trust(const std::string& layer, std::vector<MountOp>& mounts,
-               std::vector<landlock::Rule>& rules, int abi) {
+               std::vector<landlock::Rule>& rules, int abi, bool hidden_in_etc) {
   auto etc = std::find_if(mounts.begin(), mounts.end(), [](const MountOp& op) {
     return op.kind == MountOp::Kind::kBind && op.target == "/etc";
   });
   // Overlay options separate paths with ':' and ','; such a layer path takes the bind route.
   const bool plain = layer.find_first_of(":,\\") == std::string::npos;
-  if (etc != mounts.end() && etc->read_only && plain && !has_submounts("/etc")) {
+  if (etc != mounts.end() && etc->read_only && plain && !hidden_in_etc && !has_submounts("/etc")) {
     // Right after /etc itself: binds beneath /etc come later and land on top of the overlay.
     mounts.insert(etc + 1, MountOp{MountOp::Kind::kOverlay, layer, "/etc", true, true, false});
     return;
@@ -585,7 +589,13 @@ Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir,
     rule(op.target, mode, op.is_directory);
   }
 
-  if (!trust_layer.empty()) add_trust(trust_layer, plan.mounts, plan.landlock, abi);
+  if (!trust_layer.empty()) {
+    const bool hidden_in_etc = std::any_of(hidden.begin(), hidden.end(), [](const std::string& h) {
+      const std::string real = resolve(h);
+      return !real.empty() && path_within(real, "/etc") && ::access(real.c_str(), F_OK) == 0;
+    });
+    add_trust(trust_layer, plan.mounts, plan.landlock, abi, hidden_in_etc);
+  }
   // Compared as the kernel resolves them, and covered wherever the sandbox sees them.
   std::vector<std::string> covered;
   sources.clear();  // `ops` has been sorted since

@@ -28,6 +28,9 @@ struct MountOp {
   bool self_bind = false;  // kBind: bind the sandbox's own view of `target` onto itself (a
                            // protected name, or a parent pinned so it cannot be renamed)
   const char* tmpfs_options = "mode=1777";  // kTmpfs
+  // kBind: `source` was no symlink when planned, and must not have become one when it is bound
+  // (opened with RESOLVE_NO_SYMLINKS, the tree cloned from that inode; else the start fails).
+  bool no_follow = false;
 };
 
 // A protected name absent at start: ward creates it empty (so that it can be bound read-only and

@@ -1,12 +1,14 @@
 // The mount plan: what is bound where, in which order, with which rights.
 #include "sandbox/plan.h"
 
+#include <dirent.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
+#include <sstream>
 
 #include <gtest/gtest.h>
 
@@ -312,7 +314,21 @@ TEST_F(PlanTest, LandlockRulesMirrorTheMounts) {
 
 // ward's CA bundle: an overlay over a read-only /etc (its mount point /etc/ward cannot be made
 // in the host's /etc), right after /etc's own bind so that binds beneath /etc land on top.
+// Whether this host has mounts beneath /etc (a container's resolv.conf, hosts, hostname).
+bool mounts_beneath_etc() {
+  std::ifstream in("/proc/self/mountinfo");
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream fields(line);
+    std::string id, parent, device, root, point;
+    fields >> id >> parent >> device >> root >> point;
+    if (point.starts_with("/etc/")) return true;
+  }
+  return false;
+}
+
 TEST_F(PlanTest, TrustLayerOverlaysAReadOnlyEtc) {
+  if (mounts_beneath_etc())
+    GTEST_SKIP() << "this host has mounts beneath /etc: the shadowed /etc is used (next test)";
   ::mkdir((root_ + "/layer").c_str(), 0755);
   policy::Policy p;
   p.filesystem.read_only = {"/etc", "/etc/ssl"};
@@ -324,6 +340,60 @@ TEST_F(PlanTest, TrustLayerOverlaysAReadOnlyEtc) {
   EXPECT_EQ(overlay.kind, MountOp::Kind::kOverlay);
   EXPECT_EQ(overlay.source, root_ + "/layer");
   EXPECT_EQ(overlay.target, "/etc");
+}
+
+// Where the overlay cannot serve — a hidden path beneath /etc (its cover would lie under the
+// overlay, which shows its lower layers' own contents), or mounts beneath the host's /etc —
+// /etc is a tmpfs holding a read-only bind of each host entry, none followed if it has become a
+// symlink, and a copy of each symlink; the hidden path's cover comes after the bind that shows
+// it, and the bundle is bound into the tmpfs.
+TEST_F(PlanTest, TrustLayerShadowsEtcWhereAnOverlayWouldHideACover) {
+  ::mkdir((root_ + "/layer").c_str(), 0755);
+  ::mkdir((root_ + "/layer/ward").c_str(), 0755);
+  ::mkdir((root_ + "/layer/ward/tls").c_str(), 0755);
+  std::ofstream(root_ + "/layer/ward/tls/ca-bundle.pem") << "pem\n";
+  policy::Policy p;
+  p.filesystem.read_only = {"/etc"};
+  auto plan = make_plan(p, root_ + "/rw", root_ + "/layer", {"/etc/ssl"});
+  ASSERT_TRUE(plan) << plan.error().describe();
+  for (const MountOp& op : plan->mounts) EXPECT_NE(op.kind, MountOp::Kind::kOverlay) << op.target;
+  const size_t etc = index(*plan, "/etc");
+  ASSERT_LT(etc, plan->mounts.size());
+  EXPECT_EQ(plan->mounts[etc].kind, MountOp::Kind::kTmpfs);
+  EXPECT_TRUE(plan->mounts[etc].read_only);
+  EXPECT_STREQ(plan->mounts[etc].tmpfs_options, "mode=0755");
+  const MountOp* passwd = find(*plan, "/etc/passwd");
+  ASSERT_NE(passwd, nullptr);
+  EXPECT_EQ(passwd->kind, MountOp::Kind::kBind);
+  EXPECT_TRUE(passwd->read_only && passwd->no_follow && !passwd->is_directory);
+  DIR* d = ::opendir("/etc");
+  ASSERT_NE(d, nullptr);
+  while (struct dirent* e = ::readdir(d)) {
+    if (std::string(e->d_name) == "." || std::string(e->d_name) == "..") continue;
+    const std::string path = std::string("/etc/") + e->d_name;
+    struct stat st;
+    if (::lstat(path.c_str(), &st) != 0) continue;
+    const MountOp* op = find(*plan, path);
+    ASSERT_NE(op, nullptr) << path << " is missing from the shadowed /etc";
+    EXPECT_GT(index(*plan, path), etc) << path;
+    EXPECT_EQ(op->kind, S_ISLNK(st.st_mode) ? MountOp::Kind::kSymlink : MountOp::Kind::kBind)
+        << path;
+  }
+  ::closedir(d);
+  // The cover of /etc/ssl (an empty tmpfs) after the bind of /etc/ssl, not beneath it.
+  size_t bind = SIZE_MAX, cover = SIZE_MAX;
+  for (size_t i = 0; i < plan->mounts.size(); ++i) {
+    if (plan->mounts[i].target != "/etc/ssl") continue;
+    (plan->mounts[i].kind == MountOp::Kind::kBind ? bind : cover) = i;
+  }
+  ASSERT_NE(bind, SIZE_MAX);
+  ASSERT_NE(cover, SIZE_MAX);
+  EXPECT_LT(bind, cover);
+  EXPECT_EQ(plan->mounts[cover].kind, MountOp::Kind::kTmpfs);
+  const MountOp* bundle = find(*plan, "/etc/ward/tls/ca-bundle.pem");
+  ASSERT_NE(bundle, nullptr);
+  EXPECT_EQ(bundle->kind, MountOp::Kind::kBind);
+  EXPECT_GT(index(*plan, "/etc/ward/tls/ca-bundle.pem"), etc);
 }
 
 // Without /etc bound, the bundle is bound file by file into the root tmpfs, readable.
