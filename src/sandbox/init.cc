@@ -186,6 +186,12 @@ bool overlay_one(const MountOp& op, const char* dst, const Failure& f) {
   return true;
 }
 
+// The step a tmpfs of the plan belongs to, for errors and timings: the private /tmp, or the
+// binds (a hidden path's cover, a shadowed /etc).
+Step tmpfs_step(const MountOp& op) {
+  return op.target == "/tmp" ? Step::kPrivateTmp : Step::kBind;
+}
+
 bool mount_tmpfs(const char* target, const char* options, unsigned long flags, Step step,
                  const Failure& f) {
   if (!mkdir_p(target)) return f(step, "mkdir", sys::last_err, target);
@@ -259,10 +265,11 @@ bool build_root(const ChildSpec& spec, StepTrace& trace, const Failure& f) {
     switch (op.kind) {
       case MountOp::Kind::kTmpfs:
         // Mounted writable: paths listed beneath it (a workdir in /tmp) need mount points. A
-        // read-only /tmp is made so once everything is mounted.
-        if (!mount_tmpfs(dst, op.tmpfs_options, MS_NOSUID | MS_NODEV, Step::kPrivateTmp, f))
+        // read-only /tmp is made so once everything is mounted. (The others: the covers of
+        // hidden paths and a shadowed /etc, reported as binds.)
+        if (!mount_tmpfs(dst, op.tmpfs_options, MS_NOSUID | MS_NODEV, tmpfs_step(op), f))
           return false;
-        trace.add(Step::kPrivateTmp);
+        if (tmpfs_step(op) == Step::kPrivateTmp) trace.add(Step::kPrivateTmp);
         break;
       case MountOp::Kind::kSymlink: {
         char parent[PATH_MAX];
@@ -287,7 +294,7 @@ bool build_root(const ChildSpec& spec, StepTrace& trace, const Failure& f) {
     char dst[PATH_MAX];
     join(dst, sizeof dst, kNewRoot, op.target.c_str());
     if (sys_mount_setattr(dst, 0, MOUNT_ATTR_RDONLY) != 0)
-      return f(Step::kPrivateTmp, "mount_setattr", sys::last_err, op.target.c_str());
+      return f(tmpfs_step(op), "mount_setattr", sys::last_err, op.target.c_str());
   }
   trace.add(Step::kBind);
 
