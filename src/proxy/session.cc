@@ -291,24 +291,45 @@ class Session {
   Clock::time_point deadline_ = Clock::time_point::max();
   bool expired_ = false;
   std::optional<Target> tunnel_target_;  // an opaque tunnel's, while it relays
-  std::string closed_by_reload_;         // why a reload closed the tunnel ("" when it did not)
+  // A websocket's, while its frames are relayed: where it goes, and its handshake's target as
+  // the client sent it, so that a reload can decide the handshake again.
+  struct Websocket {
+    Target target;
+    std::string request_target;
+  };
+  std::optional<Websocket> websocket_;
+  std::string inspected_target_;  // the target of the request inspect() last decided, as sent
+  std::string closed_by_reload_;  // why a reload closed the tunnel ("" when it did not)
+  std::string reload_refusal() const;
   std::list<Session*>::iterator registration_;
 };
 
-void Session::reconsider() {
-  if (!tunnel_target_ || generation_ == engine_.generation) return;
-  const Target& target = *tunnel_target_;
+// Why the current generation would not let this opaque tunnel or websocket be opened now ("" when
+// it would).
+std::string Session::reload_refusal() const {
   const Generation& now = *engine_.generation;
+  const Target& target = tunnel_target_ ? *tunnel_target_ : websocket_->target;
   policy::Decision d = decide(now, target, caller_);
-  std::string why;
-  if (!d.allowed) {
-    why = d.reason;
-  } else if (must_inspect(now.matcher.matches(target.host, target.port, caller_.binaries),
-                          engine_.vault.get(), target.host, target.port)) {
-    why = "rule " + d.rule + " now has its HTTPS requests read, which an open tunnel cannot";
-  } else {
-    why = refused_address(upstream_address_, target.port, *d.endpoint);
+  if (!d.allowed) return d.reason;
+  const Matches matches = now.matcher.matches(target.host, target.port, caller_.binaries);
+  if (tunnel_target_) {
+    if (must_inspect(matches, engine_.vault.get(), target.host, target.port))
+      return "rule " + d.rule + " now has its HTTPS requests read, which an open tunnel cannot";
+    return refused_address(upstream_address_, target.port, *d.endpoint);
   }
+  // The handshake decided again (its rules, its endpoint chosen by path); the probe's rewriting
+  // is thrown away.
+  http::request_header<> handshake;
+  handshake.method(http::verb::get);
+  handshake.target(websocket_->request_target);
+  Inspection in = inspect(matches, engine_.vault.get(), target.host, target.port, handshake);
+  if (in.status) return in.reason;
+  return refused_address(upstream_address_, target.port, in.endpoint ? *in.endpoint : *d.endpoint);
+}
+
+void Session::reconsider() {
+  if ((!tunnel_target_ && !websocket_) || generation_ == engine_.generation) return;
+  const std::string why = reload_refusal();
   if (why.empty()) {
     generation_ = engine_.generation;
     return;
@@ -320,6 +341,8 @@ void Session::reconsider() {
   beast::error_code ignored;
   client_.shutdown(tcp::socket::shutdown_both, ignored);
   upstream_.shutdown(tcp::socket::shutdown_both, ignored);
+  if (tls_client_) socket_of(*tls_client_).shutdown(tcp::socket::shutdown_both, ignored);
+  if (tls_upstream_) socket_of(*tls_upstream_).shutdown(tcp::socket::shutdown_both, ignored);
 }
 
 audit::NetworkEvent Session::event_for(const Target& target) const {
@@ -796,6 +819,7 @@ asio::awaitable<void> Session::intercept(const Target& target, audit::NetworkEve
         target.host.find(':') != std::string::npos ? "[" + target.host + "]" : target.host;
     req.set(http::field::host,
             target.port == 443 ? name : name + ":" + std::to_string(target.port));
+    inspected_target_ = std::string(req.target());
     Inspection in = inspect(matches, engine_.vault.get(), target.host, target.port, req);
     if (in.status) {
       co_await refuse_request(*tls_client_, record, in);
@@ -912,6 +936,7 @@ asio::awaitable<void> Session::relay_websocket(Client& client, Upstream& upstrea
   std::string refusal;
   co_await (pump(client, upstream, buffer_, rewriter, refusal) &&
             pump(upstream, client, upstream_buffer_, nullptr, refusal));
+  if (!closed_by_reload_.empty()) record.network.reason = closed_by_reload_;
   if (!refusal.empty()) {
     record.network.action = audit::Action::kDenied;
     record.network.reason = refusal;
@@ -1395,7 +1420,16 @@ asio::awaitable<bool> Session::exchange(Client& client, Upstream& upstream, Requ
         rewriter.emplace(
             *engine_.vault,
             engine_.vault->bound_at(record.network.host, record.network.port, inspection->path));
-      co_await relay_websocket(client, upstream, rewriter ? &*rewriter : nullptr, record);
+      websocket_ =
+          Websocket{Target{record.network.host, record.network.port, {}, {}}, inspected_target_};
+      reconsider();  // a reload while the handshake was under way
+      if (closed_by_reload_.empty()) {
+        co_await relay_websocket(client, upstream, rewriter ? &*rewriter : nullptr, record);
+      } else {
+        record.network.reason = closed_by_reload_;
+        engine_.audit.write(record);
+      }
+      websocket_.reset();
       co_return false;
     }
     if (status == 101) {  // Upgrade was not forwarded: a switch now is the upstream's error
@@ -1468,6 +1502,7 @@ asio::awaitable<bool> Session::forward(RequestParser& parser, bool first) {
     const bool credentials = engine_.vault && !engine_.vault->empty();
     if (credentials || must_inspect(matches, engine_.vault.get(), target->host, target->port)) {
       req.target(target->origin_form);
+      inspected_target_ = target->origin_form;
       inspection = inspect(matches, engine_.vault.get(), target->host, target->port, req);
       if (inspection->status) co_return co_await refuse_request(client_, record, *inspection);
       d.endpoint = inspection->endpoint;

@@ -966,6 +966,45 @@ TEST_P(HttpsTest, ReloadClosesInterceptedKeepAliveConnections) {
   EXPECT_EQ(up_->requests_to(8443, "POST", "/echo"), 1) << up_->log();
 }
 
+// A websocket has no next request either: a reload whose rules no longer admit its handshake
+// closes it at once, with a 4002 record saying so; one whose handshake the new rules still admit
+// carries on.
+TEST_P(HttpsTest, AReloadClosesTheWebsocketsItNoLongerAllows) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  if (IsSkipped()) return;
+  auto api = [&](const std::string& rules) {
+    return rule("api", {endpoint("api.test", "port: 8443", true,
+                                 "protocol: rest, rules: [" + rules + "]")});
+  };
+  const std::string kept = "{allow: {method: GET, path: /ws/kept}}";
+  const std::string probe = rule("probe", {endpoint("other.test", "port: 8080")});
+  std::string p = policy(api(kept + ", {allow: {method: GET, path: /ws/gone}}"));
+  auto ward = start_ward({"/bin/sh", "-c",
+                          "trap '' HUP; exec " + client("ws-reload api.test:8443 /ws/gone /ws/kept "
+                                                        "http://other.test:8080/")},
+                         p, tls({"--watch"}));
+  ASSERT_TRUE(wait_until([&] { return exists(w("step1")); }, seconds(30)))
+      << ward->out() << ward->err();
+  ASSERT_NO_FATAL_FAILURE(replace_policy(p, policy_text(api(kept) + probe)));
+  signal_workload("go");
+  ASSERT_EQ(ward->wait(seconds(40)), 0) << ward->out() << ward->err();
+  json j = parse_json(ward->out());
+  ASSERT_FALSE(j.is_discarded()) << ward->out() << ward->err();
+  EXPECT_EQ(j["gone_first"], "gone-one") << j.dump();
+  EXPECT_EQ(j["kept_first"], "kept-one") << j.dump();
+  EXPECT_EQ(j["probe"], 200) << "the new policy never applied: " << j.dump() << ward->err();
+  const std::string second = j["gone_second"].is_string() ? j["gone_second"] : "";
+  EXPECT_TRUE(second == "EOF" || second == "RESET" || second.starts_with("CLOSE"))
+      << "the websocket the reload took away still relays: " << j.dump();
+  EXPECT_EQ(j["kept_second"], "kept-two") << j.dump();
+  EXPECT_EQ(up_->log().find("gone-two"), std::string::npos) << up_->log();
+  bool recorded = false;
+  for (const json& r : records(4002, -1, "api.test"))
+    recorded |=
+        at(r, "/message", "").find("reloaded policy no longer allows it") != std::string::npos;
+  EXPECT_TRUE(recorded) << read_file(audit_);
+}
+
 // The upstream connection that served the GET of `target` (tests/upstream/upstream.py logs
 // "REQ <connection> <port> <method> <target>").
 std::string connection_of(const Upstream& up, const std::string& target) {

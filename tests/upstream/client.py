@@ -30,6 +30,13 @@ except the `requests` subcommand). Every subcommand prints one JSON object on st
                                 {"gone_first", "kept_first", "probe", "probe_tries",
                                 "gone_second", "kept_second"}, each line's echo or "EOF",
                                 "RESET", "TIMEOUT", "SEND:<errno>", "CONNECT <status>"
+  ws-reload HOST:PORT GONE_PATH KEPT_PATH PROBE_URL
+                                for hot-reload tests: two websockets (as `ws`, one tunnel each),
+                                a text frame through each, then "step1", "go" and the probe as
+                                for `reload`; then one more frame through each:
+                                {"gone_first", "kept_first", "probe", "probe_tries",
+                                "gone_second", "kept_second"}: each frame's echo, or how the
+                                connection ended ("EOF", "RESET", "CLOSE:<code>", "TIMEOUT")
   tls-peer HOST:PORT [--cafile F]
                                 a CONNECT tunnel, then a TLS handshake for HOST verified against
                                 the default trust store (SSL_CERT_FILE, ...) or F: {"connect",
@@ -493,6 +500,49 @@ def ws_exchange(tls, reader, text, timeout):
     return payload.decode("utf-8", "replace"), None
 
 
+def ws_open(target, path, timeout):
+    """A websocket through a CONNECT tunnel and TLS for HOST: (tls, reader) or (None, why)."""
+    tls, status, error = tls_tunnel(target)
+    if not tls:
+        return None, "CONNECT %s %s" % (status, error)
+    key = base64.b64encode(os.urandom(16)).decode()
+    tls.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                 % (path, target, key)).encode())
+    try:
+        status, _, _ = read_response(tls, timeout)
+    except (ssl.SSLError, OSError) as e:
+        return None, "ERROR:" + errname(e)
+    if status != 101:
+        return None, "STATUS %s" % status
+    return tls, tls.makefile("rb")
+
+
+def cmd_ws_reload(a):
+    def probe():
+        s = connect_proxy()
+        status, _ = send_request(s, a.probe_url)
+        s.close()
+        return status
+
+    out = {}
+    sockets = {}
+    for name, path in (("gone", a.gone_path), ("kept", a.kept_path)):
+        tls, reader = ws_open(a.target, path, 5)
+        if not tls:
+            out[name + "_first"] = reader
+            continue
+        sockets[name] = (tls, reader)
+        echo, end = ws_exchange(tls, reader, name + "-one", 5)
+        out[name + "_first"] = echo if echo is not None else end
+    if not await_reload(out, probe):
+        return out
+    for name, (tls, reader) in sockets.items():
+        echo, end = ws_exchange(tls, reader, name + "-two", 5)
+        out[name + "_second"] = echo if echo is not None else end
+    return out
+
+
 def cmd_ws(a):
     tls, status, error = tls_tunnel(a.target)
     out = {"connect": status, "error": error, "status": None, "accept_ok": False,
@@ -553,6 +603,11 @@ def main():
     rl = sub.add_parser("reload")
     rl.add_argument("keep_url")
     rl.add_argument("probe_url")
+    wr = sub.add_parser("ws-reload")
+    wr.add_argument("target")
+    wr.add_argument("gone_path")
+    wr.add_argument("kept_path")
+    wr.add_argument("probe_url")
     tu = sub.add_parser("tunnel-reload")
     tu.add_argument("gone")
     tu.add_argument("kept")
