@@ -291,14 +291,24 @@ class Session {
   Clock::time_point deadline_ = Clock::time_point::max();
   bool expired_ = false;
   std::optional<Target> tunnel_target_;  // an opaque tunnel's, while it relays
-  // A websocket's, while its frames are relayed: where it goes, and its handshake's target as
-  // the client sent it, so that a reload can decide the handshake again.
+  // A websocket's, while its frames are relayed: where it goes, its handshake as the client sent
+  // it (placeholders and all), and whether its frames get credentials, so that a reload can
+  // decide the handshake again.
   struct Websocket {
     Target target;
-    std::string request_target;
+    http::request_header<> handshake;
+    bool rewrites_frames = false;
   };
   std::optional<Websocket> websocket_;
-  std::string inspected_target_;  // the target of the request inspect() last decided, as sent
+  // The websocket handshake inspect() last decided, as the client sent it (only such requests are
+  // copied: a websocket needs it for later, no other request does).
+  std::optional<http::request_header<>> handshake_;
+  void keep_if_handshake(const http::request_header<>& req) {
+    if (req.method() == http::verb::get && beast::iequals(req[http::field::upgrade], "websocket"))
+      handshake_ = req;
+    else
+      handshake_.reset();
+  }
   std::string closed_by_reload_;  // why a reload closed the tunnel ("" when it did not)
   std::string reload_refusal() const;
   std::list<Session*>::iterator registration_;
@@ -317,13 +327,13 @@ std::string Session::reload_refusal() const {
       return "rule " + d.rule + " now has its HTTPS requests read, which an open tunnel cannot";
     return refused_address(upstream_address_, target.port, *d.endpoint);
   }
-  // The handshake decided again (its rules, its endpoint chosen by path); the probe's rewriting
-  // is thrown away.
-  http::request_header<> handshake;
-  handshake.method(http::verb::get);
-  handshake.target(websocket_->request_target);
+  // The handshake decided again — its rules, its endpoint chosen by path, the placeholders in its
+  // headers and target — on a copy whose rewriting is thrown away.
+  http::request_header<> handshake = websocket_->handshake;
   Inspection in = inspect(matches, engine_.vault.get(), target.host, target.port, handshake);
   if (in.status) return in.reason;
+  if (websocket_->rewrites_frames && !(in.endpoint && in.endpoint->websocket_credential_rewrite))
+    return "its frames may no longer carry credentials (websocket_credential_rewrite)";
   return refused_address(upstream_address_, target.port, in.endpoint ? *in.endpoint : *d.endpoint);
 }
 
@@ -754,7 +764,10 @@ asio::awaitable<void> Session::intercept(const Target& target, audit::NetworkEve
     }
     event.closed = true;
     event.duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - opened);
-    if (expired_) reason = "idle for " + std::to_string(engine_.limits.idle_timeout.count()) + " s";
+    if (!closed_by_reload_.empty())
+      reason = closed_by_reload_;
+    else if (expired_)
+      reason = "idle for " + std::to_string(engine_.limits.idle_timeout.count()) + " s";
     if (!reason.empty()) event.reason = std::move(reason);
     engine_.audit.write(event);
     pool_upstream(target);
@@ -819,7 +832,7 @@ asio::awaitable<void> Session::intercept(const Target& target, audit::NetworkEve
         target.host.find(':') != std::string::npos ? "[" + target.host + "]" : target.host;
     req.set(http::field::host,
             target.port == 443 ? name : name + ":" + std::to_string(target.port));
-    inspected_target_ = std::string(req.target());
+    keep_if_handshake(req);
     Inspection in = inspect(matches, engine_.vault.get(), target.host, target.port, req);
     if (in.status) {
       co_await refuse_request(*tls_client_, record, in);
@@ -1421,7 +1434,8 @@ asio::awaitable<bool> Session::exchange(Client& client, Upstream& upstream, Requ
             *engine_.vault,
             engine_.vault->bound_at(record.network.host, record.network.port, inspection->path));
       websocket_ =
-          Websocket{Target{record.network.host, record.network.port, {}, {}}, inspected_target_};
+          Websocket{Target{record.network.host, record.network.port, {}, {}},
+                    handshake_ ? std::move(*handshake_) : http::request_header<>(), rewrite_frames};
       reconsider();  // a reload while the handshake was under way
       if (closed_by_reload_.empty()) {
         co_await relay_websocket(client, upstream, rewriter ? &*rewriter : nullptr, record);
@@ -1492,6 +1506,9 @@ asio::awaitable<bool> Session::forward(RequestParser& parser, bool first) {
   record.network = event_for(*target);
   record.method = std::string(req.method_string());
   record.target = target->origin_form;
+  // d and the inspection point into this generation: kept alive, whatever a reload does to
+  // generation_ while the request is relayed.
+  const std::shared_ptr<const Generation> decided_by = generation_;
   policy::Decision d = decide(*generation_, *target, caller_);
   record.network.rule = d.rule;
   std::optional<Inspection> inspection;
@@ -1502,7 +1519,7 @@ asio::awaitable<bool> Session::forward(RequestParser& parser, bool first) {
     const bool credentials = engine_.vault && !engine_.vault->empty();
     if (credentials || must_inspect(matches, engine_.vault.get(), target->host, target->port)) {
       req.target(target->origin_form);
-      inspected_target_ = target->origin_form;
+      keep_if_handshake(req);
       inspection = inspect(matches, engine_.vault.get(), target->host, target->port, req);
       if (inspection->status) co_return co_await refuse_request(client_, record, *inspection);
       d.endpoint = inspection->endpoint;

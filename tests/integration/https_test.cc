@@ -979,10 +979,11 @@ TEST_P(HttpsTest, AReloadClosesTheWebsocketsItNoLongerAllows) {
   const std::string kept = "{allow: {method: GET, path: /ws/kept}}";
   const std::string probe = rule("probe", {endpoint("other.test", "port: 8080")});
   std::string p = policy(api(kept + ", {allow: {method: GET, path: /ws/gone}}"));
-  auto ward = start_ward({"/bin/sh", "-c",
-                          "trap '' HUP; exec " + client("ws-reload api.test:8443 /ws/gone /ws/kept "
-                                                        "http://other.test:8080/")},
-                         p, tls({"--watch"}));
+  auto ward = start_ward(
+      {"/bin/sh", "-c",
+       "trap '' HUP; exec " + client("ws-reload api.test:8443/ws/gone api.test:8443/ws/kept "
+                                     "http://other.test:8080/")},
+      p, tls({"--watch"}));
   ASSERT_TRUE(wait_until([&] { return exists(w("step1")); }, seconds(30)))
       << ward->out() << ward->err();
   ASSERT_NO_FATAL_FAILURE(replace_policy(p, policy_text(api(kept) + probe)));
@@ -1002,6 +1003,44 @@ TEST_P(HttpsTest, AReloadClosesTheWebsocketsItNoLongerAllows) {
   for (const json& r : records(4002, -1, "api.test"))
     recorded |=
         at(r, "/message", "").find("reloaded policy no longer allows it") != std::string::npos;
+  EXPECT_TRUE(recorded) << read_file(audit_);
+}
+
+// A websocket whose frames get credentials (websocket_credential_rewrite) is closed by a reload
+// that takes the opt-in away — its frames would otherwise go on carrying the secret — while one
+// on an endpoint that never rewrote frames carries on.
+TEST_P(HttpsTest, AReloadThatTakesAwayFrameCredentialsClosesTheWebsocket) {
+  const std::string canary = random_canary();
+  std::string p;
+  std::vector<std::string> options;
+  ASSERT_NO_FATAL_FAILURE(
+      set_up_opt_in("websocket_credential_rewrite", "--log-headers", canary, p, options));
+  if (IsSkipped()) return;
+  options.push_back("--watch");
+  auto ward = start_ward(
+      {"/bin/sh", "-c",
+       "trap '' HUP; exec " + client("ws-reload api.test:8443/ws/rewritten api.test:8446/ws/plain "
+                                     "http://other.test:8080/")},
+      p, options);
+  ASSERT_TRUE(wait_until([&] { return exists(w("step1")); }, seconds(30)))
+      << ward->out() << ward->err();
+  ASSERT_NO_FATAL_FAILURE(replace_policy(
+      p, policy_text(rule("opt_in", {endpoint("api.test", "ports: [8443, 8446]", true, kFull)}) +
+                     rule("probe", {endpoint("other.test", "port: 8080")}))));
+  signal_workload("go");
+  ASSERT_EQ(ward->wait(seconds(40)), 0) << ward->out() << ward->err();
+  json j = parse_json(ward->out());
+  ASSERT_FALSE(j.is_discarded()) << ward->out() << ward->err();
+  EXPECT_EQ(j["gone_first"], "gone-one") << j.dump();
+  EXPECT_EQ(j["kept_first"], "kept-one") << j.dump();
+  EXPECT_EQ(j["probe"], 200) << j.dump() << ward->err();
+  const std::string second = j["gone_second"].is_string() ? j["gone_second"] : "";
+  EXPECT_TRUE(second == "EOF" || second == "RESET" || second.starts_with("CLOSE"))
+      << "frames kept their credentials after the opt-in was taken away: " << j.dump();
+  EXPECT_EQ(j["kept_second"], "kept-two") << j.dump();
+  bool recorded = false;
+  for (const json& r : records(4002, -1, "api.test"))
+    recorded |= at(r, "/message", "").find("websocket_credential_rewrite") != std::string::npos;
   EXPECT_TRUE(recorded) << read_file(audit_);
 }
 

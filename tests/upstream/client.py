@@ -30,8 +30,9 @@ except the `requests` subcommand). Every subcommand prints one JSON object on st
                                 {"gone_first", "kept_first", "probe", "probe_tries",
                                 "gone_second", "kept_second"}, each line's echo or "EOF",
                                 "RESET", "TIMEOUT", "SEND:<errno>", "CONNECT <status>"
-  ws-reload HOST:PORT GONE_PATH KEPT_PATH PROBE_URL
-                                for hot-reload tests: two websockets (as `ws`, one tunnel each),
+  ws-reload GONE KEPT PROBE_URL
+                                for hot-reload tests: two websockets, GONE and KEPT each
+                                HOST:PORT/PATH (as `ws`, one tunnel each),
                                 a text frame through each, then "step1", "go" and the probe as
                                 for `reload`; then one more frame through each:
                                 {"gone_first", "kept_first", "probe", "probe_tries",
@@ -527,8 +528,9 @@ def cmd_ws_reload(a):
 
     out = {}
     sockets = {}
-    for name, path in (("gone", a.gone_path), ("kept", a.kept_path)):
-        tls, reader = ws_open(a.target, path, 5)
+    for name, where in (("gone", a.gone), ("kept", a.kept)):
+        target, path = where.split("/", 1)
+        tls, reader = ws_open(target, "/" + path, 5)
         if not tls:
             out[name + "_first"] = reader
             continue
@@ -604,9 +606,8 @@ def main():
     rl.add_argument("keep_url")
     rl.add_argument("probe_url")
     wr = sub.add_parser("ws-reload")
-    wr.add_argument("target")
-    wr.add_argument("gone_path")
-    wr.add_argument("kept_path")
+    wr.add_argument("gone")
+    wr.add_argument("kept")
     wr.add_argument("probe_url")
     tu = sub.add_parser("tunnel-reload")
     tu.add_argument("gone")
