@@ -27,6 +27,11 @@ TEST(Cli, VersionAndHelp) {
   EXPECT_EQ(ward_cli({"version"}).out, v.out);
   Result help = ward_cli({"help"});
   EXPECT_EQ(help.exit_code, 0);
+  for (const char* flag : {"--help", "-h"}) {
+    Result same = ward_cli({flag});
+    EXPECT_EQ(same.exit_code, 0) << flag;
+    EXPECT_EQ(same.out, help.out) << flag;
+  }
   for (const char* command : {"run", "demo", "policy", "doctor"})
     EXPECT_NE(help.out.find(command), std::string::npos) << command;
   Result run_help = ward_cli({"help", "run"});
