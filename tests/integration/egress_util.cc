@@ -285,9 +285,9 @@ void EgressFixture::replace_policy(const std::string& path, const std::string& t
   ASSERT_EQ(::rename(tmp.c_str(), path.c_str()), 0);
 }
 
-void EgressFixture::reload_under(const std::string& workload, const std::string& policy_file,
-                                 const std::vector<std::string>& options, const std::string& text,
-                                 bool sighup, json& report) {
+void EgressFixture::run_reload(const std::string& workload, const std::string& policy_file,
+                               const std::vector<std::string>& options, const std::string& text,
+                               bool sighup, json& report) {
   auto ward = start_ward({"/bin/sh", "-c", "trap '' HUP; exec " + workload}, policy_file, options);
   ASSERT_TRUE(wait_until([&] { return exists(w("step1")); }, seconds(30)))
       << ward->out() << ward->err();
@@ -299,15 +299,41 @@ void EgressFixture::reload_under(const std::string& workload, const std::string&
   ASSERT_EQ(ward->wait(seconds(40)), 0) << ward->out() << ward->err();
   report = parse_json(ward->out());
   ASSERT_FALSE(report.is_discarded()) << ward->out() << ward->err();
-  EXPECT_EQ(report["first"], 200) << report.dump();
   EXPECT_EQ(report["probe"], 200) << "the new policy never applied: " << report.dump()
                                   << ward->err();
   EXPECT_LE(report.value("probe_tries", 1000), 40) << "the reload applied late: " << report.dump();
+}
+
+void EgressFixture::reload_under(const std::string& workload, const std::string& policy_file,
+                                 const std::vector<std::string>& options, const std::string& text,
+                                 bool sighup, json& report) {
+  ASSERT_NO_FATAL_FAILURE(run_reload(workload, policy_file, options, text, sighup, report));
+  EXPECT_EQ(report["first"], 200) << report.dump();
   const std::string old_second =
       report["old_second"].is_string() ? report["old_second"] : "a response";
   EXPECT_TRUE(old_second == "EOF" || old_second == "RESET" || old_second.starts_with("SEND:"))
       << "a keep-alive connection of the old policy was not closed at its next request: "
       << report.dump();
+}
+
+void EgressFixture::reload_keeps_only_the_allowed(const std::string& workload,
+                                                  const std::string& policy_file,
+                                                  const std::vector<std::string>& options,
+                                                  const std::string& text, int class_uid,
+                                                  const std::string& host, const std::string& why,
+                                                  json& report) {
+  ASSERT_NO_FATAL_FAILURE(run_reload(workload, policy_file, options, text, false, report));
+  EXPECT_EQ(report["gone_first"], "gone-one") << report.dump();
+  EXPECT_EQ(report["kept_first"], "kept-one") << report.dump();
+  const std::string second = report["gone_second"].is_string() ? report["gone_second"] : "";
+  EXPECT_TRUE(second == "EOF" || second == "RESET" || second.starts_with("SEND:") ||
+              second.starts_with("CLOSE"))
+      << "the connection the reload took away still relays: " << report.dump();
+  EXPECT_EQ(report["kept_second"], "kept-two") << report.dump();
+  bool recorded = false;
+  for (const json& r : records(class_uid, -1, host))
+    recorded |= at(r, "/message", "").find(why) != std::string::npos;
+  EXPECT_TRUE(recorded) << "no record says \"" << why << "\":\n" << read_file(audit_);
 }
 
 }  // namespace ward::test

@@ -160,6 +160,24 @@ class EgressFixture : public WorkdirTest {
                     const std::vector<std::string>& options, const std::string& text, bool sighup,
                     nlohmann::json& report);
 
+  // What every hot-reload test shares: `workload` (a client.py command line) run by ward with
+  // `options`; at "step1" the policy file is replaced by `text` (SIGHUP to ward when `sighup`),
+  // then "go". EXPECTs ward's exit 0 and the probe answered 200 within a few tries.
+  void run_reload(const std::string& workload, const std::string& policy_file,
+                  const std::vector<std::string>& options, const std::string& text, bool sighup,
+                  nlohmann::json& report);
+
+  // A hot reload under client.py's `tunnel-reload` or `ws-reload` (`workload`), whose new policy
+  // `text` takes away the "gone" connection and keeps the "kept" one: EXPECTs a line through each
+  // before, the gone one ended at once after (EOF, RESET, a failed send or a websocket close) and
+  // the kept one still answering, and a `class_uid` record towards `host` whose message holds
+  // `why`. `report`: the workload's.
+  void reload_keeps_only_the_allowed(const std::string& workload, const std::string& policy_file,
+                                     const std::vector<std::string>& options,
+                                     const std::string& text, int class_uid,
+                                     const std::string& host, const std::string& why,
+                                     nlohmann::json& report);
+
   // ward's state directory for this test (WARD_STATE_DIR; ward creates it).
   std::string state_dir() const { return dir_->file("state"); }
 

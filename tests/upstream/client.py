@@ -282,6 +282,14 @@ def wait_file(name, seconds):
     return True
 
 
+def forward_status(url):
+    """GET `url` through the proxy on a new connection: its status."""
+    s = connect_proxy()
+    status, _ = send_request(s, url)
+    s.close()
+    return status
+
+
 def await_reload(out, probe):
     """The middle of a hot-reload test: creates "step1", waits for "go", then calls `probe` (it
     returns a status) until it answers 200, 10 s at most. Sets out's "probe" and "probe_tries";
@@ -303,16 +311,10 @@ def await_reload(out, probe):
 
 
 def cmd_reload(a):
-    def probe():
-        s = connect_proxy()
-        status, _ = send_request(s, a.probe_url)
-        s.close()
-        return status
-
     out = {}
     old = connect_proxy()
     out["first"], _ = send_request(old, a.keep_url)
-    if not await_reload(out, probe):
+    if not await_reload(out, lambda: forward_status(a.probe_url)):
         return out
     out["old_second"], out["old_second_body"] = send_request(old, a.keep_url, timeout=5)
     fresh = connect_proxy()
@@ -342,19 +344,13 @@ def echo_line(sock, line, timeout=5):
 
 
 def cmd_tunnel_reload(a):
-    def probe():
-        s = connect_proxy()
-        status, _ = send_request(s, a.probe_url)
-        s.close()
-        return status
-
     out = {}
     tunnels = {}
     for name, target in (("gone", a.gone), ("kept", a.kept)):
         s, status = open_tunnel(target)
         tunnels[name] = s
         out[name + "_first"] = echo_line(s, name + "-one") if status == 200 else "CONNECT %s" % status
-    if not await_reload(out, probe):
+    if not await_reload(out, lambda: forward_status(a.probe_url)):
         return out
     for name, s in tunnels.items():
         out[name + "_second"] = echo_line(s, name + "-two")
@@ -520,12 +516,6 @@ def ws_open(target, path, timeout):
 
 
 def cmd_ws_reload(a):
-    def probe():
-        s = connect_proxy()
-        status, _ = send_request(s, a.probe_url)
-        s.close()
-        return status
-
     out = {}
     sockets = {}
     for name, where in (("gone", a.gone), ("kept", a.kept)):
@@ -537,7 +527,7 @@ def cmd_ws_reload(a):
         sockets[name] = (tls, reader)
         echo, end = ws_exchange(tls, reader, name + "-one", 5)
         out[name + "_first"] = echo if echo is not None else end
-    if not await_reload(out, probe):
+    if not await_reload(out, lambda: forward_status(a.probe_url)):
         return out
     for name, (tls, reader) in sockets.items():
         echo, end = ws_exchange(tls, reader, name + "-two", 5)
