@@ -179,7 +179,7 @@ class Session {
   }
   // A new policy generation was installed. An opaque tunnel has no next request to be refused
   // at: one the new policy no longer allows (or would now have to inspect, or whose address it
-  // no longer admits) is closed at once; the others carry on under the new generation.
+  // no longer admits), or a websocket whose handshake it would refuse, is closed at once.
   void reconsider();
 
   void interrupt() {
@@ -339,11 +339,10 @@ std::string Session::reload_refusal() const {
 
 void Session::reconsider() {
   if ((!tunnel_target_ && !websocket_) || generation_ == engine_.generation) return;
+  // generation_ stays the one the connection was decided by (what it points into stays alive);
+  // each later reload is checked against the newest, so nothing needs moving forward.
   const std::string why = reload_refusal();
-  if (why.empty()) {
-    generation_ = engine_.generation;
-    return;
-  }
+  if (why.empty()) return;
   closed_by_reload_ = "the reloaded policy no longer allows it: " + why;
   interrupt();
   // A cancel reaches only the waits still pending; a pump whose wait has just completed would
@@ -559,9 +558,6 @@ asio::awaitable<void> Session::tunnel(RequestParser& parser) {
     co_return;
   }
   generation_ = engine_.generation;
-  // d and matches point into this generation: kept alive here, whatever a reload does to
-  // generation_ meanwhile.
-  const std::shared_ptr<const Generation> decided_by = generation_;
   audit::NetworkEvent event = event_for(*target);
   policy::Decision d = decide(*generation_, *target, caller_);
   event.rule = d.rule;
@@ -1506,9 +1502,6 @@ asio::awaitable<bool> Session::forward(RequestParser& parser, bool first) {
   record.network = event_for(*target);
   record.method = std::string(req.method_string());
   record.target = target->origin_form;
-  // d and the inspection point into this generation: kept alive, whatever a reload does to
-  // generation_ while the request is relayed.
-  const std::shared_ptr<const Generation> decided_by = generation_;
   policy::Decision d = decide(*generation_, *target, caller_);
   record.network.rule = d.rule;
   std::optional<Inspection> inspection;
