@@ -116,61 +116,6 @@ Result<Response> exchange_on(Socket& socket, const std::string& where, const std
   return head;
 }
 
-// Asio throws where it cannot make an io_context's reactor (an epoll and an eventfd): a
-// process out of descriptors or memory. A call reports that as it reports a failed connect;
-// the gateway's own MCP threads call it, and an exception there would end the gateway.
-template <class F>
-auto reporting_exhaustion(std::string_view doing, F&& call) -> decltype(call()) {
-  try {
-    return call();
-  } catch (const boost::system::system_error& e) {
-    return fail(std::string(doing) + ": " + e.code().message(), e.code().value());
-  }
-}
-
-Result<Response> exchange_unguarded(const Endpoint& endpoint, const Request& request,
-                                    const GatewayClient::DataHandler* on_data,
-                                    const GatewayClient::Ticker& ticker) {
-  if (endpoint.is_tcp()) {
-    auto c = connect_tcp(endpoint);
-    if (!c) return tl::unexpected(c.error());
-    if (c->tls)
-      return exchange_on(*c->tls, endpoint.address, c->authority, request, endpoint.token, on_data,
-                         ticker);
-    return exchange_on(*c->tcp, endpoint.address, c->authority, request, endpoint.token, on_data,
-                       ticker);
-  }
-  asio::io_context io;
-  boost::system::error_code ec;
-  const std::string& path = endpoint.address;
-  if (path.size() >= sizeof(sockaddr_un::sun_path))  // asio's endpoint would throw
-    return fail("the gateway's socket path " + path + " is too long for a Unix socket",
-                ENAMETOOLONG);
-  Local::socket socket(io);
-  socket.connect(Local::endpoint(path), ec);
-  if (ec) return fail("cannot connect to the gateway at " + path, ec.value());
-  return exchange_on(socket, path, "ward", request, endpoint.token, on_data, ticker);
-}
-
-Result<Response> exchange(const Endpoint& endpoint, const Request& request,
-                          const GatewayClient::DataHandler* on_data,
-                          const GatewayClient::Ticker& ticker) {
-  return reporting_exhaustion("cannot talk to the gateway at " + endpoint.address, [&] {
-    return exchange_unguarded(endpoint, request, on_data, ticker);
-  });
-}
-
-Result<Connection> connect_tcp_unguarded(const Endpoint& endpoint);
-
-}  // namespace
-
-Result<Connection> connect_tcp(const Endpoint& endpoint) {
-  return reporting_exhaustion("cannot connect to the gateway at " + endpoint.address,
-                              [&] { return connect_tcp_unguarded(endpoint); });
-}
-
-namespace {
-
 Result<Connection> connect_tcp_unguarded(const Endpoint& endpoint) {
   auto parts = split_http_address(endpoint.address);
   if (!parts)
@@ -211,7 +156,56 @@ Result<Connection> connect_tcp_unguarded(const Endpoint& endpoint) {
   return c;
 }
 
+// Asio throws where it cannot make an io_context's reactor (an epoll and an eventfd): a
+// process out of descriptors or memory. A call reports that as it reports a failed connect;
+// the gateway's own MCP threads call it, and an exception there would end the gateway.
+template <class F>
+auto reporting_exhaustion(std::string_view doing, F&& call) -> decltype(call()) {
+  try {
+    return call();
+  } catch (const boost::system::system_error& e) {
+    return fail(std::string(doing) + ": " + e.code().message(), e.code().value());
+  }
+}
+
+Result<Response> exchange_unguarded(const Endpoint& endpoint, const Request& request,
+                                    const GatewayClient::DataHandler* on_data,
+                                    const GatewayClient::Ticker& ticker) {
+  if (endpoint.is_tcp()) {
+    auto c = connect_tcp_unguarded(endpoint);
+    if (!c) return tl::unexpected(c.error());
+    if (c->tls)
+      return exchange_on(*c->tls, endpoint.address, c->authority, request, endpoint.token, on_data,
+                         ticker);
+    return exchange_on(*c->tcp, endpoint.address, c->authority, request, endpoint.token, on_data,
+                       ticker);
+  }
+  asio::io_context io;
+  boost::system::error_code ec;
+  const std::string& path = endpoint.address;
+  if (path.size() >= sizeof(sockaddr_un::sun_path))  // asio's endpoint would throw
+    return fail("the gateway's socket path " + path + " is too long for a Unix socket",
+                ENAMETOOLONG);
+  Local::socket socket(io);
+  socket.connect(Local::endpoint(path), ec);
+  if (ec) return fail("cannot connect to the gateway at " + path, ec.value());
+  return exchange_on(socket, path, "ward", request, endpoint.token, on_data, ticker);
+}
+
+Result<Response> exchange(const Endpoint& endpoint, const Request& request,
+                          const GatewayClient::DataHandler* on_data,
+                          const GatewayClient::Ticker& ticker) {
+  return reporting_exhaustion("cannot talk to the gateway at " + endpoint.address, [&] {
+    return exchange_unguarded(endpoint, request, on_data, ticker);
+  });
+}
+
 }  // namespace
+
+Result<Connection> connect_tcp(const Endpoint& endpoint) {
+  return reporting_exhaustion("cannot connect to the gateway at " + endpoint.address,
+                              [&] { return connect_tcp_unguarded(endpoint); });
+}
 
 std::optional<std::pair<std::string, std::string>> split_http_address(std::string_view address) {
   if (address.starts_with("http://"))

@@ -290,8 +290,6 @@ std::vector<std::pair<std::string, const MountOp*>> views_of(
   return views;
 }
 
-}  // namespace
-
 // Whether the host has anything mounted beneath `dir` (its own mount excluded).
 bool has_submounts(const std::string& dir) {
   std::ifstream in("/proc/self/mountinfo");
@@ -335,6 +333,8 @@ std::vector<MountOp> shadowed_etc(const MountOp& etc) {
   }
   return ops;
 }
+
+}  // namespace
 
 // The files a trust layer may hold, relative to /etc (see make_plan in plan.h).
 constexpr const char* kTrustFiles[] = {"ward/tls/ca-bundle.pem", "ssl/certs/ca-certificates.crt",
