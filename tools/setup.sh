@@ -51,7 +51,7 @@ readonly BUILD_PKGS=(
 )
 readonly TEST_PKGS=(
   iproute2 procps util-linux curl ca-certificates python3 nodejs tmux passwd libcap2-bin git sudo
-  python3-requests wget openssl
+  python3-requests python3-pip wget openssl
 )
 
 is_installed() { [[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" == installed ]]; }

@@ -776,6 +776,64 @@ TEST_P(HttpsTest, NodeFetchWorksThroughInterception) {
   EXPECT_EQ(up_->requests_to(8443, "POST", "/"), 0) << up_->log();
 }
 
+// Package managers, unmodified, through interception: pip (Debian's, python3 -m pip) installs a
+// wheel from a PEP 503 index and npm a package from a registry, both served over HTTPS by the
+// test upstream, with nothing but what ward sets (HTTPS_PROXY, PIP_CERT, NODE_EXTRA_CA_CERTS).
+// The endpoint is read-only and admits only the package manager's interpreter: the same address
+// from curl is refused, and each request is recorded against the binary that made it.
+class PackageManagerTest : public HttpsTest {
+ protected:
+  // Runs `install` then `use` in one sandbox whose policy admits only binaries under `binary`
+  // (a prefix: "/usr/bin/python3" admits /usr/bin/python3*) to api.test:8443, read-only;
+  // EXPECTs the package in use, each of `paths` fetched and recorded as allowed for that
+  // binary, and curl refused.
+  void expect_installed(const std::string& install, const std::string& use,
+                        const std::string& binary, const std::vector<std::string>& paths) {
+    ASSERT_NO_FATAL_FAILURE(start());
+    if (IsSkipped()) return;
+    std::string p = policy(
+        rule("registry", {endpoint("api.test", "port: 8443", true, kReadOnly)}, {binary + "*"}));
+    auto report = attempts(
+        {
+            {"install", "export HOME=/tmp/home; mkdir -p $HOME; " + install +
+                            " >/tmp/install.log 2>&1 || cat /tmp/install.log"},
+            {"use", use},
+            {"curl", curl_tunnel("https://api.test:8443" + paths.front())},
+        },
+        p, tls(), nullptr, seconds(90));
+    EXPECT_EQ(report["install"].out, "") << report["install"].out;
+    EXPECT_EQ(report["use"].out, "installed through ward") << report["use"].out;
+    EXPECT_EQ(report["curl"].out, "403 000") << "curl is not admitted: " << report["curl"].out;
+    for (const std::string& path : paths) {
+      EXPECT_EQ(up_->requests_to(8443, "GET", path), 1) << path << "\n" << up_->log();
+      json r = http_record("api.test", "GET", path);
+      ASSERT_FALSE(r.is_null()) << "no 4002 record of GET " << path << "\n" << read_file(audit_);
+      EXPECT_EQ(at(r, "/unmapped/decision", ""), "allowed") << r.dump();
+      EXPECT_EQ(at(r, "/http_response/code", 0), 200) << r.dump();
+      EXPECT_EQ(at(r, "/actor/process/file/path", "").rfind(binary, 0), 0u) << r.dump();
+    }
+  }
+};
+
+TEST_P(PackageManagerTest, PipInstallsAWheelThroughInterception) {
+  if (!exists("/usr/lib/python3/dist-packages/pip"))
+    GTEST_SKIP() << "Debian's pip is not installed (python3-pip)";
+  expect_installed(
+      "python3 -m pip install --no-cache-dir --disable-pip-version-check --no-input --target "
+      "/tmp/pkgs --index-url https://api.test:8443/simple/ wardprobe",
+      "PYTHONPATH=/tmp/pkgs python3 -c 'import wardprobe; print(wardprobe.VALUE)'",
+      "/usr/bin/python3", {"/simple/wardprobe/", "/packages/wardprobe-1.0-py3-none-any.whl"});
+}
+
+TEST_P(PackageManagerTest, NpmInstallsAPackageThroughInterception) {
+  if (sh_output("command -v npm").empty()) GTEST_SKIP() << "npm is not installed";
+  expect_installed(
+      "cd /tmp && npm install --registry https://api.test:8443/npm/ --no-audit --no-fund "
+      "--no-update-notifier --prefix /tmp/np wardprobe",
+      "cd /tmp/np && node -e 'console.log(require(\"wardprobe\").value)'", "/usr/bin/node",
+      {"/npm/wardprobe", "/npm/wardprobe/-/wardprobe-1.0.0.tgz"});
+}
+
 // An upstream whose certificate does not verify (self-signed and not in --upstream-ca, for another
 // name, expired), or that speaks only TLS < 1.2, fails closed: the CONNECT is answered 502 with
 // JSON {error: "upstream_tls_failed", reason}, curl fails, a 4001 record names the reason, and no
@@ -1561,6 +1619,7 @@ TEST_P(HttpsTest, TrailersNeverBecomeHeaders) {
 }
 
 WARD_INSTANTIATE_BOTH_MODES(HttpsTest);
+WARD_INSTANTIATE_BOTH_MODES(PackageManagerTest);
 
 }  // namespace
 }  // namespace ward::test

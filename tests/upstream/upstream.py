@@ -24,6 +24,13 @@ Serve mode (the test starts it inside a network namespace and stops it by pid):
     /quiet, /quiet/*  "quiet" (200): the request is logged, nothing of it is sent back
     /git/*            with --git-root DIR: git smart HTTP (git-http-backend as CGI) over the
                       bare repositories in DIR (/git/repo.git -> DIR/repo.git)
+    /simple/wardprobe/, /packages/wardprobe-1.0-py3-none-any.whl
+                      a package index as pip reads it (PEP 503) holding one pure-Python wheel,
+                      made at start: `import wardprobe; wardprobe.VALUE`
+    /npm/wardprobe, /npm/wardprobe/-/wardprobe-1.0.0.tgz
+                      a package registry as npm reads it holding one package, made at start:
+                      `require("wardprobe").value`; the tarball's address is built from the
+                      request's scheme and Host
     any GET with "Upgrade: websocket"
                       a websocket (RFC 6455, version 13, no extension accepted): each text or
                       binary message is logged and sent back as it came; pings are answered, a
@@ -60,7 +67,9 @@ Digest mode: `upstream.py --digest N` prints the sha256 (hex) of what /stream?mi
 import argparse
 import base64
 import hashlib
+import gzip
 import http.server
+import io
 import json
 import os
 import random
@@ -70,13 +79,74 @@ import ssl
 import struct
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 import urllib.parse
 import warnings
+import zipfile
 
 MIB = 1 << 20
 _BLOCK = random.Random(20240601).randbytes(MIB)
+
+
+PROBE_VALUE = "installed through ward"
+
+
+def make_wheel():
+    """wardprobe 1.0 as a pure-Python wheel (PEP 427), with the RECORD pip checks."""
+    files = {
+        "wardprobe/__init__.py": "VALUE = %r\n" % PROBE_VALUE,
+        "wardprobe-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: wardprobe\nVersion: 1.0\n",
+        "wardprobe-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: ward-test\n"
+                                         "Root-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = ""
+    for name, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
+        record += "%s,sha256=%s,%d\n" % (name, digest.decode(), len(text.encode()))
+    files["wardprobe-1.0.dist-info/RECORD"] = record + "wardprobe-1.0.dist-info/RECORD,,\n"
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for name, text in files.items():
+            z.writestr(name, text)
+    return out.getvalue()
+
+
+def make_npm_tarball():
+    """wardprobe 1.0.0 as the gzipped tar npm installs (everything under package/)."""
+    files = {
+        "package/package.json": json.dumps({"name": "wardprobe", "version": "1.0.0",
+                                            "main": "index.js"}),
+        "package/index.js": "module.exports = { value: %s };\n" % json.dumps(PROBE_VALUE),
+    }
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as t:
+        for name, text in files.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(text.encode()), 0o644
+            t.addfile(info, io.BytesIO(text.encode()))
+    return gzip.compress(raw.getvalue(), mtime=0)
+
+
+WHEEL = make_wheel()
+WHEEL_NAME = "wardprobe-1.0-py3-none-any.whl"
+NPM_TARBALL = make_npm_tarball()
+
+
+def npm_document(base):
+    """The registry's document for wardprobe, its tarball under `base` (scheme://host)."""
+    version = {
+        "name": "wardprobe",
+        "version": "1.0.0",
+        "main": "index.js",
+        "dist": {
+            "tarball": base + "/npm/wardprobe/-/wardprobe-1.0.0.tgz",
+            "shasum": hashlib.sha1(NPM_TARBALL).hexdigest(),
+            "integrity": "sha512-" + base64.b64encode(hashlib.sha512(NPM_TARBALL).digest()).decode(),
+        },
+    }
+    return {"name": "wardprobe", "dist-tags": {"latest": "1.0.0"}, "versions": {"1.0.0": version}}
 
 
 REFUSE_UNTIL = [0.0]  # /refuse-new: time.monotonic() until which new connections are closed
@@ -341,6 +411,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._git(url, body)
         elif url.path == "/echo":
             self._echo(url, body)
+        elif url.path == "/simple/wardprobe/":
+            link = '<a href="/packages/%s#sha256=%s">%s</a>' % (
+                WHEEL_NAME, hashlib.sha256(WHEEL).hexdigest(), WHEEL_NAME)
+            self._reply(200, "<!DOCTYPE html><html><body>%s</body></html>\n" % link, "text/html")
+        elif url.path == "/packages/" + WHEEL_NAME:
+            self._reply(200, WHEEL, "application/octet-stream")
+        elif url.path == "/npm/wardprobe":
+            scheme = "https" if self.kind == "tls" else "http"
+            base = "%s://%s" % (scheme, self.headers.get("Host") or "api.test")
+            self._reply(200, json.dumps(npm_document(base)), "application/json")
+        elif url.path == "/npm/wardprobe/-/wardprobe-1.0.0.tgz":
+            self._reply(200, NPM_TARBALL, "application/octet-stream")
         elif url.path == "/stream":
             mib = int(urllib.parse.parse_qs(url.query).get("mib", ["1"])[0])
             self.send_response(200)
