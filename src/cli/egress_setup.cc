@@ -175,4 +175,42 @@ Result<std::shared_ptr<creds::Vault>> prepare_vault(const std::vector<std::strin
   return std::make_shared<creds::Vault>(std::move(*vault));
 }
 
+void add_egress_limits(CLI::App* command, proxy::Limits& limits) {
+  // A whole number of seconds, at least 1.
+  auto add_seconds = [command](const std::string& name, std::chrono::seconds& value,
+                               const std::string& help) {
+    command
+        ->add_option_function<long>(
+            name, [&value](long s) { value = std::chrono::seconds(s); }, help)
+        ->check(CLI::Range(1L, 86400L))
+        ->default_str(std::to_string(value.count()));
+  };
+  add_seconds("--header-timeout", limits.header_timeout,
+              "Seconds a client has to send a complete request head (then 408)");
+  add_seconds("--idle-timeout", limits.idle_timeout,
+              "Seconds an egress connection may stay silent before it is closed");
+  command
+      ->add_option("--max-connections", limits.max_connections,
+                   "Open egress connections allowed per sandbox (then 503)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  std::size_t& buffered = limits.max_buffered;
+  command
+      ->add_option_function<std::size_t>(
+          "--max-buffered-mib", [&buffered](std::size_t mib) { buffered = mib << 20; },
+          "MiB of request bodies the proxy may hold whole per sandbox, for inference.local and "
+          "credential rewriting (then 503)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{65536}))
+      ->default_str(std::to_string(buffered >> 20));
+  auto& upstream_idle = limits.upstream_idle;
+  command
+      ->add_option_function<unsigned>(
+          "--upstream-idle-ms",
+          [&upstream_idle](unsigned ms) { upstream_idle = std::chrono::milliseconds(ms); },
+          "Milliseconds an intercepted upstream connection is kept after its last response, for "
+          "the sandbox's next CONNECT to the same host and port from the same binaries (0: none)")
+      ->check(CLI::Range(0u, 60000u))
+      ->default_str(std::to_string(upstream_idle.count()));
+}
+
 }  // namespace ward::cli

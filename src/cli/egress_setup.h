@@ -1,6 +1,9 @@
-// What `ward run` prepares for its egress proxy besides the policy: ward's state directory, its
-// CA and the trust layer the sandbox sees it through, and the credentials of --provider.
+// What `ward run` and `ward gateway` prepare for the egress proxy besides the policy: ward's state
+// directory, its CA and the trust layer the sandbox sees it through, the credentials of
+// --provider, and the proxy's limits as options.
 #pragma once
+
+#include <CLI/App.hpp>
 
 #include <memory>
 #include <string>
@@ -10,6 +13,7 @@
 #include "base/result.h"
 #include "creds/vault.h"
 #include "policy/policy.h"
+#include "proxy/proxy.h"
 #include "tls/ca.h"
 
 namespace ward::cli {
@@ -45,5 +49,9 @@ Result<Trust> prepare_trust(const std::string& state);
 Result<std::shared_ptr<creds::Vault>> prepare_vault(const std::vector<std::string>& providers,
                                                     const std::vector<std::string>& profile_files,
                                                     const policy::Policy& policy);
+
+// The proxy's limits as options of `command`, shown with their defaults: --header-timeout,
+// --idle-timeout, --max-connections, --max-buffered-mib, --upstream-idle-ms.
+void add_egress_limits(CLI::App* command, proxy::Limits& limits);
 
 }  // namespace ward::cli

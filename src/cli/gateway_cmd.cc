@@ -64,7 +64,7 @@ Action add_gateway(CLI::App& app) {
   cmd->add_option("--tls-key", options->tls_key, "The --tls-cert's PEM private key (unencrypted)");
   // Hidden: for tests that must not wait the default 30 s.
   auto header_timeout = std::make_shared<double>(30);
-  cmd->add_option("--header-timeout", *header_timeout,
+  cmd->add_option("--api-header-timeout", *header_timeout,
                   "Seconds a --listen client has to send a request's header")
       ->check(CLI::PositiveNumber)
       ->group("");
@@ -76,6 +76,7 @@ Action add_gateway(CLI::App& app) {
                   "the one before) and a new one starts; 0: no limit")
       ->check(CLI::Range(std::size_t{0}, std::size_t{1} << 20))
       ->capture_default_str();
+  add_egress_limits(cmd, options->egress_limits);  // for every sandbox's proxy
   cmd->add_flag("-v,--verbose", options->verbose, "Log each API request and egress decision");
   return [options, state, token_file, header_timeout, mcp, audit_max_mib]() {
     log::set_verbose(options->verbose);

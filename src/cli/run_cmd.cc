@@ -230,15 +230,6 @@ int run_sandbox(const RunArgs& args) {
   return outcome->exit_code;
 }
 
-// A whole number of seconds, at least 1, shown with its default.
-void add_seconds(CLI::App* app, const std::string& name, std::chrono::seconds& value,
-                 const std::string& help) {
-  app->add_option_function<long>(
-         name, [&value](long s) { value = std::chrono::seconds(s); }, help)
-      ->check(CLI::Range(1L, 86400L))
-      ->default_str(std::to_string(value.count()));
-}
-
 }  // namespace
 
 Action add_run(CLI::App& app, std::vector<std::string> command_after_dashes) {
@@ -294,29 +285,7 @@ Action add_run(CLI::App& app, std::vector<std::string> command_after_dashes) {
                   "can then name (repeatable)")
       ->check(CLI::ExistingFile)
       ->allow_extra_args(false);
-  add_seconds(run, "--header-timeout", args->limits.header_timeout,
-              "Seconds a client has to send a complete request head (then 408)");
-  add_seconds(run, "--idle-timeout", args->limits.idle_timeout,
-              "Seconds an egress connection may stay silent before it is closed");
-  run->add_option("--max-connections", args->limits.max_connections,
-                  "Open egress connections allowed per sandbox (then 503)")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  std::size_t& buffered = args->limits.max_buffered;
-  run->add_option_function<std::size_t>(
-         "--max-buffered-mib", [&buffered](std::size_t mib) { buffered = mib << 20; },
-         "MiB of request bodies the proxy may hold whole per sandbox, for inference.local and "
-         "credential rewriting (then 503)")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{65536}))
-      ->default_str(std::to_string(buffered >> 20));
-  auto& upstream_idle = args->limits.upstream_idle;
-  run->add_option_function<unsigned>(
-         "--upstream-idle-ms",
-         [&upstream_idle](unsigned ms) { upstream_idle = std::chrono::milliseconds(ms); },
-         "Milliseconds an intercepted upstream connection is kept after its last response, for "
-         "the sandbox's next CONNECT to the same host and port from the same binaries (0: none)")
-      ->check(CLI::Range(0u, 60000u))
-      ->default_str(std::to_string(upstream_idle.count()));
+  add_egress_limits(run, args->limits);
   // The command starts at the first argument that is not one of ward's options, and is taken
   // whole, in order (its own options included): no positional is declared, or CLI11 would take
   // the command's words as positionals and its options as leftovers, out of order.

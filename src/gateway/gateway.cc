@@ -534,6 +534,7 @@ void Gateway::on_message(Runtime& rt, const json& m, std::vector<UniqueFd>& fds)
           unloadable = p.error().describe();
       }
       proxy::Options po;
+      po.limits = options_.egress_limits;
       po.audit_path = dir_of(record.id) + "/audit.jsonl";
       po.audit_max_bytes = options_.audit_max_bytes;
       po.audit_stderr = options_.verbose;

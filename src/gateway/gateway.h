@@ -15,6 +15,8 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "proxy/proxy.h"
+
 namespace ward::gateway {
 
 // A connection the gateway hands to another server once its first request is read (the MCP
@@ -55,6 +57,8 @@ struct GatewayOptions {
   // On --listen, a request's header must arrive within this long of the gateway starting to
   // wait for it (slowloris; the idle time of a kept-alive connection counts).
   std::chrono::milliseconds header_timeout{std::chrono::seconds(30)};
+  // Every sandbox's egress proxy: its timeouts and bounds (`ward run`'s options of the same names).
+  proxy::Limits egress_limits;
   // Each sandbox's audit.jsonl: past this, audit.jsonl.1 and a new file (0: no limit).
   std::size_t audit_max_bytes = 64 << 20;
   // With both: --listen serves HTTPS (TLS >= 1.2) with this PEM certificate chain and key.

@@ -274,11 +274,12 @@ class Gateway {
     return pids;
   }
 
-  void start() {
+  void start(const std::vector<std::string>& options = {}) {
     RunOptions o;
     o.mode = mode_;
     o.timeout = 600s;
     std::vector<std::string> args = {"gateway", "--state-dir", state_};
+    args.insert(args.end(), options.begin(), options.end());
     if (socket_ != state_ + "/gateway.sock") args.insert(args.end(), {"--socket", socket_});
     process_ = std::make_unique<Background>(ward_background(args, o, dir_->path()), dir_->path());
     ASSERT_TRUE(wait_until([&] { return http(socket_, "GET", "/v1/status").status == 200; }, 10s))
@@ -490,6 +491,37 @@ TEST_P(GatewayTest, EveryExecCarriesTheHardeningFromTheFirstToTheLast) {
   }
   // The init is still there and starts the next command.
   EXPECT_EQ(g.exec("hardened", {{"command", {"/bin/echo", "still"}}}).out, "still\n");
+}
+
+// The proxy limits given to the gateway hold in its sandboxes' proxies: with --max-connections 2
+// a third connection is refused with 503, with --header-timeout 1 a head that never ends gets 408
+// after a second (the defaults: 4096 connections, 10 s).
+TEST_P(GatewayTest, TheEgressLimitsGivenToTheGatewayHoldInItsSandboxes) {
+  Gateway g(mode());
+  g.start({"--header-timeout", "1", "--max-connections", "2"});
+  g.create({{"name", "limited"}, {"policy", policy_with_network()}});
+  const std::string client = R"(
+import socket, time
+def first_line(s):
+    s.settimeout(5)
+    try:
+        return s.recv(256).split(b"\r\n")[0].decode()
+    except OSError as e:
+        return type(e).__name__
+a = socket.create_connection(("127.0.0.1", 3128))
+b = socket.create_connection(("127.0.0.1", 3128))
+c = socket.create_connection(("127.0.0.1", 3128))
+c.sendall(b"GET http://x.test/ HTTP/1.1\r\nHost: x.test\r\n\r\n")
+third = first_line(c)
+a.sendall(b"GET http://x.test/ HTTP/1.1\r\n")
+t = time.monotonic()
+slow = first_line(a)
+print(third, "|", slow, "|", round(time.monotonic() - t))
+)";
+  ExecResult r = g.exec("limited", {{"command", {"/usr/bin/python3", "-c", client}}});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "HTTP/1.1 503 Service Unavailable | HTTP/1.1 408 Request Timeout | 1\n")
+      << r.err;
 }
 
 TEST_P(GatewayTest, MainProcessExitIsVisibleAndAnErroredSandboxRecoversOrIsDeleted) {

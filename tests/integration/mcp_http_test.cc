@@ -1426,11 +1426,11 @@ std::string listen_head(const std::string& method, const std::string& target, in
 // to 64 MiB for an upload), a header could take forever to arrive, and nothing limited the
 // connections that had shown no token: anyone who could reach the port could hold the gateway's
 // memory and descriptors. The token is now checked on the header, which has a deadline
-// (--header-timeout, 3 s here: 256 connections must be made well within it on a loaded
+// (--api-header-timeout, 3 s here: 256 connections must be made well within it on a loaded
 // machine), and at most 256 connections wait for theirs.
 TEST(GatewayListen, ClientsWithoutTheTokenAreRefusedOnTheHeaderAndHoldNothing) {
   const std::string token = "gl-" + std::string(29, 'q') + unique_marker();
-  McpGateway g({"--header-timeout", "3"}, token);
+  McpGateway g({"--api-header-timeout", "3"}, token);
   ASSERT_TRUE(g.ready()) << g.log();
   const int port = g.port();
   const std::string auth = "Authorization: Bearer " + token + "\r\n";
@@ -1501,7 +1501,7 @@ TEST(GatewayListen, ClientsWithoutTheTokenAreRefusedOnTheHeaderAndHoldNothing) {
 // timeout like the API's (3 s here): an idle connection is closed, half a request gets a 408.
 TEST(GatewayListen, McpConnectionsThatGoSilentAreClosed) {
   const std::string token = "ms-" + std::string(29, 'm') + unique_marker();
-  McpGateway g({"--header-timeout", "3"}, token);
+  McpGateway g({"--api-header-timeout", "3"}, token);
   ASSERT_TRUE(g.ready()) << g.log();
   const int port = g.port();
   const std::string headers = kMcpHeaders + "Authorization: Bearer " + token + "\r\n";
