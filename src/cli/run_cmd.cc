@@ -126,6 +126,17 @@ int run_sandbox(const RunArgs& args) {
   options.guarded.insert(options.guarded.end(), args.provider_profiles.begin(),
                          args.provider_profiles.end());
   if (!args.inference_routes.empty()) options.hidden.push_back(args.inference_routes);
+  // The workdir is bound writable whatever it holds: inside a state directory it would show the
+  // CA key, provider secrets or a gateway's socket.
+  for (const std::string& h : options.hidden) {
+    char real[PATH_MAX];
+    if (policy->filesystem.include_workdir && ::realpath(h.c_str(), real) &&
+        path_within(workdir, real)) {
+      log::error("the workdir {} is inside {}, ward's own state, which no sandbox may see", workdir,
+                 real);
+      return sandbox::kExitSetupFailed;
+    }
+  }
   if (!args.inference_routes.empty()) {
     std::vector<std::string> env;
     for (char** e = environ; e && *e; ++e) env.emplace_back(*e);

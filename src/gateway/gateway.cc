@@ -1305,6 +1305,17 @@ asio::awaitable<Reply> Gateway::create(const json& body) {
       co_return Reply::error(400, "invalid_path", "workdir must be an existing absolute directory");
     if (std::string(real) == "/")
       co_return Reply::error(400, "invalid_path", "workdir cannot be /");
+    // The gateway's state (its socket, the CA key, provider secrets, other sandboxes'
+    // workspaces) is hidden from every sandbox; a workdir inside it would show it.
+    std::vector<std::string> hidden = options_.hidden;
+    hidden.push_back(options_.state_dir);
+    for (const std::string& h : hidden) {
+      char resolved[PATH_MAX];
+      if (::realpath(h.c_str(), resolved) && path_within(real, resolved))
+        co_return Reply::error(400, "invalid_path",
+                               "workdir is inside " + std::string(resolved) +
+                                   ", the gateway's own state, which no sandbox may see");
+    }
     record.workdir = real;
     // Through a symlink the real path can hold bytes that JSON (its records, the sandbox's
     // spec) cannot carry.

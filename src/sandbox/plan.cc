@@ -400,6 +400,20 @@ Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir,
     listed.push_back({workdir, false});
   }
 
+  // ward's own state stays out of reach whatever the policy lists: a listed path at or beneath a
+  // hidden one would be bound on top of its cover (a state directory's tls/ with the CA key, a
+  // gateway's socket). The workdir may lie there: a gateway's managed workspace is in its state
+  // directory (the gateway and `ward run` refuse any other workdir beneath a hidden path).
+  std::vector<std::string> hidden_real;
+  for (const std::string& h : hidden)
+    if (std::string real = resolve(h); !real.empty()) hidden_real.push_back(std::move(real));
+  auto hidden_holding = [&](const std::string& path) -> std::string {
+    const std::string real = resolve(path);
+    for (const std::string& h : hidden_real)
+      if (!real.empty() && path_within(real, h)) return h;
+    return {};
+  };
+
   // The private /tmp is always there; a policy that lists /tmp read-write gets it writable.
   bool tmp_writable = false;
   std::vector<MountOp> ops;
@@ -409,6 +423,17 @@ Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir,
       continue;
     }
     if (provided_by_sandbox(l.path)) continue;
+    if (!(bind_workdir && l.path == workdir && !l.read_only)) {
+      if (std::string h = hidden_holding(l.path); !h.empty()) {
+        if (strict)
+          return fail("policy path " + l.path + " is inside " + h +
+                      ", ward's own state, which no sandbox may see (landlock: hard_requirement)");
+        log::warn("{} is inside {}, ward's own state, which no sandbox may see: left out", l.path,
+                  h);
+        plan.skipped.push_back(l.path);
+        continue;
+      }
+    }
     // A path beneath a writable one may have been replaced with a symlink by an earlier sandbox
     // (to /, or to ~/.ssh): beneath writable paths, no component may be a symlink.
     if (beneath_writable(l.path, listed) && has_symlink_component(l.path)) {

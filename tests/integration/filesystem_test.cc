@@ -706,6 +706,52 @@ TEST_P(FilesystemTest, WardsStateDirectoryIsHiddenWithTheBuiltInPolicy) {
   EXPECT_EQ(std::system(connect.c_str()), 0);
 }
 
+// Found by a red-team session: a policy listing a path *inside* ward's state directory (its tls/,
+// the CA key itself, a gateway's socket) had it bound on top of the cover, so a rootless workload
+// read the CA key, or asked the gateway for a second sandbox with any policy. Such paths are left
+// out (refused under hard_requirement), and a workdir inside the state directory is refused.
+TEST_P(FilesystemTest, WardsStateDirectoryStaysHiddenWhereAPolicyListsAPathInsideIt) {
+  const std::string state = dir_->mkdir("state", 0777);
+  dir_->mkdir("state/tls", 0777);
+  const std::string key = dir_->write("state/tls/ca.key", "-----BEGIN PRIVATE KEY-----\n", 0666);
+  const std::string sock = state + "/gateway.sock";
+  UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock.c_str());
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::chmod(sock.c_str(), 0777), 0);
+  ASSERT_EQ(::listen(listener.get(), 8), 0);
+  const std::string listed = state + "/tls, " + key + ", " + sock;
+  const std::string policy = dir_->write("inside.yaml", policy_yaml(listed));
+  std::vector<ProbeAttempt> attempts = {
+      {"read-ca-key", {"read", key}},
+      {"list-tls", {"list", state + "/tls"}},
+      {"connect-socket",
+       {},
+       false,
+       "python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' " +
+           shell_quote(sock)},
+  };
+  const std::vector<std::string> env = {"WARD_STATE_DIR=" + state};
+  Result r = run_sandbox(mode(), work_, {"/bin/sh", "-c", probe_script(attempts)}, policy, env);
+  expect_all_refused(attempts, parse_probe_report(r.out), r);
+  EXPECT_NE(r.err.find("ward's own state, which no sandbox may see: left out"), std::string::npos)
+      << r.err;
+  // Under hard_requirement the same policy does not start.
+  const std::string strict = dir_->write(
+      "strict.yaml", policy_yaml(listed, "", "landlock:\n  compatibility: hard_requirement\n"));
+  Result refused = run_sandbox(mode(), work_, {"/bin/true"}, strict, env);
+  EXPECT_EQ(refused.exit_code, 125) << refused.err;
+  EXPECT_NE(refused.err.find("is inside " + state), std::string::npos) << refused.err;
+  // Nor does a sandbox whose workdir is inside it.
+  Result workdir = run_sandbox(mode(), state + "/tls", {"/bin/true"}, "", env);
+  EXPECT_EQ(workdir.exit_code, 125) << workdir.err;
+  EXPECT_NE(workdir.err.find("ward's own state"), std::string::npos) << workdir.err;
+  // The attempts are real: outside the sandbox they succeed.
+  EXPECT_EQ(read_file(key), "-----BEGIN PRIVATE KEY-----\n");
+}
+
 // Found in review: a policy file reached through a symlink in the workdir was held read-only at
 // its target, but the link itself could be pointed elsewhere before the next reload.
 TEST_P(FilesystemTest, APolicyFileReachedThroughALinkInTheWorkdirRefusesTheStart) {

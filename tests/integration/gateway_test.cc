@@ -805,6 +805,34 @@ TEST_P(GatewayTest, TheApiSocketIsHiddenFromSandboxesWhereverItIs) {
   EXPECT_EQ(g.get("/v1/status").status, 200);  // outside, the socket answers
 }
 
+// Found by a red-team session: a sandbox whose policy listed the gateway's socket (or anything
+// else inside its state directory) had it bound on top of the cover, and could ask the gateway
+// for a second sandbox with any policy. It is left out now; a workdir inside the state directory
+// (the socket's, the CA's, another sandbox's workspace) is refused.
+TEST_P(GatewayTest, NothingInsideTheStateDirectoryCanBeListedOrUsedAsAWorkdir) {
+  Gateway g(mode());
+  g.start();
+  ASSERT_EQ(::chmod(g.state().c_str(), 0755), 0);  // so that only the sandbox keeps it away
+  ASSERT_EQ(::chmod(g.socket().c_str(), 0777), 0);
+  g.create({{"name", "other"}});
+  g.create(
+      {{"name", "lister"}, {"policy", policy_yaml(g.socket() + ", " + g.state() + "/workspaces")}});
+  ExecResult r = g.sh("lister",
+                      "python3 -c 'import socket, sys; "
+                      "socket.socket(socket.AF_UNIX).connect(sys.argv[1])' " +
+                          shell_quote(g.socket()) + " 2>&1; echo rc=$?; ls " +
+                          shell_quote(g.state() + "/workspaces") + " 2>&1 | grep -c other; exit 0");
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out.find("rc=0"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("rc=1\n0\n"), std::string::npos) << r.out;
+  for (const std::string& inside : {g.state(), g.state() + "/workspaces/other"}) {
+    HttpReply made = g.post("/v1/sandboxes", {{"name", "inside"}, {"workdir", inside}});
+    EXPECT_EQ(made.status, 400) << inside << ": " << made.body;
+    EXPECT_NE(made.body.find("the gateway's own state"), std::string::npos) << made.body;
+  }
+  EXPECT_EQ(g.get("/v1/status").status, 200);  // outside, the socket answers
+}
+
 // Found in review: a state directory someone else made first (a --state-dir under /tmp) was used
 // as it was, with a token or socket they could have planted; one of ours that others could
 // enter kept its mode.
