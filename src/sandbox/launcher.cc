@@ -219,6 +219,16 @@ bool hold_placeholder(Placeholders::Held& h, std::chrono::steady_clock::time_poi
     }
     h.locked = err == 0;
     if (h.made) {  // a new inode: no other sandbox held it, so none can have removed it
+      if (!p.content.empty()) {
+        UniqueFd w(::openat(dir, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
+        if (!w || ::write(w.get(), p.content.data(), p.content.size()) !=
+                      static_cast<ssize_t>(p.content.size())) {
+          const int err = errno ? errno : EIO;
+          ::unlinkat(dir, name, 0);
+          errno = err;
+          return false;
+        }
+      }
       ::fsetxattr(h.fd.get(), kPlaceholderMark, "1", 1, 0);  // best effort (no xattrs)
       return true;
     }
@@ -287,10 +297,18 @@ Placeholders::~Placeholders() {
         ::fstatat(h.parent->get(), h.name.c_str(), &now, AT_SYMLINK_NOFOLLOW) != 0 ||
         held.st_dev != now.st_dev || held.st_ino != now.st_ino)
       continue;
-    if (h.placeholder.is_directory)
+    if (h.placeholder.is_directory) {
       ::unlinkat(h.parent->get(), h.name.c_str(), AT_REMOVEDIR);  // fails if not empty
-    else if (held.st_size == 0)
-      ::unlinkat(h.parent->get(), h.name.c_str(), 0);
+      continue;
+    }
+    // Only while it holds what ward put there: what someone wrote into it meanwhile stays.
+    const std::string& content = h.placeholder.content;
+    if (held.st_size != static_cast<off_t>(content.size())) continue;
+    std::string holds(content.size(), '\0');
+    if (!content.empty() &&
+        ::pread(h.fd.get(), holds.data(), holds.size(), 0) != static_cast<ssize_t>(holds.size()))
+      continue;
+    if (holds == content) ::unlinkat(h.parent->get(), h.name.c_str(), 0);
   }
 }
 

@@ -27,9 +27,10 @@ namespace {
 // Protected entries named directly in a directory. Inside .git (config, hooks, submodules) and
 // .config (git) the walk below looks by itself.
 constexpr const char* kProtectedNames[] = {
-    ".bashrc",  ".bash_profile", ".bash_login", ".bash_logout", ".zshrc",  ".zprofile", ".zshenv",
-    ".profile", ".gitconfig",    ".gitmodules", ".mcp.json",    ".claude", ".codex",    ".vscode",
-    ".idea",    ".ssh",          ".aws",        ".kube",        nullptr};
+    ".bashrc",   ".bash_profile", ".bash_login", ".bash_logout", ".zshrc",
+    ".zprofile", ".zshenv",       ".profile",    ".gitconfig",   ".gitmodules",
+    ".mcp.json", ".claude",       ".codex",      ".vscode",      ".idea",
+    ".ssh",      ".aws",          ".kube",       ".claude.json", nullptr};
 
 }  // namespace
 
@@ -77,6 +78,7 @@ struct Protector {
   std::vector<std::string>& symlinks;  // protected names found as symlinks (cannot be held)
   std::set<std::string> pinned;
   int dirs = 0;
+  std::vector<std::string> git_dirs;  // the repository directories found (protect_git_dir)
 
   // Every directory between the writable root and `path` becomes a mount point (bound onto
   // itself, writable): a mount point cannot be renamed or removed, so the protected entry cannot
@@ -106,17 +108,31 @@ struct Protector {
       protect(path, S_ISDIR(st.st_mode));
   }
 
-  // The config and hooks of each submodule kept in .git/modules (nested: modules/a/modules/b).
-  void check_modules(const std::string& modules, int depth) {
+  // What git takes its configuration and hooks from in a repository directory: `config` and
+  // `hooks`, and `commondir` and `config.worktree`, which point it at another configuration (a
+  // commondir naming a directory of the workload's would be git's repository from then on,
+  // config, hooks and all). The missing ones are reserved by protect_tree.
+  void protect_git_dir(const std::string& dir) {
+    for (const char* name : {"/config", "/hooks", "/commondir", "/config.worktree"})
+      protect_if_present(dir + name);
+    git_dirs.push_back(dir);
+  }
+
+  // Each directory of `parent` whose entries name git's configuration: the submodules kept in
+  // .git/modules (nested: modules/a/modules/b), the linked worktrees of .git/worktrees (whose
+  // `gitdir` says where the worktree is).
+  void check_git_dirs(const std::string& parent, int depth, bool modules) {
     if (depth > 3) return;
-    DIR* d = ::opendir(modules.c_str());
+    DIR* d = ::opendir(parent.c_str());
     if (!d) return;
     while (struct dirent* e = ::readdir(d)) {
       if (e->d_name[0] == '.' || e->d_type != DT_DIR) continue;
-      std::string module = modules + "/" + e->d_name;
-      protect_if_present(module + "/config");
-      protect_if_present(module + "/hooks");
-      check_modules(module + "/modules", depth + 1);
+      std::string dir = parent + "/" + e->d_name;
+      protect_git_dir(dir);
+      if (modules)
+        check_git_dirs(dir + "/modules", depth + 1, true);
+      else
+        protect_if_present(dir + "/gitdir");
     }
     ::closedir(d);
   }
@@ -139,9 +155,9 @@ struct Protector {
         continue;
       }
       if (name == ".git" && e->d_type == DT_DIR) {
-        protect_if_present(path + "/config");
-        protect_if_present(path + "/hooks");
-        check_modules(path + "/modules", 0);
+        protect_git_dir(path);
+        check_git_dirs(path + "/modules", 0, true);
+        check_git_dirs(path + "/worktrees", 0, false);
       } else if (name == ".git" && e->d_type == DT_REG) {
         // A worktree's or a submodule's link to its repository ("gitdir: PATH"): repointed at a
         // directory of the workload's, the next git command there would run its config.
@@ -168,9 +184,9 @@ struct Protector {
 // git), and those that only matter in a home directory.
 constexpr const char* kProjectNames[] = {".mcp.json", ".claude", ".codex",
                                          ".vscode",   ".idea",   ".gitmodules"};
-constexpr const char* kHomeNames[] = {".bashrc",    ".bash_profile", ".bash_login", ".bash_logout",
-                                      ".zshrc",     ".zprofile",     ".zshenv",     ".profile",
-                                      ".gitconfig", ".ssh",          ".aws",        ".kube"};
+constexpr const char* kHomeNames[] = {
+    ".bashrc",  ".bash_profile", ".bash_login", ".bash_logout", ".zshrc", ".zprofile",   ".zshenv",
+    ".profile", ".gitconfig",    ".ssh",        ".aws",         ".kube",  ".claude.json"};
 
 // True when a directory above `root` has a .git (a directory, or a worktree's file).
 bool inside_repository(const std::string& root) {
@@ -190,32 +206,53 @@ bool is_directory_name(std::string_view name) {
   return false;
 }
 
+// `path` reserved: a placeholder made for it when missing (with its mount), held when present
+// (protect_tree protects it; another sandbox's placeholder must not be removed under this one).
+// A symlink is noted instead: nothing can be mounted on one.
+void reserve(const std::string& path, bool directory, const std::string& content,
+             std::vector<Placeholder>& placeholders, std::vector<MountOp>& out,
+             std::vector<std::string>& symlinks) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno != ENOENT) return;
+    placeholders.push_back({path, directory, false, content});
+    out.push_back({MountOp::Kind::kBind, path, path, directory, true, false, -1, true});
+    return;
+  }
+  if (S_ISLNK(st.st_mode)) {
+    symlinks.push_back(path);
+    return;
+  }
+  // Held if it could be a placeholder, that is a file or a directory of the expected kind — a
+  // file too whose content differs now: another sandbox's placeholder written on the host
+  // meanwhile must not be removed under this one.
+  if (directory ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode))
+    placeholders.push_back({path, directory, true, content});
+}
+
 // Placeholders for the protected names missing at the top of a writable root: the project names
 // everywhere, the home names only in the caller's home, and .git/hooks in a repository.
 void add_placeholders(const std::string& root, const std::string& home,
                       std::vector<Placeholder>& placeholders, std::vector<MountOp>& out,
                       std::vector<std::string>& symlinks) {
   auto add = [&](const std::string& path, bool directory) {
-    struct stat st;
-    if (::lstat(path.c_str(), &st) != 0) {
-      if (errno != ENOENT) return;
-      placeholders.push_back({path, directory, false});
-      out.push_back({MountOp::Kind::kBind, path, path, directory, true, false, -1, true});
-      return;
-    }
-    if (S_ISLNK(st.st_mode)) {
-      symlinks.push_back(path);
-      return;
-    }
-    // Present (and protected by protect_tree): held if it could be a placeholder, that is a file
-    // or a directory of the expected kind — a file too that is not empty now: another sandbox's
-    // placeholder written and emptied on the host meanwhile must not be removed under this one.
-    if (directory ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode))
-      placeholders.push_back({path, directory, true});
+    reserve(path, directory, "", placeholders, out, symlinks);
   };
   for (const char* name : kProjectNames) add(root + "/" + name, is_directory_name(name));
-  if (root == home)
+  if (root == home) {
     for (const char* name : kHomeNames) add(root + "/" + name, is_directory_name(name));
+    // git's other user configuration, ~/.config/git/config: the directory is reserved, or
+    // ~/.config itself where there is none (pinned when present, so that it cannot be renamed
+    // away and made again around a git/ of the workload's).
+    struct stat config;
+    if (::lstat((root + "/.config").c_str(), &config) != 0) {
+      add(root + "/.config", true);
+    } else if (S_ISDIR(config.st_mode)) {
+      out.push_back({MountOp::Kind::kBind, root + "/.config", root + "/.config", true, false, false,
+                     -1, true});
+      add(root + "/.config/git", true);
+    }
+  }
   struct stat git;
   const bool has_git = ::lstat((root + "/.git").c_str(), &git) == 0;
   if (!has_git && inside_repository(root)) {
@@ -237,9 +274,16 @@ void add_placeholders(const std::string& root, const std::string& home,
 }
 
 void protect_tree(const std::string& root, std::vector<MountOp>& out,
-                  std::vector<std::string>& symlinks) {
-  Protector p{root, out, symlinks, {}, 0};
+                  std::vector<std::string>& symlinks, std::vector<Placeholder>& placeholders) {
+  Protector p{root, out, symlinks, {}, 0, {}};
   p.walk(root, 0);
+  // In every repository found, the names that would point git elsewhere are reserved, its
+  // directory pinned.
+  for (const std::string& dir : p.git_dirs) {
+    p.pin_parents(dir + "/commondir");
+    reserve(dir + "/commondir", false, ".\n", placeholders, out, symlinks);
+    reserve(dir + "/config.worktree", false, "", placeholders, out, symlinks);
+  }
   if (p.dirs > kProtectMaxDirs)
     log::warn("{}: more than {} directories; protected names were looked for in the first {} only",
               root, kProtectMaxDirs, kProtectMaxDirs);
@@ -510,7 +554,7 @@ Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir,
   const char* home = ::getenv("HOME");
   for (const MountOp& op : ops) {
     if (op.kind != MountOp::Kind::kBind || op.read_only || !op.is_directory) continue;
-    protect_tree(op.target, protect, symlinks);
+    protect_tree(op.target, protect, symlinks, plan.placeholders);
     add_placeholders(op.target, home ? home : "", plan.placeholders, protect, symlinks);
   }
   // A writable directory inside a writable parent (the workdir in a listed ~/work, say) needs no
@@ -525,9 +569,9 @@ Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir,
           path_within(root, op.target) && (!outer || op.target.size() > outer->target.size()))
         outer = &op;
     if (!outer) continue;
-    Protector pins{outer->target, protect, symlinks, {}, 0};
+    Protector pins{outer->target, protect, symlinks, {}, 0, {}};
     pins.pin_parents(root + "/");
-    protect_tree(root, protect, symlinks);
+    protect_tree(root, protect, symlinks, plan.placeholders);
     add_placeholders(root, home ? home : "", plan.placeholders, protect, symlinks);
   }
   // ward's own files in a writable path (the policy file it reloads, the audit file): held
@@ -561,7 +605,7 @@ Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir,
     if (real.empty() || ::stat(real.c_str(), &st) != 0 || S_ISDIR(st.st_mode)) continue;
     for (const auto& [target, op] : views_of(real, ops, sources)) {
       if (op->read_only) continue;
-      Protector{op->target, protect, symlinks, {}, 0}.protect(target, false);
+      Protector{op->target, protect, symlinks, {}, 0, {}}.protect(target, false);
     }
   }
   // The searches overlap where a nested root lies within reach of its parent's: one mount each.
@@ -641,7 +685,7 @@ Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir,
       // it, leaving room for a new directory (a gateway started later would use it).
       if (!op->read_only) {
         std::vector<std::string> unused;
-        Protector{op->target, covers, unused, {}, 0}.pin_parents(target);
+        Protector{op->target, covers, unused, {}, 0, {}}.pin_parents(target);
         std::erase_if(covers, [&](const MountOp& pin) {
           return std::any_of(plan.mounts.begin(), plan.mounts.end(), [&](const MountOp& m) {
             return m.self_bind && m.target == pin.target;

@@ -34,14 +34,17 @@ struct MountOp {
 };
 
 // A protected name absent at start: ward creates it empty (so that it can be bound read-only and
-// the workload cannot create it) and removes it afterwards if it is still empty. A protected name
-// present as a file or directory may be another sandbox's placeholder: it is listed too
-// (`present`), so that this sandbox holds it while it runs (launch.h: Placeholders) and the other
-// cannot remove it.
+// the workload cannot create it) and removes it afterwards if it still holds what ward put there.
+// A protected name present as a file or directory may be another sandbox's placeholder: it is
+// listed too (`present`), so that this sandbox holds it while it runs (launch.h: Placeholders)
+// and the other cannot remove it.
 struct Placeholder {
   std::string path;
   bool is_directory = false;
   bool present = false;
+  // What a file placeholder holds where an empty one would not do: git dies on an empty
+  // .git/commondir, and reads "." as the repository's own directory.
+  std::string content;
 };
 
 struct Plan {
@@ -55,7 +58,9 @@ struct Plan {
 // Files and directories that hijack a user's later sessions (shell rc files, git config and
 // hooks, agent and editor settings, credentials) are kept read-only inside every writable path, at
 // its top and in directories up to two levels below (nested repositories; at most 1024
-// directories read), with the config and hooks of git submodules; every directory between the
+// directories read), with the config and hooks of git submodules and linked worktrees, and in
+// each repository the names that would point git at another configuration (commondir,
+// config.worktree) reserved; every directory between the
 // writable root and a protected entry is pinned (made a mount point) so that the entry cannot be
 // swapped out by renaming a parent. The list is in plan.cc.
 //

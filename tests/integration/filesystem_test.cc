@@ -22,8 +22,9 @@ namespace {
 
 // Files that hijack a user's later sessions, created in the workdir before ward starts.
 constexpr const char* kProtectedFiles[] = {
-    ".bashrc",   ".bash_profile", ".zshrc",      ".profile",     ".gitconfig", ".gitmodules",
-    ".mcp.json", ".git/config",   ".bash_login", ".bash_logout", ".zprofile",  ".zshenv"};
+    ".bashrc",     ".bash_profile", ".zshrc",      ".profile",    ".gitconfig",
+    ".gitmodules", ".mcp.json",     ".git/config", ".bash_login", ".bash_logout",
+    ".zprofile",   ".zshenv",       ".claude.json"};
 // Protected directories, each with one file inside.
 constexpr const char* kProtectedDirs[] = {".claude", ".codex", ".vscode", ".idea",
                                           ".ssh",    ".aws",   ".kube",   ".git/hooks"};
@@ -566,6 +567,81 @@ TEST_P(FilesystemTest, ProtectedPathsInANestedRepositoryStayReadOnly) {
   };
   expect_refused(attempts);
   EXPECT_FALSE(exists(w("project/.git/hooks/pre-commit")));
+}
+
+// Found by a red-team session: with .git/config read-only, git could still be pointed at a
+// configuration of the workload's. `.git/commondir` names the directory git takes config, hooks
+// and refs from, and `.git/config.worktree` is read once a sparse checkout sets
+// extensions.worktreeConfig: the next `git status` on the host ran the workload's
+// core.fsmonitor. Both are reserved in every repository (the workdir's, a nested one, a linked
+// worktree's and a submodule's directories), and the attack, made in full, runs nothing.
+TEST_P(FilesystemTest, GitCannotBePointedAtAConfigurationOfTheWorkloads) {
+  git_init(work_);
+  dir_->mkdir("work/nested");
+  git_init(w("nested"));
+  const std::string marker = dir_->path() + "/fsmonitor-ran";
+  const std::string commit = "git -c user.name=a -c user.email=a@b commit -q --allow-empty -m one";
+  const std::string host_setup =
+      "set -e; export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=safe.directory "
+      "GIT_CONFIG_VALUE_0='*'; cd " +
+      shell_quote(work_) + "; " + commit + "; git worktree add -q ../linked; " + "cd nested && " +
+      commit + " && chown -R " + std::to_string(test_uid(mode())) + ":" +
+      std::to_string(test_gid(mode())) + " " + shell_quote(work_) + " " +
+      shell_quote(dir_->path() + "/linked");
+  ASSERT_EQ(std::system(("/bin/sh -c " + shell_quote(host_setup)).c_str()), 0);
+  const std::string linked_admin = w(".git/worktrees/linked");
+  ASSERT_TRUE(exists(linked_admin + "/commondir"));
+  // What the workload plants: a repository directory of its own whose config runs a command.
+  const std::string evil = w(".git/objects/evil");
+  const std::string prologue =
+      "mkdir -p " + shell_quote(evil + "/objects/info") + " && cp -r " +
+      shell_quote(w(".git/HEAD")) + " " + shell_quote(w(".git/refs")) + " " + shell_quote(evil) +
+      " && echo " + shell_quote(w(".git/objects")) + " > " +
+      shell_quote(evil + "/objects/info/alternates") +
+      " && printf '[core]\\n\\tfsmonitor = \"touch " + marker + "; false\"\\n' > " +
+      shell_quote(evil + "/config") + " && echo " + shell_quote(evil) + " > /tmp/evil-path\n";
+  std::vector<ProbeAttempt> attempts;
+  for (const std::string& dir : {w(".git"), w("nested/.git"), linked_admin}) {
+    // The write last: made, it stays for the host's git below.
+    attempts.push_back({"config.worktree:" + dir, {"write", dir + "/config.worktree"}});
+    attempts.push_back({"unlink-commondir:" + dir, {"unlink", dir + "/commondir"}});
+    attempts.push_back(
+        {"commondir:" + dir, {}, false, "cat /tmp/evil-path > " + dir + "/commondir"});
+  }
+  attempts.push_back({"linked-gitdir", {"write", linked_admin + "/gitdir"}});
+  expect_refused(attempts, prologue);
+  // The host's git, in each place, runs nothing of the workload's and works as before.
+  for (const std::string& where : {work_, w("nested"), dir_->path() + "/linked"}) {
+    const std::string status = "git -c safe.directory='*' -c extensions.worktreeConfig=true -C " +
+                               shell_quote(where) + " status --short >/dev/null 2>&1";
+    EXPECT_EQ(std::system(status.c_str()), 0) << where;
+  }
+  EXPECT_FALSE(exists(marker)) << "the host's git ran the workload's core.fsmonitor";
+  // The reservations are gone with the sandbox; the linked worktree's own files are as they were.
+  EXPECT_FALSE(exists(w(".git/commondir")));
+  EXPECT_FALSE(exists(w(".git/config.worktree")));
+  EXPECT_FALSE(exists(w("nested/.git/commondir")));
+  EXPECT_EQ(read_file(linked_admin + "/commondir"), "../..\n");
+}
+
+// With the workdir at $HOME, git's other user configuration (~/.config/git/config) and Claude
+// Code's user settings (~/.claude.json, which names MCP servers it starts) cannot be made.
+TEST_P(FilesystemTest, TheUserConfigurationOfGitAndClaudeCannotBeMadeInAHomeWorkdir) {
+  for (bool has_config : {true, false}) {
+    if (has_config) dir_->mkdir("work/.config");
+    std::vector<ProbeAttempt> attempts = {
+        {"mkdir-in-config-git", {"mkdir", w(".config/git/sub")}},
+        {"write-git-config", {"write", w(".config/git/config")}},
+        {"write-claude-json", {"write", w(".claude.json")}},
+    };
+    Result r = run_sandbox(mode(), work_, {"/bin/sh", "-c", probe_script(attempts)}, policy(),
+                           {"HOME=" + work_});
+    expect_all_refused(attempts, parse_probe_report(r.out), r);
+    EXPECT_FALSE(exists(w(".config/git"))) << has_config;
+    EXPECT_FALSE(exists(w(".claude.json"))) << has_config;
+    EXPECT_EQ(exists(w(".config")), has_config) << "a placeholder left behind";
+    if (has_config) ::rmdir(w(".config").c_str());
+  }
 }
 
 TEST_P(FilesystemTest, GitWorksWithItsInternalsWritable) {

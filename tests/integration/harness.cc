@@ -121,8 +121,17 @@ void set_cloexec_all_above(int fd) {
     if (fd < 0 || ::dup2(fd, 1) < 0) ::_exit(203);
     ::close(fd);
   }
+  // options.env adds to the test's environment, or replaces a variable of it (HOME, say).
   std::vector<std::string> env_strings;
-  for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
+  for (char** e = environ; *e; ++e) {
+    const std::string_view entry = *e;
+    const std::string_view name = entry.substr(0, entry.find('='));
+    if (std::none_of(options.env.begin(), options.env.end(), [&](const std::string& o) {
+          return o.size() > name.size() && o.compare(0, name.size(), name) == 0 &&
+                 o[name.size()] == '=';
+        }))
+      env_strings.emplace_back(entry);
+  }
   for (const auto& e : options.env) env_strings.push_back(e);
   std::vector<char*> envp;
   for (auto& e : env_strings) envp.push_back(e.data());
