@@ -580,6 +580,17 @@ asio::awaitable<void> Session::tunnel(RequestParser& parser) {
   } else {
     refusal = co_await connect_upstream(*target, *d.endpoint, event);
   }
+  if (!refusal && !inspect && generation_ != engine_.generation) {
+    // A reload while the upstream was being connected: decided again before the 200, so that
+    // what the new policy refuses gets its 403, not a 200 and then the close.
+    tunnel_target_ = *target;
+    if (std::string why = reload_refusal(); !why.empty()) {
+      refusal = Refusal{403, "policy_denied", "the reloaded policy no longer allows it: " + why};
+      beast::error_code ignored;
+      upstream_.close(ignored);
+    }
+    tunnel_target_.reset();
+  }
   if (refusal) {
     event.action = refusal->status == 403 ? audit::Action::kDenied : audit::Action::kAllowed;
     event.failed = refusal->status != 403;
@@ -1420,19 +1431,36 @@ asio::awaitable<bool> Session::exchange(Client& client, Upstream& upstream, Requ
       head.set(http::field::connection, "Upgrade");
       head.set(http::field::upgrade, "websocket");
       add_via(head);
+      websocket_ =
+          Websocket{Target{record.network.host, record.network.port, {}, {}},
+                    handshake_ ? std::move(*handshake_) : http::request_header<>(), rewrite_frames};
+      if (generation_ != engine_.generation) {
+        // A reload while the upstream was answering: decided again before the 101, so that
+        // what the new policy refuses gets its 403, not a 101 and then the close.
+        if (std::string why = reload_refusal(); !why.empty()) {
+          websocket_.reset();
+          beast::error_code ignored;
+          socket_of(upstream).close(ignored);
+          Inspection refused;
+          refused.status = 403;
+          refused.reason = "the reloaded policy no longer allows it: " + why;
+          refused.body = error_body("policy_denied", refused.reason);
+          co_return co_await refuse_request(client, record, refused);
+        }
+      }
       record.status = 101;
       http::response_serializer<http::buffer_body> out{head};
       auto [wec, wn] = co_await http::async_write_header(client, out, kNoThrow);
-      if (wec) co_return false;
+      if (wec) {
+        websocket_.reset();
+        co_return false;
+      }
       std::optional<creds::WebsocketRewriter> rewriter;
       if (rewrite_frames)
         rewriter.emplace(
             *engine_.vault,
             engine_.vault->bound_at(record.network.host, record.network.port, inspection->path));
-      websocket_ =
-          Websocket{Target{record.network.host, record.network.port, {}, {}},
-                    handshake_ ? std::move(*handshake_) : http::request_header<>(), rewrite_frames};
-      reconsider();  // a reload while the handshake was under way
+      reconsider();  // a reload while the 101 was written
       if (closed_by_reload_.empty()) {
         co_await relay_websocket(client, upstream, rewriter ? &*rewriter : nullptr, record);
       } else {

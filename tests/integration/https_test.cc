@@ -1043,6 +1043,31 @@ TEST_P(HttpsTest, AReloadClosesTheWebsocketsItNoLongerAllows) {
   EXPECT_EQ(up_->log().find("gone-two"), std::string::npos) << up_->log();
 }
 
+// A reload that lands while the upstream is still answering a websocket handshake the new rules
+// refuse: the client gets the 403 of a refusal, not a 101 followed at once by the close.
+TEST_P(HttpsTest, AReloadDuringAWebsocketHandshakeIsA403NotA101) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  if (IsSkipped()) return;
+  std::string p = policy(api_rules("{allow: {method: GET, path: /ws-slow/gone}}"));
+  auto ward = start_ward({"/bin/sh", "-c", client("ws api.test:8443 /ws-slow/gone hello")}, p,
+                         tls({"--watch"}));
+  ASSERT_TRUE(
+      wait_until([&] { return up_->requests_to(8443, "GET", "/ws-slow/gone") == 1; }, seconds(20)))
+      << up_->log() << ward->err();
+  ASSERT_NO_FATAL_FAILURE(
+      replace_policy(p, policy_text(api_rules("{allow: {method: GET, path: /ws/kept}}"))));
+  ASSERT_EQ(ward->wait(seconds(30)), 0) << ward->out() << ward->err();
+  json j = parse_json(ward->out());
+  EXPECT_EQ(j.is_discarded() ? json() : j["status"], 403) << ward->out() << ward->err();
+  EXPECT_EQ(up_->log().find("TEXT \"hello\""), std::string::npos) << up_->log();
+  bool recorded = false;
+  for (const json& r : records(4002, -1, "api.test"))
+    recorded |=
+        at(r, "/http_response/code", 0) == 403 &&
+        at(r, "/message", "").find("reloaded policy no longer allows it") != std::string::npos;
+  EXPECT_TRUE(recorded) << read_file(audit_);
+}
+
 // A websocket whose frames get credentials (websocket_credential_rewrite) is closed by a reload
 // that takes the opt-in away — its frames would otherwise go on carrying the secret — while one
 // on an endpoint that never rewrote frames carries on.

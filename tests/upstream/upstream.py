@@ -34,7 +34,8 @@ Serve mode (the test starts it inside a network namespace and stops it by pid):
     any GET with "Upgrade: websocket"
                       a websocket (RFC 6455, version 13, no extension accepted): each text or
                       binary message is logged and sent back as it came; pings are answered, a
-                      close frame is answered and ends the connection
+                      close frame is answered and ends the connection; under /ws-slow/ the 101
+                      comes 2 s after the request
     anything else     404, or with --echo-all what /echo answers
   --tls-cert PORT CERT KEY: one more TLS port with a certificate of its own (repeatable).
   --tls-legacy PORT CERT KEY: likewise, but speaking only TLS 1.0 and 1.1 (a downgraded server).
@@ -317,6 +318,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def _websocket(self):
         self.close_connection = True
+        if self.path.startswith("/ws-slow/"):
+            time.sleep(2)
         self.send_response(101)
         self.send_header("Upgrade", "websocket")
         self.send_header("Connection", "Upgrade")
