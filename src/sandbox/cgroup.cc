@@ -152,8 +152,12 @@ Result<Cgroups> Cgroups::create(const policy::Resources& r, const std::string& n
     sweep_stale(parent);
     std::string dir = parent + "/" + name;
     if (::mkdir(dir.c_str(), 0755) != 0) return fail_errno("mkdir " + dir);
-    Dir d{dir, UniqueFd(::open(parent.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC))};
-    cg.dirs_.push_back(std::move(d));
+    Dir d{dir, UniqueFd(::open(parent.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)),
+          UniqueFd(::open((dir + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC))};
+    const int err = errno;
+    const bool opened = d.procs.valid();
+    cg.dirs_.push_back(std::move(d));  // removed with `cg` if anything fails from here on
+    if (!opened) return fail("open " + dir + "/cgroup.procs", err);
     return dir;
   };
   auto has = [&](const char* c) {
@@ -246,10 +250,10 @@ std::vector<int> Cgroups::parent_fds() const {
   return fds;
 }
 
-Result<> Cgroups::attach(pid_t pid) const {
-  for (const Dir& d : dirs_)
-    if (auto w = write_file(d.path + "/cgroup.procs", std::to_string(pid)); !w) return w;
-  return {};
+std::vector<int> Cgroups::procs_fds() const {
+  std::vector<int> fds;
+  for (const Dir& d : dirs_) fds.push_back(d.procs.get());
+  return fds;
 }
 
 bool Cgroups::oom_killed() const {

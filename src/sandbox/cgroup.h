@@ -39,7 +39,10 @@ class Cgroups {
   Mode mode() const { return mode_; }
   const std::string& name() const { return name_; }
   std::vector<int> parent_fds() const;
-  Result<> attach(pid_t pid) const;
+  // The cgroup.procs of each of the sandbox's cgroups, opened for writing by ward, for the
+  // workload to join them itself (child.h). The kernel checks such a write against the rights of
+  // whoever opened the file (Linux 5.16+), so it works whatever the writer may do by then.
+  std::vector<int> procs_fds() const;
   bool oom_killed() const;
   void remove();  // idempotent; the sandbox's processes must be gone
 
@@ -50,6 +53,7 @@ class Cgroups {
   struct Dir {
     std::string path;  // the sandbox's cgroup directory
     UniqueFd parent;   // its parent, for the init's cleanup
+    UniqueFd procs;    // its cgroup.procs (see procs_fds)
   };
   Mode mode_ = Mode::kNone;
   std::string name_;

@@ -5,11 +5,11 @@
 //
 // Sync protocol on a SOCK_SEQPACKET socketpair (one message = one struct Message):
 //   1. parent: clone(init) — init blocks reading the socket
-//   2. parent: writes uid_map/gid_map, puts init into the sandbox's cgroup, sends kGo
+//   2. parent: writes uid_map/gid_map, sends kGo
 //   3. init: builds the root, pivots, hostname, lo, the egress listener, Landlock ruleset, forks
-//      the workload → kReady (workload started; carries the egress listener and a sock_diag
-//      socket of the sandbox's network namespace as SCM_RIGHTS) or kSetupError (step, syscall,
-//      errno, path)
+//      the workload (which joins the sandbox's cgroups itself) → kReady (workload started; carries
+//      the egress listener and a sock_diag socket of the sandbox's network namespace as SCM_RIGHTS)
+//      or kSetupError (step, syscall, errno, path)
 //   4. init supervises; parent forwards signals with kill(2)
 //   5. init: → kExit (the main process's wait status, how it ended), then exits
 //   The parent's death is seen by the init as EOF on the socket: it kills the whole sandbox,
@@ -150,8 +150,9 @@ struct ChildSpec {
   const char* hostname = "ward";
 
   bool set_groups = false;  // false when the user namespace denies setgroups (rootless)
-  // The workload unshares its cgroup namespace itself when the init must stay in the host's (to
-  // remove the sandbox's cgroups after ward's death); without cgroups the clone creates it.
+  // With cgroups the workload unshares its cgroup namespace itself, once it has joined them (so
+  // that it sees itself at their root), and the init stays in the host's, to remove them after
+  // ward's death; without cgroups the clone creates it.
   bool workload_cgroup_ns = true;
   // Without a terminal the workload gets a process group of its own, so that kill(0, ...) inside
   // cannot reach the processes that share ward's group. With one it stays in ward's (the
@@ -169,6 +170,12 @@ struct ChildSpec {
   std::int64_t timeout_ms = 0;  // 0: none
   std::int64_t grace_ms = 3000;
 
+  // The sandbox's cgroups. Every workload process the init starts joins them first thing, with a
+  // write of "0" (the writer) to each cgroup.procs that ward opened (Cgroups::procs_fds); they are
+  // closed with the rest before exec. The init never joins: it shares ward's memory (CLONE_VM),
+  // and a cgroup whose memory is full of tmpfs pages (nobody's) has its OOM killer pick the task
+  // using the most memory, whose death would be ward's too.
+  int cgroup_procs_fds[4] = {-1, -1, -1, -1};
   // Cgroups to remove when the parent dies: directory fds of each parent cgroup, and the name of
   // the sandbox's child cgroup in each.
   int cgroup_parent_fds[4] = {-1, -1, -1, -1};

@@ -458,6 +458,16 @@ void exec_command(const ChildSpec& spec, const WorkloadArgs& args, const Failure
   f(Step::kExec, "execve", err, file);
 }
 
+// Moves the calling process into the sandbox's cgroups ("0": the writer's own thread group).
+// Only a process of its own may do this: moving a thread of the init would move the init too.
+// Until it execs, the caller shares ward's memory, but a vfork child is never the OOM killer's
+// pick (it skips a task in the middle of vfork), so ward cannot die with it in the meantime.
+bool join_cgroups(const ChildSpec& spec) {
+  for (int i = 0; i < spec.cgroup_count; ++i)
+    if (sys::write(spec.cgroup_procs_fds[i], "0", 1) != 1) return false;
+  return true;
+}
+
 bool load_seccomp(const ChildSpec& spec) {
   struct sock_fprog prog = {spec.seccomp_len, const_cast<sock_filter*>(spec.seccomp)};
   return sys::call(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == 0;
@@ -486,6 +496,9 @@ int workload_main(void* arg) {
       return f(Step::kSpawn, "dup3", sys::last_err), 1;
   if (args->tty && sys::call(SYS_ioctl, 0, TIOCSCTTY, 0) < 0)
     return f(Step::kSpawn, "ioctl(TIOCSCTTY)", sys::last_err), 1;
+  // The cgroups first, so that the namespace made next has them at its root.
+  if (!join_cgroups(spec))
+    return f(Step::kCgroupNamespace, "write(cgroup.procs)", sys::last_err), 1;
   if (spec.workload_cgroup_ns && !args->inherits_setup && sys::unshare(CLONE_NEWCGROUP) != 0)
     return f(Step::kCgroupNamespace, "unshare(CLONE_NEWCGROUP)", sys::last_err), 1;
   trace.add(Step::kCgroupNamespace);
@@ -555,14 +568,14 @@ pid_t spawn(ChildSpec& spec, WorkloadArgs& args) {
 // bounding set (41 prctl calls, each a new set of credentials: ~0.1 ms there) and set
 // no_new_privs. A thread of the init does these once, at the first exec, and vforks the
 // commands: they inherit each of them, since each is the thread's own (a thread's bounding set,
-// no_new_privs and seccomp filter — without TSYNC — are per thread). The init's other thread
-// stays as it was, and it must: it unshares nothing but still leaves and removes the cgroups at
-// the end, which a process inside its own cgroup namespace may not. What the thread keeps (its
-// effective capabilities, its ids) each command drops, and each command enters the Landlock
-// domain itself: a thread inside the domain could be signalled by the commands (Landlock scopes
-// signals to the domain, and a command in the thread's own domain is inside it — the gateway's
-// hardening test caught that). The commands are children of the init's thread group, so the
-// init reaps them as before.
+// no_new_privs and seccomp filter — without TSYNC — are per thread; the commands still join the
+// sandbox's cgroups each, as the thread cannot: see enter_commands_cgroup_ns). The init's other
+// thread stays as it was: it unshares nothing, and removes the cgroups when ward dies. What the
+// thread keeps (its effective capabilities, its ids) each command drops, and each command enters
+// the Landlock domain itself: a thread inside the domain could be signalled by the commands
+// (Landlock scopes signals to the domain, and a command in the thread's own domain is inside it —
+// the gateway's hardening test caught that). The commands are children of the init's thread
+// group, so the init reaps them as before.
 //
 // One request at a time, handed over through `state` (a futex word) in the memory the thread
 // shares with the init: the init writes `args`, sets kRequest and sleeps until kDone. So the
@@ -593,12 +606,35 @@ void store(int* word, int value) {
   __atomic_store_n(word, value, __ATOMIC_RELEASE);
 }
 
+int cgroup_ns_helper(void* ns_fd) {
+  if (!join_cgroups(*g_spawner.spec) || sys::unshare(CLONE_NEWCGROUP) != 0) return 1;
+  *static_cast<int*>(ns_fd) =
+      static_cast<int>(sys::open("/proc/self/ns/cgroup", O_RDONLY | O_CLOEXEC));
+  return 0;
+}
+
+// The commands' cgroup namespace must have the sandbox's cgroups at its root, and a namespace is
+// rooted where its maker is; but the thread cannot join them (a move takes its whole thread group,
+// and the init must stay out: child.h). So a helper process joins them, makes the namespace and
+// opens it into the descriptor table it shares with the thread, which enters it. The helper is
+// vforked onto the workload stack, which no command uses yet.
+bool enter_commands_cgroup_ns() {
+  int ns = -1;
+  const long pid = ::clone(cgroup_ns_helper, g_workload_stack + sizeof g_workload_stack,
+                           CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &ns);
+  if (pid <= 0) return false;
+  sys::wait4(static_cast<pid_t>(pid), nullptr, 0);
+  const bool entered = ns >= 0 && sys::call(SYS_setns, ns, CLONE_NEWCGROUP) == 0;
+  if (ns >= 0) sys::close(ns);
+  return entered;
+}
+
 int spawner_main(void*) {
   ChildSpec& spec = *g_spawner.spec;
   sys::prctl(PR_SET_NAME, reinterpret_cast<unsigned long>("ward-spawn"));
   ChildError ignored;  // a set-up that fails is done again by every command, which reports it
   const Failure f{&ignored};
-  const bool ready = (!spec.workload_cgroup_ns || sys::unshare(CLONE_NEWCGROUP) == 0) &&
+  const bool ready = (!spec.workload_cgroup_ns || enter_commands_cgroup_ns()) &&
                      drop_bounding_set(f) && sys::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
                      load_seccomp(spec);
   store(&g_spawner.state, ready ? Spawner::kIdle : Spawner::kFailed);
@@ -761,16 +797,10 @@ struct Supervisor {
   }
 };
 
+// Once every process of the sandbox is reaped the cgroups are empty (the init was never in them).
 void remove_cgroups(const ChildSpec& spec) {
-  for (int i = 0; i < spec.cgroup_count; ++i) {
-    int fd = sys::openat(spec.cgroup_parent_fds[i], "cgroup.procs", O_WRONLY | O_CLOEXEC);
-    if (fd >= 0) {
-      ssize_t ignored = sys::write(fd, "0\n", 2);  // "0": the writing process itself
-      (void)ignored;
-      sys::close(fd);
-    }
+  for (int i = 0; i < spec.cgroup_count; ++i)
     sys::unlinkat(spec.cgroup_parent_fds[i], spec.cgroup_name, AT_REMOVEDIR);
-  }
 }
 
 [[noreturn]] void parent_died(const ChildSpec& spec) {
@@ -904,7 +934,7 @@ void init_main(ChildSpec* spec) {
   report.type = Message::kSetupError;
   f.out = &report.error;
 
-  // 1. Wait for the parent to write our id maps (and to put us in the sandbox's cgroup).
+  // 1. Wait for the parent to write our id maps.
   Message go;
   ssize_t got;
   do got = sys::recv(spec->sock, &go, sizeof go, 0);

@@ -94,8 +94,8 @@ struct Launch {
   // Everything before clone. `persistent`: a long-lived sandbox (no command of its own; commands
   // are started later through exec requests, the caller's terminal is not shown inside).
   static Result<std::unique_ptr<Launch>> prepare(const RunOptions& options, bool persistent);
-  // Clones the init, writes its id maps, moves it into the cgroups and sends kGo (sync 2). On an
-  // Error the init is gone and the signal mask restored.
+  // Clones the init, writes its id maps and sends kGo (sync 2). On an Error the init is gone and
+  // the signal mask restored.
   Result<void> start();
   // Kills and reaps the init (when it is still there) and restores the signal mask.
   void abort();

@@ -427,6 +427,8 @@ Result<std::unique_ptr<Launch>> Launch::prepare(const RunOptions& options, bool 
   spec.grace_ms = options.grace.count();
   std::vector<int> cgroup_fds = l.cgroups->parent_fds();
   for (int fd : cgroup_fds) spec.cgroup_parent_fds[spec.cgroup_count++] = fd;
+  std::vector<int> procs_fds = l.cgroups->procs_fds();
+  for (std::size_t i = 0; i < procs_fds.size(); ++i) spec.cgroup_procs_fds[i] = procs_fds[i];
   spec.cgroup_name = l.cgroups->name().c_str();
   spec.title_start = g_title_start;
   spec.title_end = g_title_end;
@@ -510,13 +512,12 @@ Result<void> Launch::start() {
     abort();
     return tl::unexpected(std::move(e));
   };
-  // Sync 2: id maps, cgroup, go.
+  // Sync 2: id maps, go. (The init joins no cgroup: child.h.)
   if (id.rootless) {
     if (auto r = write_proc(init, "setgroups", "deny"); !r) return failed(r.error());
   }
   if (auto r = write_proc(init, "uid_map", id.uid_map); !r) return failed(r.error());
   if (auto r = write_proc(init, "gid_map", id.gid_map); !r) return failed(r.error());
-  if (auto r = cgroups->attach(init); !r) return failed(r.error());
   Message go;
   go.type = Message::kGo;
   if (::send(sock.get(), &go, sizeof go, MSG_NOSIGNAL) != sizeof go)

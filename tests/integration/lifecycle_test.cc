@@ -142,6 +142,15 @@ struct NoLeaks {
   }
 };
 
+// The names in `dir`, sorted.
+std::set<std::string> entries(const std::string& dir) {
+  std::set<std::string> names;
+  DIR* d = ::opendir(dir.c_str());
+  while (struct dirent* e = d ? ::readdir(d) : nullptr) names.insert(e->d_name);
+  if (d) ::closedir(d);
+  return names;
+}
+
 // The cgroup part of a no-orphans check only means something when ward made cgroups: say so.
 void note_cgroups(const std::vector<std::string>& during) {
   if (during.empty())
@@ -251,6 +260,26 @@ TEST_P(LifecycleTest, MemoryHogIsKilledAndReportedAsOutOfMemory) {
   }
   if (!cgroup)
     std::printf("note: no cgroup for the memory limit here: checked the rlimit fallback\n");
+}
+
+// An attack on ward itself: tmpfs pages are charged to the memory cgroup but are no process's
+// memory, so when /dev/shm fills the cgroup the OOM killer picks the task with the most memory.
+// That must be a process of the workload: never ward's init, which shares ward's memory (killing
+// it would kill ward, and leave the cgroups and the workdir's placeholders behind).
+TEST_P(LifecycleTest, FillingTmpfsToTheMemoryLimitKillsTheWorkloadNotWard) {
+  if (!memory_limit_uses_a_cgroup())
+    GTEST_SKIP() << "no writable memory cgroup in this mode, so no OOM killer to turn on ward";
+  const auto before = entries(work_);
+  auto b = start({"run", "-p", policy("{memory: 64M, pids: 64}"), "--", "/bin/sh", "-c",
+                  "head -c 200M /dev/zero > /dev/shm/big"});
+  const int code = b->wait(20s);
+  // 137 either way: ward reports the workload's SIGKILL, and a killed ward is 128 + SIGKILL too.
+  // Only ward's own report tells them apart.
+  EXPECT_EQ(code, 128 + SIGKILL) << b->err();
+  EXPECT_NE(b->err().find("ran out of memory"), std::string::npos)
+      << "no out-of-memory report (was ward killed?): " << b->err();
+  EXPECT_EQ(cgroups_named("ward-" + std::to_string(b->pid())), std::vector<std::string>{});
+  EXPECT_EQ(entries(work_), before) << "placeholders left in the workdir";
 }
 
 TEST_P(LifecycleTest, NoOrphansAfterWardIsKilledWithSigkill) {
