@@ -188,6 +188,9 @@ struct ChildSpec {
   char* title_start = nullptr;
   char* title_end = nullptr;
 
+  // Mount options of /dev/shm: with a memory limit, a size as large as the limit (launcher.cc).
+  const char* shm_options = "mode=1777";
+
   // Written by the workload (which shares the init's memory until it execs).
   ChildError workload_error;
   StepTrace trace;

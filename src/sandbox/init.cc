@@ -200,7 +200,7 @@ bool mount_tmpfs(const char* target, const char* options, unsigned long flags, S
   return true;
 }
 
-bool build_dev(const Failure& f) {
+bool build_dev(const ChildSpec& spec, const Failure& f) {
   constexpr char kDev[] = "/newroot/dev";
   if (!mount_tmpfs(kDev, "mode=0755,size=64k", MS_NOSUID | MS_NOEXEC, Step::kDev, f)) return false;
   for (const char* node : {"null", "zero", "full", "random", "urandom", "tty"}) {
@@ -220,7 +220,7 @@ bool build_dev(const Failure& f) {
   if (sys::mount("devpts", "/newroot/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
                  "newinstance,ptmxmode=0666,mode=0620") != 0)
     return f(Step::kDev, "mount", sys::last_err, "/dev/pts");
-  if (!mount_tmpfs("/newroot/dev/shm", "mode=1777", MS_NOSUID | MS_NODEV, Step::kDev, f))
+  if (!mount_tmpfs("/newroot/dev/shm", spec.shm_options, MS_NOSUID | MS_NODEV, Step::kDev, f))
     return false;
   struct {
     const char* target;
@@ -310,7 +310,7 @@ bool build_root(const ChildSpec& spec, StepTrace& trace, const Failure& f) {
     return f(Step::kProc, "mount", sys::last_err, "/proc/sys");
   trace.add(Step::kProc);
 
-  if (!build_dev(f)) return false;
+  if (!build_dev(spec, f)) return false;
   trace.add(Step::kDev);
 
   if (sys::chdir(kNewRoot) != 0) return f(Step::kPivotRoot, "chdir", sys::last_err, kNewRoot);

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -81,6 +82,7 @@ struct Launch {
   std::vector<UniqueFd> std_fd_paths;  // O_PATH fds of ward's terminal / redirected files
   std::vector<std::string> argv, env, search;
   std::vector<char*> argv_c, env_c, search_c;
+  std::deque<std::string> tmpfs_options;  // sized tmpfs options (a deque: c_str() stays put)
   std::optional<Cgroups> cgroups;
   ChildSpec spec;
   UniqueFd sock;        // the parent's end of the sync socket

@@ -391,6 +391,18 @@ Result<std::unique_ptr<Launch>> Launch::prepare(const RunOptions& options, bool 
   l.env_c = c_strings(l.env);
   l.search_c = c_strings(l.search);
 
+  // A memory limit caps the writable tmpfs mounts too (the private /tmp, /dev/shm): their pages
+  // are no process's memory, so RLIMIT_AS never counts them, and each would otherwise hold up to
+  // half the host's RAM. A memory cgroup charges them as well; there the size is a per-mount cap.
+  // The kernel rounds it up to whole pages.
+  if (policy.resources.memory_bytes) {
+    const std::string size = ",size=" + std::to_string(*policy.resources.memory_bytes);
+    for (MountOp& op : l.plan.mounts)
+      if (op.kind == MountOp::Kind::kTmpfs && !op.read_only)
+        op.tmpfs_options = l.tmpfs_options.emplace_back(op.tmpfs_options + size).c_str();
+    l.spec.shm_options = l.tmpfs_options.emplace_back(l.spec.shm_options + size).c_str();
+  }
+
   const std::string cgroup_name =
       options.cgroup_name.empty() ? "ward-" + std::to_string(::getpid()) : options.cgroup_name;
   auto cgroups = Cgroups::create(policy.resources, cgroup_name);

@@ -493,6 +493,30 @@ TEST_P(GatewayTest, EveryExecCarriesTheHardeningFromTheFirstToTheLast) {
   EXPECT_EQ(g.exec("hardened", {{"command", {"/bin/echo", "still"}}}).out, "still\n");
 }
 
+// Commands of a long-lived sandbox join its cgroups (and see themselves at their root), so its
+// memory limit holds for them. Filling /dev/shm there ends the command, not the sandbox: the
+// init, sharing its supervisor's memory, must never be in the cgroup for the OOM killer to pick.
+TEST_P(GatewayTest, ExecedCommandsAreInTheSandboxsCgroupsAndAnOomKillsOnlyThem) {
+  Gateway g(mode());
+  g.start();
+  g.create({{"name", "bounded"},
+            {"policy", policy_with_network("resources: {memory: 64M, pids: 64}\n")}});
+  ExecResult cgroup = g.exec("bounded", {{"command", {"/bin/cat", "/proc/self/cgroup"}}});
+  EXPECT_EQ(cgroup.code, 0) << cgroup.err;
+  std::istringstream lines(cgroup.out);
+  for (std::string line; std::getline(lines, line);)
+    EXPECT_TRUE(line.ends_with(":/")) << "not at its cgroup root: " << cgroup.out;
+  // The file is unlinked while open, so that it is gone with its writers: a full cgroup would
+  // leave no memory for a command to remove it.
+  for (const std::string dir : {"/dev/shm", "/tmp"}) {
+    ExecResult fill = g.sh("bounded", "exec 3>" + dir + "/big; rm " + dir +
+                                          "/big; head -c 200M /dev/zero >&3; echo $?");
+    EXPECT_NE(fill.out, "0\n") << dir << ": 200 MiB stored under a 64M limit";
+  }
+  EXPECT_EQ(g.exec("bounded", {{"command", {"/bin/echo", "still"}}}).out, "still\n") << g.log();
+  EXPECT_EQ(g.get("/v1/sandboxes/bounded").json_body()["status"], "running");
+}
+
 // The proxy limits given to the gateway hold in its sandboxes' proxies: with --max-connections 2
 // a third connection is refused with 503, with --header-timeout 1 a head that never ends gets 408
 // after a second (the defaults: 4096 connections, 10 s).

@@ -268,7 +268,8 @@ TEST_P(LifecycleTest, MemoryHogIsKilledAndReportedAsOutOfMemory) {
 // it would kill ward, and leave the cgroups and the workdir's placeholders behind).
 TEST_P(LifecycleTest, FillingTmpfsToTheMemoryLimitKillsTheWorkloadNotWard) {
   if (!memory_limit_uses_a_cgroup())
-    GTEST_SKIP() << "no writable memory cgroup in this mode, so no OOM killer to turn on ward";
+    GTEST_SKIP() << "no writable memory cgroup in this mode, so no OOM killer to turn on ward "
+                    "(MemoryLimitBoundsTheTmpfsMounts covers the rlimit fallback)";
   const auto before = entries(work_);
   auto b = start({"run", "-p", policy("{memory: 64M, pids: 64}"), "--", "/bin/sh", "-c",
                   "head -c 200M /dev/zero > /dev/shm/big"});
@@ -280,6 +281,36 @@ TEST_P(LifecycleTest, FillingTmpfsToTheMemoryLimitKillsTheWorkloadNotWard) {
       << "no out-of-memory report (was ward killed?): " << b->err();
   EXPECT_EQ(cgroups_named("ward-" + std::to_string(b->pid())), std::vector<std::string>{});
   EXPECT_EQ(entries(work_), before) << "placeholders left in the workdir";
+}
+
+// A memory limit caps the sandbox's writable tmpfs mounts too (their pages are no process's
+// memory, so RLIMIT_AS never sees them): each is as large as the limit, and writing past it fails
+// with ENOSPC where no memory cgroup charges them first. With one, the cgroup may end the writer
+// before the tmpfs is full; either way ward reports normally.
+TEST_P(LifecycleTest, MemoryLimitBoundsTheTmpfsMounts) {
+  const bool cgroup = memory_limit_uses_a_cgroup();
+  const std::string file = policy("{memory: 64M}");
+  for (const std::string dir : {"/tmp", "/dev/shm"}) {
+    SCOPED_TRACE(dir);
+    Result size = ward({"run", "-p", file, "--", probe_binary(), "fs-size", dir}, options());
+    EXPECT_EQ(size.exit_code, 0) << size.err;
+    EXPECT_EQ(size.out, std::to_string(64 << 20) + "\n");
+    Result fill =
+        ward({"run", "-p", file, "--", probe_binary(), "fill", dir + "/big", "200"}, options());
+    ASSERT_FALSE(fill.timed_out);
+    EXPECT_EQ(fill.out.find("ok"), std::string::npos) << "200 MiB stored under a 64M limit";
+    const bool full = fill.out.starts_with("ENOSPC\nafter ");
+    if (cgroup) {
+      const bool killed = fill.exit_code == 128 + SIGKILL &&
+                          fill.err.find("ran out of memory") != std::string::npos;
+      EXPECT_TRUE(full || killed) << fill.exit_code << " " << fill.out << fill.err;
+    } else {
+      EXPECT_TRUE(full) << fill.out << fill.err;
+      EXPECT_EQ(fill.exit_code, 1) << fill.err;
+    }
+  }
+  if (cgroup)
+    std::printf("note: a memory cgroup charges the tmpfs here: its OOM kill counts as a refusal\n");
 }
 
 TEST_P(LifecycleTest, NoOrphansAfterWardIsKilledWithSigkill) {

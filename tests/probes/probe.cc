@@ -239,6 +239,34 @@ const std::map<std::string, Action>& actions() {
          printf("ok\n");
          return 0;
        }},
+      {"fill",
+       [](int, char** v) {  // fill FILE MIB: writes that many MiB of zeros; on a failure prints
+                            // the errno and how many whole MiB went in
+         int fd = open(v[0], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+         if (fd < 0) return report(-1);
+         static char chunk[1 << 20];
+         const long mib = atol(v[1]);
+         for (long done = 0; done < mib; ++done) {
+           for (size_t off = 0; off < sizeof chunk;) {
+             const ssize_t n = write(fd, chunk + off, sizeof chunk - off);
+             if (n < 0) {
+               const int rc = report(-1);
+               printf("after %ld MiB\n", done);
+               return rc;
+             }
+             off += static_cast<size_t>(n);
+           }
+         }
+         printf("ok\n");
+         return 0;
+       }},
+      {"fs-size",
+       [](int, char** v) {  // fs-size PATH: prints the size in bytes of the filesystem there
+         struct statvfs st;
+         if (statvfs(v[0], &st) != 0) return report(-1);
+         printf("%llu\n", static_cast<unsigned long long>(st.f_blocks) * st.f_frsize);
+         return 0;
+       }},
       {"fork-bomb",
        [](int, char**) {  // forks until refused; prints how many children it made
          int made = 0;
