@@ -279,13 +279,11 @@ void Persistent::Impl::finish() {
       exit_report = msg;
       exit_reported = true;
     }
-  const bool oom = launch->cgroups && launch->cgroups->oom_killed();
+  // No out-of-memory outcome here: an OOM kill ends a command (its exec sees the SIGKILL), never
+  // the sandbox, whose init is outside the memory cgroup (child.h).
   if (launch->cgroups) launch->cgroups->remove();
   launch->abort();  // restores the signal mask
-  if (oom) {
-    outcome.kind = Outcome::Kind::kOutOfMemory;
-    outcome.message = "a command ran out of memory and the sandbox was stopped";
-  } else if (!exit_reported) {
+  if (!exit_reported) {
     outcome.kind = Outcome::Kind::kSetupFailed;
     outcome.exit_code = kExitSetupFailed;
     outcome.message =
