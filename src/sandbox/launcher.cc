@@ -393,10 +393,12 @@ Result<std::unique_ptr<Launch>> Launch::prepare(const RunOptions& options, bool 
 
   // A memory limit caps the writable tmpfs mounts too (the private /tmp, /dev/shm): their pages
   // are no process's memory, so RLIMIT_AS never counts them, and each would otherwise hold up to
-  // half the host's RAM. A memory cgroup charges them as well; there the size is a per-mount cap.
-  // The kernel rounds it up to whole pages.
+  // half the host's RAM. Each gets half the limit, so that together they hold at most the limit
+  // without a cgroup, and where a memory cgroup charges them one full tmpfs still leaves the
+  // processes room (a long-lived sandbox whose cgroup a forgotten file filled would OOM-kill
+  // every later command, `rm` included). The kernel rounds the size up to whole pages.
   if (policy.resources.memory_bytes) {
-    const std::string size = ",size=" + std::to_string(*policy.resources.memory_bytes);
+    const std::string size = ",size=" + std::to_string(*policy.resources.memory_bytes / 2);
     for (MountOp& op : l.plan.mounts)
       if (op.kind == MountOp::Kind::kTmpfs && !op.read_only)
         op.tmpfs_options = l.tmpfs_options.emplace_back(op.tmpfs_options + size).c_str();

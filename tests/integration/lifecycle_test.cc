@@ -263,7 +263,8 @@ TEST_P(LifecycleTest, MemoryHogIsKilledAndReportedAsOutOfMemory) {
 }
 
 // An attack on ward itself: tmpfs pages are charged to the memory cgroup but are no process's
-// memory, so when /dev/shm fills the cgroup the OOM killer picks the task with the most memory.
+// memory, so when /dev/shm and /tmp (half the limit each) fill the cgroup the OOM killer picks
+// the task with the most memory.
 // That must be a process of the workload: never ward's init, which shares ward's memory (killing
 // it would kill ward, and leave the cgroups and the workdir's placeholders behind).
 TEST_P(LifecycleTest, FillingTmpfsToTheMemoryLimitKillsTheWorkloadNotWard) {
@@ -272,7 +273,7 @@ TEST_P(LifecycleTest, FillingTmpfsToTheMemoryLimitKillsTheWorkloadNotWard) {
                     "(MemoryLimitBoundsTheTmpfsMounts covers the rlimit fallback)";
   const auto before = entries(work_);
   auto b = start({"run", "-p", policy("{memory: 64M, pids: 64}"), "--", "/bin/sh", "-c",
-                  "head -c 200M /dev/zero > /dev/shm/big"});
+                  "head -c 200M /dev/zero > /dev/shm/big; head -c 200M /dev/zero > /tmp/big"});
   const int code = b->wait(20s);
   // 137 either way: ward reports the workload's SIGKILL, and a killed ward is 128 + SIGKILL too.
   // Only ward's own report tells them apart.
@@ -284,8 +285,8 @@ TEST_P(LifecycleTest, FillingTmpfsToTheMemoryLimitKillsTheWorkloadNotWard) {
 }
 
 // A memory limit caps the sandbox's writable tmpfs mounts too (their pages are no process's
-// memory, so RLIMIT_AS never sees them): each is as large as the limit, and writing past it fails
-// with ENOSPC where no memory cgroup charges them first. With one, the cgroup may end the writer
+// memory, so RLIMIT_AS never sees them): each is half the limit, and writing past it fails with
+// ENOSPC where no memory cgroup charges them first. With one, the cgroup may end the writer
 // before the tmpfs is full; either way ward reports normally.
 TEST_P(LifecycleTest, MemoryLimitBoundsTheTmpfsMounts) {
   const bool cgroup = memory_limit_uses_a_cgroup();
@@ -294,7 +295,7 @@ TEST_P(LifecycleTest, MemoryLimitBoundsTheTmpfsMounts) {
     SCOPED_TRACE(dir);
     Result size = ward({"run", "-p", file, "--", probe_binary(), "fs-size", dir}, options());
     EXPECT_EQ(size.exit_code, 0) << size.err;
-    EXPECT_EQ(size.out, std::to_string(64 << 20) + "\n");
+    EXPECT_EQ(size.out, std::to_string(32 << 20) + "\n");  // half the limit each
     Result fill =
         ward({"run", "-p", file, "--", probe_binary(), "fill", dir + "/big", "200"}, options());
     ASSERT_FALSE(fill.timed_out);
