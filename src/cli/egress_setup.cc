@@ -102,6 +102,8 @@ std::vector<std::string> private_paths(const std::string& flag,
   }
   std::vector<std::string> wanted = {state_dir(flag), base};
   if (const char* env = ::getenv("WARD_STATE_DIR"); env && *env == '/') wanted.push_back(env);
+  // The gateway the CLI talks to, whose socket may be kept outside any state directory.
+  if (const char* env = ::getenv("WARD_GATEWAY"); env && *env == '/') wanted.push_back(env);
   wanted.insert(wanted.end(), extra.begin(), extra.end());
   char cwd[PATH_MAX];
   for (std::string p : wanted) {

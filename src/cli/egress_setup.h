@@ -26,9 +26,9 @@ std::string default_state_dir();
 
 // What no sandbox may see, whatever its policy lists (sandbox::RunOptions::hidden): the state
 // directory of `flag`, of $WARD_STATE_DIR and the default one (every one of them may hold a
-// gateway's socket, provider secrets and a CA key), plus `extra` (a socket or token file kept
-// elsewhere). The default directory is made (0700) when missing, so that a gateway started later
-// puts its socket where the sandboxes already see an empty directory.
+// gateway's socket, provider secrets and a CA key), the socket $WARD_GATEWAY names, plus `extra`
+// (a socket or token file kept elsewhere). The default directory is made (0700) when missing, so
+// that a gateway started later puts its socket where the sandboxes already see an empty directory.
 std::vector<std::string> private_paths(const std::string& flag,
                                        const std::vector<std::string>& extra = {});
 

@@ -828,6 +828,29 @@ TEST_P(FilesystemTest, WardsStateDirectoryStaysHiddenWhereAPolicyListsAPathInsid
   EXPECT_EQ(read_file(key), "-----BEGIN PRIVATE KEY-----\n");
 }
 
+// A gateway socket kept outside any state directory (`ward gateway --socket`) is hidden where the
+// CLI is told of it ($WARD_GATEWAY), whatever the policy lists around it.
+TEST_P(FilesystemTest, TheGatewaySocketTheCliIsToldOfIsHidden) {
+  const std::string run = dir_->mkdir("run", 0777);
+  const std::string sock = run + "/gw.sock";
+  UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock.c_str());
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::chmod(sock.c_str(), 0777), 0);
+  ASSERT_EQ(::listen(listener.get(), 8), 0);
+  const std::string connect =
+      "python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' " +
+      shell_quote(sock) + " 2>/dev/null && echo connected || echo refused";
+  const std::string p = policy(run);
+  Result told = run_sandbox(mode(), work_, {"/bin/sh", "-c", connect}, p, {"WARD_GATEWAY=" + sock});
+  EXPECT_EQ(told.out, "refused\n") << told.err;
+  // The attempt is real: where ward is not told of it, the listed directory shows it.
+  Result untold = run_sandbox(mode(), work_, {"/bin/sh", "-c", connect}, p);
+  EXPECT_EQ(untold.out, "connected\n") << untold.err;
+}
+
 // Found in review: a policy file reached through a symlink in the workdir was held read-only at
 // its target, but the link itself could be pointed elsewhere before the next reload.
 TEST_P(FilesystemTest, APolicyFileReachedThroughALinkInTheWorkdirRefusesTheStart) {
