@@ -11,6 +11,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <memory>
 
@@ -28,6 +29,25 @@ constexpr const char* kProtectedFiles[] = {
 // Protected directories, each with one file inside.
 constexpr const char* kProtectedDirs[] = {".claude", ".codex", ".vscode", ".idea",
                                           ".ssh",    ".aws",   ".kube",   ".git/hooks"};
+
+// A Unix socket listening at `path`, open to every uid (so that only the sandbox keeps it
+// away); invalid when it cannot be made (errno says why).
+UniqueFd listen_unix(const std::string& path) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+  if (!fd || ::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::chmod(path.c_str(), 0777) != 0 || ::listen(fd.get(), 8) != 0)
+    return UniqueFd();
+  return fd;
+}
+
+// A shell command that connects to the Unix socket `path` (exit 0 when it could).
+std::string unix_connect(const std::string& path) {
+  return "python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' " +
+         shell_quote(path);
+}
 
 class FilesystemTest : public WorkdirTest {
  protected:
@@ -755,18 +775,10 @@ TEST_P(FilesystemTest, WardsStateDirectoryIsHiddenWithTheBuiltInPolicy) {
   const std::string state = dir_->mkdir("work/.local/state/ward", 0777);
   dir_->write("work/.local/state/ward/secrets.json", "{\"github\": \"canary\"}\n", 0666);
   const std::string sock = state + "/gateway.sock";
-  UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  struct sockaddr_un addr = {};
-  addr.sun_family = AF_UNIX;
-  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock.c_str());
-  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::chmod(sock.c_str(), 0777), 0);
-  ASSERT_EQ(::listen(listener.get(), 8), 0);
+  UniqueFd listener = listen_unix(sock);
+  ASSERT_TRUE(listener.valid()) << sock << ": " << std::strerror(errno);
   // The built-in policy does not show the probe's directory: shell commands make the attempts.
-  const std::string connect =
-      "python3 -c 'import socket, sys; "
-      "socket.socket(socket.AF_UNIX).connect(sys.argv[1])' " +
-      shell_quote(sock);
+  const std::string connect = unix_connect(sock);
   std::vector<ProbeAttempt> attempts = {
       {"read-secrets", {}, false, "cat " + shell_quote(state + "/secrets.json")},
       {"list-state", {}, false, "ls " + shell_quote(state) + " | grep -q ."},
@@ -791,23 +803,14 @@ TEST_P(FilesystemTest, WardsStateDirectoryStaysHiddenWhereAPolicyListsAPathInsid
   dir_->mkdir("state/tls", 0777);
   const std::string key = dir_->write("state/tls/ca.key", "-----BEGIN PRIVATE KEY-----\n", 0666);
   const std::string sock = state + "/gateway.sock";
-  UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  struct sockaddr_un addr = {};
-  addr.sun_family = AF_UNIX;
-  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock.c_str());
-  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::chmod(sock.c_str(), 0777), 0);
-  ASSERT_EQ(::listen(listener.get(), 8), 0);
+  UniqueFd listener = listen_unix(sock);
+  ASSERT_TRUE(listener.valid()) << sock << ": " << std::strerror(errno);
   const std::string listed = state + "/tls, " + key + ", " + sock;
   const std::string policy = dir_->write("inside.yaml", policy_yaml(listed));
   std::vector<ProbeAttempt> attempts = {
       {"read-ca-key", {"read", key}},
       {"list-tls", {"list", state + "/tls"}},
-      {"connect-socket",
-       {},
-       false,
-       "python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' " +
-           shell_quote(sock)},
+      {"connect-socket", {}, false, unix_connect(sock)},
   };
   const std::vector<std::string> env = {"WARD_STATE_DIR=" + state};
   Result r = run_sandbox(mode(), work_, {"/bin/sh", "-c", probe_script(attempts)}, policy, env);
@@ -833,16 +836,9 @@ TEST_P(FilesystemTest, WardsStateDirectoryStaysHiddenWhereAPolicyListsAPathInsid
 TEST_P(FilesystemTest, TheGatewaySocketTheCliIsToldOfIsHidden) {
   const std::string run = dir_->mkdir("run", 0777);
   const std::string sock = run + "/gw.sock";
-  UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  struct sockaddr_un addr = {};
-  addr.sun_family = AF_UNIX;
-  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock.c_str());
-  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::chmod(sock.c_str(), 0777), 0);
-  ASSERT_EQ(::listen(listener.get(), 8), 0);
-  const std::string connect =
-      "python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).connect(sys.argv[1])' " +
-      shell_quote(sock) + " 2>/dev/null && echo connected || echo refused";
+  UniqueFd listener = listen_unix(sock);
+  ASSERT_TRUE(listener.valid()) << sock << ": " << std::strerror(errno);
+  const std::string connect = unix_connect(sock) + " 2>/dev/null && echo connected || echo refused";
   const std::string p = policy(run);
   Result told = run_sandbox(mode(), work_, {"/bin/sh", "-c", connect}, p, {"WARD_GATEWAY=" + sock});
   EXPECT_EQ(told.out, "refused\n") << told.err;
