@@ -2301,6 +2301,10 @@ int Gateway::run() {
 
 int run_gateway(const GatewayOptions& given) {
   GatewayOptions options = given;
+  // A command that stops reading its stdin (`head -c 5`), or tar at the end of an uploaded
+  // archive, closes the pipe the gateway is still writing: that is an EPIPE for the one write,
+  // never the gateway's end. (Supervisors are spawned with every signal at its default.)
+  ::signal(SIGPIPE, SIG_IGN);
   // Every API connection, sandbox control socket and proxied connection is a descriptor: the
   // soft limit (1024 by default) would run out long before the hard one.
   proxy::raise_file_limit();

@@ -517,6 +517,20 @@ TEST_P(GatewayTest, ExecedCommandsAreInTheSandboxsCgroupsAndAnOomKillsOnlyThem) 
   EXPECT_EQ(g.get("/v1/sandboxes/bounded").json_body()["status"], "running");
 }
 
+// Found by a black-box session: a command that stopped reading its stdin (or tar at the end of
+// an uploaded archive with more after it) closed the pipe the gateway was writing, and the
+// SIGPIPE killed the gateway, every client and MCP session with it.
+TEST_P(GatewayTest, ACommandThatStopsReadingItsStdinLeavesTheGatewayRunning) {
+  Gateway g(mode());
+  g.start();
+  g.create({{"name", "reader"}});
+  ExecResult r = g.exec("reader", {{"command", {"/usr/bin/head", "-c", "5"}},
+                                   {"stdin", std::string(600 * 1024, 'x')}});
+  EXPECT_EQ(r.out, "xxxxx");
+  EXPECT_EQ(g.get("/v1/status").status, 200) << g.log();
+  EXPECT_EQ(g.exec("reader", {{"command", {"/bin/echo", "still"}}}).out, "still\n") << g.log();
+}
+
 // The proxy limits given to the gateway hold in its sandboxes' proxies: with --max-connections 2
 // a third connection is refused with 503, with --header-timeout 1 a head that never ends gets 408
 // after a second (the defaults: 4096 connections, 10 s).
