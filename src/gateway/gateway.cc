@@ -1366,6 +1366,12 @@ asio::awaitable<Reply> Gateway::create(const json& body) {
   Reply reply = co_await start_sandbox(record);
   if (reply.status == 200) {
     reply.status = 201;
+  } else if (reply.status >= 400 && reply.status < 500) {
+    // Refused for what was asked (a provider whose values cannot be used, say): as if it had
+    // never been, so that the name stays free.
+    static_cast<void>(store_.delete_sandbox(record.id));
+    remove_tree(dir);
+    if (record.managed_workspace) remove_tree(record.workdir);
   } else if (auto fresh = store_.find_sandbox(record.id);
              fresh && *fresh && (*fresh)->status == "creating") {
     // It failed before its supervisor started (out of descriptors, say): said so in the record,
@@ -2113,6 +2119,11 @@ Reply Gateway::providers_post(const json& body) {
     if (std::find(known.begin(), known.end(), k) == known.end())
       return Reply::error(400, "bad_request", "profile " + profile_id + " has no variable " + k);
     values[k] = v.get<std::string>();
+    // What no header can carry would only fail every sandbox that is given it (the vault's
+    // check); refused here, where it is given. The value itself is never quoted.
+    if (values[k].find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos)
+      return Reply::error(400, "invalid_value",
+                          k + " holds a carriage return, line feed or NUL byte");
   }
   ProviderRecord record{name, profile_id, profile_yaml, {}, unix_now()};
   for (const auto& [k, v] : values) record.variables.push_back(k);
@@ -2180,7 +2191,22 @@ int Gateway::run() {
   exe_.assign(exe, static_cast<std::size_t>(n));
 
   const std::string socket_path = options_.socket_path;
-  ::unlink(socket_path.c_str());
+  // Only a socket nobody listens on (a gateway that was killed left it) is replaced: not another
+  // gateway's, not a file that happens to have the name.
+  if (struct stat st; ::lstat(socket_path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) {
+      log::error("{} exists and is not a socket: not replaced", socket_path);
+      return 1;
+    }
+    local::socket probe(io_);
+    boost::system::error_code refused;
+    probe.connect(local::endpoint(socket_path), refused);
+    if (!refused) {
+      log::error("{}: something listens there already (another gateway?)", socket_path);
+      return 1;
+    }
+    ::unlink(socket_path.c_str());
+  }
   local::acceptor acceptor(io_);
   boost::system::error_code ec;
   acceptor.open(local(), ec);
@@ -2192,6 +2218,18 @@ int Gateway::run() {
     log::error("{}: {}", socket_path, ec.message());
     return 1;
   }
+  // Removed when the gateway ends, however it returns, if it is still the one bound here.
+  struct OwnSocket {
+    std::string path;
+    struct stat made = {};
+    ~OwnSocket() {
+      struct stat now;
+      if (::lstat(path.c_str(), &now) == 0 && now.st_dev == made.st_dev &&
+          now.st_ino == made.st_ino)
+        ::unlink(path.c_str());
+    }
+  } own{socket_path};
+  ::lstat(socket_path.c_str(), &own.made);
   if (!options_.socket_group.empty()) {
     struct group* g = ::getgrnam(options_.socket_group.c_str());
     if (!g || ::chown(socket_path.c_str(), static_cast<uid_t>(-1), g->gr_gid) != 0) {
@@ -2293,7 +2331,6 @@ int Gateway::run() {
   log::info("gateway listening on {} (state in {})", socket_path, options_.state_dir);
   if (options_.on_listening) std::thread(options_.on_listening).detach();
   io_.run();
-  ::unlink(socket_path.c_str());
   return 0;
 }
 

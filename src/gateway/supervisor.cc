@@ -207,7 +207,9 @@ void Supervisor::on_event(const Persistent::Event& e) {
             ? e.message
             : (exit.signal ? "the main command was killed by signal " + std::to_string(exit.signal)
                            : "the main command exited with code " + std::to_string(exit.code));
-    state_.status = exit.code == 0 ? "stopped" : "error";
+    // A stop that was asked for ends the main command however it takes its signal: stopped.
+    state_.status = exit.code == 0 || stopping_ ? "stopped" : "error";
+    if (stopping_ && exit.code != 0) state_.reason = "stopped; " + state_.reason;
     save_state();
     publish({{"op", "main_exit"}, {"code", exit.code}, {"signal", exit.signal}});
     // The sandbox lives as long as its main command (as a container does).

@@ -583,6 +583,21 @@ TEST_P(GatewayTest, MainProcessExitIsVisibleAndAnErroredSandboxRecoversOrIsDelet
   EXPECT_EQ(g.del("/v1/sandboxes/job").status, 200);
 }
 
+// Found by a black-box session: stopping a sandbox whose main command was running recorded the
+// command's death by the stop's SIGTERM as a failure (`error`, "killed by signal 15").
+TEST_P(GatewayTest, StoppingASandboxWithARunningMainCommandLeavesItStopped) {
+  Gateway g(mode());
+  g.start();
+  g.create({{"name", "server"}, {"command", {"/bin/sleep", "1000"}}});
+  HttpReply stopped = g.post("/v1/sandboxes/server/stop", json::object());
+  EXPECT_EQ(stopped.status, 200) << stopped.body;
+  ASSERT_TRUE(wait_until(
+      [&] { return g.get("/v1/sandboxes/server").json_body()["status"] != "running"; }, 10s));
+  json server = g.get("/v1/sandboxes/server").json_body();
+  EXPECT_EQ(server["status"], "stopped") << server.dump();
+  EXPECT_EQ(server["exit"]["signal"], SIGTERM) << server.dump();
+}
+
 // Found in review: a log was read whole into memory, on the thread every sandbox shares, and a
 // line without an end was kept whole however long: the workload decides how large its output
 // grows. Logs are read a bounded chunk at a time, and an endless line is cut.
@@ -895,6 +910,34 @@ TEST_P(GatewayTest, TheStateDirectoryMustBeOwnedAndIsMadePrivate) {
   EXPECT_EQ(st.st_mode & 0777, 0700u);
 }
 
+// Found by a black-box session: `--socket PATH` unlinked whatever was there: a running gateway's
+// socket (which the second gateway then removed at its end, leaving the first unreachable), or a
+// file of the user's. Only a socket nobody listens on is replaced; a gateway that cannot start
+// leaves no socket of its own behind.
+TEST_P(GatewayTest, TheSocketPathReplacesNeitherALiveSocketNorAFile) {
+  Gateway g(mode());
+  g.start();
+  TempDir dir(mode());
+  RunOptions o;
+  o.mode = mode();
+  o.timeout = 10s;
+  Result taken =
+      ward({"gateway", "--state-dir", dir.mkdir("second", 0700), "--socket", g.socket()}, o);
+  EXPECT_EQ(taken.exit_code, 1) << taken.err;
+  EXPECT_NE(taken.err.find("something listens there already"), std::string::npos) << taken.err;
+  EXPECT_EQ(g.get("/v1/status").status, 200) << "the first gateway lost its socket";
+  const std::string file = dir.write("precious", "precious\n");
+  Result over_file =
+      ward({"gateway", "--state-dir", dir.mkdir("third", 0700), "--socket", file}, o);
+  EXPECT_EQ(over_file.exit_code, 1) << over_file.err;
+  EXPECT_EQ(read_file(file), "precious\n");
+  // A --listen that cannot be bound ends the gateway after its socket was made: removed.
+  const std::string fourth = dir.mkdir("fourth", 0700);
+  Result no_listen = ward({"gateway", "--state-dir", fourth, "--listen", "256.0.0.1:1"}, o);
+  EXPECT_EQ(no_listen.exit_code, 1) << no_listen.err;
+  EXPECT_FALSE(exists(fourth + "/gateway.sock")) << no_listen.err;
+}
+
 // Found in review: with a policy that shows the gateway's state directory (its parent listed
 // read-only), the cover over the state directory went on after every bind, and hid the
 // sandbox's own managed workspace beneath it.
@@ -1192,6 +1235,14 @@ TEST_P(GatewayTest, ProviderValuesNeverLeaveTheGateway) {
       409);
   EXPECT_EQ(g.post("/v1/providers", {{"name", "bad"}, {"values", {{"NOT_A_VAR", "x"}}}}).status,
             400);
+  // Found by a black-box session: a value no header can carry was kept, and every sandbox given
+  // it was refused at create (its record left behind in `error`, holding the name).
+  HttpReply crlf = g.post("/v1/providers", {{"name", "crlf"},
+                                            {"profile", "github"},
+                                            {"values", {{"GITHUB_TOKEN", "a\r\nX-Injected: 1"}}}});
+  EXPECT_EQ(crlf.status, 400) << crlf.body;
+  EXPECT_EQ(crlf.json_body().value("error", ""), "invalid_value") << crlf.body;
+  EXPECT_EQ(crlf.body.find("X-Injected"), std::string::npos) << "the value is quoted";
   // A user-defined profile is checked whole before anything is kept: every problem, each with
   // its line and column; an id that contradicts `profile` is refused too.
   const std::string broken =
