@@ -55,6 +55,7 @@
 #include "gateway/spec.h"
 #include "gateway/store.h"
 #include "policy/policy.h"
+#include "sandbox/plan.h"
 #include "tls/context.h"
 
 extern char** environ;
@@ -1305,6 +1306,10 @@ asio::awaitable<Reply> Gateway::create(const json& body) {
       co_return Reply::error(400, "invalid_path", "workdir must be an existing absolute directory");
     if (std::string(real) == "/")
       co_return Reply::error(400, "invalid_path", "workdir cannot be /");
+    if (sandbox::provided_by_sandbox(real))
+      co_return Reply::error(400, "invalid_path",
+                             "workdir cannot be " + std::string(real) +
+                                 ", which every sandbox has of its own (its /proc, its /dev)");
     // The gateway's state (its socket, the CA key, provider secrets, other sandboxes'
     // workspaces) is hidden from every sandbox; a workdir inside it would show it.
     std::vector<std::string> hidden = options_.hidden;

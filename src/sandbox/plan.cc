@@ -34,9 +34,6 @@ constexpr const char* kProtectedNames[] = {
 
 }  // namespace
 
-namespace {
-
-// Provided by the sandbox itself whatever the policy says: a fresh /proc and a minimal /dev.
 bool provided_by_sandbox(const std::string& path) {
   static const char* const kDev[] = {"/dev",        "/dev/null",    "/dev/zero", "/dev/full",
                                      "/dev/random", "/dev/urandom", "/dev/tty",  "/dev/pts",
@@ -46,6 +43,8 @@ bool provided_by_sandbox(const std::string& path) {
     if (path == *d || (std::string(*d) == "/dev/pts" && path_within(path, *d))) return true;
   return false;
 }
+
+namespace {
 
 struct Listed {
   std::string path;
@@ -441,6 +440,9 @@ Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir,
   const bool bind_workdir = policy.filesystem.include_workdir;
   if (bind_workdir) {
     if (workdir == "/") return fail("the workdir is /: that would make the whole host writable");
+    if (provided_by_sandbox(workdir))
+      return fail("the workdir is " + workdir +
+                  ", which the sandbox provides itself (its own /proc and /dev): choose another");
     listed.push_back({workdir, false});
   }
 

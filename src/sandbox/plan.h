@@ -85,6 +85,10 @@ struct Plan {
 // `guarded` (optional): host files ward itself reads or writes while the sandbox runs (the policy
 // file it reloads, the audit file): where a writable path shows one, it is bound read-only and
 // every directory between it and that path's top is pinned, like a protected name.
+// True for what every sandbox has of its own whatever the policy lists: /proc and beneath, and
+// the nodes of its minimal /dev (null, zero, full, random, urandom, tty, pts, ptmx, shm).
+bool provided_by_sandbox(const std::string& path);
+
 Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir,
                        const std::string& trust_layer = "",
                        const std::vector<std::string>& hidden = {},

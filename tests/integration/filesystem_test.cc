@@ -831,6 +831,16 @@ TEST_P(FilesystemTest, WardsStateDirectoryStaysHiddenWhereAPolicyListsAPathInsid
   EXPECT_EQ(read_file(key), "-----BEGIN PRIVATE KEY-----\n");
 }
 
+// A workdir the sandbox provides itself (its own /proc, its /dev) would be covered by it, and
+// the command would start somewhere else: refused.
+TEST_P(FilesystemTest, AWorkdirTheSandboxProvidesItselfIsRefused) {
+  for (const char* dir : {"/proc", "/dev/shm"}) {
+    Result r = run_sandbox(mode(), dir, {"/bin/pwd"});
+    EXPECT_EQ(r.exit_code, 125) << dir << ": " << r.out << r.err;
+    EXPECT_NE(r.err.find("which the sandbox provides itself"), std::string::npos) << r.err;
+  }
+}
+
 // A gateway socket kept outside any state directory (`ward gateway --socket`) is hidden where the
 // CLI is told of it ($WARD_GATEWAY), whatever the policy lists around it.
 TEST_P(FilesystemTest, TheGatewaySocketTheCliIsToldOfIsHidden) {

@@ -878,6 +878,11 @@ TEST_P(GatewayTest, NothingInsideTheStateDirectoryCanBeListedOrUsedAsAWorkdir) {
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out.find("rc=0"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("rc=1\n0\n"), std::string::npos) << r.out;
+  // Found by a black-box session: a workdir the sandbox provides itself was kept in the record
+  // but never used (the sandbox's own /proc covered it).
+  HttpReply proc = g.post("/v1/sandboxes", {{"name", "proc"}, {"workdir", "/proc"}});
+  EXPECT_EQ(proc.status, 400) << proc.body;
+  EXPECT_EQ(g.get("/v1/sandboxes/proc").status, 404);
   for (const std::string& inside : {g.state(), g.state() + "/workspaces/other"}) {
     HttpReply made = g.post("/v1/sandboxes", {{"name", "inside"}, {"workdir", inside}});
     EXPECT_EQ(made.status, 400) << inside << ": " << made.body;
