@@ -180,6 +180,10 @@ void Supervisor::on_request(Client& c, ControlMessage m) {
     exec.env = spec_.env;
     for (auto& e : m.body.value("env", std::vector<std::string>{})) exec.env.push_back(e);
     exec.workdir = m.body.value("workdir", "");
+    // A relative workdir is the workspace's, as paths are for the files API and MCP (the init's
+    // own directory is /).
+    if (!exec.workdir.empty() && exec.workdir.front() != '/')
+      exec.workdir = sandbox_->workdir() + "/" + exec.workdir;
     exec.tty = m.body.value("tty", false);
   } catch (const json::exception&) {
     return refuse(sandbox::kExitSetupFailed, "malformed exec request");

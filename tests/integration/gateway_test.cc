@@ -583,6 +583,20 @@ TEST_P(GatewayTest, MainProcessExitIsVisibleAndAnErroredSandboxRecoversOrIsDelet
   EXPECT_EQ(g.del("/v1/sandboxes/job").status, 200);
 }
 
+// Found by a black-box session: a relative exec workdir was taken from / (the init's directory),
+// not from the workspace, as relative paths are everywhere else in the API.
+TEST_P(GatewayTest, ARelativeExecWorkdirIsTheWorkspaces) {
+  Gateway g(mode());
+  g.start();
+  json made = g.create({{"name", "rel"}});
+  ASSERT_EQ(g.sh("rel", "mkdir -p d/e").code, 0);
+  ExecResult r = g.exec("rel", {{"command", {"/bin/pwd"}}, {"workdir", "d/e"}});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, made["workdir"].get<std::string>() + "/d/e\n") << made.dump();
+  Result cli = g.cli({"sandbox", "exec", "rel", "-w", "d", "--", "/bin/pwd"});
+  EXPECT_EQ(cli.out, made["workdir"].get<std::string>() + "/d\n") << cli.err;
+}
+
 // Found by a black-box session: stopping a sandbox whose main command was running recorded the
 // command's death by the stop's SIGTERM as a failure (`error`, "killed by signal 15").
 TEST_P(GatewayTest, StoppingASandboxWithARunningMainCommandLeavesItStopped) {
