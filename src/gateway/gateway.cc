@@ -1970,12 +1970,14 @@ asio::awaitable<Reply> Gateway::logs(const SandboxRecord& record, const Query& q
         if (!co_await writer.line_text(f.format(line))) co_return Reply{};
   }
   if (follow) {
-    // New lines as they are written, until the client goes away or the gateway stops.
+    // New lines as they are written, until the client goes away, the sandbox is deleted (its
+    // files go with it, and its name may soon be another's) or the gateway stops.
     asio::steady_timer tick(io_);
     for (;;) {
       tick.expires_after(std::chrono::milliseconds(100));
       co_await tick.async_wait(kNoThrow);
       if (stopping_) break;
+      if (auto still = store_.find_sandbox(record.id); still && !*still) break;
       char probe;
       const ssize_t peek = ::recv(socket.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
       if (peek == 0 || (peek < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) co_return Reply{};

@@ -1332,6 +1332,16 @@ TEST_P(GatewayTest, MetricsAndLogsFollow) {
   EXPECT_GE(ticks, 8u) << follow.out;
   Result tail = g.cli({"logs", "m", "--source", "output", "--tail", "3"});
   EXPECT_EQ(std::count(tail.out.begin(), tail.out.end(), '\n'), 3) << tail.out;
+  // Found by a black-box session: a follower of a sandbox that was deleted never ended (nor saw
+  // anything of a new sandbox of the same name).
+  const std::string logs = g.dir().mkdir("follower");
+  o.timeout = 30s;
+  Background follower(
+      ward_background({"logs", "m", "--gateway", g.socket(), "--source", "output", "-f"}, o, logs),
+      logs);
+  ASSERT_TRUE(wait_until([&] { return follower.out().find("tick") != std::string::npos; }, 5s));
+  EXPECT_EQ(g.del("/v1/sandboxes/m").status, 200);
+  EXPECT_EQ(follower.wait(5s), 0) << follower.err();
 }
 
 TEST_P(GatewayTest, AHundredSandboxesAtOnceEachExeced) {
