@@ -154,6 +154,10 @@ int report_api_error(const Response& response, std::string_view policy_file) {
                    policy_file.data(), field(item, "line").c_str(), field(item, "column").c_str(),
                    field(item, "key").c_str(), field(item, "key").empty() ? "" : ": ",
                    field(item, "message").c_str());
+  // A command that could not start (connect): its exit code, as exec's would be.
+  if (auto code = error.find("code");
+      field(error, "error") == "command_failed" && code != error.end() && code->is_number_integer())
+    return code->get<int>();
   return 1;
 }
 

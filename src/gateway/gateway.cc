@@ -1878,7 +1878,13 @@ asio::awaitable<Reply> Gateway::connect(SandboxRecord& record, const Request& re
   auto started =
       co_await start_command(*it->second, std::move(argv), std::move(env), workdir, "", size);
   if (!started) co_return unstarted(started.error());
-  if (!started->failure.is_null()) co_return failed_reply(started->failure);
+  if (!started->failure.is_null()) {
+    // Before the upgrade: a JSON error, with the code the command would have exited with (127
+    // not found, 126 not executable, 125 a workdir it cannot enter), not exec's event stream.
+    co_return Reply::json(500, {{"error", "command_failed"},
+                                {"message", started->failure.value("message", "")},
+                                {"code", started->failure.value("code", 125)}});
+  }
 
   streamed = true;
   auto c = std::make_shared<Connection>(socket, io_.get_executor());

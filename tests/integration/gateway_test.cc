@@ -1195,6 +1195,23 @@ TEST_P(GatewayTest, ConnectGivesAnInteractiveTerminalThatDiesWithItsClient) {
   EXPECT_EQ(g.get("/v1/sandboxes/term/connect").status, 400);
 }
 
+// Found by a black-box session: a connect whose command could not start was answered 200 with
+// exec's event line, so `ward sandbox connect` printed "the gateway answered 200" and exited 1.
+// It is a JSON error now, with the code the command would have exited with.
+TEST_P(GatewayTest, AConnectWhoseCommandCannotStartIsAJsonErrorWithItsCode) {
+  if (::access("/usr/bin/script", X_OK) != 0) GTEST_SKIP() << "script(1) (util-linux) is missing";
+  Gateway g(mode());
+  g.start();
+  g.create({{"name", "term"}});
+  const std::string connect = shell_quote(ward_binary()) + " sandbox connect term --gateway " +
+                              shell_quote(g.socket()) + " -- /no/such/command";
+  auto [code, out] =
+      host_shell("timeout 30 script -qec " + shell_quote(connect) + " /dev/null </dev/null");
+  EXPECT_EQ(code, 127) << out;
+  EXPECT_NE(out.find("command_failed"), std::string::npos) << out;
+  EXPECT_EQ(out.find("answered 200"), std::string::npos) << out;
+}
+
 TEST_P(GatewayTest, TheCliDrivesTheGateway) {
   Gateway g(mode());
   // Without a gateway the CLI says how to start one.
