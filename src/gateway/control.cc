@@ -8,7 +8,17 @@
 
 namespace ward::gateway {
 
+bool holds_nul(const nlohmann::json& value) {
+  if (value.is_string()) return value.get_ref<const std::string&>().find('\0') != std::string::npos;
+  if (value.is_array() || value.is_object())
+    for (const auto& item : value)
+      if (holds_nul(item)) return true;
+  return false;
+}
+
 Result<void> send_control(int sock, const nlohmann::json& body, std::span<const int> fds) {
+  if (holds_nul(body))
+    return fail("a command, path or variable holding a NUL byte cannot be passed on", EILSEQ);
   std::string text;
   try {
     text = body.dump();

@@ -37,6 +37,11 @@ struct ControlMessage {
   std::vector<UniqueFd> fds;
 };
 
+// True when a string of `value` (at any depth) holds a NUL byte: JSON carries it, but a command
+// line, a variable or a path would end there (execve, chdir), running something other than what
+// was asked. send_control refuses such a message (EILSEQ).
+bool holds_nul(const nlohmann::json& value);
+
 // Sends one message (blocking unless the socket is nonblocking).
 Result<void> send_control(int sock, const nlohmann::json& body, std::span<const int> fds = {});
 

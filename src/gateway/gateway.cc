@@ -881,9 +881,9 @@ std::string host_of(std::string_view value) {
 
 std::optional<Reply> Gateway::refuse_tcp(const Request& req, bool loopback) const {
   if (loopback) {
-    auto local_name = [](std::string_view value) {
+    auto local_name = [](std::string_view value) {  // names are case-insensitive (RFC 9110)
       const std::string host = host_of(value);
-      return host == "localhost" || host == "127.0.0.1" || host == "::1";
+      return beast::iequals(host, "localhost") || host == "127.0.0.1" || host == "::1";
     };
     const auto origin = req[http::field::origin];
     if (!local_name(req[http::field::host]) || (!origin.empty() && !local_name(origin)))
@@ -892,8 +892,13 @@ std::optional<Reply> Gateway::refuse_tcp(const Request& req, bool loopback) cons
                           "listener");
   }
   if (options_.no_auth) return std::nullopt;
-  const std::string_view given = req[http::field::authorization];
-  const std::string expected = "Bearer " + options_.token;
+  // The scheme's name is case-insensitive (RFC 9110 section 11.1), the token is not.
+  std::string_view given = req[http::field::authorization];
+  if (given.size() >= 7 && beast::iequals(given.substr(0, 7), "Bearer "))
+    given.remove_prefix(7);
+  else
+    given = {};
+  const std::string& expected = options_.token;
   // Compared as SHA-256 digests: constant time, whatever the lengths.
   unsigned char a[SHA256_DIGEST_LENGTH], b[SHA256_DIGEST_LENGTH];
   ::SHA256(reinterpret_cast<const unsigned char*>(given.data()), given.size(), a);
@@ -1086,7 +1091,7 @@ asio::awaitable<Reply> Gateway::route(Request& req, Socket& socket, bool& stream
   ++requests_[known ? std::string(req.method_string()) : std::string("other")];
 
   if (seg.size() == 1 && seg[0] == "metrics") {
-    if (method != http::verb::get) co_return Reply::not_allowed();
+    if (method != http::verb::get) co_return Reply::not_allowed("GET");
     co_return metrics();
   }
   if (seg.empty() || seg[0] != "v1") co_return Reply::error(404, "not_found", "no such endpoint");
@@ -1107,7 +1112,7 @@ asio::awaitable<Reply> Gateway::route(Request& req, Socket& socket, bool& stream
   }
 
   if (seg.size() == 1 && seg[0] == "status") {
-    if (method != http::verb::get) co_return Reply::not_allowed();
+    if (method != http::verb::get) co_return Reply::not_allowed("GET");
     co_return status();
   }
   if (seg.size() == 1 && seg[0] == "policy") {
@@ -1116,7 +1121,7 @@ asio::awaitable<Reply> Gateway::route(Request& req, Socket& socket, bool& stream
       std::string policy = text && *text ? **text : std::string(policy::default_policy_yaml());
       co_return Reply::json(200, {{"policy", policy}, {"hash", sha256_hex(policy)}});
     }
-    if (method != http::verb::put) co_return Reply::not_allowed();
+    if (method != http::verb::put) co_return Reply::not_allowed("GET, PUT");
     if (auto bad = check_fields(body, {"policy"}, {"policy"})) co_return *bad;
     if (!body["policy"].is_string())
       co_return Reply::error(400, "bad_request", "policy must be a string");
@@ -1131,7 +1136,7 @@ asio::awaitable<Reply> Gateway::route(Request& req, Socket& socket, bool& stream
   }
   if (seg[0] == "providers") {
     if (seg.size() == 1 && method == http::verb::post) co_return providers_post(body);
-    if (seg.size() == 1 && method != http::verb::get) co_return Reply::not_allowed();
+    if (seg.size() == 1 && method != http::verb::get) co_return Reply::not_allowed("POST, GET");
     if (seg.size() == 1) {
       auto all = store_.list_providers();
       if (!all) co_return Reply::error(500, "internal", all.error().describe());
@@ -1159,12 +1164,12 @@ asio::awaitable<Reply> Gateway::route(Request& req, Socket& socket, bool& stream
         co_return Reply::error(500, "internal", r.error().describe());
       co_return Reply::json(200, {{"deleted", seg[1]}});
     }
-    co_return Reply::not_allowed();
+    co_return Reply::not_allowed("GET, DELETE");
   }
   if (seg[0] != "sandboxes") co_return Reply::error(404, "not_found", "no such endpoint");
   if (seg.size() == 1) {
     if (method == http::verb::post) co_return co_await create(body);
-    if (method != http::verb::get) co_return Reply::not_allowed();
+    if (method != http::verb::get) co_return Reply::not_allowed("POST, GET");
     auto all = store_.list_sandboxes();
     if (!all) co_return Reply::error(500, "internal", all.error().describe());
     json list = json::array();
@@ -1188,7 +1193,7 @@ asio::awaitable<Reply> Gateway::route(Request& req, Socket& socket, bool& stream
   SandboxRecord record = **found;
   if (seg.size() == 2) {
     if (method == http::verb::get) co_return Reply::json(200, sandbox_json(record));
-    if (method != http::verb::delete_) co_return Reply::not_allowed();
+    if (method != http::verb::delete_) co_return Reply::not_allowed("GET, DELETE");
     if (runtimes_.count(record.id)) co_await stop_sandbox(record);
     if (auto r = store_.delete_sandbox(record.id); !r)
       co_return Reply::error(500, "internal", r.error().describe());
@@ -1198,41 +1203,41 @@ asio::awaitable<Reply> Gateway::route(Request& req, Socket& socket, bool& stream
   }
   const std::string& action = seg[2];
   if (seg.size() == 3 && action == "stop") {
-    if (method != http::verb::post) co_return Reply::not_allowed();
+    if (method != http::verb::post) co_return Reply::not_allowed("POST");
     co_return co_await stop_sandbox(record);
   }
   if (seg.size() == 3 && action == "start") {
-    if (method != http::verb::post) co_return Reply::not_allowed();
+    if (method != http::verb::post) co_return Reply::not_allowed("POST");
     if (runtimes_.count(record.id))
       co_return Reply::error(409, "conflict", "sandbox " + record.name + " is already running");
     co_return co_await start_sandbox(record);
   }
   if (seg.size() == 3 && action == "connect") {
-    if (method != http::verb::get) co_return Reply::not_allowed();
+    if (method != http::verb::get) co_return Reply::not_allowed("GET");
     co_return co_await connect(record, req, query, socket, streamed);
   }
   if (seg.size() == 3 && action == "exec") {
-    if (method != http::verb::post) co_return Reply::not_allowed();
+    if (method != http::verb::post) co_return Reply::not_allowed("POST");
     co_return co_await exec(record, body, socket, streamed);
   }
   if (seg.size() == 3 && action == "logs") {
-    if (method != http::verb::get) co_return Reply::not_allowed();
+    if (method != http::verb::get) co_return Reply::not_allowed("GET");
     co_return co_await logs(record, query, socket, streamed);
   }
   if (seg.size() == 3 && action == "files") {
     if (method == http::verb::get) co_return co_await files_get(record, query);
     if (method == http::verb::put) co_return co_await files_put(record, query, req);
-    co_return Reply::not_allowed();
+    co_return Reply::not_allowed("GET, PUT");
   }
   if (action == "policy" && seg.size() == 3) {
     if (method == http::verb::put) co_return set_policy(record, body);
-    if (method != http::verb::get) co_return Reply::not_allowed();
+    if (method != http::verb::get) co_return Reply::not_allowed("PUT, GET");
     auto rev = store_.active_revision(record.id);
     if (!rev || !*rev) co_return Reply::error(500, "internal", "no active policy revision");
     co_return Reply::json(200, revision_json(**rev, true));
   }
   if (action == "policy" && seg.size() == 4 && seg[3] == "revisions") {
-    if (method != http::verb::get) co_return Reply::not_allowed();
+    if (method != http::verb::get) co_return Reply::not_allowed("GET");
     auto all = store_.revisions(record.id);
     if (!all) co_return Reply::error(500, "internal", all.error().describe());
     json list = json::array();
@@ -1280,8 +1285,11 @@ asio::awaitable<Reply> Gateway::create(const json& body) {
       co_return Reply::error(400, "bad_request", std::string(key) + " is a whole number >= 0");
   if (body.contains("env"))
     for (auto& [k, v] : body["env"].items())
-      if (k.empty() || k.find('=') != std::string::npos)
+      if (k.empty() || k.find_first_of(std::string_view("=\0", 2)) != std::string::npos)
         co_return Reply::error(400, "bad_request", "env: not a variable name: " + k);
+  if (holds_nul(body.value("command", json())) || holds_nul(body.value("env", json())))
+    co_return Reply::error(400, "bad_request",
+                           "a command or variable holding a NUL byte cannot be passed on");
 
   std::string text;
   if (body.contains("policy")) {

@@ -80,6 +80,7 @@ asio::awaitable<bool> write_reply(Socket& socket, Reply reply, bool keep_alive) 
   res.set(http::field::server, "ward");
   res.set(http::field::content_type, reply.content_type);
   if (reply.www_authenticate) res.set(http::field::www_authenticate, "Bearer");
+  if (!reply.allow.empty()) res.set(http::field::allow, reply.allow);
   res.keep_alive(keep_alive);
   res.body() = std::move(reply.body);
   res.prepare_payload();

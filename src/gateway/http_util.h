@@ -35,10 +35,16 @@ struct Reply {
   std::string content_type = "application/json";
   std::string body;
   bool www_authenticate = false;  // 401: `WWW-Authenticate: Bearer`
+  std::string allow;              // 405: the methods the target has (`Allow`)
 
   static Reply json(int status, const nlohmann::json& value);
   static Reply error(int status, std::string_view code, std::string_view message);
-  static Reply not_allowed() { return error(405, "method_not_allowed", "method not allowed here"); }
+  static Reply not_allowed(std::string_view allow) {
+    Reply r =
+        error(405, "method_not_allowed", "method not allowed here; allowed: " + std::string(allow));
+    r.allow = allow;
+    return r;
+  }
   // 400 invalid_policy with every diagnostic.
   static Reply invalid_policy(const policy::LoadResult& loaded);
 };

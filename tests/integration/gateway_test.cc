@@ -1551,6 +1551,23 @@ TEST_P(GatewayTest, WhatJsonCannotCarryIsRefusedAndLeavesNothingBehind) {
   EXPECT_EQ(list.status, 200) << list.body;
   EXPECT_EQ(list.json_body()["sandboxes"].size(), 1u) << list.body;
 
+  // Found by a black-box session: a NUL byte in a command or a variable was passed on, and the
+  // command line ended there (`a\0b` ran `a`).
+  const std::string nul("/bin/echo\0-never", 16);
+  EXPECT_EQ(g.post("/v1/sandboxes/idle/start", json::object()).status, 200);
+  HttpReply exec = g.post("/v1/sandboxes/idle/exec", {{"command", {nul}}});
+  EXPECT_EQ(exec.status, 400) << exec.body;
+  HttpReply env = g.post("/v1/sandboxes/idle/exec",
+                         {{"command", {"/bin/true"}}, {"env", {{"A", std::string("x\0y", 3)}}}});
+  EXPECT_EQ(env.status, 400) << env.body;
+  HttpReply created = g.post("/v1/sandboxes", {{"name", "nul"}, {"command", {nul}}});
+  EXPECT_EQ(created.status, 400) << created.body;
+  EXPECT_EQ(g.get("/v1/sandboxes/nul").status, 404);
+  // And a method a target does not have is answered 405 with the ones it has.
+  HttpReply put = g.put("/v1/status", json::object());
+  EXPECT_EQ(put.status, 405);
+  EXPECT_NE(put.head.find("Allow: GET\r\n"), std::string::npos) << put.head;
+
   for (const char* method : {"BREW", "WHEN", "PROPFIND"}) http(g.socket(), method, "/v1/status");
   const std::string metrics = g.get("/metrics").body;
   EXPECT_NE(metrics.find("ward_api_requests_total{method=\"other\"} 3"), std::string::npos)

@@ -443,6 +443,13 @@ TEST(McpHttpAuth, EveryRequestNeedsTheTokenOnEveryConnection) {
   const std::string right = "Authorization: Bearer " + token + "\r\n";
   Reply status = roundtrip(port, request_bytes("GET", "/v1/status", port, right));
   EXPECT_EQ(status.status, 200) << status.body;
+  // Found by a black-box session: the scheme's name and the host name are case-insensitive
+  // (RFC 9110), and were refused in another case.
+  Reply any_case =
+      roundtrip(port, request_bytes("GET", "/v1/status", port,
+                                    "Host: LocalHost:" + std::to_string(port) + "\r\n" +
+                                        "Authorization: bEaReR " + token + "\r\n"));
+  EXPECT_EQ(any_case.status, 200) << any_case.head << any_case.body;
   // With the token: a session. Its id is no credential: without the token it gets 401.
   Reply init = roundtrip(
       port, request_bytes("POST", "/mcp", port, kMcpHeaders + right, initialize_message().dump()));
