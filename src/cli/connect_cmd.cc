@@ -88,10 +88,20 @@ int session(Socket socket, const client::Endpoint& endpoint, const std::string& 
   RawTerminal raw;
   std::mutex writing;  // the input thread's frames and nothing else write
   std::atomic<bool> done{false};
+  // A resize must neither end the session nor wait: SIGWINCH goes to the input thread alone
+  // (blocked here before it starts, unblocked there), where it cuts poll() short so the new size
+  // is sent at once; SA_RESTART keeps any other interrupted call going. Without both, the signal
+  // could land in the blocking websocket read below, whose EINTR ended the session.
   struct sigaction sa = {};
   sa.sa_handler = on_winch;
+  sa.sa_flags = SA_RESTART;
   ::sigaction(SIGWINCH, &sa, nullptr);
+  sigset_t winch, saved_mask;
+  ::sigemptyset(&winch);
+  ::sigaddset(&winch, SIGWINCH);
+  ::pthread_sigmask(SIG_BLOCK, &winch, &saved_mask);
   std::thread input([&] {
+    ::pthread_sigmask(SIG_UNBLOCK, &winch, nullptr);
     char buf[4096];
     bool open = true;
     while (!done) {
@@ -147,6 +157,7 @@ int session(Socket socket, const client::Endpoint& endpoint, const std::string& 
   }
   done = true;
   input.join();
+  ::pthread_sigmask(SIG_SETMASK, &saved_mask, nullptr);
   boost::system::error_code ignored;
   beast::get_lowest_layer(ws).close(ignored);
   if (code < 0) {

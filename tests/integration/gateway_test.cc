@@ -1212,6 +1212,50 @@ TEST_P(GatewayTest, AConnectWhoseCommandCannotStartIsAJsonErrorWithItsCode) {
   EXPECT_EQ(out.find("answered 200"), std::string::npos) << out;
 }
 
+// Found by a black-box session: the first window resize ended `ward sandbox connect` ("the
+// connection to the gateway ended", the remote shell killed), as SIGWINCH interrupted the
+// blocking websocket read. Driven through tmux, which resizes ward's terminal as a user's would:
+// each new size reaches the remote terminal and the session goes on to its own exit.
+TEST_P(GatewayTest, ConnectFollowsWindowResizesAndOutlivesThem) {
+  if (::access("/usr/bin/tmux", X_OK) != 0) GTEST_SKIP() << "tmux is missing";
+  Gateway g(mode());
+  g.start();
+  g.create({{"name", "resized"}});
+  const std::string tmux = "tmux -S " + shell_quote(g.dir().file("tmux.sock")) + " ";
+  struct Server {
+    std::string tmux;
+    ~Server() { host_shell(tmux + "kill-server"); }
+  } server{tmux};
+  // The pane outlives ward to show its exit status.
+  const std::string connect = shell_quote(ward_binary()) + " sandbox connect resized --gateway " +
+                              shell_quote(g.socket()) + "; echo WARD-EXIT-$?; sleep 600";
+  auto [started, out] =
+      host_shell(tmux + "new-session -d -s t -x 80 -y 24 " + shell_quote(connect));
+  ASSERT_EQ(started, 0) << out;
+  auto screen = [&] { return host_shell(tmux + "capture-pane -p -J -S -2000 -t t").second; };
+  // Types `line` until `shown` is on the screen (keys typed before the session is up may be
+  // lost), for up to 20 s.
+  auto until_shown = [&](const std::string& line, const std::string& shown) {
+    for (int i = 0; i < 10; ++i) {
+      host_shell(tmux + "send-keys -t t -l " + shell_quote(line) + " && " + tmux +
+                 "send-keys -t t Enter");
+      if (wait_until([&] { return screen().find(shown) != std::string::npos; }, 2s)) return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(until_shown("echo READY-$((40+2))", "READY-42")) << screen() << g.log();
+  for (const auto& [cols, rows] : {std::pair{100, 30}, {132, 41}, {90, 20}}) {
+    auto [resized, why] = host_shell(tmux + "resize-window -t t -x " + std::to_string(cols) +
+                                     " -y " + std::to_string(rows));
+    ASSERT_EQ(resized, 0) << why;
+    EXPECT_TRUE(until_shown("stty size", std::to_string(rows) + " " + std::to_string(cols)))
+        << cols << "x" << rows << ":\n"
+        << screen();
+    ASSERT_EQ(screen().find("WARD-EXIT-"), std::string::npos) << screen();
+  }
+  EXPECT_TRUE(until_shown("exit 7", "WARD-EXIT-7")) << screen();
+}
+
 TEST_P(GatewayTest, TheCliDrivesTheGateway) {
   Gateway g(mode());
   // Without a gateway the CLI says how to start one.
