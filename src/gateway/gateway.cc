@@ -1710,8 +1710,8 @@ asio::awaitable<Collected> Gateway::collect(Runtime& rt, json argv, std::string 
 
 asio::awaitable<Reply> Gateway::exec(SandboxRecord& record, const json& body, Socket& socket,
                                      bool& streamed) {
-  if (auto bad =
-          check_fields(body, {"command", "env", "workdir", "stdin", "timeout_ms"}, {"command"}))
+  if (auto bad = check_fields(
+          body, {"command", "env", "workdir", "stdin", "stdin_base64", "timeout_ms"}, {"command"}))
     co_return *bad;
   if (!body["command"].is_array() || body["command"].empty() ||
       !std::all_of(body["command"].begin(), body["command"].end(),
@@ -1721,6 +1721,16 @@ asio::awaitable<Reply> Gateway::exec(SandboxRecord& record, const json& body, So
     co_return Reply::error(400, "bad_request", "env is an object of strings");
   if (body.contains("stdin") && !body["stdin"].is_string())
     co_return Reply::error(400, "bad_request", "stdin is a string");
+  // Bytes that are not UTF-8 cannot be a JSON string: stdin_base64 carries any.
+  std::string stdin_data = body.value("stdin", "");
+  if (body.contains("stdin_base64")) {
+    if (body.contains("stdin"))
+      co_return Reply::error(400, "bad_request", "give stdin or stdin_base64, not both");
+    std::optional<std::string> bytes;
+    if (body["stdin_base64"].is_string()) bytes = unbase64(body["stdin_base64"].get<std::string>());
+    if (!bytes) co_return Reply::error(400, "bad_request", "stdin_base64 is a base64 string");
+    stdin_data = std::move(*bytes);
+  }
   if (body.contains("workdir") && !body["workdir"].is_string())
     co_return Reply::error(400, "bad_request", "workdir is a string");
   if (body.contains("timeout_ms") &&
@@ -1739,7 +1749,7 @@ asio::awaitable<Reply> Gateway::exec(SandboxRecord& record, const json& body, So
     co_return Reply::error(409, "not_running", "sandbox " + record.name + " is not running");
   const auto began = std::chrono::steady_clock::now();
   auto started = co_await start_command(*it->second, body["command"], std::move(env),
-                                        body.value("workdir", ""), body.value("stdin", ""));
+                                        body.value("workdir", ""), std::move(stdin_data));
   if (!started) co_return unstarted(started.error());
   if (!started->failure.is_null()) co_return failed_reply(started->failure);
 

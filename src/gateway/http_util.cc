@@ -21,6 +21,7 @@
 #include <fmt/core.h>
 
 #include "base/strings.h"
+#include "creds/scan.h"
 
 namespace ward::gateway {
 namespace {
@@ -136,6 +137,10 @@ std::string base64(std::string_view data) {
   std::string out(b64::encoded_size(data.size()), '\0');
   out.resize(b64::encode(out.data(), data.data(), data.size()));
   return out;
+}
+
+std::optional<std::string> unbase64(std::string_view text) {
+  return creds::detail::base64_decode(text);
 }
 
 namespace {

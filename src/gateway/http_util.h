@@ -63,6 +63,8 @@ std::optional<std::string> query_value(const Query& query, std::string_view key)
 json provider_json(const ProviderRecord& p);
 json revision_json(const PolicyRevision& r, bool with_content);
 std::string base64(std::string_view data);
+// The bytes of strict RFC 4648 base64 (padding optional), or nothing when `text` is not that.
+std::optional<std::string> unbase64(std::string_view text);
 std::string rfc3339(std::int64_t unix_seconds);
 
 // A 200 response with a chunked body, one line per chunk. Each call: false once the client is
