@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -32,6 +33,7 @@ namespace ward::cli {
 namespace {
 
 constexpr std::size_t kMaxUpload = 64u << 20;  // the gateway's limit for PUT /files
+constexpr std::size_t kMaxBody = 1u << 20;     // the gateway's limit for a JSON body (exec's)
 constexpr const char* kTar = "/bin/tar";
 
 // A list of subcommands and what each does once parsed.
@@ -156,20 +158,28 @@ int show(const std::optional<Json>& answer, const GatewayOptions& options,
   return 0;
 }
 
-// Everything until end of file, refused past `limit` bytes; `what` names it in errors.
-Result<std::string> read_all(int fd, const std::string& what, std::size_t limit) {
+// Until end of file or `most` bytes, whichever comes first: what is beyond is never read, so an
+// endless input costs no more than `most`. `what` names it in errors.
+Result<std::string> read_at_most(int fd, const std::string& what, std::size_t most) {
   std::string data;
   char chunk[65536];
-  for (;;) {
-    ssize_t n = ::read(fd, chunk, sizeof chunk);
+  while (data.size() < most) {
+    ssize_t n = ::read(fd, chunk, std::min(sizeof chunk, most - data.size()));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return fail_errno(what);
-    if (n == 0) return data;
+    if (n == 0) break;
     data.append(chunk, static_cast<std::size_t>(n));
-    if (data.size() > limit)
-      return fail(what + " is larger than " + std::to_string(limit >> 20) +
-                  " MiB, the gateway's limit");
   }
+  return data;
+}
+
+// Everything until end of file, refused past `limit` bytes (a whole number of MiB).
+Result<std::string> read_all(int fd, const std::string& what, std::size_t limit) {
+  auto data = read_at_most(fd, what, limit + 1);
+  if (data && data->size() > limit)
+    return fail(what + " is larger than " + std::to_string(limit >> 20) +
+                " MiB, the gateway's limit");
+  return data;
 }
 
 Result<std::string> read_file(const std::string& path, std::size_t limit) {
@@ -306,13 +316,29 @@ int exec(const GatewayOptions& options, const ExecArgs& args) {
   if (!args.workdir.empty()) body["workdir"] = args.workdir;
   if (args.timeout > 0) body["timeout_ms"] = std::llround(args.timeout * 1000);
   // Piped input goes to the command whole; a terminal's does not (there is no interactive exec).
+  // It travels as base64, always: any bytes arrive as they are (a JSON string holds only UTF-8),
+  // and what fits is one number, however much JSON escaping would have inflated the text. That
+  // number is what the rest of the request leaves of the gateway's body limit, 3 bytes for every
+  // 4 characters; reading stops one byte past it, so an endless input is refused at once.
   if (!args.no_stdin && !::isatty(STDIN_FILENO)) {
-    auto input = read_all(STDIN_FILENO, "standard input", SIZE_MAX);
+    body["stdin_base64"] = "";
+    const std::size_t rest = body.dump(-1, ' ', false, Json::error_handler_t::replace).size();
+    const std::size_t most = rest < kMaxBody ? (kMaxBody - rest) / 4 * 3 : 0;
+    body.erase("stdin_base64");
+    auto input = read_at_most(STDIN_FILENO, "standard input", most + 1);
     if (!input) {
       std::fprintf(stderr, "ward: reading standard input: %s\n", input.error().describe().c_str());
       return 1;
     }
-    if (!input->empty()) body["stdin"] = std::move(*input);
+    if (input->size() > most) {
+      std::fprintf(stderr,
+                   "ward: sandbox exec: standard input is larger than %zu bytes (%zu KiB), all "
+                   "that fits base64-encoded in the gateway's %zu MiB exec request; for more, "
+                   "upload it (ward sandbox upload) and have the command read the file\n",
+                   most, most >> 10, kMaxBody >> 20);
+      return 2;
+    }
+    if (!input->empty()) body["stdin_base64"] = creds::detail::base64_encode(*input);
   }
 
   std::optional<int> status;
@@ -351,7 +377,7 @@ int exec(const GatewayOptions& options, const ExecArgs& args) {
   };
   GatewayClient client = connect_client(options);
   auto answer = client.stream_lines(
-      {"POST", sandbox_path(args.name) + "/exec", json_body(body, "standard input")}, on_event);
+      {"POST", sandbox_path(args.name) + "/exec", json_body(body, "the command")}, on_event);
   if (!answer) return report_transport_error(client, answer.error());
   if (!answer->ok()) return report_api_error(*answer);
   if (broken) return 1;

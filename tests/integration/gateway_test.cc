@@ -531,6 +531,57 @@ TEST_P(GatewayTest, ACommandThatStopsReadingItsStdinLeavesTheGatewayRunning) {
   EXPECT_EQ(g.exec("reader", {{"command", {"/bin/echo", "still"}}}).out, "still\n") << g.log();
 }
 
+// Found by a black-box session: `ward sandbox exec` read piped stdin without end (`yes | ward
+// sandbox exec NAME -- head -1` grew past 3 GB and never ended) although the gateway takes 1 MiB
+// of request at most, and bytes that are not UTF-8 arrived as U+FFFD. stdin now travels as
+// stdin_base64, byte for byte, and the CLI stops one byte past what fits, with an error naming
+// the limit.
+TEST_P(GatewayTest, ExecStdinIsBinarySafeAndBoundedByTheRequestLimit) {
+  Gateway g(mode());
+  g.start();
+  g.create({{"name", "piped"}});
+  // Every byte value, 700 KB of them: just under what fits once base64-encoded.
+  std::string bytes;
+  for (std::size_t i = 0; i < 700 * 1000; ++i)
+    bytes.push_back(static_cast<char>((i * 7 + i / 256) & 0xff));
+  ExecResult api =
+      g.exec("piped", {{"command", {"/bin/cat"}}, {"stdin_base64", base64(bytes.substr(0, 4096))}});
+  EXPECT_EQ(api.code, 0) << api.err;
+  EXPECT_TRUE(api.out == bytes.substr(0, 4096)) << api.out.size() << " bytes came back";
+  Result cat = g.cli({"sandbox", "exec", "piped", "--", "/bin/cat"}, bytes);
+  EXPECT_EQ(cat.exit_code, 0) << cat.err;
+  EXPECT_TRUE(cat.out == bytes) << cat.out.size() << " bytes came back of " << bytes.size();
+  EXPECT_EQ(cat.err.find("U+FFFD"), std::string::npos) << cat.err;
+  Result sum =
+      g.cli({"sandbox", "exec", "piped", "--", "/bin/sh", "-c", "sha256sum | cut -c1-64"}, bytes);
+  auto [code, host_sum] =
+      host_shell("sha256sum < " + shell_quote(g.dir().write("bytes", bytes)) + " | cut -c1-64");
+  ASSERT_EQ(code, 0) << host_sum;
+  EXPECT_EQ(sum.out, host_sum) << sum.err;
+
+  // Endless input: refused promptly with the limit named (a usage error, 2), memory bounded
+  // (the 1 GiB address-space limit only keeps a failing run from taking the machine).
+  const std::string exec = shell_quote(ward_binary()) + " sandbox exec piped --gateway " +
+                           shell_quote(g.socket()) + " -- head -1";
+  const bool timed = ::access("/usr/bin/time", X_OK) == 0;
+  const auto began = std::chrono::steady_clock::now();
+  auto [refused, said] =
+      host_shell("(ulimit -v 1048576; yes | timeout -s KILL 20 " +
+                 std::string(timed ? "/usr/bin/time -f maxrss-kib=%M " : "") + exec + ")");
+  EXPECT_LT(std::chrono::steady_clock::now() - began, 10s) << said;
+  EXPECT_EQ(refused, 2) << said;
+  EXPECT_NE(said.find("standard input is larger than"), std::string::npos) << said;
+  EXPECT_NE(said.find("1 MiB"), std::string::npos) << said;
+  if (const std::size_t at = said.find("maxrss-kib="); at != std::string::npos) {
+    EXPECT_LT(std::stol(said.substr(at + 11)), 100 * 1024) << said;
+  }
+  // Just past the limit, too.
+  auto [over, over_said] = host_shell("(head -c 800000 /dev/zero | " + exec + ")");
+  EXPECT_EQ(over, 2) << over_said;
+  EXPECT_NE(over_said.find("standard input is larger than"), std::string::npos) << over_said;
+  EXPECT_EQ(g.exec("piped", {{"command", {"/bin/echo", "still"}}}).out, "still\n") << g.log();
+}
+
 // The proxy limits given to the gateway hold in its sandboxes' proxies: with --max-connections 2
 // a third connection is refused with 503, with --header-timeout 1 a head that never ends gets 408
 // after a second (the defaults: 4096 connections, 10 s).
