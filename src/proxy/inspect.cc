@@ -31,12 +31,31 @@ bool refused_credential(Inspection& in, const creds::Rewrite& r, std::string_vie
   const bool mismatch = r.status == Status::kMismatch;
   in.status = 403;
   in.reason = r.reason;
-  in.body = {{"error", mismatch ? "credential_endpoint_mismatch" : "credential_unresolved"},
-             {"host", host},
-             {"port", port},
-             {"detail", r.reason}};
+  std::string error = mismatch ? "credential_endpoint_mismatch" : "credential_unresolved";
+  if (mismatch && in.needs_tls) {
+    error = "credential_requires_tls";
+    in.reason = "credential_requires_tls: " + r.variable + " (provider " + r.provider +
+                ") is only put into HTTPS requests ward intercepts; this one is plain HTTP";
+  }
+  in.body = {{"error", std::move(error)}, {"host", host}, {"port", port}, {"detail", in.reason}};
   if (!r.variable.empty()) in.body["variable"] = r.variable;
   return true;
+}
+
+// Whether a provider's credentials may go into the request `in` describes (its endpoint and path
+// set). Over plain HTTP never: a provider bound here is noted in `in.needs_tls` and answered as
+// not bound, so that the vault substitutes nothing and the refusal can say why.
+creds::BoundHere bound_for(Inspection& in, const creds::Vault& vault, std::string_view host,
+                           std::uint16_t port) {
+  return [&in, &vault, host, port](std::string_view provider) {
+    const bool bound =
+        in.endpoint->credential_provider == provider || vault.bound(provider, host, port, in.path);
+    if (bound && in.transport != Transport::kVerifiedTls) {
+      in.needs_tls = true;
+      return false;
+    }
+    return bound;
+  };
 }
 
 }  // namespace
@@ -52,7 +71,8 @@ bool must_inspect(const std::vector<policy::Match>& matches, const creds::Vault*
 }
 
 Inspection inspect(const std::vector<policy::Match>& matches, const creds::Vault* vault,
-                   std::string_view host, std::uint16_t port, http::request_header<>& req) {
+                   std::string_view host, std::uint16_t port, http::request_header<>& req,
+                   Transport transport) {
   const std::string_view target = req.target();
   // A fragment is never part of a request (RFC 9112); servers drop it, so a query matched with it
   // ("?force=true#" is not force=true) would be read differently upstream.
@@ -109,6 +129,7 @@ Inspection inspect(const std::vector<policy::Match>& matches, const creds::Vault
   in.rule = *chosen->rule;
   in.endpoint = &e;
   in.path = path.match;
+  in.transport = transport;
   const std::string_view method = req.method_string();
   if (policy::needs_l7(e)) {
     policy::L7Verdict v =
@@ -129,9 +150,7 @@ Inspection inspect(const std::vector<policy::Match>& matches, const creds::Vault
   std::string new_target = path.wire;
   if (q != std::string_view::npos) new_target.append(target.substr(q));
   if (vault && !vault->empty()) {
-    auto bound_here = [&](std::string_view provider) {
-      return e.credential_provider == provider || vault->bound(provider, host, port, path.match);
-    };
+    const creds::BoundHere bound_here = bound_for(in, *vault, host, port);
     if (refused_credential(in, vault->rewrite(new_target, creds::Context::kTarget, bound_here),
                            host, port))
       return in;
@@ -170,11 +189,8 @@ void rewrite_body(Inspection& in, const creds::Vault& vault, std::string_view ho
     context = creds::Context::kText;
   else
     return;  // other bodies pass unread
-  const policy::Endpoint& e = *in.endpoint;
-  auto bound_here = [&](std::string_view provider) {
-    return e.credential_provider == provider || vault.bound(provider, host, port, in.path);
-  };
-  refused_credential(in, vault.rewrite(body, context, bound_here), host, port);
+  refused_credential(in, vault.rewrite(body, context, bound_for(in, vault, host, port)), host,
+                     port);
 }
 
 }  // namespace ward::proxy

@@ -16,6 +16,11 @@
 
 namespace ward::proxy {
 
+// How a request travels on from ward. A real secret goes only over ward's own TLS to an upstream
+// it verified: a plain-HTTP request is read by anyone on the path, and answered by whoever claims
+// the host's address, so it may carry no credential however the provider is bound.
+enum class Transport { kPlain, kVerifiedTls };
+
 struct Inspection {
   int status = 0;       // 0: forward it; else answer with this status and `body`
   nlohmann::json body;  // the error answer
@@ -27,6 +32,9 @@ struct Inspection {
   const policy::Endpoint* endpoint = nullptr;
   std::string path;           // the normalised path the rules saw
   bool rewrite_body = false;  // the endpoint opted in: the body needs a look too
+  Transport transport = Transport::kPlain;
+  // A placeholder bound here was found in a plain-HTTP request (refused: credential_requires_tls).
+  bool needs_tls = false;
 };
 
 // Whether requests to (host, port) must be read: an endpoint that matched needs L7, or a
@@ -35,13 +43,16 @@ bool must_inspect(const std::vector<policy::Match>& matches, const creds::Vault*
                   std::string_view host, std::uint16_t port);
 
 // Decides on `req` (its target in origin form) and, when it passes, rewrites its target and
-// headers: the path as normalised (what the rules saw), placeholders replaced.
+// headers: the path as normalised (what the rules saw), placeholders replaced. Over
+// Transport::kPlain a placeholder is never replaced: one bound here is refused with 403
+// credential_requires_tls, one bound elsewhere with credential_endpoint_mismatch.
 Inspection inspect(const std::vector<policy::Match>& matches, const creds::Vault* vault,
                    std::string_view host, std::uint16_t port,
-                   boost::beast::http::request_header<>& req);
+                   boost::beast::http::request_header<>& req, Transport transport);
 
 // The body of a request whose endpoint opted in to body rewriting (JSON, form or text, at most
-// kMaxRewrittenBody bytes); `content_type` picks the encoding. Sets status on refusal.
+// kMaxRewrittenBody bytes); `content_type` picks the encoding. Sets status on refusal (over
+// Transport::kPlain, for any placeholder bound here).
 inline constexpr std::size_t kMaxRewrittenBody = 256 * 1024;
 void rewrite_body(Inspection& in, const creds::Vault& vault, std::string_view host,
                   std::uint16_t port, std::string_view content_type, std::string& body);

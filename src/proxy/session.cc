@@ -330,7 +330,8 @@ std::string Session::reload_refusal() const {
   // The handshake decided again — its rules, its endpoint chosen by path, the placeholders in its
   // headers and target — on a copy whose rewriting is thrown away.
   http::request_header<> handshake = websocket_->handshake;
-  Inspection in = inspect(matches, engine_.vault.get(), target.host, target.port, handshake);
+  Inspection in = inspect(matches, engine_.vault.get(), target.host, target.port, handshake,
+                          intercepting_ ? Transport::kVerifiedTls : Transport::kPlain);
   if (in.status) return in.reason;
   if (websocket_->rewrites_frames && !(in.endpoint && in.endpoint->websocket_credential_rewrite))
     return "its frames may no longer carry credentials (websocket_credential_rewrite)";
@@ -840,7 +841,8 @@ asio::awaitable<void> Session::intercept(const Target& target, audit::NetworkEve
     req.set(http::field::host,
             target.port == 443 ? name : name + ":" + std::to_string(target.port));
     keep_if_handshake(req);
-    Inspection in = inspect(matches, engine_.vault.get(), target.host, target.port, req);
+    Inspection in = inspect(matches, engine_.vault.get(), target.host, target.port, req,
+                            Transport::kVerifiedTls);
     if (in.status) {
       co_await refuse_request(*tls_client_, record, in);
       co_return close_record("");
@@ -1308,8 +1310,11 @@ asio::awaitable<bool> Session::exchange(Client& client, Upstream& upstream, Requ
   req.erase(http::field::expect);  // answered here, below
   req.version(11);
   add_via(req);
+  // Over plain HTTP frames are never rewritten: a placeholder in them stays the meaningless string
+  // it is (no secret travels in cleartext).
   const bool rewrite_frames = websocket && inspection->endpoint &&
-                              inspection->endpoint->websocket_credential_rewrite && engine_.vault;
+                              inspection->endpoint->websocket_credential_rewrite && engine_.vault &&
+                              inspection->transport == Transport::kVerifiedTls;
   // A forward request's upstream lives no longer than the client's connection: a client that
   // closes after this exchange has the upstream close too. The server, closing first, then
   // keeps the TIME_WAIT, not the host's ephemeral ports towards it — thousands a minute from an
@@ -1541,7 +1546,8 @@ asio::awaitable<bool> Session::forward(RequestParser& parser, bool first) {
     if (credentials || must_inspect(matches, engine_.vault.get(), target->host, target->port)) {
       req.target(target->origin_form);
       keep_if_handshake(req);
-      inspection = inspect(matches, engine_.vault.get(), target->host, target->port, req);
+      inspection =
+          inspect(matches, engine_.vault.get(), target->host, target->port, req, Transport::kPlain);
       if (inspection->status) co_return co_await refuse_request(client_, record, *inspection);
       d.endpoint = inspection->endpoint;
     }

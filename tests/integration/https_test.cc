@@ -1360,6 +1360,62 @@ TEST_P(HttpsTest, CredentialsReachOnlyBoundEndpointsAndNeverTheSandbox) {
   }
 }
 
+// Found in review: a binding names a host and a port, not a scheme, so a plain-HTTP request to a
+// bound host and port (`curl http://api.test:443/...`, every built-in provider is bound to 443)
+// had the real secret put in and sent in cleartext to whoever answered, unverified. A real value
+// goes only into HTTPS requests ward intercepts: a plain-HTTP request carrying a placeholder that
+// is bound there — in a header, Basic auth, the query, an opted-in body, or towards the TLS port
+// itself — is refused with 403 credential_requires_tls, nothing is sent, and the record says why.
+// MUST
+TEST_P(HttpsTest, CredentialsNeverGoIntoPlainHttpRequests) {
+  ASSERT_NO_FATAL_FAILURE(start({"--log-headers"}));
+  if (IsSkipped()) return;
+  const std::string opted = std::string(kFull) + ", request_body_credential_rewrite: true";
+  std::string p = policy(rule("api", {endpoint("api.test", "ports: [8443, 8080]", true, opted)}));
+  const std::string canary = random_canary();
+  const std::string bearer = "-H \"Authorization: Bearer $WARD_TEST_TOKEN\" ";
+  const std::string code = std::string(kCurl) + " -s -o /dev/null -w '%{http_code}' ";
+  const std::string plain = "http://api.test:8080/quiet/";
+  auto report = attempts(
+      {
+          {"placeholder", "printf %s \"$WARD_TEST_TOKEN\""},
+          {"https_control", code + bearer + "https://api.test:8443/quiet/https-control"},
+          {"plain_control", code + plain + "control-over-http"},
+          {"header", fetch(bearer + plain + "plain-header")},
+          {"basic", fetch("-u \"x:$WARD_TEST_TOKEN\" " + plain + "plain-basic")},
+          {"query", fetch("\"" + plain + "plain-query?k=$WARD_TEST_TOKEN\"")},
+          {"body", "printf '{\"t\": \"%s\"}' \"$WARD_TEST_TOKEN\" > /tmp/body && " +
+                       fetch("-H 'Content-Type: application/json' --data-binary @/tmp/body " +
+                             plain + "plain-body")},
+          // The shape of the report: plain HTTP to the port the provider is bound to for TLS.
+          {"tls_port", fetch(bearer + "\"http://api.test:8443/quiet/plain-tls-port?k="
+                                      "$WARD_TEST_TOKEN\"")},
+      },
+      p, tls(token_provider(canary, "{host: api.test, ports: [8443, 8080]}")));
+  const std::string placeholder = report["placeholder"].out;
+  ASSERT_FALSE(placeholder.empty()) << "WARD_TEST_TOKEN is not set inside";
+  EXPECT_EQ(report["https_control"].out, "200");
+  EXPECT_EQ(header(headers_seen("GET", "/quiet/https-control"), "authorization"),
+            "Bearer " + canary);
+  EXPECT_EQ(report["plain_control"].out, "200");
+  for (const char* label : {"header", "basic", "query", "body", "tls_port"}) {
+    Reply r = reply(report[label]);
+    EXPECT_EQ(r.status, 403) << label << ": " << r;
+    EXPECT_EQ(at(r.j, "/error", ""), "credential_requires_tls") << label << ": " << r;
+    EXPECT_EQ(at(r.j, "/variable", ""), "WARD_TEST_TOKEN") << label << ": " << r;
+  }
+  // Nothing of the refused requests left ward: the canary reached the upstream once, over TLS.
+  EXPECT_EQ(up_->requests("plain-"), 0) << up_->log();
+  EXPECT_EQ(count_of(up_->log(), canary), 1) << up_->log();
+  const std::string all = read_file(audit_);
+  EXPECT_EQ(all.find(canary), std::string::npos) << "the secret is in the audit";
+  json refused = http_record("api.test", "GET", "/quiet/plain-header");
+  ASSERT_FALSE(refused.is_null()) << all;
+  EXPECT_EQ(at(refused, "/action_id", 0), 2) << refused.dump();
+  EXPECT_EQ(at(refused, "/http_response/code", 0), 403) << refused.dump();
+  EXPECT_NE(refused.dump().find("credential_requires_tls"), std::string::npos) << refused.dump();
+}
+
 // The same credential through `ward gateway`: a provider made from a user-defined profile
 // (`ward provider create --provider-profile FILE --from-existing`), kept by the gateway and
 // attached to a long-lived sandbox. The value reaches the bound endpoint, and only it; the
