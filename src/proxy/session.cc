@@ -200,8 +200,10 @@ class Session {
     deadline_ = Clock::now() + allowed;
   }
 
+  // `connected`: the CONNECT whose TLS the client stream is (nullptr on the proxy connection).
   template <class Stream>
-  asio::awaitable<bool> read_head(Stream& client, RequestParser& parser, bool first);
+  asio::awaitable<bool> read_head(Stream& client, RequestParser& parser, bool first,
+                                  const Target* connected = nullptr);
   asio::awaitable<void> tunnel(RequestParser& parser);
   asio::awaitable<void> intercept(const Target& target, audit::NetworkEvent& event,
                                   const Matches& matches, const policy::Endpoint& endpoint,
@@ -448,7 +450,8 @@ asio::awaitable<void> Session::run() {
 
 // Reads one request head. False when the connection is over (any error answer already sent).
 template <class Stream>
-asio::awaitable<bool> Session::read_head(Stream& client, RequestParser& parser, bool first) {
+asio::awaitable<bool> Session::read_head(Stream& client, RequestParser& parser, bool first,
+                                         const Target* connected) {
   if (!first && buffer_.size() == 0) {
     // Between requests the idle timeout applies; the head timeout starts at its first byte.
     set_phase(Phase::kIdle, engine_.limits.idle_timeout);
@@ -460,7 +463,30 @@ asio::awaitable<bool> Session::read_head(Stream& client, RequestParser& parser, 
   auto [ec, n] = co_await http::async_read_header(client, buffer_, parser, kNoThrow);
   if (!ec && parser.get().method() == http::verb::connect && n > engine_.limits.connect_head)
     ec = http::error::header_limit;
-  if (!ec) co_return true;
+  if (!ec) {
+    // Before anything is decided on it: a body that ward and the next hop could frame
+    // differently may hide a request no rule ever sees (framing_error()).
+    const std::string framing = framing_error(parser.get());
+    if (framing.empty()) co_return true;
+    const auto& req = parser.get();
+    audit::HttpEvent record;
+    Target where;
+    if (connected) {
+      where = *connected;
+    } else if (auto t = req.method() == http::verb::connect ? parse_connect_target(req.target())
+                                                            : parse_forward_target(req.target())) {
+      where = std::move(*t);
+    }
+    record.network = event_for(where);
+    record.method = std::string(req.method_string());
+    record.target = where.origin_form.empty() ? std::string(req.target()) : where.origin_form;
+    record.intercepted = connected != nullptr;
+    Inspection refused;
+    refused.status = 400;
+    refused.reason = "ambiguous request framing: " + framing;
+    refused.body = error_body("bad_request", refused.reason);
+    co_return co_await refuse_request(client, record, refused);
+  }
 
   if (expired_) {
     co_await send_error(
@@ -809,7 +835,7 @@ asio::awaitable<void> Session::intercept(const Target& target, audit::NetworkEve
     parser.header_limit(static_cast<std::uint32_t>(engine_.limits.request_head));
     parser.body_limit(boost::none);
     // The first request may take a while: the handshake just ended, the idle rule applies.
-    if (!co_await read_head(*tls_client_, parser, false)) co_return close_record("");
+    if (!co_await read_head(*tls_client_, parser, false, &target)) co_return close_record("");
     // A connection pinned to an older policy is closed at its next request, unanswered: the
     // client reconnects, and its new connection is decided by the policy in force.
     if (generation_ != engine_.generation) co_return close_record("the policy was reloaded");
@@ -1026,7 +1052,7 @@ asio::awaitable<void> Session::inference_tunnel(const Target& target) {
     RequestParser parser;
     parser.header_limit(static_cast<std::uint32_t>(engine_.limits.request_head));
     parser.body_limit(boost::none);
-    if (!co_await read_head(*tls_client_, parser, false)) co_return;
+    if (!co_await read_head(*tls_client_, parser, false, &target)) co_return;
     if (!co_await serve_inference(*tls_client_, parser, target.port)) co_return;
   }
 }

@@ -591,6 +591,85 @@ TEST_P(EgressTest, MalformedRequestsNeverReachTheUpstream) {
   EXPECT_EQ(up_->connections(), 2) << up_->log();
 }
 
+// Found in review: Beast frames a body by Content-Length when Transfer-Encoding does not end in
+// "chunked" ("chunked, identity", "xchunked"), and ward passed both headers on; a server that
+// reads "chunked" wherever it appears (as tests/upstream/upstream.py does) found a second request
+// in the body, which no rule decided and no record showed. Every head whose body two servers
+// could frame differently gets 400 before anything is decided, its connection closes, nothing is
+// forwarded, and the refusal is recorded.
+TEST_P(EgressTest, AmbiguousBodyFramingIsRefusedBeforeAnythingIsForwarded) {
+  ASSERT_NO_FATAL_FAILURE(start_upstream());
+  std::string p = policy(
+      rule("api", {endpoint("api.test", "port: 8080", true,
+                            "protocol: rest, access: full, deny_rules: [{method: \"*\", path: "
+                            "\"/public/admin/**\"}]")}));
+  // client.py decodes the escapes; lengths count the bytes it sends.
+  auto escaped = [](const std::string& bytes) {
+    std::string out;
+    for (char c : bytes) out += c == '\r' ? "\\r" : c == '\n' ? "\\n" : std::string(1, c);
+    return out;
+  };
+  const std::string smuggled =
+      "0\r\n\r\nGET /public/admin/SMUGGLED-x HTTP/1.1\r\nHost: api.test:8080\r\n"
+      "Content-Length: 0\r\n\r\n";
+  auto post = [&](const std::string& path, const std::string& version, const std::string& framing,
+                  const std::string& body) {
+    return escaped("POST http://api.test:8080" + path + " " + version +
+                   "\r\nHost: api.test:8080\r\n" + framing + "\r\n" + body);
+  };
+  const std::string length = "Content-Length: " + std::to_string(smuggled.size()) + "\r\n";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"te_chunked_identity", post("/quiet/te-identity", "HTTP/1.1",
+                                   "Transfer-Encoding: chunked, identity\r\n" + length, smuggled)},
+      {"te_xchunked", post("/quiet/te-xchunked", "HTTP/1.1",
+                           "Transfer-Encoding: xchunked\r\n" + length, smuggled)},
+      {"te_identity_no_length", post("/quiet/te-no-length", "HTTP/1.1",
+                                     "Transfer-Encoding: chunked, identity\r\n", smuggled)},
+      {"two_te_fields",
+       post("/quiet/two-te", "HTTP/1.1",
+            "Transfer-Encoding: identity\r\nTransfer-Encoding: chunked\r\n", smuggled)},
+      {"te_in_http_1_0", post("/quiet/te-1-0", "HTTP/1.0", "Transfer-Encoding: chunked\r\n",
+                              "5\r\nhello\r\n0\r\n\r\n")},
+      {"length_list", post("/quiet/length-list", "HTTP/1.1", "Content-Length: 5, 5\r\n", "hello")},
+      {"two_lengths", post("/quiet/two-lengths", "HTTP/1.1",
+                           "Content-Length: 5\r\nContent-Length: 5\r\n", "hello")},
+  };
+  std::vector<std::pair<std::string, std::string>> commands;
+  for (const auto& [label, payload] : cases)
+    commands.push_back({label, client("raw " + shell_quote(payload))});
+  // Controls: a chunked body and a Content-Length, each framed one way only.
+  commands.push_back(
+      {"chunked_control", client("raw " + shell_quote(post("/quiet/chunked-control", "HTTP/1.1",
+                                                           "Transfer-Encoding: chunked\r\n",
+                                                           "5\r\nhello\r\n0\r\n\r\n")))});
+  commands.push_back(
+      {"length_control", client("raw " + shell_quote(post("/quiet/length-control", "HTTP/1.1",
+                                                          "Content-Length: 5\r\n", "hello")))});
+  auto report = attempts(commands, p);
+  for (const auto& [label, payload] : cases) {
+    json j = parse_json(report[label].out);
+    ASSERT_FALSE(j.is_discarded()) << label << ": " << report[label].out;
+    EXPECT_EQ(j["status"], 400) << label << ": " << j.dump();
+    EXPECT_EQ(j["closed"], true) << label << ": the connection stayed open";
+  }
+  for (const char* label : {"chunked_control", "length_control"}) {
+    json j = parse_json(report[label].out);
+    EXPECT_EQ(j.is_discarded() ? json() : j["status"], 200) << label << ": " << report[label].out;
+  }
+  EXPECT_EQ(up_->requests("SMUGGLED"), 0) << up_->log();
+  EXPECT_EQ(up_->requests(), 2) << "only the controls may reach the upstream:\n" << up_->log();
+  for (const char* path :
+       {"/quiet/te-identity", "/quiet/te-xchunked", "/quiet/te-no-length", "/quiet/two-te",
+        "/quiet/te-1-0", "/quiet/length-list", "/quiet/two-lengths"}) {
+    json found;
+    for (const json& r : records(4002, -1, "api.test"))
+      if (at(r, "/http_request/url/path", "") == path) found = r;
+    ASSERT_FALSE(found.is_null()) << path << " has no record:\n" << read_file(audit_);
+    EXPECT_EQ(at(found, "/http_response/code", 0), 400) << found.dump();
+    EXPECT_EQ(at(found, "/action_id", 0), 2) << found.dump();
+  }
+}
+
 // Forwarding removes hop-by-hop headers (Connection and what it names, Proxy-Connection,
 // Keep-Alive, TE, Upgrade, Proxy-Authorization), adds `Via: 1.1 ward`, sends the origin form, and
 // keeps the client connection open.

@@ -542,6 +542,18 @@ TEST_P(HttpsTest, PipelinedAndSmuggledRequestsAreEachDecided) {
   auto get = [&](const std::string& target) {
     return "GET " + target + " HTTP/1.1" + crlf + host + crlf;
   };
+  // A POST to `path` whose body is a chunked terminator and then a denied request, framed by
+  // `transfer_encoding` and, with `length`, a Content-Length covering the whole body.
+  auto framed = [&](const std::string& path, const std::string& transfer_encoding,
+                    bool length = true) {
+    const std::string smuggled =
+        "0\r\n\r\nDELETE /admin/SMUGGLED HTTP/1.1\r\nHost: api.test:8443\r\n\r\n";
+    std::string body;  // as client.py sends it
+    for (char c : smuggled) body += c == '\r' ? "\\r" : c == '\n' ? "\\n" : std::string(1, c);
+    return "POST " + path + " HTTP/1.1" + crlf + host + "Transfer-Encoding: " + transfer_encoding +
+           crlf + (length ? "Content-Length: " + std::to_string(smuggled.size()) + crlf : "") +
+           crlf + body;
+  };
   struct Case {
     std::string label, payload;
     std::vector<int> statuses;  // the first responses, exactly (empty: any, as long as not 200)
@@ -559,6 +571,16 @@ TEST_P(HttpsTest, PipelinedAndSmuggledRequestsAreEachDecided) {
        "POST /public/c HTTP/1.1" + crlf + host + "Content-Length: 51" + crlf +
            "Transfer-Encoding: chunked" + crlf + crlf + "0" + crlf + crlf + get("/admin/x"),
        {}},
+      // Found in review: Beast frames these by Content-Length (the final coding is not chunked),
+      // the upstream by "chunked" anywhere in Transfer-Encoding; both headers went on, and the
+      // request in the body reached the upstream undecided. Refused with 400, nothing sent.
+      {"te_chunked_identity", framed("/public/te-identity", "chunked, identity"), {400}},
+      {"te_xchunked", framed("/public/te-xchunked", "xchunked"), {400}},
+      {"te_identity_no_length", framed("/public/te-no-length", "chunked, identity", false), {400}},
+      {"two_lengths",
+       "POST /public/two-lengths HTTP/1.1" + crlf + host + "Content-Length: 5, 5" + crlf + crlf +
+           "hello",
+       {400}},
       {"absolute_form", "GET https://api.test:8443/admin/x HTTP/1.1" + crlf + host + crlf, {}},
       {"lower_case_method", "get /admin/x HTTP/1.1" + crlf + host + crlf, {}},
       {"http_1_0", "GET /admin/x HTTP/1.0" + crlf + crlf, {}},
@@ -577,14 +599,23 @@ TEST_P(HttpsTest, PipelinedAndSmuggledRequestsAreEachDecided) {
       for (const auto& status : got) EXPECT_NE(status, 200) << c.label << ": " << j.dump();
       continue;
     }
-    ASSERT_GE(got.size(), c.statuses.size()) << c.label << ": " << j.dump();
-    for (size_t i = 0; i < c.statuses.size(); ++i)
+    // Not an ASSERT: what reached the upstream is checked below whatever a case answered.
+    EXPECT_GE(got.size(), c.statuses.size()) << c.label << ": " << j.dump();
+    for (size_t i = 0; i < c.statuses.size() && i < got.size(); ++i)
       EXPECT_EQ(got[i], c.statuses[i]) << c.label << " response " << i << ": " << j.dump();
   }
   EXPECT_EQ(up_->requests("admin"), 0) << up_->log();
   EXPECT_EQ(up_->requests_to(8443, "GET", "/public/x"), 1) << up_->log();
   EXPECT_EQ(up_->requests_to(8443, "GET", "/public/a"), 1) << up_->log();
   EXPECT_EQ(up_->requests_to(8443, "POST", "/public/b"), 1) << up_->log();
+  for (const char* path : {"/public/te-identity", "/public/te-xchunked", "/public/te-no-length",
+                           "/public/two-lengths"}) {
+    EXPECT_EQ(up_->requests(path), 0) << up_->log();
+    json r = http_record("api.test", "POST", path);
+    ASSERT_FALSE(r.is_null()) << path << " has no record:\n" << read_file(audit_);
+    EXPECT_EQ(at(r, "/http_response/code", 0), 400) << r.dump();
+    EXPECT_EQ(at(r, "/action_id", 0), 2) << r.dump();
+  }
 }
 
 // Found in review, each an attempt that got past a rule before: a fragment after the query
