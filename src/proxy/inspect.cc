@@ -42,14 +42,48 @@ bool refused_credential(Inspection& in, const creds::Rewrite& r, std::string_vie
   return true;
 }
 
+// `raw` (a path that passed normalisation keeping encoded slashes) with every %2F, %5C and '\'
+// made a '/', normalised: where a server that decodes them routes it. nullopt when it holds none;
+// "" when the result is no path.
+std::optional<std::string> path_with_slashes_decoded(std::string_view raw) {
+  std::string decoded;
+  bool any = false;
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    const std::string_view escape = raw.substr(i + 1, 2);
+    if (raw[i] == '\\') {
+      decoded += '/';
+      any = true;
+    } else if (raw[i] == '%' &&
+               (escape == "2F" || escape == "2f" || escape == "5C" || escape == "5c")) {
+      decoded += '/';
+      any = true;
+      i += 2;
+    } else {
+      decoded += raw[i];
+    }
+  }
+  if (!any) return std::nullopt;
+  auto normalised = policy::normalize_request_path(decoded, false);
+  return normalised ? std::move(normalised->match) : std::string();
+}
+
+}  // namespace
+
 // Whether a provider's credentials may go into the request `in` describes (its endpoint and path
 // set). Over plain HTTP never: a provider bound here is noted in `in.needs_tls` and answered as
 // not bound, so that the vault substitutes nothing and the refusal can say why.
 creds::BoundHere bound_for(Inspection& in, const creds::Vault& vault, std::string_view host,
                            std::uint16_t port) {
   return [&in, &vault, host, port](std::string_view provider) {
-    const bool bound =
-        in.endpoint->credential_provider == provider || vault.bound(provider, host, port, in.path);
+    const policy::Endpoint& e = *in.endpoint;
+    bool bound = e.credential_provider == provider || vault.bound(provider, host, port, in.path);
+    if (bound && in.slash_path) {
+      // The endpoint was chosen by `in.path`; a server may route the request by the other.
+      const std::string& other = *in.slash_path;
+      bound = !other.empty() && ((e.credential_provider == provider &&
+                                  (e.path.empty() || policy::path_glob_matches(e.path, other))) ||
+                                 vault.bound(provider, host, port, other));
+    }
     if (bound && in.transport != Transport::kVerifiedTls) {
       in.needs_tls = true;
       return false;
@@ -57,8 +91,6 @@ creds::BoundHere bound_for(Inspection& in, const creds::Vault& vault, std::strin
     return bound;
   };
 }
-
-}  // namespace
 
 bool must_inspect(const std::vector<policy::Match>& matches, const creds::Vault* vault,
                   std::string_view host, std::uint16_t port) {
@@ -130,6 +162,7 @@ Inspection inspect(const std::vector<policy::Match>& matches, const creds::Vault
   in.endpoint = &e;
   in.path = path.match;
   in.transport = transport;
+  if (credentials) in.slash_path = path_with_slashes_decoded(raw_path);
   const std::string_view method = req.method_string();
   if (policy::needs_l7(e)) {
     policy::L7Verdict v =

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,7 +31,11 @@ struct Inspection {
   bool audited_violation = false;
   std::vector<std::string> credentials;  // variables whose real values were put in
   const policy::Endpoint* endpoint = nullptr;
-  std::string path;           // the normalised path the rules saw
+  std::string path;  // the normalised path the rules saw
+  // When the path holds an encoded slash or backslash (%2F, %5C, '\'), which `path` keeps inside
+  // its segment: the path as a server that decodes them into '/' routes it ("" when that cannot
+  // be normalised). A credential bound to a path must be bound under both.
+  std::optional<std::string> slash_path;
   bool rewrite_body = false;  // the endpoint opted in: the body needs a look too
   Transport transport = Transport::kPlain;
   // A placeholder bound here was found in a plain-HTTP request (refused: credential_requires_tls).
@@ -49,6 +54,12 @@ bool must_inspect(const std::vector<policy::Match>& matches, const creds::Vault*
 Inspection inspect(const std::vector<policy::Match>& matches, const creds::Vault* vault,
                    std::string_view host, std::uint16_t port,
                    boost::beast::http::request_header<>& req, Transport transport);
+
+// Whether a provider's credentials may go into the request `in` describes (inspect() passed it),
+// for the body and websocket frame rewriters. Refers to `in`, `vault` and `host`: they must
+// outlive it.
+creds::BoundHere bound_for(Inspection& in, const creds::Vault& vault, std::string_view host,
+                           std::uint16_t port);
 
 // The body of a request whose endpoint opted in to body rewriting (JSON, form or text, at most
 // kMaxRewrittenBody bytes); `content_type` picks the encoding. Sets status on refusal (over

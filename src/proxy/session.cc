@@ -1488,9 +1488,8 @@ asio::awaitable<bool> Session::exchange(Client& client, Upstream& upstream, Requ
       }
       std::optional<creds::WebsocketRewriter> rewriter;
       if (rewrite_frames)
-        rewriter.emplace(
-            *engine_.vault,
-            engine_.vault->bound_at(record.network.host, record.network.port, inspection->path));
+        rewriter.emplace(*engine_.vault, bound_for(*inspection, *engine_.vault, record.network.host,
+                                                   record.network.port));
       reconsider();  // a reload while the 101 was written
       if (closed_by_reload_.empty()) {
         co_await relay_websocket(client, upstream, rewriter ? &*rewriter : nullptr, record);

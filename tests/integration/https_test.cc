@@ -680,6 +680,17 @@ TEST_P(HttpsTest, APathBoundCredentialDoesNotFollowADotDotSpelling) {
       {
           {"bound", fetch(bearer + "https://api.test:8443/team/x")},
           {"dot_dot", fetch("--path-as-is " + bearer + "https://api.test:8443/team/%2e%2e/other")},
+          // Found in review: an encoded slash or backslash stays inside its segment for ward, but
+          // servers that decode it (or read '\' as '/') route these to /other.
+          {"encoded_slashes",
+           fetch("--path-as-is " + bearer + "https://api.test:8443/team/..%2F..%2Fother")},
+          {"encoded_slash_inside",
+           fetch("--path-as-is " + bearer + "https://api.test:8443/team/a%2F..%2F..%2Fother")},
+          {"encoded_backslash",
+           fetch("--path-as-is " + bearer + "https://api.test:8443/team/..%5Cother")},
+          {"backslash", fetch("--path-as-is " + bearer + "'https://api.test:8443/team/..\\other'")},
+          // Decoded or not, still under /team/: the credential goes.
+          {"slash_within", fetch("--path-as-is " + bearer + "https://api.test:8443/team/a%2Fb")},
           // Where no credential may go, the path is left as it came.
           {"unbound_path", fetch("--path-as-is http://other.test:8080/keep/%2e%2e/as-is")},
       },
@@ -688,11 +699,19 @@ TEST_P(HttpsTest, APathBoundCredentialDoesNotFollowADotDotSpelling) {
   Reply escaped = reply(report["dot_dot"]);
   EXPECT_EQ(escaped.status, 403) << escaped;
   EXPECT_EQ(at(escaped.j, "/error", ""), "credential_endpoint_mismatch") << escaped;
+  for (const char* label :
+       {"encoded_slashes", "encoded_slash_inside", "encoded_backslash", "backslash"}) {
+    Reply r = reply(report[label]);
+    EXPECT_EQ(r.status, 403) << label << ": " << r;
+    EXPECT_EQ(at(r.j, "/error", ""), "credential_endpoint_mismatch") << label << ": " << r;
+  }
+  EXPECT_EQ(reply(report["slash_within"]).status, 200) << reply(report["slash_within"]);
+  EXPECT_EQ(header(headers_seen("GET", "/team/a%2Fb"), "authorization"), "Bearer " + canary);
   EXPECT_EQ(header(headers_seen("GET", "/team/x"), "authorization"), "Bearer " + canary);
   EXPECT_EQ(up_->requests("other"), 0) << up_->log();
   EXPECT_EQ(reply(report["unbound_path"]).status, 200) << reply(report["unbound_path"]);
   EXPECT_EQ(up_->requests_to(8080, "GET", "/keep/%2e%2e/as-is"), 1) << up_->log();
-  EXPECT_EQ(up_->lines("HDRS ").size(), 2u) << up_->log();
+  EXPECT_EQ(up_->lines("HDRS ").size(), 3u) << up_->log();
 }
 
 // ---- clients, trust, certificates ----
