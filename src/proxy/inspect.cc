@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
+#include <string_view>
 
 #include "policy/l7.h"
 
@@ -65,6 +67,72 @@ std::optional<std::string> path_with_slashes_decoded(std::string_view raw) {
   if (!any) return std::nullopt;
   auto normalised = policy::normalize_request_path(decoded, false);
   return normalised ? std::move(normalised->match) : std::string();
+}
+
+// Headers by which frameworks let a client change the method a request is routed as (Rails,
+// Laravel, Express's method-override, Google's APIs, ASP.NET) or its path (Symfony, IIS's URL
+// Rewrite, behind a front proxy that sets them). Where L7 rules apply, what the server will do is
+// what must be decided.
+constexpr std::string_view kMethodOverrides[] = {"X-HTTP-Method-Override", "X-HTTP-Method",
+                                                 "X-Method-Override"};
+constexpr std::string_view kUrlOverrides[] = {"X-Original-URL", "X-Rewrite-URL"};
+
+// A request that passed the rules as sent, decided again as each method override would have the
+// server treat it: the refusal when one is denied (or is no method), else nullopt. A URL override
+// is refused outright: no client needs one (front proxies set them), and deciding it would mean a
+// second path, query and endpoint choice for a server-specific header.
+std::optional<Inspection> decide_overrides(Inspection& in, const policy::Endpoint& e,
+                                           const http::request_header<>& req, std::string_view path,
+                                           const policy::QueryParams* params,
+                                           std::string_view host) {
+  for (std::string_view name : kUrlOverrides) {
+    if (req.count(name)) {
+      Inspection refused =
+          refusal(403, "policy_denied",
+                  std::string(name) +
+                      " could make the server route the request to another path than the rules "
+                      "saw; it is not passed where L7 rules apply");
+      refused.rule = in.rule;
+      return refused;
+    }
+  }
+  for (std::string_view name : kMethodOverrides) {
+    for (auto [it, end] = req.equal_range(name); it != end; ++it) {
+      std::string method(it->value());
+      // Frameworks upper-case the value before they route by it.
+      std::transform(method.begin(), method.end(), method.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+      if (method.empty() || !std::all_of(method.begin(), method.end(), [](unsigned char c) {
+            return std::isalnum(c) ||
+                   std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+          })) {
+        Inspection refused = refusal(400, "bad_request", std::string(name) + " is not one method");
+        refused.rule = in.rule;
+        return refused;
+      }
+      policy::L7Verdict v = policy::evaluate_l7(e, {method, path, params});
+      if (!v.allowed) {
+        Inspection refused;
+        refused.status = 403;
+        refused.rule = in.rule;
+        refused.l7_rule = v.rule;
+        refused.reason = std::string(name) + ": " + method + ": " + v.detail;
+        refused.body = {{"error", "policy_denied"},
+                        {"method", method},
+                        {"path", path},
+                        {"host", host},
+                        {"rule", in.rule},
+                        {"l7_rule", v.rule},
+                        {"detail", refused.reason}};
+        return refused;
+      }
+      if (v.violation_audited) {
+        in.audited_violation = true;
+        in.reason = std::string(name) + ": " + method + ": " + v.detail;
+      }
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -178,6 +246,9 @@ Inspection inspect(const std::vector<policy::Match>& matches, const creds::Vault
       return in;
     }
     if (v.violation_audited) in.reason = v.detail;
+    if (auto overridden =
+            decide_overrides(in, e, req, path.match, query.empty() ? nullptr : &params, host))
+      return std::move(*overridden);
   }
 
   std::string new_target = path.wire;

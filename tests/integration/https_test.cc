@@ -666,6 +666,46 @@ TEST_P(HttpsTest, FragmentsHostsAndFakeUpgradesCannotSlipPastARule) {
   EXPECT_EQ(up_->requests("/public/two"), 0) << up_->log();
 }
 
+// Found in review: headers by which frameworks route a request as another method or to another
+// path (X-HTTP-Method-Override and its kin; X-Original-URL, X-Rewrite-URL) reached the upstream
+// on an allowed GET, past a read-only endpoint. A method override is decided as well, as the
+// server would upper-case it; a URL override is refused where L7 rules apply.
+TEST_P(HttpsTest, MethodAndUrlOverrideHeadersAreDecidedToo) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  if (IsSkipped()) return;
+  std::string p = policy(rule("api_ro", {endpoint("api.test", "port: 8443", true, kReadOnly),
+                                         endpoint("api.test", "port: 8080", true, kReadOnly)}));
+  const std::string api = "https://api.test:8443/quiet/";
+  auto report = attempts(
+      {
+          {"control", fetch(api + "ok-control")},
+          {"override_head", fetch("-H 'X-HTTP-Method-Override: HEAD' " + api + "ok-head")},
+          {"x_http_method_override",
+           fetch("-H 'X-HTTP-Method-Override: DELETE' " + api + "override-delete")},
+          {"x_http_method", fetch("-H 'X-HTTP-Method: delete' " + api + "override-lower")},
+          {"x_method_override", fetch("-H 'X-Method-Override: PUT' " + api + "override-put")},
+          {"plain_http", fetch("-H 'X-HTTP-Method-Override: DELETE' "
+                               "http://api.test:8080/quiet/override-plain")},
+          {"x_original_url", fetch("-H 'X-Original-URL: /admin' " + api + "override-url")},
+          {"x_rewrite_url", fetch("-H 'X-Rewrite-URL: /admin' " + api + "override-rewrite")},
+      },
+      p, tls());
+  for (const char* label : {"control", "override_head"})
+    EXPECT_EQ(reply(report[label]).status, 200) << label << ": " << reply(report[label]);
+  for (const char* label : {"x_http_method_override", "x_http_method", "x_method_override",
+                            "plain_http", "x_original_url", "x_rewrite_url"}) {
+    Reply r = reply(report[label]);
+    EXPECT_EQ(r.status, 403) << label << ": " << r;
+    EXPECT_EQ(at(r.j, "/error", ""), "policy_denied") << label << ": " << r;
+  }
+  EXPECT_EQ(up_->requests("override-"), 0) << up_->log();
+  EXPECT_EQ(up_->requests("/quiet/ok-"), 2) << up_->log();
+  json denied = http_record("api.test", "GET", "/quiet/override-delete");
+  ASSERT_FALSE(denied.is_null()) << read_file(audit_);
+  EXPECT_EQ(at(denied, "/action_id", 0), 2) << denied.dump();
+  EXPECT_NE(denied.dump().find("X-HTTP-Method-Override"), std::string::npos) << denied.dump();
+}
+
 // Found in review: a credential bound to a path, on an endpoint without L7 rules, was matched
 // against the path as sent, so "/team/%2e%2e/other" counted as under /team/** and carried the
 // secret to /other. The path is normalised first wherever a credential could be swapped in.
