@@ -455,7 +455,9 @@ asio::awaitable<Reply> Gateway::start_sandbox(SandboxRecord& record) {
   auto fresh = store_.find_sandbox(record.id);
   if (fresh && *fresh) record = **fresh;
   // (rt may be gone by now: the sandbox can have ended meanwhile.)
-  const bool stopped_at_hello = record.status == "error";  // its proxy could not be made
+  // Its proxy could not be made. (An `error` with an exit is a main command that ended at once,
+  // after its hello: a sandbox that did start, answered as such.)
+  const bool stopped_at_hello = record.status == "error" && !record.exit_code;
   if (!hello || (*hello)["op"] != "hello" || stopped_at_hello) {
     std::string why = stopped_at_hello ? record.reason
                       : hello          ? hello->value("message", "the sandbox could not start")
