@@ -17,6 +17,8 @@
 #include <deque>
 #include <string_view>
 
+#include "base/log.h"
+
 namespace ward::proxy {
 namespace {
 
@@ -88,12 +90,15 @@ bool is_link(int dir, const char* name, const std::string& link) {
 // client that closes a connection and opens the next gets the same number back, and one that
 // keeps them open gets the next one — either way one or two readlinks, where reading the whole
 // table made a process holding N connections pay O(N) for each new one.
-bool holds_socket(pid_t pid, const std::string& link, int& fd) {
+// `budget`: how many more descriptors may be read (each readlink counts); at 0 the search ends,
+// not found.
+bool holds_socket(pid_t pid, const std::string& link, int& fd, long& budget) {
   std::string dir = "/proc/" + std::to_string(pid) + "/fd";
   UniqueFd d(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!d) return false;
   constexpr int kNear = 4;
-  for (int n = fd; fd >= 0 && n < fd + kNear; ++n) {
+  for (int n = fd; fd >= 0 && n < fd + kNear && budget > 0; ++n) {
+    --budget;
     if (is_link(d.get(), std::to_string(n).c_str(), link)) {
       fd = n;
       return true;
@@ -103,8 +108,11 @@ bool holds_socket(pid_t pid, const std::string& link, int& fd) {
   if (!listing) return false;
   static_cast<void>(d.release());  // closedir closes it
   bool found = false;
-  while (struct dirent* e = ::readdir(listing)) {
+  while (budget > 0) {
+    struct dirent* e = ::readdir(listing);
+    if (!e) break;
     if (e->d_name[0] == '.') continue;
+    --budget;
     if (is_link(::dirfd(listing), e->d_name, link)) {
       fd = std::atoi(e->d_name);
       found = true;
@@ -195,13 +203,28 @@ std::uint64_t PeerFinder::socket_inode(std::uint32_t client_addr, std::uint16_t 
 
 pid_t PeerFinder::owner_of(std::uint64_t inode) {
   const std::string link = "socket:[" + std::to_string(inode) + "]";
-  if (last_owner_ && holds_socket(last_owner_, link, last_fd_)) return last_owner_;
+  // The walk runs on the proxy's thread, on ward's CPU: a sandbox whose processes hold hundreds
+  // of thousands of descriptors made each of its new connections take seconds (a red-team
+  // session: 150 processes of 20,000 each, 6-11 s a connection). Past kLookupBudget descriptors
+  // the caller is not found, and rules that name binaries refuse the connection.
+  long budget = kLookupBudget;
+  if (last_owner_ && holds_socket(last_owner_, link, last_fd_, budget)) return last_owner_;
   for (pid_t pid : sandbox_processes(init_pid_)) {
     if (pid == last_owner_) continue;
     int fd = -1;
-    if (holds_socket(pid, link, fd)) {
+    if (holds_socket(pid, link, fd, budget)) {
       last_fd_ = fd;
       return last_owner_ = pid;
+    }
+    if (budget <= 0) {
+      if (!warned_)
+        log::warn(
+            "sandbox processes hold more than {} descriptors: the callers of some "
+            "connections are not looked for further, and rules that name binaries refuse "
+            "them",
+            kLookupBudget);
+      warned_ = true;
+      break;
     }
   }
   return 0;

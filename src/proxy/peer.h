@@ -45,6 +45,9 @@ class PeerFinder {
   // deny.
   Caller find(std::uint32_t client_addr, std::uint16_t client_port, std::uint16_t listener_port);
 
+  // How many descriptors of the sandbox's processes one lookup may read before it gives up.
+  static constexpr long kLookupBudget = 1 << 16;
+
  private:
   struct Known {
     unsigned long long start_time = 0;
@@ -58,7 +61,8 @@ class PeerFinder {
   UniqueFd diag_;
   pid_t init_pid_;
   pid_t last_owner_ = 0;
-  int last_fd_ = -1;  // where last_owner_ held the previous connection's socket
+  int last_fd_ = -1;     // where last_owner_ held the previous connection's socket
+  bool warned_ = false;  // that a lookup ran out of budget (said once)
   std::unordered_map<pid_t, Known> known_;
 };
 

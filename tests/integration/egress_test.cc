@@ -163,6 +163,52 @@ TEST_P(EgressTest, NoMatchingRuleAndWrongPortAreDenied) {
   EXPECT_EQ(up_->requests(" 8081 "), 0) << up_->log();
 }
 
+// Found by a red-team session: the proxy finds a connection's process by reading the sandbox's
+// descriptors, on its own thread and CPU, and a sandbox whose processes held millions made every
+// new connection take seconds. One lookup reads at most 65,536 (PeerFinder::kLookupBudget): past
+// that the caller stays unknown, a rule that names binaries refuses, and ward says why once.
+TEST_P(EgressTest, ALookupReadsABoundedNumberOfDescriptors) {
+  ASSERT_NO_FATAL_FAILURE(start_upstream());
+  std::string p = policy(rule("curl_api", {endpoint("api.test", "port: 8080")}, {kCurl}));
+  // Four children holding 18,000 descriptors each (72,000), made before curl: the walk (children
+  // in the order they were made) meets them first.
+  const std::string script = R"(
+import os, resource, subprocess, sys
+def curl():
+    return subprocess.run([")" +
+                             std::string(kCurl) +
+                             R"(", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                           "http://api.test:8080/"], capture_output=True, text=True).stdout
+before = curl()
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+if hard < 18100:
+    print(before, "skip: RLIMIT_NOFILE", hard); sys.exit(0)
+r, w = os.pipe()
+ready_r, ready_w = os.pipe()
+hogs = []
+for _ in range(4):
+    pid = os.fork()
+    if pid == 0:
+        for _ in range(18000): os.dup(r)
+        os.write(ready_w, b"x")
+        os.read(r, 1)  # until the parent closes the pipe's write end... never: killed below
+        os._exit(0)
+    hogs.append(pid)
+for _ in hogs: os.read(ready_r, 1)
+after = curl()
+for pid in hogs: os.kill(pid, 9)
+for pid in hogs: os.waitpid(pid, 0)
+print(before, after, curl())
+)";
+  Result r = run_ward({"/usr/bin/python3", "-c", script}, p);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  if (r.out.find("skip:") != std::string::npos) GTEST_SKIP() << r.out;
+  // Found before and after the hogs; not looked for while they hold more than the budget.
+  EXPECT_EQ(r.out, "200 403 200\n") << r.err;
+  EXPECT_NE(r.err.find("more than 65536 descriptors"), std::string::npos) << r.err;
+}
+
 // Two rules, binary A -> host X and binary B -> host Y: A->Y and B->X are denied. argv[0] never
 // grants, and a copy of an allowed binary elsewhere is another binary.
 TEST_P(EgressTest, BinaryRulesBindHostsToExecutables) {
