@@ -19,6 +19,7 @@
 #include "policy/l7.h"
 #include "policy/policy.h"
 #include "proxy/proxy.h"
+#include "sandbox/plan.h"
 #include "sandbox/sandbox.h"
 
 namespace ward::cli {
@@ -128,14 +129,11 @@ int run_sandbox(const RunArgs& args) {
   if (!args.inference_routes.empty()) options.hidden.push_back(args.inference_routes);
   // The workdir is bound writable whatever it holds: inside a state directory it would show the
   // CA key, provider secrets or a gateway's socket.
-  for (const std::string& h : options.hidden) {
-    char real[PATH_MAX];
-    if (policy->filesystem.include_workdir && ::realpath(h.c_str(), real) &&
-        path_within(workdir, real)) {
-      log::error("the workdir {} is inside {}, ward's own state, which no sandbox may see", workdir,
-                 real);
-      return sandbox::kExitSetupFailed;
-    }
+  if (std::string h = sandbox::hidden_holding(workdir, options.hidden);
+      policy->filesystem.include_workdir && !h.empty()) {
+    log::error("the workdir {} is inside {}, ward's own state, which no sandbox may see", workdir,
+               h);
+    return sandbox::kExitSetupFailed;
   }
   if (!args.inference_routes.empty()) {
     std::vector<std::string> env;

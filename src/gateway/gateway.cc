@@ -1324,13 +1324,10 @@ asio::awaitable<Reply> Gateway::create(const json& body) {
     // workspaces) is hidden from every sandbox; a workdir inside it would show it.
     std::vector<std::string> hidden = options_.hidden;
     hidden.push_back(options_.state_dir);
-    for (const std::string& h : hidden) {
-      char resolved[PATH_MAX];
-      if (::realpath(h.c_str(), resolved) && path_within(real, resolved))
-        co_return Reply::error(400, "invalid_path",
-                               "workdir is inside " + std::string(resolved) +
-                                   ", the gateway's own state, which no sandbox may see");
-    }
+    if (std::string h = sandbox::hidden_holding(real, hidden); !h.empty())
+      co_return Reply::error(
+          400, "invalid_path",
+          "workdir is inside " + h + ", the gateway's own state, which no sandbox may see");
     record.workdir = real;
     // Through a symlink the real path can hold bytes that JSON (its records, the sandbox's
     // spec) cannot carry.

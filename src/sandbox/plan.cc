@@ -34,6 +34,14 @@ constexpr const char* kProtectedNames[] = {
 
 }  // namespace
 
+std::string hidden_holding(const std::string& real, const std::vector<std::string>& hidden) {
+  for (const std::string& h : hidden) {
+    char resolved[PATH_MAX];
+    if (::realpath(h.c_str(), resolved) && path_within(real, resolved)) return resolved;
+  }
+  return {};
+}
+
 bool provided_by_sandbox(const std::string& path) {
   static const char* const kDev[] = {"/dev",        "/dev/null",    "/dev/zero", "/dev/full",
                                      "/dev/random", "/dev/urandom", "/dev/tty",  "/dev/pts",
@@ -450,10 +458,11 @@ Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir,
   // hidden one would be bound on top of its cover (a state directory's tls/ with the CA key, a
   // gateway's socket). The workdir may lie there: a gateway's managed workspace is in its state
   // directory (the gateway and `ward run` refuse any other workdir beneath a hidden path).
+  // (hidden_holding's check, with `hidden` resolved once for every listed path.)
   std::vector<std::string> hidden_real;
   for (const std::string& h : hidden)
     if (std::string real = resolve(h); !real.empty()) hidden_real.push_back(std::move(real));
-  auto hidden_holding = [&](const std::string& path) -> std::string {
+  auto hider_of = [&](const std::string& path) -> std::string {
     const std::string real = resolve(path);
     for (const std::string& h : hidden_real)
       if (!real.empty() && path_within(real, h)) return h;
@@ -470,7 +479,7 @@ Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir,
     }
     if (provided_by_sandbox(l.path)) continue;
     if (!(bind_workdir && l.path == workdir && !l.read_only)) {
-      if (std::string h = hidden_holding(l.path); !h.empty()) {
+      if (std::string h = hider_of(l.path); !h.empty()) {
         if (strict)
           return fail("policy path " + l.path + " is inside " + h +
                       ", ward's own state, which no sandbox may see (landlock: hard_requirement)");

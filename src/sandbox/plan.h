@@ -85,6 +85,10 @@ struct Plan {
 // `guarded` (optional): host files ward itself reads or writes while the sandbox runs (the policy
 // file it reloads, the audit file): where a writable path shows one, it is bound read-only and
 // every directory between it and that path's top is pinned, like a protected name.
+// The path of `hidden` (as the kernel resolves it) that `real`, a resolved path, lies at or
+// beneath; "" when none. For callers that refuse such a workdir before a plan is made.
+std::string hidden_holding(const std::string& real, const std::vector<std::string>& hidden);
+
 // True for what every sandbox has of its own whatever the policy lists: /proc and beneath, and
 // the nodes of its minimal /dev (null, zero, full, random, urandom, tty, pts, ptmx, shm).
 bool provided_by_sandbox(const std::string& path);
