@@ -130,6 +130,7 @@ nlohmann::json http_activity(const HttpEvent& e) {
   if (!e.l7_rule.empty()) unmapped["l7_rule"] = e.l7_rule;
   if (e.intercepted) unmapped["tls"] = "intercepted";
   if (!e.credentials.empty()) unmapped["credentials"] = e.credentials;
+  if (e.masked) unmapped["credentials_masked"] = e.masked;
   if (e.duration.count() > 0) {
     r["duration"] = e.duration.count() / 1000;
     unmapped["duration_us"] = e.duration.count();

@@ -45,6 +45,7 @@ struct HttpEvent {
   std::string l7_rule;       // what decided at L7 ("access: read-only", "rules[1]", ...)
   bool audited_violation = false;        // L7 rules deny it; enforcement: audit let it through
   std::vector<std::string> credentials;  // variables whose real values ward put in (names only)
+  std::size_t masked = 0;  // real values found in the response and masked (creds/mask.h)
   // From the request's head to the end of the response relayed to the client; 0 when the
   // request was not relayed (refused, or the upstream failed). Written as `duration` (ms, as
   // OCSF has it) and unmapped.duration_us.

@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "base/strings.h"
+#include "creds/mask.h"
 #include "creds/scan.h"
 #include "policy/matcher.h"
 #include "policy/values.h"
@@ -38,9 +39,11 @@ struct Vault::State {
   std::unordered_map<std::string, std::size_t> by_placeholder;
   std::vector<std::string> environment;
   std::vector<Binding> bindings;
+  std::vector<std::string> spellings;  // of the real values, for ResponseMask
 
   ~State() {
     for (Variable& v : variables) explicit_bzero(v.value.data(), v.value.size());
+    for (std::string& s : spellings) explicit_bzero(s.data(), s.size());
   }
 
   const Variable* find(std::string_view placeholder) const {
@@ -186,7 +189,19 @@ Result<Vault> Vault::create(std::vector<const Profile*> providers,
     }
   }
   if (!problems.empty()) return fail(join(problems, "; "));
+  for (const State::Variable& v : state->variables) {
+    for (std::string& s : ResponseMask::spellings_of(v.value)) {
+      if (std::find(state->spellings.begin(), state->spellings.end(), s) == state->spellings.end())
+        state->spellings.push_back(std::move(s));
+      else
+        explicit_bzero(s.data(), s.size());
+    }
+  }
   return Vault(std::move(state));
+}
+
+const std::vector<std::string>& Vault::spellings() const {
+  return s_->spellings;
 }
 
 const std::vector<std::string>& Vault::environment() const {

@@ -104,6 +104,10 @@ class Vault {
                          const BoundHere& bound_here) const;
 
  private:
+  friend class ResponseMask;
+  // ResponseMask::spellings_of() of every real value, made once.
+  const std::vector<std::string>& spellings() const;
+
   struct State;
   explicit Vault(std::unique_ptr<State> state);
   std::unique_ptr<State> s_;

@@ -21,6 +21,7 @@
 #include <boost/beast/http.hpp>
 #include <nlohmann/json.hpp>
 
+#include "creds/mask.h"
 #include "creds/websocket.h"
 #include "inference/router.h"
 #include "policy/l7.h"
@@ -146,6 +147,34 @@ std::string check_host(std::string_view target, std::string_view host, const Tar
 }
 
 // Sec-WebSocket-Accept for a handshake's key: base64(SHA-1(key + the protocol's GUID)).
+// Masks the real credential values in a response's reason and fields (creds/mask.h).
+void mask_head(http::response_header<>& head, creds::ResponseMask& mask) {
+  std::string reason(head.reason());
+  if (mask.mask(reason)) head.reason(reason);
+  std::vector<std::pair<std::string, std::string>> fields;
+  bool changed = false;
+  for (const auto& f : head) {
+    std::string value(f.value());
+    changed = mask.mask(value) > 0 || changed;
+    fields.emplace_back(std::string(f.name_string()), std::move(value));
+  }
+  if (!changed) return;
+  head.clear();  // fields cannot be changed in place: all are put back, in their order
+  for (const auto& [name, value] : fields) head.insert(name, value);
+}
+
+// Why a response's body cannot be read as it comes ("" when it can): a content or transfer
+// coding other than chunked.
+std::string unreadable_coding(const http::response_header<>& head) {
+  const std::string_view coding = head[http::field::content_encoding];
+  if (!coding.empty() && !beast::iequals(coding, "identity"))
+    return "Content-Encoding: " + std::string(coding);
+  for (auto token : http::token_list(head[http::field::transfer_encoding]))
+    if (!beast::iequals(token, "chunked") && !beast::iequals(token, "identity"))
+      return "Transfer-Encoding: " + std::string(head[http::field::transfer_encoding]);
+  return "";
+}
+
 std::string websocket_accept_for(std::string_view key) {
   const std::string input = std::string(key) + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
   unsigned char digest[EVP_MAX_MD_SIZE];
@@ -242,19 +271,22 @@ class Session {
   template <class Client, class Upstream>
   asio::awaitable<bool> exchange(Client& client, Upstream& upstream, RequestParser& parser,
                                  audit::HttpEvent& record, Inspection* inspection);
-  // `tap`, when given, sees each body chunk as it passes (inference usage counts).
+  // `tap`, when given, sees each body chunk as it passes (inference usage counts); `mask`, when
+  // given, masks the real credential values in it.
   template <bool isRequest, class To, class From>
   asio::awaitable<beast::error_code> relay(
       To& to, From& from, beast::flat_buffer& buffer,
       http::parser<isRequest, http::buffer_body>& parser,
-      const std::function<void(std::string_view)>* tap = nullptr);
+      const std::function<void(std::string_view)>* tap = nullptr,
+      creds::ResponseMask* mask = nullptr);
   template <class Client, class Upstream>
   asio::awaitable<void> relay_websocket(Client& client, Upstream& upstream,
                                         creds::WebsocketRewriter* rewriter,
-                                        audit::HttpEvent& record);
+                                        creds::ResponseMask* mask, audit::HttpEvent& record);
   template <class From, class To>
   asio::awaitable<void> pump(From& from, To& to, beast::flat_buffer& pending,
-                             creds::WebsocketRewriter* rewriter, std::string& refusal);
+                             creds::WebsocketRewriter* rewriter, creds::ResponseMask* mask,
+                             std::string& refusal);
   template <class Stream>
   asio::awaitable<void> send_error(Stream& client, int status, const nlohmann::json& body);
   asio::awaitable<void> refuse(const Refusal& r, const Target& target);
@@ -276,6 +308,7 @@ class Session {
   beast::flat_buffer buffer_;              // bytes from the client
   beast::flat_buffer upstream_buffer_;     // bytes from the upstream (forward requests)
   std::unique_ptr<char[]> chunk_;          // body relay buffer, allocated on first use
+  std::string masked_;                     // a body chunk with credential values masked
   Caller caller_;
   std::shared_ptr<const Generation> generation_;  // the policy this connection is pinned to
   std::string upstream_host_;                     // where upstream_ goes (keep-alive reuse)
@@ -934,7 +967,7 @@ template <bool isRequest, class To, class From>
 asio::awaitable<beast::error_code> Session::relay(
     To& to, From& from, beast::flat_buffer& buffer,
     http::parser<isRequest, http::buffer_body>& parser,
-    const std::function<void(std::string_view)>* tap) {
+    const std::function<void(std::string_view)>* tap, creds::ResponseMask* mask) {
   http::serializer<isRequest, http::buffer_body> serializer{parser.get()};
   if (!chunk_) chunk_ = std::make_unique<char[]>(kBodyChunk);
   auto& body = parser.get().body();
@@ -961,6 +994,12 @@ asio::awaitable<beast::error_code> Session::relay(
       body.data = chunk_.get();
       body.more = !parser.is_done();
       if (tap && body.size) (*tap)(std::string_view(chunk_.get(), body.size));
+      if (mask) {  // as many bytes in all, some held back until the next read
+        masked_.clear();
+        mask->feed(std::string_view(chunk_.get(), body.size), parser.is_done(), masked_);
+        body.data = masked_.data();
+        body.size = masked_.size();
+      }
       // Nothing to pass on (the head goes alone, or a read brought only framing, the last chunk
       // included): a null buffer, because an empty one would go out as an empty chunk — which
       // is the chunked body's end, and would be written a second time at the real end.
@@ -978,12 +1017,14 @@ asio::awaitable<beast::error_code> Session::relay(
 template <class Client, class Upstream>
 asio::awaitable<void> Session::relay_websocket(Client& client, Upstream& upstream,
                                                creds::WebsocketRewriter* rewriter,
+                                               creds::ResponseMask* mask,
                                                audit::HttpEvent& record) {
   using namespace asio::experimental::awaitable_operators;
   set_phase(Phase::kRelay, engine_.limits.idle_timeout);
   std::string refusal;
-  co_await (pump(client, upstream, buffer_, rewriter, refusal) &&
-            pump(upstream, client, upstream_buffer_, nullptr, refusal));
+  co_await (pump(client, upstream, buffer_, rewriter, nullptr, refusal) &&
+            pump(upstream, client, upstream_buffer_, nullptr, mask, refusal));
+  if (mask) record.masked = mask->masked();
   if (!closed_by_reload_.empty()) record.network.reason = closed_by_reload_;
   if (!refusal.empty()) {
     record.network.action = audit::Action::kDenied;
@@ -995,7 +1036,8 @@ asio::awaitable<void> Session::relay_websocket(Client& client, Upstream& upstrea
 // One direction of a relayed upgrade. When it ends, both sockets close, which ends the other.
 template <class From, class To>
 asio::awaitable<void> Session::pump(From& from, To& to, beast::flat_buffer& pending,
-                                    creds::WebsocketRewriter* rewriter, std::string& refusal) {
+                                    creds::WebsocketRewriter* rewriter, creds::ResponseMask* mask,
+                                    std::string& refusal) {
   std::string rewritten;
   Held held(sandbox_, engine_.limits.max_buffered);
   for (;;) {
@@ -1014,6 +1056,13 @@ asio::awaitable<void> Session::pump(From& from, To& to, beast::flat_buffer& pend
           refusal = buffered_refusal(engine_.limits.max_buffered);
           break;
         }
+        out = asio::buffer(rewritten);
+      } else if (mask) {
+        // Each read on its own: a frame's end held back for bytes that may never come would stall
+        // the protocol on it. A value split across two reads is not seen (README).
+        rewritten.clear();
+        mask->feed(std::string_view(static_cast<const char*>(data.data()), data.size()), true,
+                   rewritten);
         out = asio::buffer(rewritten);
       }
       auto [wec, wn] = co_await asio::async_write(to, out, kNoThrow);
@@ -1336,6 +1385,18 @@ asio::awaitable<bool> Session::exchange(Client& client, Upstream& upstream, Requ
   req.erase(http::field::expect);  // answered here, below
   req.version(11);
   add_via(req);
+  // Where a credential is bound, the answer is read for its real values (creds/mask.h), so it is
+  // asked for in a form that can be read: not compressed, and whole (ranges could return a value
+  // in pieces too short to be told from other text).
+  std::optional<creds::ResponseMask> mask;
+  if (inspection && inspection->transport == Transport::kVerifiedTls && engine_.vault &&
+      !engine_.vault->empty() &&
+      engine_.vault->bound_anywhere(record.network.host, record.network.port)) {
+    mask.emplace(*engine_.vault);
+    req.set(http::field::accept_encoding, "identity");
+    req.erase(http::field::range);
+    req.erase(http::field::if_range);
+  }
   // Over plain HTTP frames are never rewritten: a placeholder in them stays the meaningless string
   // it is (no secret travels in cleartext).
   const bool rewrite_frames = websocket && inspection->endpoint &&
@@ -1351,8 +1412,8 @@ asio::awaitable<bool> Session::exchange(Client& client, Upstream& upstream, Requ
   if (websocket) {
     req.set(http::field::connection, "Upgrade");
     req.set(http::field::upgrade, "websocket");
-    // The frame rewriter reads text frames: no compression on endpoints that need it.
-    if (rewrite_frames) req.erase(http::field::sec_websocket_extensions);
+    // The frame rewriter and the mask read frames as they are: no compression where they do.
+    if (rewrite_frames || mask) req.erase(http::field::sec_websocket_extensions);
   }
 
   set_phase(Phase::kRelay, engine_.limits.idle_timeout);
@@ -1449,6 +1510,7 @@ asio::awaitable<bool> Session::exchange(Client& client, Upstream& upstream, Requ
       co_await bad_gateway(client, upstream, record, "the upstream's response: " + ec.message());
       co_return false;
     }
+    if (mask) mask_head(res->get(), *mask);
     int status = res->get().result_int();
     if (status == 101 && websocket &&
         res->get()[http::field::sec_websocket_accept] != websocket_accept) {
@@ -1492,7 +1554,8 @@ asio::awaitable<bool> Session::exchange(Client& client, Upstream& upstream, Requ
                                                    record.network.port));
       reconsider();  // a reload while the 101 was written
       if (closed_by_reload_.empty()) {
-        co_await relay_websocket(client, upstream, rewriter ? &*rewriter : nullptr, record);
+        co_await relay_websocket(client, upstream, rewriter ? &*rewriter : nullptr,
+                                 mask ? &*mask : nullptr, record);
       } else {
         record.network.reason = closed_by_reload_;
         engine_.audit.write(record);
@@ -1508,6 +1571,15 @@ asio::awaitable<bool> Session::exchange(Client& client, Upstream& upstream, Requ
     if (auto wec = co_await relay(client, upstream, upstream_buffer_, *res)) co_return false;
   }
   auto& response = res->get();
+  if (std::string coding = mask && !res->is_done() ? unreadable_coding(response) : "";
+      !coding.empty()) {
+    // Asked for identity, answered otherwise: a body the mask cannot read is not passed on.
+    co_await bad_gateway(client, upstream, record,
+                         "a credential is bound here, so ward reads the answer for its value, and "
+                         "cannot read a body with " +
+                             coding);
+    co_return false;
+  }
   const bool upstream_keep_alive = response.keep_alive() && !res->need_eof();
   bool keep_alive = client_keep_alive && !res->need_eof();
   strip_hop_by_hop(response);
@@ -1518,7 +1590,9 @@ asio::awaitable<bool> Session::exchange(Client& client, Upstream& upstream, Requ
   }
   response.keep_alive(keep_alive);
   record.status = response.result_int();
-  auto ec = co_await relay(client, upstream, upstream_buffer_, *res);
+  auto ec =
+      co_await relay(client, upstream, upstream_buffer_, *res, nullptr, mask ? &*mask : nullptr);
+  if (mask) record.masked = mask->masked();
   record.duration = std::max(std::chrono::microseconds(1),
                              std::chrono::duration_cast<std::chrono::microseconds>(
                                  std::chrono::system_clock::now() - record.network.time));

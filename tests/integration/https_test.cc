@@ -1506,6 +1506,83 @@ TEST_P(HttpsTest, CredentialsNeverGoIntoPlainHttpRequests) {
   EXPECT_NE(refused.dump().find("credential_requires_tls"), std::string::npos) << refused.dump();
 }
 
+// An API that answers with what it was sent (an echo service, an error page quoting the request, a
+// value stored and listed again) must not hand the sandbox the secret ward put in: on an endpoint
+// a credential is bound to, every spelling of the real value in an answer's head and body is
+// masked with '*' (the length kept), in a body cut into pieces too; the answer is asked for
+// uncompressed and whole, and one that comes compressed anyway is refused with 502. Elsewhere
+// nothing changes. MUST (the secret is in nothing the sandbox can see)
+TEST_P(HttpsTest, AnEndpointThatEchoesTheSecretBackDoesNotHandItToTheSandbox) {
+  ASSERT_NO_FATAL_FAILURE(start({"--log-headers"}));
+  if (IsSkipped()) return;
+  std::string p = policy(rule("api", {endpoint("api.test", "port: 8443", true, kFull),
+                                      endpoint("other.test", "port: 8443", true, kFull)}));
+  const std::string canary = random_canary();
+  const std::string basic = sh_output("printf %s " + shell_quote("x:" + canary) + " | base64 -w0");
+  const std::string stars(canary.size(), '*');
+  const std::string bearer = "-H \"Authorization: Bearer $WARD_TEST_TOKEN\" ";
+  const std::string probe = "-H 'X-Probe: left-alone-0123456789' ";
+  auto report = attempts(
+      {
+          {"placeholder", "printf %s \"$WARD_TEST_TOKEN\""},
+          {"echo", fetch(bearer + probe + "\"https://api.test:8443/echo?token=$WARD_TEST_TOKEN\"")},
+          {"basic", fetch("-u \"x:$WARD_TEST_TOKEN\" https://api.test:8443/basic-echo")},
+          {"reflect", std::string(kCurl) + " -s -D - " + bearer + "https://api.test:8443/reflect"},
+          {"gzip", fetch("--compressed " + bearer + "https://api.test:8443/gzip")},
+          {"range", fetch("-r 0-40 " + bearer + "https://api.test:8443/range")},
+          {"other_gzip", fetch("--compressed https://other.test:8443/gzip")},
+          {"other_range", fetch("-r 0-9 https://other.test:8443/range")},
+      },
+      p, tls(token_provider(canary, "{host: api.test, port: 8443}")));
+  const std::string placeholder = report["placeholder"].out;
+  ASSERT_FALSE(placeholder.empty()) << "WARD_TEST_TOKEN is not set inside";
+  // The positive control: the upstream was sent the secret, and echoed it.
+  EXPECT_EQ(header(headers_seen("GET", "/echo?token=" + canary), "authorization"),
+            "Bearer " + canary)
+      << up_->log();
+
+  Reply echo = reply(report["echo"]);
+  ASSERT_EQ(echo.status, 200) << echo;
+  ASSERT_FALSE(echo.j.is_discarded()) << "the masked body is no longer JSON: " << echo;
+  EXPECT_EQ(header(echo.j["headers"], "authorization"), "Bearer " + stars) << echo;
+  EXPECT_EQ(header(echo.j["headers"], "x-probe"), "left-alone-0123456789") << echo;
+  EXPECT_EQ(at(echo.j, "/query", ""), "token=" + stars) << echo;
+  Reply basic_echo = reply(report["basic"]);
+  ASSERT_EQ(basic_echo.status, 200) << basic_echo;
+  const std::string seen_basic = header(basic_echo.j["headers"], "authorization");
+  EXPECT_EQ(seen_basic.size(), ("Basic " + basic).size()) << basic_echo;
+  EXPECT_NE(seen_basic.find("****"), std::string::npos) << basic_echo;
+  // A body sent five bytes at a time, and a response header.
+  const std::string reflected = lower(report["reflect"].out);
+  EXPECT_NE(reflected.find("x-seen-authorization: bearer " + stars), std::string::npos)
+      << report["reflect"].out;
+  EXPECT_NE(reflected.find("[\"authorization\", \"bearer " + stars + "\"]"), std::string::npos)
+      << report["reflect"].out;
+  // Compressed anyway: refused. Asked for a range: the upstream is not asked for one.
+  Reply gzip = reply(report["gzip"]);
+  EXPECT_EQ(gzip.status, 502) << gzip;
+  EXPECT_NE(gzip.body.find("Content-Encoding: gzip"), std::string::npos) << gzip;
+  EXPECT_EQ(header(headers_seen("GET", "/gzip"), "accept-encoding"), "identity") << up_->log();
+  Reply range = reply(report["range"]);
+  EXPECT_EQ(range.status, 200) << range;
+  EXPECT_EQ(header(range.j["headers"], "authorization"), "Bearer " + stars) << range;
+  EXPECT_EQ(header(headers_seen("GET", "/range"), "range"), "<absent>") << up_->log();
+  // Where no credential is bound, answers pass as they come.
+  Reply other_gzip = reply(report["other_gzip"]);
+  EXPECT_EQ(other_gzip.status, 200) << other_gzip;
+  EXPECT_EQ(at(other_gzip.j, "/path", ""), "/gzip") << other_gzip;
+  EXPECT_EQ(reply(report["other_range"]).status, 206) << report["other_range"].out;
+
+  json record = http_record("api.test", "GET", "/echo");
+  EXPECT_GE(at(record, "/unmapped/credentials_masked", 0), 2) << record.dump();
+  // The canary search over everything the sandbox was answered.
+  for (const auto& [label, outcome] : report) {
+    EXPECT_EQ(outcome.out.find(canary), std::string::npos) << label << ": " << outcome.out;
+    EXPECT_EQ(outcome.out.find(basic), std::string::npos) << label << ": " << outcome.out;
+  }
+  EXPECT_EQ(read_file(audit_).find(canary), std::string::npos) << "the secret is in the audit";
+}
+
 // The same credential through `ward gateway`: a provider made from a user-defined profile
 // (`ward provider create --provider-profile FILE --from-existing`), kept by the gateway and
 // attached to a long-lived sandbox. The value reaches the bound endpoint, and only it; the
@@ -1643,6 +1720,11 @@ TEST_P(HttpsTest, WebsocketFramesAndTheirCredentials) {
   EXPECT_EQ(plain["end"], nullptr) << plain.dump();
   json swap = session("swap");
   EXPECT_EQ(swap["echoes"].size(), 2u) << swap.dump();
+  // The upstream echoes each message back: the real value comes back masked, length kept.
+  if (swap["echoes"].size() == 2u) {
+    EXPECT_EQ(swap["echoes"][0], "swap:" + std::string(canary.size(), '*')) << swap.dump();
+    EXPECT_EQ(swap["echoes"][1], std::string(canary.size(), '*') + ";" + pad) << swap.dump();
+  }
   EXPECT_EQ(swap["end"], nullptr) << swap.dump();
   for (const char* label : {"unbound", "altered"}) {
     json refused = session(label);

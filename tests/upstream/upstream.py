@@ -22,6 +22,11 @@ Serve mode (the test starts it inside a network namespace and stops it by pid):
     /slow             announces 64 MiB, sends 1 KiB every 20 ms; logs "SLOW-ABORTED" when the
                       peer goes away mid-transfer
     /quiet, /quiet/*  "quiet" (200): the request is logged, nothing of it is sent back
+    /reflect          what /echo answers, chunked, 5 bytes per write (each its own TLS record),
+                      and the Authorization received in a header X-Seen-Authorization
+    /gzip             what /echo answers, gzip-compressed (Content-Encoding: gzip) whatever the
+                      request's Accept-Encoding
+    /range            what /echo answers; with "Range: bytes=A-B", 206 and those bytes only
     /git/*            with --git-root DIR: git smart HTTP (git-http-backend as CGI) over the
                       bare repositories in DIR (/git/repo.git -> DIR/repo.git)
     /simple/wardprobe/, /packages/wardprobe-1.0-py3-none-any.whl
@@ -358,21 +363,51 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(ws_frame(kind, message))
 
     def _echo(self, url, body):
-        self._reply(
-            200,
-            json.dumps(
-                {
-                    "method": self.command,
-                    "path": url.path,
-                    "query": url.query,
-                    "target": self.path,
-                    "headers": [[k, v] for k, v in self.headers.items()],
-                    "body_length": len(body),
-                    "conn": self.conn_id,
-                }
-            ),
-            "application/json",
-        )
+        self._reply(200, self._echo_json(url, body), "application/json")
+
+    def _echo_json(self, url, body):
+        return json.dumps({
+            "method": self.command, "path": url.path, "query": url.query, "target": self.path,
+            "headers": [[k, v] for k, v in self.headers.items()], "body_length": len(body),
+            "conn": self.conn_id}).encode()
+
+    def _reflect(self, url, body):
+        data = self._echo_json(url, body)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("X-Seen-Authorization", self.headers.get("Authorization") or "")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for i in range(0, len(data), 5):
+            piece = data[i:i + 5]
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.flush()
+            time.sleep(0.002)
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _gzip(self, url, body):
+        data = gzip.compress(self._echo_json(url, body))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _range(self, url, body):
+        data = self._echo_json(url, body)
+        wanted = (self.headers.get("Range") or "").partition("bytes=")[2]
+        first, _, last = wanted.partition("-")
+        if not first.isdigit() or not last.isdigit():
+            return self._reply(200, data, "application/json")
+        self.send_response(206)
+        self.send_header("Content-Type", "application/json")
+        piece = data[int(first):int(last) + 1]
+        self.send_header("Content-Range", "bytes %s-%d/%d" % (first, int(first) + len(piece) - 1,
+                                                              len(data)))
+        self.send_header("Content-Length", str(len(piece)))
+        self.end_headers()
+        self.wfile.write(piece)
 
     def _handle(self):
         LOG.write("REQ %d %d %s %s" % (self.conn_id, self.port, self.command, self.path))
@@ -414,6 +449,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._git(url, body)
         elif url.path == "/echo":
             self._echo(url, body)
+        elif url.path == "/reflect":
+            self._reflect(url, body)
+        elif url.path == "/gzip":
+            self._gzip(url, body)
+        elif url.path == "/range":
+            self._range(url, body)
         elif url.path == "/simple/wardprobe/":
             link = '<a href="/packages/%s#sha256=%s">%s</a>' % (
                 WHEEL_NAME, hashlib.sha256(WHEEL).hexdigest(), WHEEL_NAME)

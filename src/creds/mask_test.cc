@@ -1,0 +1,140 @@
+// Attack-style tests of the response mask: an answer that echoes the real value back, in any of
+// the spellings an echo service or an error page uses, reaches the sandbox without it.
+#include "creds/mask.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "creds/profile.h"
+#include "creds/scan.h"
+#include "creds/vault.h"
+
+namespace ward::creds {
+namespace {
+
+const std::string kSecret = "ghp_REAL/secret+value_7f3a9c2d";  // '/' and '+' change spellings
+
+Vault make_vault(const std::string& secret = kSecret) {
+  auto v = Vault::create({builtin_profile("github")}, {"GITHUB_TOKEN=" + secret});
+  if (!v) ADD_FAILURE() << v.error().message;
+  return std::move(*v);
+}
+
+bool contains(std::string_view hay, std::string_view needle) {
+  return hay.find(needle) != std::string_view::npos;
+}
+
+// What a sandbox would have to look for to find the secret again: every spelling, decoded.
+void expect_no_secret(const std::string& text) {
+  EXPECT_FALSE(contains(text, kSecret)) << text;
+  for (const std::string& s : ResponseMask::spellings_of(kSecret))
+    EXPECT_FALSE(contains(text, s)) << "spelling " << s << " in " << text;
+  // Decoding any base64 run of the text must not give the secret back either.
+  for (std::size_t start = 0; start < text.size(); ++start) {
+    for (std::size_t end = start + 4; end <= text.size(); ++end) {
+      auto decoded = detail::base64_decode(text.substr(start, end - start));
+      if (decoded) {
+        EXPECT_FALSE(contains(*decoded, kSecret)) << text;
+      }
+    }
+  }
+}
+
+TEST(ResponseMask, MasksTheValueInEachSpellingAnEchoUses) {
+  Vault v = make_vault();
+  ResponseMask m(v);
+  const std::vector<std::string> echoes = {
+      "Authorization: Bearer " + kSecret,
+      R"({"headers":{"Authorization":"token )" + detail::json_escape(kSecret) + R"("}})",
+      "/echo?token=" + detail::percent_encode(kSecret),
+      "Authorization: Basic " + detail::base64_encode("x-access-token:" + kSecret),
+      "Authorization: Basic " + detail::base64_encode("u:" + kSecret),
+      "Authorization: Basic " + detail::base64_encode(kSecret + ":"),
+      "jwt." + detail::base64_encode("ab" + kSecret),
+  };
+  for (std::string text : echoes) {
+    const std::size_t size = text.size();
+    EXPECT_GE(m.mask(text), 1u) << text;
+    EXPECT_EQ(text.size(), size);  // framing stays true
+    expect_no_secret(text);
+  }
+}
+
+TEST(ResponseMask, LeavesOtherTextAlone) {
+  Vault v = make_vault();
+  ResponseMask m(v);
+  std::string text = R"({"login":"octocat","token_prefix":"ghp_","id":1})";
+  const std::string before = text;
+  EXPECT_EQ(m.mask(text), 0u);
+  EXPECT_EQ(text, before);
+  EXPECT_EQ(m.masked(), 0u);
+}
+
+TEST(ResponseMask, ShortValuesAreNotLookedFor) {
+  // A 5-byte value would be masked wherever those letters appear: it is not looked for at all.
+  for (const std::string& s : ResponseMask::spellings_of("abcde"))
+    EXPECT_GE(s.size(), ResponseMask::kMinSpelling) << s;
+  EXPECT_FALSE(ResponseMask::spellings_of("abcdefghijkl").empty());
+}
+
+// A stream cut at every possible place, and in random pieces: the value is masked wherever the
+// cuts fall, every byte comes out once and in order, and a tail that cannot start a spelling is
+// not held back.
+TEST(ResponseMask, FindsTheValueAcrossEveryCutOfAStream) {
+  Vault v = make_vault();
+  const std::string body = "data: {\"echo\":\"Bearer " + kSecret + "\"}\n\ndata: [DONE]\n\n";
+  std::string expected = body;
+  ResponseMask(v).mask(expected);
+  for (std::size_t cut = 0; cut <= body.size(); ++cut) {
+    ResponseMask m(v);
+    std::string out;
+    m.feed(std::string_view(body).substr(0, cut), false, out);
+    m.feed(std::string_view(body).substr(cut), true, out);
+    EXPECT_EQ(out, expected) << "cut at " << cut;
+    EXPECT_EQ(m.held(), 0u);
+  }
+  std::mt19937 random(7);
+  for (int round = 0; round < 200; ++round) {
+    ResponseMask m(v);
+    std::string out;
+    for (std::size_t at = 0; at < body.size();) {
+      const std::size_t n = std::min<std::size_t>(random() % 9, body.size() - at);
+      m.feed(std::string_view(body).substr(at, n), false, out);
+      at += n;
+    }
+    m.feed("", true, out);
+    EXPECT_EQ(out, expected);
+  }
+}
+
+TEST(ResponseMask, PassesAnEventOnAtOnceWhenItsEndCannotStartTheValue) {
+  Vault v = make_vault();
+  ResponseMask m(v);
+  std::string out;
+  m.feed("data: {\"delta\":\"hello\"}\n\n", false, out);
+  EXPECT_EQ(out, "data: {\"delta\":\"hello\"}\n\n");
+  EXPECT_EQ(m.held(), 0u);
+  // A tail that could be the value's start waits for the bytes that tell.
+  out.clear();
+  m.feed("token ghp_RE", false, out);
+  EXPECT_EQ(out, "token ");
+  EXPECT_EQ(m.held(), 6u);
+  m.feed("AL", false, out);
+  EXPECT_EQ(out, "token ");
+  m.feed("LY!", false, out);  // not the value after all; '!' begins no spelling
+  EXPECT_EQ(out, "token ghp_REALLY!");
+  EXPECT_EQ(m.held(), 0u);
+}
+
+TEST(ResponseMask, AVaultWithoutValuesPassesEverything) {
+  auto v = Vault::create({}, {"GITHUB_TOKEN=" + kSecret});
+  ASSERT_TRUE(v);  // no provider: nothing to mask
+  ResponseMask m(*v);
+  std::string out;
+  m.feed("anything at all", false, out);
+  EXPECT_EQ(out, "anything at all");
+}
+
+}  // namespace
+}  // namespace ward::creds
