@@ -76,8 +76,11 @@ Result<std::vector<sock_filter>> build() {
   if (auto r = add(c, SCMP_ACT_ERRNO(EAFNOSUPPORT), "socket", 2, netlink); !r)
     return tl::unexpected(r.error());
 
-  // ioctl's request is an unsigned int: compare the low 32 bits only.
-  for (unsigned long request : {static_cast<unsigned long>(TIOCSTI), 0x541CUL /*TIOCLINUX*/}) {
+  // ioctl's request is an unsigned int: compare the low 32 bits only. TIOCSETD: a line
+  // discipline (N_NULL) left on the user's terminal swallows it after the sandbox ends, and others
+  // are modules the kernel would load on demand.
+  for (unsigned long request : {static_cast<unsigned long>(TIOCSTI), 0x541CUL /*TIOCLINUX*/,
+                                static_cast<unsigned long>(TIOCSETD)}) {
     scmp_arg_cmp cmp = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, request);
     if (auto r = add(c, eperm, "ioctl", 1, &cmp); !r) return tl::unexpected(r.error());
   }

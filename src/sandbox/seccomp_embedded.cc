@@ -21,7 +21,7 @@ std::vector<std::string> describe() {
   out.push_back(
       "socket families other than AF_UNIX, AF_INET, AF_INET6: EAFNOSUPPORT; "
       "AF_NETLINK only with NETLINK_ROUTE");
-  out.push_back("ioctl TIOCSTI and TIOCLINUX: EPERM");
+  out.push_back("ioctl TIOCSTI, TIOCLINUX and TIOCSETD: EPERM");
   out.push_back(
       "setting a setuid or setgid bit (chmod, fchmod, fchmodat, open, openat, creat, "
       "mknod, mknodat): EPERM; openat2 and fchmodat2: ENOSYS");

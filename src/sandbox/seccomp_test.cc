@@ -138,6 +138,12 @@ TEST(Seccomp, TerminalInjectionIoctls) {
             }),
             EPERM);
   EXPECT_EQ(errno_under_filter([] { return ::syscall(SYS_ioctl, 0, 0x541CUL, 0); }), EPERM);
+  // N_NULL as the line discipline would leave the user's terminal dead after the sandbox.
+  EXPECT_EQ(errno_under_filter([] {
+              int ldisc = 27;
+              return static_cast<long>(::ioctl(0, TIOCSETD, &ldisc));
+            }),
+            EPERM);
 }
 
 TEST(Seccomp, PersonalityFlagsThatWeakenTheProcess) {
