@@ -158,6 +158,10 @@ struct ChildSpec {
   // cannot reach the processes that share ward's group. With one it stays in ward's (the
   // foreground group) for job control; Landlock's signal scoping covers that case (ABI 6+).
   bool new_process_group = false;
+  // None of ward's stdin, stdout and stderr is a terminal: the workload gets a session of its own,
+  // with no controlling terminal, so that /dev/tty does not reach the user's (where it could
+  // change the terminal's settings, or be stopped by SIGTTOU and leave ward waiting).
+  bool new_session = false;
   uid_t uid = 0;
   gid_t gid = 0;
 

@@ -487,7 +487,7 @@ int workload_main(void* arg) {
   sys::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 
   StepTrace& trace = spec.trace;
-  if (args->tty)
+  if (args->tty || spec.new_session)
     sys::call(SYS_setsid);  // its own session and process group, as the signals expect
   else if (spec.new_process_group)
     sys::call(SYS_setpgid, 0, 0);
@@ -687,6 +687,7 @@ struct Supervisor {
     if (kill_at != 0) return;
     if (reason) ended = reason;
     sys::kill(-1, SIGTERM);  // every process of the sandbox but the init
+    sys::kill(-1, SIGCONT);  // a stopped one gets it now, not at the SIGKILL
     kill_at = now_ms() + spec.grace_ms;
   }
 
@@ -850,14 +851,20 @@ void remove_cgroups(const ChildSpec& spec) {
         int sig = static_cast<int>(si.ssi_signo);
         if (sig == SIGCHLD) continue;  // reaped at the top of the loop
         // Forward only what ward (or someone on the host) sent: its sender is outside this pid
-        // namespace, so it shows as pid 0. Terminal-generated signals (SI_KERNEL) already reached
-        // the workload's process group directly.
-        bool from_outside = si.ssi_pid == 0 && si.ssi_code != SI_KERNEL;
+        // namespace, so it shows as pid 0. A terminal-generated signal (SI_KERNEL) reached the
+        // workload's process group directly when it shares ours (ward's); otherwise it is passed
+        // on — ward's copy of it may have merged with it, still pending here.
+        const bool own_group = spec.new_process_group || spec.new_session;
+        bool from_outside = si.ssi_pid == 0 && (si.ssi_code != SI_KERNEL || own_group);
         if (!from_outside || s.main_done) continue;
-        if (sig == SIGTERM)
+        if (sig == SIGTERM) {
           s.begin_stop(2);
-        else if (main_pid > 0)
+        } else if (main_pid > 0) {
           sys::kill(main_pid, sig);
+          // A hang-up, as a terminal's: a stopped workload is continued to receive it (else it
+          // would wait, and ward with it, for a terminal that is gone).
+          if (sig == SIGHUP) sys::kill(main_pid, SIGCONT);
+        }
       }
     }
   }

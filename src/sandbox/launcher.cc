@@ -49,6 +49,14 @@ long micros_since(std::chrono::steady_clock::time_point t) {
           .count());
 }
 
+// Whether this process has a controlling terminal that has not hung up.
+bool has_terminal() {
+  int fd = ::open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ::close(fd);
+  return true;
+}
+
 constexpr int kForwardedSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
 
 Result<> write_proc(pid_t pid, const char* file, const std::string& value) {
@@ -427,6 +435,8 @@ Result<std::unique_ptr<Launch>> Launch::prepare(const RunOptions& options, bool 
   spec.workdir = l.plan.workdir.c_str();
   spec.set_groups = !l.id.rootless;
   spec.new_process_group = persistent || !::isatty(STDIN_FILENO);
+  spec.new_session = !persistent && !::isatty(STDIN_FILENO) && !::isatty(STDOUT_FILENO) &&
+                     !::isatty(STDERR_FILENO);
   spec.uid = l.id.uid;
   spec.gid = l.id.gid;
   spec.rlimits[spec.rlimit_count++] = {RLIMIT_CORE, 0};
@@ -574,6 +584,8 @@ Result<Outcome> run(const RunOptions& options) {
   auto& cgroups = l.cgroups;
 
   // Sync 3 .. 5: wait for the init's reports while forwarding signals.
+  const bool shares_group = !l.spec.new_process_group && !l.spec.new_session;
+  const bool had_terminal = has_terminal();
   Outcome outcome;
   bool exit_reported = false, ready = false;
   int init_status = 0;
@@ -637,10 +649,15 @@ Result<Outcome> run(const RunOptions& options) {
         }
         continue;
       }
-      // Forward what a process sent us (kill(1), a supervisor); a terminal-generated signal
-      // (SI_KERNEL) already reached the workload, which shares our process group.
-      if (si.ssi_code > 0) continue;
-      if (sig == SIGHUP && options.on_sighup) {
+      // Forward what a process sent us (kill(1), a supervisor). A terminal-generated signal
+      // (SI_KERNEL: Ctrl-C, a hang-up) already reached a workload that shares our process
+      // group; one in a group of its own (stdin is no terminal) gets it from us.
+      const bool from_terminal = si.ssi_code > 0;
+      if (from_terminal && shares_group) continue;
+      // SIGHUP from a process asks for a reload, unless the terminal it would come from is gone:
+      // then it is the hang-up a shell passes on to its jobs, and the workload must hear it.
+      if (sig == SIGHUP && options.on_sighup && !from_terminal &&
+          !(had_terminal && !has_terminal())) {
         options.on_sighup();
         continue;
       }

@@ -185,11 +185,25 @@ gid_t test_gid(Mode mode) {
 Result ward(const std::vector<std::string>& args, const RunOptions& options) {
   int in[2], out[2], err[2];
   if (::pipe2(in, O_CLOEXEC) || ::pipe2(out, O_CLOEXEC) || ::pipe2(err, O_CLOEXEC)) return {};
+  int master = -1;
+  if (options.controlling_terminal) {
+    master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0 || ::grantpt(master) != 0 || ::unlockpt(master) != 0) {
+      ADD_FAILURE() << "no pty for a controlling terminal: " << std::strerror(errno);
+      return {};
+    }
+  }
+  const std::string terminal = master >= 0 ? ::ptsname(master) : "";
   pid_t pid = ::fork();
   if (pid == 0) {
     ::dup2(in[0], 0);
     ::dup2(out[1], 1);
     ::dup2(err[1], 2);
+    if (master >= 0) {
+      // A session leader's first terminal opened without O_NOCTTY becomes its controlling one.
+      int slave = ::setsid() < 0 ? -1 : ::open(terminal.c_str(), O_RDWR | O_CLOEXEC);
+      if (slave < 0) ::_exit(206);
+    }
     exec_ward(args, options);
   }
   ::close(in[0]);
@@ -203,6 +217,9 @@ Result ward(const std::vector<std::string>& args, const RunOptions& options) {
 
   Result r;
   std::int64_t deadline = now_ms() + options.timeout.count();
+  std::int64_t typing_at = master >= 0 && (!options.terminal_input.empty() || options.hang_up)
+                               ? now_ms() + options.terminal_delay.count()
+                               : 0;
   struct pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
   int open_fds = 2;
   while (open_fds > 0) {
@@ -212,6 +229,16 @@ Result ward(const std::vector<std::string>& args, const RunOptions& options) {
       ::kill(pid, SIGKILL);
       break;
     }
+    if (typing_at && now_ms() >= typing_at) {
+      typing_at = 0;
+      ssize_t n = ::write(master, options.terminal_input.data(), options.terminal_input.size());
+      (void)n;
+      if (options.hang_up) {
+        ::close(master);
+        master = -1;
+      }
+    }
+    if (typing_at) left = std::min(left, std::max<std::int64_t>(typing_at - now_ms(), 1));
     if (::poll(fds, 2, static_cast<int>(left)) <= 0) continue;
     for (int i = 0; i < 2; ++i) {
       if (fds[i].fd < 0 || !fds[i].revents) continue;
@@ -230,6 +257,7 @@ Result ward(const std::vector<std::string>& args, const RunOptions& options) {
     if (f.fd >= 0) ::close(f.fd);
   int status = 0;
   ::waitpid(pid, &status, 0);
+  if (master >= 0) ::close(master);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;
 }

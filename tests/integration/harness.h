@@ -47,6 +47,15 @@ struct RunOptions {
   // When set, ward sees this file as /etc/resolv.conf (bound over it in a mount namespace of
   // its own, as `ip netns exec` does with /etc/netns/NAME/resolv.conf).
   std::string resolv_conf;
+  // ward() only: ward starts as the leader of a session whose controlling terminal is a new pty,
+  // while its stdin, stdout and stderr stay the test's pipes (`cmd </dev/null >log 2>&1` typed
+  // at a terminal). The pty's master stays open until ward ends.
+  bool controlling_terminal = false;
+  // With controlling_terminal: typed at that terminal after `terminal_delay` ("\x03" is a
+  // Ctrl-C), and then, with `hang_up`, the terminal hangs up (its master is closed).
+  std::string terminal_input;
+  std::chrono::milliseconds terminal_delay{0};
+  bool hang_up = false;
 };
 
 // ward with `args` (for example {"run", "-p", file, "--", "cmd"}).

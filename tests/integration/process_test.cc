@@ -244,6 +244,58 @@ TEST_P(ProcessTest, SigtermToWardReachesTheWorkload) {
   EXPECT_TRUE(exists(got)) << "the workload never saw SIGTERM";
 }
 
+// Found in review: with stdin no terminal the workload has a process group of its own, and a
+// Ctrl-C typed at ward's terminal (a SIGINT from the kernel to ward's group) was not passed on:
+// `echo prompt | ward run -- agent` could not be interrupted.
+TEST_P(ProcessTest, CtrlCReachesAWorkloadWhoseStdinIsNoTerminal) {
+  RunOptions options;
+  options.mode = mode();
+  options.cwd = work_;
+  options.controlling_terminal = true;
+  options.terminal_input = "\x03";
+  options.terminal_delay = 1s;
+  options.timeout = 15s;
+  Result r = ward({"run", "-p", policy(), "--", "/bin/sleep", "30"}, options);
+  EXPECT_FALSE(r.timed_out) << "Ctrl-C did not reach the workload";
+  EXPECT_EQ(r.exit_code, 128 + SIGINT) << r.err;
+}
+
+// Found by a red-team: a workload that had stopped itself never heard the hang-up when the user's
+// terminal went away (ward took the kernel's SIGHUP for its own, or, from a shell, for a policy
+// reload), so ward and the sandbox lived on for ever, reparented to init. The hang-up reaches the
+// workload with a SIGCONT, as the kernel's does.
+TEST_P(ProcessTest, AHangUpEndsAStoppedWorkload) {
+  RunOptions options;
+  options.mode = mode();
+  options.cwd = work_;
+  options.controlling_terminal = true;
+  options.hang_up = true;
+  options.terminal_delay = 1s;
+  options.timeout = 15s;
+  Result r = ward({"run", "-p", policy(), "--", "/bin/sh", "-c",
+                   "echo stopping; kill -STOP $$; echo continued"},
+                  options);
+  EXPECT_FALSE(r.timed_out) << "the sandbox outlived its terminal: " << r.out;
+  EXPECT_EQ(r.out, "stopping\n");
+  EXPECT_EQ(r.exit_code, 128 + SIGHUP) << r.err;
+}
+
+// Found by a red-team: `ward run -- CMD </dev/null >log 2>&1` typed at a terminal still gave the
+// workload the user's terminal through /dev/tty, where it could change its line discipline or
+// settings (and, stopped by SIGTTOU, leave ward waiting). With none of ward's stdin, stdout and
+// stderr a terminal, the workload has no controlling terminal at all.
+TEST_P(ProcessTest, WithoutATerminalOnStdioTheWorkloadCannotReachTheUsers) {
+  RunOptions options;
+  options.mode = mode();
+  options.cwd = work_;
+  options.controlling_terminal = true;
+  Result r = ward({"run", "-p", policy(), "--", "/bin/sh", "-c",
+                   "if true 2>/dev/null 3<>/dev/tty; then echo reached; else echo none; fi"},
+                  options);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "none\n") << "the workload opened the user's terminal";
+}
+
 TEST_P(ProcessTest, SecretLookingVariablesNeverPassByGlob) {
   const std::vector<std::string> env = {
       "FOO_TOKEN=tok-value",        "X_SECRET=secret-value",
