@@ -47,10 +47,12 @@ std::optional<std::string> read_fs_path(Sink& sink, const Field& f, bool writabl
     sink.error(f, fmt::format("path {} has a '..' component; write the path without it", quote(p)));
     return std::nullopt;
   }
-  if (writable && *norm == "/") {
-    sink.error(f,
-               "read_write: / would make the whole host writable; list the directories the "
-               "workload needs");
+  if (*norm == "/") {
+    sink.error(f, writable ? "read_write: / would make the whole host writable; list the "
+                             "directories the workload needs"
+                           : "read_only: / cannot be bound: the sandbox's root is ward's to build "
+                             "(its own /proc, /dev and /tmp); list the directories the workload "
+                             "needs");
     return std::nullopt;
   }
   return norm;

@@ -500,6 +500,12 @@ Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir,
       plan.skipped.push_back(l.path);
       continue;
     }
+    // The loader refuses / as written; a path that leads there (a symlink to /, or through one)
+    // is refused as well: the sandbox's root is ward's to build.
+    if (resolve(l.path) == "/")
+      return fail("policy path " + l.path + " leads to / through a symlink: " +
+                  (l.read_only ? "list the directories the sandbox needs instead"
+                               : "that would make the whole host writable"));
     struct stat st;
     if (::lstat(l.path.c_str(), &st) != 0) {
       if (strict)

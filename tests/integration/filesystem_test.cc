@@ -509,6 +509,38 @@ TEST_P(FilesystemTest, AProtectedNameThatIsASymlinkRefusesTheStart) {
   EXPECT_FALSE(exists(w(".mcp.json"))) << "a placeholder was made before the refusal";
 }
 
+// Found by a red-team: `read_write: [/]` is refused, but a listed path that is a symlink to / (or
+// leads there through one) was bound as the host's root, read-write: /etc, /root and every home
+// writable from inside. It is refused like / itself (read-only too), and nothing runs.
+TEST_P(FilesystemTest, AWritablePathThatLeadsToTheRootIsRefusedLikeTheRoot) {
+  const std::string link = dir_->path() + "/rootlink";
+  ASSERT_EQ(::symlink("/", link.c_str()), 0);
+  const std::string through = dir_->path() + "/through";
+  ASSERT_EQ(::symlink(dir_->path().c_str(), through.c_str()), 0);
+  // Not beneath /tmp, which policy() lists writable (symlinks there are not followed at all).
+  auto listing = [&](const std::string& kind, const std::string& path) {
+    const bool ro = kind == "read_only";
+    return dir_->write("root-policy.yaml",
+                       "version: 1\nfilesystem_policy:\n  include_workdir: true\n"
+                       "  read_only: [/usr, /bin, /lib, /lib64, /etc, " +
+                           probe_dir() + (ro ? ", " + path : "") + "]\n" +
+                           (ro ? "" : "  read_write: [" + path + "]\n"));
+  };
+  for (const std::string& listed : {link, through + "/rootlink"}) {
+    Result r = run({"/bin/sh", "-c", "echo ran > ran; touch /etc/ward-test-root-writable"},
+                   listing("read_write", listed));
+    EXPECT_EQ(r.exit_code, 125) << listed << ": " << r.err;
+    EXPECT_NE(r.err.find("leads to /"), std::string::npos) << r.err;
+    EXPECT_FALSE(exists(w("ran")));
+    EXPECT_FALSE(exists("/etc/ward-test-root-writable"));
+    ::unlink("/etc/ward-test-root-writable");
+  }
+  Result ro = run({"/bin/sh", "-c", "echo ran > ran"}, listing("read_only", link));
+  EXPECT_EQ(ro.exit_code, 125) << ro.err;
+  EXPECT_NE(ro.err.find("leads to /"), std::string::npos) << ro.err;
+  EXPECT_FALSE(exists(w("ran")));
+}
+
 // Found in review: ward took its shared lock on a placeholder with a blocking flock(2), and any
 // process able to open the name (another user where the directory is world-readable, a sandbox
 // that has it read-only) could hold an exclusive lock and stall every start there for good.
