@@ -17,15 +17,34 @@ bool is_glob(std::string_view s) {
 
 }  // namespace
 
-bool looks_secret(std::string_view name) {
+bool looks_secret(std::string_view name, std::string_view value) {
   std::string upper(name);
   std::transform(upper.begin(), upper.end(), upper.begin(),
                  [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-  static constexpr const char* kMarkers[] = {"TOKEN",       "SECRET",     "PASSWORD",
-                                             "PASSWD",      "API_KEY",    "APIKEY",
-                                             "PRIVATE_KEY", "ACCESS_KEY", "CREDENTIAL"};
-  for (const char* marker : kMarkers)
+  static constexpr std::string_view kMarkers[] = {
+      "TOKEN",  "SECRET",      "PASSWORD",   "PASSWD",     "API_KEY",
+      "APIKEY", "PRIVATE_KEY", "ACCESS_KEY", "CREDENTIAL", "PASSPHRASE"};
+  for (std::string_view marker : kMarkers)
     if (upper.find(marker) != std::string::npos) return true;
+  // Whole words only: AUTH is a secret in NPM_AUTH, not in GIT_AUTHOR_NAME.
+  static constexpr std::string_view kWords[] = {"KEY",    "AUTH",   "PWD", "PAT",    "JWT",
+                                                "BEARER", "COOKIE", "DSN", "WEBHOOK"};
+  if (upper != "PWD") {
+    for (std::size_t start = 0; start <= upper.size();) {
+      const std::size_t end = std::min(upper.find('_', start), upper.size());
+      const std::string_view word = std::string_view(upper).substr(start, end - start);
+      if (std::find(std::begin(kWords), std::end(kWords), word) != std::end(kWords)) return true;
+      start = end + 1;
+    }
+  }
+  // scheme://user:password@host...: a password inside a URL (DATABASE_URL, REDIS_URL).
+  if (std::size_t scheme = value.find("://"); scheme != std::string_view::npos) {
+    const std::string_view authority =
+        value.substr(scheme + 3, value.find('/', scheme + 3) - (scheme + 3));
+    const std::size_t at = authority.rfind('@');
+    if (at != std::string_view::npos && authority.substr(0, at).find(':') != std::string_view::npos)
+      return true;
+  }
   return false;
 }
 
@@ -48,7 +67,7 @@ std::vector<std::string> build_environment(const policy::Environment& policy,
     for (const std::string& pattern : policy.pass) {
       bool exact = pattern == name;
       bool by_glob = !exact && is_glob(pattern) && glob_match(pattern, name);
-      if (exact || (by_glob && !looks_secret(name))) {
+      if (exact || (by_glob && !looks_secret(name, std::string_view(entry).substr(eq + 1)))) {
         env[name] = entry.substr(eq + 1);
         break;
       }

@@ -11,9 +11,12 @@
 
 namespace ward::sandbox {
 
-// Names that look like credentials (*_TOKEN, *_SECRET, *PASSWORD*, *API_KEY*, ...): they pass only
-// when the policy names them exactly, never through a glob.
-bool looks_secret(std::string_view name);
+// Variables that look like credentials: they pass only when the policy names them exactly, never
+// through a glob. A name holding TOKEN, SECRET, PASSWORD, PASSWD, API_KEY, APIKEY, PRIVATE_KEY,
+// ACCESS_KEY, CREDENTIAL or PASSPHRASE, or a word (between underscores) KEY, AUTH, PWD (not PWD and
+// OLDPWD themselves), PAT, JWT, BEARER, COOKIE, DSN, WEBHOOK; or a value that is a URL with a
+// password in it (postgres://user:password@host/).
+bool looks_secret(std::string_view name, std::string_view value = {});
 
 struct EnvContext {
   std::string home;       // HOME inside the sandbox

@@ -102,6 +102,18 @@ TEST(Environment, SecretDetection) {
     EXPECT_TRUE(looks_secret(name)) << name;
   for (const char* name : {"TERM", "LANG", "HOME", "EDITOR", "GIT_AUTHOR_NAME"})
     EXPECT_FALSE(looks_secret(name)) << name;
+  // Found by a red-team: a `pass: ["*"]` let these through.
+  for (const char* name :
+       {"MYSQL_PWD", "PASSPHRASE", "SIGNING_KEY", "ENCRYPTION_KEY", "DOCKER_AUTH_CONFIG", "GH_PAT",
+        "NPM_AUTH", "SENTRY_DSN", "SLACK_WEBHOOK_URL", "JWT", "BEARER", "COOKIE", "AUTH"})
+    EXPECT_TRUE(looks_secret(name)) << name;
+  for (const char* name : {"PWD", "OLDPWD", "KEYMAP", "PATH", "GIT_AUTHOR_EMAIL", "PATH_INFO"})
+    EXPECT_FALSE(looks_secret(name)) << name;
+  EXPECT_TRUE(looks_secret("DATABASE_URL", "postgres://app:hunter2@db.internal:5432/app"));
+  EXPECT_TRUE(looks_secret("X", "https://user:pw@example.com"));
+  EXPECT_FALSE(looks_secret("DATABASE_URL", "postgres://db.internal:5432/app"));
+  EXPECT_FALSE(looks_secret("HOMEPAGE", "https://example.com/a:b@c"));  // no userinfo
+  EXPECT_FALSE(looks_secret("BROWSER_URL", "https://user@example.com/"));
 }
 
 TEST(Environment, CaVariablesPointAtWardsBundle) {

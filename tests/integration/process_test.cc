@@ -298,18 +298,29 @@ TEST_P(ProcessTest, WithoutATerminalOnStdioTheWorkloadCannotReachTheUsers) {
 
 TEST_P(ProcessTest, SecretLookingVariablesNeverPassByGlob) {
   const std::vector<std::string> env = {
-      "FOO_TOKEN=tok-value",        "X_SECRET=secret-value",
-      "DB_PASSWORD=password-value", "OPENAI_API_KEY=apikey-value",
-      "GITHUB_TOKEN=ghp-value",     "AWS_SECRET_ACCESS_KEY=aws-value",
-      "my_api_key=lower-value",     "WARD_PLAIN_VALUE=plain-value",
+      "FOO_TOKEN=tok-value",
+      "X_SECRET=secret-value",
+      "DB_PASSWORD=password-value",
+      "OPENAI_API_KEY=apikey-value",
+      "GITHUB_TOKEN=ghp-value",
+      "AWS_SECRET_ACCESS_KEY=aws-value",
+      "my_api_key=lower-value",
+      "WARD_PLAIN_VALUE=plain-value",
+      // Found by a red-team: these passed a glob.
+      "MYSQL_PWD=mysql-value",
+      "SIGNING_KEY=signing-value",
+      "NPM_AUTH=npm-value",
+      "DATABASE_URL=postgres://app:dburl-value@db/app",
   };
-  const std::vector<std::string> secret_names = {"FOO_TOKEN",    "X_SECRET",
-                                                 "DB_PASSWORD",  "OPENAI_API_KEY",
-                                                 "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY",
-                                                 "my_api_key"};
+  const std::vector<std::string> secret_names = {
+      "FOO_TOKEN",      "X_SECRET",     "DB_PASSWORD",
+      "OPENAI_API_KEY", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY",
+      "my_api_key",     "MYSQL_PWD",    "SIGNING_KEY",
+      "NPM_AUTH",       "DATABASE_URL"};
   auto values_absent = [&](const Result& r) {
-    for (const char* v : {"tok-value", "secret-value", "password-value", "apikey-value",
-                          "ghp-value", "aws-value", "lower-value"})
+    for (const char* v :
+         {"tok-value", "secret-value", "password-value", "apikey-value", "ghp-value", "aws-value",
+          "lower-value", "mysql-value", "signing-value", "npm-value", "dburl-value"})
       EXPECT_EQ(r.out.find(v), std::string::npos) << v << " reached the workload";
   };
 
