@@ -24,13 +24,37 @@
 namespace ward::sandbox {
 namespace {
 
-// Protected entries named directly in a directory. Inside .git (config, hooks, submodules) and
-// .config (git) the walk below looks by itself.
-constexpr const char* kProtectedNames[] = {
-    ".bashrc",   ".bash_profile", ".bash_login", ".bash_logout", ".zshrc",
-    ".zprofile", ".zshenv",       ".profile",    ".gitconfig",   ".gitmodules",
-    ".mcp.json", ".claude",       ".codex",      ".vscode",      ".idea",
-    ".ssh",      ".aws",          ".kube",       ".claude.json", nullptr};
+// Protected entries named directly in a directory. Inside .git (config, hooks, submodules),
+// .config and .local (kConfigNames, kLocalNames) the walk below looks by itself. Shells' start-up
+// files, editors' and terminal multiplexers' (which run commands), npm's (script-shell,
+// node-options), the credential stores (a planted entry sends a later login elsewhere), gpg's.
+constexpr const char* kProtectedNames[] = {".bashrc",       ".bash_profile",
+                                           ".bash_login",   ".bash_logout",
+                                           ".bash_aliases", ".zshrc",
+                                           ".zprofile",     ".zshenv",
+                                           ".zlogin",       ".zlogout",
+                                           ".profile",      ".pam_environment",
+                                           ".xprofile",     ".xsessionrc",
+                                           ".gitconfig",    ".gitmodules",
+                                           ".mcp.json",     ".claude",
+                                           ".codex",        ".vscode",
+                                           ".idea",         ".ssh",
+                                           ".aws",          ".kube",
+                                           ".claude.json",  ".vimrc",
+                                           ".exrc",         ".emacs",
+                                           ".emacs.d",      ".tmux.conf",
+                                           ".npmrc",        ".yarnrc",
+                                           ".netrc",        ".git-credentials",
+                                           ".docker",       ".gnupg",
+                                           nullptr};
+
+// In ~/.config: git's user configuration, the user's systemd units and session environment, the
+// desktop's autostart entries, shells' and editors' configurations that run commands.
+constexpr const char* kConfigNames[] = {"git",  "systemd", "environment.d", "autostart",
+                                        "fish", "nvim",    "Code"};
+// In ~/.local: bin/ comes first on PATH in Debian's ~/.profile; lib/ holds the user's Python
+// site-packages, whose .pth files run at every interpreter start.
+constexpr const char* kLocalNames[] = {"bin", "lib"};
 
 }  // namespace
 
@@ -171,7 +195,9 @@ struct Protector {
         protect(path, false);
         continue;
       } else if (name == ".config" && e->d_type == DT_DIR) {
-        protect_if_present(path + "/git");
+        for (const char* entry : kConfigNames) protect_if_present(path + "/" + entry);
+      } else if (name == ".local" && e->d_type == DT_DIR) {
+        for (const char* entry : kLocalNames) protect_if_present(path + "/" + entry);
       } else if (is_protected_name(name)) {
         protect(path, e->d_type == DT_DIR);
         continue;  // read-only as a whole: nothing below needs a look
@@ -191,9 +217,36 @@ struct Protector {
 // git), and those that only matter in a home directory.
 constexpr const char* kProjectNames[] = {".mcp.json", ".claude", ".codex",
                                          ".vscode",   ".idea",   ".gitmodules"};
-constexpr const char* kHomeNames[] = {
-    ".bashrc",  ".bash_profile", ".bash_login", ".bash_logout", ".zshrc", ".zprofile",   ".zshenv",
-    ".profile", ".gitconfig",    ".ssh",        ".aws",         ".kube",  ".claude.json"};
+constexpr const char* kHomeNames[] = {".bashrc",      ".bash_profile", ".bash_login",
+                                      ".bash_logout", ".bash_aliases", ".zshrc",
+                                      ".zprofile",    ".zshenv",       ".zlogin",
+                                      ".zlogout",     ".profile",      ".gitconfig",
+                                      ".ssh",         ".aws",          ".kube",
+                                      ".claude.json", ".vimrc",        ".tmux.conf",
+                                      ".npmrc",       ".netrc",        ".git-credentials",
+                                      ".docker",      ".gnupg",        ".pam_environment"};
+
+// Whether `root` is a home directory, whose start-up files a person's next login reads: the
+// caller's ($HOME), one directly in /home, or that of any account /etc/passwd gives a login shell
+// (root working in a user's home with HOME=/root, as after `sudo -i`).
+bool is_home(const std::string& root, const std::string& home) {
+  if (root == home) return true;
+  if (root.size() > 6 && root.rfind("/home/", 0) == 0 && root.find('/', 6) == std::string::npos)
+    return true;
+  std::ifstream passwd("/etc/passwd");
+  for (std::string line; std::getline(passwd, line);) {
+    std::vector<std::string_view> fields;  // name:password:uid:gid:gecos:home:shell
+    for (std::size_t at = 0; at <= line.size();) {
+      const std::size_t colon = std::min(line.find(':', at), line.size());
+      fields.push_back(std::string_view(line).substr(at, colon - at));
+      at = colon + 1;
+    }
+    if (fields.size() == 7 && fields[5] == root && !fields[6].ends_with("nologin") &&
+        !fields[6].ends_with("false"))
+      return true;
+  }
+  return false;
+}
 
 // True when a directory above `root` has a .git (a directory, or a worktree's file).
 bool inside_repository(const std::string& root) {
@@ -207,8 +260,8 @@ bool inside_repository(const std::string& root) {
 }
 
 bool is_directory_name(std::string_view name) {
-  for (const char* dir :
-       {".claude", ".codex", ".vscode", ".idea", ".ssh", ".aws", ".kube", "hooks"})
+  for (const char* dir : {".claude", ".codex", ".vscode", ".idea", ".ssh", ".aws", ".kube", "hooks",
+                          ".docker", ".gnupg", ".emacs.d"})
     if (name == dir) return true;
   return false;
 }
@@ -246,19 +299,23 @@ void add_placeholders(const std::string& root, const std::string& home,
     reserve(path, directory, "", placeholders, out, symlinks);
   };
   for (const char* name : kProjectNames) add(root + "/" + name, is_directory_name(name));
-  if (root == home) {
+  if (is_home(root, home)) {
     for (const char* name : kHomeNames) add(root + "/" + name, is_directory_name(name));
-    // git's other user configuration, ~/.config/git/config: the directory is reserved, or
-    // ~/.config itself where there is none (pinned when present, so that it cannot be renamed
-    // away and made again around a git/ of the workload's).
-    struct stat config;
-    if (::lstat((root + "/.config").c_str(), &config) != 0) {
-      add(root + "/.config", true);
-    } else if (S_ISDIR(config.st_mode)) {
-      out.push_back({MountOp::Kind::kBind, root + "/.config", root + "/.config", true, false, false,
-                     -1, true});
-      add(root + "/.config/git", true);
-    }
+    // ~/.config/git, ~/.config/systemd, ... and ~/.local/bin, ~/.local/lib: each reserved, or
+    // ~/.config (~/.local) itself where there is none (pinned when present, so that it cannot be
+    // renamed away and made again around directories of the workload's).
+    auto reserve_within = [&](const char* parent, const auto& names) {
+      const std::string dir = root + "/" + parent;
+      struct stat st;
+      if (::lstat(dir.c_str(), &st) != 0) {
+        add(dir, true);
+      } else if (S_ISDIR(st.st_mode)) {
+        out.push_back({MountOp::Kind::kBind, dir, dir, true, false, false, -1, true});
+        for (const char* name : names) add(dir + "/" + name, true);
+      }
+    };
+    reserve_within(".config", kConfigNames);
+    reserve_within(".local", kLocalNames);
   }
   struct stat git;
   const bool has_git = ::lstat((root + "/.git").c_str(), &git) == 0;

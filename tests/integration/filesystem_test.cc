@@ -696,6 +696,78 @@ TEST_P(FilesystemTest, TheUserConfigurationOfGitAndClaudeCannotBeMadeInAHomeWork
   }
 }
 
+// Found by a red-team: in a home workdir the workload could make the files a person's next login
+// or tool runs — ~/.local/bin first on Debian's PATH, a .pth in ~/.local/lib's site-packages,
+// ~/.zlogin, ~/.vimrc, ~/.tmux.conf, ~/.npmrc, credential stores, user systemd units, autostart
+// entries. And a home was only $HOME: root working in a user's home (HOME=/root) left its missing
+// dotfiles unreserved. Each is refused, in $HOME and in a directory of /home alike, and nothing
+// is left behind.
+TEST_P(FilesystemTest, ThePlacesALaterLoginRunsFromCannotBeMadeInAHome) {
+  const std::string site = ".local/lib/python3/site-packages";
+  auto attempts_in = [&](const std::string& home) {
+    auto at = [&](const std::string& rel) { return home + "/" + rel; };
+    return std::vector<ProbeAttempt>{
+        {"local-bin", {"mkdir", at(".local/bin")}},
+        {"local-site", {"mkdir", at(".local/lib")}},
+        {"zlogin", {"write", at(".zlogin")}},
+        {"vimrc", {"write", at(".vimrc")}},
+        {"tmux", {"write", at(".tmux.conf")}},
+        {"npmrc", {"write", at(".npmrc")}},
+        {"git-credentials", {"write", at(".git-credentials")}},
+        {"netrc", {"write", at(".netrc")}},
+        {"docker", {"mkdir", at(".docker")}},
+        {"gnupg", {"mkdir", at(".gnupg")}},
+        {"bash-login", {"write", at(".bash_login")}},
+        {"ssh", {"mkdir", at(".ssh")}},
+    };
+  };
+  auto config_attempts = [&](const std::string& home) {
+    return std::vector<ProbeAttempt>{
+        {"systemd-unit", {"mkdir", home + "/.config/systemd"}},
+        {"autostart", {"mkdir", home + "/.config/autostart"}},
+        {"fish", {"mkdir", home + "/.config/fish"}},
+        {"local-bin-existing", {"mkdir", home + "/.local/bin"}},
+        {"local-lib-existing", {"mkdir", home + "/" + site}},
+    };
+  };
+  auto check = [&](const std::string& home, const std::vector<std::string>& env) {
+    for (bool existing : {false, true}) {
+      if (existing) {
+        ASSERT_EQ(::mkdir((home + "/.config").c_str(), 0755), 0);
+        ASSERT_EQ(::mkdir((home + "/.local").c_str(), 0755), 0)
+            << home << ": " << std::strerror(errno);
+        ASSERT_EQ(::chown((home + "/.config").c_str(), workload_uid(mode()), workload_gid(mode())),
+                  0);
+        ASSERT_EQ(::chown((home + "/.local").c_str(), workload_uid(mode()), workload_gid(mode())),
+                  0);
+      }
+      std::vector<ProbeAttempt> attempts = existing ? config_attempts(home) : attempts_in(home);
+      Result r =
+          run_sandbox(mode(), home, {"/bin/sh", "-c", probe_script(attempts)}, policy(), env);
+      expect_all_refused(attempts, parse_probe_report(r.out), r);
+      for (const char* left : {".zlogin", ".vimrc", ".npmrc", ".ssh", ".config/systemd",
+                               ".config/autostart", ".local/bin", ".local/lib"})
+        EXPECT_FALSE(exists(home + "/" + left)) << home << ": " << left << " left behind";
+      EXPECT_EQ(exists(home + "/.config"), existing) << "a placeholder left behind";
+    }
+    ::rmdir((home + "/.config").c_str());
+    ::rmdir((home + "/.local").c_str());
+  };
+  // ward's own state elsewhere: rootless, it would be ~/.local/state/ward.
+  const std::string state_dir = dir_->mkdir("state");
+  ASSERT_EQ(::chown(state_dir.c_str(), test_uid(mode()), test_gid(mode())), 0);
+  const std::string state = "XDG_STATE_HOME=" + state_dir;
+  check(work_, {"HOME=" + work_, state});
+  // Another person's home, ward's HOME elsewhere.
+  if (::access("/home", W_OK) != 0) GTEST_SKIP() << "cannot make a directory in /home";
+  char other[] = "/home/ward-test-home-XXXXXX";
+  ASSERT_NE(::mkdtemp(other), nullptr);
+  ASSERT_EQ(::chmod(other, 0755), 0);
+  ASSERT_EQ(::chown(other, workload_uid(mode()), workload_gid(mode())), 0);
+  check(other, {"HOME=" + dir_->path(), state});
+  EXPECT_EQ(::rmdir(other), 0) << "something was left in " << other;
+}
+
 TEST_P(FilesystemTest, GitWorksWithItsInternalsWritable) {
   // An existing repository: .git/config and .git/hooks are protected, objects/refs/index are not.
   git_init(work_);
