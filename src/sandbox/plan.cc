@@ -84,10 +84,12 @@ struct Listed {
 };
 
 // How far below a writable root protected names are looked for (workdir/a/b/.git), and how many
-// directories may be read: a bound on start-up cost in big trees (a limit hit is logged). Each
-// directory costs one getdents pass; names are matched in memory.
+// directories may be read: a bound on start-up cost in big trees. Each directory costs one
+// getdents pass (~10 us); names are matched in memory. A root with more refuses the start: a
+// workload that made that many directories would otherwise hide the nested repository behind
+// them from the next run's search.
 constexpr int kProtectMaxDepth = 2;
-constexpr int kProtectMaxDirs = 1024;
+constexpr int kProtectMaxDirs = 16384;
 
 // Directories never searched for nested projects: large, and not opened by people's tools.
 bool skip_dir(std::string_view name) {
@@ -337,8 +339,9 @@ void add_placeholders(const std::string& root, const std::string& home,
   }
 }
 
-void protect_tree(const std::string& root, std::vector<MountOp>& out,
-                  std::vector<std::string>& symlinks, std::vector<Placeholder>& placeholders) {
+Result<void> protect_tree(const std::string& root, std::vector<MountOp>& out,
+                          std::vector<std::string>& symlinks,
+                          std::vector<Placeholder>& placeholders) {
   Protector p{root, out, symlinks, {}, 0, {}};
   p.walk(root, 0);
   // In every repository found, the names that would point git elsewhere are reserved, its
@@ -349,8 +352,12 @@ void protect_tree(const std::string& root, std::vector<MountOp>& out,
     reserve(dir + "/config.worktree", false, "", placeholders, out, symlinks);
   }
   if (p.dirs > kProtectMaxDirs)
-    log::warn("{}: more than {} directories; protected names were looked for in the first {} only",
-              root, kProtectMaxDirs, kProtectMaxDirs);
+    return fail(fmt::format(
+        "{} holds more than {} directories within two levels: ward cannot look through them all "
+        "for files that would hijack your later sessions (a nested repository's .git/hooks); "
+        "run in a smaller directory, list fewer paths read-write, or remove what made them",
+        root, kProtectMaxDirs));
+  return {};
 }
 
 bool beneath_writable(const std::string& path, const std::vector<Listed>& listed) {
@@ -628,7 +635,8 @@ Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir,
   const char* home = ::getenv("HOME");
   for (const MountOp& op : ops) {
     if (op.kind != MountOp::Kind::kBind || op.read_only || !op.is_directory) continue;
-    protect_tree(op.target, protect, symlinks, plan.placeholders);
+    if (auto r = protect_tree(op.target, protect, symlinks, plan.placeholders); !r)
+      return tl::unexpected(r.error());
     add_placeholders(op.target, home ? home : "", plan.placeholders, protect, symlinks);
   }
   // A writable directory inside a writable parent (the workdir in a listed ~/work, say) needs no
@@ -645,7 +653,8 @@ Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir,
     if (!outer) continue;
     Protector pins{outer->target, protect, symlinks, {}, 0, {}};
     pins.pin_parents(root + "/");
-    protect_tree(root, protect, symlinks, plan.placeholders);
+    if (auto r = protect_tree(root, protect, symlinks, plan.placeholders); !r)
+      return tl::unexpected(r.error());
     add_placeholders(root, home ? home : "", plan.placeholders, protect, symlinks);
   }
   // ward's own files in a writable path (the policy file it reloads, the audit file): held

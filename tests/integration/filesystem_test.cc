@@ -3,6 +3,7 @@
 // real sandbox; many run in one sandbox through probe_script() to keep the suite fast.
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -619,6 +620,27 @@ TEST_P(FilesystemTest, ProtectedPathsInANestedRepositoryStayReadOnly) {
   };
   expect_refused(attempts);
   EXPECT_FALSE(exists(w("project/.git/hooks/pre-commit")));
+}
+
+// Found by a red-team: the search for nested repositories read at most 1024 directories and then
+// only warned, so a workload that made 1100 directories beside `p/zzz` had the next run leave
+// p/zzz/.git/hooks writable (a pre-commit hook for the user's next commit). A root the search
+// cannot finish refuses the start, naming it; nothing runs and no hook can be planted.
+TEST_P(FilesystemTest, ATreeTooBigToSearchRefusesTheStartInsteadOfLeavingARepositoryOpen) {
+  dir_->mkdir("work/p/zzz");
+  git_init(w("p/zzz"));
+  dir_->mkdir("work/flood");
+  // On a tmpfs of its own where the test may mount one: removing 16k directories from a disk
+  // mounted with `discard` takes a minute.
+  const bool mounted = ::mount("tmpfs", w("flood").c_str(), "tmpfs", 0, "mode=0755") == 0;
+  for (int i = 0; i <= 16384; ++i)
+    ASSERT_EQ(::mkdir(w("flood/d" + std::to_string(i)).c_str(), 0755), 0) << i;
+  Result r = run({"/bin/sh", "-c", "echo hooked > p/zzz/.git/hooks/pre-commit; echo ran > ran"});
+  if (mounted) ::umount2(w("flood").c_str(), MNT_DETACH);
+  EXPECT_EQ(r.exit_code, 125) << r.err;
+  EXPECT_NE(r.err.find("more than 16384 directories"), std::string::npos) << r.err;
+  EXPECT_FALSE(exists(w("p/zzz/.git/hooks/pre-commit")));
+  EXPECT_FALSE(exists(w("ran")));
 }
 
 // Found by a red-team session: with .git/config read-only, git could still be pointed at a
