@@ -48,6 +48,12 @@ constexpr const char* kProtectedNames[] = {".bashrc",       ".bash_profile",
                                            ".docker",       ".gnupg",
                                            nullptr};
 
+// In a home, what holds a person's credentials: hidden from a sandbox whose writable path is the
+// home (make_plan), as well as protected.
+constexpr const char* kCredentialStores[] = {
+    ".ssh",   ".gnupg",           ".aws",    ".kube",     ".docker",
+    ".netrc", ".git-credentials", ".pypirc", ".config/gh"};
+
 // In ~/.config: git's user configuration, the user's systemd units and session environment, the
 // desktop's autostart entries, shells' and editors' configurations that run commands.
 constexpr const char* kConfigNames[] = {"git",  "systemd", "environment.d", "autostart",
@@ -500,7 +506,7 @@ void add_trust(const std::string& layer, std::vector<MountOp>& mounts,
 }
 
 Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir,
-                       const std::string& trust_layer, const std::vector<std::string>& hidden,
+                       const std::string& trust_layer, std::vector<std::string> hidden,
                        const std::vector<std::string>& guarded) {
   const bool strict = policy.landlock == policy::Compatibility::kHardRequirement;
   const int abi = landlock::abi_version();
@@ -635,6 +641,19 @@ Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir,
   const char* home = ::getenv("HOME");
   for (const MountOp& op : ops) {
     if (op.kind != MountOp::Kind::kBind || op.read_only || !op.is_directory) continue;
+    // A home's credential stores are hidden like ward's own state, unless the policy lists one:
+    // a workdir at ~ gives the workload the home, not your keys, nor the sockets beside them
+    // (an ssh ControlMaster's runs commands on your servers, read-only or not).
+    if (is_home(op.target, home ? home : "")) {
+      for (const char* name : kCredentialStores) {
+        const std::string path = op.target + "/" + name;
+        struct stat st;
+        if (::lstat(path.c_str(), &st) == 0 && !S_ISLNK(st.st_mode) &&
+            std::none_of(listed.begin(), listed.end(),
+                         [&](const Listed& l) { return l.path == path; }))
+          hidden.push_back(path);
+      }
+    }
     if (auto r = protect_tree(op.target, protect, symlinks, plan.placeholders); !r)
       return tl::unexpected(r.error());
     add_placeholders(op.target, home ? home : "", plan.placeholders, protect, symlinks);

@@ -93,9 +93,11 @@ std::string hidden_holding(const std::string& real, const std::vector<std::strin
 // the nodes of its minimal /dev (null, zero, full, random, urandom, tty, pts, ptmx, shm).
 bool provided_by_sandbox(const std::string& path);
 
+// A writable path that is a home (yours, one in /home, or a login account's) has its credential
+// stores (.ssh, .gnupg, .aws, .kube, .docker, .netrc, .git-credentials, .pypirc, .config/gh)
+// hidden the same way, unless the policy lists one of them itself.
 Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir,
-                       const std::string& trust_layer = "",
-                       const std::vector<std::string>& hidden = {},
+                       const std::string& trust_layer = "", std::vector<std::string> hidden = {},
                        const std::vector<std::string>& guarded = {});
 
 }  // namespace ward::sandbox

@@ -790,6 +790,45 @@ TEST_P(FilesystemTest, ThePlacesALaterLoginRunsFromCannotBeMadeInAHome) {
   EXPECT_EQ(::rmdir(other), 0) << "something was left in " << other;
 }
 
+// Found by a red-team: in a home workdir ~/.ssh was read-only, but its keys were readable and the
+// socket of an ssh ControlMaster kept there could be connected to (a read-only mount does not
+// stop connect(2)): commands on the user's servers, with no network at all. A home's credential
+// stores are hidden like ward's own state; one the policy lists itself stays visible.
+TEST_P(FilesystemTest, AHomesCredentialStoresAreHiddenSocketsIncluded) {
+  dir_->write("work/.ssh/id_test", "PRIVATE-KEY-CANARY\n", 0644);
+  dir_->write("work/.aws/credentials", "AWS-CANARY\n", 0644);
+  dir_->write("work/.netrc", "machine x password NETRC-CANARY\n", 0644);
+  const std::string sock = w(".ssh/cm-user@prod:22");
+  UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", sock.c_str());
+  ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::chmod(sock.c_str(), 0666), 0);
+  ASSERT_EQ(::listen(listener.get(), 4), 0);
+  const std::string state = dir_->mkdir("state");
+  ASSERT_EQ(::chown(state.c_str(), test_uid(mode()), test_gid(mode())), 0);
+  const std::vector<std::string> env = {"HOME=" + work_, "XDG_STATE_HOME=" + state};
+  std::vector<ProbeAttempt> attempts = {
+      {"read-key", {"read", w(".ssh/id_test")}},
+      {"read-aws", {"read", w(".aws/credentials")}},
+      {"read-netrc", {"read", w(".netrc")}},
+      {"control-master", {"connect-unix", sock}},
+      {"write-ssh", {"write", w(".ssh/authorized_keys")}},
+  };
+  Result r = run_sandbox(mode(), work_, {"/bin/sh", "-c", probe_script(attempts)}, policy(), env);
+  expect_all_refused(attempts, parse_probe_report(r.out), r);
+  for (const char* canary : {"PRIVATE-KEY-CANARY", "AWS-CANARY", "NETRC-CANARY"})
+    EXPECT_EQ(r.out.find(canary), std::string::npos) << canary << " read: " << r.out;
+  EXPECT_LT(::accept(listener.get(), nullptr, nullptr), 0) << "the sandbox reached the socket";
+  EXPECT_FALSE(exists(w(".ssh/authorized_keys")));
+  // The control: listed by the policy, ~/.ssh is shown (read-only), key and socket alike.
+  std::vector<ProbeAttempt> listed = {{"read-key", {"read", w(".ssh/id_test")}}};
+  Result shown =
+      run_sandbox(mode(), work_, {"/bin/sh", "-c", probe_script(listed)}, policy(w(".ssh")), env);
+  EXPECT_NE(shown.out.find("PRIVATE-KEY-CANARY"), std::string::npos) << shown.out << shown.err;
+}
+
 TEST_P(FilesystemTest, GitWorksWithItsInternalsWritable) {
   // An existing repository: .git/config and .git/hooks are protected, objects/refs/index are not.
   git_init(work_);

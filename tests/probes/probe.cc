@@ -27,6 +27,7 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -186,6 +187,17 @@ const std::map<std::string, Action>& actions() {
        }},
       {"socket-packet", [](int, char**) { return report(socket(AF_PACKET, SOCK_RAW, 0)); }},
       {"connect", [](int, char** v) { return report(connect_to(v[0], atoi(v[1]))); }},
+      {"connect-unix",  // connect-unix PATH: a stream connection to a Unix socket, and "hello"
+       [](int, char** v) {
+         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+         struct sockaddr_un addr = {};
+         addr.sun_family = AF_UNIX;
+         snprintf(addr.sun_path, sizeof addr.sun_path, "%s", v[0]);
+         long rc = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+         if (rc == 0) rc = write(fd, "hello", 5);
+         close(fd);
+         return report(rc);
+       }},
       {"resolve",
        [](int, char** v) {
          struct addrinfo* res = nullptr;
