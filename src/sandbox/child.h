@@ -67,6 +67,9 @@ struct ChildError {
   int err = 0;
   char syscall[24] = {};
   char path[256] = {};
+  // Step::kExec, ENOENT: the file was there, so what is missing is its interpreter (an ELF's
+  // loader, a script's #! program).
+  bool file_exists = false;
 };
 
 // The setup steps in the order they actually ran (ward run -v prints it; a test pins it).

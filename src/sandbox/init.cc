@@ -437,11 +437,19 @@ bool drop_all_capabilities(const Failure& f) {
   return true;
 }
 
+// execve's ENOENT for a file that is there: its interpreter is missing. Noted, with the file.
+bool note_missing_interpreter(const char* path, const Failure& f) {
+  if (sys::last_err != ENOENT || sys::call(SYS_faccessat, AT_FDCWD, path, F_OK) != 0) return false;
+  f(Step::kExec, "execve", ENOENT, path);
+  f.out->file_exists = true;
+  return true;
+}
+
 void exec_command(const ChildSpec& spec, const WorkloadArgs& args, const Failure& f) {
   const char* file = args.argv[0];
   if (std::strchr(file, '/')) {
     sys::execve(file, args.argv, args.envp);
-    f(Step::kExec, "execve", sys::last_err, file);
+    if (!note_missing_interpreter(file, f)) f(Step::kExec, "execve", sys::last_err, file);
     return;
   }
   int err = ENOENT;
@@ -449,6 +457,7 @@ void exec_command(const ChildSpec& spec, const WorkloadArgs& args, const Failure
     char path[PATH_MAX];
     if (!join(path, sizeof path, *dir, "/", file)) continue;
     sys::execve(path, args.argv, args.envp);
+    if (note_missing_interpreter(path, f)) return;
     // Like execvp: keep looking past ENOENT/ENOTDIR, remember a permission problem.
     if (sys::last_err == EACCES)
       err = EACCES;

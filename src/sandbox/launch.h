@@ -109,4 +109,9 @@ ssize_t receive_message(int sock, Message& m, std::vector<UniqueFd>* fds);
 
 std::string describe_error(const ChildError& e);
 
+// What ward says, and exits with, when the command itself could not be executed (Step::kExec):
+// 127 when it is not there, 126 when it cannot run — its interpreter (as the host's copy of the
+// file names it) missing inside, say.
+std::pair<int, std::string> exec_failure(const ChildError& e);
+
 }  // namespace ward::sandbox

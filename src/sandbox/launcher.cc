@@ -1,4 +1,5 @@
 // run(): everything prepared before clone, then the parent's side of the sync protocol.
+#include <elf.h>
 #include <fcntl.h>
 #include <linux/landlock.h>
 #include <poll.h>
@@ -100,6 +101,63 @@ int init_entry(void* spec) {
 }
 
 }  // namespace
+
+namespace {
+
+// The program an executable needs to run: an ELF's PT_INTERP, a script's #! line ("" when
+// neither, or the file cannot be read).
+std::string interpreter_of(const char* path) {
+  UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
+  if (!fd) return {};
+  char head[256] = {};
+  const ssize_t n = ::pread(fd.get(), head, sizeof head - 1, 0);
+  if (n >= 2 && head[0] == '#' && head[1] == '!') {
+    std::string_view line(head + 2, static_cast<std::size_t>(n) - 2);
+    line = line.substr(0, line.find('\n'));
+    const std::size_t start = line.find_first_not_of(" \t");
+    if (start == std::string_view::npos) return {};
+    line = line.substr(start);
+    return std::string(line.substr(0, line.find_first_of(" \t")));
+  }
+  Elf64_Ehdr eh;
+  if (::pread(fd.get(), &eh, sizeof eh, 0) != sizeof eh ||
+      std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+      eh.e_phentsize != sizeof(Elf64_Phdr))
+    return {};
+  for (int i = 0; i < eh.e_phnum && i < 64; ++i) {
+    Elf64_Phdr ph;
+    if (::pread(fd.get(), &ph, sizeof ph, static_cast<off_t>(eh.e_phoff + i * sizeof ph)) !=
+        sizeof ph)
+      return {};
+    if (ph.p_type != PT_INTERP || ph.p_filesz == 0 || ph.p_filesz > PATH_MAX) continue;
+    std::string interp(ph.p_filesz, '\0');
+    if (::pread(fd.get(), interp.data(), interp.size(), static_cast<off_t>(ph.p_offset)) !=
+        static_cast<ssize_t>(interp.size()))
+      return {};
+    interp.resize(std::strlen(interp.c_str()));
+    return interp;
+  }
+  return {};
+}
+
+}  // namespace
+
+std::pair<int, std::string> exec_failure(const ChildError& e) {
+  const std::string path = e.path;
+  if (e.err == ENOENT && e.file_exists) {
+    const std::string interp = interpreter_of(e.path);
+    const std::string dir = interp.substr(0, interp.rfind('/'));
+    return {kExitNotExecutable,
+            "cannot execute " + path + " inside the sandbox: " +
+                (interp.empty() ? std::string("the program it needs to run is not there")
+                 : ::access(interp.c_str(), F_OK) != 0
+                     ? "its interpreter " + interp + " does not exist"
+                     : "its interpreter " + interp + " is not there (list " +
+                           (dir.empty() ? interp : dir) + " in filesystem_policy.read_only)")};
+  }
+  if (e.err == ENOENT) return {kExitNotFound, "command not found inside the sandbox: " + path};
+  return {kExitNotExecutable, "cannot execute " + path + ": " + std::strerror(e.err)};
+}
 
 std::string describe_error(const ChildError& e) {
   std::string s = std::string(step_name(e.step)) + " failed: " + e.syscall;
@@ -700,10 +758,7 @@ Result<Outcome> run(const RunOptions& options) {
     const ChildError& e = report.error;
     outcome.kind = Outcome::Kind::kSetupFailed;
     if (e.step == Step::kExec) {
-      outcome.exit_code = e.err == ENOENT ? kExitNotFound : kExitNotExecutable;
-      outcome.message = e.err == ENOENT
-                            ? "command not found inside the sandbox: " + std::string(e.path)
-                            : "cannot execute " + std::string(e.path) + ": " + std::strerror(e.err);
+      std::tie(outcome.exit_code, outcome.message) = exec_failure(e);
     } else {
       outcome.exit_code = kExitSetupFailed;
       outcome.message = "cannot start the sandbox: " + describe_error(e);

@@ -222,11 +222,7 @@ std::vector<Persistent::Event> Persistent::read_events() {
         e.kind = Event::Kind::kFailed;
         const ChildError& err = msg.error;
         if (err.step == Step::kExec) {
-          e.exit_code = err.err == ENOENT ? kExitNotFound : kExitNotExecutable;
-          e.message =
-              err.err == ENOENT
-                  ? "command not found inside the sandbox: " + std::string(err.path)
-                  : "cannot execute " + std::string(err.path) + ": " + std::strerror(err.err);
+          std::tie(e.exit_code, e.message) = exec_failure(err);
         } else {
           e.exit_code = kExitSetupFailed;
           e.message = "cannot start the command: " + describe_error(err);

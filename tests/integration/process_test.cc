@@ -219,6 +219,30 @@ TEST_P(ProcessTest, CoreDumpsAreOff) {
   EXPECT_NE(raise.exit_code, 0) << raise.out;
 }
 
+// Found by a user: OpenShell's quickstart policy lists /usr but not /lib64, and every command
+// failed with "command not found" although it was there: what was missing was its loader. ward
+// names it, and what to list, with 126 (found, cannot run).
+TEST_P(ProcessTest, ACommandWhoseInterpreterIsMissingSaysSo) {
+  const std::string usr_only = dir_->write("usr-only.yaml",
+                                           "version: 1\nfilesystem_policy:\n"
+                                           "  include_workdir: true\n  read_only: [/usr]\n");
+  Result elf = run({"/usr/bin/true"}, usr_only);
+  EXPECT_EQ(elf.exit_code, 126) << elf.err;
+  EXPECT_NE(elf.err.find("cannot execute /usr/bin/true inside the sandbox: its interpreter /lib"),
+            std::string::npos)
+      << elf.err;
+  EXPECT_NE(elf.err.find("in filesystem_policy.read_only"), std::string::npos) << elf.err;
+  dir_->write("work/script.sh", "#!/nonexistent/interp\necho ran\n", 0755);
+  Result script = run({"./script.sh"});
+  EXPECT_EQ(script.exit_code, 126) << script.err;
+  EXPECT_NE(script.err.find("its interpreter /nonexistent/interp does not exist"),
+            std::string::npos)
+      << script.err;
+  Result missing = run({"/usr/bin/ward-no-such-command"});
+  EXPECT_EQ(missing.exit_code, 127) << missing.err;
+  EXPECT_NE(missing.err.find("command not found inside the sandbox"), std::string::npos);
+}
+
 TEST_P(ProcessTest, ExitCodesAndSignalsPassThrough) {
   EXPECT_EQ(run({"/bin/sh", "-c", "exit 7"}).exit_code, 7);
   EXPECT_EQ(run({"/bin/sh", "-c", "exit 0"}).exit_code, 0);
