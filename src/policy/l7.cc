@@ -189,6 +189,31 @@ std::string without_params(std::string_view path) {
   return out;
 }
 
+// `path` as a server that ignores a format suffix or trailing dots and spaces reads it: in every
+// segment trailing '.' and ' ' go (IIS, Windows' file names), and from the last one a ".ext"
+// (Rails routes' optional (.:format), Spring's suffix pattern match: /x/delete.json is delete).
+std::string without_suffixes(std::string_view path) {
+  std::string out;
+  for (std::size_t start = 0; start < path.size();) {
+    std::size_t end = path.find('/', start + 1);
+    const bool last = end == std::string_view::npos;
+    if (last) end = path.size();
+    std::string_view segment = path.substr(start, end - start);  // with its leading '/'
+    while (segment.size() > 1 && (segment.back() == '.' || segment.back() == ' '))
+      segment.remove_suffix(1);
+    if (last) {
+      const std::size_t dot = segment.rfind('.');
+      if (dot != std::string_view::npos && dot > 1 && dot + 1 < segment.size() &&
+          std::all_of(segment.begin() + static_cast<std::ptrdiff_t>(dot) + 1, segment.end(),
+                      [](unsigned char c) { return std::isalnum(c); }))
+        segment = segment.substr(0, dot);
+    }
+    out += segment;
+    start = end;
+  }
+  return out;
+}
+
 // Allow rules: every occurrence of each named parameter must match one of its globs. Deny rules:
 // one matching occurrence of each named parameter suffices.
 bool query_matches(const std::vector<QueryMatcher>& matchers, const QueryParams& query, bool deny) {
@@ -277,14 +302,17 @@ L7Verdict verdict(const Endpoint& e, bool allowed, std::string rule, std::string
 }  // namespace
 
 // A deny rule holds for every reading of the path a server may make: as it is, with segment
-// parameters dropped (Tomcat, Jetty, Spring read "/admin;x" as "/admin"), and regardless of case
-// (GitHub's owner and repository names, Express's and ASP.NET's default routes).
+// parameters dropped (Tomcat, Jetty, Spring read "/admin;x" as "/admin"), without a format suffix
+// or trailing dots and spaces (without_suffixes), and regardless of case (GitHub's owner and
+// repository names, Express's and ASP.NET's default routes).
 bool deny_path_matches(std::string_view glob, std::string_view path) {
   if (path_glob_matches(glob, path)) return true;
   const std::string plain = without_params(path);
   const std::string lower_glob = ascii_lower(glob);
-  return path_glob_matches(glob, plain) || path_glob_matches(lower_glob, ascii_lower(path)) ||
-         path_glob_matches(lower_glob, ascii_lower(plain));
+  for (const std::string& reading : {plain, without_suffixes(path), without_suffixes(plain)})
+    if (path_glob_matches(glob, reading) || path_glob_matches(lower_glob, ascii_lower(reading)))
+      return true;
+  return path_glob_matches(lower_glob, ascii_lower(path));
 }
 
 Result<RequestPath> normalize_request_path(std::string_view raw, bool allow_encoded_slash) {

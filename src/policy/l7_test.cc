@@ -398,6 +398,15 @@ TEST(EvaluateL7, ADenyHoldsForEveryReadingOfThePath) {
                                 "/repos/acme;v=1/prod/x", "/Repos/Acme;x/PROD/y"})
     EXPECT_FALSE(check(full, "DELETE", path).allowed) << path;
   EXPECT_TRUE(check(full, "DELETE", "/repos/acme/dev/x").allowed);
+  // Found by a red-team: a format suffix (Rails' (.:format), Spring's suffix match) and trailing
+  // dots or spaces (IIS) are the same route to such servers.
+  for (std::string_view path :
+       {"/export.json", "/export.", "/export%2e", "/export%20", "/Export.CSV", "/export;x.json"})
+    EXPECT_FALSE(check(full, "GET", path).allowed) << path;
+  for (std::string_view path : {"/repos/acme/prod./x", "/repos/acme/prod%20/x"})
+    EXPECT_FALSE(check(full, "DELETE", path).allowed) << path;
+  EXPECT_TRUE(check(full, "GET", "/exports").allowed);
+  EXPECT_TRUE(check(full, "GET", "/export/x.json").allowed);
   EXPECT_FALSE(check(full, "HEAD", "/export").allowed);
   EXPECT_FALSE(check(full, "head", "/export").allowed);
   EXPECT_TRUE(check(full, "POST", "/export").allowed);

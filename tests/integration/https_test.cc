@@ -162,7 +162,9 @@ std::vector<std::pair<std::string, int>> admin_spellings(const std::string& base
   for (const char* path :
        {"/admin/x", "/admin", "/public/../admin/x", "/./admin/x", "/public/%2e%2e/admin/x",
         "/public/%2E%2E/admin/x", "/public/.%2e/admin/x", "//admin/x", "/public/..//admin/x",
-        "/%61dmin/x"})
+        "/%61dmin/x",
+        // A format suffix and trailing dots or spaces (Rails, Spring, IIS): red-team finding.
+        "/admin.json", "/admin.", "/admin%2e", "/admin%20", "/admin./x", "/admin%20/x"})
     out.push_back({base + path, 403});
   for (const char* path : {"/admin%2Fx", "/admin%2fx", "/public%2F..%2Fadmin"})
     out.push_back({base + path, 400});
