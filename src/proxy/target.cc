@@ -43,11 +43,26 @@ tl::expected<std::uint16_t, TargetError> port_of(std::string_view text) {
   return static_cast<std::uint16_t>(value);
 }
 
+// A DNS name that starts like an IPv4 address (1.2.3.4.nip.io): Boost.URL 1.81 takes the start
+// for the address and then fails the whole authority. Such a name, plainly spelled, and its port.
+std::optional<Target> dotted_quad_name(std::string_view text) {
+  const std::size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos || text.empty() || text[0] == '[') return std::nullopt;
+  const std::string_view name = text.substr(0, colon);
+  if (!plausible_host(name) || parse_ip_literal(name)) return std::nullopt;
+  auto port = port_of(text.substr(colon + 1));
+  if (!port) return std::nullopt;
+  return Target{normalize_host(name), *port, "", ""};
+}
+
 }  // namespace
 
 tl::expected<Target, TargetError> parse_connect_target(std::string_view text) {
   auto parsed = urls::parse_authority(text);
-  if (!parsed) return tl::unexpected(TargetError{"CONNECT needs host:port"});
+  if (!parsed) {
+    if (auto named = dotted_quad_name(text)) return std::move(*named);
+    return tl::unexpected(TargetError{"CONNECT needs host:port"});
+  }
   const urls::authority_view& a = *parsed;
   if (a.has_userinfo()) return tl::unexpected(TargetError{"userinfo in a CONNECT target"});
   if (!a.has_port()) return tl::unexpected(TargetError{"CONNECT needs a port"});
@@ -69,6 +84,22 @@ tl::expected<Target, TargetError> parse_forward_target(std::string_view text) {
   if (!u.has_authority() || u.encoded_host().empty())
     return tl::unexpected(TargetError{"no host in the URL"});
   if (u.has_userinfo()) return tl::unexpected(TargetError{"userinfo in the URL"});
+  if (!u.encoded_path().empty() && u.encoded_path().front() != '/') {
+    // Boost.URL 1.81 reads http://1.2.3.4.nip.io:8080/x as the host 1.2.3.4 and a path
+    // ".nip.io:8080/x", which no URL has: the authority runs to the first '/', '?' or '#'.
+    const std::string_view rest = text.substr(text.find("//") + 2);
+    const std::size_t end = std::min(rest.find_first_of("/?#"), rest.size());
+    const std::string_view authority = rest.substr(0, end);
+    auto named = dotted_quad_name(authority.find(':') == std::string_view::npos
+                                      ? std::string(authority) + ":80"
+                                      : std::string(authority));
+    if (!named) return tl::unexpected(TargetError{"not a host name: " + std::string(authority)});
+    named->origin_form = std::string(rest.substr(end));
+    if (named->origin_form.empty() || named->origin_form[0] != '/')
+      named->origin_form.insert(0, "/");
+    named->authority = std::string(authority);
+    return std::move(*named);
+  }
   auto host = host_of(u);
   if (!host) return tl::unexpected(host.error());
   std::uint16_t port = 80;

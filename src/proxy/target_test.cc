@@ -16,13 +16,31 @@ TEST(ConnectTarget, HostAndPortNormalised) {
   auto hex = parse_connect_target("0x7f.1:443");
   ASSERT_TRUE(hex);
   EXPECT_EQ(hex->host, "127.0.0.1");
+  // Found by a red-team: names that start like an IPv4 address (nip.io, sslip.io) were refused.
+  for (const char* name : {"127.0.0.1.nip.io", "1.2.3.4.example.com", "1.2.3.4a.example.com"}) {
+    auto named = parse_connect_target(std::string(name) + ":443");
+    ASSERT_TRUE(named) << name << ": " << named.error().reason;
+    EXPECT_EQ(named->host, name);
+  }
+  auto forward = parse_forward_target("http://127.0.0.1.nip.io:8080/x");
+  ASSERT_TRUE(forward) << forward.error().reason;
+  EXPECT_EQ(forward->host, "127.0.0.1.nip.io");
+  EXPECT_EQ(forward->port, 8080);
+  EXPECT_EQ(forward->origin_form, "/x");
+  auto bare = parse_forward_target("http://1.2.3.4.example.com?q");
+  ASSERT_TRUE(bare) << bare.error().reason;
+  EXPECT_EQ(bare->host, "1.2.3.4.example.com");
+  EXPECT_EQ(bare->port, 80);
+  EXPECT_EQ(bare->origin_form, "/?q");
+  EXPECT_FALSE(parse_forward_target("http://1.2.3.4.ex ample.com/"));
 }
 
 TEST(ConnectTarget, RefusesMalformedTargets) {
   for (const char* bad :
        {"", "example.com", "example.com:", "example.com:0", "example.com:65536", "example.com:8x",
         "user@example.com:443", "exa mple.com:443", "example.com:443/path", ":443", "[v1.x]:443",
-        "exa%00mple.com:443", "http://example.com:443"})
+        "exa%00mple.com:443", "http://example.com:443", "example.com:443?x", "example.com:443#x",
+        "example.com:443/"})
     EXPECT_FALSE(parse_connect_target(bad)) << bad;
 }
 
