@@ -56,6 +56,22 @@ std::optional<IpAddress> embedded_v4(const IpAddress& a) {
   return out;
 }
 
+// The IPv4 address a 6to4 (2002:AABB:CCDD::/48) or Teredo (2001:0::/32, the client's address
+// inverted in the last 32 bits) address would be relayed to.
+std::optional<IpAddress> tunnelled_v4(const IpAddress& a) {
+  if (!a.v6) return std::nullopt;
+  IpAddress out;
+  if (in_v6(a, {0x20, 0x02}, 16)) {
+    std::copy(a.bytes.begin() + 2, a.bytes.begin() + 6, out.bytes.begin());
+    return out;
+  }
+  if (in_v6(a, {0x20, 0x01, 0x00, 0x00}, 32)) {
+    for (int i = 0; i < 4; ++i) out.bytes[i] = static_cast<unsigned char>(~a.bytes[12 + i]);
+    return out;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::string IpAddress::to_string() const {
@@ -166,6 +182,15 @@ Verdict check_destination(const IpAddress& address, std::uint16_t port,
                " (etcd, Kubernetes API or kubelet) "
                "is never reachable";
     return v;
+  }
+  if (auto inner = tunnelled_v4(address)) {
+    const AddressClass ic = classify(*inner);
+    if (ic != AddressClass::kPublic && ic != AddressClass::kPrivate &&
+        ic != AddressClass::kReserved) {
+      v.reason = where + " is relayed to " + inner->to_string() + ", " + class_name(ic) +
+                 ": never reachable, whatever the policy says";
+      return v;
+    }
   }
   AddressClass c = classify(address);
   switch (c) {

@@ -75,6 +75,23 @@ TEST(Guard, AlwaysRefusedWhateverAllowedIpsSay) {
   }
 }
 
+// Found by a red-team: with allowed_ips admitting 2002::/16, a 6to4 address carrying the metadata
+// or a loopback address was tried (a relay would deliver it there). So is Teredo's client address.
+TEST(Guard, SixToFourAndTeredoCannotCarryANeverReachableAddress) {
+  auto six_to_four = policy::parse_cidr("2002::/16");
+  auto teredo = policy::parse_cidr("2001::/32");
+  ASSERT_TRUE(six_to_four && teredo);
+  const std::vector<policy::Cidr> allowed = {*six_to_four, *teredo};
+  for (const char* s : {"2002:a9fe:a9fe::1", "2002:7f00:1::1", "2001:0:1:2::5601:5601"}) {
+    Verdict v = check_destination(*parse_ip_literal(s), 443, allowed);
+    EXPECT_FALSE(v.allowed) << s;
+    EXPECT_NE(v.reason.find("never reachable"), std::string::npos) << v.reason;
+  }
+  // 2002:0808:0808:: carries 8.8.8.8: a reserved range, admitted by allowed_ips as before.
+  EXPECT_TRUE(check_destination(*parse_ip_literal("2002:808:808::1"), 443, allowed).allowed);
+  EXPECT_FALSE(check_destination(*parse_ip_literal("2002:808:808::1"), 443, {}).allowed);
+}
+
 TEST(Guard, PrivateNeedsAllowedIps) {
   IpAddress redis = *parse_ip_literal("10.0.0.5");
   EXPECT_FALSE(check_destination(redis, 6379, {}).allowed);
