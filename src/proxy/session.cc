@@ -39,6 +39,7 @@ namespace {
 namespace beast = boost::beast;
 namespace http = beast::http;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr const char* kClosedAtEnd = "closed: the sandbox ended (or ward stopped its proxy)";
 constexpr std::size_t kBodyChunk = 64 * 1024;
 constexpr std::size_t kResponseHeadLimit = 64 * 1024;
 constexpr std::size_t kMaxInferenceBody = 10 * 1024 * 1024;
@@ -211,6 +212,12 @@ class Session {
   // no longer admits), or a websocket whose handshake it would refuse, is closed at once.
   void reconsider();
 
+  // The proxy stops (the sandbox ended): closed records say so, not that they were idle.
+  void abort() {
+    aborted_ = true;
+    interrupt();
+  }
+
   void interrupt() {
     expired_ = true;
     beast::error_code ignored;
@@ -325,6 +332,7 @@ class Session {
   Phase phase_ = Phase::kHead;
   Clock::time_point deadline_ = Clock::time_point::max();
   bool expired_ = false;
+  bool aborted_ = false;                 // abort(): expired_ is set too
   std::optional<Target> tunnel_target_;  // an opaque tunnel's, while it relays
   // A websocket's, while its frames are relayed: where it goes, its handshake as the client sent
   // it (placeholders and all), and whether its frames get credentials, so that a reload can
@@ -692,6 +700,8 @@ asio::awaitable<void> Session::tunnel(RequestParser& parser) {
   event.duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - opened);
   if (!closed_by_reload_.empty())
     event.reason = closed_by_reload_;
+  else if (aborted_)
+    event.reason = kClosedAtEnd;
   else if (expired_)
     event.reason = "idle for " + std::to_string(engine_.limits.idle_timeout.count()) + " s";
   engine_.audit.write(event);
@@ -833,6 +843,8 @@ asio::awaitable<void> Session::intercept(const Target& target, audit::NetworkEve
     event.duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - opened);
     if (!closed_by_reload_.empty())
       reason = closed_by_reload_;
+    else if (aborted_)
+      reason = kClosedAtEnd;
     else if (expired_)
       reason = "idle for " + std::to_string(engine_.limits.idle_timeout.count()) + " s";
     if (!reason.empty()) event.reason = std::move(reason);
@@ -1687,7 +1699,7 @@ void expire_sessions(Engine& engine, Clock::time_point now) {
 }
 
 void abort_sessions(Engine& engine) {
-  for (Session* s : engine.sessions) s->interrupt();
+  for (Session* s : engine.sessions) s->abort();
 }
 
 void reconsider_tunnels(Engine& engine) {

@@ -921,6 +921,23 @@ TEST_P(EgressTest, IdleTunnelIsClosed) {
   EXPECT_LE(j["closed_after"].get<double>(), 4.0) << j.dump();
 }
 
+// Found by a red-team: a tunnel still open when the sandbox ended (here its upstream never closes
+// its side) was recorded as closed "idle for 300 s", though it lived a second. Its record says
+// why it closed.
+TEST_P(EgressTest, ATunnelOpenAtTheEndIsNotRecordedAsIdle) {
+  ASSERT_NO_FATAL_FAILURE(start_upstream({"--hold-port", "9100"}));
+  std::string p = policy(rule("api", {endpoint("api.test", "port: 9100")}));
+  auto report = attempts(
+      {{"left", client("idle api.test:9100 30") + " >/dev/null 2>&1 & sleep 1; echo done"}}, p);
+  EXPECT_EQ(report["left"].out, "done");
+  auto closes = records(4001, 2, "api.test");
+  ASSERT_EQ(closes.size(), 1u) << read_file(audit_);
+  const std::string reason = at(closes[0], "/message", "");
+  EXPECT_EQ(reason.find("idle for"), std::string::npos) << closes[0].dump();
+  EXPECT_NE(reason.find("the sandbox ended"), std::string::npos) << closes[0].dump();
+  EXPECT_LT(at(closes[0], "/duration", 0), 10000) << closes[0].dump();
+}
+
 // ---- audit ----
 
 // A sandbox that provokes records without end (4,000 refused CONNECTs here) cannot fill the

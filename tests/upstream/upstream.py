@@ -49,6 +49,7 @@ Serve mode (the test starts it inside a network namespace and stops it by pid):
   --tcp-port: raw TCP; each line received is answered: "STREAM N" sends N MiB of the stream
     content then closes, anything else is echoed back.
   --udp-port: every datagram received is logged (nothing is answered).
+  --hold-port: raw TCP; each connection is accepted and held: never read, written or closed.
 
   The log gets one line per event, flushed at once:
     CONN <id> <kind> <peer> <port>       a connection accepted (kind: http, tls, tcp)
@@ -588,6 +589,22 @@ def udp_loop(sock):
         LOG.write("UDP %s %d %s" % (peer[0], len(data), dns_question(data)))
 
 
+def hold_loop(addr, port):
+    """Accepts and holds each connection: never reads, writes or closes it."""
+    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_STREAM)
+    if family == socket.AF_INET6:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr, port))
+    s.listen(64)
+    held = []
+    while True:
+        c, peer = s.accept()
+        LOG.write("CONN %d hold %s %d" % (LOG.next_conn(), peer[0], port))
+        held.append(c)
+
+
 def main():
     global LOG, ECHO_ALL, LOG_HEADERS, LOG_BODIES, GIT_ROOT
     p = argparse.ArgumentParser()
@@ -597,6 +614,7 @@ def main():
     p.add_argument("--tls-port", type=int, action="append", default=[])
     p.add_argument("--tcp-port", type=int, action="append", default=[])
     p.add_argument("--udp-port", type=int, action="append", default=[])
+    p.add_argument("--hold-port", type=int, action="append", default=[])
     p.add_argument("--cert")
     p.add_argument("--key")
     p.add_argument("--tls-cert", nargs=3, action="append", default=[],
@@ -646,6 +664,8 @@ def main():
         servers.append(TcpServer((a.addr, port)))
     for s in servers:
         threading.Thread(target=s.serve_forever, daemon=True).start()
+    for port in a.hold_port:
+        threading.Thread(target=hold_loop, args=(a.addr, port), daemon=True).start()
     for port in a.udp_port:
         family = socket.AF_INET6 if ":" in a.addr else socket.AF_INET
         u = socket.socket(family, socket.SOCK_DGRAM)
