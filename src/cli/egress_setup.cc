@@ -10,6 +10,7 @@
 #include <cerrno>
 
 #include "base/log.h"
+#include "cli/options.h"
 #include "tls/bundle.h"
 #include "tls/ca.h"
 
@@ -184,7 +185,7 @@ void add_egress_limits(CLI::App* command, proxy::Limits& limits) {
     command
         ->add_option_function<long>(
             name, [&value](long s) { value = std::chrono::seconds(s); }, help)
-        ->check(CLI::Range(1L, 86400L))
+        ->check(whole_number_between(1, 86400))
         ->default_str(std::to_string(value.count()));
   };
   add_seconds("--header-timeout", limits.header_timeout,
@@ -194,7 +195,7 @@ void add_egress_limits(CLI::App* command, proxy::Limits& limits) {
   command
       ->add_option("--max-connections", limits.max_connections,
                    "Open egress connections allowed per sandbox (then 503)")
-      ->check(CLI::PositiveNumber)
+      ->check(whole_number_between(1, 10'000'000))
       ->capture_default_str();
   std::size_t& buffered = limits.max_buffered;
   command
@@ -202,7 +203,7 @@ void add_egress_limits(CLI::App* command, proxy::Limits& limits) {
           "--max-buffered-mib", [&buffered](std::size_t mib) { buffered = mib << 20; },
           "MiB of request bodies the proxy may hold whole per sandbox, for inference.local and "
           "credential rewriting (then 503)")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{65536}))
+      ->check(whole_number_between(1, 65536))
       ->default_str(std::to_string(buffered >> 20));
   auto& upstream_idle = limits.upstream_idle;
   command
@@ -211,7 +212,7 @@ void add_egress_limits(CLI::App* command, proxy::Limits& limits) {
           [&upstream_idle](unsigned ms) { upstream_idle = std::chrono::milliseconds(ms); },
           "Milliseconds an intercepted upstream connection is kept after its last response, for "
           "the sandbox's next CONNECT to the same host and port from the same binaries (0: none)")
-      ->check(CLI::Range(0u, 60000u))
+      ->check(whole_number_between(0, 60000))
       ->default_str(std::to_string(upstream_idle.count()));
 }
 

@@ -22,6 +22,7 @@
 #include "cli/egress_setup.h"
 #include "cli/gateway_client.h"
 #include "cli/mcp_setup.h"
+#include "cli/options.h"
 #include "mcp/stdio.h"
 #include "policy/policy.h"
 
@@ -109,7 +110,7 @@ void add_mcp_options(CLI::App* command, McpSetup& setup) {
       ->add_option("--mcp-policy", setup.policy_file,
                    "The policy of the sandboxes MCP sessions get (default: the gateway's "
                    "default policy)")
-      ->check(CLI::ExistingFile);
+      ->check(readable_file());
   command
       ->add_option("--mcp-idle-ttl", setup.idle_ttl_s,
                    "Stop a chat's sandbox after this many seconds without a command")
@@ -214,7 +215,7 @@ Action add_mcp(CLI::App& app) {
                   "this session alone, deleted at the end)");
   cmd->add_option("--policy", o->setup.policy_file,
                   "The policy of the session's sandbox (default: the gateway's default policy)")
-      ->check(CLI::ExistingFile);
+      ->check(readable_file());
   cmd->add_option("--command-timeout", o->setup.command_timeout_s, "bash_tool's timeout, seconds")
       ->capture_default_str();
   cmd->add_flag("--fixtures", o->setup.fixtures,

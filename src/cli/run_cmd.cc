@@ -14,6 +14,7 @@
 #include "base/strings.h"
 #include "cli/commands.h"
 #include "cli/egress_setup.h"
+#include "cli/options.h"
 #include "cli/reload.h"
 #include "inference/routes.h"
 #include "policy/l7.h"
@@ -54,6 +55,20 @@ int report_policy_errors(const policy::LoadResult& loaded) {
 
 int run_sandbox(const RunArgs& args) {
   log::set_verbose(args.verbose);
+  // Files named on the command line, checked before anything is read or made: a missing policy
+  // is a bad policy (exit 125), said with the file and the reason.
+  const std::pair<const char*, std::vector<std::string>> files[] = {
+      {"--policy", {args.policy_file}},
+      {"--hosts", {args.hosts_file}},
+      {"--upstream-ca", args.upstream_ca},
+      {"--inference", {args.inference_routes}},
+      {"--provider-profile", args.provider_profiles}};
+  for (const auto& [option, paths] : files)
+    for (const std::string& path : paths)
+      if (std::string why = path.empty() ? "" : unreadable_file(path); !why.empty()) {
+        log::error("{} {}", option, why);
+        return sandbox::kExitSetupFailed;
+      }
   policy::LoadResult loaded =
       args.policy_file.empty() ? policy::load_default() : policy::load_file(args.policy_file);
   if (!loaded.ok()) return report_policy_errors(loaded);
@@ -246,27 +261,26 @@ Action add_run(CLI::App& app, std::vector<std::string> command_after_dashes) {
   auto after_dashes = std::make_shared<std::vector<std::string>>(std::move(command_after_dashes));
   CLI::App* run = app.add_subcommand("run", "Run a command in a new sandbox");
   run->add_option("-p,--policy", args->policy_file,
-                  "Policy file (YAML or JSON); without it, the built-in default")
-      ->check(CLI::ExistingFile);
+                  "Policy file (YAML or JSON); without it, the built-in default");
   run->add_option("-w,--workdir", args->workdir,
                   "Directory bound read-write at the same path and used as the working directory "
                   "(default: the current directory)");
   run->add_option("--grace", args->grace_seconds,
                   "Seconds between SIGTERM and SIGKILL when the sandbox is stopped")
-      ->check(CLI::NonNegativeNumber);
+      ->check(number_between(0, 3600, "seconds"))
+      ->capture_default_str();
   run->add_flag("-v,--verbose", args->verbose,
                 "Say which layers were applied and how, and print each egress decision");
   run->add_option("--hosts", args->hosts_file,
                   "A hosts file (/etc/hosts format) the egress proxy resolves names from before "
-                  "DNS")
-      ->check(CLI::ExistingFile);
+                  "DNS");
   run->add_option("--audit", args->audit_file,
                   "Append an OCSF JSON record of every egress decision to this file");
   run->add_option("--audit-max-mib", args->audit_max_mib,
                   "Past this many MiB the audit file becomes FILE.1 (replacing the one before) "
                   "and a new one starts (default: no limit; the file must be outside the paths "
                   "the sandbox may write)")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+      ->check(whole_number_between(1, 1 << 20));
   run->add_flag("--watch", args->watch,
                 "Reload the policy's network sections when the policy file changes (SIGHUP to "
                 "ward does the same)");
@@ -276,7 +290,6 @@ Action add_run(CLI::App& app, std::vector<std::string> command_after_dashes) {
   run->add_option("--upstream-ca", args->upstream_ca,
                   "A PEM file of CA certificates trusted for upstream servers besides the "
                   "system's (repeatable; for private PKI and tests)")
-      ->check(CLI::ExistingFile)
       ->allow_extra_args(false);
   run->add_option("--provider", args->providers,
                   "Give the sandbox a provider's credentials as placeholders; the proxy puts the "
@@ -287,12 +300,10 @@ Action add_run(CLI::App& app, std::vector<std::string> command_after_dashes) {
   run->add_option("--inference", args->inference_routes,
                   "Serve https://inference.local inside the sandbox from these routes (OpenShell's "
                   "routes file: name, endpoint, model, protocols, api_key or api_key_env), tried "
-                  "in order")
-      ->check(CLI::ExistingFile);
+                  "in order");
   run->add_option("--provider-profile", args->provider_profiles,
                   "Load a provider profile (OpenShell's provider-profile YAML) that --provider "
                   "can then name (repeatable)")
-      ->check(CLI::ExistingFile)
       ->allow_extra_args(false);
   add_egress_limits(run, args->limits);
   // The command starts at the first argument that is not one of ward's options, and is taken

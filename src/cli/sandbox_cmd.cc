@@ -25,6 +25,7 @@
 #include "base/strings.h"
 #include "cli/commands.h"
 #include "cli/gateway_client.h"
+#include "cli/options.h"
 #include "creds/profile.h"
 #include "creds/scan.h"
 #include "policy/reader.h"
@@ -927,11 +928,11 @@ Action add_sandbox(CLI::App& app, std::vector<std::string> command_after_dashes,
         ->allow_extra_args(false);
     create_cmd
         ->add_option("--max-lifetime", c.max_lifetime, "Seconds before the sandbox is stopped")
-        ->check(CLI::NonNegativeNumber);
+        ->check(whole_number_between(0, kTenYears));
     create_cmd
         ->add_option("--idle-ttl", c.idle_ttl,
                      "Seconds without activity before the sandbox is stopped")
-        ->check(CLI::NonNegativeNumber);
+        ->check(whole_number_between(0, kTenYears));
     create_cmd->footer("The main process, if any, follows --: ward sandbox create box -- sleep 1d");
     add_gateway_options(create_cmd, o);
     table->emplace_back(create_cmd, [args] {
@@ -1068,7 +1069,7 @@ Action add_logs(CLI::App& app) {
   CLI::App* command = app.add_subcommand("logs", "Show a sandbox's audit records and output");
   command->add_option("name", args->name, "The sandbox's name or id")->required();
   command->add_option("--tail", args->tail, "Start with the last N lines")
-      ->check(CLI::NonNegativeNumber);
+      ->check(whole_number_between(0, INT_MAX));
   command->add_flag("-f,--follow", args->follow, "Keep printing new lines as they are written");
   command
       ->add_option("--source", args->source,
@@ -1108,7 +1109,7 @@ Action add_provider(CLI::App& app) {
       ->add_option("--provider-profile", args->profile_file,
                    "A profile of your own (OpenShell's provider-profile YAML: id, credentials, "
                    "endpoints), kept by the gateway with the provider")
-      ->check(CLI::ExistingFile)
+      ->check(readable_file())
       ->excludes(create_cmd->get_option("--profile"));
   create_cmd->add_flag("--from-existing", args->from_existing,
                        "Take the profile's variables from ward's environment (built-in profiles: "

@@ -1,10 +1,15 @@
 // The commands around `ward run`: version, help, doctor, policy lint and show-default; the
 // refusals of a credential set-up given to `ward run`.
+#include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <sstream>
 
 #include <gtest/gtest.h>
 
@@ -13,11 +18,18 @@
 namespace ward::test {
 namespace {
 
-Result ward_cli(const std::vector<std::string>& args) {
+using namespace std::chrono_literals;
+
+Result ward_cli(const std::vector<std::string>& args, const std::vector<std::string>& env = {}) {
   RunOptions options;
   options.mode = ::geteuid() == 0 ? Mode::kRoot : Mode::kRootless;
   options.cwd = "/";
+  options.env = env;
   return ward(args, options);
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
 }
 
 TEST(Cli, VersionAndHelp) {
@@ -40,6 +52,20 @@ TEST(Cli, VersionAndHelp) {
   EXPECT_NE(run_help.out.find("--policy"), std::string::npos) << run_help.out;
   EXPECT_EQ(ward_cli({"help", "no-such-command"}).exit_code, 2);
   EXPECT_EQ(ward_cli({"no-such-command"}).exit_code, 2);
+}
+
+// A value out of range is said in a person's numbers, and the help shows the default.
+TEST(Cli, NumbersOutOfRangeAreSaidPlainly) {
+  Result grace = ward_cli({"run", "--grace", "-1", "--", "/bin/true"});
+  EXPECT_EQ(grace.exit_code, 2);
+  EXPECT_TRUE(contains(grace.err, "-1 is not a number of seconds from 0 to 3600")) << grace.err;
+  EXPECT_LT(grace.err.size(), 300u) << grace.err;
+  Result tail = ward_cli({"logs", "box", "--tail", "-5"});
+  EXPECT_EQ(tail.exit_code, 2);
+  EXPECT_TRUE(contains(tail.err, "-5 is not a whole number from 0 to")) << tail.err;
+  Result help = ward_cli({"help", "run"});
+  std::smatch m;
+  EXPECT_TRUE(std::regex_search(help.out, m, std::regex(R"(--grace[^\n]*\b3\b)"))) << help.out;
 }
 
 TEST(Cli, DoctorReportsEveryLayerAsJson) {
@@ -203,6 +229,83 @@ TEST_P(CliCredentialErrors, BrokenProfileGivesFileLineColumnAndKey) {
 }
 
 WARD_INSTANTIATE_BOTH_MODES(CliCredentialErrors);
+
+// ---- ward run's files: named, checked, never followed where the sandbox writes ----
+
+class CliRunFiles : public WorkdirTest {
+ protected:
+  // `ward run OPTIONS -- COMMAND` started in the workdir, with a state directory of the test's.
+  Result run_with(const std::vector<std::string>& options,
+                  const std::vector<std::string>& command = {"/bin/true"}) {
+    RunOptions o;
+    o.mode = mode();
+    o.cwd = work_;
+    o.env = {"WARD_STATE_DIR=" + dir_->file("state")};
+    std::vector<std::string> args = {"run"};
+    args.insert(args.end(), options.begin(), options.end());
+    args.push_back("--");
+    args.insert(args.end(), command.begin(), command.end());
+    return ward(args, o);
+  }
+};
+
+// A file option naming what cannot be read: ward's own message, with the file and the reason,
+// and the exit status of a sandbox that could not start (125), not CLI11's usage error.
+TEST_P(CliRunFiles, AMissingFileIsNamedWithTheReason) {
+  const std::string missing = dir_->file("nonexist.yaml");
+  for (const char* option :
+       {"-p", "--hosts", "--inference", "--upstream-ca", "--provider-profile"}) {
+    Result r = run_with({option, missing});
+    EXPECT_EQ(r.exit_code, 125) << option << ": " << r.err;
+    EXPECT_TRUE(contains(r.err, missing + ": No such file or directory"))
+        << option << ": " << r.err;
+    EXPECT_FALSE(contains(r.err, "File does not exist")) << r.err;
+  }
+  Result dir = run_with({"-p", dir_->path()});
+  EXPECT_EQ(dir.exit_code, 125) << dir.err;
+  EXPECT_TRUE(contains(dir.err, "is a directory")) << dir.err;
+}
+
+WARD_INSTANTIATE_BOTH_MODES(CliRunFiles);
+
+// ---- ward gateway's options, and what its clients say ----
+
+// A gateway on a socket and a plain-HTTP --listen address, for the clients' messages.
+class CliGatewayClients : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    mode_ = ::geteuid() == 0 ? Mode::kRoot : Mode::kRootless;
+    dir_ = std::make_unique<TempDir>(mode_);
+    state_ = dir_->file("state");
+    socket_ = state_ + "/gateway.sock";
+    port_ = free_port();
+    RunOptions o;
+    o.mode = mode_;
+    o.timeout = 120s;
+    gateway_ = std::make_unique<Background>(
+        ward_background(
+            {"gateway", "--state-dir", state_, "--listen", "127.0.0.1:" + std::to_string(port_)}, o,
+            dir_->path()),
+        dir_->path());
+    ASSERT_TRUE(wait_until(
+        [&] {
+          return ward_cli({"status", "--gateway", socket_}).exit_code == 0;
+        },
+        10s))
+        << gateway_->err();
+  }
+  void TearDown() override {
+    if (gateway_) ::kill(gateway_->pid(), SIGTERM);
+    if (gateway_) gateway_->wait(10s);
+  }
+  Mode mode_;
+  std::unique_ptr<TempDir> dir_;
+  std::string state_, socket_;
+  int port_ = 0;
+  std::unique_ptr<Background> gateway_;
+};
+
+// ---- shell completions ----
 
 }  // namespace
 }  // namespace ward::test
