@@ -30,10 +30,23 @@ Result<Sink> Sink::open(const std::string& path, bool shorthand, std::size_t max
   struct stat st;
   if (max_bytes && ::lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return not_rotatable();
   const int rotated = max_bytes ? O_NOFOLLOW | O_NONBLOCK : 0;
-  // 0600: records name hosts and binaries; only the user who ran ward reads them.
-  sink.file_.reset(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | rotated, 0600));
+  // Nothing is ever created through a symbolic link: one a sandbox left in its workdir would
+  // have ward (root, often) make a file wherever it points. A file that exists is opened as
+  // found (a FIFO, /dev/stdout); a missing one is made where the path names it (O_EXCL does not
+  // follow a final symlink), 0600: records name hosts and binaries, only ward's user reads them.
+  const int flags = O_WRONLY | O_APPEND | O_CLOEXEC | rotated;
+  for (int attempt = 0; attempt < 2 && !sink.file_; ++attempt) {
+    sink.file_.reset(::open(path.c_str(), flags));
+    if (sink.file_ || errno != ENOENT) break;
+    sink.file_.reset(::open(path.c_str(), flags | O_CREAT | O_EXCL | O_NOFOLLOW, 0600));
+    if (!sink.file_ && errno != EEXIST) break;  // EEXIST: made meanwhile, or a dangling symlink
+  }
+  if (!sink.file_ && errno == EEXIST)
+    return fail("the audit file " + printable(path) +
+                " is a symbolic link to a file that does not exist: ward creates no file "
+                "through a symlink; give the file's real path");
   if (!sink.file_ && max_bytes && (errno == ELOOP || errno == ENXIO)) return not_rotatable();
-  if (!sink.file_) return fail_errno("cannot open the audit file " + path);
+  if (!sink.file_) return fail_errno("cannot open the audit file " + printable(path));
   if (::fstat(sink.file_.get(), &st) != 0) return fail_errno("cannot stat the audit file " + path);
   if (max_bytes && !S_ISREG(st.st_mode)) return not_rotatable();
   sink.size_ = static_cast<std::size_t>(st.st_size);

@@ -53,6 +53,57 @@ int report_policy_errors(const policy::LoadResult& loaded) {
   return sandbox::kExitSetupFailed;
 }
 
+// The host paths the sandbox may write, as listed and resolved: the policy's read_write and the
+// workdir (when the policy binds it). Not /tmp, always a private tmpfs of the sandbox whatever
+// is listed, nor what the sandbox provides itself (its /proc, its /dev).
+std::vector<std::string> writable_paths(const policy::Policy& policy, const std::string& workdir) {
+  std::vector<std::string> writable;
+  for (const std::string& p : policy.filesystem.read_write)
+    if (p != "/tmp" && !sandbox::provided_by_sandbox(p)) writable.push_back(p);
+  if (policy.filesystem.include_workdir) writable.push_back(workdir);
+  for (std::size_t i = 0, n = writable.size(); i < n; ++i) {
+    char resolved[PATH_MAX];
+    if (::realpath(writable[i].c_str(), resolved) && writable[i] != resolved)
+      writable.emplace_back(resolved);
+  }
+  return writable;
+}
+
+// The first symlink on the way to `path` (as the kernel would walk it from ward's directory)
+// that lies inside one of `writable`: an earlier sandbox may have planted it there, pointing
+// anywhere ward's user may write. "" when there is none.
+std::string symlink_in_writable(const std::string& path, const std::vector<std::string>& writable) {
+  std::string at;  // resolved so far
+  if (path.empty() || path.front() != '/') {
+    char cwd[PATH_MAX];
+    if (!::getcwd(cwd, sizeof cwd)) return {};
+    at = cwd;
+  }
+  std::vector<std::string_view> parts = split(path, '/');
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const std::string_view part = parts[i];
+    if (part.empty() || part == ".") continue;
+    if (part == "..") {
+      at = at.substr(0, at.rfind('/'));
+      if (at.empty()) at = "/";
+      continue;
+    }
+    const std::string next = (at == "/" ? "" : at) + "/" + std::string(part);
+    struct stat st;
+    if (::lstat(next.c_str(), &st) != 0) return {};  // missing: nothing further to follow
+    if (S_ISLNK(st.st_mode)) {
+      for (const std::string& w : writable)
+        if (path_within(next, w) && next != w) return next;
+      char resolved[PATH_MAX];
+      if (!::realpath(next.c_str(), resolved)) return {};
+      at = resolved;
+    } else {
+      at = next;
+    }
+  }
+  return {};
+}
+
 int run_sandbox(const RunArgs& args) {
   log::set_verbose(args.verbose);
   // Files named on the command line, checked before anything is read or made: a missing policy
@@ -97,6 +148,20 @@ int run_sandbox(const RunArgs& args) {
   proxy_options.limits = args.limits;
   proxy_options.audit_path = args.audit_file;
   proxy_options.audit_max_bytes = args.audit_max_mib << 20;
+  const std::vector<std::string> writable = writable_paths(*policy, workdir);
+  // The audit file is created and written by ward, as ward's user (root, often): a symlink that
+  // an earlier sandbox left in a path it could write must not make ward create or append to
+  // what it points at. Refused before anything is opened (the sandbox's plan refuses it too, but
+  // only after the proxy has opened the file).
+  if (!args.audit_file.empty()) {
+    if (std::string link = symlink_in_writable(args.audit_file, writable); !link.empty()) {
+      log::error(
+          "--audit {}: {} is a symbolic link in a path the sandbox may write, so the sandbox "
+          "could point it anywhere; give the audit file's real path",
+          args.audit_file, link);
+      return sandbox::kExitSetupFailed;
+    }
+  }
   if (args.audit_max_mib && !args.audit_file.empty()) {
     // Rotating renames the file and starts a new one: inside a path the sandbox may write, the
     // new file would not be the one kept read-only for it.
@@ -105,12 +170,6 @@ int run_sandbox(const RunArgs& args) {
     const std::string dir = slash == std::string::npos ? "." : file.substr(0, slash ? slash : 1);
     char real[PATH_MAX];
     if (::realpath(dir.c_str(), real)) {
-      std::vector<std::string> writable = policy->filesystem.read_write;
-      writable.push_back(workdir);
-      for (std::size_t i = 0, n = writable.size(); i < n; ++i) {  // as written, and resolved
-        char resolved[PATH_MAX];
-        if (::realpath(writable[i].c_str(), resolved)) writable.emplace_back(resolved);
-      }
       for (const std::string& w : writable)
         if (path_within(real, w)) {
           log::error(

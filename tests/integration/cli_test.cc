@@ -266,6 +266,46 @@ TEST_P(CliRunFiles, AMissingFileIsNamedWithTheReason) {
   EXPECT_TRUE(contains(dir.err, "is a directory")) << dir.err;
 }
 
+// The host's /tmp is not a path the sandbox may write (its /tmp is a private tmpfs): a rotated
+// audit file there is kept. One in the workdir is still refused.
+TEST_P(CliRunFiles, ARotatedAuditFileInTheHostsTmpIsAccepted) {
+  ASSERT_EQ(dir_->path().rfind("/tmp/", 0), 0u);
+  const std::string audit = dir_->file("a.jsonl");
+  Result r = run_with({"--audit", audit, "--audit-max-mib", "1"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(exists(audit));
+  Result inside = run_with({"--audit", w("a.jsonl"), "--audit-max-mib", "1"});
+  EXPECT_EQ(inside.exit_code, 125) << inside.err;
+  EXPECT_TRUE(contains(inside.err, "which the sandbox may write")) << inside.err;
+  EXPECT_TRUE(contains(inside.err, work_)) << inside.err;
+}
+
+// The attack: an earlier sandbox leaves a symlink in its workdir where the user's next run
+// will put its audit file (or a directory of it), pointing at a file of the user's (root's)
+// that does not exist yet. ward, which creates the audit file as its user, must create nothing
+// there, with or without rotation, and say why.
+TEST_P(CliRunFiles, AnAuditFileThroughAPlantedSymlinkCreatesNothing) {
+  const std::string victim = dir_->file("victim.txt");
+  const std::string victim_dir = dir_->mkdir("victim-dir");
+  Result planted = run_with({}, {"/bin/sh", "-c",
+                                 "ln -s " + shell_quote(victim) + " audit2.jsonl && ln -s " +
+                                     shell_quote(victim_dir) + " logs"});
+  ASSERT_EQ(planted.exit_code, 0) << planted.err;
+  ASSERT_TRUE(exists(w("audit2.jsonl")));
+  for (const std::vector<std::string>& rotation :
+       {std::vector<std::string>{}, std::vector<std::string>{"--audit-max-mib", "1"}}) {
+    for (const std::string& audit : {std::string("audit2.jsonl"), std::string("logs/a.jsonl")}) {
+      std::vector<std::string> options = {"--audit", audit};
+      options.insert(options.end(), rotation.begin(), rotation.end());
+      Result r = run_with(options);
+      EXPECT_EQ(r.exit_code, 125) << audit << ": " << r.err;
+      EXPECT_TRUE(contains(r.err, "symbolic link")) << audit << ": " << r.err;
+    }
+  }
+  EXPECT_FALSE(exists(victim)) << "ward created the symlink's target";
+  EXPECT_FALSE(exists(victim_dir + "/a.jsonl")) << "ward created a file through a symlinked dir";
+}
+
 WARD_INSTANTIATE_BOTH_MODES(CliRunFiles);
 
 // ---- ward gateway's options, and what its clients say ----

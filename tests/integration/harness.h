@@ -65,7 +65,7 @@ Result ward(const std::vector<std::string>& args, const RunOptions& options);
 pid_t ward_background(const std::vector<std::string>& args, const RunOptions& options,
                       const std::string& log_dir);
 
-std::string ward_binary();
+std::string ward_binary();  // $WARD_TEST_BINARY when set, else the build's
 std::string probe_binary();
 std::string probe_dir();    // the probe's directory: policies list it read-only
 uid_t test_uid(Mode mode);  // the uid ward runs as in `mode`
