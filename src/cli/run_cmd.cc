@@ -214,7 +214,11 @@ int run_sandbox(const RunArgs& args) {
     for (char** e = environ; e && *e; ++e) env.emplace_back(*e);
     auto routes = inference::load_routes_file(args.inference_routes, env);
     if (!routes) {
-      log::error("{}", routes.error().describe());
+      // One diagnostic a line ("FILE:LINE:COLUMN: error: ..."), as `ward policy lint` prints
+      // them (log::error would show the line breaks between them as \x0a).
+      const std::string errors = routes.error().describe();
+      for (std::string_view line : split(errors, '\n'))
+        std::fprintf(stderr, "%s\n", printable(line).c_str());
       return sandbox::kExitSetupFailed;
     }
     proxy_options.inference_routes =

@@ -306,6 +306,20 @@ TEST_P(CliRunFiles, AnAuditFileThroughAPlantedSymlinkCreatesNothing) {
   EXPECT_FALSE(exists(victim_dir + "/a.jsonl")) << "ward created a file through a symlinked dir";
 }
 
+// A routes file with several problems: one diagnostic a line, FILE:LINE:COLUMN first, as
+// `ward policy lint` prints them (not one line with \x0a between them).
+TEST_P(CliRunFiles, RoutesFileErrorsAreOneALine) {
+  const std::string routes = dir_->write("routes.yaml", "version: 1\nroutes:\n  - name: 7\n");
+  Result r = run_with({"--inference", routes});
+  EXPECT_EQ(r.exit_code, 125) << r.err;
+  EXPECT_FALSE(contains(r.err, "\\x0a")) << r.err;
+  std::istringstream lines(r.err);
+  int n = 0;
+  for (std::string line; std::getline(lines, line); ++n)
+    EXPECT_EQ(line.rfind(routes + ":", 0), 0u) << "not a diagnostic line: " << line;
+  EXPECT_GE(n, 2) << r.err;
+}
+
 WARD_INSTANTIATE_BOTH_MODES(CliRunFiles);
 
 // ---- ward gateway's options, and what its clients say ----
