@@ -7,6 +7,8 @@
 
 #include <openssl/rand.h>
 
+#include <boost/asio/ip/address.hpp>
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -21,11 +23,52 @@
 #include "cli/commands.h"
 #include "cli/egress_setup.h"
 #include "cli/mcp_setup.h"
+#include "cli/options.h"
 #include "gateway/gateway.h"
 #include "gateway/supervisor.h"
 #include "mcp/http.h"
 
 namespace ward::cli {
+namespace {
+
+// The options that need nothing but themselves to be judged, checked before the gateway makes
+// its state directory, its token or its CA, or says anything about them: a usage error leaves
+// nothing behind. (run_gateway checks --listen again as it binds.) The message; "" when fine.
+std::string bad_options(const gateway::GatewayOptions& options) {
+  if (options.tls_cert.empty() != options.tls_key.empty())
+    return "--tls-cert and --tls-key go together";
+  if (!options.tls_cert.empty() && options.listen.empty())
+    return "--tls-cert: HTTPS is for --listen addresses; give one (--listen HOST:PORT)";
+  for (const std::string& address : options.listen) {
+    const auto colon = address.rfind(':');
+    std::string host = colon == std::string::npos ? "" : address.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+      host = host.substr(1, host.size() - 2);
+    const std::string port = colon == std::string::npos ? "" : address.substr(colon + 1);
+    boost::system::error_code ec;
+    const auto ip = boost::asio::ip::make_address(host, ec);
+    char* end = nullptr;
+    const unsigned long number = std::strtoul(port.c_str(), &end, 10);
+    if (ec || port.empty() || *end || number > 65535)
+      return "--listen " + address + ": not an IP address and port (127.0.0.1:8080, [::1]:8080)";
+    if (options.no_auth && !ip.is_loopback())
+      return "--listen " + address + ": --no-auth is only allowed on a loopback address";
+  }
+  // Looked up in /etc/group itself: the static binary's getgrnam(3) crashes on a name its
+  // files do not hold (glibc then tries NSS modules it cannot load), and the gateway calls it
+  // only once the group is known to be there.
+  if (!options.socket_group.empty()) {
+    std::ifstream groups("/etc/group");
+    bool found = false;
+    for (std::string line; !found && std::getline(groups, line);)
+      found = line.compare(0, line.find(':'), options.socket_group) == 0 &&
+              line.find(':') != std::string::npos;
+    if (!found) return "--socket-group " + options.socket_group + ": no such group in /etc/group";
+  }
+  return {};
+}
+
+}  // namespace
 
 Action add_gateway(CLI::App& app) {
   auto options = std::make_shared<gateway::GatewayOptions>();
@@ -46,10 +89,10 @@ Action add_gateway(CLI::App& app) {
   cmd->add_option("--upstream-ca", options->upstream_ca,
                   "A PEM file of CA certificates trusted for upstream servers besides the "
                   "system's (repeatable)")
-      ->check(CLI::ExistingFile);
+      ->check(readable_file());
   cmd->add_option("--hosts", options->hosts_file,
                   "A hosts file the sandboxes' egress proxies resolve names from before DNS")
-      ->check(CLI::ExistingFile);
+      ->check(readable_file());
   cmd->add_option("--listen", options->listen,
                   "Also serve the API and /mcp over TCP at HOST:PORT (repeatable), with a bearer "
                   "token");
@@ -66,7 +109,7 @@ Action add_gateway(CLI::App& app) {
   auto header_timeout = std::make_shared<double>(30);
   cmd->add_option("--api-header-timeout", *header_timeout,
                   "Seconds a --listen client has to send a request's header")
-      ->check(CLI::PositiveNumber)
+      ->check(number_between(0, 3600, "seconds", true))
       ->group("");
   auto mcp = std::make_shared<McpSetup>();
   add_mcp_options(cmd, *mcp);
@@ -74,7 +117,7 @@ Action add_gateway(CLI::App& app) {
   cmd->add_option("--audit-max-mib", *audit_max_mib,
                   "Past this many MiB a sandbox's audit.jsonl becomes audit.jsonl.1 (replacing "
                   "the one before) and a new one starts; 0: no limit")
-      ->check(CLI::Range(std::size_t{0}, std::size_t{1} << 20))
+      ->check(whole_number_between(0, 1 << 20))
       ->capture_default_str();
   add_egress_limits(cmd, options->egress_limits);  // for every sandbox's proxy
   cmd->add_flag("-v,--verbose", options->verbose, "Log each API request and egress decision");
@@ -82,6 +125,10 @@ Action add_gateway(CLI::App& app) {
     log::set_verbose(options->verbose);
     options->audit_max_bytes = *audit_max_mib << 20;
     options->header_timeout = std::chrono::milliseconds(std::llround(*header_timeout * 1000));
+    if (std::string why = bad_options(*options); !why.empty()) {
+      log::error("{}", why);
+      return 2;
+    }
     options->state_dir = state_dir(*state);
     if (::mkdir(options->state_dir.c_str(), 0700) != 0 && errno != EEXIST) {
       log::error("mkdir {}: {}", options->state_dir, std::strerror(errno));
@@ -118,14 +165,6 @@ Action add_gateway(CLI::App& app) {
     else
       log::warn("ward's CA: {}; HTTPS interception is off for every sandbox",
                 trust.error().describe());
-    if (options->tls_cert.empty() != options->tls_key.empty()) {
-      log::error("--tls-cert and --tls-key go together");
-      return 2;
-    }
-    if (!options->tls_cert.empty() && options->listen.empty()) {
-      log::error("--tls-cert: HTTPS is for --listen addresses; give one (--listen HOST:PORT)");
-      return 2;
-    }
     if (!options->listen.empty() && options->no_auth)
       log::warn(
           "--no-auth: any process of this host, any user's, can use this gateway's API on "

@@ -324,6 +324,28 @@ WARD_INSTANTIATE_BOTH_MODES(CliRunFiles);
 
 // ---- ward gateway's options, and what its clients say ----
 
+// A gateway whose options are wrong says so before it makes its state directory, a token or a
+// CA, or announces anything: nothing is left behind.
+TEST(CliGateway, BadOptionsAreRefusedBeforeAnythingIsMade) {
+  TempDir dir(::geteuid() == 0 ? Mode::kRoot : Mode::kRootless);
+  const std::string state = dir.file("state");
+  const std::vector<std::vector<std::string>> cases = {
+      {"--listen", "127.0.0.1:abc"},
+      {"--listen", "0.0.0.0:0", "--no-auth"},
+      {"--listen", "127.0.0.1:0", "--tls-cert", "/etc/hostname"},
+      {"--socket-group", "no-such-group-of-ward"},
+  };
+  for (const auto& options : cases) {
+    std::vector<std::string> args = {"gateway", "--state-dir", state};
+    args.insert(args.end(), options.begin(), options.end());
+    Result r = ward_cli(args);
+    EXPECT_EQ(r.exit_code, 2) << options[1] << ": " << r.err;
+    EXPECT_FALSE(exists(state)) << options[1] << " left the state directory behind";
+    EXPECT_FALSE(contains(r.err, "token")) << r.err;
+    EXPECT_FALSE(contains(r.err, "any process")) << r.err;
+  }
+}
+
 // A gateway on a socket and a plain-HTTP --listen address, for the clients' messages.
 class CliGatewayClients : public ::testing::Test {
  protected:
