@@ -8,6 +8,7 @@
 #include <ctime>
 
 #include "base/log.h"
+#include "base/strings.h"
 #include "cli/egress_setup.h"
 #include "creds/scan.h"
 
@@ -145,15 +146,32 @@ int report_api_error(const Response& response, std::string_view policy_file) {
                  text.empty() ? "" : ": ", text.c_str());
     return 1;
   }
+  // invalid_policy: every diagnostic, in the policy linter's shape and naming the file, then
+  // the verdict (the message repeats the first diagnostic, under the gateway's name for it).
+  if (auto d = error.find("diagnostics"); field(error, "error") == "invalid_policy" &&
+                                          d != error.end() && d->is_array() && !d->empty()) {
+    const std::string file = printable(policy_file);
+    for (const auto& item : *d)
+      std::fprintf(stderr, "%s:%s:%s: error: %s%s%s\n", file.c_str(), field(item, "line").c_str(),
+                   field(item, "column").c_str(), printable(field(item, "key")).c_str(),
+                   field(item, "key").empty() ? "" : ": ",
+                   printable(field(item, "message")).c_str());
+    std::fprintf(stderr, "ward: %s: invalid policy, refused by the gateway (%zu error%s)\n",
+                 file.c_str(), d->size(), d->size() == 1 ? "" : "s");
+    return 1;
+  }
   std::fprintf(stderr, "ward: %s (%s)\n", field(error, "message").c_str(),
                field(error, "error").c_str());
-  // invalid_policy: every diagnostic, in the policy linter's shape.
-  if (auto d = error.find("diagnostics"); d != error.end() && d->is_array())
-    for (const auto& item : *d)
-      std::fprintf(stderr, "%.*s:%s:%s: error: %s%s%s\n", static_cast<int>(policy_file.size()),
-                   policy_file.data(), field(item, "line").c_str(), field(item, "column").c_str(),
-                   field(item, "key").c_str(), field(item, "key").empty() ? "" : ": ",
-                   field(item, "message").c_str());
+  // A --listen address without the token, or with another: where the token comes from.
+  if (response.status == 401) {
+    const char* token = std::getenv("WARD_GATEWAY_TOKEN");
+    std::fprintf(stderr, "ward: %s\n",
+                 token && *token
+                     ? "the token in WARD_GATEWAY_TOKEN is not this gateway's (its token file: "
+                       "STATE/token on the gateway's host, or its --token-file)"
+                     : "set WARD_GATEWAY_TOKEN to the gateway's bearer token (its token file: "
+                       "STATE/token on the gateway's host, or its --token-file)");
+  }
   // A command that could not start (connect): its exit code, as exec's would be.
   if (auto code = error.find("code");
       field(error, "error") == "command_failed" && code != error.end() && code->is_number_integer())

@@ -1,13 +1,17 @@
-// `ward policy lint FILE [-o json]` and `ward policy show-default` (local), and the gateway's
+// `ward policy lint FILE [-o json|yaml]` and `ward policy show-default` (local), and the gateway's
 // policies: `ward policy get [NAME]`, `ward policy set NAME FILE`, `ward policy list NAME`.
 #include <nlohmann/json.hpp>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
+#include "base/strings.h"
 #include "cli/commands.h"
 #include "cli/gateway_client.h"
+#include "cli/options.h"
 #include "policy/policy.h"
 
 namespace ward::cli {
@@ -62,10 +66,15 @@ int get(const GatewayOptions& options, const std::string& sandbox) {
 }
 
 int set(const GatewayOptions& options, const std::string& sandbox, const std::string& file) {
+  if (std::string why = unreadable_file(file); !why.empty()) {
+    std::fprintf(stderr, "ward: policy set: cannot read %s\n", printable(why).c_str());
+    return 1;
+  }
   std::ifstream in(file, std::ios::binary);
   std::stringstream text;
   if (!in || !(text << in.rdbuf())) {
-    std::fprintf(stderr, "ward: cannot read %s\n", file.c_str());
+    std::fprintf(stderr, "ward: policy set: cannot read %s: %s\n", printable(file).c_str(),
+                 std::strerror(errno));
     return 1;
   }
   const std::string body = json_body({{"policy", text.str()}}, file);

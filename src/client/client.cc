@@ -3,10 +3,14 @@
 #include <poll.h>
 #include <sys/un.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/http.hpp>
@@ -147,11 +151,18 @@ Result<Connection> connect_tcp_unguarded(const Endpoint& endpoint) {
     return tl::unexpected(prepared.error());
   c.tls->handshake(asio::ssl::stream_base::client, ec);
   if (ec) {
-    std::string why = tls::verify_failure(c.tls->native_handle());
+    // The hint that fits: a certificate this host does not trust may be a private CA's; a
+    // first answer that is no TLS record is a plain-HTTP listener.
+    std::string why = tls::verify_failure(c.tls->native_handle()), hint;
+    if (!why.empty() && endpoint.ca_file.empty())
+      hint = " (a private CA: set WARD_GATEWAY_CA to its PEM file)";
     if (why.empty()) why = ec.message();
-    return fail(
-        "TLS with the gateway at " + endpoint.address + " failed: " + why +
-        (endpoint.ca_file.empty() ? " (a private CA: set WARD_GATEWAY_CA to its PEM file)" : ""));
+    if (ec.category() == asio::error::get_ssl_category() &&
+        ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_WRONG_VERSION_NUMBER)
+      hint =
+          " (the gateway does not answer with TLS there: for a listener without --tls-cert, use "
+          "http://)";
+    return fail("TLS with the gateway at " + endpoint.address + " failed: " + why + hint);
   }
   return c;
 }

@@ -381,6 +381,49 @@ class CliGatewayClients : public ::testing::Test {
   std::unique_ptr<Background> gateway_;
 };
 
+// `ward policy set`: a file that cannot be read says why; an invalid policy is reported once,
+// every diagnostic naming the real file.
+TEST_F(CliGatewayClients, PolicySetNamesTheRealFileOnce) {
+  const std::string missing = dir_->file("nonexist.yaml");
+  Result none = ward_cli({"policy", "set", "--gateway", socket_, "--default", missing});
+  EXPECT_EQ(none.exit_code, 1);
+  EXPECT_TRUE(contains(none.err, missing + ": No such file or directory")) << none.err;
+  const std::string bad = dir_->write("bad.yaml",
+                                      "version: 1\n"
+                                      "filesystem_policy:\n"
+                                      "  read_only: [usr]\n"
+                                      "  bogus: true\n");
+  Result invalid = ward_cli({"policy", "set", "--gateway", socket_, "--default", bad});
+  EXPECT_EQ(invalid.exit_code, 1);
+  EXPECT_TRUE(contains(invalid.err, bad + ":3:")) << invalid.err;
+  EXPECT_TRUE(contains(invalid.err, bad + ":4:")) << invalid.err;
+  EXPECT_FALSE(contains(invalid.err, "policy:3:")) << "a file named 'policy': " << invalid.err;
+  std::istringstream lines(invalid.err);
+  int n = 0;
+  for (std::string line; std::getline(lines, line);) n += contains(line, "bad.yaml:3:");
+  EXPECT_EQ(n, 1) << "the first diagnostic twice: " << invalid.err;
+}
+
+// https:// against a plain-HTTP listener: no private-CA hint, which cannot help; a missing
+// token names WARD_GATEWAY_TOKEN.
+TEST_F(CliGatewayClients, ClientHintsFitTheFailure) {
+  const std::string address = "127.0.0.1:" + std::to_string(port_);
+  Result tls = ward_cli({"status", "--gateway", "https://" + address});
+  EXPECT_EQ(tls.exit_code, 1);
+  EXPECT_FALSE(contains(tls.err, "WARD_GATEWAY_CA")) << tls.err;
+  EXPECT_TRUE(contains(tls.err, "http://")) << tls.err;
+  ::unsetenv("WARD_GATEWAY_TOKEN");
+  Result token = ward_cli({"status", "--gateway", "http://" + address});
+  EXPECT_EQ(token.exit_code, 1);
+  EXPECT_TRUE(contains(token.err, "WARD_GATEWAY_TOKEN")) << token.err;
+  Result wrong = ward_cli({"status", "--gateway", "http://" + address}, {"WARD_GATEWAY_TOKEN=x"});
+  EXPECT_TRUE(contains(wrong.err, "not this gateway's")) << wrong.err;
+  const std::string real = read_file(state_ + "/token");
+  Result right = ward_cli({"status", "--gateway", "http://" + address},
+                          {"WARD_GATEWAY_TOKEN=" + real.substr(0, real.find('\n'))});
+  EXPECT_EQ(right.exit_code, 0) << right.err;
+}
+
 // ---- shell completions ----
 
 }  // namespace
