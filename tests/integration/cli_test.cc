@@ -54,6 +54,42 @@ TEST(Cli, VersionAndHelp) {
   EXPECT_EQ(ward_cli({"no-such-command"}).exit_code, 2);
 }
 
+// `ward help` goes down to a subcommand, as `ward COMMAND SUBCOMMAND --help` does.
+TEST(Cli, HelpShowsASubcommandsHelp) {
+  Result exec = ward_cli({"help", "sandbox", "exec"});
+  EXPECT_EQ(exec.exit_code, 0) << exec.err;
+  EXPECT_TRUE(contains(exec.out, "Usage: ward sandbox exec")) << exec.out;
+  EXPECT_TRUE(contains(exec.out, "--no-stdin")) << exec.out;
+  Result lint = ward_cli({"help", "policy", "lint"});
+  EXPECT_TRUE(contains(lint.out, "Usage: ward policy lint")) << lint.out;
+  Result wrong = ward_cli({"help", "sandbox", "nope"});
+  EXPECT_EQ(wrong.exit_code, 2);
+  EXPECT_TRUE(contains(wrong.err, "'ward sandbox nope'")) << wrong.err;
+}
+
+// A mistyped command is named as such, with the nearest real one and the list; the words of
+// other tools for a sandbox's terminal lead to `ward sandbox connect`.
+TEST(Cli, AMistypedCommandIsNamedWithTheNearestOne) {
+  Result top = ward_cli({"polcy", "lint", "x"});
+  EXPECT_EQ(top.exit_code, 2);
+  EXPECT_TRUE(contains(top.err, "unknown command 'polcy'")) << top.err;
+  EXPECT_TRUE(contains(top.err, "'ward policy'")) << top.err;
+  EXPECT_TRUE(contains(top.err, "run, ")) << top.err;
+  Result sub = ward_cli({"sandbox", "crate", "foo"});
+  EXPECT_EQ(sub.exit_code, 2);
+  EXPECT_TRUE(contains(sub.err, "unknown subcommand 'crate'")) << sub.err;
+  EXPECT_TRUE(contains(sub.err, "'ward sandbox create'")) << sub.err;
+  EXPECT_TRUE(contains(sub.err, "exec")) << sub.err;
+  EXPECT_FALSE(contains(sub.err, "A subcommand is required")) << sub.err;
+  for (const char* word : {"term", "connect"}) {
+    Result r = ward_cli({word, "box"});
+    EXPECT_EQ(r.exit_code, 2) << word;
+    EXPECT_TRUE(contains(r.err, "ward sandbox connect")) << word << ": " << r.err;
+  }
+  Result verb = ward_cli({"exec", "box", "--", "true"});
+  EXPECT_TRUE(contains(verb.err, "'ward sandbox exec'")) << verb.err;
+}
+
 // A value out of range is said in a person's numbers, and the help shows the default.
 TEST(Cli, NumbersOutOfRangeAreSaidPlainly) {
   Result grace = ward_cli({"run", "--grace", "-1", "--", "/bin/true"});
