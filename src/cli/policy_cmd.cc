@@ -26,12 +26,12 @@ int lint(const std::string& file, const std::string& format) {
   int errors = 0, warnings = 0;
   for (const auto& d : loaded.diagnostics)
     (d.severity == policy::Diagnostic::Severity::kError ? errors : warnings) += d.count;
-  if (format == "json") {
-    nlohmann::json out = {{"file", file},
-                          {"valid", loaded.ok()},
-                          {"errors", errors},
-                          {"warnings", warnings},
-                          {"diagnostics", nlohmann::json::array()}};
+  if (format != "text") {
+    Json out = {{"file", file},
+                {"valid", loaded.ok()},
+                {"errors", errors},
+                {"warnings", warnings},
+                {"diagnostics", Json::array()}};
     for (const auto& d : loaded.diagnostics)
       out["diagnostics"].push_back({{"severity", severity_name(d.severity)},
                                     {"file", d.file},
@@ -40,7 +40,10 @@ int lint(const std::string& file, const std::string& format) {
                                     {"key", d.key_path},
                                     {"message", d.message},
                                     {"count", d.count}});
-    std::printf("%s\n", out.dump(2).c_str());
+    if (format == "json")
+      std::printf("%s\n", out.dump(2).c_str());
+    else
+      std::fputs(to_yaml(out).c_str(), stdout);
   } else {
     for (const auto& d : loaded.diagnostics) std::printf("%s\n", d.format().c_str());
     std::printf("%s: %s (%d error%s, %d warning%s)\n", file.c_str(),
@@ -121,8 +124,9 @@ Action add_policy(CLI::App& app) {
   policy->require_subcommand(1);
   CLI::App* lint_cmd = policy->add_subcommand("lint", "Report every problem in a policy file");
   lint_cmd->add_option("file", args->file, "Policy file (YAML or JSON)")->required();
-  lint_cmd->add_option("-o,--output", args->format, "text or json")
-      ->check(CLI::IsMember({"text", "json"}));
+  lint_cmd->add_option("-o,--output", args->format, "text, json or yaml")
+      ->check(CLI::IsMember({"text", "json", "yaml"}))
+      ->capture_default_str();
   CLI::App* show = policy->add_subcommand("show-default", "Print the built-in default policy");
 
   CLI::App* get_cmd = policy->add_subcommand(

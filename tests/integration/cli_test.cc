@@ -104,6 +104,21 @@ TEST(Cli, NumbersOutOfRangeAreSaidPlainly) {
   EXPECT_TRUE(std::regex_search(help.out, m, std::regex(R"(--grace[^\n]*\b3\b)"))) << help.out;
 }
 
+// -o yaml as the gateway's commands take it; the same report.
+TEST(Cli, DoctorAndLintSpeakYaml) {
+  Result yaml = ward_cli({"doctor", "-o", "yaml"});
+  EXPECT_EQ(yaml.exit_code, 0) << yaml.err;
+  EXPECT_TRUE(contains(yaml.out, "can_run_sandboxes: true")) << yaml.out;
+  EXPECT_TRUE(contains(yaml.out, "- name: seccomp")) << yaml.out;
+  Result wrong = ward_cli({"doctor", "-o", "xml"});
+  EXPECT_EQ(wrong.exit_code, 2);
+  EXPECT_TRUE(contains(wrong.err, "yaml")) << "the choices are not listed: " << wrong.err;
+  TempDir dir(::geteuid() == 0 ? Mode::kRoot : Mode::kRootless);
+  Result lint = ward_cli({"policy", "lint", "-o", "yaml", dir.write("p.yaml", "version: 2\n")});
+  EXPECT_EQ(lint.exit_code, 1);
+  EXPECT_TRUE(contains(lint.out, "valid: false")) << lint.out;
+}
+
 TEST(Cli, DoctorReportsEveryLayerAsJson) {
   Result r = ward_cli({"doctor", "-o", "json"});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
