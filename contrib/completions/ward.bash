@@ -12,7 +12,7 @@ _ward_takes_value() {
   case $1 in
     -p | --policy | -w | --workdir | --grace | --hosts | --audit | --state-dir | --upstream-ca | \
       --provider | --inference | --provider-profile | --header-timeout | --idle-timeout | \
-      --max-connections | -o | --output | --gateway | --label | --env | --max-lifetime | \
+      --max-connections | --max-buffered-mib | --upstream-idle-ms | --audit-max-mib | -o | --output | --gateway | --label | --env | --max-lifetime | \
       --idle-ttl | --timeout | --tail | --source | --profile | --value | --socket | \
       --socket-group | --listen | --token-file | --tls-cert | --tls-key | --mcp-policy | --mcp-idle-ttl | \
       --mcp-remove-after | --mcp-command-timeout | --mcp-progress-every | --chat | \
@@ -55,8 +55,9 @@ _ward_options() { # the options of a command path ("sandbox exec")
   case $1 in
     run)
       echo "-p --policy -w --workdir --grace -v --verbose --hosts --audit --watch --state-dir" \
-        "--upstream-ca --provider --inference --provider-profile --header-timeout" \
-        "--idle-timeout --max-connections -h --help"
+        "--audit-max-mib --upstream-ca --provider --inference --provider-profile" \
+        "--header-timeout --idle-timeout --max-connections --max-buffered-mib" \
+        "--upstream-idle-ms -h --help"
       ;;
     demo) echo "-v --verbose -h --help" ;;
     doctor | "policy lint") echo "-o --output -h --help" ;;
@@ -66,7 +67,9 @@ _ward_options() { # the options of a command path ("sandbox exec")
     gateway)
       echo "--state-dir --socket --socket-group --stop-sandboxes-on-exit --upstream-ca --hosts" \
         "--listen --token-file --no-auth --tls-cert --tls-key --mcp-policy --mcp-idle-ttl --mcp-remove-after" \
-        "--mcp-command-timeout --mcp-progress-every --mcp-fixtures -v --verbose -h --help"
+        "--mcp-command-timeout --mcp-progress-every --mcp-fixtures --audit-max-mib" \
+        "--header-timeout --idle-timeout --max-connections --max-buffered-mib" \
+        "--upstream-idle-ms -v --verbose -h --help"
       ;;
     mcp)
       echo "--gateway --embedded --state-dir --chat --policy --command-timeout --fixtures" \
@@ -144,7 +147,7 @@ _ward() {
       ;;
     -o | --output)
       if [[ $path == doctor || $path == "policy lint" ]]; then
-        _ward_reply "text json"
+        _ward_reply "text json yaml"
       else
         _ward_reply "table json yaml"
       fi

@@ -904,12 +904,12 @@ Action add_sandbox(CLI::App& app, std::vector<std::string> command_after_dashes,
   if (wanted("create")) {
     CLI::App* create_cmd = sandbox->add_subcommand("create", "Create a sandbox and start it");
     CreateArgs& c = args->create;
-    create_cmd->add_option("name", c.name,
-                           "Its name (1-63 of a-z 0-9 -); without it, the gateway's");
+    create_cmd->add_option(
+        "name", c.name, "Its name (1-63 of a-z 0-9 -); without it, its id (sb- and 16 hex digits)");
     create_cmd
         ->add_option("-p,--policy", c.policy_file,
                      "Policy file (YAML or JSON); without it, the gateway's default")
-        ->check(CLI::ExistingFile);
+        ->check(readable_file());
     create_cmd
         ->add_option("-w,--workdir", c.workdir,
                      "An existing host directory to use as the workspace (default: one ward "
@@ -968,17 +968,16 @@ Action add_sandbox(CLI::App& app, std::vector<std::string> command_after_dashes,
         ->allow_extra_args(false);
     exec_cmd->add_option("-w,--workdir", e.workdir, "The command's working directory");
     exec_cmd->add_option("--timeout", e.timeout, "Seconds before the command is killed (then 124)")
-        ->check(CLI::PositiveNumber);
+        ->check(number_between(0, kTenYears, "seconds", true));
     exec_cmd->add_flag("-n,--no-stdin", e.no_stdin,
                        "Send no input even when ward's standard input is not a terminal");
     exec_cmd->prefix_command();  // the command starts at the first argument after NAME
     exec_cmd->footer(
         "ward sandbox exec NAME [OPTIONS] -- CMD ARGS... Input that is not a terminal is read "
-        "whole "
-        "and sent to the command. Exit status: the command's own, 128+N when signal N ended it, "
-        "124 "
-        "on --timeout, 126/127 when it cannot be executed / found, 1 when ward or the gateway "
-        "failed.");
+        "whole and sent to the command. Exit status: the command's own, 128+N when signal N "
+        "ended it, 124 on --timeout, 125 when it could not be started (a -w directory it cannot "
+        "enter, the sandbox gone), 126/127 when it cannot be executed / found, 2 for a usage "
+        "error, 1 when ward or the gateway failed.");
     add_gateway_options(exec_cmd, o);
     table->emplace_back(exec_cmd, [args, exec_cmd] {
       std::vector<std::string> command = exec_cmd->remaining();

@@ -477,5 +477,73 @@ TEST_F(CliGatewayClients, ClientHintsFitTheFailure) {
 
 // ---- shell completions ----
 
+// Every option each command's --help shows is one the bash and zsh completions offer, and bash
+// offers none that the command lacks.
+TEST(Cli, CompletionsKnowEveryOptionOfEveryCommand) {
+  const std::string bash = std::string(WARD_SOURCE_DIR) + "/contrib/completions/ward.bash";
+  const std::string zsh_text =
+      read_file(std::string(WARD_SOURCE_DIR) + "/contrib/completions/_ward");
+  ASSERT_FALSE(zsh_text.empty());
+  // "Subcommands:" lines of a help text: "  name   description".
+  auto subcommands = [](const std::string& help) {
+    std::vector<std::string> names;
+    std::istringstream lines(help.substr(std::min(help.size(), help.find("Subcommands:"))));
+    std::string line;
+    std::getline(lines, line);
+    while (std::getline(lines, line) && line.rfind("  ", 0) == 0) {
+      std::istringstream words(line);
+      std::string name;
+      words >> name;
+      names.push_back(name.substr(0, name.find(',')));  // "list, ls": its aliases after it
+    }
+    return names;
+  };
+  // "  -p,--policy TEXT  ..." lines of a help text: the option names.
+  auto options = [](const std::string& help) {
+    std::set<std::string> names;
+    std::istringstream lines(help);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind("  -", 0) != 0) continue;
+      std::istringstream words(line);
+      std::string first;
+      words >> first;
+      std::stringstream parts(first);
+      for (std::string name; std::getline(parts, name, ',');) names.insert(name);
+    }
+    return names;
+  };
+  std::vector<std::string> paths;
+  for (const std::string& command : subcommands(ward_cli({"help"}).out)) {
+    paths.push_back(command);
+    if (command == "help" || command == "version") continue;
+    for (const std::string& sub : subcommands(ward_cli({command, "--help"}).out))
+      paths.push_back(command + " " + sub);
+  }
+  ASSERT_GT(paths.size(), 20u);
+  for (const std::string& path : paths) {
+    std::vector<std::string> args;
+    std::istringstream words(path);
+    for (std::string w; words >> w;) args.push_back(w);
+    args.push_back("--help");
+    const std::set<std::string> shown = options(ward_cli(args).out);
+    EXPECT_FALSE(shown.empty()) << path;
+    auto [rc, offered_text] =
+        host_shell("bash -c " + shell_quote(". " + shell_quote(bash) + " && _ward_options " +
+                                            shell_quote(path)));
+    EXPECT_EQ(rc, 0) << offered_text;
+    std::set<std::string> offered;
+    std::istringstream offered_words(offered_text);
+    for (std::string w; offered_words >> w;) offered.insert(w);
+    for (const std::string& option : shown) {
+      EXPECT_TRUE(offered.count(option)) << "ward.bash lacks " << path << " " << option;
+      const std::regex in_zsh("(^|[^-A-Za-z0-9])" + option + "([=+,\\[}])");
+      EXPECT_TRUE(std::regex_search(zsh_text, in_zsh)) << "_ward lacks " << path << " " << option;
+    }
+    for (const std::string& option : offered)
+      EXPECT_TRUE(shown.count(option))
+          << "ward.bash offers " << path << " " << option << ", which it does not have";
+  }
+}
+
 }  // namespace
 }  // namespace ward::test
