@@ -643,7 +643,7 @@ asio::awaitable<Reply> Gateway::stop_sandbox(SandboxRecord& record, std::string 
     co_return Reply::json(200, sandbox_json(record));
   }
   Runtime& rt = *it->second;
-  static_cast<void>(rt.send(json{{"op", "stop"}}));
+  static_cast<void>(rt.send(json{{"op", "stop"}, {"reason", reason}}));
   auto ended = co_await rt.ended().wait(std::chrono::seconds(60));
   if (!ended) {
     // (0 would be the gateway's own process group: unknown when a reattached sandbox's state
@@ -670,18 +670,19 @@ asio::awaitable<void> Gateway::idle_sweep() {
     tick.expires_after(std::chrono::seconds(1));
     co_await tick.async_wait(kNoThrow);
     const auto now = std::chrono::steady_clock::now();
-    std::vector<std::string> expired;
+    std::vector<std::pair<std::string, std::chrono::seconds>> expired;
     for (auto& [id, rt] : runtimes_)
       if (rt->idle_expired(now)) {
+        expired.emplace_back(id, rt->idle_ttl);
         rt->idle_ttl = std::chrono::seconds(0);  // once
-        expired.push_back(id);
       }
-    for (const std::string& id : expired) {
+    for (const auto& [id, ttl] : expired) {
       auto found = store_.find_sandbox(id);
       if (!found || !*found) continue;
       SandboxRecord record = **found;
       log::info("sandbox {}: idle for its TTL, stopping it", record.name);
-      co_await stop_sandbox(record, "stopped: idle for longer than its idle TTL");
+      co_await stop_sandbox(record,
+                            "idle for its --idle-ttl of " + std::to_string(ttl.count()) + " s");
     }
   }
 }

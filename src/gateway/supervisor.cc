@@ -3,7 +3,7 @@
 // It owns the sandbox (the init is its child and shares its memory), so the sandbox outlives the
 // gateway: a gateway that restarts connects to DIR/control.sock and takes the egress listener
 // again. It is single-threaded: one poll loop over the init's socket, the signalfd, the control
-// listener and the connected gateways.
+// listener and the connected gateways, woken too when the sandbox's lifetime is up.
 #include "gateway/supervisor.h"
 
 #include <fcntl.h>
@@ -15,10 +15,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
+#include <climits>
 #include <ctime>
 #include <list>
 #include <map>
 #include <memory>
+#include <optional>
+#include <utility>
 
 #include "base/log.h"
 #include "gateway/control.h"
@@ -39,6 +44,12 @@ struct Client {
   bool closed = false;
 };
 
+// When the sandbox must stop, and the reason its record then gives.
+struct Lifetime {
+  std::chrono::steady_clock::time_point end;
+  std::string reason;
+};
+
 struct Running {
   bool main = false;         // the sandbox's main command
   Client* client = nullptr;  // who asked for it; null once that gateway went away
@@ -54,6 +65,7 @@ class Supervisor {
 
   Result<void> listen();
   Result<void> start_main();
+  void set_lifetime(Lifetime lifetime) { lifetime_ = std::move(lifetime); }
   Client& add_client(UniqueFd sock) { return clients_.emplace_back(Client{std::move(sock)}); }
   void hello(Client& c);
   int loop();
@@ -64,6 +76,9 @@ class Supervisor {
       if (!c.closed) static_cast<void>(send_control(c.sock.get(), m));
   }
   void save_state();
+  // The stop protocol for everything, once; `reason` is what the record says (a main command it
+  // ends is no failure).
+  void begin_stop(std::string reason);
   void on_request(Client& c, ControlMessage m);
   void on_event(const Persistent::Event& e);
   void drop(Client& c);
@@ -77,7 +92,14 @@ class Supervisor {
   std::map<int, Running> running_;  // by exec slot
   SandboxState state_;
   bool stopping_ = false;
+  std::string stop_reason_ = "stopped";
+  std::optional<Lifetime> lifetime_;
 };
+
+// "2 s", or "1500 ms" when it is no whole number of seconds.
+std::string duration_text(std::int64_t ms) {
+  return ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms";
+}
 
 std::int64_t unix_now() {
   return static_cast<std::int64_t>(std::time(nullptr));
@@ -143,6 +165,13 @@ void Supervisor::hello(Client& c) {
   if (!send_control(c.sock.get(), m, fds)) drop(c);
 }
 
+void Supervisor::begin_stop(std::string reason) {
+  if (stopping_) return;
+  stopping_ = true;
+  stop_reason_ = std::move(reason);
+  sandbox_->stop();
+}
+
 void Supervisor::drop(Client& c) {
   if (c.closed) return;
   c.closed = true;
@@ -159,8 +188,10 @@ void Supervisor::on_request(Client& c, ControlMessage m) {
   const std::string op = m.body["op"].get<std::string>();
   if (op == "hello") return hello(c);
   if (op == "stop") {
-    stopping_ = true;
-    sandbox_->stop();
+    // Why, as the gateway says ("stopped"; "idle for its --idle-ttl of 600 s").
+    const auto reason = m.body.find("reason");
+    begin_stop(reason != m.body.end() && reason->is_string() ? reason->get<std::string>()
+                                                             : "stopped");
     return;
   }
   const std::int64_t id = m.body.value("id", std::int64_t{0});
@@ -206,14 +237,19 @@ void Supervisor::on_event(const Persistent::Event& e) {
     if (e.kind == Persistent::Event::Kind::kExited && WIFSIGNALED(e.status))
       exit.signal = WTERMSIG(e.status);
     state_.main = exit;
-    state_.reason =
-        e.kind == Persistent::Event::Kind::kFailed
-            ? e.message
-            : (exit.signal ? "the main command was killed by signal " + std::to_string(exit.signal)
-                           : "the main command exited with code " + std::to_string(exit.code));
-    // A stop that was asked for ends the main command however it takes its signal: stopped.
-    state_.status = exit.code == 0 || stopping_ ? "stopped" : "error";
-    if (stopping_ && exit.code != 0) state_.reason = "stopped; " + state_.reason;
+    if (stopping_) {
+      // A stop (asked for, or a limit reached) ends the main command however it takes its
+      // signal: stopped, for the stop's reason. (Its code and signal are in `main`.)
+      state_.status = "stopped";
+      state_.reason = stop_reason_;
+    } else {
+      state_.status = exit.code == 0 ? "stopped" : "error";
+      state_.reason = e.kind == Persistent::Event::Kind::kFailed ? e.message
+                      : exit.signal
+                          ? "the main command was killed by signal " + std::to_string(exit.signal)
+                          : "the main command exited with code " + std::to_string(exit.code);
+    }
+    lifetime_.reset();  // the sandbox ends with its main command: no limit is what ends it
     save_state();
     publish({{"op", "main_exit"}, {"code", exit.code}, {"signal", exit.signal}});
     // The sandbox lives as long as its main command (as a container does).
@@ -250,16 +286,22 @@ int Supervisor::loop() {
       fds.push_back({c.sock.get(), POLLIN, 0});
       polled.push_back(&c);
     }
-    if (::poll(fds.data(), fds.size(), -1) < 0 && errno != EINTR) break;
+    int wait_ms = -1;  // until something happens, or the lifetime ends
+    if (lifetime_ && !stopping_) {
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(
+          lifetime_->end - std::chrono::steady_clock::now());
+      if (left.count() <= 0)
+        begin_stop(lifetime_->reason);
+      else
+        wait_ms = static_cast<int>(std::min<std::int64_t>(left.count(), INT_MAX));
+    }
+    if (::poll(fds.data(), fds.size(), wait_ms) < 0 && errno != EINTR) break;
     if (fds[0].revents)
       for (const auto& e : sandbox_->read_events()) on_event(e);
     if (fds[1].revents) {
       for (int sig : sandbox_->read_signals()) {
         // SIGTERM / SIGINT to the supervisor: stop the sandbox (the host is shutting down).
-        if ((sig == SIGTERM || sig == SIGINT) && !stopping_) {
-          stopping_ = true;
-          sandbox_->stop();
-        }
+        if (sig == SIGTERM || sig == SIGINT) begin_stop("stopped");
       }
     }
     if (fds[2].revents & POLLIN) {
@@ -291,7 +333,7 @@ int Supervisor::loop() {
     const bool failed = outcome.kind == sandbox::Outcome::Kind::kSetupFailed ||
                         outcome.kind == sandbox::Outcome::Kind::kOutOfMemory;
     state_.status = failed ? "error" : "stopped";
-    state_.reason = stopping_ ? "stopped" : outcome.message;
+    state_.reason = stopping_ ? stop_reason_ : outcome.message;
   }
   state_.init_pid = 0;
   save_state();
@@ -321,11 +363,20 @@ int supervisor_main(const std::string& dir) {
   policy::LoadResult loaded = policy::load_file(spec->policy_file);
   if (!loaded.ok()) return refuse(loaded.first_error());
   auto policy = std::make_shared<policy::Policy>(std::move(*loaded.policy));
-  if (spec->max_lifetime_ms > 0) {
-    const std::chrono::milliseconds lifetime(spec->max_lifetime_ms);
-    if (!policy->resources.timeout || *policy->resources.timeout > lifetime)
-      policy->resources.timeout = lifetime;
-  }
+  // The sandbox's lifetime (--max-lifetime, or the policy's resources.timeout when shorter) is
+  // kept here rather than by the init: the stop then begins the moment it ends, as an asked-for
+  // one does, and the record says which limit it was. (The init's time limit, meant for a
+  // workload, ended a main command as a failure, and in a sandbox with nothing running in it
+  // began only after a whole grace period: no exit came to wake the init.)
+  std::optional<std::pair<std::chrono::milliseconds, std::string>> lifetime;
+  if (spec->max_lifetime_ms > 0)
+    lifetime = {std::chrono::milliseconds(spec->max_lifetime_ms),
+                "reached its --max-lifetime of " + duration_text(spec->max_lifetime_ms)};
+  if (const auto timeout = policy->resources.timeout;
+      timeout && (!lifetime || *timeout < lifetime->first))
+    lifetime = {*timeout,
+                "reached its policy's resources.timeout of " + duration_text(timeout->count())};
+  policy->resources.timeout.reset();
 
   sandbox::RunOptions options;
   options.policy = policy.get();
@@ -341,6 +392,8 @@ int supervisor_main(const std::string& dir) {
   if (!sandbox) return refuse(sandbox.error().describe());
 
   Supervisor supervisor(dir, std::move(*spec), std::move(*sandbox));
+  if (lifetime)
+    supervisor.set_lifetime({std::chrono::steady_clock::now() + lifetime->first, lifetime->second});
   if (auto r = supervisor.listen(); !r) return refuse(r.error().describe());
   if (auto r = supervisor.start_main(); !r) return refuse(r.error().describe());
   if (first) supervisor.hello(supervisor.add_client(std::move(first)));

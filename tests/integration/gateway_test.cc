@@ -712,9 +712,75 @@ TEST_P(GatewayTest, IdleTtlAndMaximumLifetimeStopSandboxes) {
             std::string::npos);
   ASSERT_TRUE(wait_until([&] { return stopped("short"); }, 5s));
   EXPECT_NE(
-      g.get("/v1/sandboxes/short").json_body()["reason"].get<std::string>().find("time limit"),
+      g.get("/v1/sandboxes/short").json_body()["reason"].get<std::string>().find("--max-lifetime"),
       std::string::npos)
       << g.get("/v1/sandboxes/short").body;
+}
+
+// Found by a black-box session: --max-lifetime was the sandbox init's time limit. A sandbox with
+// nothing running in it stopped a whole grace period (3 s) late, as nothing was there to exit on
+// the SIGTERM and wake the init, while `ward sandbox stop` takes milliseconds; and a main command
+// it ended was recorded as a failure ("error", "killed by signal 15"). An --idle-ttl stop of a
+// sandbox with a main command said only "stopped; the main command was killed by signal 15".
+// The stop starts when the lifetime ends (the grace is for processes that ignore SIGTERM), and
+// the record says which limit ended the sandbox.
+TEST_P(GatewayTest, LifetimeAndIdleStopsStartOnTimeAndSayWhy) {
+  Gateway g(mode());
+  g.start();
+  const std::string policy = g.dir().write("policy.yaml", policy_with_network());
+  auto sandbox = [&](const std::string& name) {
+    return g.get("/v1/sandboxes/" + name).json_body();
+  };
+  // How long after `ward sandbox create` returned the sandbox left `running` (its limit was
+  // counted from before that).
+  auto stopped_after = [&](const std::string& name) {
+    const auto began = std::chrono::steady_clock::now();
+    EXPECT_TRUE(wait_until([&] { return sandbox(name).value("status", "") != "running"; }, 15s));
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 began);
+  };
+  auto reason = [&](const std::string& name) { return sandbox(name).value("reason", ""); };
+
+  Result made = g.cli({"sandbox", "create", "life2", "-p", policy, "--max-lifetime", "1"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  EXPECT_LT(stopped_after("life2"), 2500ms) << "not within its lifetime + 1.5 s";
+  EXPECT_EQ(sandbox("life2")["status"], "stopped") << sandbox("life2").dump();
+  EXPECT_NE(reason("life2").find("--max-lifetime of 1 s"), std::string::npos) << reason("life2");
+
+  made = g.cli({"sandbox", "create", "life4", "-p", policy, "--max-lifetime", "2", "--",
+                "/bin/sleep", "100"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  EXPECT_LT(stopped_after("life4"), 3500ms) << "not within its lifetime + 1.5 s";
+  json life4 = sandbox("life4");
+  EXPECT_EQ(life4["status"], "stopped") << life4.dump();
+  EXPECT_NE(reason("life4").find("--max-lifetime of 2 s"), std::string::npos) << life4.dump();
+  EXPECT_EQ(life4["exit"]["signal"], SIGTERM) << life4.dump();
+
+  // A main command that ignores SIGTERM has the grace period (3 s), then SIGKILL.
+  made = g.cli({"sandbox", "create", "stubborn", "-p", policy, "--max-lifetime", "1", "--",
+                "/bin/sh", "-c", "trap '' TERM; /bin/sleep 100"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const auto stubborn_after = stopped_after("stubborn");
+  EXPECT_GE(stubborn_after, 2000ms) << "the grace period was not given";
+  EXPECT_LT(stubborn_after, 5500ms) << "not within its lifetime + the grace + 1.5 s";
+  json stubborn = sandbox("stubborn");
+  EXPECT_EQ(stubborn["status"], "stopped") << stubborn.dump();
+  EXPECT_NE(reason("stubborn").find("--max-lifetime of 1 s"), std::string::npos) << stubborn.dump();
+
+  made = g.cli(
+      {"sandbox", "create", "idler", "-p", policy, "--idle-ttl", "1", "--", "/bin/sleep", "100"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  stopped_after("idler");
+  json idler = sandbox("idler");
+  EXPECT_EQ(idler["status"], "stopped") << idler.dump();
+  EXPECT_NE(reason("idler").find("--idle-ttl of 1 s"), std::string::npos) << idler.dump();
+
+  // A stop asked for says so, and is not a failure either.
+  made = g.cli({"sandbox", "create", "asked", "-p", policy, "--", "/bin/sleep", "100"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  EXPECT_EQ(g.cli({"sandbox", "stop", "asked"}).exit_code, 0);
+  EXPECT_EQ(sandbox("asked")["status"], "stopped") << sandbox("asked").dump();
+  EXPECT_EQ(reason("asked"), "stopped") << sandbox("asked").dump();
 }
 
 TEST_P(GatewayTest, PolicyRevisionsAreIdempotentAndStaticChangesAreRefused) {
