@@ -1994,14 +1994,26 @@ asio::awaitable<Reply> Gateway::logs(const SandboxRecord& record, const Query& q
         if (!co_await writer.line_text(f.format(line))) co_return Reply{};
   }
   if (follow) {
-    // New lines as they are written, until the client goes away, the sandbox is deleted (its
-    // files go with it, and its name may soon be another's) or the gateway stops.
+    // New lines as they are written, until no more can come, the client goes away, the sandbox
+    // is deleted (its files go with it, and its name may soon be another's) or the gateway stops.
+    // No more can come once the sandbox is no longer running — one with a main command stops
+    // when that command has ended, once its leftovers are gone too, so their last lines are
+    // read — and, for the output alone, when there is no main command to write it.
+    const json spec = json::parse(record.spec, nullptr, false);
+    const bool has_main = spec.is_object() && spec.value("command", json::array()).is_array() &&
+                          !spec.value("command", json::array()).empty();
     asio::steady_timer tick(io_);
-    for (;;) {
+    for (bool more = true; more;) {
       tick.expires_after(std::chrono::milliseconds(100));
       co_await tick.async_wait(kNoThrow);
       if (stopping_) break;
-      if (auto still = store_.find_sandbox(record.id); still && !*still) break;
+      auto still = store_.find_sandbox(record.id);
+      if (still && !*still) break;
+      // Decided before the last read: what was written before the end is sent.
+      if (still && *still) {
+        const std::string& status = (*still)->status;
+        more = (status == "running" || status == "creating") && (source != "output" || has_main);
+      }
       char probe;
       const ssize_t peek = ::recv(socket.native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
       if (peek == 0 || (peek < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) co_return Reply{};

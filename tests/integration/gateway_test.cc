@@ -1529,6 +1529,58 @@ TEST_P(GatewayTest, MetricsAndLogsFollow) {
   EXPECT_EQ(follower.wait(5s), 0) << follower.err();
 }
 
+// Found by a black-box session: `ward logs NAME --source output -f` of a sandbox whose main
+// command had ended printed its lines, then waited for more that could never come. A follower
+// ends (exit 0) once the sandbox has stopped after its main command, with everything it wrote,
+// as `docker logs -f` does with a container that exited; the output of a sandbox without a main
+// command has nothing to follow. A sandbox that runs on is followed on.
+TEST_P(GatewayTest, FollowingLogsEndsOnceTheMainCommandHasEnded) {
+  Gateway g(mode());
+  g.start();
+  const std::string policy = g.dir().write("policy.yaml", policy_with_network());
+  Result made = g.cli({"sandbox", "create", "lg", "-p", policy, "--", "/bin/sh", "-c",
+                       "for i in 1 2 3 4 5; do echo line$i; done"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  RunOptions o;
+  o.mode = mode();
+  o.timeout = 10s;
+  for (const char* source : {"output", "all"}) {
+    Result follow = ward({"logs", "lg", "--gateway", g.socket(), "--source", source, "-f"}, o);
+    EXPECT_FALSE(follow.timed_out) << source;
+    EXPECT_EQ(follow.exit_code, 0) << source << ": " << follow.err;
+    EXPECT_NE(follow.out.find("line1\nline2\nline3\nline4\nline5\n"), std::string::npos)
+        << source << ": " << follow.out;
+  }
+
+  // Following already when the main command ends: to its last line, then the end.
+  made = g.cli({"sandbox", "create", "late", "-p", policy, "--", "/bin/sh", "-c",
+                "echo first; sleep 1; echo last"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const std::string logs = g.dir().mkdir("follower");
+  o.timeout = 30s;
+  Background follower(
+      ward_background({"logs", "late", "--gateway", g.socket(), "--source", "output", "-f"}, o,
+                      logs),
+      logs);
+  EXPECT_EQ(follower.wait(10s), 0) << follower.err();
+  EXPECT_NE(follower.out().find("first\nlast\n"), std::string::npos) << follower.out();
+
+  // No main command: its output ends at once; its audit records are followed while it runs.
+  made = g.cli({"sandbox", "create", "quiet", "-p", policy});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  o.timeout = 10s;
+  Result output = ward({"logs", "quiet", "--gateway", g.socket(), "--source", "output", "-f"}, o);
+  EXPECT_FALSE(output.timed_out);
+  EXPECT_EQ(output.exit_code, 0) << output.err;
+  o.timeout = 1500ms;
+  for (const char* source : {"audit", "all"}) {
+    Result audit = ward({"logs", "quiet", "--gateway", g.socket(), "--source", source, "-f"}, o);
+    EXPECT_TRUE(audit.timed_out) << source << " of a running sandbox was not followed";
+  }
+}
+
+}
+
 TEST_P(GatewayTest, AHundredSandboxesAtOnceEachExeced) {
   if (mode() == Mode::kRootless) GTEST_SKIP() << "once is enough (root mode covers it)";
   Gateway g(mode());
