@@ -274,6 +274,18 @@ int lifecycle(const GatewayOptions& options, const std::string& name, const std:
     return show(call(options, {"DELETE", sandbox_path(name)}), options, [](const Json& answer) {
       std::printf("deleted %s\n", field(answer, "deleted").c_str());
     });
+  // Idempotent both ways, as the API is: a sandbox already as asked is left alone, and the
+  // answer says so (exit 0).
+  std::optional<Json> now = call(options, {"GET", sandbox_path(name)});
+  if (!now) return 1;
+  const std::string status = field(*now, "status");
+  const std::string already = verb == "start" && status == "running"  ? "already running"
+                              : verb == "stop" && status == "stopped" ? "already stopped"
+                                                                      : "";
+  if (!already.empty())
+    return show(now, options, [&](const Json& sb) {
+      std::printf("%s: %s\n", display_name(sb).c_str(), already.c_str());
+    });
   return show(call(options, {"POST", sandbox_path(name) + "/" + verb}), options,
               [](const Json& sb) {
                 std::printf("%s: %s\n", display_name(sb).c_str(), field(sb, "status").c_str());

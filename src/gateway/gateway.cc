@@ -1211,8 +1211,13 @@ asio::awaitable<Reply> Gateway::route(Request& req, Socket& socket, bool& stream
   }
   if (seg.size() == 3 && action == "start") {
     if (method != http::verb::post) co_return Reply::not_allowed("POST");
-    if (runtimes_.count(record.id))
-      co_return Reply::error(409, "conflict", "sandbox " + record.name + " is already running");
+    // As a stop of a sandbox that does not run is: nothing to do, the sandbox as it is.
+    if (runtimes_.count(record.id)) {
+      if (record.status == "running" || record.status == "creating")
+        co_return Reply::json(200, sandbox_json(record));
+      co_return Reply::error(409, "conflict",
+                             "sandbox " + record.name + " is still stopping: start it once it has");
+    }
     co_return co_await start_sandbox(record);
   }
   if (seg.size() == 3 && action == "connect") {

@@ -1579,6 +1579,33 @@ TEST_P(GatewayTest, FollowingLogsEndsOnceTheMainCommandHasEnded) {
   }
 }
 
+// Found by a black-box session: `ward sandbox stop` of a stopped sandbox answered "stopped",
+// exit 0, while `ward sandbox start` of a running one failed ("already running (conflict)",
+// exit 1). Both are idempotent, and say when there was nothing to do.
+TEST_P(GatewayTest, StopAndStartAreIdempotentAndSaySo) {
+  Gateway g(mode());
+  g.start();
+  g.create({{"name", "twice"}, {"policy", policy_with_network()}});
+  Result start = g.cli({"sandbox", "start", "twice"});
+  EXPECT_EQ(start.exit_code, 0) << start.err;
+  EXPECT_EQ(start.out, "twice: already running\n") << start.err;
+  Result stop = g.cli({"sandbox", "stop", "twice"});
+  EXPECT_EQ(stop.exit_code, 0) << stop.err;
+  EXPECT_EQ(stop.out, "twice: stopped\n") << stop.err;
+  stop = g.cli({"sandbox", "stop", "twice"});
+  EXPECT_EQ(stop.exit_code, 0) << stop.err;
+  EXPECT_EQ(stop.out, "twice: already stopped\n") << stop.err;
+  start = g.cli({"sandbox", "start", "twice"});
+  EXPECT_EQ(start.exit_code, 0) << start.err;
+  EXPECT_EQ(start.out, "twice: running\n") << start.err;
+  // The API too: either, twice, is 200 with the sandbox as it is.
+  HttpReply again = g.post("/v1/sandboxes/twice/start", json::object());
+  EXPECT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(again.json_body().value("status", ""), "running") << again.body;
+  EXPECT_EQ(g.post("/v1/sandboxes/twice/stop", json::object()).status, 200);
+  EXPECT_EQ(g.post("/v1/sandboxes/twice/stop", json::object()).status, 200);
+}
+
 }
 
 TEST_P(GatewayTest, AHundredSandboxesAtOnceEachExeced) {
