@@ -822,12 +822,23 @@ int create_provider(const GatewayOptions& options, const ProviderArgs& args) {
     profile = std::move(*loaded);
     profile_text = std::move(*text);
   }
+  const std::string profile_id = profile                ? profile->id
+                                 : args.profile.empty() ? args.name
+                                                        : args.profile;
+  // Without a profile of its own, a provider is one of the built-in ones: said here, in the
+  // CLI's terms (the gateway's answer names its API field).
+  if (!profile && !creds::builtin_profile(profile_id)) {
+    std::string ids;
+    for (const auto& b : creds::builtin_ids()) ids += (ids.empty() ? "" : ", ") + b;
+    std::fprintf(stderr,
+                 "ward: no built-in profile named %s (built-in: %s): give a profile of your own "
+                 "with --provider-profile FILE, or a built-in one with --profile ID\n",
+                 profile_id.c_str(), ids.c_str());
+    return 2;
+  }
   Json values = Json::object();
   if (args.from_existing) {
-    auto found = values_from_environment(profile                ? profile->id
-                                         : args.profile.empty() ? args.name
-                                                                : args.profile,
-                                         profile ? &*profile : nullptr);
+    auto found = values_from_environment(profile_id, profile ? &*profile : nullptr);
     if (!found) {
       std::fprintf(stderr, "ward: %s\n", found.error().message.c_str());
       return 1;

@@ -285,7 +285,7 @@ void read_profile(Sink& sink, const YAML::Node& doc, Profile& p) {
 
 }  // namespace
 
-Result<Profile> load_profile_string(std::string_view text, std::string_view file) {
+ProfileLoad load_profile(std::string_view text, std::string_view file) {
   Sink sink{std::string(file)};
   Profile profile;
   try {
@@ -297,18 +297,25 @@ Result<Profile> load_profile_string(std::string_view text, std::string_view file
     sink.add(Diagnostic::Severity::kError, {}, "",
              fmt::format("internal error while reading the profile: {}", e.what()));
   }
-  bool failed = sink.has_error();
+  ProfileLoad loaded;
+  const bool failed = sink.has_error();
+  loaded.diagnostics = sink.take();
+  for (const Diagnostic& d : loaded.diagnostics)
+    if (d.severity == Diagnostic::Severity::kWarning) profile.warnings.push_back(d.format());
+  if (!failed) loaded.profile = std::move(profile);
+  return loaded;
+}
+
+Result<Profile> load_profile_string(std::string_view text, std::string_view file) {
+  ProfileLoad loaded = load_profile(text, file);
+  if (loaded.profile) return std::move(*loaded.profile);
   std::string errors;
-  for (const Diagnostic& d : sink.take()) {
-    if (d.severity == Diagnostic::Severity::kWarning) {
-      profile.warnings.push_back(d.format());
-    } else {
-      if (!errors.empty()) errors += '\n';
-      errors += d.format();
-    }
+  for (const Diagnostic& d : loaded.diagnostics) {
+    if (d.severity == Diagnostic::Severity::kWarning) continue;
+    if (!errors.empty()) errors += '\n';
+    errors += d.format();
   }
-  if (failed) return fail(std::move(errors));
-  return profile;
+  return fail(std::move(errors));
 }
 
 Result<Profile> load_profile_file(const std::string& path) {

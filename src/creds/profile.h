@@ -8,6 +8,7 @@
 // towards them); what a sandbox may do there is still decided by the policy's network_policies.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,8 +45,16 @@ struct Profile {
   std::vector<std::string> warnings;  // "file:line:column: warning: key: message"
 };
 
-// Errors carry every problem found, one per line, each "file:line:column: error: key: message"
-// (the policy loader's format); unknown keys are errors.
+// Every problem found, as the policy loader reports them (unknown keys are errors): `profile` is
+// set iff none is an error. Warnings are in `diagnostics` and in the profile's `warnings`.
+struct ProfileLoad {
+  std::optional<Profile> profile;
+  std::vector<policy::Diagnostic> diagnostics;
+};
+ProfileLoad load_profile(std::string_view text, std::string_view file);
+
+// The same, errors carrying every problem, one per line, each "file:line:column: error: key:
+// message" (the policy loader's format).
 Result<Profile> load_profile_string(std::string_view text, std::string_view file);
 Result<Profile> load_profile_file(const std::string& path);
 

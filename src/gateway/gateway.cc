@@ -1352,7 +1352,7 @@ asio::awaitable<Reply> Gateway::create(const json& body) {
   }
   for (const auto& name : body.value("providers", std::vector<std::string>{})) {
     auto p = store_.find_provider(name);
-    if (!p || !*p) co_return Reply::error(409, "conflict", "no provider named " + name);
+    if (!p || !*p) co_return Reply::error(404, "not_found", "no provider named " + name);
     record.providers.push_back(name);
   }
   record.labels = body.value("labels", std::map<std::string, std::string>{});
@@ -2134,17 +2134,10 @@ Reply Gateway::providers_post(const json& body) {
   std::optional<creds::Profile> loaded;
   const std::string profile_yaml = body.value("profile_yaml", "");
   if (body.contains("profile_yaml")) {
-    auto made = creds::load_profile_string(profile_yaml, "profile_yaml");
-    if (!made) {
-      // One "profile_yaml:LINE:COLUMN: error: KEY: message" per problem.
-      json lines = json::array();
-      for (std::string_view line : split(made.error().message, '\n'))
-        if (!line.empty()) lines.push_back(line);
-      return Reply::json(400, {{"error", "invalid_profile"},
-                               {"message", lines.empty() ? json("invalid profile") : lines[0]},
-                               {"diagnostics", lines}});
-    }
-    loaded = std::move(*made);
+    creds::ProfileLoad made = creds::load_profile(profile_yaml, "profile_yaml");
+    // Every problem with its position, as invalid_policy gives them.
+    if (!made.profile) return Reply::invalid("invalid_profile", made.diagnostics);
+    loaded = std::move(*made.profile);
     if (body.contains("profile") && body["profile"] != loaded->id)
       return Reply::error(400, "bad_request",
                           "profile " + body["profile"].get<std::string>() +

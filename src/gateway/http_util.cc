@@ -65,15 +65,19 @@ Reply Reply::error(int status, std::string_view code, std::string_view message) 
 }
 
 Reply Reply::invalid_policy(const policy::LoadResult& loaded) {
-  nlohmann::json diagnostics = nlohmann::json::array();
+  return invalid("invalid_policy", loaded.diagnostics);
+}
+
+Reply Reply::invalid(std::string_view code, const std::vector<policy::Diagnostic>& diagnostics) {
+  nlohmann::json errors = nlohmann::json::array();
   std::string first;
-  for (const auto& d : loaded.diagnostics) {
+  for (const auto& d : diagnostics) {
     if (d.severity != policy::Diagnostic::Severity::kError) continue;
     if (first.empty()) first = d.format();
-    diagnostics.push_back(
+    errors.push_back(
         {{"line", d.line}, {"column", d.column}, {"key", d.key_path}, {"message", d.message}});
   }
-  return json(400, {{"error", "invalid_policy"}, {"message", first}, {"diagnostics", diagnostics}});
+  return json(400, {{"error", code}, {"message", first}, {"diagnostics", errors}});
 }
 
 asio::awaitable<bool> write_reply(Socket& socket, Reply reply, bool keep_alive) {

@@ -47,6 +47,9 @@ struct Reply {
   }
   // 400 invalid_policy with every diagnostic.
   static Reply invalid_policy(const policy::LoadResult& loaded);
+  // 400 `code` (invalid_policy, invalid_profile): the first error as the message, and every
+  // error in `diagnostics` as {line, column, key, message}.
+  static Reply invalid(std::string_view code, const std::vector<policy::Diagnostic>& diagnostics);
 };
 
 // Writes a whole reply; false when the client is gone.
