@@ -1068,9 +1068,14 @@ asio::awaitable<void> Gateway::serve(Socket socket, bool tcp, bool loopback,
       reply = Reply::error(400, "bad_request",
                            std::string("the request cannot be handled: ") + e.what());
     }
-    if (options_.verbose)
-      log::info("uid {}: {} {} -> {}", peer.uid, std::string(req.method_string()),
-                std::string(req.target()), streamed ? 200 : reply.status);
+    if (options_.verbose) {
+      // A connection from this very process is the MCP endpoint's (its tools, its sweep of chat
+      // sandboxes), which reaches the sandboxes through the gateway's own socket.
+      const std::string who = !tcp && peer.pid == ::getpid() ? std::string("internal (mcp)")
+                                                             : "uid " + std::to_string(peer.uid);
+      log::info("{}: {} {} -> {}", who, std::string(req.method_string()), std::string(req.target()),
+                streamed ? 200 : reply.status);
+    }
     if (streamed) co_return;  // the stream ended the connection
     if (!co_await write_reply(socket, std::move(reply), keep_alive) || !keep_alive) co_return;
   }

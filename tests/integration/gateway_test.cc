@@ -1635,6 +1635,30 @@ TEST_P(GatewayTest, ProviderMistakesAreNamedAsTheUserMadeThem) {
   EXPECT_EQ(g.get("/v1/providers/x").status, 404);
 }
 
+// Found by a black-box session: `ward gateway -v` logged the requests of its own MCP endpoint
+// (the sweep of chat sandboxes at start-up: GET /v1/sandboxes?label=ward.mcp%3D1) as a client's,
+// "uid 0". They are labelled as the gateway's own; a client's carry its uid.
+TEST_P(GatewayTest, VerboseLogTellsTheGatewaysOwnRequestsFromClients) {
+  if (mode() != Mode::kRoot) GTEST_SKIP() << "one mode is enough";
+  Gateway g(mode());
+  g.start({"-v"});
+  ASSERT_EQ(g.get("/v1/status").status, 200);
+  auto line_with = [&](const std::string& needle) {
+    const std::string log = g.log();
+    const std::size_t at = log.find(needle);
+    if (at == std::string::npos) return std::string();
+    const std::size_t begin = log.rfind('\n', at);
+    return log.substr(begin == std::string::npos ? 0 : begin + 1,
+                      log.find('\n', at) - (begin == std::string::npos ? 0 : begin + 1));
+  };
+  ASSERT_TRUE(wait_until([&] { return !line_with("GET /v1/status").empty(); }, 5s)) << g.log();
+  EXPECT_NE(line_with("GET /v1/status").find("uid " + std::to_string(test_uid(mode())) + ":"),
+            std::string::npos)
+      << g.log();
+  ASSERT_TRUE(wait_until([&] { return !line_with("label=ward.mcp").empty(); }, 5s)) << g.log();
+  const std::string own = line_with("label=ward.mcp");
+  EXPECT_EQ(own.find("uid "), std::string::npos) << own;
+  EXPECT_NE(own.find("internal"), std::string::npos) << own;
 }
 
 TEST_P(GatewayTest, AHundredSandboxesAtOnceEachExeced) {
