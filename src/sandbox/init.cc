@@ -838,7 +838,10 @@ void remove_cgroups(const ChildSpec& spec) {
     if (s.main_done) s.begin_stop(0);  // leftovers of a finished workload get the stop protocol
 
     std::int64_t now = now_ms();
-    if (deadline && now >= deadline && s.kill_at == 0) s.begin_stop(1);
+    if (deadline && now >= deadline && s.kill_at == 0) {
+      s.begin_stop(1);
+      continue;  // with nothing left to end, no SIGCHLD would wake the wait below
+    }
     if (s.kill_at && now >= s.kill_at) {
       sys::kill(-1, SIGKILL);
       s.kill_at = now + 60000;  // nothing can survive SIGKILL; just keep reaping
