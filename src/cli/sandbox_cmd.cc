@@ -3,7 +3,6 @@
 // answer as a table, JSON or YAML (-o).
 #include <fcntl.h>
 #include <limits.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -26,6 +25,7 @@
 #include "cli/commands.h"
 #include "cli/gateway_client.h"
 #include "cli/options.h"
+#include "cli/unpack.h"
 #include "creds/profile.h"
 #include "creds/scan.h"
 #include "policy/reader.h"
@@ -405,27 +405,12 @@ int exec(const GatewayOptions& options, const ExecArgs& args) {
 
 struct Tar {
   pid_t pid = -1;
-  UniqueFd pipe;  // tar's stdout (create) or stdin (extract)
+  UniqueFd pipe;  // tar's stdout
 };
 
-// Runs /bin/tar with `args`, no shell; its stdout (`tar_writes`) or stdin is the returned pipe.
-// Run as root on an archive from a sandbox, tar gets a user namespace that maps every id to
-// itself: files are written as before (owners, permissions, root's reach), but the kernel makes
-// no device node (CAP_MKNOD counts only in the initial namespace), so a crafted archive cannot
-// leave a world-readable twin of a disk in the user's directory. The child unshares and waits;
-// the parent, still privileged where the maps are checked, writes them.
-Result<void> map_identity(pid_t child) {
-  for (const char* which : {"uid_map", "gid_map"}) {
-    const std::string path = "/proc/" + std::to_string(child) + "/" + which;
-    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
-    static const char kIdentity[] = "0 0 4294967295\n";
-    if (!fd || ::write(fd.get(), kIdentity, sizeof kIdentity - 1) != sizeof kIdentity - 1)
-      return fail_errno("cannot map tar's user namespace (" + path + ")");
-  }
-  return {};
-}
-
-Result<Tar> spawn_tar(const std::vector<std::string>& args, bool tar_writes) {
+// Runs /bin/tar with `args`, no shell, to pack an upload; its stdout is the returned pipe.
+// (Downloads are unpacked by ward itself: cli/unpack.h.)
+Result<Tar> spawn_tar(const std::vector<std::string>& args) {
   if (::access(kTar, X_OK) != 0) return fail_errno(std::string("a directory needs ") + kTar);
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return fail_errno("pipe");
@@ -434,22 +419,10 @@ Result<Tar> spawn_tar(const std::vector<std::string>& args, bool tar_writes) {
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  const int child_end = tar_writes ? write_end.get() : read_end.get();
-  const int target = tar_writes ? STDOUT_FILENO : STDIN_FILENO;
-  const bool as_root_extracting = !tar_writes && ::geteuid() == 0;
-  int up[2] = {-1, -1}, down[2] = {-1, -1};  // the child's "unshared", the parent's "mapped"
-  if (as_root_extracting && (::pipe2(up, O_CLOEXEC) != 0 || ::pipe2(down, O_CLOEXEC) != 0))
-    return fail_errno("pipe");
-  UniqueFd up_r(up[0]), up_w(up[1]), down_r(down[0]), down_w(down[1]);
   pid_t pid = ::fork();
   if (pid < 0) return fail_errno("fork");
   if (pid == 0) {
-    if (as_root_extracting) {
-      char c = ::unshare(CLONE_NEWUSER) == 0 ? 1 : 0;
-      if (::write(up_w.get(), &c, 1) != 1 || c != 1 || ::read(down_r.get(), &c, 1) != 1 || c != 1)
-        ::_exit(126);
-    }
-    if (::dup2(child_end, target) < 0) ::_exit(126);
+    if (::dup2(write_end.get(), STDOUT_FILENO) < 0) ::_exit(126);
     ::close_range(3, ~0u, 0);
     ::execv(kTar, argv.data());
     static const char kMessage[] = "ward: cannot execute /bin/tar\n";
@@ -457,25 +430,7 @@ Result<Tar> spawn_tar(const std::vector<std::string>& args, bool tar_writes) {
     (void)ignored;
     ::_exit(127);
   }
-  if (as_root_extracting) {
-    up_w.reset();
-    down_r.reset();
-    char c = 0;
-    Result<void> mapped = ::read(up_r.get(), &c, 1) == 1 && c == 1
-                              ? map_identity(pid)
-                              : fail(
-                                    "cannot give tar a user namespace without the right to make "
-                                    "device nodes; not unpacking as root");
-    c = mapped ? 1 : 0;
-    if (::write(down_w.get(), &c, 1) != 1 && mapped) mapped = fail_errno("tar ended");
-    if (!mapped) {
-      ::kill(pid, SIGKILL);
-      while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-      }
-      return tl::unexpected(mapped.error());
-    }
-  }
-  return Tar{pid, tar_writes ? std::move(read_end) : std::move(write_end)};
+  return Tar{pid, std::move(read_end)};
 }
 
 // tar's end: GNU tar exits 1 when a file changed while it was read (the archive is still whole).
@@ -497,7 +452,7 @@ std::string base_name(std::string path) {
 }
 
 Result<std::string> pack_directory(const std::string& dir) {
-  auto tar = spawn_tar({"tar", "--create", "--file=-", "--directory=" + dir, "."}, true);
+  auto tar = spawn_tar({"tar", "--create", "--file=-", "--directory=" + dir, "."});
   if (!tar) return tl::unexpected(tar.error());
   std::string archive;
   char chunk[65536];
@@ -539,8 +494,9 @@ int upload(const GatewayOptions& options, const std::string& name, const std::st
   });
 }
 
-// Where a download goes, opened when its first bytes (or its end) show what it is: a file, tar
-// unpacking a directory, or standard output (LOCAL "-", the bytes or the tar as they come).
+// Where a download goes, opened when its first bytes (or its end) show what it is: a file, a
+// directory the archive is unpacked into (cli/unpack.h: beneath it and nowhere else, through no
+// symlink), or standard output (LOCAL "-", the bytes or the tar as they come).
 class Sink {
  public:
   Sink(std::string remote, std::string local)
@@ -555,17 +511,11 @@ class Sink {
     }
     if (local_.empty()) local_ = base_name(remote_);
     if (directory_) {
+      // The directory the user named is the one place written; it may be a symlink of theirs.
       if (::mkdir(local_.c_str(), 0777) != 0 && errno != EEXIST) return fail_errno(local_);
-      // The archive comes from the sandbox: no owners, no modes beyond the umask, and nothing
-      // already there replaced (--keep-old-files: a .envrc or .git/hooks of the user's where the
-      // download lands stays, and the download fails; existing directories keep their modes).
-      // GNU tar already refuses "..", strips "/" and defers symlinks.
-      auto tar = spawn_tar({"tar", "--extract", "--file=-", "--directory=" + local_,
-                            "--no-same-owner", "--no-same-permissions", "--keep-old-files"},
-                           false);
-      if (!tar) return tl::unexpected(tar.error());
-      tar_ = std::move(*tar);
-      fd_ = tar_.pipe.get();
+      UniqueFd root(::open(local_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!root) return fail_errno(local_);
+      unpacker_.emplace(std::move(root));
       return {};
     }
     struct stat st;
@@ -586,28 +536,21 @@ class Sink {
 
   Result<void> write(std::string_view bytes) {
     bytes_ += bytes.size();
-    if (!write_all(fd_, bytes)) return fail_errno(tar_.pid > 0 ? "writing to tar" : local_);
+    if (unpacker_) return unpacker_->feed(bytes);
+    if (!write_all(fd_, bytes)) return fail_errno(local_);
     return {};
   }
 
   Result<void> finish() {
-    if (tar_.pid > 0) {
-      tar_.pipe.reset();
-      return wait_tar(std::exchange(tar_.pid, -1));
-    }
+    if (unpacker_) return unpacker_->finish();
     if (file_ && ::close(file_.release()) != 0) return fail_errno(local_);
     if (created_ && ::rename(partial_.c_str(), local_.c_str()) != 0) return fail_errno(local_);
     created_ = false;
     return {};
   }
 
-  // After a failure: tar is stopped, a half-written file removed.
+  // After a failure: a half-written file removed (what a directory's unpacking wrote stays).
   void abandon() {
-    if (tar_.pid > 0) {
-      tar_.pipe.reset();
-      ::kill(tar_.pid, SIGTERM);
-      wait_tar(std::exchange(tar_.pid, -1));
-    }
     if (created_) {
       file_.reset();
       ::unlink(partial_.c_str());
@@ -616,6 +559,19 @@ class Sink {
 
   bool opened() const { return opened_; }
   bool directory() const { return directory_; }
+  // A directory's entries not unpacked: on purpose (symlinks out of it, device nodes, FIFOs), and
+  // because something was in their way. Each on a line of its own on stderr.
+  std::vector<std::string> left_out() const {
+    return unpacker_ ? unpacker_->left_out() : std::vector<std::string>{};
+  }
+  void report() const {
+    if (!unpacker_) return;
+    const std::string where = local_ + (local_.ends_with("/") ? "" : "/");
+    for (const std::string& entry : unpacker_->left_out())
+      std::fprintf(stderr, "ward: left out: %s%s\n", where.c_str(), entry.c_str());
+    for (const std::string& entry : unpacker_->refused())
+      std::fprintf(stderr, "ward: not written: %s%s\n", where.c_str(), entry.c_str());
+  }
   const std::string& local() const { return local_; }
   std::size_t bytes() const { return bytes_; }
 
@@ -625,13 +581,13 @@ class Sink {
   bool opened_ = false, directory_ = false, created_ = false;
   int fd_ = -1;
   UniqueFd file_;
-  Tar tar_;
+  std::optional<Unpacker> unpacker_;
   std::size_t bytes_ = 0;
 };
 
 int download(const GatewayOptions& options, const std::string& name, const std::string& remote,
              const std::string& local) {
-  ::signal(SIGPIPE, SIG_IGN);  // tar may end early: its pipe then reports EPIPE
+  ::signal(SIGPIPE, SIG_IGN);  // standard output may close early: a write then reports EPIPE
   Sink sink(remote, local);
   std::optional<Error> failure;
   auto on_data = [&](const Response& head, std::string_view bytes) {
@@ -651,6 +607,7 @@ int download(const GatewayOptions& options, const std::string& name, const std::
   Result<void> done = failure ? Result<void>(tl::unexpected(*failure)) : Result<void>{};
   if (done && !sink.opened()) done = sink.open(*answer);  // an empty file
   if (done) done = sink.finish();
+  sink.report();
   if (!done) {
     sink.abandon();
     std::fprintf(stderr, "ward: %s\n", done.error().describe().c_str());
@@ -659,7 +616,8 @@ int download(const GatewayOptions& options, const std::string& name, const std::
   Json result = {{"path", remote},
                  {"local", sink.local() == "-" ? "" : sink.local()},
                  {"bytes", sink.bytes()},
-                 {"directory", sink.directory()}};
+                 {"directory", sink.directory()},
+                 {"left_out", sink.left_out()}};
   if (!print_structured(result, options) && sink.local() != "-")
     std::printf("%s:%s -> %s (%zu bytes%s)\n", name.c_str(), remote.c_str(), sink.local().c_str(),
                 sink.bytes(), sink.directory() ? ", unpacked from tar" : "");

@@ -913,6 +913,33 @@ TEST_P(GatewayTest, TransfersNeverWaitOnAFifoAndOnlyUploadsGetTheLargeBodyLimit)
   EXPECT_EQ(r.status, 413) << r.body.substr(0, 200);
 }
 
+// A stand-in gateway (tests/clients/fake_gateway.py KIND ARGS...) on a socket in `dir`, that
+// the mode's user can reach; stop it with stop_fake.
+std::pair<pid_t, std::string> start_fake(const TempDir& dir, const std::string& kind,
+                                         const std::string& arg = "") {
+  const std::string sock = dir.file("fake-" + kind + ".sock");
+  int out[2];
+  EXPECT_EQ(::pipe2(out, O_CLOEXEC), 0);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(out[1], STDOUT_FILENO);
+    ::execl("/usr/bin/python3", "python3", WARD_CLIENTS_DIR "/fake_gateway.py", sock.c_str(),
+            kind.c_str(), arg.empty() ? nullptr : arg.c_str(), nullptr);
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  char ready[7] = {};
+  EXPECT_EQ(::read(out[0], ready, 6), 6) << "the fake gateway did not start";
+  ::close(out[0]);
+  ::chmod(sock.c_str(), 0777);
+  return {pid, sock};
+}
+
+void stop_fake(pid_t pid) {
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+}
+
 // The CLI's side of a download, against a stand-in gateway (tests/clients/fake_gateway.py)
 // sending what a compromised sandbox could make the real one send. Found in review: tar, run as
 // root by the CLI, made the archive's device nodes (world-readable twins of a disk) and replaced
@@ -921,27 +948,8 @@ TEST_P(GatewayTest, TransfersNeverWaitOnAFifoAndOnlyUploadsGetTheLargeBodyLimit)
 TEST_P(GatewayTest, ADownloadMakesNoDeviceNodesReplacesNoFilesAndKeepsWhatWasThere) {
   if (mode() != Mode::kRoot) GTEST_SKIP() << "one mode is enough: as root is the case that matters";
   TempDir dir(mode());
-  auto fake = [&](const std::string& kind) {
-    const std::string sock = dir.file("fake-" + kind + ".sock");
-    int out[2];
-    EXPECT_EQ(::pipe2(out, O_CLOEXEC), 0);
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      ::dup2(out[1], STDOUT_FILENO);
-      ::execl("/usr/bin/python3", "python3", WARD_CLIENTS_DIR "/fake_gateway.py", sock.c_str(),
-              kind.c_str(), nullptr);
-      ::_exit(127);
-    }
-    ::close(out[1]);
-    char ready[7] = {};
-    EXPECT_EQ(::read(out[0], ready, 6), 6) << "the fake gateway did not start";
-    ::close(out[0]);
-    return std::make_pair(pid, sock);
-  };
-  auto stop = [](pid_t pid) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, nullptr, 0);
-  };
+  auto fake = [&](const std::string& kind) { return start_fake(dir, kind); };
+  auto stop = stop_fake;
   RunOptions o;
   o.mode = mode();
   o.cwd = dir.path();
@@ -967,6 +975,86 @@ TEST_P(GatewayTest, ADownloadMakesNoDeviceNodesReplacesNoFilesAndKeepsWhatWasThe
   for (const auto& e : std::filesystem::directory_iterator(dir.path()))
     EXPECT_EQ(e.path().filename().string().find(".ward-"), std::string::npos)
         << "a partial download was left: " << e.path();
+}
+
+// Found by a red-team session: `ward sandbox download` unpacked the archive with tar into the
+// directory it named, following symlinks there. A first download planted `link -> $HOME` (the
+// workload's symlink, kept as it was); the workload then made `link` a directory holding
+// .bash_login, and the second download of the same directory wrote it through the planted link
+// into the user's home. A download writes beneath the directory it is given and nowhere else,
+// whatever an earlier download (or an older ward) left there; and it plants no symlink that
+// leads out of the downloaded tree (one that stays inside is kept).
+TEST_P(GatewayTest, ARedownloadWritesNothingThroughASymlinkAnEarlierDownloadLeft) {
+  Gateway g(mode());
+  g.start();
+  g.create({{"name", "dl"}, {"policy", policy_with_network()}});
+  const std::string victim = g.dir().mkdir("home");
+  ASSERT_EQ(g.sh("dl", "mkdir -p d/sub && echo x > d/sub/f && ln -s " + victim +
+                           " d/link && ln -s sub/f d/inside && ln -s ../../.. d/sub/up")
+                .code,
+            0);
+  const std::string out = g.dir().file("outd");
+  Result first = g.cli({"sandbox", "download", "dl", "d", out});
+  EXPECT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_EQ(read_file(out + "/sub/f"), "x\n") << first.err;
+  char target[PATH_MAX] = {};
+  EXPECT_EQ(::readlink((out + "/inside").c_str(), target, sizeof target - 1), 5)
+      << "a symlink that stays inside the tree was not kept";
+  EXPECT_STREQ(target, "sub/f");
+  struct stat st;
+  EXPECT_NE(::lstat((out + "/link").c_str(), &st), 0)
+      << "a symlink to the host's " << victim << " was planted in the download";
+  EXPECT_NE(::lstat((out + "/sub/up").c_str(), &st), 0) << "a symlink climbing out was planted";
+  EXPECT_NE(first.err.find(victim), std::string::npos) << "what was left out is not named";
+
+  // What an older ward's download left, whatever this one does: the link, and a file's name
+  // that leads out too.
+  if (::lstat((out + "/link").c_str(), &st) != 0) {
+    ASSERT_EQ(::symlink(victim.c_str(), (out + "/link").c_str()), 0);
+  }
+  ASSERT_EQ(::symlink((victim + "/through-file").c_str(), (out + "/sub/g").c_str()), 0);
+  ASSERT_EQ(g.sh("dl",
+                 "rm d/link && mkdir d/link && echo 'echo PWNED' > d/link/.bash_login && "
+                 "echo y > d/sub/g && echo new > d/new.txt")
+                .code,
+            0);
+  Result second = g.cli({"sandbox", "download", "dl", "d", out});
+  EXPECT_FALSE(exists(victim + "/.bash_login")) << "written through the planted symlink";
+  EXPECT_FALSE(exists(victim + "/through-file")) << "a file written through a planted symlink";
+  EXPECT_NE(second.exit_code, 0) << "what could not be written is the download's failure";
+  EXPECT_EQ(read_file(out + "/new.txt"), "new\n") << second.err;
+  EXPECT_EQ(read_file(out + "/sub/f"), "x\n");
+}
+
+// The same against a stand-in gateway that sends what no real tar makes: symlinks out of the tree
+// (absolute, climbing with ../, and through a symlink's ..) each followed by a member beneath it
+// in the same archive, and a hard link to a member written through one.
+TEST_P(GatewayTest, ADownloadedArchiveWritesNothingBeneathItsOwnSymlinks) {
+  TempDir dir(mode());
+  const std::string victim = dir.mkdir("home");
+  auto [pid, sock] = start_fake(dir, "escape", victim);
+  RunOptions o;
+  o.mode = mode();
+  o.cwd = dir.path();
+  const std::string into = dir.file("into");
+  Result r = ward({"sandbox", "download", "--gateway", sock, "x", "d", into}, o);
+  stop_fake(pid);
+  EXPECT_FALSE(exists(victim + "/.bash_login")) << r.err;
+  EXPECT_FALSE(exists(victim + "/climbed.txt")) << r.err;
+  std::vector<std::string> in_victim;
+  for (const auto& e : std::filesystem::directory_iterator(victim))
+    in_victim.push_back(e.path().filename());
+  EXPECT_TRUE(in_victim.empty()) << "written into the victim: "
+                                 << (in_victim.empty() ? "" : in_victim.front());
+  EXPECT_EQ(read_file(into + "/sub/ok.txt"), "ok\n") << r.err;
+  char target[PATH_MAX] = {};
+  EXPECT_GT(::readlink((into + "/inside").c_str(), target, sizeof target - 1), 0);
+  EXPECT_STREQ(target, "sub/ok.txt") << "a symlink inside the tree was not kept";
+  struct stat st;
+  for (const std::string name : {"abs", "sub/up", "dots"})
+    EXPECT_NE(::lstat((into + "/" + name).c_str(), &st), 0)
+        << name << ": a symlink out of the tree was planted";
+  EXPECT_NE(r.exit_code, 0) << "members that could not be written are the download's failure";
 }
 
 // Found in review: a socket given with --socket outside the state directory was visible to a
