@@ -10,7 +10,8 @@
 //   {"op":"signal","id":K,"signal":N}                     to exec K's process group
 //   {"op":"stop"}                                         the stop protocol; then ended
 // supervisor → gateway
-//   {"op":"hello","init_pid":P,"supervisor_pid":P,"workdir":"...","main":{...}|null}
+//   {"op":"hello","init_pid":P,"supervisor_pid":P,"workdir":"...","placeholders":["..."],
+//    "main":{...}|null}                                   placeholders: ward's, for downloads
 //   {"op":"error","message":"..."}                        the sandbox could not be built
 //   {"op":"started","id":K,"pid":P} {"op":"failed","id":K,"code":N,"message":"..."}
 //   {"op":"exit","id":K,"code":N,"signal":N}

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -522,6 +523,10 @@ void Gateway::on_message(Runtime& rt, const json& m, std::vector<UniqueFd>& fds)
   if (op == "hello") {
     record.status = "running";
     record.reason.clear();
+    rt.placeholders.clear();
+    if (m.contains("placeholders") && m["placeholders"].is_array())
+      for (const json& path : m["placeholders"])
+        if (path.is_string()) rt.placeholders.push_back(path.get<std::string>());
     if (m.contains("main") && m["main"].is_object()) {
       record.exit_code = m["main"].value("code", 0);
       record.exit_signal = m["main"].value("signal", 0);
@@ -2047,12 +2052,59 @@ asio::awaitable<Reply> Gateway::logs(const SandboxRecord& record, const Query& q
 // policy sets could be the workload's own, writing any archive it likes for the user's side.
 constexpr const char* kSandboxTar = "/bin/tar";
 
-json tar_pack(const std::string& dir) {
-  return {kSandboxTar, "-C", dir, "-cf", "-", "."};
+// `excluded`: member names ("./.mcp.json") left out, with what is beneath them; matched whole
+// and literally, whatever characters they hold.
+json tar_pack(const std::string& dir, const std::vector<std::string>& excluded) {
+  json argv = {kSandboxTar, "-C", dir, "-cf", "-", "--anchored", "--no-wildcards"};
+  for (const std::string& name : excluded) argv.push_back("--exclude=" + name);
+  argv.push_back(".");
+  return argv;
 }
 
 json tar_unpack(const std::string& dir) {
   return {kSandboxTar, "-C", dir, "--no-same-owner", "--no-same-permissions", "-xf", "-"};
+}
+
+// The path the kernel knows an open descriptor by ("" when it has none).
+std::string path_of(int fd) {
+  char buf[PATH_MAX];
+  const ssize_t n =
+      ::readlink(("/proc/self/fd/" + std::to_string(fd)).c_str(), buf, sizeof buf - 1);
+  return n > 0 && buf[0] == '/' ? std::string(buf, static_cast<std::size_t>(n)) : "";
+}
+
+// ward's placeholders (the empty read-only names it reserves in a sandbox's writable paths while
+// the sandbox runs, sandbox/launch.h) are not the workload's work, and no download carries them:
+// an open file or directory is one when it bears their mark, or is one of those the sandbox
+// holds (`listed`, host paths: marks need a filesystem that keeps extended attributes).
+bool is_placeholder(int fd, const std::vector<std::string>& listed) {
+  char mark;
+  if (::fgetxattr(fd, "user.ward.placeholder", &mark, 1) == 1) return true;
+  struct stat st, held;
+  if (::fstat(fd, &st) != 0) return false;
+  for (const std::string& path : listed)
+    if (::lstat(path.c_str(), &held) == 0 && held.st_dev == st.st_dev && held.st_ino == st.st_ino)
+      return true;
+  return false;
+}
+
+// The placeholders of `listed` beneath the open directory `dir`, as tar names them when it packs
+// `dir` as "." ("./.mcp.json", "./repo/.git/commondir"). Both sides are compared as the kernel
+// resolves them, so a workdir reached through a symlink, or a directory downloaded through a
+// symlink inside the workspace, still finds them.
+std::vector<std::string> placeholders_beneath(int dir, const std::vector<std::string>& listed) {
+  std::vector<std::string> names;
+  const std::string top = path_of(dir);
+  if (top.empty()) return names;
+  for (const std::string& path : listed) {
+    UniqueFd held(::open(path.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    const std::string real = held ? path_of(held.get()) : "";
+    if (top == "/" && real.size() > 1)
+      names.push_back("." + real);
+    else if (real.size() > top.size() + 1 && real.starts_with(top) && real[top.size()] == '/')
+      names.push_back("." + real.substr(top.size()));
+  }
+  return names;
 }
 
 // Single files are read and written by the gateway itself, beneath the workspace (openat2
@@ -2066,13 +2118,22 @@ asio::awaitable<Reply> Gateway::files_get(const SandboxRecord& record, const Que
   if (!opened) co_return Reply::error(400, "invalid_path", opened.error().describe());
   struct stat st;
   if (::fstat(opened->get(), &st) != 0) co_return Reply::error(500, "internal", "fstat");
+  auto it = runtimes_.find(record.id);
+  const std::vector<std::string> no_placeholders;
+  const std::vector<std::string>& placeholders =
+      it == runtimes_.end() ? no_placeholders : it->second->placeholders;
+  if (is_placeholder(opened->get(), placeholders))
+    co_return Reply::error(404, "not_found",
+                           *path +
+                               " is a placeholder ward keeps while the sandbox runs, not a "
+                               "file of the workspace");
   if (S_ISDIR(st.st_mode)) {
-    auto it = runtimes_.find(record.id);
     if (it == runtimes_.end() || record.status != "running")
       co_return Reply::error(409, "not_running",
                              "a directory is packed inside the sandbox: start it first");
     const std::string inside = record.workdir + "/" + *path;
-    Collected c = co_await collect(*it->second, tar_pack(inside), "");
+    Collected c = co_await collect(
+        *it->second, tar_pack(inside, placeholders_beneath(opened->get(), placeholders)), "");
     if (c.too_big)
       co_return Reply::error(413, "body_too_large", "the directory packs to more than 64 MiB");
     if (!c.error.empty()) co_return Reply::error(500, "internal", "tar: " + c.error);

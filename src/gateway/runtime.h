@@ -126,6 +126,9 @@ class Runtime {
   // The sandbox's egress proxy (null until hello brought the listener).
   std::unique_ptr<proxy::Proxy> proxy;
   std::shared_ptr<const policy::Policy> policy;
+  // ward's placeholders in the sandbox's writable paths (host paths, from the hello): what a
+  // download leaves out.
+  std::vector<std::string> placeholders;
   // Why the gateway stopped the sandbox as it started (its proxy could not be made): the
   // record's reason once it has ended, with status "error".
   std::string failure;

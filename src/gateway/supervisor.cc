@@ -152,10 +152,28 @@ void Supervisor::save_state() {
 }
 
 void Supervisor::hello(Client& c) {
+  // ward's placeholders, for downloads to leave out; as many as fit in a control message with
+  // room to spare (a few dozen in a workspace, a few per repository in it), and only those JSON
+  // can carry (UTF-8): one that is not would make the whole hello unsendable.
+  json placeholders = json::array();
+  std::size_t room = kMaxControlMessage / 2;
+  for (std::string& path : sandbox_->placeholders()) {
+    json one = std::move(path);
+    std::string text;
+    try {
+      text = one.dump();
+    } catch (const json::type_error&) {
+      continue;
+    }
+    if (text.size() + 1 > room) break;
+    room -= text.size() + 1;
+    placeholders.push_back(std::move(one));
+  }
   json m = {{"op", "hello"},
             {"init_pid", sandbox_->init_pid()},
             {"supervisor_pid", ::getpid()},
             {"workdir", sandbox_->workdir()},
+            {"placeholders", std::move(placeholders)},
             {"main", nullptr}};
   if (state_.main)
     m["main"] = {

@@ -42,6 +42,9 @@ class Placeholders {
   // than a ward ever holds one exclusively: starting would mean waiting for them.
   Result<void> create(Plan& plan);
   ~Placeholders();
+  // The placeholders held that are ward's, not the user's: made by this sandbox, or carrying the
+  // mark (another sandbox's). Host paths; what a download leaves out.
+  std::vector<std::string> wards() const;
 
   struct Held {
     Placeholder placeholder;

@@ -341,6 +341,15 @@ Result<void> Placeholders::create(Plan& plan) {
   return {};
 }
 
+std::vector<std::string> Placeholders::wards() const {
+  std::vector<std::string> paths;
+  char mark;
+  for (const Held& h : held_)
+    if (h.made || ::fgetxattr(h.fd.get(), kPlaceholderMark, &mark, 1) == 1)
+      paths.push_back(h.placeholder.path);
+  return paths;
+}
+
 Placeholders::~Placeholders() {
   for (Held& h : held_) {
     // Another sandbox still holding it (no exclusive lock) removes it when it ends. Only

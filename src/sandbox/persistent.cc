@@ -126,6 +126,10 @@ const std::string& Persistent::workdir() const {
   return impl_->launch->plan.workdir;
 }
 
+std::vector<std::string> Persistent::placeholders() const {
+  return impl_->launch->placeholders.wards();
+}
+
 EgressEndpoint Persistent::take_egress() {
   return std::move(impl_->egress);
 }

@@ -109,6 +109,8 @@ class Persistent {
 
   pid_t init_pid() const;
   const std::string& workdir() const;  // inside the sandbox
+  // ward's placeholders in the writable paths (launch.h: Placeholders::wards), host paths.
+  std::vector<std::string> placeholders() const;
   // The egress listener and sock_diag socket (empty after the first call, or without egress).
   EgressEndpoint take_egress();
   int socket_fd() const;  // readable when read_events() has something

@@ -1057,6 +1057,49 @@ TEST_P(GatewayTest, ADownloadedArchiveWritesNothingBeneathItsOwnSymlinks) {
   EXPECT_NE(r.exit_code, 0) << "members that could not be written are the download's failure";
 }
 
+// Found in a user's walkthrough: a download of the workspace brought ward's placeholders — the
+// empty read-only files and directories that reserve .mcp.json, .vscode, .claude... while a
+// sandbox runs — into the user's directory as ordinary empty files, and the API's tar held them.
+// They are not the agent's work: left out.
+TEST_P(GatewayTest, ADownloadLeavesOutWardsPlaceholders) {
+  Gateway g(mode());
+  g.start();
+  g.create({{"name", "ph"}, {"policy", policy_with_network()}});
+  ExecResult listed = g.sh("ph",
+                           "echo work > result.txt && mkdir -p src && echo 1 > src/a.c && "
+                           "echo keep > .env && ls -A");
+  ASSERT_EQ(listed.code, 0) << listed.err;
+  for (const std::string name : {".mcp.json", ".vscode", ".claude"})
+    ASSERT_NE(listed.out.find(name + "\n"), std::string::npos)
+        << "the sandbox has no placeholder " << name << ": " << listed.out;
+
+  const std::string out = g.dir().file("ws");
+  Result r = g.cli({"sandbox", "download", "ph", ".", out});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_file(out + "/result.txt"), "work\n");
+  EXPECT_EQ(read_file(out + "/src/a.c"), "1\n");
+  EXPECT_EQ(read_file(out + "/.env"), "keep\n");
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(out))
+    names.push_back(e.path().filename());
+  for (const std::string name :
+       {".mcp.json", ".vscode", ".idea", ".gitmodules", ".claude", ".codex", ".gitconfig"})
+    EXPECT_EQ(std::count(names.begin(), names.end(), name), 0)
+        << name << ", a placeholder, was downloaded";
+
+  HttpReply tar = g.get("/v1/sandboxes/ph/files?path=.");
+  ASSERT_EQ(tar.status, 200) << tar.body.substr(0, 300);
+  EXPECT_NE(tar.body.find("./result.txt"), std::string::npos);
+  for (std::size_t at = 0; at + 512 <= tar.body.size(); at += 512) {
+    const std::string name = tar.body.substr(at, 100).c_str();
+    EXPECT_FALSE(name == "./.mcp.json" || name.starts_with("./.vscode") ||
+                 name.starts_with("./.claude"))
+        << name << ", a placeholder, is in the API's archive";
+  }
+  HttpReply single = g.get("/v1/sandboxes/ph/files?path=.mcp.json");
+  EXPECT_EQ(single.status, 404) << "a placeholder downloaded as a file: " << single.body;
+}
+
 // Found in review: a socket given with --socket outside the state directory was visible to a
 // sandbox whose workdir held it; rootless, the workload's uid could connect and ask for a sandbox
 // with any policy.
