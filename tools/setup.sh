@@ -48,6 +48,7 @@ readonly BUILD_PKGS=(
   cmake ninja-build g++ pkg-config clang clang-format lld
   libssl-dev libyaml-cpp-dev nlohmann-json3-dev libseccomp-dev libcap-dev libsqlite3-dev
   libcli11-dev libspdlog-dev libfmt-dev libexpected-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libarchive-dev libacl1-dev  # libacl.a: a static ward links libarchive.a, which needs it
 )
 readonly TEST_PKGS=(
   iproute2 procps util-linux curl ca-certificates python3 nodejs tmux passwd libcap2-bin git sudo
