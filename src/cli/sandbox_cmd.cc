@@ -409,7 +409,7 @@ struct Tar {
 };
 
 // Runs /bin/tar with `args`, no shell, to pack an upload; its stdout is the returned pipe.
-// (Downloads are unpacked by ward itself: cli/unpack.h.)
+// (Downloads are unpacked with libarchive, under ward's rules: cli/unpack.h.)
 Result<Tar> spawn_tar(const std::vector<std::string>& args) {
   if (::access(kTar, X_OK) != 0) return fail_errno(std::string("a directory needs ") + kTar);
   int fds[2];
@@ -496,7 +496,8 @@ int upload(const GatewayOptions& options, const std::string& name, const std::st
 
 // Where a download goes, opened when its first bytes (or its end) show what it is: a file, a
 // directory the archive is unpacked into (cli/unpack.h: beneath it and nowhere else, through no
-// symlink), or standard output (LOCAL "-", the bytes or the tar as they come).
+// symlink, once the archive is whole), or standard output (LOCAL "-", the bytes or the tar as
+// they come).
 class Sink {
  public:
   Sink(std::string remote, std::string local)
@@ -549,7 +550,8 @@ class Sink {
     return {};
   }
 
-  // After a failure: a half-written file removed (what a directory's unpacking wrote stays).
+  // After a failure: a half-written file removed (a directory's archive is unpacked only once
+  // whole: a transfer that broke off wrote nothing; what an unpacking that failed wrote stays).
   void abandon() {
     if (created_) {
       file_.reset();
