@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# bench/fuzz-unpack.sh — fuzz the download unpacker (fuzz/unpack_fuzz.cc) with libFuzzer: tar
-# headers (octal and base-256 numbers, checksums, ustar prefixes, GNU long names, pax records),
-# member kinds, symlink targets and the archive arriving in pieces, unpacked into a real directory
-# that already holds a symlink out of it.
+# bench/fuzz-unpack.sh — fuzz the download unpacker (fuzz/unpack_fuzz.cc) with libFuzzer: ward's
+# rules on each entry libarchive reads (names, member kinds, symlink and hard link targets, the
+# walk that refuses what is in the way) and libarchive's disk writer under them, unpacking into a
+# real directory that already holds a symlink out of it. libarchive itself is not instrumented
+# (it is the Debian package's, fuzzed upstream); its entries come from mutated tar headers
+# (ustar prefixes, GNU long names, pax records).
 #
 #   bench/fuzz-unpack.sh [SECONDS]     default 60
 #
-# Builds the target with clang (ASan + UBSan + libFuzzer) straight from the sources, seeds its
-# corpus with archives made by python3's tarfile (when there is a python3), runs it and prints the
-# number of executions and whether anything was found. Exits non-zero on a finding (a crash, a
-# file written outside the tree, a symlink planted that leads out of it); the reproducer is left
-# in the artifacts directory printed at the end. The corpus is kept between runs in FUZZ_DIR
+# Builds the target with clang (ASan + UBSan + libFuzzer) straight from the sources, linked with
+# the system's libarchive (libarchive-dev), seeds its corpus with archives made by python3's
+# tarfile (when there is a python3), runs it and prints the number of executions and whether
+# anything was found. Exits non-zero on a finding (a crash, a file written outside the tree, a
+# symlink planted that leads out of it, the symlink already there replaced); the reproducer is
+# left in the artifacts directory printed at the end. The corpus is kept between runs in FUZZ_DIR
 # (under build-*, which git ignores).
 # Environment: CXX (default clang++), FUZZ_DIR (default <repo>/build-fuzz-unpack).
 set -euo pipefail
@@ -33,7 +36,7 @@ mkdir -p "$FUZZ_DIR/bin" "$FUZZ_DIR/$NAME/corpus" "$FUZZ_DIR/$NAME/artifacts"
 BIN="$FUZZ_DIR/bin/$NAME"
 echo "==> building $BIN"
 "$CXX" -std=c++20 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -O1 -g \
-  -I"$ROOT/src" "$ROOT/fuzz/unpack_fuzz.cc" "$ROOT/src/cli/unpack.cc" -o "$BIN"
+  -I"$ROOT/src" "$ROOT/fuzz/unpack_fuzz.cc" "$ROOT/src/cli/unpack.cc" -larchive -o "$BIN"
 
 if command -v python3 >/dev/null; then
   python3 - "$FUZZ_DIR/$NAME/corpus" <<'PY'
@@ -57,7 +60,8 @@ archive("long", tarfile.GNU_FORMAT, [("./" + "n" * 150 + "/f", F, b"y"), ("./h",
 archive("pax", tarfile.PAX_FORMAT, [("./" + "p" * 120, F, b"z" * 600), ("./q", S, b"p" * 120)])
 archive("ustar", tarfile.USTAR_FORMAT, [("a" * 90 + "/" + "b" * 90, F, b"w")])
 archive("escape", tarfile.GNU_FORMAT, [("./abs", S, b"/tmp"), ("./abs/x", F, b"x"), ("./up", S, b"../.."),
-        ("./up/x", F, b"x"), ("./old/x", F, b"x"), ("./dots", S, b"d/../.."), ("./h", H, b"old/x")])
+        ("./up/x", F, b"x"), ("./old/x", F, b"x"), ("./old", F, b"x"), ("./dots", S, b"d/../.."),
+        ("./h", H, b"old/x")])
 PY
 fi
 

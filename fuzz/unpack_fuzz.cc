@@ -1,9 +1,11 @@
-// libFuzzer target for the download unpacker (cli/unpack.h): the input's first byte is how many
-// bytes each feed gets (the archive arrives in pieces), the rest is the archive. Every input is
-// unpacked into a fresh directory beside a "victim" directory, with a symlink to the victim already
-// in it (what an earlier download might have left). Invariants: nothing crashes; the victim stays
-// empty and nothing appears beside the two; no symlink in the tree resolves to a place outside it.
-// Built and run by bench/fuzz-unpack.sh.
+// libFuzzer target for the download unpacker (cli/unpack.h): libarchive reads the archive, ward
+// decides on each entry, libarchive writes what ward lets through. The input's first byte is how
+// many bytes each feed gets (the archive arrives in pieces), the rest is the archive. Every input
+// is unpacked into a fresh directory beside a "victim" directory, with a symlink to the victim
+// already in it (what an earlier download might have left). Invariants: nothing crashes; the victim
+// stays empty and nothing appears beside the two; that symlink is still there (libarchive alone
+// would replace it); no other symlink in the tree resolves to a place outside it. Built and run by
+// bench/fuzz-unpack.sh.
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -45,6 +47,11 @@ void check(const std::string& base) {
     }
   }
   const std::string root = base + "/root";
+  std::error_code error;
+  if (fs::read_symlink(root + "/old", error) != "../victim") {
+    std::fprintf(stderr, "the symlink already there was replaced\n");
+    std::abort();
+  }
   for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator();
        ++it) {
     if (!it->is_symlink() || it->path().filename() == "old") continue;

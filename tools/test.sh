@@ -74,6 +74,6 @@ if [[ $# -eq 0 ]]; then
   bench/fuzz-creds.sh 10
   echo "== fuzz smoke (inference routes, classification, rewrites and usage scanner, 10 s)"
   bench/fuzz-inference.sh 10
-  echo "== fuzz smoke (download unpacker: tar headers, names, symlinks, 10 s)"
+  echo "== fuzz smoke (download unpacker: libarchive's entries under ward's rules, 10 s)"
   bench/fuzz-unpack.sh 10
 fi
