@@ -75,7 +75,27 @@ std::optional<std::string> path_with_slashes_decoded(std::string_view raw) {
 // what must be decided.
 constexpr std::string_view kMethodOverrides[] = {"X-HTTP-Method-Override", "X-HTTP-Method",
                                                  "X-Method-Override"};
-constexpr std::string_view kUrlOverrides[] = {"X-Original-URL", "X-Rewrite-URL"};
+constexpr std::string_view kUrlOverrides[] = {"X-Original-URL",        "X-Rewrite-URL",
+                                              "X-Original-URI",        "X-Forwarded-Uri",
+                                              "X-Envoy-Original-Path", "X-Forwarded-Prefix"};
+// Headers by which a server behind a front proxy takes another host than Host (Django's
+// USE_X_FORWARDED_HOST, Rails, Symfony's trusted proxies, Express's trust proxy, Forwarded:
+// host=): set by front proxies, never needed from a client, and a way to another virtual host.
+constexpr std::string_view kHostOverrides[] = {"X-Forwarded-Host", "X-Host", "X-HTTP-Host-Override",
+                                               "X-Original-Host", "X-Forwarded-Server"};
+
+// The name of a header in `req` that names another host ("" when none).
+std::string_view host_override(const http::request_header<>& req) {
+  for (std::string_view name : kHostOverrides)
+    if (req.count(name)) return name;
+  for (auto [it, end] = req.equal_range(http::field::forwarded); it != end; ++it) {
+    std::string value(it->value());
+    std::transform(value.begin(), value.end(), value.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (value.find("host=") != std::string::npos) return "Forwarded";
+  }
+  return {};
+}
 
 // A request that passed the rules as sent, decided again as each method override would have the
 // server treat it: the refusal when one is denied (or is no method), else nullopt. A URL override
@@ -95,6 +115,15 @@ std::optional<Inspection> decide_overrides(Inspection& in, const policy::Endpoin
       refused.rule = in.rule;
       return refused;
     }
+  }
+  if (std::string_view name = host_override(req); !name.empty()) {
+    Inspection refused =
+        refusal(403, "policy_denied",
+                std::string(name) +
+                    " could make the server take the request for another host than the one "
+                    "decided; it is not passed where L7 rules apply");
+    refused.rule = in.rule;
+    return refused;
   }
   for (std::string_view name : kMethodOverrides) {
     for (auto [it, end] = req.equal_range(name); it != end; ++it) {

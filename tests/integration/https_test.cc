@@ -690,18 +690,26 @@ TEST_P(HttpsTest, MethodAndUrlOverrideHeadersAreDecidedToo) {
                                "http://api.test:8080/quiet/override-plain")},
           {"x_original_url", fetch("-H 'X-Original-URL: /admin' " + api + "override-url")},
           {"x_rewrite_url", fetch("-H 'X-Rewrite-URL: /admin' " + api + "override-rewrite")},
+          // Found by a red-team: the host and path a front proxy tells its server.
+          {"x_forwarded_host",
+           fetch("-H 'X-Forwarded-Host: other.test' " + api + "override-fwd-host")},
+          {"forwarded_host",
+           fetch("-H 'Forwarded: for=1.2.3.4;Host=other.test' " + api + "override-forwarded")},
+          {"x_forwarded_uri", fetch("-H 'X-Forwarded-Uri: /admin' " + api + "override-fwd-uri")},
+          {"forwarded_for", fetch("-H 'Forwarded: for=1.2.3.4' " + api + "ok-forwarded-for")},
       },
       p, tls());
-  for (const char* label : {"control", "override_head"})
+  for (const char* label : {"control", "override_head", "forwarded_for"})
     EXPECT_EQ(reply(report[label]).status, 200) << label << ": " << reply(report[label]);
   for (const char* label : {"x_http_method_override", "x_http_method", "x_method_override",
-                            "plain_http", "x_original_url", "x_rewrite_url"}) {
+                            "plain_http", "x_original_url", "x_rewrite_url", "x_forwarded_host",
+                            "forwarded_host", "x_forwarded_uri"}) {
     Reply r = reply(report[label]);
     EXPECT_EQ(r.status, 403) << label << ": " << r;
     EXPECT_EQ(at(r.j, "/error", ""), "policy_denied") << label << ": " << r;
   }
   EXPECT_EQ(up_->requests("override-"), 0) << up_->log();
-  EXPECT_EQ(up_->requests("/quiet/ok-"), 2) << up_->log();
+  EXPECT_EQ(up_->requests("/quiet/ok-"), 3) << up_->log();
   json denied = http_record("api.test", "GET", "/quiet/override-delete");
   ASSERT_FALSE(denied.is_null()) << read_file(audit_);
   EXPECT_EQ(at(denied, "/action_id", 0), 2) << denied.dump();
