@@ -85,6 +85,14 @@ asio::awaitable<void> Proxy::Impl::accept_loop(Sandbox& sandbox) {
                std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
       }();
       ::send(client.native_handle(), kBusy.data(), kBusy.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      // Recorded like every refusal; who called is not looked up (the cap is what keeps that
+      // work bounded).
+      audit::NetworkEvent refused;
+      refused.time = std::chrono::system_clock::now();
+      refused.sandbox_id = sandbox.id;
+      refused.reason = "the sandbox has reached its connection cap (" +
+                       std::to_string(engine.limits.max_connections) + "): answered 503";
+      engine.audit.write(refused);
       continue;
     }
     client.set_option(tcp::no_delay(true));

@@ -241,6 +241,7 @@ class Session {
   asio::awaitable<bool> read_head(Stream& client, RequestParser& parser, bool first,
                                   const Target* connected = nullptr);
   asio::awaitable<void> tunnel(RequestParser& parser);
+  asio::awaitable<bool> refuse_target(RequestParser& parser, std::string reason);
   asio::awaitable<void> intercept(const Target& target, audit::NetworkEvent& event,
                                   const Matches& matches, const policy::Endpoint& endpoint,
                                   bool pooled);
@@ -504,45 +505,54 @@ asio::awaitable<bool> Session::read_head(Stream& client, RequestParser& parser, 
   auto [ec, n] = co_await http::async_read_header(client, buffer_, parser, kNoThrow);
   if (!ec && parser.get().method() == http::verb::connect && n > engine_.limits.connect_head)
     ec = http::error::header_limit;
+  // Every refusal is answered and recorded (with what is known of the request: a head that could
+  // not be parsed has no method or target to give).
+  auto refuse_head = [&](int status, std::string error,
+                         std::string reason) -> asio::awaitable<bool> {
+    audit::HttpEvent record;
+    Target where;
+    const bool parsed = parser.is_header_done();
+    const auto& req = parser.get();
+    if (connected) {
+      where = *connected;
+    } else if (parsed) {
+      auto t = req.method() == http::verb::connect ? parse_connect_target(req.target())
+                                                   : parse_forward_target(req.target());
+      if (t) where = std::move(*t);
+    }
+    record.network = event_for(where);
+    if (parsed) {
+      record.method = std::string(req.method_string());
+      record.target = where.origin_form.empty() ? std::string(req.target()) : where.origin_form;
+    }
+    record.intercepted = connected != nullptr;
+    Inspection refused;
+    refused.status = status;
+    refused.reason = std::move(reason);
+    refused.body = error_body(error, refused.reason);
+    co_return co_await refuse_request(client, record, refused);
+  };
   if (!ec) {
     // Before anything is decided on it: a body that ward and the next hop could frame
     // differently may hide a request no rule ever sees (framing_error()).
     const std::string framing = framing_error(parser.get());
     if (framing.empty()) co_return true;
-    const auto& req = parser.get();
-    audit::HttpEvent record;
-    Target where;
-    if (connected) {
-      where = *connected;
-    } else if (auto t = req.method() == http::verb::connect ? parse_connect_target(req.target())
-                                                            : parse_forward_target(req.target())) {
-      where = std::move(*t);
-    }
-    record.network = event_for(where);
-    record.method = std::string(req.method_string());
-    record.target = where.origin_form.empty() ? std::string(req.target()) : where.origin_form;
-    record.intercepted = connected != nullptr;
-    Inspection refused;
-    refused.status = 400;
-    refused.reason = "ambiguous request framing: " + framing;
-    refused.body = error_body("bad_request", refused.reason);
-    co_return co_await refuse_request(client, record, refused);
+    co_return co_await refuse_head(400, "bad_request", "ambiguous request framing: " + framing);
   }
 
   if (expired_) {
-    co_await send_error(
-        client, 408,
-        error_body("request_timeout", "the request head did not arrive within " +
-                                          std::to_string(engine_.limits.header_timeout.count()) +
-                                          " s"));
+    co_return co_await refuse_head(408, "request_timeout",
+                                   "the request head did not arrive within " +
+                                       std::to_string(engine_.limits.header_timeout.count()) +
+                                       " s");
   } else if (ec == http::error::header_limit) {
     const bool connect = parser.is_header_done() && parser.get().method() == http::verb::connect;
     std::size_t limit = connect ? engine_.limits.connect_head : engine_.limits.request_head;
-    co_await send_error(client, 431,
-                        error_body("header_too_large", "request heads are limited to " +
-                                                           std::to_string(limit / 1024) + " KiB"));
+    co_return co_await refuse_head(
+        431, "header_too_large",
+        "request heads are limited to " + std::to_string(limit / 1024) + " KiB");
   } else if (is_parse_error(ec)) {
-    co_await send_error(client, 400, error_body("bad_request", ec.message()));
+    co_return co_await refuse_head(400, "bad_request", "malformed request head: " + ec.message());
   }
   co_return false;
 }
@@ -615,10 +625,24 @@ asio::awaitable<std::optional<Refusal>> Session::connect_upstream(const Target& 
                         failure + ")"};
 }
 
+// A request whose target names no destination ward can decide on: 400, and a record of it (the
+// target as sent, which may be anything: the writer escapes it).
+asio::awaitable<bool> Session::refuse_target(RequestParser& parser, std::string reason) {
+  audit::HttpEvent record;
+  record.network = event_for(Target{});
+  record.method = std::string(parser.get().method_string());
+  record.target = std::string(parser.get().target());
+  Inspection refused;
+  refused.status = 400;
+  refused.reason = "bad request target: " + reason;
+  refused.body = error_body("bad_request", reason);
+  co_return co_await refuse_request(client_, record, refused);
+}
+
 asio::awaitable<void> Session::tunnel(RequestParser& parser) {
   auto target = parse_connect_target(parser.get().target());
   if (!target) {
-    co_await send_error(client_, 400, error_body("bad_request", target.error().reason));
+    co_await refuse_target(parser, target.error().reason);
     co_return;
   }
   if (is_inference(*target) && target->port == 443) {
@@ -1635,8 +1659,7 @@ asio::awaitable<bool> Session::forward(RequestParser& parser, bool first) {
     std::string reason = target.error().reason;
     if (!req.target().empty() && req.target().front() == '/')
       reason = "ward is a proxy: send absolute-form requests (http://host/path)";
-    co_await send_error(client_, 400, error_body("bad_request", reason));
-    co_return false;
+    co_return co_await refuse_target(parser, reason);
   }
   if (is_inference(*target) && target->port == 80) {
     req.target(target->origin_form);

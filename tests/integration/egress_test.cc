@@ -635,6 +635,14 @@ TEST_P(EgressTest, MalformedRequestsNeverReachTheUpstream) {
   }
   EXPECT_EQ(up_->requests(), 2) << "only the controls may reach the upstream:\n" << up_->log();
   EXPECT_EQ(up_->connections(), 2) << up_->log();
+  // Found by a red-team: these refusals left no record. Each is one, with the status sent.
+  std::map<int, int> refused;  // status -> records
+  for (const json& r : audit())
+    if (at(r, "/class_uid", 0) == 4002 && at(r, "/action_id", 0) == 2)
+      ++refused[at(r, "/http_response/code", 0)];
+  std::map<int, int> expected;
+  for (const Case& c : cases) ++expected[c.status];
+  EXPECT_EQ(refused, expected) << read_file(audit_);
 }
 
 // Found in review: Beast frames a body by Content-Length when Transfer-Encoding does not end in
@@ -905,6 +913,13 @@ TEST_P(EgressTest, MaxConnectionsAnswers503) {
   ASSERT_FALSE(j.is_discarded()) << report["tunnels"].out;
   EXPECT_EQ(j["statuses"], json::array({200, 200, 503})) << j.dump();
   EXPECT_EQ(j["after_close"], 200) << j.dump();
+  // Recorded like any refusal (a red-team found it was not).
+  int capped = 0;
+  for (const json& r : audit())
+    if (at(r, "/action_id", 0) == 2 &&
+        at(r, "/message", "").find("connection cap (2)") != std::string::npos)
+      ++capped;
+  EXPECT_GE(capped, 1) << read_file(audit_);
 }
 
 // --idle-timeout: an idle tunnel is closed after that many seconds.
