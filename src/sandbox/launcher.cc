@@ -716,11 +716,12 @@ Result<Outcome> run(const RunOptions& options) {
         }
         continue;
       }
-      // Forward what a process sent us (kill(1), a supervisor). A terminal-generated signal
-      // (SI_KERNEL: Ctrl-C, a hang-up) already reached a workload that shares our process
-      // group; one in a group of its own (stdin is no terminal) gets it from us.
+      // Forward what a process sent us (kill(1), a supervisor). A terminal's key (SI_KERNEL:
+      // Ctrl-C, Ctrl-\) reaches our whole process group, the init included, which passes it on
+      // to a workload in a group of its own: not forwarded twice. A hang-up goes to the session
+      // leader alone: when that is ward, nobody else has it.
       const bool from_terminal = si.ssi_code > 0;
-      if (from_terminal && shares_group) continue;
+      if (from_terminal && (shares_group || sig != SIGHUP)) continue;
       // SIGHUP from a process asks for a reload, unless the terminal it would come from is gone:
       // then it is the hang-up a shell passes on to its jobs, and the workload must hear it.
       if (sig == SIGHUP && options.on_sighup && !from_terminal &&

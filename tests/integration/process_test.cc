@@ -282,6 +282,16 @@ TEST_P(ProcessTest, CtrlCReachesAWorkloadWhoseStdinIsNoTerminal) {
   Result r = ward({"run", "-p", policy(), "--", "/bin/sleep", "30"}, options);
   EXPECT_FALSE(r.timed_out) << "Ctrl-C did not reach the workload";
   EXPECT_EQ(r.exit_code, 128 + SIGINT) << r.err;
+  // Once, not twice (found in review: ward and its init both passed it on, and programs that
+  // take a second Ctrl-C for "force quit" quit on one).
+  dir_->write("work/count.py",
+              "import signal, time\n"
+              "n = [0]\n"
+              "signal.signal(signal.SIGINT, lambda s, f: n.__setitem__(0, n[0] + 1))\n"
+              "time.sleep(2)\n"
+              "print('SIGINT x%d' % n[0])\n");
+  Result counted = ward({"run", "-p", policy(), "--", "/usr/bin/python3", "count.py"}, options);
+  EXPECT_EQ(counted.out, "SIGINT x1\n") << counted.err;
 }
 
 // Found by a red-team: a workload that had stopped itself never heard the hang-up when the user's
