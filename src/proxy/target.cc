@@ -94,7 +94,8 @@ tl::expected<Target, TargetError> parse_forward_target(std::string_view text) {
                                       ? std::string(authority) + ":80"
                                       : std::string(authority));
     if (!named) return tl::unexpected(TargetError{"not a host name: " + std::string(authority)});
-    named->origin_form = std::string(rest.substr(end));
+    // The fragment is no part of a request (RFC 9112), as Boost.URL's encoded_target() leaves it.
+    named->origin_form = std::string(rest.substr(end, rest.find('#', end) - end));
     if (named->origin_form.empty() || named->origin_form[0] != '/')
       named->origin_form.insert(0, "/");
     named->authority = std::string(authority);

@@ -33,6 +33,10 @@ TEST(ConnectTarget, HostAndPortNormalised) {
   EXPECT_EQ(bare->port, 80);
   EXPECT_EQ(bare->origin_form, "/?q");
   EXPECT_FALSE(parse_forward_target("http://1.2.3.4.ex ample.com/"));
+  // Found in review: the fragment stayed, and "/admin#/../public/x" was decided as /public/x.
+  auto fragment = parse_forward_target("http://1.2.3.4.nip.io/admin#/../public/x");
+  ASSERT_TRUE(fragment);
+  EXPECT_EQ(fragment->origin_form, "/admin");
 }
 
 TEST(ConnectTarget, RefusesMalformedTargets) {
