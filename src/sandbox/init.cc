@@ -453,17 +453,24 @@ void exec_command(const ChildSpec& spec, const WorkloadArgs& args, const Failure
     return;
   }
   int err = ENOENT;
+  bool interpreter_missing = false;  // noted by the first such file found
   for (const char* const* dir = spec.search_path; dir && *dir; ++dir) {
     char path[PATH_MAX];
     if (!join(path, sizeof path, *dir, "/", file)) continue;
     sys::execve(path, args.argv, args.envp);
-    if (note_missing_interpreter(path, f)) return;
-    // Like execvp: keep looking past ENOENT/ENOTDIR, remember a permission problem.
+    // Like execvp: keep looking past ENOENT/ENOTDIR, remember a permission problem (and a file
+    // that was there but could not run, for the message).
+    if (!interpreter_missing && note_missing_interpreter(path, f)) {
+      interpreter_missing = true;
+      continue;
+    }
     if (sys::last_err == EACCES)
       err = EACCES;
     else if (sys::last_err != ENOENT && sys::last_err != ENOTDIR)
       err = sys::last_err;
   }
+  if (interpreter_missing && err == ENOENT) return;  // what note_missing_interpreter said
+  f.out->file_exists = false;
   f(Step::kExec, "execve", err, file);
 }
 

@@ -106,9 +106,13 @@ namespace {
 
 // The program an executable needs to run: an ELF's PT_INTERP, a script's #! line ("" when
 // neither, or the file cannot be read).
+// `path` is the sandbox's: read on the host only when it is absolute (where a gateway's workspace
+// is the same path), and only a regular file, never blocking on what the workload put there.
 std::string interpreter_of(const char* path) {
-  UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
-  if (!fd) return {};
+  if (path[0] != '/') return {};
+  UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  struct stat st;
+  if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return {};
   char head[256] = {};
   const ssize_t n = ::pread(fd.get(), head, sizeof head - 1, 0);
   if (n >= 2 && head[0] == '#' && head[1] == '!') {

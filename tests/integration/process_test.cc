@@ -233,7 +233,7 @@ TEST_P(ProcessTest, ACommandWhoseInterpreterIsMissingSaysSo) {
       << elf.err;
   EXPECT_NE(elf.err.find("in filesystem_policy.read_only"), std::string::npos) << elf.err;
   dir_->write("work/script.sh", "#!/nonexistent/interp\necho ran\n", 0755);
-  Result script = run({"./script.sh"});
+  Result script = run({w("script.sh")});
   EXPECT_EQ(script.exit_code, 126) << script.err;
   EXPECT_NE(script.err.find("its interpreter /nonexistent/interp does not exist"),
             std::string::npos)
