@@ -24,35 +24,45 @@
 namespace ward::sandbox {
 namespace {
 
-// Protected entries named directly in a directory. Inside .git (config, hooks, submodules),
-// .config and .local (kConfigNames, kLocalNames) the walk below looks by itself. Shells' start-up
-// files, editors' and terminal multiplexers' (which run commands), npm's (script-shell,
-// node-options), the credential stores (a planted entry sends a later login elsewhere), gpg's.
-constexpr const char* kProtectedNames[] = {".bashrc",       ".bash_profile",
-                                           ".bash_login",   ".bash_logout",
-                                           ".bash_aliases", ".zshrc",
-                                           ".zprofile",     ".zshenv",
-                                           ".zlogin",       ".zlogout",
-                                           ".profile",      ".pam_environment",
-                                           ".xprofile",     ".xsessionrc",
-                                           ".gitconfig",    ".gitmodules",
-                                           ".mcp.json",     ".claude",
-                                           ".codex",        ".vscode",
-                                           ".idea",         ".ssh",
-                                           ".aws",          ".kube",
-                                           ".claude.json",  ".vimrc",
-                                           ".exrc",         ".emacs",
-                                           ".emacs.d",      ".tmux.conf",
-                                           ".npmrc",        ".yarnrc",
-                                           ".netrc",        ".git-credentials",
-                                           ".docker",       ".gnupg",
-                                           nullptr};
+// Protected entries named directly in a directory, wherever the search finds them. Inside .git
+// (config, hooks, submodules) and .config (git) the walk below looks by itself; the names that
+// only a home's owner runs (kHomeOnlyNames, .config's and .local's other entries) are held in
+// homes only (add_placeholders), where a symlink among them is not met in every project.
+constexpr const char* kProtectedNames[] = {
+    ".bashrc",   ".bash_profile", ".bash_login", ".bash_logout", ".zshrc",
+    ".zprofile", ".zshenv",       ".profile",    ".gitconfig",   ".gitmodules",
+    ".mcp.json", ".claude",       ".codex",      ".vscode",      ".idea",
+    ".ssh",      ".aws",          ".kube",       ".claude.json", nullptr};
 
-// In a home, what holds a person's credentials: hidden from a sandbox whose writable path is the
-// home (make_plan), as well as protected.
-constexpr const char* kCredentialStores[] = {
-    ".ssh",   ".gnupg",           ".aws",    ".kube",     ".docker",
-    ".netrc", ".git-credentials", ".pypirc", ".config/gh"};
+// In a home, beside kProtectedNames: more shells' start-up files, editors' and terminal
+// multiplexers' (which run commands), npm's (script-shell, node-options), the credential stores
+// (a planted entry sends a later login elsewhere), gpg's.
+constexpr const char* kHomeOnlyNames[] = {
+    ".bash_aliases", ".zlogin", ".zlogout",         ".pam_environment", ".xprofile",  ".xsessionrc",
+    ".vimrc",        ".exrc",   ".emacs",           ".emacs.d",         ".tmux.conf", ".npmrc",
+    ".yarnrc",       ".netrc",  ".git-credentials", ".docker",          ".gnupg"};
+
+// In a home, what holds a person's credentials: hidden from any sandbox that sees the home
+// (make_plan), as well as protected where it is writable.
+constexpr const char* kCredentialStores[] = {".ssh",
+                                             ".gnupg",
+                                             ".aws",
+                                             ".kube",
+                                             ".docker",
+                                             ".netrc",
+                                             ".git-credentials",
+                                             ".pypirc",
+                                             ".npmrc",
+                                             ".pgpass",
+                                             ".vault-token",
+                                             ".password-store",
+                                             ".azure",
+                                             ".config/gh",
+                                             ".config/gcloud",
+                                             ".cargo/credentials",
+                                             ".cargo/credentials.toml",
+                                             ".local/share/keyrings",
+                                             ".terraform.d/credentials.tfrc.json"};
 
 // In ~/.config: git's user configuration, the user's systemd units and session environment, the
 // desktop's autostart entries, shells' and editors' configurations that run commands.
@@ -203,9 +213,7 @@ struct Protector {
         protect(path, false);
         continue;
       } else if (name == ".config" && e->d_type == DT_DIR) {
-        for (const char* entry : kConfigNames) protect_if_present(path + "/" + entry);
-      } else if (name == ".local" && e->d_type == DT_DIR) {
-        for (const char* entry : kLocalNames) protect_if_present(path + "/" + entry);
+        protect_if_present(path + "/git");
       } else if (is_protected_name(name)) {
         protect(path, e->d_type == DT_DIR);
         continue;  // read-only as a whole: nothing below needs a look
@@ -225,35 +233,40 @@ struct Protector {
 // git), and those that only matter in a home directory.
 constexpr const char* kProjectNames[] = {".mcp.json", ".claude", ".codex",
                                          ".vscode",   ".idea",   ".gitmodules"};
-constexpr const char* kHomeNames[] = {".bashrc",      ".bash_profile", ".bash_login",
-                                      ".bash_logout", ".bash_aliases", ".zshrc",
-                                      ".zprofile",    ".zshenv",       ".zlogin",
-                                      ".zlogout",     ".profile",      ".gitconfig",
-                                      ".ssh",         ".aws",          ".kube",
-                                      ".claude.json", ".vimrc",        ".tmux.conf",
-                                      ".npmrc",       ".netrc",        ".git-credentials",
-                                      ".docker",      ".gnupg",        ".pam_environment"};
+constexpr const char* kHomeNames[] = {
+    ".bashrc",  ".bash_profile", ".bash_login", ".bash_logout", ".zshrc", ".zprofile",   ".zshenv",
+    ".profile", ".gitconfig",    ".ssh",        ".aws",         ".kube",  ".claude.json"};
+
+// The homes of the accounts /etc/passwd gives a login shell, read once per process.
+const std::vector<std::string>& login_homes() {
+  static const std::vector<std::string> homes = [] {
+    std::vector<std::string> out;
+    std::ifstream passwd("/etc/passwd");
+    for (std::string line; std::getline(passwd, line);) {
+      std::vector<std::string_view> fields;  // name:password:uid:gid:gecos:home:shell
+      for (std::size_t at = 0; at <= line.size();) {
+        const std::size_t colon = std::min(line.find(':', at), line.size());
+        fields.push_back(std::string_view(line).substr(at, colon - at));
+        at = colon + 1;
+      }
+      if (fields.size() == 7 && fields[5].size() > 1 && !fields[6].ends_with("nologin") &&
+          !fields[6].ends_with("false"))
+        out.emplace_back(fields[5]);
+    }
+    return out;
+  }();
+  return homes;
+}
 
 // Whether `root` is a home directory, whose start-up files a person's next login reads: the
-// caller's ($HOME), one directly in /home, or that of any account /etc/passwd gives a login shell
-// (root working in a user's home with HOME=/root, as after `sudo -i`).
+// caller's ($HOME), one directly in /home, or that of any account with a login shell (root
+// working in a user's home with HOME=/root, as after `sudo -i`).
 bool is_home(const std::string& root, const std::string& home) {
   if (root == home) return true;
   if (root.size() > 6 && root.rfind("/home/", 0) == 0 && root.find('/', 6) == std::string::npos)
     return true;
-  std::ifstream passwd("/etc/passwd");
-  for (std::string line; std::getline(passwd, line);) {
-    std::vector<std::string_view> fields;  // name:password:uid:gid:gecos:home:shell
-    for (std::size_t at = 0; at <= line.size();) {
-      const std::size_t colon = std::min(line.find(':', at), line.size());
-      fields.push_back(std::string_view(line).substr(at, colon - at));
-      at = colon + 1;
-    }
-    if (fields.size() == 7 && fields[5] == root && !fields[6].ends_with("nologin") &&
-        !fields[6].ends_with("false"))
-      return true;
-  }
-  return false;
+  const auto& homes = login_homes();
+  return std::find(homes.begin(), homes.end(), root) != homes.end();
 }
 
 // True when a directory above `root` has a .git (a directory, or a worktree's file).
@@ -309,17 +322,34 @@ void add_placeholders(const std::string& root, const std::string& home,
   for (const char* name : kProjectNames) add(root + "/" + name, is_directory_name(name));
   if (is_home(root, home)) {
     for (const char* name : kHomeNames) add(root + "/" + name, is_directory_name(name));
-    // ~/.config/git, ~/.config/systemd, ... and ~/.local/bin, ~/.local/lib: each reserved, or
-    // ~/.config (~/.local) itself where there is none (pinned when present, so that it cannot be
-    // renamed away and made again around directories of the workload's).
+    // The names only a home holds: reserved when missing, held read-only when present (the
+    // search does not look for them).
+    auto hold = [&](const std::string& path, bool directory) {
+      add(path, directory);
+      struct stat st;
+      if (::lstat(path.c_str(), &st) != 0) return;
+      if (S_ISLNK(st.st_mode)) {
+        if (std::find(symlinks.begin(), symlinks.end(), path) == symlinks.end())
+          symlinks.push_back(path);
+      } else if (std::none_of(out.begin(), out.end(),
+                              [&](const MountOp& m) { return m.target == path; })) {
+        out.push_back(
+            {MountOp::Kind::kBind, path, path, S_ISDIR(st.st_mode), true, false, -1, true});
+      }
+    };
+    for (const char* name : kHomeOnlyNames) hold(root + "/" + name, is_directory_name(name));
+    // ~/.config/git, ~/.config/systemd, ... and ~/.local/bin, ~/.local/lib: each held, or
+    // ~/.config (~/.local) itself reserved where there is none (pinned when present, so that it
+    // cannot be renamed away and made again around directories of the workload's).
     auto reserve_within = [&](const char* parent, const auto& names) {
       const std::string dir = root + "/" + parent;
       struct stat st;
       if (::lstat(dir.c_str(), &st) != 0) {
         add(dir, true);
       } else if (S_ISDIR(st.st_mode)) {
-        out.push_back({MountOp::Kind::kBind, dir, dir, true, false, false, -1, true});
-        for (const char* name : names) add(dir + "/" + name, true);
+        if (std::none_of(out.begin(), out.end(), [&](const MountOp& m) { return m.target == dir; }))
+          out.push_back({MountOp::Kind::kBind, dir, dir, true, false, false, -1, true});
+        for (const char* name : names) hold(dir + "/" + name, true);
       }
     };
     reserve_within(".config", kConfigNames);
@@ -364,6 +394,28 @@ Result<void> protect_tree(const std::string& root, std::vector<MountOp>& out,
         "run in a smaller directory, list fewer paths read-write, or remove what made them",
         root, kProtectMaxDirs));
   return {};
+}
+
+// The homes a sandbox with these binds sees: each bind that is one, $HOME and every directory of
+// /home a bind holds.
+std::vector<std::string> homes_shown(const std::vector<MountOp>& ops, const std::string& home) {
+  std::vector<std::string> homes;
+  auto add = [&](const std::string& h) {
+    if (std::find(homes.begin(), homes.end(), h) == homes.end()) homes.push_back(h);
+  };
+  for (const MountOp& op : ops) {
+    if (op.kind != MountOp::Kind::kBind || !op.is_directory) continue;
+    if (is_home(op.target, home)) add(op.target);
+    if (!home.empty() && home != "/" && path_within(home, op.target)) add(home);
+    if (path_within("/home", op.target)) {
+      if (DIR* d = ::opendir("/home")) {
+        while (struct dirent* e = ::readdir(d))
+          if (e->d_name[0] != '.' && e->d_type == DT_DIR) add(std::string("/home/") + e->d_name);
+        ::closedir(d);
+      }
+    }
+  }
+  return homes;
 }
 
 bool beneath_writable(const std::string& path, const std::vector<Listed>& listed) {
@@ -639,21 +691,22 @@ Result<Plan> make_plan(const policy::Policy& policy, const std::string& workdir,
   std::vector<MountOp> protect;
   std::vector<std::string> symlinks;
   const char* home = ::getenv("HOME");
+  // A home's credential stores are hidden like ward's own state wherever the sandbox sees the
+  // home (read-only or not: a read-only mount does not stop connect(2) to the sockets beside
+  // the keys, and an ssh ControlMaster's runs commands on your servers), unless the policy lists
+  // one itself.
+  for (const std::string& h : homes_shown(ops, home ? home : "")) {
+    for (const char* name : kCredentialStores) {
+      const std::string path = h + "/" + name;
+      struct stat st;
+      if (::lstat(path.c_str(), &st) == 0 &&
+          std::none_of(listed.begin(), listed.end(),
+                       [&](const Listed& l) { return l.path == path; }))
+        hidden.push_back(path);
+    }
+  }
   for (const MountOp& op : ops) {
     if (op.kind != MountOp::Kind::kBind || op.read_only || !op.is_directory) continue;
-    // A home's credential stores are hidden like ward's own state, unless the policy lists one:
-    // a workdir at ~ gives the workload the home, not your keys, nor the sockets beside them
-    // (an ssh ControlMaster's runs commands on your servers, read-only or not).
-    if (is_home(op.target, home ? home : "")) {
-      for (const char* name : kCredentialStores) {
-        const std::string path = op.target + "/" + name;
-        struct stat st;
-        if (::lstat(path.c_str(), &st) == 0 && !S_ISLNK(st.st_mode) &&
-            std::none_of(listed.begin(), listed.end(),
-                         [&](const Listed& l) { return l.path == path; }))
-          hidden.push_back(path);
-      }
-    }
     if (auto r = protect_tree(op.target, protect, symlinks, plan.placeholders); !r)
       return tl::unexpected(r.error());
     add_placeholders(op.target, home ? home : "", plan.placeholders, protect, symlinks);

@@ -827,6 +827,30 @@ TEST_P(FilesystemTest, AHomesCredentialStoresAreHiddenSocketsIncluded) {
   Result shown =
       run_sandbox(mode(), work_, {"/bin/sh", "-c", probe_script(listed)}, policy(w(".ssh")), env);
   EXPECT_NE(shown.out.find("PRIVATE-KEY-CANARY"), std::string::npos) << shown.out << shown.err;
+  // Found in review: a home listed read-only showed its keys (and its sockets stay connectable
+  // however the mount is made), and stores such as ~/.npmrc were missing from the list.
+  dir_->write("rohome/.ssh/id_test", "RO-KEY-CANARY\n", 0644);
+  dir_->write("rohome/.npmrc", "//registry.npmjs.org/:_authToken=NPM-CANARY\n", 0644);
+  const std::string ro_home = dir_->path() + "/rohome";
+  std::vector<ProbeAttempt> ro = {{"read-ro-key", {"read", ro_home + "/.ssh/id_test"}},
+                                  {"read-npmrc", {"read", ro_home + "/.npmrc"}}};
+  Result r2 = run_sandbox(mode(), work_, {"/bin/sh", "-c", probe_script(ro)}, policy(ro_home),
+                          {"HOME=" + ro_home, "XDG_STATE_HOME=" + state});
+  expect_all_refused(ro, parse_probe_report(r2.out), r2);
+  EXPECT_EQ(r2.out.find("CANARY"), std::string::npos) << r2.out;
+}
+
+// Found in review: the home-only names were looked for in every project, where a symlinked one
+// (.local/bin -> /usr/local/bin, a dotfile manager's .config/nvim) refused the start.
+TEST_P(FilesystemTest, HomeOnlyNamesDoNotRefuseAProjectThatSymlinksThem) {
+  dir_->mkdir("work/.config");
+  dir_->mkdir("work/.local");
+  ASSERT_EQ(::symlink("/usr/local/bin", w(".local/bin").c_str()), 0);
+  ASSERT_EQ(::symlink("/usr/share", w(".config/nvim").c_str()), 0);
+  ASSERT_EQ(::symlink("/usr/share", w(".tmux.conf").c_str()), 0);
+  Result r = run({"/bin/sh", "-c", "echo ran"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "ran\n");
 }
 
 TEST_P(FilesystemTest, GitWorksWithItsInternalsWritable) {
