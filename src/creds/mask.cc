@@ -4,6 +4,7 @@
 #include <string.h>  // explicit_bzero
 
 #include <algorithm>
+#include <cctype>
 #include <utility>
 
 #include "creds/scan.h"
@@ -22,8 +23,20 @@ void add_spelling(std::vector<std::string>& out, std::string s) {
 std::vector<std::string> ResponseMask::spellings_of(std::string_view value) {
   std::vector<std::string> out;
   add_spelling(out, std::string(value));
-  add_spelling(out, detail::json_escape(value));
-  add_spelling(out, detail::percent_encode(value));
+  const std::string json = detail::json_escape(value);
+  add_spelling(out, json);
+  std::string slashes;  // "\/", as PHP's json_encode writes '/'
+  for (char c : json) slashes += c == '/' ? std::string("\\/") : std::string(1, c);
+  add_spelling(out, std::move(slashes));
+  const std::string percent = detail::percent_encode(value);
+  add_spelling(out, percent);
+  std::string lower = percent;  // %2f as well as %2F
+  for (std::size_t i = 0; i + 2 < lower.size(); ++i)
+    if (lower[i] == '%') {
+      lower[i + 1] = static_cast<char>(std::tolower(static_cast<unsigned char>(lower[i + 1])));
+      lower[i + 2] = static_cast<char>(std::tolower(static_cast<unsigned char>(lower[i + 2])));
+    }
+  add_spelling(out, std::move(lower));
   // In base64 a value starting `offset` bytes into a 3-byte group is encoded by characters whose
   // first `skip` also carry the bits of what precedes it, and whose last (past `end`) those of
   // what follows: only the characters between are the value's own.
@@ -43,7 +56,8 @@ std::vector<std::string> ResponseMask::spellings_of(std::string_view value) {
   return out;
 }
 
-ResponseMask::ResponseMask(const Vault& vault) : spellings_(vault.spellings()) {}
+ResponseMask::ResponseMask(const Vault& vault, std::string_view host, std::uint16_t port)
+    : spellings_(vault.spellings_bound_at(host, port)) {}
 
 ResponseMask::~ResponseMask() {
   explicit_bzero(carry_.data(), carry_.size());
@@ -52,9 +66,9 @@ ResponseMask::~ResponseMask() {
 std::size_t ResponseMask::mask_all(std::string& text) const {
   // Found in the text as it came, then masked: occurrences may overlap.
   std::vector<std::pair<std::size_t, std::size_t>> found;
-  for (const std::string& s : spellings_) {
-    for (std::size_t pos = text.find(s); pos != std::string::npos; pos = text.find(s, pos + 1))
-      found.emplace_back(pos, s.size());
+  for (const std::string* s : spellings_) {
+    for (std::size_t pos = text.find(*s); pos != std::string::npos; pos = text.find(*s, pos + 1))
+      found.emplace_back(pos, s->size());
   }
   for (auto [pos, size] : found)
     std::fill_n(text.begin() + static_cast<std::ptrdiff_t>(pos), size, '*');
@@ -68,7 +82,8 @@ std::size_t ResponseMask::mask(std::string& text) const {
 
 std::size_t ResponseMask::open_tail(std::string_view text) const {
   std::size_t longest = 0;
-  for (const std::string& s : spellings_) {
+  for (const std::string* spelling : spellings_) {
+    const std::string& s = *spelling;
     const std::size_t reach = std::min(s.size() - 1, text.size());
     for (std::size_t p = text.size() - reach; p < text.size(); ++p) {
       const std::size_t n = text.size() - p;

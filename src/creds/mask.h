@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,8 +32,9 @@ class ResponseMask {
  public:
   static constexpr std::size_t kMinSpelling = 8;
 
-  // Every spelling of every real value `vault` holds. `vault` must outlive the mask.
-  explicit ResponseMask(const Vault& vault);
+  // Every spelling of every real value `vault` holds for providers bound at (host, port): the
+  // only values ward ever sent there. `vault` must outlive the mask.
+  ResponseMask(const Vault& vault, std::string_view host, std::uint16_t port);
   ~ResponseMask();  // what it held back is wiped
   ResponseMask(const ResponseMask&) = delete;
   ResponseMask& operator=(const ResponseMask&) = delete;
@@ -58,7 +60,7 @@ class ResponseMask {
   // The length of the longest tail of `text` that is a proper prefix of a spelling.
   std::size_t open_tail(std::string_view text) const;
 
-  const std::vector<std::string>& spellings_;
+  std::vector<const std::string*> spellings_;
   std::string carry_;
   mutable std::size_t masked_ = 0;
 };

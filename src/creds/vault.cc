@@ -39,11 +39,12 @@ struct Vault::State {
   std::unordered_map<std::string, std::size_t> by_placeholder;
   std::vector<std::string> environment;
   std::vector<Binding> bindings;
-  std::vector<std::string> spellings;  // of the real values, for ResponseMask
+  // ResponseMask::spellings_of() of each real value, made once: (index in `variables`, text).
+  std::vector<std::pair<std::size_t, std::string>> spellings;
 
   ~State() {
     for (Variable& v : variables) explicit_bzero(v.value.data(), v.value.size());
-    for (std::string& s : spellings) explicit_bzero(s.data(), s.size());
+    for (auto& [variable, s] : spellings) explicit_bzero(s.data(), s.size());
   }
 
   const Variable* find(std::string_view placeholder) const {
@@ -189,19 +190,28 @@ Result<Vault> Vault::create(std::vector<const Profile*> providers,
     }
   }
   if (!problems.empty()) return fail(join(problems, "; "));
-  for (const State::Variable& v : state->variables) {
-    for (std::string& s : ResponseMask::spellings_of(v.value)) {
-      if (std::find(state->spellings.begin(), state->spellings.end(), s) == state->spellings.end())
-        state->spellings.push_back(std::move(s));
-      else
-        explicit_bzero(s.data(), s.size());
-    }
-  }
+  for (std::size_t i = 0; i < state->variables.size(); ++i)
+    for (std::string& s : ResponseMask::spellings_of(state->variables[i].value))
+      state->spellings.emplace_back(i, std::move(s));
   return Vault(std::move(state));
 }
 
-const std::vector<std::string>& Vault::spellings() const {
-  return s_->spellings;
+std::vector<const std::string*> Vault::spellings_bound_at(std::string_view host,
+                                                          std::uint16_t port) const {
+  std::vector<const std::string*> out;
+  for (const auto& [variable, text] : s_->spellings) {
+    const State::Variable& v = s_->variables[variable];
+    const bool bound = std::any_of(v.providers.begin(), v.providers.end(), [&](const auto& p) {
+      return std::any_of(s_->bindings.begin(), s_->bindings.end(), [&](const State::Binding& b) {
+        return b.provider == p && b.host.matches(host) &&
+               std::find(b.ports.begin(), b.ports.end(), port) != b.ports.end();
+      });
+    });
+    if (bound &&
+        std::none_of(out.begin(), out.end(), [&](const std::string* o) { return *o == text; }))
+      out.push_back(&text);
+  }
+  return out;
 }
 
 const std::vector<std::string>& Vault::environment() const {

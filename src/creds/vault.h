@@ -105,8 +105,10 @@ class Vault {
 
  private:
   friend class ResponseMask;
-  // ResponseMask::spellings_of() of every real value, made once.
-  const std::vector<std::string>& spellings() const;
+  // ResponseMask::spellings_of() of the real values whose providers are bound at (host, port),
+  // whatever the path; they point into the vault.
+  std::vector<const std::string*> spellings_bound_at(std::string_view host,
+                                                     std::uint16_t port) const;
 
   struct State;
   explicit Vault(std::unique_ptr<State> state);

@@ -156,7 +156,9 @@ void mask_head(http::response_header<>& head, creds::ResponseMask& mask) {
   bool changed = false;
   for (const auto& f : head) {
     std::string value(f.value());
-    changed = mask.mask(value) > 0 || changed;
+    // Not the framing: a numeric value that happened to be a length is no reflection.
+    if (f.name() != http::field::content_length && f.name() != http::field::transfer_encoding)
+      changed = mask.mask(value) > 0 || changed;
     fields.emplace_back(std::string(f.name_string()), std::move(value));
   }
   if (!changed) return;
@@ -167,9 +169,9 @@ void mask_head(http::response_header<>& head, creds::ResponseMask& mask) {
 // Why a response's body cannot be read as it comes ("" when it can): a content or transfer
 // coding other than chunked.
 std::string unreadable_coding(const http::response_header<>& head) {
-  const std::string_view coding = head[http::field::content_encoding];
-  if (!coding.empty() && !beast::iequals(coding, "identity"))
-    return "Content-Encoding: " + std::string(coding);
+  for (auto [it, end] = head.equal_range(http::field::content_encoding); it != end; ++it)
+    for (auto coding : http::token_list(it->value()))
+      if (!beast::iequals(coding, "identity")) return "Content-Encoding: " + std::string(coding);
   for (auto token : http::token_list(head[http::field::transfer_encoding]))
     if (!beast::iequals(token, "chunked") && !beast::iequals(token, "identity"))
       return "Transfer-Encoding: " + std::string(head[http::field::transfer_encoding]);
@@ -1428,7 +1430,7 @@ asio::awaitable<bool> Session::exchange(Client& client, Upstream& upstream, Requ
   if (inspection && inspection->transport == Transport::kVerifiedTls && engine_.vault &&
       !engine_.vault->empty() &&
       engine_.vault->bound_anywhere(record.network.host, record.network.port)) {
-    mask.emplace(*engine_.vault);
+    mask.emplace(*engine_.vault, record.network.host, record.network.port);
     req.set(http::field::accept_encoding, "identity");
     req.erase(http::field::range);
     req.erase(http::field::if_range);
