@@ -97,6 +97,33 @@ std::size_t ResponseMask::open_tail(std::string_view text) const {
   return longest;
 }
 
+void ResponseMask::feed_websocket(std::string_view in, std::string& out) {
+  for (std::size_t i = 0; i < in.size();) {
+    if (frame_remaining_ > 0) {
+      const std::size_t n =
+          static_cast<std::size_t>(std::min<std::uint64_t>(frame_remaining_, in.size() - i));
+      frame_remaining_ -= n;
+      i += n;
+      continue;
+    }
+    frame_head_ += in[i++];
+    const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(frame_head_[k]); };
+    if (frame_head_.size() < 2) continue;
+    const unsigned len7 = byte(1) & 0x7f;
+    const std::size_t extended = len7 == 126 ? 2 : len7 == 127 ? 8 : 0;
+    const std::size_t need = 2 + extended + ((byte(1) & 0x80) ? 4 : 0);
+    if (frame_head_.size() < need) continue;
+    std::uint64_t length = len7;
+    if (extended) {
+      length = 0;
+      for (std::size_t k = 0; k < extended; ++k) length = (length << 8) | byte(2 + k);
+    }
+    frame_remaining_ = length;
+    frame_head_.clear();
+  }
+  feed(in, frame_remaining_ == 0 && frame_head_.empty(), out);
+}
+
 void ResponseMask::feed(std::string_view in, bool last, std::string& out) {
   if (spellings_.empty()) {
     out.append(in);

@@ -47,6 +47,12 @@ class ResponseMask {
   // Over a whole stream `out` gets exactly as many bytes as were fed.
   void feed(std::string_view in, bool last, std::string& out);
 
+  // A websocket's bytes from the server (RFC 6455 frames), fed as they come: a tail that may
+  // begin a spelling is held back only while the frame it lies in still has payload to come (so
+  // a value the sandbox had cut across reads, by padding a message, is found, and nothing waits
+  // for bytes that may never come: at a frame's end all is passed on).
+  void feed_websocket(std::string_view in, std::string& out);
+
   // Spellings masked so far, by mask() and feed().
   std::size_t masked() const { return masked_; }
   // Bytes held back.
@@ -62,6 +68,8 @@ class ResponseMask {
 
   std::vector<const std::string*> spellings_;
   std::string carry_;
+  std::string frame_head_;             // feed_websocket: the frame header so far
+  std::uint64_t frame_remaining_ = 0;  // feed_websocket: payload bytes of the frame still to come
   mutable std::size_t masked_ = 0;
 };
 

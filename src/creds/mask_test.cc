@@ -142,6 +142,32 @@ TEST(ResponseMask, PassesAnEventOnAtOnceWhenItsEndCannotStartTheValue) {
   EXPECT_EQ(m.held(), 0u);
 }
 
+// Found in review: websocket answers were masked a read at a time, and the sandbox could pad a
+// message so that the echoed value straddled two TLS records. The value is found wherever the
+// reads cut a frame, and at each frame's end everything is passed on.
+TEST(ResponseMask, FindsTheValueAcrossReadsOfAWebsocketFrameAndHoldsNothingAtItsEnd) {
+  Vault v = make_vault();
+  const std::string payload = std::string(300, 'p') + kSecret + "ghp_";  // ends like the value
+  std::string frame = {static_cast<char>(0x81), static_cast<char>(126),
+                       static_cast<char>(payload.size() >> 8),
+                       static_cast<char>(payload.size() & 0xff)};
+  frame += payload;
+  const std::string ping = {static_cast<char>(0x89), 0};  // an empty control frame after it
+  const std::string stream = frame + ping;
+  for (std::size_t cut = 1; cut < stream.size(); cut += 7) {
+    ResponseMask m(v, "api.github.com", 443);
+    std::string out;
+    m.feed_websocket(std::string_view(stream).substr(0, cut), out);
+    m.feed_websocket(std::string_view(stream).substr(cut), out);
+    EXPECT_EQ(out.size(), stream.size()) << cut << ": bytes held back at a frame's end";
+    EXPECT_EQ(out.find(kSecret), std::string::npos) << cut;
+  }
+  ResponseMask whole(v, "api.github.com", 443);
+  std::string out;
+  whole.feed_websocket(frame, out);
+  EXPECT_EQ(out.size(), frame.size()) << "the frame's end ('ghp_') was held back";
+}
+
 TEST(ResponseMask, AVaultWithoutValuesPassesEverything) {
   auto v = Vault::create({}, {"GITHUB_TOKEN=" + kSecret});
   ASSERT_TRUE(v);  // no provider: nothing to mask

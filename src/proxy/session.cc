@@ -1096,11 +1096,9 @@ asio::awaitable<void> Session::pump(From& from, To& to, beast::flat_buffer& pend
         }
         out = asio::buffer(rewritten);
       } else if (mask) {
-        // Each read on its own: a frame's end held back for bytes that may never come would stall
-        // the protocol on it. A value split across two reads is not seen (README).
         rewritten.clear();
-        mask->feed(std::string_view(static_cast<const char*>(data.data()), data.size()), true,
-                   rewritten);
+        mask->feed_websocket(std::string_view(static_cast<const char*>(data.data()), data.size()),
+                             rewritten);
         out = asio::buffer(rewritten);
       }
       auto [wec, wn] = co_await asio::async_write(to, out, kNoThrow);
