@@ -105,26 +105,17 @@ std::optional<Inspection> decide_overrides(Inspection& in, const policy::Endpoin
                                            const http::request_header<>& req, std::string_view path,
                                            const policy::QueryParams* params,
                                            std::string_view host) {
-  for (std::string_view name : kUrlOverrides) {
-    if (req.count(name)) {
-      Inspection refused =
-          refusal(403, "policy_denied",
-                  std::string(name) +
-                      " could make the server route the request to another path than the rules "
-                      "saw; it is not passed where L7 rules apply");
-      refused.rule = in.rule;
-      return refused;
-    }
-  }
-  if (std::string_view name = host_override(req); !name.empty()) {
-    Inspection refused =
-        refusal(403, "policy_denied",
-                std::string(name) +
-                    " could make the server take the request for another host than the one "
-                    "decided; it is not passed where L7 rules apply");
+  auto refused_override = [&](std::string_view name, std::string_view what) {
+    Inspection refused = refusal(403, "policy_denied",
+                                 std::string(name) + " could make the server take the request " +
+                                     std::string(what) + "; it is not passed where L7 rules apply");
     refused.rule = in.rule;
     return refused;
-  }
+  };
+  for (std::string_view name : kUrlOverrides)
+    if (req.count(name)) return refused_override(name, "for another path than the rules saw");
+  if (std::string_view name = host_override(req); !name.empty())
+    return refused_override(name, "for another host than the one decided");
   for (std::string_view name : kMethodOverrides) {
     for (auto [it, end] = req.equal_range(name); it != end; ++it) {
       std::string method(it->value());

@@ -16,16 +16,20 @@ import sys
 import tarfile
 
 
+def add_member(tar, name, data=b"", **fields):
+    info = tarfile.TarInfo(name)
+    for key, value in fields.items():
+        setattr(info, key, value)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data) if data else None)
+
+
 def archive():
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
 
         def add(name, data=b"", **fields):
-            info = tarfile.TarInfo(name)
-            for key, value in fields.items():
-                setattr(info, key, value)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data) if data else None)
+            add_member(tar, name, data, **fields)
 
         add("./ok.txt", b"ok\n", mode=0o644)
         add("./.envrc", b"echo planted\n", mode=0o644)
@@ -41,11 +45,7 @@ def escaping_archive(victim):
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
 
         def add(name, data=b"", **fields):
-            info = tarfile.TarInfo(name)
-            for key, value in fields.items():
-                setattr(info, key, value)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data) if data else None)
+            add_member(tar, name, data, **fields)
 
         add("./sub", type=tarfile.DIRTYPE, mode=0o755)
         add("./sub/ok.txt", b"ok\n", mode=0o644)
