@@ -404,6 +404,18 @@ InitStack::operator bool() const {
 Result<std::unique_ptr<Launch>> Launch::prepare(const RunOptions& options, bool persistent) {
   const policy::Policy& policy = *options.policy;
   if (options.argv.empty() && !persistent) return fail("no command given");
+  // A directory as stdin, stdout or stderr (`ward run -- cmd < DIR`) would let the workload list
+  // a directory the policy may hide (getdents on the fd): refused, said.
+  if (!persistent) {
+    for (int fd = 0; fd <= 2; ++fd) {
+      struct stat st;
+      if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+        return fail(std::string(fd == 0   ? "stdin"
+                                : fd == 1 ? "stdout"
+                                          : "stderr") +
+                    " is a directory, which the sandbox could list: redirect a file instead");
+    }
+  }
   auto launch = std::make_unique<Launch>();
   Launch& l = *launch;
   l.options = &options;

@@ -243,6 +243,21 @@ TEST_P(ProcessTest, ACommandWhoseInterpreterIsMissingSaysSo) {
   EXPECT_NE(missing.err.find("command not found inside the sandbox"), std::string::npos);
 }
 
+// Found by a red-team: `ward run -- cmd < DIR` let the workload list DIR through fd 0 (getdents),
+// a directory the policy hides. It is refused before anything starts.
+TEST_P(ProcessTest, ADirectoryAsStdinIsRefused) {
+  const std::string hidden = dir_->mkdir("hidden-dir");
+  dir_->write("hidden-dir/secret-name", "");
+  const std::string cmd = "cd " + shell_quote(work_) + " && " + shell_quote(ward_binary()) +
+                          " run -p " + shell_quote(policy()) + " -- /bin/ls -a /dev/stdin < " +
+                          shell_quote(hidden) + " > " + shell_quote(dir_->path() + "/out") +
+                          " 2>&1";
+  const int status = std::system(cmd.c_str());
+  EXPECT_EQ(WEXITSTATUS(status), 125) << read_file(dir_->path() + "/out");
+  EXPECT_NE(read_file(dir_->path() + "/out").find("stdin is a directory"), std::string::npos);
+  EXPECT_EQ(read_file(dir_->path() + "/out").find("secret-name"), std::string::npos);
+}
+
 TEST_P(ProcessTest, ExitCodesAndSignalsPassThrough) {
   EXPECT_EQ(run({"/bin/sh", "-c", "exit 7"}).exit_code, 7);
   EXPECT_EQ(run({"/bin/sh", "-c", "exit 0"}).exit_code, 0);
