@@ -258,6 +258,30 @@ TEST_P(ProcessTest, ADirectoryAsStdinIsRefused) {
   EXPECT_EQ(read_file(dir_->path() + "/out").find("secret-name"), std::string::npos);
 }
 
+// Found by a red-team: under a hard limit of 1,024 open files the default cap of 4,096
+// connections could not hold, and the proxy's accept() failed, unanswered and unrecorded. The cap
+// is lowered to what the limit holds, and ward says so. (The request goes to a host the policy
+// does not list: refused by the proxy inside, nothing resolved, nothing sent.)
+TEST_P(ProcessTest, TheConnectionCapFitsTheOpenFileLimit) {
+  const std::string p = dir_->write("net.yaml",
+                                    "version: 1\nfilesystem_policy:\n  include_workdir: true\n"
+                                    "  read_only: [/usr, /bin, /lib, /lib64, /etc]\n"
+                                    "network_policies:\n  x:\n"
+                                    "    endpoints: [{host: listed.test, port: 443}]\n"
+                                    "    binaries: [\"/**\"]\n");
+  const std::string out = dir_->path() + "/out";
+  const std::string cmd = "cd " + shell_quote(work_) +
+                          " && ulimit -Sn 1024 && ulimit -Hn 1024 && " +
+                          shell_quote(ward_binary()) + " run -p " + shell_quote(p) +
+                          " -- curl -s -o /dev/null -w '%{http_code}' http://unlisted.test/ > " +
+                          shell_quote(out) + " 2>&1";
+  const int status = std::system(cmd.c_str());
+  EXPECT_EQ(WEXITSTATUS(status), 0) << read_file(out);
+  EXPECT_NE(read_file(out).find("403"), std::string::npos) << read_file(out);
+  EXPECT_NE(read_file(out).find("--max-connections lowered from 4096 to 224"), std::string::npos)
+      << read_file(out);
+}
+
 TEST_P(ProcessTest, ExitCodesAndSignalsPassThrough) {
   EXPECT_EQ(run({"/bin/sh", "-c", "exit 7"}).exit_code, 7);
   EXPECT_EQ(run({"/bin/sh", "-c", "exit 0"}).exit_code, 0);
