@@ -199,8 +199,10 @@ Result<Vault> Vault::create(std::vector<const Profile*> providers,
 std::vector<const std::string*> Vault::spellings_bound_at(std::string_view host,
                                                           std::uint16_t port) const {
   std::vector<const std::string*> out;
-  for (const auto& [variable, text] : s_->spellings) {
-    const State::Variable& v = s_->variables[variable];
+  for (const auto& spelling : s_->spellings) {
+    // Not a structured binding: clang before 16 cannot capture one in the lambdas below.
+    const std::string& text = spelling.second;
+    const State::Variable& v = s_->variables[spelling.first];
     const bool bound = std::any_of(v.providers.begin(), v.providers.end(), [&](const auto& p) {
       return std::any_of(s_->bindings.begin(), s_->bindings.end(), [&](const State::Binding& b) {
         return b.provider == p && b.host.matches(host) &&
