@@ -243,13 +243,22 @@ TEST_P(ProcessTest, ACommandWhoseInterpreterIsMissingSaysSo) {
   EXPECT_NE(missing.err.find("command not found inside the sandbox"), std::string::npos);
 }
 
+// The ward binary, for a shell command run as the test's own user: in rootless mode under
+// setpriv as the mode's user (the shell's redirections and limits, made before, still apply).
+std::string ward_as_mode(Mode mode) {
+  if (mode != Mode::kRootless || ::geteuid() != 0) return shell_quote(ward_binary());
+  return "setpriv --reuid=" + std::to_string(test_uid(mode)) +
+         " --regid=" + std::to_string(test_gid(mode)) + " --clear-groups " +
+         shell_quote(ward_binary());
+}
+
 // Found by a red-team: `ward run -- cmd < DIR` let the workload list DIR through fd 0 (getdents),
 // a directory the policy hides. It is refused before anything starts.
 TEST_P(ProcessTest, ADirectoryAsStdinIsRefused) {
   const std::string hidden = dir_->mkdir("hidden-dir");
   dir_->write("hidden-dir/secret-name", "");
-  const std::string cmd = "cd " + shell_quote(work_) + " && " + shell_quote(ward_binary()) +
-                          " run -p " + shell_quote(policy()) + " -- /bin/ls -a /dev/stdin < " +
+  const std::string cmd = "cd " + shell_quote(work_) + " && " + ward_as_mode(mode()) + " run -p " +
+                          shell_quote(policy()) + " -- /bin/ls -a /dev/stdin < " +
                           shell_quote(hidden) + " > " + shell_quote(dir_->path() + "/out") +
                           " 2>&1";
   const int status = std::system(cmd.c_str());
@@ -271,8 +280,8 @@ TEST_P(ProcessTest, TheConnectionCapFitsTheOpenFileLimit) {
                                     "    binaries: [\"/**\"]\n");
   const std::string out = dir_->path() + "/out";
   const std::string cmd = "cd " + shell_quote(work_) +
-                          " && ulimit -Sn 1024 && ulimit -Hn 1024 && " +
-                          shell_quote(ward_binary()) + " run -p " + shell_quote(p) +
+                          " && ulimit -Sn 1024 && ulimit -Hn 1024 && " + ward_as_mode(mode()) +
+                          " run -p " + shell_quote(p) +
                           " -- curl -s -o /dev/null -w '%{http_code}' http://unlisted.test/ > " +
                           shell_quote(out) + " 2>&1";
   const int status = std::system(cmd.c_str());
